@@ -1,0 +1,66 @@
+/*
+ * The adapter interface: one module per department wire format.  An adapter
+ * decodes a document into canonical records (with errors located in the
+ * sender's terms) and encodes canonical records back into its format.
+ *
+ * Adding a department is one new directory under adapters/ and one line in
+ * gateway/adapters.c; nothing else changes.
+ */
+#ifndef MSGW_ADAPTER_H
+#define MSGW_ADAPTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "msgw/buf.h"
+#include "msgw/dict.h"
+#include "msgw/error.h"
+#include "msgw/model.h"
+#include "msgw/schemas.h"
+
+typedef struct msgw_adapter_ctx {
+    const msgw_dict *dict;
+    const msgw_schemas *schemas; /* generated XSD / JSON Schema, compiled once */
+    const char *fhir_id_system;  /* extra identifier system URI carrying the resident ID (health) */
+    size_t max_document_bytes;   /* larger documents are refused before parsing */
+    unsigned max_depth;          /* nesting limit for XML and JSON */
+    size_t max_records;          /* records per document */
+} msgw_adapter_ctx;
+
+void msgw_adapter_ctx_defaults(msgw_adapter_ctx *ctx, const msgw_dict *dict,
+                               const msgw_schemas *schemas);
+
+typedef struct msgw_adapter {
+    const char *name;               /* short id used in config and on the CLI: "mca" */
+    const char *department;         /* "民政 civil affairs" */
+    const char *const *aliases;     /* other accepted names, NULL-terminated (may be NULL) */
+    const char *const *media_types; /* NULL-terminated; the first is the default */
+    /*
+     * Decodes buf into out: one item per record, errors in out->errors.  A
+     * document-level failure (not well-formed, too large, wrong encoding)
+     * adds an error with record -1 and no items.  Never stops at the first
+     * bad record: a batch reports each record's outcome.
+     */
+    void (*decode)(const msgw_adapter_ctx *ctx, const char *media_type, const char *buf, size_t len,
+                   msgw_batch *out);
+    /* Encodes n records into one document of media_type. */
+    bool (*encode)(const msgw_adapter_ctx *ctx, const char *media_type,
+                   const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e);
+} msgw_adapter;
+
+/* The registered adapters, in registration order, NULL-terminated. */
+const msgw_adapter *const *msgw_adapters(void);
+/* By name or alias (case-insensitive); NULL if unknown. */
+const msgw_adapter *msgw_adapter_find(const char *name);
+/* By media type (parameters such as ";charset=" ignored); NULL if unknown. */
+const msgw_adapter *msgw_adapter_for_media_type(const char *media_type);
+
+/*
+ * The decode stage of the pipeline: adapter decode, then the dictionary's
+ * record rules, then message ids (digest of the canonical form when the
+ * sender gave none).  Items whose record fails are emptied.
+ */
+void msgw_decode(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char *media_type,
+                 const char *buf, size_t len, msgw_batch *out);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * The canonical JSON form of records (docs/canonical.md): the lingua franca
+ * between gateways, in traces and in `msgw normalize` output.  Encoding is
+ * deterministic (fixed key order), so a digest of it identifies the content.
+ */
+#ifndef MSGW_CANON_H
+#define MSGW_CANON_H
+
+#include <jansson.h>
+
+#include "msgw/buf.h"
+#include "msgw/dict.h"
+#include "msgw/model.h"
+
+json_t *msgw_canon_encode(const msgw_record *r);
+/* Compact deterministic text into out (appended). */
+void msgw_canon_write(const msgw_record *r, msgw_buf *out);
+/* SHA-256 of the canonical form without message id and recorded_at, as 64 hex chars. */
+void msgw_canon_digest(const msgw_record *r, char hex[65]);
+/*
+ * Decodes one canonical record (an object) or an array of them into out,
+ * validating every value against the dictionary.
+ */
+void msgw_canon_decode(const msgw_dict *d, const json_t *doc, msgw_batch *out);
+
+#endif

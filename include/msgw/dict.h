@@ -31,6 +31,9 @@ typedef struct msgw_code {
     const char *code;
     const char *label;    /* Chinese label as in the standard */
     const char *label_en; /* may be NULL */
+    const char *level;    /* e.g. "county" in the region table; may be NULL */
+    const char *parent;   /* parent code (region table); may be NULL */
+    const char *warning;  /* accepted with this warning (e.g. a statistics-only code); may be NULL */
 } msgw_code;
 
 typedef struct msgw_codelist {
@@ -48,6 +51,9 @@ typedef struct msgw_element {
     const msgw_codelist *codes; /* MSGW_TY_CODE only */
     int64_t min, max;           /* INT / MONEY range; STRING length in characters */
     const char *standard;       /* citation, e.g. "GB 11643-1999" */
+    const char *pattern;        /* STRING: POSIX ERE the whole value must match, or NULL */
+    const char *const *levels;  /* CODE: accepted code levels (NULL-terminated), NULL = any */
+    void *regex;                /* compiled pattern, private to dict.c */
 } msgw_element;
 
 typedef struct msgw_fact_type {

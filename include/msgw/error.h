@@ -29,6 +29,9 @@ typedef struct msgw_errors {
     size_t nwarnings; /* entries with MSGW_SEV_WARNING */
     size_t limit;     /* stop recording after this many entries (0 = default 1000) */
     size_t dropped;   /* entries not recorded because of the limit */
+    unsigned char *failed; /* failed[r] != 0: record r has an error (kept past the limit) */
+    size_t nfailed;
+    int doc_failed; /* an error with record -1 was added */
 } msgw_errors;
 
 void msgw_errors_init(msgw_errors *e);
@@ -43,6 +46,8 @@ void msgw_errors_vadd(msgw_errors *e, msgw_severity sev, int record, const char 
 void msgw_errors_move(msgw_errors *dst, msgw_errors *src, int record);
 /* Number of error-severity entries recorded for one record index. */
 size_t msgw_errors_count_for(const msgw_errors *e, int record);
+/* True when any error (recorded or dropped) was added for record (-1: the document). */
+int msgw_errors_record_failed(const msgw_errors *e, int record);
 /* "LOCATION: FIELD: MESSAGE [RULE]" into buf; returns buf. */
 char *msgw_error_format(const msgw_error *err, char *buf, size_t len);
 

@@ -1,0 +1,66 @@
+# The front door.  `make run` and `make test` work on a fresh Debian 12 machine:
+# they install what is missing with apt-get, configure with meson and build.
+#
+#   make run     build, then show the gateway normalising every department's sample records
+#   make test    build with AddressSanitizer + UBSan (warnings are errors) and run every test
+#   make bench   optimised build, decode + validate throughput per format (docs/benchmarks.md)
+#   make fuzz    libFuzzer harness per decoder; FUZZ_SECONDS=N per harness (default 60)
+#   make schemas refresh schemas/generated/ from the dictionary
+
+DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang python3 libjansson-dev libxml2-dev \
+	libssl-dev libcmocka-dev libzmq3-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev \
+	libclang-rt-14-dev
+BUILD ?= build
+TEST_BUILD ?= build-test
+BENCH_BUILD ?= build-bench
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps run test bench fuzz schemas clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Installs only what is missing, so a prepared machine pays nothing.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(TEST_BUILD)/build.ninja: | deps
+	CC=clang meson setup $(TEST_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dfuzz=true
+
+run: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	./deploy/demo.sh $(BUILD)
+
+test: deps $(TEST_BUILD)/build.ninja
+	ninja -C $(TEST_BUILD)
+	meson test -C $(TEST_BUILD) --print-errorlogs --num-processes 2
+	./tests/fuzz/run.sh $(TEST_BUILD) 5
+
+bench: deps
+	[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) --buildtype=release -Dtests=false
+	ninja -C $(BENCH_BUILD)
+	./bench/run.sh $(BENCH_BUILD)
+
+fuzz: deps
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized \
+		-Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dtests=false
+	ninja -C $(FUZZ_BUILD)
+	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+schemas: all
+	cp $(BUILD)/schemas/*.xsd $(BUILD)/schemas/*.json schemas/generated/
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

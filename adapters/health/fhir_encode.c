@@ -1,0 +1,441 @@
+/*
+ * Canonical records -> one FHIR R4 transaction Bundle.
+ *
+ * Every person that has a person_registration or death record becomes one
+ * Patient entry (a death adds deceasedDateTime to it), placed where that
+ * person's first such record is, so decoding the Bundle again gives the same
+ * records in the same order.  A condition, observation or pregnancy refers to
+ * that Patient by its urn:uuid fullUrl; about anyone else it carries the
+ * person as a contained Patient (when more than the ID number is known) or as
+ * a logical identifier reference.  Everything the decoder reads back is
+ * written with the same URIs (fhir_internal.h), which is what makes
+ * decode -> encode -> decode give equal records.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fhir_internal.h"
+#include "msgw/date.h"
+#include "msgw/model.h"
+
+typedef struct enc_patient {
+    char id[19];
+    const char *full_url;
+    json_t *res; /* NULL until its first record is reached */
+} enc_patient;
+
+typedef struct enc {
+    const msgw_adapter_ctx *ctx;
+    msgw_errors *e;
+    json_t *entries;
+    enc_patient *pats;
+    size_t npats;
+    unsigned next_uuid;
+} enc;
+
+/* Deterministic urn:uuid values (version 4 layout), so the same records give the same bytes. */
+static char *next_full_url(enc *x)
+{
+    char *s = NULL;
+    if (asprintf(&s, "urn:uuid:6d736777-0000-4000-8000-%012x", ++x->next_uuid) < 0) abort();
+    return s;
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v) json_object_set_new(o, key, json_string(v));
+}
+
+static void set_date(json_t *o, const char *key, msgw_date d)
+{
+    char buf[11];
+    if (d != MSGW_DATE_NONE) json_object_set_new(o, key, json_string(msgw_date_format(d, buf)));
+}
+
+static json_t *coding(const char *system, const char *code)
+{
+    return json_pack("{s:s, s:s}", "system", system, "code", code);
+}
+
+static json_t *concept(const char *system, const char *code)
+{
+    return json_pack("{s:[o]}", "coding", coding(system, code));
+}
+
+static json_t *codelist_concept(const char *list, const char *code)
+{
+    char sys[96];
+    snprintf(sys, sizeof sys, FHIR_CODELIST_PREFIX "%s", list);
+    return concept(sys, code);
+}
+
+static void add_extension(json_t *res, json_t *ext)
+{
+    json_t *list = json_object_get(res, "extension");
+    if (!list) {
+        list = json_array();
+        json_object_set_new(res, "extension", list);
+    }
+    json_array_append_new(list, ext);
+}
+
+static const char *attr_s(const msgw_fact *f, const char *name)
+{
+    const msgw_attr *a = msgw_fact_attr(f, name);
+    return a && (a->v.kind == MSGW_V_STRING || a->v.kind == MSGW_V_CODE) ? a->v.u.s : NULL;
+}
+
+static msgw_date attr_d(const msgw_fact *f, const char *name)
+{
+    const msgw_attr *a = msgw_fact_attr(f, name);
+    return a && a->v.kind == MSGW_V_DATE ? a->v.u.d : MSGW_DATE_NONE;
+}
+
+static json_t *resident_identifier(const enc *x, const char *id)
+{
+    json_t *ident = json_pack("{s:s, s:{s:[o]}}", "use", "official", "type", "coding",
+                              coding(FHIR_SYS_V2_0203, "NI"));
+    set_str(ident, "system", x->ctx->fhir_id_system);
+    set_str(ident, "value", id);
+    return ident;
+}
+
+static json_t *region_address(const char *region, const char *role)
+{
+    json_t *addr = json_pack("{s:s, s:s}", "use", "home", "district", region);
+    if (role)
+        add_extension(addr, json_pack("{s:s, s:s}", "url", FHIR_EXT_ADDRESS_ROLE, "valueCode", role));
+    return addr;
+}
+
+/* The Patient's own elements from a canonical person; addresses come from residence facts. */
+static bool person_to_patient(enc *x, const msgw_person *p, json_t *res, const char *loc)
+{
+    json_object_set_new(res, "identifier", json_pack("[o]", resident_identifier(x, p->id_number)));
+    if (p->name) json_object_set_new(res, "name", json_pack("[{s:s, s:s}]", "use", "official", "text", p->name));
+    if (p->sex) {
+        const char *g = fhir_gender_from_gb(p->sex);
+        if (!g) {
+            msgw_error_add(x->e, -1, loc, "sex", "fhir.encode.sex",
+                           "sex %s has no FHIR administrative gender", p->sex);
+            return false;
+        }
+        set_str(res, "gender", g);
+    }
+    set_date(res, "birthDate", p->birth_date);
+    if (p->ethnic)
+        add_extension(res, json_pack("{s:s, s:o}", "url", FHIR_EXT_ETHNIC, "valueCoding",
+                                     coding(FHIR_CODELIST_PREFIX "ethnic_group", p->ethnic)));
+    if (p->hukou_type)
+        add_extension(res, json_pack("{s:s, s:s}", "url", FHIR_EXT_HUKOU_TYPE, "valueCode", p->hukou_type));
+    if (p->marital) {
+        json_t *ms = codelist_concept("marital_status", p->marital);
+        const char *v3 = fhir_marital_from_gb(p->marital);
+        if (v3)
+            json_array_append_new(json_object_get(ms, "coding"), coding(FHIR_SYS_V3_MARITAL, v3));
+        json_object_set_new(res, "maritalStatus", ms);
+    }
+    if (p->hukou_region)
+        json_object_set_new(res, "address", json_pack("[o]", region_address(p->hukou_region, "hukou")));
+    return true;
+}
+
+static bool person_has_details(const msgw_person *p)
+{
+    return p->name || p->sex || p->birth_date != MSGW_DATE_NONE || p->ethnic || p->marital ||
+           p->hukou_region || p->hukou_type || p->residence_region;
+}
+
+static enc_patient *find_patient(enc *x, const char *id)
+{
+    for (size_t i = 0; i < x->npats; i++)
+        if (strcmp(x->pats[i].id, id) == 0) return &x->pats[i];
+    return NULL;
+}
+
+static void add_entry(enc *x, const char *full_url, json_t *res)
+{
+    json_t *entry = json_pack("{s:s, s:o, s:{s:s, s:s}}", "fullUrl", full_url, "resource", res,
+                              "request", "method", "POST", "url",
+                              json_string_value(json_object_get(res, "resourceType")));
+    json_array_append_new(x->entries, entry);
+}
+
+static const msgw_person *record_person(const msgw_record *r, const char *id)
+{
+    const msgw_person *p = msgw_record_person(r, id);
+    return p ? p : r->npersons ? &r->persons[0] : NULL;
+}
+
+/* The Patient entry of a registered person, created (in record order) on first use. */
+static json_t *patient_resource(enc *x, const msgw_record *r, const char *id)
+{
+    enc_patient *ep = find_patient(x, id);
+    if (ep->res) return ep->res;
+    const msgw_person *p = record_person(r, id);
+    msgw_person bare;
+    if (!p) {
+        msgw_person_init(&bare);
+        snprintf(bare.id_number, sizeof bare.id_number, "%s", id);
+        p = &bare;
+    }
+    json_t *res = json_pack("{s:s}", "resourceType", "Patient");
+    if (!person_to_patient(x, p, res, r->loc)) {
+        json_decref(res);
+        return NULL;
+    }
+    ep->res = res; /* borrowed: the entry list owns it */
+    add_entry(x, ep->full_url, res);
+    return ep->res;
+}
+
+static void add_residence(json_t *pat, const msgw_fact *f)
+{
+    const char *region = attr_s(f, "residence_region");
+    if (!region) return;
+    json_t *addr = region_address(region, NULL);
+    if (f->valid_from != MSGW_DATE_NONE || f->valid_to != MSGW_DATE_NONE) {
+        json_t *period = json_object();
+        set_date(period, "start", f->valid_from);
+        set_date(period, "end", f->valid_to);
+        json_object_set_new(addr, "period", period);
+    }
+    json_t *list = json_object_get(pat, "address");
+    if (!list) {
+        list = json_array();
+        json_object_set_new(pat, "address", list);
+    }
+    json_array_append_new(list, addr);
+}
+
+static bool encode_registration(enc *x, const msgw_record *r)
+{
+    for (size_t i = 0; i < r->npersons; i++) {
+        const msgw_person *p = &r->persons[i];
+        json_t *pat = patient_resource(x, r, p->id_number);
+        if (!pat) return false;
+        bool has_current = false;
+        for (size_t k = 0; k < r->nfacts; k++) {
+            const msgw_fact *f = &r->facts[k];
+            if (strcmp(f->type, "residence") != 0 || strcmp(f->subject, p->id_number) != 0) continue;
+            add_residence(pat, f);
+            const char *region = attr_s(f, "residence_region");
+            has_current |= region && p->residence_region && strcmp(region, p->residence_region) == 0;
+        }
+        if (p->residence_region && !has_current) {
+            json_t *list = json_object_get(pat, "address");
+            if (!list) json_object_set_new(pat, "address", list = json_array());
+            json_array_append_new(list, region_address(p->residence_region, NULL));
+        }
+    }
+    return true;
+}
+
+static bool encode_death(enc *x, const msgw_record *r)
+{
+    for (size_t k = 0; k < r->nfacts; k++) {
+        const msgw_fact *f = &r->facts[k];
+        if (strcmp(f->type, "death") != 0) continue;
+        json_t *pat = patient_resource(x, r, f->subject);
+        if (!pat) return false;
+        json_object_del(pat, "deceasedBoolean");
+        msgw_date day = attr_d(f, "death_date");
+        if (day == MSGW_DATE_NONE) day = f->valid_from;
+        if (day == MSGW_DATE_NONE)
+            json_object_set_new(pat, "deceasedBoolean", json_true());
+        else
+            set_date(pat, "deceasedDateTime", day);
+    }
+    return true;
+}
+
+/* How a clinical resource names its person: Bundle Patient, contained Patient, or identifier. */
+static json_t *subject_reference(enc *x, const msgw_record *r, const char *id, json_t *res)
+{
+    enc_patient *ep = find_patient(x, id);
+    if (ep) return json_pack("{s:s}", "reference", ep->full_url);
+    const msgw_person *p = msgw_record_person(r, id);
+    if (p && person_has_details(p)) {
+        json_t *pat = json_pack("{s:s, s:s}", "resourceType", "Patient", "id", "p1");
+        if (!person_to_patient(x, p, pat, r->loc)) {
+            json_decref(pat);
+            return NULL;
+        }
+        if (p->residence_region) {
+            json_t *list = json_object_get(pat, "address");
+            if (!list) json_object_set_new(pat, "address", list = json_array());
+            json_array_append_new(list, region_address(p->residence_region, NULL));
+        }
+        json_object_set_new(res, "contained", json_pack("[o]", pat));
+        return json_pack("{s:s}", "reference", "#p1");
+    }
+    return json_pack("{s:o}", "identifier", resident_identifier(x, id));
+}
+
+static void set_period(json_t *res, const char *key, const msgw_fact *f)
+{
+    json_t *period = json_object();
+    set_date(period, "start", f->valid_from);
+    set_date(period, "end", f->valid_to);
+    if (json_object_size(period)) json_object_set_new(res, key, period);
+    else json_decref(period);
+}
+
+static json_t *condition_resource(const msgw_fact *f)
+{
+    json_t *res = json_pack("{s:s}", "resourceType", "Condition");
+    const char *cs = attr_s(f, "clinical_status"), *cat = attr_s(f, "condition_category");
+    if (cs) json_object_set_new(res, "clinicalStatus", concept(FHIR_SYS_CLINICAL, cs));
+    if (cat)
+        json_object_set_new(res, "category",
+                            json_pack("[o]", codelist_concept("condition_category", cat)));
+    const char *code = attr_s(f, "condition_code");
+    if (code) json_object_set_new(res, "code", concept(FHIR_SYS_ICD10, code));
+    set_date(res, "onsetDateTime", f->valid_from);
+    set_date(res, "abatementDateTime", f->valid_to);
+    return res;
+}
+
+static json_t *observation_resource(const msgw_fact *f)
+{
+    json_t *res = json_pack("{s:s, s:s}", "resourceType", "Observation", "status", "final");
+    const char *code = attr_s(f, "observation_code"), *value = attr_s(f, "observation_value");
+    if (code) json_object_set_new(res, "code", concept(FHIR_SYS_LOINC, code));
+    if (f->valid_to == MSGW_DATE_NONE) set_date(res, "effectiveDateTime", f->valid_from);
+    else set_period(res, "effectivePeriod", f);
+    set_str(res, "valueString", value);
+    return res;
+}
+
+static json_t *pregnancy_resource(enc *x, const msgw_fact *f, const char *loc)
+{
+    const char *st = attr_s(f, "pregnancy_status");
+    const char *status = fhir_pregnancy_to_episode_status(st);
+    if (!status) {
+        msgw_error_add(x->e, -1, loc, "pregnancy_status", "fhir.encode.pregnancy_status",
+                       "pregnancy_status %s has no EpisodeOfCare.status", st ? st : "(missing)");
+        return NULL;
+    }
+    json_t *res = json_pack("{s:s}", "resourceType", "EpisodeOfCare");
+    msgw_date edd = attr_d(f, "expected_delivery_date");
+    if (edd != MSGW_DATE_NONE) {
+        char buf[11];
+        add_extension(res, json_pack("{s:s, s:s}", "url", FHIR_EXT_EDD, "valueDate",
+                                     msgw_date_format(edd, buf)));
+    }
+    set_str(res, "status", status);
+    json_object_set_new(res, "type",
+                        json_pack("[{s:[{s:s, s:s, s:s}], s:s}]", "coding", "system", FHIR_SYS_SNOMED,
+                                  "code", FHIR_SNOMED_PREGNANCY, "display", "Pregnancy", "text",
+                                  "孕产期"));
+    set_period(res, "period", f);
+    return res;
+}
+
+/* One resource per fact of a condition, observation or pregnancy record. */
+static bool encode_clinical(enc *x, const msgw_record *r)
+{
+    for (size_t k = 0; k < r->nfacts; k++) {
+        const msgw_fact *f = &r->facts[k];
+        json_t *res = strcmp(f->type, "condition") == 0     ? condition_resource(f)
+                      : strcmp(f->type, "observation") == 0 ? observation_resource(f)
+                      : strcmp(f->type, "pregnancy") == 0   ? pregnancy_resource(x, f, r->loc)
+                                                            : NULL;
+        if (!res) {
+            if (x->e->nerrors == 0)
+                msgw_error_add(x->e, -1, r->loc, f->type, "fhir.encode.fact",
+                               "a %s fact cannot be carried in a %s record", f->type, r->kind);
+            return false;
+        }
+        json_t *subj = subject_reference(x, r, f->subject, res);
+        if (!subj) {
+            json_decref(res);
+            return false;
+        }
+        json_object_set_new(res, strcmp(f->type, "pregnancy") == 0 ? "patient" : "subject", subj);
+        char *url = next_full_url(x);
+        add_entry(x, url, res);
+        free(url);
+    }
+    return true;
+}
+
+static bool kind_ok(const char *kind)
+{
+    static const char *const kinds[] = {"person_registration", "death", "condition", "observation",
+                                        "pregnancy", NULL};
+    for (const char *const *k = kinds; kind && *k; k++)
+        if (strcmp(kind, *k) == 0) return true;
+    return false;
+}
+
+/* Patients first get their fullUrls, so a Condition before its Patient can still refer to it. */
+static void plan_patients(enc *x, const msgw_record *const *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const msgw_record *r = recs[i];
+        bool reg = strcmp(r->kind, "person_registration") == 0, death = strcmp(r->kind, "death") == 0;
+        for (size_t k = 0; (reg && k < r->npersons) || (death && k < r->nfacts); k++) {
+            const char *id = reg ? r->persons[k].id_number : r->facts[k].subject;
+            if (find_patient(x, id)) continue;
+            enc_patient *ep = &x->pats[x->npats++];
+            snprintf(ep->id, sizeof ep->id, "%s", id);
+            ep->full_url = next_full_url(x);
+        }
+    }
+}
+
+static size_t count_patient_slots(const msgw_record *const *recs, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += recs[i]->npersons + recs[i]->nfacts;
+    return c;
+}
+
+bool fhir_encode(const msgw_adapter_ctx *ctx, const char *media_type,
+                 const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e)
+{
+    if (!fhir_media_type_ok(media_type)) {
+        msgw_error_add(e, -1, NULL, NULL, "fhir.media_type",
+                       "media type %s is not FHIR JSON: the health adapter writes "
+                       "application/fhir+json",
+                       media_type);
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        if (!kind_ok(recs[i]->kind)) {
+            msgw_error_add(e, (int)i, recs[i]->loc, "kind", "fhir.encode.kind",
+                           "record kind %s cannot be carried in FHIR: the health adapter encodes "
+                           "person_registration, death, condition, observation and pregnancy",
+                           recs[i]->kind ? recs[i]->kind : "(none)");
+            ok = false;
+        }
+    if (!ok) return false;
+    enc x = {.ctx = ctx, .e = e, .entries = json_array()};
+    x.pats = calloc(count_patient_slots(recs, n) + 1, sizeof *x.pats);
+    if (!x.pats) abort();
+    plan_patients(&x, recs, n);
+    for (size_t i = 0; i < n && ok; i++) {
+        const msgw_record *r = recs[i];
+        size_t before = e->n;
+        ok = strcmp(r->kind, "person_registration") == 0 ? encode_registration(&x, r)
+             : strcmp(r->kind, "death") == 0             ? encode_death(&x, r)
+                                                         : encode_clinical(&x, r);
+        for (size_t k = before; k < e->n; k++) e->v[k].record = (int)i;
+    }
+    if (ok) {
+        json_t *bundle = json_pack("{s:s, s:s, s:O}", "resourceType", "Bundle", "type",
+                                   "transaction", "entry", x.entries);
+        char *text = json_dumps(bundle, JSON_INDENT(1));
+        msgw_buf_puts(out, text);
+        msgw_buf_puts(out, "\n");
+        free(text);
+        json_decref(bundle);
+    }
+    for (size_t i = 0; i < x.npats; i++) free((char *)x.pats[i].full_url);
+    free(x.pats);
+    json_decref(x.entries);
+    return ok;
+}

@@ -1,0 +1,12 @@
+/* The msgw command-line commands (one function each); main.c dispatches. */
+#ifndef MSGW_CLI_H
+#define MSGW_CLI_H
+
+int msgw_cmd_validate(int argc, char **argv);
+int msgw_cmd_normalize(int argc, char **argv);
+int msgw_cmd_adapters(int argc, char **argv);
+
+/* Exit codes shared by the commands. */
+enum { MSGW_EXIT_OK = 0, MSGW_EXIT_INVALID = 1, MSGW_EXIT_USAGE = 2 };
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * Safe XML for the adapters.  Departments' documents are untrusted: a
+ * DOCTYPE is refused before libxml2 sees the bytes (that closes external
+ * entities, DTD loading and entity-expansion bombs at once, since a valid
+ * department document never needs one), the network is off, and nesting is
+ * bounded.  XSD violations come back located by XPath and line.
+ */
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "msgw/xml.h"
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init_once(void)
+{
+    xmlInitParser();
+}
+
+void msgw_xml_init(void)
+{
+    pthread_once(&xml_once, xml_init_once);
+}
+
+static const char *find_bytes(const char *h, size_t hlen, const char *n)
+{
+    size_t nlen = strlen(n);
+    return h && nlen <= hlen ? memmem(h, hlen, n, nlen) : NULL;
+}
+
+static int line_of_offset(const char *buf, size_t off)
+{
+    int line = 1;
+    for (size_t i = 0; i < off; i++)
+        if (buf[i] == '\n') line++;
+    return line;
+}
+
+/* Silences libxml2's default printing to stderr; errors are read from the context. */
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+static unsigned tree_depth(xmlNodePtr root)
+{
+    unsigned depth = 0, max = 0;
+    xmlNodePtr n = root;
+    while (n) {
+        if (n->type == XML_ELEMENT_NODE && depth + 1 > max) max = depth + 1;
+        if (n->children && n->type == XML_ELEMENT_NODE) {
+            n = n->children;
+            depth++;
+            continue;
+        }
+        while (n && !n->next) {
+            n = n->parent;
+            if (!n || n->type == XML_DOCUMENT_NODE) return max;
+            depth--;
+        }
+        if (n) n = n->next;
+    }
+    return max;
+}
+
+static void trim_message(char *m)
+{
+    size_t n = strlen(m);
+    while (n && (m[n - 1] == '\n' || m[n - 1] == ' ')) m[--n] = '\0';
+}
+
+xmlDocPtr msgw_xml_parse(const char *buf, size_t len, unsigned max_depth, msgw_errors *e)
+{
+    msgw_xml_init();
+    const char *dt = find_bytes(buf, len, "<!DOCTYPE");
+    if (!dt) dt = find_bytes(buf, len, "<!ENTITY");
+    if (dt) {
+        char loc[32];
+        snprintf(loc, sizeof loc, "line %d", line_of_offset(buf, (size_t)(dt - buf)));
+        msgw_error_add(e, -1, loc, NULL, "xml.doctype",
+                       "document type declarations are not accepted (no DTDs, no entities: "
+                       "XXE and entity expansion are refused)");
+        return NULL;
+    }
+    if (len > (size_t)INT32_MAX) {
+        msgw_error_add(e, -1, NULL, NULL, "xml.size", "document too large");
+        return NULL;
+    }
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt) abort();
+    xmlSetGenericErrorFunc(NULL, quiet);
+    ctxt->sax->error = quiet;
+    ctxt->sax->warning = quiet;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, NULL,
+                                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                          XML_PARSE_NOCDATA | XML_PARSE_COMPACT);
+    if (!doc || !ctxt->wellFormed) {
+        const xmlError *err = xmlCtxtGetLastError(ctxt);
+        char loc[32] = "";
+        char msg[512] = "not well-formed XML";
+        if (err) {
+            snprintf(loc, sizeof loc, "line %d, column %d", err->line, err->int2);
+            if (err->message) snprintf(msg, sizeof msg, "%s", err->message);
+            trim_message(msg);
+        }
+        msgw_error_add(e, -1, loc[0] ? loc : NULL, NULL, "xml.not_well_formed", "%s", msg);
+        if (doc) xmlFreeDoc(doc);
+        xmlFreeParserCtxt(ctxt);
+        return NULL;
+    }
+    xmlFreeParserCtxt(ctxt);
+    if (max_depth && tree_depth(xmlDocGetRootElement(doc)) > max_depth) {
+        msgw_error_add(e, -1, NULL, NULL, "xml.depth", "elements nested deeper than %u levels",
+                       max_depth);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+char *msgw_xml_location(xmlNodePtr node, char *buf, size_t len)
+{
+    xmlChar *path = xmlGetNodePath(node);
+    snprintf(buf, len, "%s (line %ld)", path ? (const char *)path : "?", xmlGetLineNo(node));
+    xmlFree(path);
+    return buf;
+}
+
+typedef struct validate_state {
+    msgw_errors *e;
+    int (*record_of)(xmlNodePtr, void *);
+    void *ud;
+    bool failed;
+} validate_state;
+
+static const char *xsd_rule(int code)
+{
+    switch (code) {
+    case XML_SCHEMAV_CVC_ENUMERATION_VALID: return "xsd.enumeration";
+    case XML_SCHEMAV_CVC_PATTERN_VALID: return "xsd.pattern";
+    case XML_SCHEMAV_CVC_MAXLENGTH_VALID:
+    case XML_SCHEMAV_CVC_MINLENGTH_VALID:
+    case XML_SCHEMAV_CVC_LENGTH_VALID: return "xsd.length";
+    case XML_SCHEMAV_CVC_MININCLUSIVE_VALID:
+    case XML_SCHEMAV_CVC_MAXINCLUSIVE_VALID:
+    case XML_SCHEMAV_CVC_MINEXCLUSIVE_VALID:
+    case XML_SCHEMAV_CVC_MAXEXCLUSIVE_VALID: return "xsd.range";
+    case XML_SCHEMAV_CVC_COMPLEX_TYPE_2_4: return "xsd.content";
+    case XML_SCHEMAV_CVC_COMPLEX_TYPE_4: return "xsd.required_attribute";
+    case XML_SCHEMAV_CVC_DATATYPE_VALID_1_2_1: return "xsd.datatype";
+    default: return "xsd.invalid";
+    }
+}
+
+static void on_schema_error(void *ud, const xmlError *err)
+{
+    validate_state *st = ud;
+    if (err->level < XML_ERR_ERROR) return;
+    st->failed = true;
+    xmlNodePtr node = err->node;
+    char loc[512] = "";
+    int rec = -1;
+    const char *field = NULL;
+    if (node) {
+        msgw_xml_location(node, loc, sizeof loc);
+        field = (const char *)node->name;
+        if (st->record_of) rec = st->record_of(node, st->ud);
+    } else if (err->line) {
+        snprintf(loc, sizeof loc, "line %d", err->line);
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", err->message ? err->message : "schema violation");
+    trim_message(msg);
+    msgw_error_add(st->e, rec, loc[0] ? loc : NULL, field, xsd_rule(err->code), "%s", msg);
+}
+
+bool msgw_xml_validate(void *schema, xmlDocPtr doc, msgw_errors *e,
+                       int (*record_of)(xmlNodePtr node, void *ud), void *ud)
+{
+    if (!schema) return true;
+    xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt((xmlSchemaPtr)schema);
+    if (!v) abort();
+    validate_state st = {e, record_of, ud, false};
+    xmlSchemaSetValidStructuredErrors(v, (xmlStructuredErrorFunc)on_schema_error, &st);
+    int rc = xmlSchemaValidateDoc(v, doc);
+    xmlSchemaFreeValidCtxt(v);
+    if (rc != 0 && !st.failed) {
+        msgw_error_add(e, -1, NULL, NULL, "xsd.invalid", "document does not match its schema");
+        st.failed = true;
+    }
+    return !st.failed;
+}
+
+xmlNodePtr msgw_xml_child(xmlNodePtr parent, const char *name)
+{
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0) return c;
+    return NULL;
+}
+
+const char *msgw_xml_text(xmlNodePtr node, size_t *len)
+{
+    if (!node) return NULL;
+    const char *s = NULL;
+    if (node->type == XML_ATTRIBUTE_NODE || node->type == XML_ELEMENT_NODE) {
+        xmlNodePtr t = node->children;
+        if (!t || t->type != XML_TEXT_NODE || !t->content) {
+            *len = 0;
+            return node->type == XML_ATTRIBUTE_NODE ? "" : NULL;
+        }
+        s = (const char *)t->content;
+    } else if (node->content) {
+        s = (const char *)node->content;
+    }
+    if (!s) return NULL;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) n--;
+    *len = n;
+    return s;
+}

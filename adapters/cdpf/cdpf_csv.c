@@ -43,12 +43,13 @@ typedef struct csv_reader {
 
 typedef enum { CSV_ROW, CSV_END, CSV_FATAL } csv_status;
 
-static void row_error(csv_row *row, unsigned line, const char *rule, const char *msg)
+/* Keeps the row's first syntax error; col is the 1-based field number. */
+static void row_error(csv_row *row, unsigned line, size_t col, const char *rule, const char *msg)
 {
     if (row->err_rule) return;
     row->err_rule = rule;
     row->err_line = line;
-    row->err_col = row->n + 1;
+    row->err_col = col;
     snprintf(row->err_msg, sizeof row->err_msg, "%s", msg);
 }
 
@@ -113,7 +114,7 @@ static bool read_quoted(csv_reader *r, csv_row *row, csv_field *f)
     }
     if (r->pos < r->len && r->buf[r->pos] != ',' && r->buf[r->pos] != '\r' &&
         r->buf[r->pos] != '\n') {
-        row_error(row, r->line, "csv.quote",
+        row_error(row, r->line, row->n, "csv.quote",
                   "unexpected character after a closing quote (a quote inside a quoted field "
                   "is written \"\")");
         while (r->pos < r->len && r->buf[r->pos] != ',' && r->buf[r->pos] != '\r' &&
@@ -130,7 +131,7 @@ static void read_plain(csv_reader *r, csv_row *row, csv_field *f)
         char c = r->buf[r->pos];
         if (c == ',' || c == '\r' || c == '\n') break;
         if (c == '"')
-            row_error(row, r->line, "csv.quote",
+            row_error(row, r->line, row->n, "csv.quote",
                       "a quote inside an unquoted field (quote the whole field and double the "
                       "quote)");
         r->pos++;
@@ -157,9 +158,8 @@ static csv_status csv_next(csv_reader *r, csv_row *row)
         if (f->quoted) {
             unsigned line = r->line;
             if (!read_quoted(r, row, f)) {
-                row->n--;
                 row->err_rule = NULL;
-                row_error(row, line, "csv.unterminated_quote",
+                row_error(row, line, row->n, "csv.unterminated_quote",
                           "a quoted field is never closed: the rest of the document is inside it");
                 return CSV_FATAL;
             }

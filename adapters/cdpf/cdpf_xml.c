@@ -173,10 +173,8 @@ static bool period(xml_decoder *d, xmlNodePtr ev, cdpf_cert *c, msgw_date date, 
         return true;
     }
     if (until == MSGW_DATE_NONE) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "a %s event needs ValidUntil, the certificate's expiry date",
-                 c->event.u.s);
-        error_at(d, ev, "ValidUntil", "cdpf.valid_until", msg);
+        error_at(d, ev, "ValidUntil", "cdpf.valid_until",
+                 "issue and regrade events need ValidUntil, the certificate's expiry date");
         return false;
     }
     if (issued != MSGW_DATE_NONE && issued != date) {

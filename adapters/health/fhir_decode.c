@@ -96,6 +96,16 @@ typedef struct dec {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* A resource msgw does not record: its problems cannot reject anything, so they become warnings. */
+static void drop_resource(dec *d, const char *type, msgw_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        msgw_errors_add(&d->out->errors, MSGW_SEV_WARNING, -1, e->v[i].location, e->v[i].field,
+                        e->v[i].rule, "%s (ignored: this %s is not recorded)",
+                        e->v[i].message ? e->v[i].message : "", type);
+    msgw_errors_clear(e);
+}
+
 static char *ptr_join(msgw_arena *a, const char *base, const char *key)
 {
     /* RFC 6901: "~" and "/" in a member name are escaped. */
@@ -387,8 +397,12 @@ static bool patient_resident_id(dec *d, const json_t *res, const char *ptr, cons
     msgw_error_add(e, -1, json_is_array(idents) ? iptr : loc_of(ptr), "Patient.identifier",
                    "fhir.patient.no_resident_id",
                    "%s has no identifier %s: msgw keys persons by the resident ID number "
-                   "(GB 11643) and will not guess one from %s",
-                   label, id_rule_text(d), sent ? sent : "a Patient without identifiers");
+                   "(GB 11643) and will not guess one from %s%s",
+                   label, id_rule_text(d), sent ? sent : "a Patient without identifiers",
+                   sent && !d->ctx->fhir_id_system
+                       ? " (if one of these systems carries the resident ID, configure it as "
+                         "fhir_id_system)"
+                       : "");
     *why = msgw_arena_printf(d->a, "it has no resident ID number (identifier %s)", id_rule_text(d));
     return false;
 }
@@ -821,7 +835,7 @@ static void map_condition(dec *d, const json_t *res, const char *ptr, msgw_error
 {
     note_unmapped_members(d, res, "Condition", ptr, condition_mapped);
     if (condition_refuted(d, res, ptr, e)) {
-        msgw_errors_move(&d->out->errors, e, -1);
+        drop_resource(d, "Condition", e);
         d->skipped++;
         return;
     }
@@ -944,7 +958,7 @@ static void map_pregnancy(dec *d, size_t entry, const json_t *res, const char *p
     const char *rtype = episode ? "EpisodeOfCare" : "Condition";
     note_unmapped_members(d, res, rtype, ptr, episode ? episode_mapped : preg_condition_mapped);
     if (!episode && condition_refuted(d, res, ptr, e)) {
-        msgw_errors_move(&d->out->errors, e, -1);
+        drop_resource(d, "Condition", e);
         d->skipped++;
         return;
     }
@@ -1046,12 +1060,13 @@ static void map_observation(dec *d, size_t entry, const json_t *res, const char 
                              "fhir.observation.folded",
                              "Observation " FHIR_LOINC_EDD " (estimated delivery date) is recorded "
                              "as the expected_delivery_date of the pregnancy of the same person");
+            drop_resource(d, "Observation", e);
             d->mapped++;
             return;
         }
     note_unmapped_members(d, res, "Observation", ptr, observation_mapped);
     if (observation_withdrawn(d, res, ptr, e)) {
-        msgw_errors_move(&d->out->errors, e, -1);
+        drop_resource(d, "Observation", e);
         d->skipped++;
         return;
     }
@@ -1124,11 +1139,7 @@ static void claim_edd_observations(dec *d)
 
 static void skip_resource(dec *d, const char *type, const char *ptr, msgw_errors *e)
 {
-    /* A schema complaint about a resource msgw ignores does not reject anything. */
-    for (size_t i = 0; i < e->n; i++)
-        msgw_warning_add(&d->out->errors, -1, e->v[i].location, e->v[i].field, e->v[i].rule,
-                         "%s (ignored: the %s is skipped)", e->v[i].message, type);
-    msgw_errors_clear(e);
+    drop_resource(d, type, e);
     msgw_warning_add(&d->out->errors, -1, loc_of(ptr), NULL, "fhir.resource.skipped",
                      "%s skipped: msgw maps " FHIR_MAPPED_TYPES, type);
     note_skip(d, d->types, &d->ntypes, type, ptr);

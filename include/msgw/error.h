@@ -41,7 +41,8 @@ void msgw_errors_add(msgw_errors *e, msgw_severity sev, int record, const char *
                      const char *field, const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 void msgw_errors_vadd(msgw_errors *e, msgw_severity sev, int record, const char *location,
-                      const char *field, const char *rule, const char *fmt, va_list ap);
+                      const char *field, const char *rule, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 /* Moves every entry of src to dst (src is left empty), setting record when >= 0. */
 void msgw_errors_move(msgw_errors *dst, msgw_errors *src, int record);
 /* Number of error-severity entries recorded for one record index. */

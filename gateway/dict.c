@@ -28,6 +28,8 @@ struct msgw_dict {
     strmap elements, codelists, fact_types, kinds;
     msgw_element **element_list;
     size_t nelements;
+    msgw_fact_type **fact_type_list;
+    size_t nfact_types;
     msgw_date today;
 };
 
@@ -208,8 +210,10 @@ static bool load_fact_types(msgw_dict *d, json_t *fts, msgw_errors *err)
     const char *id;
     json_t *ft;
     strmap_init(&d->fact_types, d->arena, json_object_size(fts));
+    d->fact_type_list = msgw_arena_alloc(d->arena, (json_object_size(fts) + 1) * sizeof(void *));
     json_object_foreach(fts, id, ft) {
         msgw_fact_type *t = msgw_arena_alloc(d->arena, sizeof *t);
+        d->fact_type_list[d->nfact_types++] = t;
         t->id = msgw_arena_strdup(d->arena, id);
         t->label = jstr(d->arena, ft, "label");
         json_t *attrs = json_object_get(ft, "attributes");
@@ -356,6 +360,16 @@ size_t msgw_dict_count_elements(const msgw_dict *d)
 const msgw_element *msgw_dict_element_at(const msgw_dict *d, size_t i)
 {
     return i < d->nelements ? d->element_list[i] : NULL;
+}
+
+size_t msgw_dict_count_fact_types(const msgw_dict *d)
+{
+    return d->nfact_types;
+}
+
+const msgw_fact_type *msgw_dict_fact_type_at(const msgw_dict *d, size_t i)
+{
+    return i < d->nfact_types ? d->fact_type_list[i] : NULL;
 }
 
 const msgw_code *msgw_codelist_find(const msgw_codelist *cl, const char *code, size_t len)

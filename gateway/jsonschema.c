@@ -8,6 +8,9 @@
  * of the failing value, built lazily from a chain of stack segments so a
  * valid document costs no allocation for locations.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* newlocale/uselocale, strndup, REG_STARTEND when built standalone */
+#endif
 #include "msgw/jsonschema.h"
 
 #include <ctype.h>
@@ -74,6 +77,8 @@ struct js_node {
     unsigned types;           /* JS_* bits; 0 = no "type" keyword */
 
     const json_t *enum_vals; /* borrowed from the validator's copy of the schema */
+    json_t *enum_strings;    /* the string members as object keys: code lists are long */
+    json_t *enum_others;     /* the other members, compared one by one */
     const json_t *const_val;
 
     const json_t *minimum, *maximum, *exclusive_minimum, *exclusive_maximum, *multiple_of;
@@ -104,6 +109,10 @@ struct js_node {
 
     js_node *ref;
     const char *ref_text;
+    js_node *dynamic_ref;     /* where $dynamicRef points statically */
+    const char *dynamic_name; /* set when that target has a matching $dynamicAnchor */
+    js_node *unevaluated_props, *unevaluated_items;
+    int resource; /* index into msgw_jsonschema.resources: this node's schema resource */
     js_list all_of, any_of, one_of;
     js_node *not_schema, *if_schema, *then_schema, *else_schema;
 
@@ -113,10 +122,19 @@ struct js_node {
     int colour;        /* cycle detection: 0 unseen, 1 on the path, 2 done */
 };
 
+/* A schema resource (a document or a subschema with $id) and its $dynamicAnchors. */
+typedef struct {
+    char *uri;
+    js_named *dynamic;
+    size_t ndynamic, dynamic_cap;
+} js_resource;
+
 struct msgw_jsonschema {
     json_t *docs; /* array: our copy of the schema, then remote documents */
     js_node *root;
     js_node *nodes;
+    js_resource *resources;
+    size_t nresources, resource_cap;
     locale_t c_locale; /* regexes work on bytes, whatever locale the process uses */
 };
 
@@ -1250,8 +1268,15 @@ typedef struct {
     const json_t *key;
     const char *base;
     const char *where;
+    int resource;
     js_node *node;
 } js_slot;
+
+typedef struct {
+    int resource;
+    const char *name;
+    json_t *schema;
+} js_pending_anchor;
 
 typedef struct {
     char *uri; /* "absolute-uri" for a resource, "absolute-uri#anchor" for an anchor */
@@ -1269,6 +1294,8 @@ typedef struct {
     size_t nidents, ident_cap;
     char **pool; /* strings that live until the end of compile */
     size_t npool, pool_cap;
+    js_pending_anchor *dynamic; /* $dynamicAnchors, compiled once the tree is */
+    size_t ndynamic, dynamic_cap;
     bool failed;
 } js_compiler;
 
@@ -1341,6 +1368,23 @@ static void slot_grow(js_compiler *c)
     c->slot_cap = cap;
 }
 
+static int resource_id(js_compiler *c, const char *uri)
+{
+    msgw_jsonschema *s = c->s;
+    for (size_t i = 0; i < s->nresources; i++)
+        if (strcmp(s->resources[i].uri, uri) == 0)
+            return (int)i;
+    if (s->nresources == s->resource_cap) {
+        s->resource_cap = s->resource_cap ? s->resource_cap * 2 : 8;
+        js_resource *v = realloc(s->resources, s->resource_cap * sizeof *v);
+        if (!v)
+            abort();
+        s->resources = v;
+    }
+    s->resources[s->nresources] = (js_resource){.uri = strdup(uri)};
+    return (int)s->nresources++;
+}
+
 static js_slot *slot_add(js_compiler *c, const json_t *key, const char *base, const char *where)
 {
     if ((c->nslots + 1) * 2 > c->slot_cap)
@@ -1348,7 +1392,8 @@ static js_slot *slot_add(js_compiler *c, const json_t *key, const char *base, co
     size_t i = slot_hash(key, c->slot_cap);
     while (c->slots[i].key)
         i = (i + 1) & (c->slot_cap - 1);
-    c->slots[i] = (js_slot){.key = key, .base = base, .where = where};
+    c->slots[i] =
+        (js_slot){.key = key, .base = base, .where = where, .resource = resource_id(c, base)};
     c->nslots++;
     return &c->slots[i];
 }
@@ -1442,6 +1487,18 @@ static void index_children(js_compiler *c, json_t *schema, const char *base, con
     }
 }
 
+static void pending_dynamic_add(js_compiler *c, int resource, const char *name, json_t *schema)
+{
+    if (c->ndynamic == c->dynamic_cap) {
+        c->dynamic_cap = c->dynamic_cap ? c->dynamic_cap * 2 : 8;
+        js_pending_anchor *v = realloc(c->dynamic, c->dynamic_cap * sizeof *v);
+        if (!v)
+            abort();
+        c->dynamic = v;
+    }
+    c->dynamic[c->ndynamic++] = (js_pending_anchor){resource, name, schema};
+}
+
 static void index_anchor(js_compiler *c, json_t *schema, const char *base, const char *where,
                          const char *keyword)
 {
@@ -1457,6 +1514,8 @@ static void index_anchor(js_compiler *c, json_t *schema, const char *base, const
     str_putc(&uri, '#');
     str_puts(&uri, json_string_value(anchor));
     ident_add(c, where, keyword, str_take(&uri), schema);
+    if (strcmp(keyword, "$dynamicAnchor") == 0)
+        pending_dynamic_add(c, resource_id(c, base), json_string_value(anchor), schema);
 }
 
 static void index_schema(js_compiler *c, json_t *schema, const char *base, const char *where)
@@ -1603,16 +1662,46 @@ static void kw_type(js_compiler *c, js_node *n, const char *key, json_t *v)
     }
 }
 
+static void index_enum(js_node *n, json_t *values)
+{
+    n->enum_vals = values;
+    n->enum_strings = json_object();
+    n->enum_others = json_array();
+    if (!n->enum_strings || !n->enum_others)
+        abort();
+    size_t i;
+    json_t *v;
+    json_array_foreach (values, i, v) {
+        if (json_is_string(v))
+            json_object_setn_new(n->enum_strings, json_string_value(v), json_string_length(v),
+                                 json_true());
+        else
+            json_array_append(n->enum_others, v);
+    }
+}
+
+static bool enum_contains(const js_node *n, const json_t *x)
+{
+    if (json_is_string(x))
+        return json_object_getn(n->enum_strings, json_string_value(x), json_string_length(x));
+    for (size_t i = 0; i < json_array_size(n->enum_others); i++)
+        if (json_values_equal(x, json_array_get(n->enum_others, i)))
+            return true;
+    return false;
+}
+
 static void kw_enum(js_compiler *c, js_node *n, const char *key, json_t *v)
 {
     if (!json_is_array(v))
         compile_error(c, n->where, key, "enum must be an array");
     else
-        n->enum_vals = v;
+        index_enum(n, v);
 }
 
 static void kw_const(js_compiler *c, js_node *n, const char *key, json_t *v)
 {
+    (void)c;
+    (void)key;
     n->const_val = v;
 }
 
@@ -1737,8 +1826,12 @@ static void kw_single(js_compiler *c, js_node *n, const char *key, json_t *v)
         n->if_schema = child;
     else if (strcmp(key, "then") == 0)
         n->then_schema = child;
-    else
+    else if (strcmp(key, "else") == 0)
         n->else_schema = child;
+    else if (strcmp(key, "unevaluatedProperties") == 0)
+        n->unevaluated_props = child;
+    else
+        n->unevaluated_items = child;
 }
 
 static void kw_properties(js_compiler *c, js_node *n, const char *key, json_t *v)
@@ -1896,13 +1989,46 @@ static void kw_ref(js_compiler *c, js_node *n, const char *key, json_t *v)
     free(uri);
 }
 
+/*
+ * $dynamicRef resolves like $ref; only when that target carries a
+ * $dynamicAnchor of the fragment's name does the dynamic scope decide at
+ * validation time (the "bookending" rule of 2020-12).
+ */
+static void kw_dynamic_ref(js_compiler *c, js_node *n, const char *key, json_t *v)
+{
+    if (!json_is_string(v)) {
+        compile_error(c, n->where, key, "$dynamicRef must be a string");
+        return;
+    }
+    const char *text = json_string_value(v);
+    char *uri = uri_resolve(n->base, text);
+    json_t *target = ref_target(c, uri, n->where);
+    if (!target) {
+        compile_error(c, n->where, key, "cannot resolve $dynamicRef \"%s\" (%s)", text, uri);
+        free(uri);
+        return;
+    }
+    free(uri);
+    n->dynamic_ref = compile_child(c, target);
+    const char *hash = strchr(text, '#');
+    json_t *anchor = json_is_object(target) ? json_object_get(target, "$dynamicAnchor") : NULL;
+    if (hash && hash[1] != '/' && hash[1] && json_is_string(anchor) &&
+        strcmp(json_string_value(anchor), hash + 1) == 0)
+        n->dynamic_name = hash + 1;
+}
+
 static void kw_unsupported(js_compiler *c, js_node *n, const char *key, json_t *v)
 {
+    (void)v;
     compile_error(c, n->where, key, "keyword \"%s\" is not supported by this validator", key);
 }
 
 static void kw_ignore(js_compiler *c, js_node *n, const char *key, json_t *v)
 {
+    (void)c;
+    (void)n;
+    (void)key;
+    (void)v;
 }
 
 typedef void (*kw_fn)(js_compiler *c, js_node *n, const char *key, json_t *v);
@@ -1949,11 +2075,12 @@ static const struct {
     {"dependentSchemas", kw_dependent_schemas},
     {"$ref", kw_ref},
     /* Evaluation depends on annotations or dynamic scope, which this validator does not keep. */
-    {"$dynamicRef", kw_unsupported},
+    {"$dynamicRef", kw_dynamic_ref},
+    {"unevaluatedProperties", kw_single},
+    {"unevaluatedItems", kw_single},
+    /* draft 2019-09's recursive references, superseded by $dynamicRef. */
     {"$recursiveRef", kw_unsupported},
     {"$recursiveAnchor", kw_unsupported},
-    {"unevaluatedProperties", kw_unsupported},
-    {"unevaluatedItems", kw_unsupported},
     /* Pre-2020-12 spellings: silently ignoring them would drop constraints the author meant. */
     {"dependencies", kw_unsupported},
     {"additionalItems", kw_unsupported},
@@ -2001,6 +2128,7 @@ static js_node *compile_schema(js_compiler *c, json_t *schema)
     slot->node = n;
     n->where = slot->where;
     n->base = slot->base;
+    n->resource = slot->resource;
     if (json_is_boolean(schema)) {
         n->is_bool = true;
         n->bool_value = json_is_true(schema);
@@ -2024,7 +2152,8 @@ static bool find_cycle(js_compiler *c, js_node *n);
 
 static bool visit_same_location(js_compiler *c, js_node *n)
 {
-    js_node *singles[] = {n->ref, n->not_schema, n->if_schema, n->then_schema, n->else_schema};
+    js_node *singles[] = {n->ref,       n->dynamic_ref, n->not_schema,
+                          n->if_schema, n->then_schema, n->else_schema};
     for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
         if (singles[i] && find_cycle(c, singles[i]))
             return true;
@@ -2062,8 +2191,25 @@ static void check_cycles(js_compiler *c)
             return;
 }
 
+static void compile_dynamic_anchors(js_compiler *c)
+{
+    for (size_t i = 0; i < c->ndynamic; i++) { /* compiling may find more */
+        js_node *node = compile_schema(c, c->dynamic[i].schema);
+        js_resource *r = &c->s->resources[c->dynamic[i].resource];
+        if (r->ndynamic == r->dynamic_cap) {
+            r->dynamic_cap = r->dynamic_cap ? r->dynamic_cap * 2 : 4;
+            js_named *v = realloc(r->dynamic, r->dynamic_cap * sizeof *v);
+            if (!v)
+                abort();
+            r->dynamic = v;
+        }
+        r->dynamic[r->ndynamic++] = (js_named){c->dynamic[i].name, node};
+    }
+}
+
 static void compiler_free(js_compiler *c)
 {
+    free(c->dynamic);
     for (size_t i = 0; i < c->npool; i++)
         free(c->pool[i]);
     free(c->pool);
@@ -2098,6 +2244,7 @@ msgw_jsonschema *msgw_jsonschema_new(json_t *schema, msgw_jsonschema_resolver re
     js_compiler c = {.s = s, .err = err, .resolve = resolve, .ud = ud};
     index_document(&c, copy, default_base, "");
     s->root = compile_schema(&c, copy);
+    compile_dynamic_anchors(&c);
     if (!c.failed)
         check_cycles(&c);
     for (js_node *n = s->nodes; n; n = n->next)
@@ -2125,6 +2272,8 @@ static void node_free(js_node *n)
         regex_free(&n->pattern_props[i].rx);
     free(n->pattern_props);
     json_decref(n->prop_index);
+    json_decref(n->enum_strings);
+    json_decref(n->enum_others);
     free(n->props);
     free(n->required);
     for (size_t i = 0; i < n->ndep_required; i++)
@@ -2147,6 +2296,11 @@ void msgw_jsonschema_destroy(msgw_jsonschema **ps)
         next = n->next;
         node_free(n);
     }
+    for (size_t i = 0; i < s->nresources; i++) {
+        free(s->resources[i].uri);
+        free(s->resources[i].dynamic);
+    }
+    free(s->resources);
     freelocale(s->c_locale);
     json_decref(s->docs);
     free(s);
@@ -2163,12 +2317,92 @@ typedef struct js_seg {
     size_t index;
 } js_seg;
 
+/* The dynamic scope: schema resources entered on the way here, innermost first. */
+typedef struct js_scope {
+    const struct js_scope *up;
+    int resource;
+} js_scope;
+
 typedef struct {
     const msgw_jsonschema *s;
     msgw_errors *err; /* NULL: only the verdict matters, stop at the first failure */
     int record;
     unsigned depth;
+    const js_scope *scope;
 } js_vctx;
+
+/*
+ * Annotations for unevaluatedProperties / unevaluatedItems: which members
+ * or items of the value at one location were evaluated by passing
+ * subschemas.  Collected only below a schema that uses those keywords, so
+ * ordinary validation allocates nothing for them.
+ */
+typedef struct {
+    json_t *props; /* evaluated member names, as object keys */
+    bool all_props;
+    unsigned char *items; /* items[i] != 0: item i evaluated */
+    size_t nitems;
+    bool all_items;
+} js_eval;
+
+static void eval_prop(js_eval *ev, const char *key)
+{
+    if (!ev || ev->all_props)
+        return;
+    if (!ev->props && !(ev->props = json_object()))
+        abort();
+    json_object_set_new(ev->props, key, json_true());
+}
+
+static void eval_item(js_eval *ev, size_t i, size_t size)
+{
+    if (!ev || ev->all_items)
+        return;
+    if (!ev->items) {
+        ev->items = calloc(size ? size : 1, 1);
+        if (!ev->items)
+            abort();
+        ev->nitems = size;
+    }
+    if (i < ev->nitems)
+        ev->items[i] = 1;
+}
+
+static bool eval_has_prop(const js_eval *ev, const char *key)
+{
+    return ev->all_props || (ev->props && json_object_get(ev->props, key));
+}
+
+static bool eval_has_item(const js_eval *ev, size_t i)
+{
+    return ev->all_items || (ev->items && i < ev->nitems && ev->items[i]);
+}
+
+static void eval_merge(js_eval *dst, const js_eval *src)
+{
+    if (!dst)
+        return;
+    if (src->all_props) {
+        dst->all_props = true;
+    } else if (src->props) {
+        const char *key;
+        json_t *value;
+        json_object_foreach (src->props, key, value)
+            eval_prop(dst, key);
+    }
+    if (src->all_items)
+        dst->all_items = true;
+    for (size_t i = 0; i < src->nitems && !dst->all_items; i++)
+        if (src->items[i])
+            eval_item(dst, i, src->nitems);
+}
+
+static void eval_free(js_eval *ev)
+{
+    json_decref(ev->props);
+    free(ev->items);
+    *ev = (js_eval){0};
+}
 
 static void put_path(js_str *out, const js_seg *at)
 {
@@ -2244,13 +2478,22 @@ static bool more(const js_vctx *v, bool ok)
 }
 
 static bool validate_node(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
-                          const char *via);
+                          const char *via, js_eval *ev);
 
-static bool passes(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+/* A verdict without errors; a passing subschema's annotations go to ev (if any). */
+static bool passes(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                   js_eval *ev)
 {
     js_vctx quiet = *v;
     quiet.err = NULL;
-    return validate_node(&quiet, n, x, at, NULL);
+    if (!ev)
+        return validate_node(&quiet, n, x, at, NULL, NULL);
+    js_eval sub = {0};
+    bool ok = validate_node(&quiet, n, x, at, NULL, &sub);
+    if (ok)
+        eval_merge(ev, &sub);
+    eval_free(&sub);
+    return ok;
 }
 
 static const char *type_names(unsigned types, char *buf, size_t len)
@@ -2314,10 +2557,7 @@ static bool check_enum_const(const js_vctx *v, const js_node *n, const json_t *x
     bool ok = true;
     char shown[96];
     if (n->enum_vals) {
-        bool found = false;
-        for (size_t i = 0; i < json_array_size(n->enum_vals) && !found; i++)
-            found = json_values_equal(x, json_array_get(n->enum_vals, i));
-        if (!found) {
+        if (!enum_contains(n, x)) {
             size_t count = json_array_size(n->enum_vals);
             if (count <= JS_ENUM_LIST_MAX) {
                 char allowed[512];
@@ -2413,7 +2653,8 @@ static bool check_string(const js_vctx *v, const js_node *n, const json_t *x, co
     return ok;
 }
 
-static bool check_items(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+static bool check_items(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                        js_eval *ev)
 {
     bool ok = true;
     size_t size = json_array_size(x);
@@ -2423,31 +2664,38 @@ static bool check_items(const js_vctx *v, const js_node *n, const json_t *x, con
             continue;
         js_seg item = {at, NULL, i};
         ok &= validate_node(v, schema, json_array_get(x, i), &item,
-                            i < n->prefix_items.n ? "prefixItems" : "items");
+                            i < n->prefix_items.n ? "prefixItems" : "items", NULL);
+        eval_item(ev, i, size);
     }
     return ok;
 }
 
-static bool check_contains(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+static bool check_contains(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                           js_eval *ev)
 {
     if (!n->contains)
         return true;
     size_t size = json_array_size(x), matches = 0;
     for (size_t i = 0; i < size; i++) {
         js_seg item = {at, NULL, i};
-        matches += passes(v, n->contains, json_array_get(x, i), &item);
+        if (passes(v, n->contains, json_array_get(x, i), &item, NULL)) {
+            matches++;
+            eval_item(ev, i, size);
+        }
     }
     if ((long long)matches < n->min_contains) {
         if (n->min_contains == 1)
             report(v, at, NULL, "contains", "no item matches the contains schema");
         else
-            report(v, at, NULL, "minContains", "%zu items match the contains schema, at least %lld required",
-                   matches, n->min_contains);
+            report(v, at, NULL, "minContains",
+                   "%zu items match the contains schema, at least %lld required", matches,
+                   n->min_contains);
         return false;
     }
     if (n->max_contains >= 0 && (long long)matches > n->max_contains) {
-        report(v, at, NULL, "maxContains", "%zu items match the contains schema, at most %lld allowed",
-               matches, n->max_contains);
+        report(v, at, NULL, "maxContains",
+               "%zu items match the contains schema, at most %lld allowed", matches,
+               n->max_contains);
         return false;
     }
     return true;
@@ -2468,7 +2716,8 @@ static bool check_unique(const js_vctx *v, const js_node *n, const json_t *x, co
     return true;
 }
 
-static bool check_array(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+static bool check_array(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                        js_eval *ev)
 {
     if (!json_is_array(x))
         return true;
@@ -2487,15 +2736,15 @@ static bool check_array(const js_vctx *v, const js_node *n, const json_t *x, con
     if (more(v, ok))
         ok &= check_unique(v, n, x, at);
     if (more(v, ok))
-        ok &= check_items(v, n, x, at);
+        ok &= check_items(v, n, x, at, ev);
     if (more(v, ok))
-        ok &= check_contains(v, n, x, at);
+        ok &= check_contains(v, n, x, at, ev);
     return ok;
 }
 
 /* properties, patternProperties, additionalProperties, propertyNames for one member. */
 static bool check_member(const js_vctx *v, const js_node *n, const char *key, const json_t *value,
-                         const js_seg *at)
+                         const js_seg *at, js_eval *ev)
 {
     js_seg member = {at, key, 0};
     bool ok = true, matched = false;
@@ -2504,19 +2753,24 @@ static bool check_member(const js_vctx *v, const js_node *n, const char *key, co
         if (idx) {
             matched = true;
             ok &= validate_node(v, n->props[json_integer_value(idx)].schema, value, &member,
-                                "properties");
+                                "properties", NULL);
         }
     }
     for (size_t i = 0; i < n->npattern_props && more(v, ok); i++)
         if (regex_matches(v->s, &n->pattern_props[i].rx, key, strlen(key))) {
             matched = true;
-            ok &= validate_node(v, n->pattern_props[i].schema, value, &member, "patternProperties");
+            ok &= validate_node(v, n->pattern_props[i].schema, value, &member,
+                                "patternProperties", NULL);
         }
-    if (!matched && n->additional && more(v, ok))
-        ok &= validate_node(v, n->additional, value, &member, "additionalProperties");
+    if (!matched && n->additional && more(v, ok)) {
+        matched = true;
+        ok &= validate_node(v, n->additional, value, &member, "additionalProperties", NULL);
+    }
+    if (matched)
+        eval_prop(ev, key);
     if (n->property_names && more(v, ok)) {
         json_t *name = json_string(key);
-        if (!passes(v, n->property_names, name, &member)) {
+        if (!passes(v, n->property_names, name, &member, NULL)) {
             report(v, &member, key, "propertyNames", "property name \"%s\" is not allowed", key);
             ok = false;
         }
@@ -2543,7 +2797,8 @@ static bool check_required(const js_vctx *v, const json_t *x, const js_seg *at,
     return ok;
 }
 
-static bool check_object(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+static bool check_object(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                         js_eval *ev)
 {
     if (!json_is_object(x))
         return true;
@@ -2571,12 +2826,12 @@ static bool check_object(const js_vctx *v, const js_node *n, const json_t *x, co
         json_object_foreach ((json_t *)x, key, value) {
             if (!more(v, ok))
                 break;
-            ok &= check_member(v, n, key, value, at);
+            ok &= check_member(v, n, key, value, at, ev);
         }
     }
     for (size_t i = 0; i < n->ndep_schemas && more(v, ok); i++)
         if (json_object_get(x, n->dep_schemas[i].name))
-            ok &= validate_node(v, n->dep_schemas[i].schema, x, at, "dependentSchemas");
+            ok &= validate_node(v, n->dep_schemas[i].schema, x, at, "dependentSchemas", ev);
     return ok;
 }
 
@@ -2590,7 +2845,7 @@ static void explain_alternatives(const js_vctx *v, const js_list *alts, const js
         one.limit = 1;
         js_vctx sub = *v;
         sub.err = &one;
-        validate_node(&sub, alts->v[i], x, at, NULL);
+        validate_node(&sub, alts->v[i], x, at, NULL, NULL);
         char line[256];
         snprintf(line, sizeof line, "%s(%zu) %s%s%s", i ? "; " : "", i + 1,
                  one.n && one.v[0].location[0] ? one.v[0].location : "",
@@ -2601,13 +2856,17 @@ static void explain_alternatives(const js_vctx *v, const js_list *alts, const js
     }
 }
 
-static bool check_any_of(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+/* With annotations wanted every alternative runs: each passing one contributes. */
+static bool check_any_of(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                         js_eval *ev)
 {
     if (!n->any_of.n)
         return true;
-    for (size_t i = 0; i < n->any_of.n; i++)
-        if (passes(v, n->any_of.v[i], x, at))
-            return true;
+    bool any = false;
+    for (size_t i = 0; i < n->any_of.n && (ev || !any); i++)
+        any |= passes(v, n->any_of.v[i], x, at, ev);
+    if (any)
+        return true;
     if (v->err) {
         js_str why = {0};
         explain_alternatives(v, &n->any_of, x, at, &why);
@@ -2618,13 +2877,14 @@ static bool check_any_of(const js_vctx *v, const js_node *n, const json_t *x, co
     return false;
 }
 
-static bool check_one_of(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at)
+static bool check_one_of(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                         js_eval *ev)
 {
     if (!n->one_of.n)
         return true;
     size_t first = 0, matches = 0;
     for (size_t i = 0; i < n->one_of.n && matches < 2; i++)
-        if (passes(v, n->one_of.v[i], x, at)) {
+        if (passes(v, n->one_of.v[i], x, at, ev)) {
             if (matches++ == 0)
                 first = i;
             else if (v->err)
@@ -2642,26 +2902,76 @@ static bool check_one_of(const js_vctx *v, const js_node *n, const json_t *x, co
     return matches == 1;
 }
 
+/* The outermost resource in the dynamic scope with the anchor wins. */
+static const js_node *dynamic_target(const js_vctx *v, const js_node *n)
+{
+    if (!n->dynamic_name)
+        return n->dynamic_ref;
+    const js_node *found = NULL;
+    for (const js_scope *sc = v->scope; sc; sc = sc->up) {
+        const js_resource *r = &v->s->resources[sc->resource];
+        for (size_t i = 0; i < r->ndynamic; i++)
+            if (strcmp(r->dynamic[i].name, n->dynamic_name) == 0)
+                found = r->dynamic[i].schema;
+    }
+    return found ? found : n->dynamic_ref;
+}
+
 static bool check_applicators(const js_vctx *v, const js_node *n, const json_t *x,
-                              const js_seg *at)
+                              const js_seg *at, js_eval *ev)
 {
     bool ok = true;
     if (n->ref)
-        ok &= validate_node(v, n->ref, x, at, "$ref");
+        ok &= validate_node(v, n->ref, x, at, "$ref", ev);
+    if (n->dynamic_ref && more(v, ok))
+        ok &= validate_node(v, dynamic_target(v, n), x, at, "$dynamicRef", ev);
     for (size_t i = 0; i < n->all_of.n && more(v, ok); i++)
-        ok &= validate_node(v, n->all_of.v[i], x, at, "allOf");
+        ok &= validate_node(v, n->all_of.v[i], x, at, "allOf", ev);
     if (more(v, ok))
-        ok &= check_any_of(v, n, x, at);
+        ok &= check_any_of(v, n, x, at, ev);
     if (more(v, ok))
-        ok &= check_one_of(v, n, x, at);
-    if (n->not_schema && more(v, ok) && passes(v, n->not_schema, x, at)) {
+        ok &= check_one_of(v, n, x, at, ev);
+    if (n->not_schema && more(v, ok) && passes(v, n->not_schema, x, at, NULL)) {
         report(v, at, NULL, "not", "value matches a schema it must not match");
         ok = false;
     }
     if (n->if_schema && more(v, ok)) {
-        const js_node *branch = passes(v, n->if_schema, x, at) ? n->then_schema : n->else_schema;
+        const js_node *branch =
+            passes(v, n->if_schema, x, at, ev) ? n->then_schema : n->else_schema;
         if (branch)
-            ok &= validate_node(v, branch, x, at, branch == n->then_schema ? "then" : "else");
+            ok &= validate_node(v, branch, x, at, branch == n->then_schema ? "then" : "else", ev);
+    }
+    return ok;
+}
+
+/* What no keyword of this schema (or its passing in-place subschemas) evaluated. */
+static bool check_unevaluated(const js_vctx *v, const js_node *n, const json_t *x,
+                              const js_seg *at, js_eval *own)
+{
+    bool ok = true;
+    if (n->unevaluated_props && json_is_object(x)) {
+        const char *key;
+        json_t *value;
+        json_object_foreach ((json_t *)x, key, value) {
+            if (!more(v, ok))
+                break;
+            if (eval_has_prop(own, key))
+                continue;
+            js_seg member = {at, key, 0};
+            ok &= validate_node(v, n->unevaluated_props, value, &member, "unevaluatedProperties",
+                                NULL);
+        }
+        own->all_props = true;
+    }
+    if (n->unevaluated_items && json_is_array(x)) {
+        for (size_t i = 0; i < json_array_size(x) && more(v, ok); i++) {
+            if (eval_has_item(own, i))
+                continue;
+            js_seg item = {at, NULL, i};
+            ok &= validate_node(v, n->unevaluated_items, json_array_get(x, i), &item,
+                                "unevaluatedItems", NULL);
+        }
+        own->all_items = true;
     }
     return ok;
 }
@@ -2669,29 +2979,23 @@ static bool check_applicators(const js_vctx *v, const js_node *n, const json_t *
 /* A false schema rejects everything; via names the keyword that led to it. */
 static bool check_false(const js_vctx *v, const js_seg *at, const char *via)
 {
-    if (via && strcmp(via, "additionalProperties") == 0)
-        report(v, at, NULL, via, "property \"%s\" is not allowed", at && at->key ? at->key : "");
-    else if (via && (strcmp(via, "items") == 0 || strcmp(via, "prefixItems") == 0))
-        report(v, at, NULL, via, "item %zu is not allowed", at ? at->index : 0);
-    else if (via && strcmp(via, "properties") == 0)
-        report(v, at, NULL, via, "property \"%s\" is not allowed", at && at->key ? at->key : "");
+    bool member = via && (strcmp(via, "additionalProperties") == 0 ||
+                          strcmp(via, "unevaluatedProperties") == 0 ||
+                          strcmp(via, "properties") == 0);
+    bool item = via && (strcmp(via, "items") == 0 || strcmp(via, "prefixItems") == 0 ||
+                        strcmp(via, "unevaluatedItems") == 0);
+    if (member && at && at->key)
+        report(v, at, NULL, via, "property \"%s\" is not allowed", at->key);
+    else if (item && at && !at->key)
+        report(v, at, NULL, via, "item %zu is not allowed", at->index);
     else
         report(v, at, NULL, via ? via : "false", "no value is allowed here");
     return false;
 }
 
-static bool validate_node(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
-                          const char *via)
+static bool check_keywords(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                           js_eval *ev)
 {
-    if (n->is_bool)
-        return n->bool_value || check_false(v, at, via);
-    if (v->depth >= JS_MAX_DEPTH) {
-        report(v, at, NULL, "depth", "document nests deeper than %d levels", JS_MAX_DEPTH);
-        return false;
-    }
-    js_vctx deeper = *v;
-    deeper.depth++;
-    v = &deeper;
     bool ok = check_type(v, n, x, at);
     if (more(v, ok))
         ok &= check_enum_const(v, n, x, at);
@@ -2700,11 +3004,42 @@ static bool validate_node(const js_vctx *v, const js_node *n, const json_t *x, c
     if (more(v, ok))
         ok &= check_string(v, n, x, at);
     if (more(v, ok))
-        ok &= check_array(v, n, x, at);
+        ok &= check_array(v, n, x, at, ev);
     if (more(v, ok))
-        ok &= check_object(v, n, x, at);
+        ok &= check_object(v, n, x, at, ev);
     if (more(v, ok))
-        ok &= check_applicators(v, n, x, at);
+        ok &= check_applicators(v, n, x, at, ev);
+    return ok;
+}
+
+/*
+ * ev (may be NULL) receives the annotations unevaluated* need from this
+ * schema; a schema with unevaluated* collects its own and passes them up.
+ */
+static bool validate_node(const js_vctx *v, const js_node *n, const json_t *x, const js_seg *at,
+                          const char *via, js_eval *ev)
+{
+    if (n->is_bool)
+        return n->bool_value || check_false(v, at, via);
+    if (v->depth >= JS_MAX_DEPTH) {
+        report(v, at, NULL, "depth", "schema evaluation nests deeper than %d levels",
+               JS_MAX_DEPTH);
+        return false;
+    }
+    js_vctx deeper = *v;
+    deeper.depth++;
+    js_scope scope = {v->scope, n->resource};
+    if (!v->scope || v->scope->resource != n->resource)
+        deeper.scope = &scope;
+    if (!n->unevaluated_props && !n->unevaluated_items)
+        return check_keywords(&deeper, n, x, at, ev);
+    js_eval own = {0};
+    bool ok = check_keywords(&deeper, n, x, at, &own);
+    if (more(&deeper, ok))
+        ok &= check_unevaluated(&deeper, n, x, at, &own);
+    if (ok)
+        eval_merge(ev, &own);
+    eval_free(&own);
     return ok;
 }
 
@@ -2718,5 +3053,5 @@ bool msgw_jsonschema_validate(const msgw_jsonschema *s, const json_t *instance, 
         return false;
     }
     js_vctx v = {.s = s, .err = err, .record = record};
-    return validate_node(&v, s->root, instance, NULL, NULL);
+    return validate_node(&v, s->root, instance, NULL, NULL, NULL);
 }

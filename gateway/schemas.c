@@ -76,13 +76,17 @@ static void strip_newline(char *s)
         s[--n] = '\0';
 }
 
+/* Location "generated/<name>:<line>": the embedded file, as a compiler would name it. */
 static void add_xml_error(compile_sink *sink, const char *rule, int line, const char *message)
 {
-    char loc[64], msg[1024];
-    snprintf(loc, sizeof loc, "line %d", line);
+    char loc[256], msg[1024];
+    if (line > 0)
+        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s:%d", sink->name, line);
+    else
+        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s", sink->name);
     snprintf(msg, sizeof msg, "%s", message ? message : "unknown libxml2 error");
     strip_newline(msg);
-    msgw_error_add(sink->err, -1, loc, sink->name, rule, "%s: %s", sink->name, msg);
+    msgw_error_add(sink->err, -1, loc, NULL, rule, "%s", msg);
 }
 
 static void on_schema_parser_error(void *ud, xml_error_arg e)
@@ -155,28 +159,34 @@ static bool compile_xsd(xsd_entry *out, const msgw_embedded_file *f, const char 
     return true;
 }
 
+/* Location "generated/<name>#<pointer into the schema>" for the validator's compile errors. */
+static void add_json_error(msgw_errors *err, const char *name, const msgw_error *e)
+{
+    char loc[512];
+    snprintf(loc, sizeof loc, GENERATED_PREFIX "%s%s%s", name, e->location ? "#" : "",
+             e->location ? e->location : "");
+    msgw_errors_add(err, e->severity, -1, loc, e->field, e->rule, "%s", e->message);
+}
+
 static bool compile_json_schema(json_entry *out, const msgw_embedded_file *f, const char *name,
                                 msgw_errors *err)
 {
     json_error_t je;
     json_t *doc = json_loadb(f->data, f->len, 0, &je);
     if (!doc) {
-        char loc[64];
-        snprintf(loc, sizeof loc, "line %d column %d", je.line, je.column);
-        msgw_error_add(err, -1, loc, name, "schemas.json_parse", "%s: %s", name, je.text);
+        char loc[256];
+        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s:%d:%d", name, je.line, je.column);
+        msgw_error_add(err, -1, loc, NULL, "schemas.json_parse", "%s", je.text);
         return false;
     }
     msgw_errors local;
     msgw_errors_init(&local);
     msgw_jsonschema *schema = msgw_jsonschema_new(doc, NULL, NULL, &local);
     json_decref(doc);
-    for (size_t i = 0; i < local.n; i++) {
-        const msgw_error *e = &local.v[i];
-        msgw_errors_add(err, e->severity, -1, e->location, name, e->rule, "%s: %s", name,
-                        e->message);
-    }
+    for (size_t i = 0; i < local.n; i++)
+        add_json_error(err, name, &local.v[i]);
     if (!schema && local.nerrors == 0)
-        msgw_error_add(err, -1, NULL, name, "schemas.json_compile", "%s: could not compile", name);
+        msgw_error_add(err, -1, f->name, NULL, "schemas.json_compile", "could not compile");
     msgw_errors_clear(&local);
     if (!schema)
         return false;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generates the department schemas from the data dictionary and the message specs.
 
-    gen_schemas.py --schemas schemas --out DIR       # DIR/mca-roster.xsd, DIR/hrss.schema.json, ...
-    gen_schemas.py --schemas schemas --doc FILE      # the data dictionary for people (docs/dictionary.md)
+    gen_schemas.py --schemas schemas --out DIR         # DIR/mca-roster.xsd, DIR/hrss.schema.json, ...
+    gen_schemas.py --schemas schemas --doc FILE        # the data dictionary for people (docs/dictionary.md)
+    gen_schemas.py --schemas schemas --check-doc FILE  # fails if FILE is not what --doc would write
 
 Inputs: schemas/dictionary.json, schemas/codelists/*.json, schemas/messages/*.json (format in
 docs/message-specs.md).  The dictionary is the single source of every type, code list, length,
@@ -381,22 +382,22 @@ def xsd_element(x, depth, node, top=False):
 
 
 def xsd_content_model(x, depth, node, elems):
-    model = 'xs:choice' if node.get('choice') or node.get('variants') else 'xs:sequence'
-    wrap = node.get('open') and model == 'xs:choice'
-    if wrap:
-        x.line(depth, '<xs:sequence>')
-        depth += 1
-    x.line(depth, '<%s>' % model)
+    choice = node.get('choice') or node.get('variants')
+    x.line(depth, '<xs:sequence>' if not choice or node.get('open') else '<xs:choice>')
+    inner = depth + 1
+    if choice and node.get('open'):
+        x.line(inner, '<xs:choice>')  # an open choice: the choice, then the wildcard
+        inner += 1
     for c in elems:
-        xsd_element(x, depth + 1, c)
-    x.line(depth, '</%s>' % model)
+        xsd_element(x, inner, c)
+    if choice and node.get('open'):
+        x.line(inner - 1, '</xs:choice>')
     if node.get('open'):
         # ##other keeps the wildcard from competing with the declared elements (XSD 1.0's
         # unique particle attribution): foreign-namespace content is skipped.
-        x.line(depth, '<xs:any namespace="##other" processContents="skip" minOccurs="0" '
-                      'maxOccurs="unbounded"/>')
-    if wrap:
-        x.line(depth - 1, '</xs:sequence>')
+        x.line(depth + 1, '<xs:any namespace="##other" processContents="skip" minOccurs="0" '
+                          'maxOccurs="unbounded"/>')
+    x.line(depth, '</xs:sequence>' if not choice or node.get('open') else '</xs:choice>')
 
 
 def xsd_complex_type(x, depth, node):
@@ -982,9 +983,11 @@ def main():
     ap.add_argument('--schemas', required=True, help='the schemas/ directory')
     ap.add_argument('--out', help='directory for the generated schemas')
     ap.add_argument('--doc', help='write the data dictionary document (docs/dictionary.md)')
+    ap.add_argument('--check-doc', metavar='FILE',
+                    help='exit 1 if FILE differs from the data dictionary document (for tests)')
     args = ap.parse_args()
-    if not args.out and not args.doc:
-        ap.error('nothing to do: give --out and/or --doc')
+    if not args.out and not args.doc and not args.check_doc:
+        ap.error('nothing to do: give --out, --doc or --check-doc')
     d, codelists, specs = load_inputs(args.schemas)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -992,6 +995,20 @@ def main():
             write(os.path.join(args.out, name), text)
     if args.doc:
         write(args.doc, render_dictionary_doc(d, codelists, specs))
+    if args.check_doc:
+        check_doc(args.check_doc, render_dictionary_doc(d, codelists, specs))
+
+
+def check_doc(path, text):
+    try:
+        with open(path, encoding='utf-8') as f:
+            current = f.read()
+    except OSError as e:
+        fail('%s: %s' % (path, e))
+    if current != text:
+        fail('%s is stale: run python3 tools/gen_schemas.py --schemas schemas --doc %s'
+             % (path, path))
+    print('%s is up to date' % path)
 
 
 if __name__ == '__main__':

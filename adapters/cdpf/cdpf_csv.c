@@ -223,6 +223,7 @@ typedef struct csv_decoder {
     bool utf8_checked; /* the whole document is known to be valid UTF-8 */
     int pos[NCOLS];    /* field index of each column in the rows, -1 if absent */
     size_t nheader;
+    const char **hnames; /* the header's names (UTF-8), to name the field of a syntax error */
     int rec;
 } csv_decoder;
 
@@ -292,6 +293,7 @@ static bool header_column(csv_decoder *d, const csv_row *row, size_t j, bool *se
     size_t len;
     d->rec = -1;
     if (!field_text(d, &row->f[j], j + 1, NULL, &name, &len)) return false;
+    d->hnames[j] = msgw_arena_strndup(d->out->arena, name, len);
     where(loc, sizeof loc, row->f[j].line, j + 1);
     for (int c = 0; c < NCOLS; c++) {
         if (strlen(columns[c].name) != len || memcmp(columns[c].name, name, len) != 0) continue;
@@ -304,7 +306,7 @@ static bool header_column(csv_decoder *d, const csv_row *row, size_t j, bool *se
         d->pos[c] = (int)j;
         return true;
     }
-    msgw_warning_add(&d->out->errors, -1, loc, len ? msgw_arena_strndup(d->out->arena, name, len) : NULL,
+    msgw_warning_add(&d->out->errors, -1, loc, len ? d->hnames[j] : NULL,
                      "csv.unknown_column",
                      "column '%.*s' is not a roster column; its values are ignored", (int)len,
                      name);
@@ -329,6 +331,7 @@ static bool read_header(csv_decoder *d, csv_reader *r, csv_row *row)
     }
     bool seen[NCOLS] = {false}, ok = true;
     for (int c = 0; c < NCOLS; c++) d->pos[c] = -1;
+    d->hnames = msgw_arena_alloc(d->out->arena, row->n * sizeof *d->hnames);
     for (size_t j = 0; j < row->n; j++) ok &= header_column(d, row, j, seen);
     for (int c = 0; c < NCOLS; c++) {
         if (seen[c] || !columns[c].required) continue;
@@ -396,8 +399,9 @@ static bool row_shape(csv_decoder *d, const csv_row *row)
 {
     char loc[64];
     if (row->err_rule) {
+        const char *field = row->err_col <= d->nheader ? d->hnames[row->err_col - 1] : NULL;
         msgw_error_add(&d->out->errors, d->rec, where(loc, sizeof loc, row->err_line, row->err_col),
-                       NULL, row->err_rule, "%s", row->err_msg);
+                       field && *field ? field : NULL, row->err_rule, "%s", row->err_msg);
         return false;
     }
     if (row->n != d->nheader) {

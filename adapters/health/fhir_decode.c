@@ -101,8 +101,10 @@ static void drop_resource(dec *d, const char *type, msgw_errors *e)
 {
     for (size_t i = 0; i < e->n; i++)
         msgw_errors_add(&d->out->errors, MSGW_SEV_WARNING, -1, e->v[i].location, e->v[i].field,
-                        e->v[i].rule, "%s (ignored: this %s is not recorded)",
-                        e->v[i].message ? e->v[i].message : "", type);
+                        e->v[i].rule, "%s%s%s%s", e->v[i].message ? e->v[i].message : "",
+                        e->v[i].severity == MSGW_SEV_ERROR ? " (ignored: this " : "",
+                        e->v[i].severity == MSGW_SEV_ERROR ? type : "",
+                        e->v[i].severity == MSGW_SEV_ERROR ? " is not recorded)" : "");
     msgw_errors_clear(e);
 }
 

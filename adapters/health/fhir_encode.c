@@ -19,16 +19,21 @@
 #include "msgw/date.h"
 #include "msgw/model.h"
 
+/* A Patient entry: planned before writing, so references may point forward. */
 typedef struct enc_patient {
-    char id[19];
-    const char *full_url;
-    json_t *res; /* NULL until its first record is reached */
+    msgw_person person; /* what it is written from */
+    char *full_url;
+    size_t rec;     /* the record that writes it */
+    bool death;     /* a death record adds deceasedDateTime to it */
+    json_t *res;    /* borrowed once written: the entry list owns it */
 } enc_patient;
 
 typedef struct enc {
     const msgw_adapter_ctx *ctx;
     msgw_errors *e;
     json_t *entries;
+    const msgw_record *const *recs;
+    size_t nrecs;
     enc_patient *pats;
     size_t npats;
     unsigned next_uuid;
@@ -147,10 +152,25 @@ static bool person_has_details(const msgw_person *p)
            p->hukou_region || p->hukou_type || p->residence_region;
 }
 
-static enc_patient *find_patient(enc *x, const char *id)
+static bool str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Same person content: only then may a clinical resource point at that Patient entry. */
+static bool person_same(const msgw_person *a, const msgw_person *b)
+{
+    return strcmp(a->id_number, b->id_number) == 0 && str_same(a->name, b->name) &&
+           str_same(a->sex, b->sex) && a->birth_date == b->birth_date &&
+           str_same(a->ethnic, b->ethnic) && str_same(a->marital, b->marital) &&
+           str_same(a->hukou_region, b->hukou_region) && str_same(a->hukou_type, b->hukou_type) &&
+           str_same(a->residence_region, b->residence_region);
+}
+
+static enc_patient *patient_for_person(enc *x, const msgw_person *p)
 {
     for (size_t i = 0; i < x->npats; i++)
-        if (strcmp(x->pats[i].id, id) == 0) return &x->pats[i];
+        if (person_same(&x->pats[i].person, p)) return &x->pats[i];
     return NULL;
 }
 
@@ -162,39 +182,31 @@ static void add_entry(enc *x, const char *full_url, json_t *res)
     json_array_append_new(x->entries, entry);
 }
 
-static const msgw_person *record_person(const msgw_record *r, const char *id)
+/* Writes a planned Patient entry. */
+static json_t *write_patient(enc *x, enc_patient *ep, const char *loc)
 {
-    const msgw_person *p = msgw_record_person(r, id);
-    return p ? p : r->npersons ? &r->persons[0] : NULL;
-}
-
-/* The Patient entry of a registered person, created (in record order) on first use. */
-static json_t *patient_resource(enc *x, const msgw_record *r, const char *id)
-{
-    enc_patient *ep = find_patient(x, id);
-    if (ep->res) return ep->res;
-    const msgw_person *p = record_person(r, id);
-    msgw_person bare;
-    if (!p) {
-        msgw_person_init(&bare);
-        snprintf(bare.id_number, sizeof bare.id_number, "%s", id);
-        p = &bare;
-    }
     json_t *res = json_pack("{s:s}", "resourceType", "Patient");
-    if (!person_to_patient(x, p, res, r->loc)) {
+    if (!person_to_patient(x, &ep->person, res, loc)) {
         json_decref(res);
         return NULL;
     }
-    ep->res = res; /* borrowed: the entry list owns it */
+    ep->res = res;
     add_entry(x, ep->full_url, res);
-    return ep->res;
+    return res;
 }
 
-static void add_residence(json_t *pat, const msgw_fact *f)
+/*
+ * The decoder takes the person's residence_region from the first current
+ * address (no period end, use not "old"), so every other open-ended one is
+ * written as "old".
+ */
+static void add_residence(json_t *pat, const msgw_fact *f, bool is_current)
 {
     const char *region = attr_s(f, "residence_region");
     if (!region) return;
     json_t *addr = region_address(region, NULL);
+    if (f->valid_to == MSGW_DATE_NONE && !is_current)
+        json_object_set_new(addr, "use", json_string("old"));
     if (f->valid_from != MSGW_DATE_NONE || f->valid_to != MSGW_DATE_NONE) {
         json_t *period = json_object();
         set_date(period, "start", f->valid_from);
@@ -209,43 +221,55 @@ static void add_residence(json_t *pat, const msgw_fact *f)
     json_array_append_new(list, addr);
 }
 
-static bool encode_registration(enc *x, const msgw_record *r)
-{
-    for (size_t i = 0; i < r->npersons; i++) {
-        const msgw_person *p = &r->persons[i];
-        json_t *pat = patient_resource(x, r, p->id_number);
-        if (!pat) return false;
-        bool has_current = false;
-        for (size_t k = 0; k < r->nfacts; k++) {
-            const msgw_fact *f = &r->facts[k];
-            if (strcmp(f->type, "residence") != 0 || strcmp(f->subject, p->id_number) != 0) continue;
-            add_residence(pat, f);
-            const char *region = attr_s(f, "residence_region");
-            has_current |= region && p->residence_region && strcmp(region, p->residence_region) == 0;
-        }
-        if (p->residence_region && !has_current) {
-            json_t *list = json_object_get(pat, "address");
-            if (!list) json_object_set_new(pat, "address", list = json_array());
-            json_array_append_new(list, region_address(p->residence_region, NULL));
-        }
-    }
-    return true;
-}
-
-static bool encode_death(enc *x, const msgw_record *r)
+static bool encode_deceased(json_t *pat, const msgw_record *r)
 {
     for (size_t k = 0; k < r->nfacts; k++) {
         const msgw_fact *f = &r->facts[k];
         if (strcmp(f->type, "death") != 0) continue;
-        json_t *pat = patient_resource(x, r, f->subject);
-        if (!pat) return false;
-        json_object_del(pat, "deceasedBoolean");
         msgw_date day = attr_d(f, "death_date");
         if (day == MSGW_DATE_NONE) day = f->valid_from;
-        if (day == MSGW_DATE_NONE)
-            json_object_set_new(pat, "deceasedBoolean", json_true());
-        else
-            set_date(pat, "deceasedDateTime", day);
+        if (day == MSGW_DATE_NONE) json_object_set_new(pat, "deceasedBoolean", json_true());
+        else set_date(pat, "deceasedDateTime", day);
+    }
+    return true;
+}
+
+static bool encode_registration(enc *x, const msgw_record *r, size_t ri)
+{
+    for (size_t i = 0; i < x->npats; i++) {
+        enc_patient *ep = &x->pats[i];
+        if (ep->rec != ri) continue;
+        const msgw_person *p = &ep->person;
+        json_t *pat = write_patient(x, ep, r->loc);
+        if (!pat) return false;
+        bool current_done = false;
+        for (size_t k = 0; k < r->nfacts; k++) {
+            const msgw_fact *f = &r->facts[k];
+            if (strcmp(f->type, "residence") != 0 || strcmp(f->subject, p->id_number) != 0) continue;
+            const char *region = attr_s(f, "residence_region");
+            bool current = !current_done && f->valid_to == MSGW_DATE_NONE &&
+                           str_same(region, p->residence_region);
+            current_done |= current;
+            add_residence(pat, f, current);
+        }
+        if (p->residence_region && !current_done) {
+            json_t *list = json_object_get(pat, "address");
+            if (!list) json_object_set_new(pat, "address", list = json_array());
+            json_array_append_new(list, region_address(p->residence_region, NULL));
+        }
+        if (ep->death && !encode_deceased(pat, x->recs[ri + 1])) return false;
+    }
+    return true;
+}
+
+/* A death record not folded into the registration just before it gets a Patient of its own. */
+static bool encode_death(enc *x, const msgw_record *r, size_t ri)
+{
+    for (size_t i = 0; i < x->npats; i++) {
+        enc_patient *ep = &x->pats[i];
+        if (ep->rec != ri) continue;
+        json_t *pat = write_patient(x, ep, r->loc);
+        if (!pat || !encode_deceased(pat, r)) return false;
     }
     return true;
 }
@@ -253,9 +277,9 @@ static bool encode_death(enc *x, const msgw_record *r)
 /* How a clinical resource names its person: Bundle Patient, contained Patient, or identifier. */
 static json_t *subject_reference(enc *x, const msgw_record *r, const char *id, json_t *res)
 {
-    enc_patient *ep = find_patient(x, id);
-    if (ep) return json_pack("{s:s}", "reference", ep->full_url);
     const msgw_person *p = msgw_record_person(r, id);
+    enc_patient *ep = p ? patient_for_person(x, p) : NULL;
+    if (ep) return json_pack("{s:s}", "reference", ep->full_url);
     if (p && person_has_details(p)) {
         json_t *pat = json_pack("{s:s, s:s}", "resourceType", "Patient", "id", "p1");
         if (!person_to_patient(x, p, pat, r->loc)) {
@@ -370,18 +394,49 @@ static bool kind_ok(const char *kind)
     return false;
 }
 
-/* Patients first get their fullUrls, so a Condition before its Patient can still refer to it. */
-static void plan_patients(enc *x, const msgw_record *const *recs, size_t n)
+static enc_patient *plan_patient(enc *x, const msgw_person *p, size_t ri)
 {
-    for (size_t i = 0; i < n; i++) {
-        const msgw_record *r = recs[i];
-        bool reg = strcmp(r->kind, "person_registration") == 0, death = strcmp(r->kind, "death") == 0;
-        for (size_t k = 0; (reg && k < r->npersons) || (death && k < r->nfacts); k++) {
-            const char *id = reg ? r->persons[k].id_number : r->facts[k].subject;
-            if (find_patient(x, id)) continue;
-            enc_patient *ep = &x->pats[x->npats++];
-            snprintf(ep->id, sizeof ep->id, "%s", id);
-            ep->full_url = next_full_url(x);
+    enc_patient *ep = &x->pats[x->npats++];
+    ep->person = *p;
+    ep->full_url = next_full_url(x);
+    ep->rec = ri;
+    return ep;
+}
+
+/* The death's person, as the record names it (or just the ID number). */
+static msgw_person death_person(const msgw_record *r, const msgw_fact *f)
+{
+    const msgw_person *p = msgw_record_person(r, f->subject);
+    msgw_person bare;
+    msgw_person_init(&bare);
+    snprintf(bare.id_number, sizeof bare.id_number, "%s", f->subject);
+    return p ? *p : bare;
+}
+
+/*
+ * One Patient per person of a registration; a death right after the
+ * registration of the same person (as the decoder produces them) is folded
+ * into it.  Planned first, so a Condition before its Patient can refer to it.
+ */
+static void plan_patients(enc *x)
+{
+    for (size_t i = 0; i < x->nrecs; i++) {
+        const msgw_record *r = x->recs[i];
+        if (strcmp(r->kind, "person_registration") == 0) {
+            for (size_t k = 0; k < r->npersons; k++) plan_patient(x, &r->persons[k], i);
+            continue;
+        }
+        if (strcmp(r->kind, "death") != 0) continue;
+        const msgw_record *prev = i ? x->recs[i - 1] : NULL;
+        enc_patient *last = x->npats ? &x->pats[x->npats - 1] : NULL;
+        for (size_t k = 0; k < r->nfacts; k++) {
+            if (strcmp(r->facts[k].type, "death") != 0) continue;
+            msgw_person p = death_person(r, &r->facts[k]);
+            bool fold = r->nfacts == 1 && prev && last && last->rec == i - 1 && !last->death &&
+                        strcmp(prev->kind, "person_registration") == 0 && prev->npersons == 1 &&
+                        person_same(&last->person, &p);
+            if (fold) last->death = true;
+            else plan_patient(x, &p, i);
         }
     }
 }
@@ -413,15 +468,15 @@ bool fhir_encode(const msgw_adapter_ctx *ctx, const char *media_type,
             ok = false;
         }
     if (!ok) return false;
-    enc x = {.ctx = ctx, .e = e, .entries = json_array()};
+    enc x = {.ctx = ctx, .e = e, .entries = json_array(), .recs = recs, .nrecs = n};
     x.pats = calloc(count_patient_slots(recs, n) + 1, sizeof *x.pats);
     if (!x.pats) abort();
-    plan_patients(&x, recs, n);
+    plan_patients(&x);
     for (size_t i = 0; i < n && ok; i++) {
         const msgw_record *r = recs[i];
         size_t before = e->n;
-        ok = strcmp(r->kind, "person_registration") == 0 ? encode_registration(&x, r)
-             : strcmp(r->kind, "death") == 0             ? encode_death(&x, r)
+        ok = strcmp(r->kind, "person_registration") == 0 ? encode_registration(&x, r, i)
+             : strcmp(r->kind, "death") == 0             ? encode_death(&x, r, i)
                                                          : encode_clinical(&x, r);
         for (size_t k = before; k < e->n; k++) e->v[k].record = (int)i;
     }
@@ -434,7 +489,7 @@ bool fhir_encode(const msgw_adapter_ctx *ctx, const char *media_type,
         free(text);
         json_decref(bundle);
     }
-    for (size_t i = 0; i < x.npats; i++) free((char *)x.pats[i].full_url);
+    for (size_t i = 0; i < x.npats; i++) free(x.pats[i].full_url);
     free(x.pats);
     json_decref(x.entries);
     return ok;

@@ -267,12 +267,12 @@ static bool media_charset(const char *media_type, const char **cs, size_t *cslen
 }
 
 /*
- * Brings the document to UTF-8 and checks it is UTF-8 at all, so the sender
- * learns the byte offset of the first bad byte instead of a parser message.
- * Returns NULL (with an error) when the document cannot be read as text.
+ * Brings a GB18030 document to UTF-8 and skips a byte order mark.  UTF-8
+ * itself is checked by the parser (see report_bad_utf8).  Returns NULL
+ * (with an error) when the document cannot be read as text.
  */
 static const char *document_utf8(const char *media_type, const char *buf, size_t *len,
-                                 msgw_batch *out)
+                                 size_t *skip, msgw_batch *out)
 {
     const char *cs;
     size_t cslen;
@@ -294,21 +294,11 @@ static const char *document_utf8(const char *media_type, const char *buf, size_t
         }
         buf = u;
         *len = n;
-    } else {
-        size_t ok = msgw_utf8_valid_prefix(buf, *len);
-        if (ok != *len) {
-            char loc[32];
-            snprintf(loc, sizeof loc, "byte %zu", ok);
-            doc_error(out, loc, NULL, "json.utf8",
-                      "invalid UTF-8 at byte %zu (byte 0x%02X); send UTF-8, or GB18030 with "
-                      "\"; charset=gb18030\" in the media type",
-                      ok, (unsigned)(unsigned char)buf[ok]);
-            return NULL;
-        }
     }
     if (*len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* a BOM is tolerated (RFC 8259 s8.1) */
         buf += 3;
         *len -= 3;
+        *skip = 3;
     }
     return buf;
 }
@@ -320,30 +310,64 @@ static const char *document_utf8(const char *media_type, const char *buf, size_t
  */
 static size_t depth_exceeded_at(const char *s, size_t len, unsigned max_depth)
 {
+    /* 1: a string starts, 2: opens a level, 3: closes one; strings are skipped with memchr. */
+    static const unsigned char kind[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
     unsigned depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
+    const char *p = s, *end = s + len;
+    while (p < end) {
+        switch (kind[(unsigned char)*p]) {
+        case 1:
+            for (;;) {
+                const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+                if (!q)
+                    return SIZE_MAX; /* unterminated: the parser reports it */
+                size_t backslashes = 0;
+                while (q - backslashes - 1 > p && q[-1 - (ptrdiff_t)backslashes] == '\\')
+                    backslashes++;
+                p = q;
+                if (backslashes % 2 == 0)
+                    break;
+            }
+            break;
+        case 2:
             if (++depth > max_depth)
-                return i;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
+                return (size_t)(p - s);
+            break;
+        case 3:
+            if (depth > 0)
+                depth--;
+            break;
+        default:
+            break;
         }
+        p++;
     }
     return SIZE_MAX;
 }
 
-/* Turns a jansson parse error into a located error with a stable rule id. */
-static void report_parse_error(const json_error_t *je, msgw_batch *out)
+/*
+ * The parser validates UTF-8 in the same pass as it reads, so a separate
+ * check would cost a second pass over every good document; on failure the
+ * first bad byte is located here for the sender.
+ */
+static void report_bad_utf8(const char *text, size_t len, size_t skip, msgw_batch *out)
 {
+    size_t ok = msgw_utf8_valid_prefix(text, len);
+    unsigned bad = ok < len ? (unsigned)(unsigned char)text[ok] : 0u;
+    ok += skip;
+    char loc[32];
+    snprintf(loc, sizeof loc, "byte %zu", ok);
+    doc_error(out, loc, NULL, "json.utf8",
+              "invalid UTF-8 at byte %zu (byte 0x%02X); send UTF-8, or GB18030 with "
+              "\"; charset=gb18030\" in the media type",
+              ok, bad);
+}
+
+/* Turns a jansson parse error into a located error with a stable rule id. */
+static void report_parse_error(const json_error_t *je, const char *text, size_t len, size_t skip,
+                               msgw_batch *out)
+{
+    int pos = je->position + (int)skip;
     char loc[64];
     snprintf(loc, sizeof loc, "line %d, column %d", je->line, je->column);
     switch (json_error_code(je)) {
@@ -351,30 +375,29 @@ static void report_parse_error(const json_error_t *je, msgw_batch *out)
         doc_error(out, loc, NULL, "json.duplicate_key",
                   "%s at byte %d: every key may appear once in an object, a second value is "
                   "never silently chosen",
-                  je->text, je->position);
+                  je->text, pos);
         break;
     case json_error_numeric_overflow:
         doc_error(out, loc, NULL, "json.number_range",
                   "number out of range at byte %d (%s); integers must fit in 64 bits",
-                  je->position, je->text);
+                  pos, je->text);
         break;
     case json_error_invalid_utf8:
-        doc_error(out, loc, NULL, "json.utf8", "invalid UTF-8 at byte %d (%s)", je->position,
-                  je->text);
+        report_bad_utf8(text, len, skip, out);
         break;
     case json_error_premature_end_of_input:
         doc_error(out, loc, NULL, "json.truncated",
                   "the document ends at byte %d before the JSON value is complete (%s)",
-                  je->position, je->text);
+                  pos, je->text);
         break;
     case json_error_null_character:
     case json_error_null_byte_in_key:
         doc_error(out, loc, NULL, "json.nul", "NUL character at byte %d is not allowed (%s)",
-                  je->position, je->text);
+                  pos, je->text);
         break;
     default:
         doc_error(out, loc, NULL, "json.syntax", "not well-formed JSON at byte %d: %s",
-                  je->position, je->text);
+                  pos, je->text);
         break;
     }
 }
@@ -750,44 +773,62 @@ static void fill_person(msgw_person *p, const msgw_value vals[F_COUNT], const ch
     p->loc = loc;
 }
 
-static void add_attr(msgw_fact *f, msgw_arena *a, const msgw_value vals[F_COUNT], hrss_slot s)
+static void add_attr(msgw_fact *f, const msgw_value vals[F_COUNT], hrss_slot s)
 {
     if (vals[s].kind != MSGW_V_NONE)
-        msgw_fact_add_attr(f, a, HRSS_FIELDS[s].element, vals[s]);
+        f->attrs[f->nattrs++] = (msgw_attr){HRSS_FIELDS[s].element, vals[s]};
 }
+
+/*
+ * Everything of one decoded record in a single arena block: an hrss record
+ * is always one person and one fact of at most three attributes, so the
+ * growable builders of model.h (which reserve room for four of each) would
+ * only multiply the memory touched per record.
+ */
+typedef struct {
+    msgw_record r;
+    msgw_person p;
+    msgw_fact f;
+    msgw_attr attrs[3];
+} hrss_record_block;
 
 /* Builds the canonical record from values already checked. */
 static msgw_record *build_record(hrss_decoder *dec, const hrss_rec_ctx *rc, const hrss_biz *biz,
                                  const char *biz_id, const char *status,
                                  const msgw_value vals[F_COUNT])
 {
-    msgw_arena *a = dec->out->arena;
-    msgw_record *r = msgw_arena_alloc(a, sizeof *r);
+    hrss_record_block *blk = msgw_arena_alloc(dec->out->arena, sizeof *blk);
+    msgw_record *r = &blk->r;
     r->kind = biz->kind;
     r->source_department = HRSS_NAME;
     r->source_message_id = biz_id;
     r->loc = rc->loc;
-    size_t pcap = 0, fcap = 0;
-    msgw_person *p = msgw_record_add_person(r, a, &pcap);
+    msgw_person *p = &blk->p;
     msgw_person_init(p);
     fill_person(p, vals, rc->loc);
+    r->persons = p;
+    r->npersons = 1;
 
-    msgw_fact *f = msgw_record_add_fact(r, a, &fcap,
-                                        biz->group == GROUP_INSURANCE ? "insurance" : "employment",
-                                        p->id_number);
+    msgw_fact *f = &blk->f;
+    msgw_fact_init(f);
+    f->type = biz->group == GROUP_INSURANCE ? "insurance" : "employment";
+    memcpy(f->subject, p->id_number, sizeof f->subject);
     f->valid_from = vals[F_AAE030].kind == MSGW_V_DATE ? vals[F_AAE030].u.d : MSGW_DATE_NONE;
     f->valid_to = vals[F_AAE031].kind == MSGW_V_DATE ? vals[F_AAE031].u.d : MSGW_DATE_NONE;
     f->loc = rc->loc;
+    f->attrs = blk->attrs;
     if (biz->group == GROUP_INSURANCE) {
-        add_attr(f, a, vals, F_AAE140);
-        add_attr(f, a, vals, F_AAC031);
-        add_attr(f, a, vals, F_AAB301);
+        add_attr(f, vals, F_AAE140);
+        add_attr(f, vals, F_AAC031);
+        add_attr(f, vals, F_AAB301);
     } else {
-        msgw_value st = {.kind = MSGW_V_CODE, .u.s = status};
         if (status)
-            msgw_fact_add_attr(f, a, HRSS_FIELDS[F_AAC008].element, st);
-        add_attr(f, a, vals, F_AAB001);
+            f->attrs[f->nattrs++] = (msgw_attr){HRSS_FIELDS[F_AAC008].element,
+                                                {.kind = MSGW_V_CODE, .u.s = status}};
+        add_attr(f, vals, F_AAB001);
     }
+    r->facts = f;
+    r->nfacts = 1;
     return r;
 }
 
@@ -836,10 +877,14 @@ static void decode_records(hrss_decoder *dec, const json_t *records, bool bare)
     size_t base = dec->out->nitems;
     size_t n = bare ? 1 : json_array_size(records);
     dec->ids = bizid_set_new(n);
+    /* One allocation for the item list instead of log2(n) doublings. */
+    dec->out->items = msgw_arena_grow(dec->out->arena, dec->out->items, sizeof *dec->out->items,
+                                      &dec->out->cap, base + n);
     for (size_t i = 0; i < n; i++) {
         hrss_rec_ctx rc = {.rec = i, .idx = (int)(base + i)};
-        rc.loc = bare ? "" : msgw_arena_printf(dec->out->arena, "/records/%zu", i);
-        rc.ptrlen = (size_t)snprintf(rc.ptr, sizeof rc.ptr, "%s/", rc.loc);
+        rc.ptrlen = bare ? (size_t)snprintf(rc.ptr, sizeof rc.ptr, "/")
+                         : (size_t)snprintf(rc.ptr, sizeof rc.ptr, "/records/%zu/", i);
+        rc.loc = msgw_arena_strndup(dec->out->arena, rc.ptr, rc.ptrlen - 1);
         msgw_record *r = NULL;
         if (!dec->schema_rejected[i])
             r = decode_record(dec, &rc, bare ? records : json_array_get(records, i));
@@ -864,21 +909,22 @@ static void hrss_decode(const msgw_adapter_ctx *ctx, const char *media_type, con
     hrss_decoder dec = {.ctx = ctx, .out = out};
     if (!lookup_elements(&dec))
         return;
-    const char *text = document_utf8(media_type, buf, &len, out);
+    size_t skip = 0; /* bytes before the JSON text (a BOM), added to reported offsets */
+    const char *text = document_utf8(media_type, buf, &len, &skip, out);
     if (!text)
         return;
     size_t deep = ctx->max_depth ? depth_exceeded_at(text, len, ctx->max_depth) : SIZE_MAX;
     if (deep != SIZE_MAX) {
         char loc[32];
-        snprintf(loc, sizeof loc, "byte %zu", deep);
+        snprintf(loc, sizeof loc, "byte %zu", deep + skip);
         doc_error(out, loc, NULL, "document.depth",
-                  "nesting deeper than %u levels at byte %zu", ctx->max_depth, deep);
+                  "nesting deeper than %u levels at byte %zu", ctx->max_depth, deep + skip);
         return;
     }
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        report_parse_error(&je, out);
+        report_parse_error(&je, text, len, skip, out);
         return;
     }
     if (!json_is_object(root)) {
@@ -1035,16 +1081,20 @@ static bool hrss_encode(const msgw_adapter_ctx *ctx, const char *media_type,
     msgw_buf_init(&utf8);
     json_dump_callback(root, append_to_buf, gb ? &utf8 : out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
+    msgw_buf_puts(gb ? &utf8 : out, "\n");
     if (gb) {
         msgw_arena *a = msgw_arena_new(0);
         size_t glen = 0;
         char *g = msgw_utf8_to_gb18030(utf8.data, utf8.len, a, &glen);
-        msgw_buf_append(out, g, glen);
+        if (g)
+            msgw_buf_append(out, g, glen);
+        else
+            msgw_error_add(e, -1, NULL, NULL, "encode.charset",
+                           "the document cannot be represented in GB18030");
         msgw_arena_destroy(&a);
-    } else {
-        msgw_buf_puts(out, "\n");
+        msgw_buf_free(&utf8);
+        return g != NULL;
     }
-    msgw_buf_free(&utf8);
     return true;
 }
 

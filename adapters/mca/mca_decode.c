@@ -9,6 +9,7 @@
  */
 #include <libxml/tree.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -583,11 +584,29 @@ static msgw_record *build_record(decoder *d, xmlNodePtr h, const household_vals 
     return r;
 }
 
+/*
+ * One error at JSRQ, where the sender can fix it, instead of the record
+ * rule's one per fact (every member's facts share the household's period).
+ */
+static bool check_period(decoder *d, xmlNodePtr h, int rec, const household_vals *hv)
+{
+    if (hv->start.kind != MSGW_V_DATE || hv->end.kind != MSGW_V_DATE ||
+        hv->end.u.d >= hv->start.u.d)
+        return true;
+    char loc[LOC_MAX], from[11], to[11];
+    msgw_error_add(&d->out->errors, rec,
+                   msgw_xml_location(msgw_xml_child(h, MCA_JSRQ), loc, sizeof loc), MCA_JSRQ,
+                   "period.order", "assistance ends %s before it starts %s",
+                   msgw_date_format(hv->end.u.d, to), msgw_date_format(hv->start.u.d, from));
+    return false;
+}
+
 /* Maps one <Household>; NULL (with errors for rec) when anything in it is wrong. */
 static msgw_record *decode_household(decoder *d, xmlNodePtr h, int rec)
 {
     household_vals hv;
     bool ok = parse_household_leaves(d, h, rec, &hv);
+    ok = check_period(d, h, rec, &hv) && ok;
     size_t n = count_children(h, MCA_MEMBER);
     if (n == 0) {
         report_missing(d, h, MCA_MEMBER, rec);

@@ -8,6 +8,7 @@
 #define MSGW_DATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef int32_t msgw_date;

@@ -85,6 +85,8 @@ const msgw_codelist *msgw_dict_codelist(const msgw_dict *d, const char *id);
 const msgw_fact_type *msgw_dict_fact_type(const msgw_dict *d, const char *id);
 const msgw_record_kind *msgw_dict_record_kind(const msgw_dict *d, const char *id);
 size_t msgw_dict_count_elements(const msgw_dict *d);
+size_t msgw_dict_count_fact_types(const msgw_dict *d);
+const msgw_fact_type *msgw_dict_fact_type_at(const msgw_dict *d, size_t i);
 const msgw_element *msgw_dict_element_at(const msgw_dict *d, size_t i);
 
 const msgw_code *msgw_codelist_find(const msgw_codelist *cl, const char *code, size_t len);

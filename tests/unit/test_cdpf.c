@@ -589,6 +589,7 @@ static void csv_quote_errors_reject_the_row(void **state)
     assert_int_equal(msgw_errors_count_for(&b->errors, 1), 1);
     assert_true(tu_has_error(b, "csv.quote", "line 2, column 2"));
     assert_true(tu_has_error(b, "csv.quote", "line 3, column 2"));
+    for (size_t i = 0; i < b->errors.n; i++) assert_string_equal(b->errors.v[i].field, "姓名");
     assert_null(b->items[0].record);
     assert_null(b->items[1].record);
     assert_non_null(b->items[2].record);

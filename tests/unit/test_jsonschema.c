@@ -357,10 +357,12 @@ static void test_resolver_supplies_remote_documents(void **state)
 static void test_compile_errors(void **state)
 {
     (void)state;
-    expect_compile_error("{\"properties\":{\"a\":{\"unevaluatedProperties\":false}}}",
-                         "jsonschema.unevaluatedProperties", "/properties/a", "not supported");
-    expect_compile_error("{\"$dynamicRef\":\"#x\"}", "jsonschema.$dynamicRef", "",
+    expect_compile_error("{\"properties\":{\"a\":{\"$recursiveRef\":\"#\"}}}",
+                         "jsonschema.$recursiveRef", "/properties/a", "not supported");
+    expect_compile_error("{\"dependencies\":{\"a\":[\"b\"]}}", "jsonschema.dependencies", "",
                          "not supported");
+    expect_compile_error("{\"$dynamicRef\":\"#nowhere\"}", "jsonschema.$dynamicRef", "",
+                         "cannot resolve");
     expect_compile_error("{\"pattern\":\"^(?=a)b\"}", "jsonschema.pattern", "",
                          "\"^(?=a)b\": lookahead");
     expect_compile_error("{\"patternProperties\":{\"\\\\bX\":true}}", "jsonschema.patternProperties",
@@ -378,6 +380,39 @@ static void test_compile_errors(void **state)
     expect_compile_error("{\"additionalItems\":false}", "jsonschema.additionalItems", "",
                          "not supported");
     expect_compile_error("3", "jsonschema.schema", "", "object or a boolean");
+}
+
+static void test_unevaluated_properties(void **state)
+{
+    (void)state;
+    /* A closed record assembled from parts: only the parts' members are allowed. */
+    const char *schema = "{\"$defs\":{\"person\":{\"properties\":{\"SFZH\":true,\"XM\":true}}},"
+                         "\"allOf\":[{\"$ref\":\"#/$defs/person\"}],"
+                         "\"anyOf\":[{\"properties\":{\"HZH\":true},\"required\":[\"HZH\"]},"
+                         "{\"properties\":{\"DH\":true}}],"
+                         "\"unevaluatedProperties\":false}";
+    msgw_jsonschema *s = compile(schema);
+    assert_true(valid(s, "{\"SFZH\":1,\"XM\":2,\"HZH\":3}"));
+    assert_true(valid(s, "{\"SFZH\":1,\"DH\":2}"));
+    msgw_jsonschema_destroy(&s);
+    expect_error(schema, "{\"SFZH\":1,\"XB\":2}", "/XB", "XB", "jsonschema.unevaluatedProperties",
+                 "property \"XB\" is not allowed");
+    expect_error("{\"prefixItems\":[true],\"unevaluatedItems\":{\"type\":\"string\"}}",
+                 "[1,\"a\",2]", "/2", NULL, "jsonschema.type", "expected string");
+}
+
+static void test_dynamic_ref_follows_dynamic_scope(void **state)
+{
+    (void)state;
+    /* A generic list whose item type the outer schema chooses via $dynamicAnchor. */
+    msgw_jsonschema *s = compile(
+        "{\"$id\":\"https://msgw.example/codes\",\"$ref\":\"list\","
+        "\"$defs\":{\"code\":{\"$dynamicAnchor\":\"item\",\"type\":\"string\"},"
+        "\"list\":{\"$id\":\"list\",\"type\":\"array\",\"items\":{\"$dynamicRef\":\"#item\"},"
+        "\"$defs\":{\"any\":{\"$dynamicAnchor\":\"item\"}}}}}");
+    assert_true(valid(s, "[\"a\",\"b\"]"));
+    assert_false(valid(s, "[\"a\",1]"));
+    msgw_jsonschema_destroy(&s);
 }
 
 static void test_recursion_through_data_is_fine(void **state)
@@ -428,6 +463,8 @@ int main(void)
         cmocka_unit_test(test_refs_and_anchors),
         cmocka_unit_test(test_resolver_supplies_remote_documents),
         cmocka_unit_test(test_compile_errors),
+        cmocka_unit_test(test_unevaluated_properties),
+        cmocka_unit_test(test_dynamic_ref_follows_dynamic_scope),
         cmocka_unit_test(test_recursion_through_data_is_fine),
         cmocka_unit_test(test_annotations_and_unknown_keywords_ignored),
     };

@@ -350,7 +350,7 @@ static void test_duplicate_record_id(void **state)
     msgw_batch_destroy(&b);
 }
 
-/* A period that ends before it starts is the dictionary's record rule, run by the pipeline. */
+/* The household's period is checked once, at JSRQ, not once per member fact. */
 static void test_end_before_start(void **state)
 {
     (void)state;
@@ -358,8 +358,29 @@ static void test_end_before_start(void **state)
     assert_int_equal(b->nitems, 3);
     assert_int_equal(msgw_batch_count_ok(b), 2);
     assert_null(b->items[2].record);
-    assert_error(b, 2, "period.order", NULL);
+    assert_error(b, 2, "period.order", "/AssistanceRoster/Household[3]/JSRQ (line 85)");
+    assert_int_equal(msgw_errors_count_for(&b->errors, 2), 1);
     msgw_batch_destroy(&b);
+}
+
+/* A legacy 15-digit number is converted, with a warning that does not reject the record. */
+static void test_legacy_id_number(void **state)
+{
+    (void)state;
+    size_t len;
+    char *buf = tu_read_file(DATA "agree/good/minimal.xml", &len);
+    char *p = strstr(buf, "<SFZH>131002197001110514</SFZH>");
+    memcpy(p, "<SFZH>131002700111051</SFZH>   ", 31);
+    msgw_batch *b = full_decode(MT, buf, len);
+    assert_int_equal(b->errors.nerrors, 0);
+    assert_int_equal(b->errors.nwarnings, 1);
+    assert_string_equal(b->errors.v[0].rule, "gb11643.legacy_converted");
+    assert_string_equal(b->errors.v[0].location, "/AssistanceRoster/Household/Member/SFZH (line 18)");
+    assert_non_null(b->items[0].record);
+    assert_string_equal(b->items[0].record->persons[0].id_number, "131002197001110514");
+    assert_string_equal(b->items[0].record->household->members[0].id_number, "131002197001110514");
+    msgw_batch_destroy(&b);
+    free(buf);
 }
 
 static void test_missing_leaf_without_schema(void **state)
@@ -480,7 +501,7 @@ static void test_limits(void **state)
     msgw_batch_destroy(&b);
 
     ctx = test_ctx();
-    ctx.max_depth = 3; /* roster / household / member / care assessment is 4 */
+    ctx.max_depth = 4; /* roster, household, member, care assessment, ZHDJ: 5 */
     b = adapter_decode(&ctx, MT, buf, len);
     assert_int_equal(b->nitems, 0);
     assert_error(b, -1, "xml.depth", NULL);
@@ -678,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_head_of_household),
         cmocka_unit_test(test_duplicate_record_id),
         cmocka_unit_test(test_end_before_start),
+        cmocka_unit_test(test_legacy_id_number),
         cmocka_unit_test(test_missing_leaf_without_schema),
         cmocka_unit_test(test_schema_error_with_schema),
         cmocka_unit_test(test_header_errors_refuse_the_document),

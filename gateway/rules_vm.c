@@ -1,0 +1,167 @@
+/*
+ * The rule VM: runs compiled bytecode over int64 slots.  No allocation, no
+ * strings, no lookups: one switch per instruction, so a person's whole
+ * catalogue evaluates in about a microsecond.  Absent values propagate
+ * through arithmetic and make comparisons false.
+ */
+#include <stdint.h>
+
+#include "msgw/rules.h"
+#include "rules_internal.h"
+
+#define STACK_MAX 64
+
+typedef struct vm {
+    const msgw_rule *r;
+    const msgw_eval_ctx *ctx;
+    int bad_param;
+    msgw_eval_status status;
+} vm;
+
+static int64_t run(vm *m, size_t pc, const msgw_view *view);
+
+static int64_t years_between(msgw_date from, msgw_date to)
+{
+    return msgw_date_age(from, to);
+}
+
+static int64_t aggregate(vm *m, size_t body, agg_kind k)
+{
+    const msgw_hview *h = m->ctx->household;
+    size_t n = h ? h->nmembers : 1;
+    int64_t acc = k == AGG_ALL ? 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        const msgw_view *mv = h ? &h->members[i] : m->ctx->person;
+        int64_t v = run(m, body, mv);
+        switch (k) {
+        case AGG_ANY:
+            if (v == 1) return 1;
+            break;
+        case AGG_ALL:
+            if (v != 1) return 0;
+            break;
+        case AGG_COUNT: acc += v == 1; break;
+        case AGG_SUM:
+            if (v != MSGW_ABSENT) acc += v;
+            break;
+        }
+    }
+    return acc;
+}
+
+static int64_t household_value(const msgw_eval_ctx *ctx, const msgw_view *view, int f)
+{
+    const msgw_hview *h = ctx->household;
+    switch (f) {
+    case H_SIZE: return h ? h->size : 1;
+    case H_PER_CAPITA_INCOME: return h ? h->per_capita_income : MSGW_ABSENT;
+    case H_REGION: return h ? h->region : view->slots[P_HUKOU_REGION];
+    case H_HUKOU_TYPE: return h ? h->hukou_type : view->slots[P_HUKOU_TYPE];
+    }
+    return MSGW_ABSENT;
+}
+
+#define BIN(expr)                                                                                  \
+    do {                                                                                           \
+        int64_t b = st[--sp], a = st[sp - 1];                                                      \
+        st[sp - 1] = (a == MSGW_ABSENT || b == MSGW_ABSENT) ? MSGW_ABSENT : (expr);                \
+    } while (0)
+#define CMP(expr)                                                                                  \
+    do {                                                                                           \
+        int64_t b = st[--sp], a = st[sp - 1];                                                      \
+        st[sp - 1] = (a != MSGW_ABSENT && b != MSGW_ABSENT && (expr));                             \
+    } while (0)
+
+static int64_t run(vm *m, size_t pc, const msgw_view *view)
+{
+    int64_t st[STACK_MAX];
+    int sp = 0;
+    const rule_insn *code = m->r->code;
+    const msgw_eval_ctx *ctx = m->ctx;
+    for (;; pc++) {
+        const rule_insn *in = &code[pc];
+        switch ((rule_op)in->op) {
+        case OP_CONST: st[sp++] = in->arg; break;
+        case OP_SLOT: st[sp++] = view->slots[in->arg]; break;
+        case OP_HOUSEHOLD: st[sp++] = household_value(ctx, view, in->aux); break;
+        case OP_PARAM: {
+            int64_t v = ctx->params[in->arg];
+            if (v == MSGW_ABSENT && m->status == MSGW_EVAL_OK) {
+                m->status = MSGW_EVAL_NO_PARAM;
+                m->bad_param = (int)in->arg;
+            }
+            st[sp++] = v;
+            break;
+        }
+        case OP_AGE: {
+            int64_t b = view->slots[P_BIRTH];
+            st[sp++] = b == MSGW_ABSENT ? MSGW_ABSENT : years_between((msgw_date)b, ctx->date);
+            break;
+        }
+        case OP_YEARS_SINCE:
+            if (st[sp - 1] != MSGW_ABSENT) st[sp - 1] = years_between((msgw_date)st[sp - 1], ctx->date);
+            break;
+        case OP_DAYS_SINCE:
+            if (st[sp - 1] != MSGW_ABSENT) st[sp - 1] = ctx->date - st[sp - 1];
+            break;
+        case OP_TODAY: st[sp++] = ctx->date; break;
+        case OP_ADD: BIN(a + b); break;
+        case OP_SUB: BIN(a - b); break;
+        case OP_MUL: BIN(a * b); break;
+        case OP_DIV: {
+            int64_t b = st[--sp], a = st[sp - 1];
+            if (b == 0 && a != MSGW_ABSENT) {
+                if (m->status == MSGW_EVAL_OK) m->status = MSGW_EVAL_DIV_ZERO;
+                st[sp - 1] = MSGW_ABSENT;
+            } else {
+                st[sp - 1] = (a == MSGW_ABSENT || b == MSGW_ABSENT) ? MSGW_ABSENT : a / b;
+            }
+            break;
+        }
+        case OP_NEG:
+            if (st[sp - 1] != MSGW_ABSENT) st[sp - 1] = -st[sp - 1];
+            break;
+        case OP_EQ: CMP(a == b); break;
+        case OP_NE: CMP(a != b); break;
+        case OP_LT: CMP(a < b); break;
+        case OP_LE: CMP(a <= b); break;
+        case OP_GT: CMP(a > b); break;
+        case OP_GE: CMP(a >= b); break;
+        case OP_NOT: st[sp - 1] = st[sp - 1] != 1; break;
+        case OP_JF_KEEP:
+            if (st[sp - 1] != 1) pc += (size_t)in->len;
+            break;
+        case OP_JT_KEEP:
+            if (st[sp - 1] == 1) pc += (size_t)in->len;
+            break;
+        case OP_POP: sp--; break;
+        case OP_IN_MASK: {
+            int64_t v = st[sp - 1];
+            st[sp - 1] = v != MSGW_ABSENT && v >= 0 && v < 64 && ((in->arg >> v) & 1);
+            break;
+        }
+        case OP_WITHIN: {
+            int64_t v = st[sp - 1];
+            st[sp - 1] = v != MSGW_ABSENT && v / in->arg == in->arg2;
+            break;
+        }
+        case OP_INCLUDES: st[sp++] = (view->slots[in->arg] >> in->arg2) & 1; break;
+        case OP_PRESENT: st[sp++] = view->slots[in->arg] != MSGW_ABSENT; break;
+        case OP_AGG:
+            st[sp++] = aggregate(m, pc + 1, (agg_kind)in->aux);
+            pc += (size_t)in->len;
+            break;
+        case OP_RET: return sp ? st[sp - 1] : MSGW_ABSENT;
+        }
+    }
+}
+
+msgw_eval_status msgw_rule_eval(const msgw_rule *r, const msgw_eval_ctx *ctx, int64_t *out,
+                                int *bad_param)
+{
+    vm m = {r, ctx, -1, MSGW_EVAL_OK};
+    int64_t v = run(&m, 0, ctx->person);
+    if (out) *out = v;
+    if (bad_param) *bad_param = m.bad_param;
+    return m.status;
+}

@@ -1,0 +1,103 @@
+/*
+ * The rule language (docs/rules.md): typed expressions over a person's
+ * current facts, their household and dated parameters, compiled once to
+ * bytecode and evaluated on compact views (int64 slots per person).
+ *
+ * A msgw_rule_env describes what rules may name: the slot layout derived
+ * from the dictionary's fact types, and the parameters.  A msgw_rule is one
+ * compiled expression.  A msgw_view is one person's facts on one date.
+ */
+#ifndef MSGW_RULES_H
+#define MSGW_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "msgw/date.h"
+#include "msgw/dict.h"
+#include "msgw/error.h"
+#include "msgw/model.h"
+
+#define MSGW_ABSENT INT64_MIN /* a slot with no value */
+
+typedef enum {
+    MSGW_RT_BOOL,
+    MSGW_RT_INT,
+    MSGW_RT_MONEY,
+    MSGW_RT_DATE,
+    MSGW_RT_CODE,
+    MSGW_RT_REGION,
+    MSGW_RT_STRING,
+} msgw_rtype;
+
+typedef struct msgw_rule_env msgw_rule_env;
+typedef struct msgw_rule msgw_rule;
+
+/* The slot layout for every fact type and attribute of the dictionary. */
+msgw_rule_env *msgw_rule_env_new(const msgw_dict *d);
+void msgw_rule_env_destroy(msgw_rule_env **env);
+size_t msgw_rule_env_slots(const msgw_rule_env *env);
+/* Declares a parameter; returns its index (the same name twice is the same index). */
+int msgw_rule_env_param(msgw_rule_env *env, const char *name, msgw_rtype type);
+int msgw_rule_env_param_find(const msgw_rule_env *env, const char *name);
+size_t msgw_rule_env_nparams(const msgw_rule_env *env);
+/* Number of fact types (the dependency bitmask has one bit per fact type). */
+size_t msgw_rule_env_nfact_types(const msgw_rule_env *env);
+int msgw_rule_env_fact_index(const msgw_rule_env *env, const char *fact_type);
+const char *msgw_rule_env_fact_name(const msgw_rule_env *env, int index);
+/* Parses a literal of a parameter's type ("1010yuan", "2026-01-01", "65"). */
+bool msgw_rule_parse_literal(msgw_rtype type, const char *s, int64_t *out);
+
+/*
+ * Compiles src, which must have type want.  On error adds one error with
+ * location "WHERE, column N" (where names the file and service) and
+ * returns NULL.
+ */
+msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype want,
+                             const char *where, msgw_errors *e);
+void msgw_rule_destroy(msgw_rule **r);
+/* Bitmask over fact-type indexes: the facts this rule reads (bit 63: person fields). */
+uint64_t msgw_rule_depends(const msgw_rule *r);
+/* Parameter indexes the rule reads, as a bitmask (at most 64 parameters per env). */
+uint64_t msgw_rule_params(const msgw_rule *r);
+const char *msgw_rule_source(const msgw_rule *r);
+
+/* One person's facts on one date: slots laid out by the env. */
+typedef struct msgw_view {
+    int64_t *slots;
+} msgw_view;
+
+/* A household on one date: members' views and the derived household slots. */
+typedef struct msgw_hview {
+    const msgw_view *members;
+    size_t nmembers;
+    int64_t size, per_capita_income, region, hukou_type;
+} msgw_hview;
+
+typedef struct msgw_eval_ctx {
+    msgw_date date;
+    const int64_t *params;      /* resolved parameter values on date (MSGW_ABSENT: no value) */
+    const msgw_view *person;
+    const msgw_hview *household; /* may be NULL: treated as a household of one */
+} msgw_eval_ctx;
+
+typedef enum { MSGW_EVAL_OK = 0, MSGW_EVAL_NO_PARAM, MSGW_EVAL_DIV_ZERO } msgw_eval_status;
+
+/* Evaluates r; *out receives the value (bools 0/1).  On a parameter without value, *bad_param
+ * gets its index. */
+msgw_eval_status msgw_rule_eval(const msgw_rule *r, const msgw_eval_ctx *ctx, int64_t *out,
+                                int *bad_param);
+
+/*
+ * Builds a person's view on date from canonical facts (any number of
+ * records about the person): the current fact of each type wins.
+ */
+void msgw_view_init(const msgw_rule_env *env, msgw_view *v, int64_t *slots);
+void msgw_view_set_person(const msgw_rule_env *env, msgw_view *v, const msgw_person *p);
+/* Applies one fact if it is current on date and newer than what the view holds. */
+void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fact *f,
+                          msgw_date date);
+/* Household slots from its members' views. */
+void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h);
+
+#endif

@@ -5,7 +5,7 @@
 #   make test    build with AddressSanitizer + UBSan (warnings are errors) and run every test
 #   make bench   optimised build, decode + validate throughput per format (docs/benchmarks.md)
 #   make fuzz    libFuzzer harness per decoder; FUZZ_SECONDS=N per harness (default 60)
-#   make schemas refresh schemas/generated/ from the dictionary
+#   make schemas refresh schemas/generated/ and docs/dictionary.md from the dictionary
 
 DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang python3 libjansson-dev libxml2-dev \
 	libssl-dev libcmocka-dev libzmq3-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev \
@@ -59,8 +59,8 @@ fuzz: deps
 	ninja -C $(FUZZ_BUILD)
 	./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-schemas: all
-	cp $(BUILD)/schemas/*.xsd $(BUILD)/schemas/*.json schemas/generated/
+schemas:
+	python3 tools/gen_schemas.py --schemas schemas --out schemas/generated --doc docs/dictionary.md
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

@@ -1939,7 +1939,7 @@ static void kw_dependent_schemas(js_compiler *c, js_node *n, const char *key, js
 }
 
 /* Finds (or fetches through the resolver) the schema a $ref names. */
-static json_t *ref_target(js_compiler *c, const char *uri, const char *where)
+static json_t *ref_target(js_compiler *c, const char *uri)
 {
     char *doc_uri = strdup(uri);
     uri_strip_fragment(doc_uri);
@@ -1961,14 +1961,12 @@ static json_t *ref_target(js_compiler *c, const char *uri, const char *where)
         char *pointer = percent_decode(fragment);
         target = pointer_get(doc, pointer);
         free(pointer);
-        js_slot *doc_slot = slot_find(c, doc);
-        if (target && !slot_find(c, target))
-            index_schema(c, target, doc_slot ? doc_slot->base : doc_uri,
-                         pool_keep(c, strdup(uri)));
+        const js_slot *doc_slot = slot_find(c, doc);
+        if (target && !slot_find(c, target)) /* a pointer into a non-schema keyword */
+            index_schema(c, target, doc_slot->base, pool_keep(c, strdup(uri)));
     } else if (doc) {
         target = ident_find(c, uri);
     }
-    (void)where;
     free(doc_uri);
     return target;
 }
@@ -1981,7 +1979,7 @@ static void kw_ref(js_compiler *c, js_node *n, const char *key, json_t *v)
     }
     n->ref_text = json_string_value(v);
     char *uri = uri_resolve(n->base, n->ref_text);
-    json_t *target = ref_target(c, uri, n->where);
+    json_t *target = ref_target(c, uri);
     if (!target)
         compile_error(c, n->where, key, "cannot resolve $ref \"%s\" (%s)", n->ref_text, uri);
     else
@@ -2002,7 +2000,7 @@ static void kw_dynamic_ref(js_compiler *c, js_node *n, const char *key, json_t *
     }
     const char *text = json_string_value(v);
     char *uri = uri_resolve(n->base, text);
-    json_t *target = ref_target(c, uri, n->where);
+    json_t *target = ref_target(c, uri);
     if (!target) {
         compile_error(c, n->where, key, "cannot resolve $dynamicRef \"%s\" (%s)", text, uri);
         free(uri);
@@ -2835,25 +2833,100 @@ static bool check_object(const js_vctx *v, const js_node *n, const json_t *x, co
     return ok;
 }
 
-/* For anyOf/oneOf with no match: the first problem of each alternative. */
-static void explain_alternatives(const js_vctx *v, const js_list *alts, const json_t *x,
-                                 const js_seg *at, js_str *out)
+/* The error showing that an alternative failed on a const of a direct member: its tag. */
+static const msgw_error *tag_mismatch(const msgw_errors *e, const char *here)
 {
-    for (size_t i = 0; i < alts->n; i++) {
-        msgw_errors one;
-        msgw_errors_init(&one);
-        one.limit = 1;
-        js_vctx sub = *v;
-        sub.err = &one;
-        validate_node(&sub, alts->v[i], x, at, NULL, NULL);
-        char line[256];
-        snprintf(line, sizeof line, "%s(%zu) %s%s%s", i ? "; " : "", i + 1,
-                 one.n && one.v[0].location[0] ? one.v[0].location : "",
-                 one.n && one.v[0].location[0] ? ": " : "",
-                 one.n ? one.v[0].message : "does not match");
-        str_puts(out, line);
-        msgw_errors_clear(&one);
+    size_t n = strlen(here);
+    for (size_t i = 0; i < e->n; i++) {
+        const char *loc = e->v[i].location;
+        if (strcmp(e->v[i].rule, "jsonschema.const") == 0 && loc && strncmp(loc, here, n) == 0 &&
+            loc[n] == '/' && !strchr(loc + n + 1, '/'))
+            return &e->v[i];
     }
+    return NULL;
+}
+
+/* Every alternative failed on the same tag member: one error naming the tags they need. */
+static bool summarise_tags(const js_vctx *v, const msgw_errors *per, size_t n, const json_t *x,
+                           const js_seg *at, const char *here, const char *keyword)
+{
+    const msgw_error *first = tag_mismatch(&per[0], here);
+    if (!first || !first->field || !json_object_get(x, first->field))
+        return false;
+    js_str tags = {0};
+    for (size_t i = 0; i < n; i++) {
+        const msgw_error *tag = tag_mismatch(&per[i], here);
+        const char *want = tag ? strstr(tag->message, " should be ") : NULL;
+        if (!want || strcmp(tag->location, first->location) != 0) {
+            free(tags.p);
+            return false;
+        }
+        str_puts(&tags, i ? ", " : "");
+        str_puts(&tags, want + strlen(" should be "));
+    }
+    js_seg member = {at, first->field, 0};
+    char shown[96];
+    report(v, &member, NULL, keyword, "value %s matches none of the %zu alternatives (%s)",
+           show(json_object_get(x, first->field), shown, sizeof shown), n, tags.p);
+    free(tags.p);
+    return true;
+}
+
+/* One error: per alternative its wrong tag if it has one, else its first problem. */
+static void summarise_alternatives(const js_vctx *v, const msgw_errors *per, size_t n,
+                                   const js_seg *at, const char *here, const char *keyword)
+{
+    js_str why = {0};
+    for (size_t i = 0; i < n; i++) {
+        const msgw_error *first = tag_mismatch(&per[i], here);
+        if (!first && per[i].n)
+            first = &per[i].v[0];
+        char line[320];
+        snprintf(line, sizeof line, "%s(%zu) %s%s%s", i ? "; " : "", i + 1,
+                 first && first->location[0] ? first->location : "",
+                 first && first->location[0] ? ": " : "", first ? first->message : "does not match");
+        str_puts(&why, line);
+    }
+    report(v, at, NULL, keyword, "value matches none of the %zu alternatives: %s", n, why.p);
+    free(why.p);
+}
+
+/*
+ * anyOf/oneOf matched nothing.  In a tagged union (the canonical facts: one
+ * alternative per "type" const) every alternative but the intended one fails
+ * on its tag, so the intended one's errors are the real problems and are
+ * reported as they are.  Otherwise one error sums up the first problem of
+ * each alternative.
+ */
+static void report_no_alternative(const js_vctx *v, const js_list *alts, const json_t *x,
+                                  const js_seg *at, const char *keyword)
+{
+    msgw_errors *per = calloc(alts->n, sizeof *per);
+    if (!per)
+        abort();
+    js_str here = {0};
+    put_path(&here, at);
+    char *location = str_take(&here);
+    size_t candidates = 0, pick = 0;
+    for (size_t i = 0; i < alts->n; i++) {
+        msgw_errors_init(&per[i]);
+        per[i].limit = 100;
+        js_vctx sub = *v;
+        sub.err = &per[i];
+        validate_node(&sub, alts->v[i], x, at, NULL, NULL);
+        if (!tag_mismatch(&per[i], location)) {
+            candidates++;
+            pick = i;
+        }
+    }
+    if (alts->n > 1 && candidates == 1 && per[pick].n > 0)
+        msgw_errors_move(v->err, &per[pick], v->record);
+    else if (!summarise_tags(v, per, alts->n, x, at, location, keyword))
+        summarise_alternatives(v, per, alts->n, at, location, keyword);
+    for (size_t i = 0; i < alts->n; i++)
+        msgw_errors_clear(&per[i]);
+    free(per);
+    free(location);
 }
 
 /* With annotations wanted every alternative runs: each passing one contributes. */
@@ -2867,13 +2940,8 @@ static bool check_any_of(const js_vctx *v, const js_node *n, const json_t *x, co
         any |= passes(v, n->any_of.v[i], x, at, ev);
     if (any)
         return true;
-    if (v->err) {
-        js_str why = {0};
-        explain_alternatives(v, &n->any_of, x, at, &why);
-        report(v, at, NULL, "anyOf", "value matches none of the %zu alternatives: %s",
-               n->any_of.n, why.p);
-        free(why.p);
-    }
+    if (v->err)
+        report_no_alternative(v, &n->any_of, x, at, "anyOf");
     return false;
 }
 
@@ -2892,13 +2960,8 @@ static bool check_one_of(const js_vctx *v, const js_node *n, const json_t *x, co
                        "value matches alternatives %zu and %zu, exactly one is allowed",
                        first + 1, i + 1);
         }
-    if (matches == 0 && v->err) {
-        js_str why = {0};
-        explain_alternatives(v, &n->one_of, x, at, &why);
-        report(v, at, NULL, "oneOf", "value matches none of the %zu alternatives: %s",
-               n->one_of.n, why.p);
-        free(why.p);
-    }
+    if (matches == 0 && v->err)
+        report_no_alternative(v, &n->one_of, x, at, "oneOf");
     return matches == 1;
 }
 

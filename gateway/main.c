@@ -16,6 +16,7 @@ static const char usage[] =
     "  validate   check department documents against the data dictionary\n"
     "  normalize  turn department documents into canonical JSON\n"
     "  adapters   list the department formats and media types of this build\n"
+    "  catalogue  check a service catalogue, show a service's rule and parameters\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -28,6 +29,7 @@ static const struct {
     {"validate", msgw_cmd_validate},
     {"normalize", msgw_cmd_normalize},
     {"adapters", msgw_cmd_adapters},
+    {"catalogue", msgw_cmd_catalogue},
 };
 
 int main(int argc, char **argv)

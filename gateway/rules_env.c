@@ -202,18 +202,25 @@ void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fac
     }
 }
 
+/*
+ * Per-capita income needs every member's income: a household where someone's
+ * income is unknown has no per-capita income (absent), so no rule concludes
+ * from missing data that a family is poor.
+ */
 void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h)
 {
     int inc = msgw_rule_env_fact_index(env, "income");
+    const fact_layout *fl = inc >= 0 ? &env->facts[inc] : NULL;
+    int slot = -1;
+    for (size_t a = 0; fl && a < fl->ft->nattrs; a++)
+        if (strcmp(fl->ft->attrs[a]->id, "income_monthly_fen") == 0) slot = fl->attr[a];
     int64_t total = 0;
-    for (size_t i = 0; i < h->nmembers; i++) {
-        const fact_layout *fl = inc >= 0 ? &env->facts[inc] : NULL;
-        if (!fl || !h->members[i].slots[fl->present]) continue;
-        for (size_t a = 0; a < fl->ft->nattrs; a++)
-            if (strcmp(fl->ft->attrs[a]->id, "income_monthly_fen") == 0 &&
-                h->members[i].slots[fl->attr[a]] != MSGW_ABSENT)
-                total += h->members[i].slots[fl->attr[a]];
+    bool known = slot >= 0 && h->nmembers > 0;
+    for (size_t i = 0; known && i < h->nmembers; i++) {
+        int64_t v = h->members[i].slots[slot];
+        if (v == MSGW_ABSENT) known = false;
+        else total += v;
     }
     h->size = (int64_t)h->nmembers;
-    h->per_capita_income = h->nmembers ? total / (int64_t)h->nmembers : MSGW_ABSENT;
+    h->per_capita_income = known ? total / (int64_t)h->nmembers : MSGW_ABSENT;
 }

@@ -16,6 +16,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlschemas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -11,7 +11,7 @@ ap.add_argument('names', nargs='*', help='generated schema file names')
 args = ap.parse_args()
 
 files = []
-for pat in ('*.json', 'codelists/*.json', 'messages/*.json'):
+for pat in ('*.json', 'codelists/*.json', 'messages/*.json', 'catalogue/*.json'):
     for p in sorted(glob.glob(os.path.join(args.schemas, pat))):
         files.append((os.path.relpath(p, args.schemas), p))
 for n in args.names:

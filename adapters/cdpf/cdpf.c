@@ -86,8 +86,7 @@ static const msgw_fact *disability_fact(const msgw_record *r)
     return NULL;
 }
 
-static bool copy_attr(const msgw_fact *f, const char *name, msgw_value *out, int i,
-                      msgw_errors *e)
+static bool copy_attr(const msgw_fact *f, const char *name, msgw_value *out, int i, msgw_errors *e)
 {
     const msgw_attr *at = msgw_fact_attr(f, name);
     if (!at || (at->v.kind != MSGW_V_STRING && at->v.kind != MSGW_V_CODE) || !at->v.u.s) {
@@ -149,7 +148,8 @@ bool cdpf_check_size(const msgw_adapter_ctx *ctx, size_t len, msgw_errors *e)
 
 static size_t span_ws(const char *s, size_t i, size_t end)
 {
-    while (i < end && (s[i] == ' ' || s[i] == '\t')) i++;
+    while (i < end && (s[i] == ' ' || s[i] == '\t'))
+        i++;
     return i;
 }
 
@@ -175,7 +175,8 @@ const char *cdpf_media_charset(const char *mt, size_t *len)
 static bool base_is(const char *mt, const char *want)
 {
     size_t n = strcspn(mt, ";");
-    while (n && (mt[n - 1] == ' ' || mt[n - 1] == '\t')) n--;
+    while (n && (mt[n - 1] == ' ' || mt[n - 1] == '\t'))
+        n--;
     size_t i = span_ws(mt, 0, n);
     return n - i == strlen(want) && strncasecmp(mt + i, want, n - i) == 0;
 }
@@ -185,7 +186,8 @@ static cdpf_format sniff(const char *buf, size_t len)
 {
     size_t i = 0;
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) i = 3;
-    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) i++;
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+        i++;
     return i < len && buf[i] == '<' ? FORMAT_XML : FORMAT_CSV;
 }
 
@@ -211,8 +213,8 @@ static void cdpf_decode(const msgw_adapter_ctx *ctx, const char *mt, const char 
     }
 }
 
-static bool cdpf_encode(const msgw_adapter_ctx *ctx, const char *mt,
-                        const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e)
+static bool cdpf_encode(const msgw_adapter_ctx *ctx, const char *mt, const msgw_record *const *recs,
+                        size_t n, msgw_buf *out, msgw_errors *e)
 {
     cdpf_format f = mt && *mt ? format_of(mt) : FORMAT_XML;
     size_t cl;

@@ -183,8 +183,18 @@ static bool row_blank(const csv_row *row)
 /* ---- the roster's columns ---- */
 
 typedef enum {
-    COL_CERTNO, COL_NAME, COL_SEX, COL_BIRTH, COL_ID, COL_CATEGORY, COL_GRADE, COL_REGION,
-    COL_HUKOU_TYPE, COL_ISSUED, COL_UNTIL, NCOLS
+    COL_CERTNO,
+    COL_NAME,
+    COL_SEX,
+    COL_BIRTH,
+    COL_ID,
+    COL_CATEGORY,
+    COL_GRADE,
+    COL_REGION,
+    COL_HUKOU_TYPE,
+    COL_ISSUED,
+    COL_UNTIL,
+    NCOLS
 } col_id;
 
 /* In the order of schemas/messages/cdpf-roster.json, which is also the order written. */
@@ -279,8 +289,10 @@ static bool field_text(csv_decoder *d, const csv_field *f, size_t col, const cha
         p = u;
         len = outn;
     }
-    while (len && (*p == ' ' || *p == '\t')) p++, len--;
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    while (len && (*p == ' ' || *p == '\t'))
+        p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
     *s = p;
     *n = len;
     return true;
@@ -306,8 +318,7 @@ static bool header_column(csv_decoder *d, const csv_row *row, size_t j, bool *se
         d->pos[c] = (int)j;
         return true;
     }
-    msgw_warning_add(&d->out->errors, -1, loc, len ? d->hnames[j] : NULL,
-                     "csv.unknown_column",
+    msgw_warning_add(&d->out->errors, -1, loc, len ? d->hnames[j] : NULL, "csv.unknown_column",
                      "column '%.*s' is not a roster column; its values are ignored", (int)len,
                      name);
     return true;
@@ -330,9 +341,11 @@ static bool read_header(csv_decoder *d, csv_reader *r, csv_row *row)
         return false;
     }
     bool seen[NCOLS] = {false}, ok = true;
-    for (int c = 0; c < NCOLS; c++) d->pos[c] = -1;
+    for (int c = 0; c < NCOLS; c++)
+        d->pos[c] = -1;
     d->hnames = msgw_arena_alloc(d->out->arena, row->n * sizeof *d->hnames);
-    for (size_t j = 0; j < row->n; j++) ok &= header_column(d, row, j, seen);
+    for (size_t j = 0; j < row->n; j++)
+        ok &= header_column(d, row, j, seen);
     for (int c = 0; c < NCOLS; c++) {
         if (seen[c] || !columns[c].required) continue;
         snprintf(loc, sizeof loc, "line %u", row->line);
@@ -373,7 +386,8 @@ static msgw_record *map_row(csv_decoder *d, const csv_row *row, const char *loc)
     msgw_value v[NCOLS];
     bool has[NCOLS], ok = true;
     memset(v, 0, sizeof v);
-    for (int c = 0; c < NCOLS; c++) ok &= cell(d, row, (col_id)c, &v[c], &has[c]);
+    for (int c = 0; c < NCOLS; c++)
+        ok &= cell(d, row, (col_id)c, &v[c], &has[c]);
     if (!ok) return NULL;
     cdpf_cert cert;
     cdpf_cert_init(&cert);
@@ -442,12 +456,13 @@ static bool scan(csv_decoder *d, const char *buf, size_t len, unsigned first_lin
     csv_row row = {0};
     csv_status st;
     size_t rows = 0;
-    while ((st = csv_next(&r, &row)) == CSV_ROW) rows += !row_blank(&row);
+    while ((st = csv_next(&r, &row)) == CSV_ROW)
+        rows += !row_blank(&row);
     bool ok = true;
     char loc[64];
     if (st == CSV_FATAL) {
-        msgw_error_add(&d->out->errors, -1, where(loc, sizeof loc, row.err_line, row.err_col),
-                       NULL, row.err_rule, "%s", row.err_msg);
+        msgw_error_add(&d->out->errors, -1, where(loc, sizeof loc, row.err_line, row.err_col), NULL,
+                       row.err_rule, "%s", row.err_msg);
         ok = false;
     } else if (d->ctx->max_records && rows > d->ctx->max_records + 1) {
         msgw_error_add(&d->out->errors, -1, NULL, NULL, "document.records",
@@ -459,7 +474,8 @@ static bool scan(csv_decoder *d, const char *buf, size_t len, unsigned first_lin
     return ok;
 }
 
-/* Charset: the media type's parameter if any, else UTF-8 when every byte is valid UTF-8, else GB18030. */
+/* Charset: the media type's parameter if any, else UTF-8 when every byte is valid UTF-8, else
+ * GB18030. */
 static bool choose_charset(csv_decoder *d, const char *media_type, const char **buf, size_t *len)
 {
     size_t cl;
@@ -563,9 +579,11 @@ bool cdpf_csv_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_recor
 {
     msgw_buf doc;
     msgw_buf_init(&doc);
-    for (int c = 0; c < NCOLS; c++) put_field(&doc, columns[c].name, c == NCOLS - 1);
+    for (int c = 0; c < NCOLS; c++)
+        put_field(&doc, columns[c].name, c == NCOLS - 1);
     bool ok = true;
-    for (size_t i = 0; i < n; i++) ok &= roster_row(&doc, recs[i], (int)i, e);
+    for (size_t i = 0; i < n; i++)
+        ok &= roster_row(&doc, recs[i], (int)i, e);
     if (ok && gb18030) {
         msgw_arena *a = msgw_arena_new(doc.len * 2 + 64);
         size_t gn = 0;

@@ -8,6 +8,7 @@
  */
 #include <libxml/tree.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cdpf_internal.h"
@@ -39,7 +40,8 @@ static bool is_event(xmlNodePtr n)
 static int count_events(xmlNodePtr root)
 {
     int n = 0;
-    for (xmlNodePtr c = root->children; c; c = c->next) n += is_event(c);
+    for (xmlNodePtr c = root->children; c; c = c->next)
+        n += is_event(c);
     return n;
 }
 
@@ -56,7 +58,8 @@ static int event_ordinal(xml_decoder *d, xmlNodePtr ev)
                 break;
             }
     }
-    for (xmlNodePtr c = from; c && c != ev; c = c->next) idx += is_event(c);
+    for (xmlNodePtr c = from; c && c != ev; c = c->next)
+        idx += is_event(c);
     d->last_ev = ev;
     d->last_idx = idx;
     return idx;
@@ -67,7 +70,8 @@ static int record_of(xmlNodePtr node, void *ud)
 {
     xml_decoder *d = ud;
     xmlNodePtr ev = node;
-    while (ev && ev->parent != d->root) ev = ev->parent;
+    while (ev && ev->parent != d->root)
+        ev = ev->parent;
     if (!is_event(ev)) return -1;
     return d->base + event_ordinal(d, ev);
 }
@@ -119,7 +123,8 @@ static bool event_id(xml_decoder *d, xmlNodePtr ev, cdpf_cert *c)
     size_t len = 0;
     const char *s = msgw_xml_text(n, &len);
     bool printable = s && len > 0;
-    for (size_t i = 0; printable && i < len; i++) printable = (unsigned char)s[i] > 0x20;
+    for (size_t i = 0; printable && i < len; i++)
+        printable = (unsigned char)s[i] > 0x20;
     if (!printable || msgw_utf8_strlen(s, len) > EVENT_ID_MAX) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -382,9 +387,11 @@ static bool to_gb18030(const msgw_buf *doc, msgw_buf *out, msgw_errors *e)
     msgw_arena *a = msgw_arena_new(doc->len * 2 + 64);
     size_t n = 0;
     char *gb = msgw_utf8_to_gb18030(doc->data, doc->len, a, &n);
-    if (gb) msgw_buf_append(out, gb, n);
+    if (gb)
+        msgw_buf_append(out, gb, n);
     else
-        msgw_error_add(e, -1, NULL, NULL, "encode.charset", "the document cannot be written in GB18030");
+        msgw_error_add(e, -1, NULL, NULL, "encode.charset",
+                       "the document cannot be written in GB18030");
     msgw_arena_destroy(&a);
     return gb != NULL;
 }
@@ -399,13 +406,15 @@ bool cdpf_xml_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_recor
     }
     msgw_buf doc;
     msgw_buf_init(&doc);
-    msgw_buf_printf(&doc, "<?xml version=\"1.0\" encoding=\"%s\"?>\n", gb18030 ? "GB18030" : "UTF-8");
+    msgw_buf_printf(&doc, "<?xml version=\"1.0\" encoding=\"%s\"?>\n",
+                    gb18030 ? "GB18030" : "UTF-8");
     msgw_buf_puts(&doc, "<" CDPF_ROOT " xmlns=\"" CDPF_NS "\" version=\"1\">\n");
     msgw_buf_puts(&doc, "  <Header>\n    <BatchId>msgw-export</BatchId>\n"
                         "    <SenderCode>msgw</SenderCode>\n");
     msgw_buf_printf(&doc, "    <EventCount>%zu</EventCount>\n  </Header>\n", n);
     bool ok = true;
-    for (size_t i = 0; i < n; i++) ok &= put_event(&doc, recs[i], (int)i, e);
+    for (size_t i = 0; i < n; i++)
+        ok &= put_event(&doc, recs[i], (int)i, e);
     msgw_buf_puts(&doc, "</" CDPF_ROOT ">\n");
     if (ok) {
         if (gb18030)

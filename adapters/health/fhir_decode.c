@@ -405,7 +405,12 @@ static bool patient_resident_id(dec *d, const json_t *res, const char *ptr, cons
                        ? " (if one of these systems carries the resident ID, configure it as "
                          "fhir_id_system)"
                        : "");
-    *why = msgw_arena_printf(d->a, "it has no resident ID number (identifier %s)", id_rule_text(d));
+    *why = d->ctx->fhir_id_system
+               ? msgw_arena_printf(d->a,
+                                   "it has no resident ID number (no identifier of type NI or "
+                                   "system %s)",
+                                   d->ctx->fhir_id_system)
+               : "it has no resident ID number (no identifier of type NI)";
     return false;
 }
 
@@ -511,6 +516,14 @@ static void patient_address(dec *d, const json_t *addr, const char *loc, patient
     const char *start = fhir_str(period, "start"), *end = fhir_str(period, "end");
     if (start) parse_fhir_date(d, start, &from, &p->errs, ptr_join(d->a, loc, "period/start"), "Address.period.start");
     if (end) parse_fhir_date(d, end, &to, &p->errs, ptr_join(d->a, loc, "period/end"), "Address.period.end");
+    if (from != MSGW_DATE_NONE && to != MSGW_DATE_NONE && to < from) {
+        /* Checked here, not only by the record rules: a bad address must not leave the death
+           record of the same Patient standing alone. */
+        msgw_error_add(&p->errs, -1, ptr_join(d->a, loc, "period"), "Address.period",
+                       "fhir.period.order", "the address period ends %s before it starts %s", end,
+                       start);
+        return;
+    }
     const char *use = fhir_str(addr, "use");
     bool current = !end && !(use && strcmp(use, "old") == 0);
     if (hukou) {
@@ -1237,19 +1250,50 @@ static bool depth_ok(const char *buf, size_t len, unsigned max, size_t *at)
     return true;
 }
 
+/* The charset parameter of a media type, e.g. "gb18030" from "...; charset=GB18030". */
+static bool media_type_is_gb(const char *media_type)
+{
+    const char *cs = media_type ? strcasestr(media_type, "charset=") : NULL;
+    if (!cs) return false;
+    cs += strlen("charset=");
+    if (*cs == '"') cs++;
+    return msgw_charset_is_gb(cs, strcspn(cs, "\"; \t"));
+}
+
+/*
+ * FHIR JSON is UTF-8; a legacy system that says charset=GB18030 in the media
+ * type is converted first, and a UTF-8 byte order mark is tolerated.
+ */
+static const char *document_text(dec *d, const char *media_type, const char *buf, size_t *len)
+{
+    if (media_type_is_gb(media_type)) {
+        size_t bad = 0, n = 0;
+        char *u = msgw_gb18030_to_utf8(buf, *len, d->a, &n, &bad);
+        if (!u) {
+            msgw_error_add(&d->out->errors, -1, byte_location(d->a, buf, bad), NULL,
+                           "fhir.json.gb18030",
+                           "invalid GB18030 at byte %zu (the media type says charset=GB18030)", bad);
+            return NULL;
+        }
+        *len = n;
+        return u;
+    }
+    if (*len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+        *len -= 3;
+        return buf + 3;
+    }
+    return buf;
+}
+
 static json_t *parse_document(dec *d, const char *buf, size_t len)
 {
     msgw_errors *err = &d->out->errors;
-    if (d->ctx->max_document_bytes && len > d->ctx->max_document_bytes) {
-        msgw_error_add(err, -1, NULL, NULL, "fhir.document.too_large",
-                       "the document is %zu bytes; the limit is %zu: it was not parsed", len,
-                       d->ctx->max_document_bytes);
-        return NULL;
-    }
     size_t good = msgw_utf8_valid_prefix(buf, len);
     if (good != len) {
         msgw_error_add(err, -1, byte_location(d->a, buf, good), NULL, "fhir.json.utf8",
-                       "invalid UTF-8 at byte %zu: FHIR JSON must be UTF-8 (RFC 8259)", good);
+                       "invalid UTF-8 at byte %zu: FHIR JSON must be UTF-8 (RFC 8259); a legacy "
+                       "GB18030 document must say so in its media type (; charset=GB18030)",
+                       good);
         return NULL;
     }
     unsigned max = d->ctx->max_depth ? d->ctx->max_depth : DEFAULT_MAX_DEPTH;
@@ -1409,7 +1453,15 @@ void fhir_decode(const msgw_adapter_ctx *ctx, const char *media_type, const char
                        "media type %s is not FHIR JSON: send application/fhir+json", media_type);
         return;
     }
-    d.root = parse_document(&d, buf, len);
+    if (d.ctx->max_document_bytes && len > d.ctx->max_document_bytes) {
+        msgw_error_add(&out->errors, -1, NULL, NULL, "fhir.document.too_large",
+                       "the document is %zu bytes; the limit is %zu: it was not parsed", len,
+                       d.ctx->max_document_bytes);
+        return;
+    }
+    const char *text = document_text(&d, media_type, buf, &len);
+    if (!text) return;
+    d.root = parse_document(&d, text, len);
     if (!d.root) return;
     const char *rtype = fhir_str(d.root, "resourceType");
     if (!json_is_object(d.root) || !rtype) {

@@ -8,7 +8,6 @@
  * format for the departments' engineers.
  */
 #include <ctype.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -358,9 +357,9 @@ static void report_bad_utf8(const char *text, size_t len, size_t skip, msgw_batc
     char loc[32];
     snprintf(loc, sizeof loc, "byte %zu", ok);
     doc_error(out, loc, NULL, "json.utf8",
-              "invalid UTF-8 at byte %zu (byte 0x%02X); send UTF-8, or GB18030 with "
+              "invalid UTF-8 (byte 0x%02X); send UTF-8, or GB18030 with "
               "\"; charset=gb18030\" in the media type",
-              ok, bad);
+              bad);
 }
 
 /* Turns a jansson parse error into a located error with a stable rule id. */
@@ -371,12 +370,17 @@ static void report_parse_error(const json_error_t *je, const char *text, size_t 
     char loc[64];
     snprintf(loc, sizeof loc, "line %d, column %d", je->line, je->column);
     switch (json_error_code(je)) {
-    case json_error_duplicate_key:
+    case json_error_duplicate_key: {
+        /* jansson says: duplicate object key near '"AAE030"' */
+        const char *near = strstr(je->text, "near '");
+        const char *key = near ? near + 6 : "";
+        int keylen = near ? (int)strcspn(key, "'") : 0;
         doc_error(out, loc, NULL, "json.duplicate_key",
-                  "%s at byte %d: every key may appear once in an object, a second value is "
-                  "never silently chosen",
-                  je->text, pos);
+                  "key %.*s appears twice in one object (second at byte %d); the document is "
+                  "refused rather than one of the values silently chosen",
+                  keylen, key, pos);
         break;
+    }
     case json_error_numeric_overflow:
         doc_error(out, loc, NULL, "json.number_range",
                   "number out of range at byte %d (%s); integers must fit in 64 bits",
@@ -496,8 +500,7 @@ static bool key_in(const char *key, const char *const *keys)
  * declared record count, the send time's syntax).  Returns the records
  * array, or NULL after reporting why the document is refused.
  */
-static const json_t *check_envelope(const msgw_adapter_ctx *ctx, const json_t *root,
-                                    msgw_batch *out)
+static const json_t *check_envelope(const json_t *root, msgw_batch *out)
 {
     size_t before = out->errors.nerrors;
     const char *key;
@@ -538,10 +541,6 @@ static const json_t *check_envelope(const msgw_adapter_ctx *ctx, const json_t *r
     else if (json_array_size(records) == 0)
         doc_error(out, "/records", "records", "hrss.records_empty",
                   "records must hold at least one record");
-    else if (ctx->max_records && json_array_size(records) > ctx->max_records)
-        doc_error(out, "/records", "records", "document.records",
-                  "document holds %zu records, the limit is %zu", json_array_size(records),
-                  ctx->max_records);
     v = json_object_get(root, "recordCount");
     if (v && !json_is_integer(v))
         doc_error(out, "/recordCount", "recordCount", "hrss.type",
@@ -894,6 +893,37 @@ static void decode_records(hrss_decoder *dec, const json_t *records, bool bare)
 }
 
 /*
+ * The parsed document: one bare record or the envelope.  A bare record is
+ * validated inside a synthetic envelope so one schema serves both shapes.
+ */
+static void decode_object(hrss_decoder *dec, json_t *root)
+{
+    const msgw_adapter_ctx *ctx = dec->ctx;
+    msgw_batch *out = dec->out;
+    bool bare = !json_object_get(root, "records") && json_object_get(root, "bizType");
+    size_t n = bare ? 1 : json_array_size(json_object_get(root, "records"));
+    if (ctx->max_records && n > ctx->max_records) { /* before the schema walks them all */
+        doc_error(out, "/records", "records", "document.records",
+                  "document holds %zu records, the limit is %zu", n, ctx->max_records);
+        return;
+    }
+    json_t *instance = root;
+    if (bare) {
+        instance = json_pack("{s:s, s:[O]}", "msgType", HRSS_MSG_TYPE, "records", root);
+        if (!instance)
+            abort();
+    }
+    dec->schema_rejected = msgw_arena_alloc(out->arena, n ? n : 1);
+    if (validate_schema(dec, instance, bare, out->nitems, n)) {
+        const json_t *records = bare ? root : check_envelope(root, out);
+        if (records)
+            decode_records(dec, records, bare);
+    }
+    if (bare)
+        json_decref(instance);
+}
+
+/*
  * Decodes a JSON document: the envelope or one bare record.  Order: size,
  * text encoding, nesting depth, parse (duplicate keys refused), schema, then
  * the business rules and the dictionary's checks per record.
@@ -918,7 +948,7 @@ static void hrss_decode(const msgw_adapter_ctx *ctx, const char *media_type, con
         char loc[32];
         snprintf(loc, sizeof loc, "byte %zu", deep + skip);
         doc_error(out, loc, NULL, "document.depth",
-                  "nesting deeper than %u levels at byte %zu", ctx->max_depth, deep + skip);
+                  "JSON nested deeper than %u levels", ctx->max_depth);
         return;
     }
     json_error_t je;
@@ -935,22 +965,7 @@ static void hrss_decode(const msgw_adapter_ctx *ctx, const char *media_type, con
         json_decref(root);
         return;
     }
-    bool bare = !json_object_get(root, "records") && json_object_get(root, "bizType");
-    json_t *instance = root;
-    if (bare) {
-        instance = json_pack("{s:s, s:[O]}", "msgType", HRSS_MSG_TYPE, "records", root);
-        if (!instance)
-            abort();
-    }
-    size_t n = bare ? 1 : json_array_size(json_object_get(root, "records"));
-    dec.schema_rejected = msgw_arena_alloc(out->arena, n ? n : 1);
-    if (validate_schema(&dec, instance, bare, out->nitems, n)) {
-        const json_t *records = bare ? root : check_envelope(ctx, root, out);
-        if (records)
-            decode_records(&dec, records, bare);
-    }
-    if (bare)
-        json_decref(instance);
+    decode_object(&dec, root);
     json_decref(root);
 }
 
@@ -999,18 +1014,24 @@ static void set_date(json_t *o, const char *key, msgw_date d)
         json_object_set_new(o, key, json_string(msgw_date_format(d, buf)));
 }
 
-/* Writes the fact's attributes under their field codes; false on one hrss has no field for. */
-static bool encode_attrs(json_t *o, const msgw_fact *f, size_t i, msgw_errors *e)
+/*
+ * Writes the fact's attributes under their field codes; false on one this
+ * business has no field for (writing it would be dropped on the way back).
+ */
+static bool encode_attrs(json_t *o, const msgw_fact *f, const hrss_biz *biz, size_t i,
+                         msgw_errors *e)
 {
+    unsigned carried = biz->group == GROUP_INSURANCE ? INSURANCE_FIELDS : EMPLOYMENT_FIELDS;
     for (size_t k = 0; k < f->nattrs; k++) {
         const msgw_attr *at = &f->attrs[k];
         int slot = -1;
         for (int s = F_AAC002; s < F_COUNT && slot < 0; s++)
-            if (strcmp(HRSS_FIELDS[s].element, at->name) == 0)
+            if ((carried & BIT(s)) && strcmp(HRSS_FIELDS[s].element, at->name) == 0)
                 slot = s;
         if (slot < 0 || (at->v.kind != MSGW_V_CODE && at->v.kind != MSGW_V_STRING)) {
             msgw_error_add(e, (int)i, f->loc, at->name, "hrss.encode.attribute",
-                           "attribute \"%s\" of the %s fact has no hrss field", at->name, f->type);
+                           "attribute \"%s\" of the %s fact has no field in a %s record",
+                           at->name, f->type, biz->kind);
             return false;
         }
         set_str(o, HRSS_FIELDS[slot].code, at->v.u.s);
@@ -1033,7 +1054,7 @@ static json_t *encode_record(const msgw_record *r, const hrss_biz *biz, size_t i
     set_str(o, "AAC005", p->ethnic);
     set_str(o, "AAC010", p->hukou_region);
     set_str(o, "AAC009", p->hukou_type);
-    if (!encode_attrs(o, f, i, e)) {
+    if (!encode_attrs(o, f, biz, i, e)) {
         json_decref(o);
         return NULL;
     }
@@ -1051,6 +1072,7 @@ static int append_to_buf(const char *s, size_t n, void *ud)
 static bool hrss_encode(const msgw_adapter_ctx *ctx, const char *media_type,
                         const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e)
 {
+    (void)ctx; /* nothing in this format depends on limits or the dictionary when writing */
     if (n == 0) {
         msgw_error_add(e, -1, NULL, NULL, "hrss.encode.empty",
                        "an hrss document holds at least one record");

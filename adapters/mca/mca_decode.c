@@ -48,6 +48,7 @@ typedef struct decoder {
     msgw_arena *scratch_arena; /* converted text; freed when decode returns */
     member_vals *members; /* reused across households */
     size_t members_cap;
+    size_t nhouseholds;
 } decoder;
 
 /* ---- dictionary -------------------------------------------------------- */
@@ -240,17 +241,89 @@ static const char *utf8_text(decoder *d, const char *media_type, const char *buf
 
 /* ---- locations and leaves ---------------------------------------------- */
 
-static const char *node_loc(decoder *d, xmlNodePtr n)
+/* Households are numbered through _private (ours: libxml2 leaves it to applications). */
+static int household_of(xmlNodePtr node, void *ud)
 {
-    char buf[LOC_MAX];
-    return msgw_arena_strdup(d->out->arena, msgw_xml_location(n, buf, sizeof buf));
+    (void)ud;
+    for (; node; node = node->parent)
+        if (node->type == XML_ELEMENT_NODE && node->_private)
+            return (int)((intptr_t)node->_private - 1);
+    return -1;
+}
+
+
+/*
+ * Locations of households and members, spelt as msgw_xml_location spells
+ * them ("[n]" only when there are several).  Built from the indexes the
+ * decoder already knows: xmlGetNodePath counts siblings, which over a roster
+ * of many households is quadratic.
+ */
+static const char *household_loc(decoder *d, xmlNodePtr h, int rec)
+{
+    char idx[24] = "";
+    if (d->nhouseholds > 1) snprintf(idx, sizeof idx, "[%d]", rec + 1);
+    return msgw_arena_printf(d->out->arena, "/" MCA_ROOT "/" MCA_HOUSEHOLD "%s (line %ld)", idx,
+                             xmlGetLineNo(h));
+}
+
+static const char *member_loc(decoder *d, xmlNodePtr m, int rec, size_t i, size_t n)
+{
+    char hidx[24] = "", midx[24] = "";
+    if (d->nhouseholds > 1) snprintf(hidx, sizeof hidx, "[%d]", rec + 1);
+    if (n > 1) snprintf(midx, sizeof midx, "[%zu]", i + 1);
+    return msgw_arena_printf(d->out->arena,
+                             "/" MCA_ROOT "/" MCA_HOUSEHOLD "%s/" MCA_MEMBER "%s (line %ld)", hidx,
+                             midx, xmlGetLineNo(m));
+}
+
+static void sibling_index(const decoder *d, xmlNodePtr c, char *idx, size_t len)
+{
+    idx[0] = '\0';
+    if (c->_private) {
+        if (d->nhouseholds > 1) snprintf(idx, len, "[%d]", household_of(c, NULL) + 1);
+        return;
+    }
+    if (!c->parent || c->parent->type != XML_ELEMENT_NODE) return;
+    size_t pos = 0, same = 0;
+    for (xmlNodePtr s = c->parent->children; s; s = s->next) {
+        if (s->type != XML_ELEMENT_NODE || !xmlStrEqual(s->name, c->name)) continue;
+        same++;
+        if (s == c) pos = same;
+    }
+    if (same > 1) snprintf(idx, len, "[%zu]", pos);
+}
+
+/*
+ * "XPATH (line N)" for an error, spelt like msgw_xml_location but costing
+ * the size of the household, not of the roster (the household's index is in
+ * _private).  Once the error list is full, errors are only counted, so no
+ * location is computed at all: a hostile roster of bad values stays linear.
+ */
+static const char *where(const decoder *d, xmlNodePtr n, char *buf, size_t len)
+{
+    if (d->out->errors.dropped) return NULL;
+    xmlNodePtr chain[16];
+    size_t k = 0;
+    for (xmlNodePtr p = n; p && p->type == XML_ELEMENT_NODE; p = p->parent) {
+        if (k == sizeof chain / sizeof chain[0]) return msgw_xml_location(n, buf, len);
+        chain[k++] = p;
+    }
+    size_t off = 0;
+    for (size_t i = k; i-- > 0 && off < len;) {
+        char idx[24];
+        sibling_index(d, chain[i], idx, sizeof idx);
+        int w = snprintf(buf + off, len - off, "/%s%s", (const char *)chain[i]->name, idx);
+        off += w > 0 ? (size_t)w : 0;
+    }
+    if (off < len) snprintf(buf + off, len - off, " (line %ld)", xmlGetLineNo(n));
+    return buf;
 }
 
 /* Moves the scratch findings of one leaf into the batch, now located at n. */
 static void flush_scratch(decoder *d, xmlNodePtr n, int rec)
 {
-    char loc[LOC_MAX];
-    msgw_xml_location(n, loc, sizeof loc);
+    char buf[LOC_MAX];
+    const char *loc = where(d, n, buf, sizeof buf);
     for (size_t i = 0; i < d->scratch.n; i++) {
         const msgw_error *s = &d->scratch.v[i];
         msgw_errors_add(&d->out->errors, s->severity, rec, loc, s->field, s->rule, "%s",
@@ -262,7 +335,7 @@ static void flush_scratch(decoder *d, xmlNodePtr n, int rec)
 static void report_missing(decoder *d, xmlNodePtr parent, const char *tag, int rec)
 {
     char loc[LOC_MAX];
-    msgw_error_add(&d->out->errors, rec, msgw_xml_location(parent, loc, sizeof loc), tag,
+    msgw_error_add(&d->out->errors, rec, where(d, parent, loc, sizeof loc), tag,
                    "mca.required", "%s has no %s; it is required", (const char *)parent->name,
                    tag);
 }
@@ -427,7 +500,7 @@ static bool parse_record_id(decoder *d, xmlNodePtr h, int rec, household_vals *h
     size_t chars = msgw_utf8_strlen(t, len);
     if (chars == 0 || chars > MCA_RECORD_ID_MAX) {
         char loc[LOC_MAX];
-        msgw_error_add(&d->out->errors, rec, msgw_xml_location(n, loc, sizeof loc), MCA_JLBH,
+        msgw_error_add(&d->out->errors, rec, where(d, n, loc, sizeof loc), MCA_JLBH,
                        "mca.record_id", "the record id must be 1 to %d characters, found %zu",
                        MCA_RECORD_ID_MAX, chars);
         return false;
@@ -480,7 +553,7 @@ static int find_head(decoder *d, xmlNodePtr h, const member_vals *mv, size_t n, 
         }
     if (heads == 1) return head;
     char loc[LOC_MAX];
-    msgw_error_add(&d->out->errors, rec, msgw_xml_location(h, loc, sizeof loc), MCA_YHZGX,
+    msgw_error_add(&d->out->errors, rec, where(d, h, loc, sizeof loc), MCA_YHZGX,
                    "mca.household.head",
                    "a household has exactly one head (YHZGX 02 户主 or 01 本人), found %zu", heads);
     return -1;
@@ -556,7 +629,7 @@ static void fill_person(msgw_person *p, const household_vals *hv, const member_v
     p->loc = loc;
 }
 
-static msgw_record *build_record(decoder *d, xmlNodePtr h, const household_vals *hv,
+static msgw_record *build_record(decoder *d, xmlNodePtr h, int rec, const household_vals *hv,
                                  const member_vals *mv, size_t n, size_t head)
 {
     msgw_arena *a = d->out->arena;
@@ -564,7 +637,7 @@ static msgw_record *build_record(decoder *d, xmlNodePtr h, const household_vals 
     r->kind = MCA_KIND;
     r->source_department = "mca";
     r->source_message_id = hv->record_id;
-    r->loc = node_loc(d, h);
+    r->loc = household_loc(d, h, rec);
     msgw_household *hh = msgw_arena_alloc(a, sizeof *hh);
     hh->id = hv->household_id.u.s;
     hh->region = hv->region.u.s;
@@ -575,7 +648,7 @@ static msgw_record *build_record(decoder *d, xmlNodePtr h, const household_vals 
     r->household = hh;
     size_t pcap = 0, fcap = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *loc = node_loc(d, mv[i].node);
+        const char *loc = member_loc(d, mv[i].node, rec, i, n);
         fill_person(msgw_record_add_person(r, a, &pcap), hv, &mv[i], loc);
         snprintf(hh->members[i].id_number, sizeof hh->members[i].id_number, "%s", mv[i].id.u.s);
         hh->members[i].relationship = mv[i].relationship.u.s;
@@ -595,7 +668,7 @@ static bool check_period(decoder *d, xmlNodePtr h, int rec, const household_vals
         return true;
     char loc[LOC_MAX], from[11], to[11];
     msgw_error_add(&d->out->errors, rec,
-                   msgw_xml_location(msgw_xml_child(h, MCA_JSRQ), loc, sizeof loc), MCA_JSRQ,
+                   where(d, msgw_xml_child(h, MCA_JSRQ), loc, sizeof loc), MCA_JSRQ,
                    "period.order", "assistance ends %s before it starts %s",
                    msgw_date_format(hv->end.u.d, to), msgw_date_format(hv->start.u.d, from));
     return false;
@@ -620,20 +693,10 @@ static msgw_record *decode_household(decoder *d, xmlNodePtr h, int rec)
     if (!ok) return NULL;
     int head = find_head(d, h, d->members, n, rec);
     if (head < 0) return NULL;
-    return build_record(d, h, &hv, d->members, n, (size_t)head);
+    return build_record(d, h, rec, &hv, d->members, n, (size_t)head);
 }
 
 /* ---- the document ------------------------------------------------------ */
-
-/* Households are numbered through _private (ours: libxml2 leaves it to applications). */
-static int household_of(xmlNodePtr node, void *ud)
-{
-    (void)ud;
-    for (; node; node = node->parent)
-        if (node->type == XML_ELEMENT_NODE && node->_private)
-            return (int)((intptr_t)node->_private - 1);
-    return -1;
-}
 
 static size_t number_households(xmlNodePtr root)
 {
@@ -657,12 +720,10 @@ static bool validate(decoder *d, xmlDocPtr doc)
     msgw_errors_init(&found);
     msgw_xml_validate(xsd, doc, &found, household_of, NULL);
     bool doc_ok = !msgw_errors_record_failed(&found, -1);
-    for (size_t i = 0; i < found.n; i++) {
-        const msgw_error *s = &found.v[i];
-        msgw_errors_add(&d->out->errors, s->severity, doc_ok ? s->record : -1, s->location,
-                        s->field, s->rule, "%s", s->message);
-    }
-    msgw_errors_clear(&found);
+    if (!doc_ok)
+        for (size_t i = 0; i < found.n; i++) found.v[i].record = -1;
+    /* a move keeps the failed marks of errors dropped past the list's limit */
+    msgw_errors_move(&d->out->errors, &found, -1);
     return doc_ok;
 }
 
@@ -713,14 +774,15 @@ static void decode_households(decoder *d, xmlNodePtr root)
         msgw_record *r = NULL;
         if (!msgw_errors_record_failed(&d->out->errors, rec)) r = decode_household(d, c, rec);
         if (msgw_errors_record_failed(&d->out->errors, rec)) r = NULL;
-        msgw_batch_add(d->out, r, r ? r->loc : node_loc(d, c));
+        msgw_batch_add(d->out, r, r ? r->loc : household_loc(d, c, rec));
         rec++;
     }
     reject_duplicate_ids(d);
 }
 
-static bool within_limits(decoder *d, size_t nhouseholds)
+static bool within_limits(decoder *d)
 {
+    size_t nhouseholds = d->nhouseholds;
     if (nhouseholds == 0) {
         msgw_error_add(&d->out->errors, -1, "/" MCA_ROOT, MCA_HOUSEHOLD, "mca.required",
                        "a roster carries at least one Household");
@@ -744,9 +806,11 @@ static void decode_document(decoder *d, const char *media_type, const char *buf,
     xmlDocPtr doc = msgw_xml_parse(text, tlen, d->ctx->max_depth, &d->out->errors);
     if (!doc) return;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (check_root(d, root) && within_limits(d, number_households(root)) && validate(d, doc) &&
-        check_header(d, root))
-        decode_households(d, root);
+    if (check_root(d, root)) {
+        d->nhouseholds = number_households(root);
+        if (within_limits(d) && validate(d, doc) && check_header(d, root))
+            decode_households(d, root);
+    }
     xmlFreeDoc(doc);
 }
 

@@ -44,7 +44,8 @@ static const msgw_adapter_ctx *context(void)
 static bool looks_like_xml(const uint8_t *d, size_t n)
 {
     size_t i = n >= 3 && memcmp(d, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n')) i++;
+    while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n'))
+        i++;
     return i < n && d[i] == '<';
 }
 

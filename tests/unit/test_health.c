@@ -447,6 +447,20 @@ static void test_media_type(void **state)
     assert_int_equal(b->errors.nerrors, 0);
     assert_rule(b, "fhir.resource.skipped", "/", -1, "Basic skipped");
     msgw_batch_destroy(&b);
+    /* a legacy GB18030 document is read when the media type says so, refused otherwise */
+    size_t len;
+    char *gb = tu_read_file("tests/data/health/patient-gb18030.json", &len);
+    b = tu_decode("health", "application/fhir+json; charset=GB18030", gb, len);
+    assert_string_equal(ok_record(b, 0, "person_registration")->persons[0].name, "李秀英");
+    msgw_batch_destroy(&b);
+    b = tu_decode("health", FHIR, gb, len);
+    assert_rule(b, "fhir.json.utf8", "line 18, column 16 (byte 310)", -1, "charset=GB18030");
+    msgw_batch_destroy(&b);
+    free(gb);
+    /* a UTF-8 byte order mark is tolerated */
+    b = decode_text("\xEF\xBB\xBF{\"resourceType\":\"Basic\"}");
+    assert_int_equal(b->errors.nerrors, 0);
+    msgw_batch_destroy(&b);
     assert_ptr_equal(msgw_adapter_find("fhir"), health());
     assert_ptr_equal(msgw_adapter_find("weijian"), health());
 }

@@ -187,6 +187,29 @@ static void test_one_of_explains_alternatives(void **state)
                  "jsonschema.anyOf", "(1) expected string, found a boolean");
 }
 
+static void test_tagged_union_reports_the_intended_alternative(void **state)
+{
+    (void)state;
+    /* Like the canonical facts: the "type" const picks the alternative. */
+    const char *schema =
+        "{\"oneOf\":[{\"properties\":{\"type\":{\"const\":\"death\"},"
+        "\"date\":{\"format\":\"date\"}},\"required\":[\"type\",\"date\"]},"
+        "{\"properties\":{\"type\":{\"const\":\"income\"},"
+        "\"fen\":{\"type\":\"integer\"}},\"required\":[\"type\",\"fen\"]}]}";
+    expect_error(schema, "{\"type\":\"income\",\"fen\":\"12.5\"}", "/fen", "fen",
+                 "jsonschema.type", "expected integer");
+    expect_error(schema, "{\"type\":\"death\",\"date\":\"2023-02-29\"}", "/date", "date",
+                 "jsonschema.format", "not a calendar date");
+    /* No alternative's tag matches: one error on the tag, naming the tags. */
+    expect_error(schema, "{\"type\":\"birth\"}", "/type", "type", "jsonschema.oneOf",
+                 "value \"birth\" matches none of the 2 alternatives (\"death\", \"income\")");
+    /* Two alternatives with the right tag: one summary error. */
+    expect_error("{\"anyOf\":[{\"properties\":{\"t\":{\"const\":1}},\"required\":[\"a\"]},"
+                 "{\"properties\":{\"t\":{\"const\":1}},\"required\":[\"b\"]}]}",
+                 "{\"t\":1}", "", NULL, "jsonschema.anyOf",
+                 "(1) missing required property \"a\"; (2) missing required property \"b\"");
+}
+
 static void test_errors_are_all_collected_with_record(void **state)
 {
     (void)state;
@@ -454,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_enum_and_const_messages),
         cmocka_unit_test(test_other_rules),
         cmocka_unit_test(test_one_of_explains_alternatives),
+        cmocka_unit_test(test_tagged_union_reports_the_intended_alternative),
         cmocka_unit_test(test_errors_are_all_collected_with_record),
         cmocka_unit_test(test_error_limit_bounds_work),
         cmocka_unit_test(test_integers_and_reals),

@@ -1,0 +1,825 @@
+/*
+ * The eligibility engine: per-person facts and verdicts, and transitions.
+ *
+ * A record adds facts to its persons; the persons concerned (the subjects
+ * and every member of their households, since household aggregates read
+ * everyone's facts) are re-evaluated, but only for the services whose rules
+ * read a fact type the record changed.  Views are rebuilt from the stored
+ * facts for the evaluation date, so a backdated fact simply takes its place
+ * in valid time.  A change of verdict is a transition with its explanation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+#include "msgw/buf.h"
+#include "msgw/eligibility.h"
+#include "msgw/idnum.h"
+#include "rules_internal.h"
+
+#define BIT_PERSON ((uint64_t)1 << 63)
+#define ALL_BITS UINT64_MAX
+
+typedef struct sfact {
+    msgw_fact f; /* strings in the engine arena */
+    const char *message_id, *department;
+    msgw_time recorded_at;
+} sfact;
+
+typedef struct pstate {
+    msgw_person p; /* id_number is the key */
+    long household;
+    sfact *facts;
+    size_t nfacts, cap;
+    msgw_verdict *verdicts; /* one per rule service */
+    long next_birthday;     /* next person with the same birthday */
+} pstate;
+
+typedef struct hstate {
+    const char *id, *region, *hukou_type;
+    long *members;
+    size_t n;
+} hstate;
+
+/* A day on which a stored fact starts or stops holding: the sweep re-evaluates its person then. */
+typedef struct boundary {
+    msgw_date day;
+    long person;
+    uint64_t bit;
+} boundary;
+
+/* What caused an evaluation, for the explanations. */
+typedef struct cause {
+    const char *kind; /* "record", "calendar", "parameter" */
+    const msgw_record *record;
+    const char *param;
+    msgw_date param_from;
+    int64_t param_old, param_new;
+    const msgw_fact *const *previous; /* per fact of the record: the fact it replaces, or NULL */
+} cause;
+
+struct msgw_elig {
+    const msgw_catalogue *cat;
+    msgw_arena *arena;
+    pstate *persons;
+    size_t n, cap;
+    hstate *households;
+    size_t nh, caph;
+    msgw_idmap *person_index, *household_index, *seen;
+    const msgw_service **rules; /* services with machine rules */
+    size_t nrules;
+    long birthdays[12 * 31];
+    int death_fact; /* fact index of "death" */
+    size_t last_evaluated;
+    boundary *bounds; /* sorted by day when !bounds_dirty */
+    size_t nbounds, capbounds;
+    bool bounds_dirty;
+    int64_t *scratch; /* slots for a household's views */
+    size_t scratch_cap;
+    msgw_view *views;
+    size_t views_cap;
+};
+
+void msgw_transitions_init(msgw_transitions *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+void msgw_transitions_clear(msgw_transitions *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        json_decref(t->v[i].explanation);
+        free(t->v[i].text);
+    }
+    free(t->v);
+    msgw_transitions_init(t);
+}
+
+msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
+{
+    msgw_elig *e = calloc(1, sizeof *e);
+    if (!e) abort();
+    e->cat = cat;
+    e->arena = msgw_arena_new(1 << 20);
+    e->person_index = msgw_idmap_new();
+    e->household_index = msgw_idmap_new();
+    e->seen = msgw_idmap_new();
+    e->rules = calloc(cat->nservices + 1, sizeof *e->rules);
+    if (!e->rules) abort();
+    for (size_t i = 0; i < cat->nservices; i++)
+        if (cat->services[i].eligible) e->rules[e->nrules++] = &cat->services[i];
+    for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
+    e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
+    return e;
+}
+
+void msgw_elig_destroy(msgw_elig **ep)
+{
+    if (!ep || !*ep) return;
+    msgw_elig *e = *ep;
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->persons[i].facts);
+        free(e->persons[i].verdicts);
+    }
+    for (size_t i = 0; i < e->nh; i++) free(e->households[i].members);
+    free(e->persons);
+    free(e->households);
+    free(e->rules);
+    free(e->scratch);
+    free(e->views);
+    free(e->bounds);
+    msgw_idmap_destroy(&e->person_index);
+    msgw_idmap_destroy(&e->household_index);
+    msgw_idmap_destroy(&e->seen);
+    msgw_arena_destroy(&e->arena);
+    free(e);
+    *ep = NULL;
+}
+
+static const char *keep(msgw_elig *e, const char *s)
+{
+    return s ? msgw_arena_strdup(e->arena, s) : NULL;
+}
+
+static int birthday_bucket(msgw_date birth)
+{
+    int y, m, d;
+    msgw_date_to_ymd(birth, &y, &m, &d);
+    return (m - 1) * 31 + (d - 1);
+}
+
+static long person_get(msgw_elig *e, const char *id, bool create)
+{
+    long i = msgw_idmap_get(e->person_index, id);
+    if (i >= 0 || !create) return i;
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 64;
+        e->persons = realloc(e->persons, e->cap * sizeof *e->persons);
+        if (!e->persons) abort();
+    }
+    pstate *p = &e->persons[e->n];
+    memset(p, 0, sizeof *p);
+    msgw_person_init(&p->p);
+    memcpy(p->p.id_number, id, 19);
+    p->p.birth_date = msgw_idnum_birth_date(id);
+    p->household = -1;
+    p->verdicts = calloc(e->nrules + 1, sizeof *p->verdicts);
+    if (!p->verdicts) abort();
+    for (size_t r = 0; r < e->nrules; r++) {
+        p->verdicts[r].tier = -1;
+        p->verdicts[r].amount = MSGW_ABSENT;
+        p->verdicts[r].since = MSGW_DATE_NONE;
+    }
+    int b = birthday_bucket(p->p.birth_date);
+    p->next_birthday = e->birthdays[b];
+    e->birthdays[b] = (long)e->n;
+    msgw_idmap_put(e->person_index, id, (long)e->n);
+    return (long)e->n++;
+}
+
+/* Demographics: a value sent replaces the one held; a value not sent keeps it. */
+static void person_update(msgw_elig *e, pstate *ps, const msgw_person *p)
+{
+    if (p->name) ps->p.name = keep(e, p->name);
+    if (p->sex) ps->p.sex = keep(e, p->sex);
+    if (p->ethnic) ps->p.ethnic = keep(e, p->ethnic);
+    if (p->marital) ps->p.marital = keep(e, p->marital);
+    if (p->hukou_region) ps->p.hukou_region = keep(e, p->hukou_region);
+    if (p->hukou_type) ps->p.hukou_type = keep(e, p->hukou_type);
+    if (p->residence_region) ps->p.residence_region = keep(e, p->residence_region);
+}
+
+static void household_update(msgw_elig *e, const msgw_household *h)
+{
+    if (!h->id) return;
+    long hi = msgw_idmap_get(e->household_index, h->id);
+    if (hi < 0) {
+        if (e->nh == e->caph) {
+            e->caph = e->caph ? e->caph * 2 : 64;
+            e->households = realloc(e->households, e->caph * sizeof *e->households);
+            if (!e->households) abort();
+        }
+        hi = (long)e->nh++;
+        memset(&e->households[hi], 0, sizeof e->households[hi]);
+        e->households[hi].id = keep(e, h->id);
+        msgw_idmap_put(e->household_index, h->id, hi);
+    }
+    hstate *hs = &e->households[hi];
+    if (h->region) hs->region = keep(e, h->region);
+    if (h->hukou_type) hs->hukou_type = keep(e, h->hukou_type);
+    /* The roster is the household as of now: members not on it have left. */
+    for (size_t i = 0; i < hs->n; i++)
+        if (e->persons[hs->members[i]].household == hi) e->persons[hs->members[i]].household = -1;
+    free(hs->members);
+    hs->members = calloc(h->nmembers + 1, sizeof *hs->members);
+    if (!hs->members) abort();
+    hs->n = 0;
+    for (size_t i = 0; i < h->nmembers; i++) {
+        long pi = person_get(e, h->members[i].id_number, true);
+        long old = e->persons[pi].household;
+        if (old >= 0 && old != hi) { /* moved households: leave the old one */
+            hstate *o = &e->households[old];
+            for (size_t k = 0; k < o->n; k++)
+                if (o->members[k] == pi) o->members[k--] = o->members[--o->n];
+        }
+        e->persons[pi].household = hi;
+        hs->members[hs->n++] = pi;
+    }
+}
+
+static void boundary_add(msgw_elig *e, msgw_date day, long person, uint64_t bit)
+{
+    if (e->nbounds == e->capbounds) {
+        e->capbounds = e->capbounds ? e->capbounds * 2 : 256;
+        e->bounds = realloc(e->bounds, e->capbounds * sizeof *e->bounds);
+        if (!e->bounds) abort();
+    }
+    e->bounds[e->nbounds++] = (boundary){day, person, bit};
+    e->bounds_dirty = true;
+}
+
+static int cmp_bound(const void *a, const void *b)
+{
+    const boundary *x = a, *y = b;
+    if (x->day != y->day) return (x->day > y->day) - (x->day < y->day);
+    return (x->person > y->person) - (x->person < y->person);
+}
+
+static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_record *r)
+{
+    long pi = ps - e->persons;
+    int fi = msgw_rule_env_fact_index(e->cat->env, f->type);
+    uint64_t bit = fi >= 0 ? (uint64_t)1 << fi : 0;
+    if (f->valid_from != MSGW_DATE_NONE) boundary_add(e, f->valid_from, pi, bit);
+    if (f->valid_to != MSGW_DATE_NONE) boundary_add(e, f->valid_to + 1, pi, bit);
+    if (ps->nfacts == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 8;
+        ps->facts = realloc(ps->facts, ps->cap * sizeof *ps->facts);
+        if (!ps->facts) abort();
+    }
+    sfact *sf = &ps->facts[ps->nfacts++];
+    sf->f = *f;
+    sf->f.type = keep(e, f->type);
+    sf->f.loc = NULL;
+    sf->f.attrs = msgw_arena_alloc(e->arena, (f->nattrs + 1) * sizeof *f->attrs);
+    for (size_t i = 0; i < f->nattrs; i++) {
+        sf->f.attrs[i].name = keep(e, f->attrs[i].name);
+        sf->f.attrs[i].v = f->attrs[i].v;
+        if (f->attrs[i].v.kind == MSGW_V_STRING || f->attrs[i].v.kind == MSGW_V_CODE)
+            sf->f.attrs[i].v.u.s = keep(e, f->attrs[i].v.u.s);
+    }
+    sf->message_id = keep(e, r->message_id);
+    sf->department = keep(e, r->source_department);
+    sf->recorded_at = r->recorded_at ? r->recorded_at : msgw_time_now();
+}
+
+/* The stored fact of a type that the view takes on date (latest started), or NULL. */
+static const sfact *current_fact(const pstate *ps, const char *type, msgw_date date)
+{
+    const sfact *best = NULL;
+    for (size_t i = 0; i < ps->nfacts; i++) {
+        const sfact *sf = &ps->facts[i];
+        if (strcmp(sf->f.type, type) != 0) continue;
+        if (sf->f.valid_from != MSGW_DATE_NONE && sf->f.valid_from > date) continue;
+        if (!best || (sf->f.valid_from == MSGW_DATE_NONE ? INT32_MIN : sf->f.valid_from) >=
+                         (best->f.valid_from == MSGW_DATE_NONE ? INT32_MIN : best->f.valid_from))
+            best = sf;
+    }
+    if (best && best->f.valid_to != MSGW_DATE_NONE && best->f.valid_to < date) return NULL;
+    return best;
+}
+
+/* ---- evaluation ---- */
+
+static void build_view(msgw_elig *e, const pstate *ps, msgw_view *v, int64_t *slots, msgw_date date)
+{
+    msgw_view_init(e->cat->env, v, slots);
+    msgw_view_set_person(e->cat->env, v, &ps->p);
+    for (size_t i = 0; i < ps->nfacts; i++) msgw_view_apply_fact(e->cat->env, v, &ps->facts[i].f, date);
+}
+
+static int64_t region_int(const char *s)
+{
+    return s ? strtoll(s, NULL, 10) : MSGW_ABSENT;
+}
+
+/* Builds the views of person pi's household (or of pi alone); returns pi's view. */
+static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, msgw_hview *h)
+{
+    const pstate *ps = &e->persons[pi];
+    const hstate *hs = ps->household >= 0 ? &e->households[ps->household] : NULL;
+    size_t n = hs ? hs->n : 1, nslots = msgw_rule_env_slots(e->cat->env);
+    if (n * nslots > e->scratch_cap) {
+        e->scratch_cap = n * nslots * 2;
+        e->scratch = realloc(e->scratch, e->scratch_cap * sizeof *e->scratch);
+        if (!e->scratch) abort();
+    }
+    if (n > e->views_cap) {
+        e->views_cap = n * 2;
+        e->views = realloc(e->views, e->views_cap * sizeof *e->views);
+        if (!e->views) abort();
+    }
+    const msgw_view *self = &e->views[0];
+    for (size_t i = 0; i < n; i++) {
+        long mi = hs ? hs->members[i] : pi;
+        build_view(e, &e->persons[mi], &e->views[i], e->scratch + i * nslots, date);
+        if (mi == pi) self = &e->views[i];
+    }
+    h->members = e->views;
+    h->nmembers = n;
+    msgw_hview_compute(e->cat->env, h);
+    const msgw_view *head = self;
+    h->region = region_int(hs && hs->region ? hs->region : ps->p.hukou_region);
+    h->hukou_type = head->slots[P_HUKOU_TYPE];
+    return self;
+}
+
+static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx *ctx, bool dead,
+                             int *bad_param)
+{
+    msgw_verdict v = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
+    int64_t ok = 0;
+    *bad_param = -1;
+    /* A death ends every service except those whose rules are about the death. */
+    if (dead && !(s->depends & ((uint64_t)1 << e->death_fact))) return v;
+    if (msgw_rule_eval(s->eligible, ctx, &ok, bad_param) != MSGW_EVAL_OK) {
+        v.error = true;
+        return v;
+    }
+    if (ok != 1) return v;
+    v.eligible = true;
+    for (size_t t = 0; t < s->ntiers; t++) {
+        int64_t w = 0;
+        if (msgw_rule_eval(s->tiers[t].when, ctx, &w, bad_param) != MSGW_EVAL_OK) {
+            v.error = true;
+            return v;
+        }
+        if (w != 1) continue;
+        v.tier = (int)t;
+        if (s->tiers[t].amount && msgw_rule_eval(s->tiers[t].amount, ctx, &v.amount, bad_param) != MSGW_EVAL_OK) {
+            v.error = true;
+            return v;
+        }
+        break;
+    }
+    if (s->since) {
+        int64_t d = MSGW_ABSENT;
+        msgw_rule_eval(s->since, ctx, &d, bad_param);
+        if (d != MSGW_ABSENT) v.since = (msgw_date)d;
+    }
+    return v;
+}
+
+/*
+ * Without a `since` rule: the latest start among the facts the rule reads
+ * (of every household member when the rule reads household fields), else
+ * the evaluation date.  So a backdated fact dates the eligibility back.
+ */
+static msgw_date default_since(msgw_elig *e, const msgw_service *s, const msgw_view *self,
+                               const msgw_hview *h, msgw_date date)
+{
+    msgw_date since = MSGW_DATE_NONE;
+    const msgw_rule_env *env = e->cat->env;
+    bool household = (s->depends & BIT_PERSON) && h && h->nmembers > 1;
+    size_t n = household ? h->nmembers : 1;
+    for (size_t m = 0; m < n; m++) {
+        const msgw_view *v = household ? &h->members[m] : self;
+        for (size_t f = 0; f < env->nfacts; f++) {
+            if (!((s->depends >> f) & 1) || !v->slots[env->facts[f].present]) continue;
+            int64_t from = v->slots[env->facts[f].valid_from];
+            if (from != MSGW_ABSENT && from > INT32_MIN + 1 && (since == MSGW_DATE_NONE || from > since))
+                since = (msgw_date)from;
+        }
+    }
+    return since == MSGW_DATE_NONE || since > date ? date : since;
+}
+
+static bool verdict_same(const msgw_verdict *a, const msgw_verdict *b)
+{
+    return a->eligible == b->eligible && (!a->eligible || (a->tier == b->tier && a->amount == b->amount));
+}
+
+static json_t *explain_fact(const sfact *sf)
+{
+    json_t *o = json_object();
+    char b[11], t[28];
+    json_object_set_new(o, "type", json_string(sf->f.type));
+    if (sf->f.valid_from != MSGW_DATE_NONE) json_object_set_new(o, "valid_from", json_string(msgw_date_format(sf->f.valid_from, b)));
+    if (sf->f.valid_to != MSGW_DATE_NONE) json_object_set_new(o, "valid_to", json_string(msgw_date_format(sf->f.valid_to, b)));
+    json_t *attrs = json_object();
+    for (size_t i = 0; i < sf->f.nattrs; i++) {
+        const msgw_value *v = &sf->f.attrs[i].v;
+        json_t *jv = v->kind == MSGW_V_MONEY || v->kind == MSGW_V_INT ? json_integer(v->u.i)
+                     : v->kind == MSGW_V_DATE                         ? json_string(msgw_date_format(v->u.d, b))
+                     : v->kind == MSGW_V_BOOL                         ? json_boolean(v->u.b)
+                                                                      : json_string(v->u.s);
+        json_object_set_new(attrs, sf->f.attrs[i].name, jv);
+    }
+    json_object_set_new(o, "attributes", attrs);
+    json_object_set_new(o, "department", json_string(sf->department ? sf->department : ""));
+    json_object_set_new(o, "message_id", json_string(sf->message_id ? sf->message_id : ""));
+    json_object_set_new(o, "recorded_at", json_string(msgw_time_format(sf->recorded_at, t)));
+    return o;
+}
+
+static void money_text(char *buf, size_t len, int64_t fen)
+{
+    if (fen == MSGW_ABSENT) snprintf(buf, len, "-");
+    else snprintf(buf, len, "%lld.%02lld yuan", (long long)(fen / 100), (long long)(llabs(fen) % 100));
+}
+
+static const char *kind_name(msgw_transition_kind k)
+{
+    return k == MSGW_TR_NEW ? "NEW" : k == MSGW_TR_LOST ? "LOST" : "CHANGED";
+}
+
+/* "cdpf message cdpf:EV-2 changed disability_grade from 3 to 2" and its JSON twin. */
+static void explain_changes(const cause *c, const pstate *ps, json_t *changes, char *text, size_t len)
+{
+    size_t used = strlen(text);
+    const msgw_record *r = c->record;
+    for (size_t i = 0; r && i < r->nfacts; i++) {
+        const msgw_fact *f = &r->facts[i];
+        if (strcmp(f->subject, ps->p.id_number) != 0) continue;
+        const msgw_fact *prev = c->previous ? c->previous[i] : NULL;
+        for (size_t a = 0; a < f->nattrs; a++) {
+            const msgw_attr *now = &f->attrs[a];
+            const msgw_attr *was = prev ? msgw_fact_attr(prev, now->name) : NULL;
+            if (was && msgw_value_equal(&was->v, &now->v)) continue;
+            if (now->v.kind != MSGW_V_CODE && now->v.kind != MSGW_V_MONEY && now->v.kind != MSGW_V_INT) continue;
+            char nb[64], wb[64] = "none";
+            if (now->v.kind == MSGW_V_CODE) snprintf(nb, sizeof nb, "%s", now->v.u.s);
+            else snprintf(nb, sizeof nb, "%lld", (long long)now->v.u.i);
+            if (was && was->v.kind == MSGW_V_CODE) snprintf(wb, sizeof wb, "%s", was->v.u.s);
+            else if (was) snprintf(wb, sizeof wb, "%lld", (long long)was->v.u.i);
+            json_t *ch = json_object();
+            json_object_set_new(ch, "fact", json_string(f->type));
+            json_object_set_new(ch, "attribute", json_string(now->name));
+            json_object_set_new(ch, "from", was ? json_string(wb) : json_null());
+            json_object_set_new(ch, "to", json_string(nb));
+            json_array_append_new(changes, ch);
+            if (used + 80 < len)
+                used += (size_t)snprintf(text + used, len - used, "%s %s from %s to %s", used && text[used - 1] != ' ' ? ";" : "", now->name, wb, nb);
+        }
+    }
+}
+
+static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
+                            const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
+                            const cause *c, msgw_date date, msgw_transitions *out)
+{
+    msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->v = realloc(out->v, out->cap * sizeof *out->v);
+        if (!out->v) abort();
+    }
+    msgw_transition *t = &out->v[out->n++];
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    memcpy(t->person, ps->p.id_number, 19);
+    t->service = s;
+    t->before = *before;
+    t->after = *after;
+    char b[11], amount[48];
+    json_t *x = json_object();
+    json_object_set_new(x, "kind", json_string(kind_name(kind)));
+    json_object_set_new(x, "service", json_string(s->code));
+    json_object_set_new(x, "name", json_string(s->name));
+    json_object_set_new(x, "person", json_string(ps->p.id_number));
+    json_object_set_new(x, "date", json_string(msgw_date_format(date, b)));
+    const msgw_verdict *v = after->eligible ? after : before;
+    const char *tier = v->tier >= 0 ? s->tiers[v->tier].name : NULL;
+    if (after->eligible) json_object_set_new(x, "since", json_string(msgw_date_format(after->since, b)));
+    if (tier) json_object_set_new(x, "tier", json_string(tier));
+    if (v->amount != MSGW_ABSENT) json_object_set_new(x, "amount_fen", json_integer(after->eligible ? after->amount : 0));
+    if (kind == MSGW_TR_CHANGED) {
+        json_t *prev = json_object();
+        if (before->tier >= 0) json_object_set_new(prev, "tier", json_string(s->tiers[before->tier].name));
+        if (before->amount != MSGW_ABSENT) json_object_set_new(prev, "amount_fen", json_integer(before->amount));
+        json_object_set_new(x, "previous", prev);
+    }
+    if (s->amount_period) json_object_set_new(x, "amount_period", json_string(s->amount_period));
+    json_object_set_new(x, "departments", json_array());
+    for (size_t i = 0; i < s->ndepartments; i++) json_array_append_new(json_object_get(x, "departments"), json_string(s->departments[i]));
+    json_object_set_new(x, "rule", json_string(msgw_rule_source(s->eligible)));
+    if (s->source) json_object_set(x, "rule_source", s->source);
+    /* parameters the rule used, with their values in force and where they come from */
+    json_t *params = json_array();
+    for (size_t p = 0; p < e->cat->nparams; p++) {
+        if (!((s->params >> p) & 1)) continue;
+        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], date);
+        json_t *pj = json_object();
+        json_object_set_new(pj, "name", json_string(e->cat->params[p].name));
+        if (pv) {
+            json_object_set_new(pj, "value", json_integer(pv->value));
+            json_object_set_new(pj, "from", json_string(msgw_date_format(pv->from, b)));
+            if (pv->source) json_object_set_new(pj, "source", json_string(pv->source));
+        }
+        json_array_append_new(params, pj);
+    }
+    json_object_set_new(x, "parameters", params);
+    /* the facts that decided: the person's current facts of every type the rule reads */
+    json_t *facts = json_array();
+    const msgw_rule_env *env = e->cat->env;
+    for (size_t f = 0; f < env->nfacts; f++) {
+        if (!((s->depends >> f) & 1)) continue;
+        const sfact *sf = current_fact(ps, env->facts[f].ft->id, date);
+        if (sf) json_array_append_new(facts, explain_fact(sf));
+    }
+    json_object_set_new(x, "facts", facts);
+    json_t *person = json_object();
+    if (ps->p.hukou_region) json_object_set_new(person, "hukou_region", json_string(ps->p.hukou_region));
+    if (ps->p.residence_region) json_object_set_new(person, "residence_region", json_string(ps->p.residence_region));
+    if (self->slots[P_BIRTH] != MSGW_ABSENT) json_object_set_new(person, "age", json_integer(msgw_date_age((msgw_date)self->slots[P_BIRTH], date)));
+    json_object_set_new(x, "person_facts", person);
+    if (s->depends & BIT_PERSON) {
+        json_t *hh = json_object();
+        json_object_set_new(hh, "size", json_integer(h->size));
+        if (h->per_capita_income != MSGW_ABSENT) json_object_set_new(hh, "per_capita_income_fen", json_integer(h->per_capita_income));
+        json_object_set_new(x, "household", hh);
+    }
+    char ctext[512] = "";
+    json_t *cj = json_object();
+    json_object_set_new(cj, "type", json_string(c->kind));
+    if (c->record) {
+        json_object_set_new(cj, "department", json_string(c->record->source_department ? c->record->source_department : ""));
+        json_object_set_new(cj, "message_id", json_string(c->record->message_id ? c->record->message_id : ""));
+        json_t *changes = json_array();
+        char chg[384] = "";
+        explain_changes(c, ps, changes, chg, sizeof chg);
+        json_object_set_new(cj, "changes", changes);
+        snprintf(ctext, sizeof ctext, "%s message %s%s%s", c->record->source_department ? c->record->source_department : "?",
+                 c->record->message_id ? c->record->message_id : "?", chg[0] ? " changed" : "", chg);
+    } else if (c->param) {
+        char ob[48], nb[48], fb[11];
+        money_text(ob, sizeof ob, c->param_old);
+        money_text(nb, sizeof nb, c->param_new);
+        json_object_set_new(cj, "parameter", json_string(c->param));
+        json_object_set_new(cj, "from", json_string(msgw_date_format(c->param_from, fb)));
+        json_object_set_new(cj, "old", c->param_old == MSGW_ABSENT ? json_null() : json_integer(c->param_old));
+        json_object_set_new(cj, "new", json_integer(c->param_new));
+        snprintf(ctext, sizeof ctext, "parameter $%s changed from %s to %s on %s", c->param, ob, nb, fb);
+    } else {
+        snprintf(ctext, sizeof ctext, "calendar: %s", msgw_date_format(date, b));
+    }
+    bool died = e->death_fact >= 0 && self->slots[env->facts[e->death_fact].present] == 1 && kind == MSGW_TR_LOST;
+    if (died) json_object_set_new(cj, "death", json_true());
+    json_object_set_new(x, "cause", cj);
+    t->explanation = x;
+    money_text(amount, sizeof amount, after->eligible ? after->amount : before->amount);
+    char mask[19], since[11];
+    msgw_idnum_mask(ps->p.id_number, mask);
+    msgw_buf tb;
+    msgw_buf_init(&tb);
+    msgw_buf_printf(&tb, "%s %s %s (%s) for %s", kind_name(kind), s->code, s->name, e->cat->id, mask);
+    if (after->eligible) msgw_buf_printf(&tb, " since %s", msgw_date_format(after->since, since));
+    if (tier) msgw_buf_printf(&tb, ", tier %s", tier);
+    if (v->amount != MSGW_ABSENT)
+        msgw_buf_printf(&tb, ", %s%s%s", amount, s->amount_period ? " " : "", s->amount_period ? s->amount_period : "");
+    msgw_buf_printf(&tb, ": %s%s", died ? "death recorded; " : "", ctext);
+    if (ps->p.hukou_region) msgw_buf_printf(&tb, "; hukou %s", ps->p.hukou_region);
+    char *text = tb.data;
+    t->text = text;
+}
+
+static void report_error(msgw_elig *e, const msgw_service *s, const pstate *ps, int bad, msgw_date date, msgw_errors *err)
+{
+    if (!err) return;
+    char loc[128], mask[19], b[11];
+    snprintf(loc, sizeof loc, "%s / %s", s->code, msgw_idnum_mask(ps->p.id_number, mask));
+    msgw_error_add(err, -1, loc, bad >= 0 ? e->cat->params[bad].name : NULL, "eligibility.no_parameter",
+                   "cannot evaluate %s on %s: parameter $%s has no value for that date", s->name,
+                   msgw_date_format(date, b), bad >= 0 ? e->cat->params[bad].name : "?");
+}
+
+/* Re-evaluates person pi's services that read anything in mask. */
+static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, const int64_t *params,
+                            const cause *c, msgw_transitions *out, msgw_errors *err)
+{
+    msgw_hview h;
+    const msgw_view *self = build_household(e, pi, date, &h);
+    msgw_eval_ctx ctx = {date, params, self, &h};
+    pstate *ps = &e->persons[pi];
+    bool dead = e->death_fact >= 0 && self->slots[e->cat->env->facts[e->death_fact].present] == 1;
+    uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
+    e->last_evaluated++;
+    for (size_t r = 0; r < e->nrules; r++) {
+        const msgw_service *s = e->rules[r];
+        if (!(s->depends & mask) && !(dead && (mask & death_bit))) continue;
+        int bad = -1;
+        msgw_verdict now = evaluate(e, s, &ctx, dead, &bad);
+        if (now.error) {
+            report_error(e, s, ps, bad, date, err);
+            ps->verdicts[r].error = true;
+            continue;
+        }
+        msgw_verdict *before = &ps->verdicts[r];
+        if (now.eligible) {
+            if (now.since == MSGW_DATE_NONE) now.since = before->eligible ? before->since : default_since(e, s, self, &h, date);
+        }
+        if (verdict_same(before, &now)) {
+            before->error = false;
+            continue;
+        }
+        msgw_verdict old = *before;
+        *before = now;
+        emit_transition(e, s, ps, self, &h, &old, &now, c, date, out);
+    }
+}
+
+/* Re-evaluates the persons of a record and everyone in their households. */
+static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t *masks, size_t n, msgw_date date,
+                              const cause *c, msgw_transitions *out, msgw_errors *err)
+{
+    int64_t params[MSGW_MAX_PARAMS];
+    msgw_catalogue_params_at(e->cat, date, params);
+    for (size_t i = 0; i < n; i++) {
+        long pi = persons[i];
+        uint64_t mask = masks[i];
+        long hi = e->persons[pi].household;
+        if (hi < 0) {
+            evaluate_person(e, pi, date, mask, params, c, out, err);
+            continue;
+        }
+        /* household aggregates read every member: re-evaluate them all, once */
+        hstate *hs = &e->households[hi];
+        for (size_t k = 0; k < hs->n; k++) {
+            bool done = false;
+            for (size_t j = 0; j < i && !done; j++)
+                done = e->persons[persons[j]].household == hi;
+            if (!done) evaluate_person(e, hs->members[k], date, hs->members[k] == pi ? mask : mask | BIT_PERSON, params, c, out, err);
+        }
+    }
+}
+
+void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out, msgw_errors *err)
+{
+    e->last_evaluated = 0;
+    if (r->message_id && msgw_idmap_get(e->seen, r->message_id) >= 0) return; /* replay: nothing new */
+    if (r->message_id) msgw_idmap_put(e->seen, r->message_id, 1);
+    size_t n = r->npersons;
+    long *persons = calloc(n + 1, sizeof *persons);
+    uint64_t *masks = calloc(n + 1, sizeof *masks);
+    const msgw_fact **previous = calloc(r->nfacts + 1, sizeof *previous);
+    if (!persons || !masks || !previous) abort();
+    for (size_t i = 0; i < n; i++) {
+        persons[i] = person_get(e, r->persons[i].id_number, true);
+        person_update(e, &e->persons[persons[i]], &r->persons[i]);
+        masks[i] = BIT_PERSON;
+    }
+    if (r->household) household_update(e, r->household);
+    for (size_t f = 0; f < r->nfacts; f++) {
+        const msgw_fact *fact = &r->facts[f];
+        long pi = person_get(e, fact->subject, false);
+        if (pi < 0) continue; /* validated records only name their own persons */
+        const sfact *prev = current_fact(&e->persons[pi], fact->type, date);
+        previous[f] = prev ? &prev->f : NULL;
+        fact_store(e, &e->persons[pi], fact, r);
+        int fi = msgw_rule_env_fact_index(e->cat->env, fact->type);
+        for (size_t i = 0; i < n; i++)
+            if (persons[i] == pi && fi >= 0) masks[i] |= (uint64_t)1 << fi;
+    }
+    cause c = {"record", r, NULL, MSGW_DATE_NONE, 0, 0, previous};
+    evaluate_affected(e, persons, masks, n, date, &c, out, err);
+    free(persons);
+    free(masks);
+    free(previous);
+}
+
+/* Adds person pi with mask to the sweep's list, merging repeats. */
+static void sweep_add(long **persons, uint64_t **masks, size_t *n, size_t *cap, long pi, uint64_t mask)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*persons)[i] == pi) {
+            (*masks)[i] |= mask;
+            return;
+        }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *persons = realloc(*persons, *cap * sizeof **persons);
+        *masks = realloc(*masks, *cap * sizeof **masks);
+        if (!*persons || !*masks) abort();
+    }
+    (*persons)[*n] = pi;
+    (*masks)[(*n)++] = mask;
+}
+
+/*
+ * The daily sweep touches only the persons something happens to on date:
+ * a birthday (the birth-date index) or a fact starting or ending (the
+ * boundary index), never everyone.
+ */
+void msgw_elig_sweep(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err)
+{
+    int y, m, d;
+    e->last_evaluated = 0;
+    msgw_date_to_ymd(date, &y, &m, &d);
+    long *persons = NULL;
+    uint64_t *masks = NULL;
+    size_t n = 0, cap = 0;
+    for (long pi = e->birthdays[(m - 1) * 31 + (d - 1)]; pi >= 0; pi = e->persons[pi].next_birthday)
+        sweep_add(&persons, &masks, &n, &cap, pi, BIT_PERSON);
+    /* Those born on 29 February have their birthday on 1 March in other years. */
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (m == 3 && d == 1 && !leap)
+        for (long pi = e->birthdays[31 + 28]; pi >= 0; pi = e->persons[pi].next_birthday)
+            sweep_add(&persons, &masks, &n, &cap, pi, BIT_PERSON);
+    if (e->bounds_dirty) {
+        qsort(e->bounds, e->nbounds, sizeof *e->bounds, cmp_bound);
+        e->bounds_dirty = false;
+    }
+    size_t lo = 0, hi = e->nbounds;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (e->bounds[mid].day < date) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t i = lo; i < e->nbounds && e->bounds[i].day == date; i++)
+        sweep_add(&persons, &masks, &n, &cap, e->bounds[i].person, e->bounds[i].bit);
+    cause c = {"calendar", NULL, NULL, MSGW_DATE_NONE, 0, 0, NULL};
+    evaluate_affected(e, persons, masks, n, date, &c, out, err);
+    free(persons);
+    free(masks);
+}
+
+bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param, msgw_date from,
+                            int64_t value, const char *source, msgw_date date, msgw_transitions *out,
+                            msgw_errors *err)
+{
+    int pi = msgw_rule_env_param_find(cat->env, param);
+    if (pi < 0) {
+        msgw_error_add(err, -1, cat->id, param, "eligibility.parameter", "catalogue %s has no parameter $%s", cat->id, param);
+        return false;
+    }
+    msgw_param *p = &cat->params[pi];
+    const msgw_param_value *old = msgw_param_at(p, date);
+    int64_t oldv = old ? old->value : MSGW_ABSENT;
+    /* insert the dated value (replacing one with the same date) */
+    size_t at = 0;
+    while (at < p->nvalues && p->values[at].from < from) at++;
+    if (at < p->nvalues && p->values[at].from == from) {
+        p->values[at].value = value;
+        p->values[at].source = source ? keep(e, source) : NULL;
+    } else {
+        p->values = realloc(p->values, (p->nvalues + 1) * sizeof *p->values);
+        if (!p->values) abort();
+        memmove(&p->values[at + 1], &p->values[at], (p->nvalues - at) * sizeof *p->values);
+        p->values[at] = (msgw_param_value){from, value, source ? keep(e, source) : NULL};
+        p->nvalues++;
+    }
+    e->last_evaluated = 0;
+    int64_t params[MSGW_MAX_PARAMS];
+    msgw_catalogue_params_at(e->cat, date, params);
+    cause c = {"parameter", NULL, p->name, from, oldv, value, NULL};
+    /* The affected persons are found through the parameter index (eligibility_index.c). */
+    uint64_t mask = 0;
+    for (size_t r = 0; r < e->nrules; r++)
+        if ((e->rules[r]->params >> pi) & 1) mask |= e->rules[r]->depends | BIT_PERSON;
+    for (size_t i = 0; i < e->n; i++) evaluate_person(e, (long)i, date, mask, params, &c, out, err);
+    return true;
+}
+
+const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service)
+{
+    long pi = msgw_idmap_get(e->person_index, person);
+    if (pi < 0) return NULL;
+    for (size_t r = 0; r < e->nrules; r++)
+        if (strcmp(e->rules[r]->code, service) == 0) return &e->persons[pi].verdicts[r];
+    return NULL;
+}
+
+json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date date)
+{
+    long pi = msgw_idmap_get(e->person_index, person);
+    if (pi < 0) return NULL;
+    json_t *o = json_object(), *arr = json_array();
+    char b[11];
+    json_object_set_new(o, "person", json_string(person));
+    json_object_set_new(o, "date", json_string(msgw_date_format(date, b)));
+    for (size_t r = 0; r < e->nrules; r++) {
+        const msgw_verdict *v = &e->persons[pi].verdicts[r];
+        if (!v->eligible && !v->error) continue;
+        json_t *s = json_object();
+        json_object_set_new(s, "service", json_string(e->rules[r]->code));
+        json_object_set_new(s, "name", json_string(e->rules[r]->name));
+        if (v->error) json_object_set_new(s, "error", json_true());
+        if (v->eligible) json_object_set_new(s, "since", json_string(msgw_date_format(v->since, b)));
+        if (v->tier >= 0) json_object_set_new(s, "tier", json_string(e->rules[r]->tiers[v->tier].name));
+        if (v->amount != MSGW_ABSENT) json_object_set_new(s, "amount_fen", json_integer(v->amount));
+        json_array_append_new(arr, s);
+    }
+    json_object_set_new(o, "eligible", arr);
+    return o;
+}
+
+size_t msgw_elig_count_persons(const msgw_elig *e)
+{
+    return e->n;
+}
+
+size_t msgw_elig_last_evaluated(const msgw_elig *e)
+{
+    return e->last_evaluated;
+}

@@ -1,0 +1,77 @@
+/*
+ * A jurisdiction's service catalogue (schemas/catalogue/<id>.json): every
+ * service of its standard with its metadata, and for the services that have
+ * machine rules, the compiled rules and the dated parameters they use.
+ * Loaded once; read-only afterwards.
+ */
+#ifndef MSGW_CATALOGUE_H
+#define MSGW_CATALOGUE_H
+
+#include <jansson.h>
+
+#include "msgw/dict.h"
+#include "msgw/error.h"
+#include "msgw/rules.h"
+
+typedef struct msgw_param_value {
+    msgw_date from;
+    int64_t value;
+    const char *source; /* citation text */
+} msgw_param_value;
+
+typedef struct msgw_param {
+    const char *name;
+    msgw_rtype type;
+    const char *unit;
+    msgw_param_value *values; /* sorted by from */
+    size_t nvalues;
+    bool local; /* the standard leaves the value to the deployment */
+} msgw_param;
+
+typedef struct msgw_tier {
+    const char *name;
+    msgw_rule *when;   /* bool */
+    msgw_rule *amount; /* money, may be NULL (a service in kind) */
+} msgw_tier;
+
+typedef enum { MSGW_BY_HUKOU, MSGW_BY_RESIDENCE } msgw_decided_by;
+
+typedef struct msgw_service {
+    const char *code, *name, *domain;
+    const char **departments;
+    size_t ndepartments;
+    msgw_decided_by decided_by;
+    /* machine rule (NULL eligible: a service described but not decided by data) */
+    msgw_rule *eligible;
+    msgw_rule *since; /* date, may be NULL */
+    msgw_tier *tiers;
+    size_t ntiers;
+    const char *amount_period; /* "per person per month" ... */
+    uint64_t depends;          /* fact-type bitmask, bit 63 person / household fields */
+    uint64_t params;           /* parameter bitmask */
+    json_t *source;            /* the rule's citation */
+} msgw_service;
+
+typedef struct msgw_catalogue {
+    const char *id, *name, *region;
+    msgw_rule_env *env;
+    msgw_service *services;
+    size_t nservices;
+    msgw_param params[64];
+    size_t nparams;
+    json_t *doc; /* owns the strings above */
+} msgw_catalogue;
+
+/* name: "tianjin", "langfang" (embedded) or a path to a catalogue file. */
+msgw_catalogue *msgw_catalogue_load(const msgw_dict *d, const char *name, msgw_errors *e);
+/* Overlays a deployment's parameter values ({"parameters": {...}} with the same shape). */
+bool msgw_catalogue_overlay(msgw_catalogue *c, const char *path, msgw_errors *e);
+void msgw_catalogue_destroy(msgw_catalogue **c);
+const msgw_service *msgw_catalogue_service(const msgw_catalogue *c, const char *code);
+size_t msgw_catalogue_count_rules(const msgw_catalogue *c);
+/* Each parameter's value on date into out[] (MSGW_ABSENT where it has none). */
+void msgw_catalogue_params_at(const msgw_catalogue *c, msgw_date date, int64_t *out);
+/* The entry in force on date, or NULL. */
+const msgw_param_value *msgw_param_at(const msgw_param *p, msgw_date date);
+
+#endif

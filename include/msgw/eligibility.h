@@ -1,0 +1,76 @@
+/*
+ * Per-person eligibility state: the facts the gateway knows about each
+ * person and household, the current verdict for every (person, service),
+ * and the transitions (NEW / LOST / CHANGED) that a new record, a calendar
+ * day or a parameter change causes, each with its explanation.
+ *
+ * Only the rules that read what changed are re-evaluated, only for the
+ * persons concerned (the subject and their household).
+ */
+#ifndef MSGW_ELIGIBILITY_H
+#define MSGW_ELIGIBILITY_H
+
+#include <jansson.h>
+
+#include "msgw/catalogue.h"
+#include "msgw/model.h"
+
+typedef enum { MSGW_TR_NEW, MSGW_TR_LOST, MSGW_TR_CHANGED } msgw_transition_kind;
+
+typedef struct msgw_verdict {
+    bool eligible;
+    bool error;      /* the rule could not be evaluated (e.g. a parameter without value) */
+    int tier;        /* index into the service's tiers, -1 none */
+    int64_t amount;  /* fen, MSGW_ABSENT when the tier has none */
+    msgw_date since; /* eligible since */
+} msgw_verdict;
+
+typedef struct msgw_transition {
+    msgw_transition_kind kind;
+    char person[19];
+    const msgw_service *service;
+    msgw_verdict before, after;
+    json_t *explanation; /* owned: the reasons as data (docs/eligibility.md) */
+    char *text;          /* owned: the same, readable */
+} msgw_transition;
+
+typedef struct msgw_transitions {
+    msgw_transition *v;
+    size_t n, cap;
+} msgw_transitions;
+
+void msgw_transitions_init(msgw_transitions *t);
+void msgw_transitions_clear(msgw_transitions *t);
+
+typedef struct msgw_elig msgw_elig;
+
+msgw_elig *msgw_elig_new(const msgw_catalogue *cat);
+void msgw_elig_destroy(msgw_elig **e);
+/*
+ * Applies a validated record on evaluation date `date`.  A record whose
+ * message id was applied before changes nothing and emits nothing.
+ */
+void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
+                     msgw_errors *err);
+/* The daily sweep: persons whose birthday is on date are re-evaluated (age thresholds). */
+void msgw_elig_sweep(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err);
+/*
+ * A new dated value of a catalogue parameter (the catalogue is updated):
+ * re-evaluates only the persons it can affect, on date.
+ */
+bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param, msgw_date from,
+                            int64_t value, const char *source, msgw_date date,
+                            msgw_transitions *out, msgw_errors *err);
+/* Evaluation errors (a rule whose parameter has no value on the date) are added to err with
+ * location "SERVICE / PERSON (masked)" and rule "eligibility.no_parameter": never a silent
+ * "not eligible". */
+
+/* Current verdict, or NULL when the person is unknown or the service has no rule. */
+const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service);
+/* All verdicts of a person as JSON (eligible services with tier, amount, since). */
+json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date date);
+size_t msgw_elig_count_persons(const msgw_elig *e);
+/* Persons re-evaluated by the last operation (for tests and benchmarks of the indexes). */
+size_t msgw_elig_last_evaluated(const msgw_elig *e);
+
+#endif

@@ -209,7 +209,7 @@ static int run_files(int argc, char **argv, const char *help, record_sink sink, 
         for (size_t r = 0; r < b->nitems; r++) {
             if (report && (!o.quiet || !b->items[r].record))
                 fprintf(diag, "%srecord %zu (%s): %s\n", prefix, r + 1,
-                        b->items[r].loc ? b->items[r].loc : "?",
+                        b->items[r].loc && b->items[r].loc[0] ? b->items[r].loc : "document",
                         b->items[r].record ? "ok" : "rejected");
             for (size_t k = 0; k < b->errors.n; k++)
                 if (b->errors.v[k].record == (int)r) {

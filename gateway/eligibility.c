@@ -781,6 +781,15 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
     return true;
 }
 
+void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err)
+{
+    int64_t params[MSGW_MAX_PARAMS];
+    msgw_catalogue_params_at(e->cat, date, params);
+    cause c = {"calendar", NULL, NULL, MSGW_DATE_NONE, 0, 0, NULL};
+    e->last_evaluated = 0;
+    for (size_t i = 0; i < e->n; i++) evaluate_person(e, (long)i, date, ALL_BITS, params, &c, out, err);
+}
+
 const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service)
 {
     long pi = msgw_idmap_get(e->person_index, person);

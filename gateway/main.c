@@ -17,6 +17,7 @@ static const char usage[] =
     "  normalize  turn department documents into canonical JSON\n"
     "  adapters   list the department formats and media types of this build\n"
     "  catalogue  check a service catalogue, show a service's rule and parameters\n"
+    "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -30,6 +31,7 @@ static const struct {
     {"normalize", msgw_cmd_normalize},
     {"adapters", msgw_cmd_adapters},
     {"catalogue", msgw_cmd_catalogue},
+    {"eval", msgw_cmd_eval},
 };
 
 int main(int argc, char **argv)

@@ -65,6 +65,9 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
  * location "SERVICE / PERSON (masked)" and rule "eligibility.no_parameter": never a silent
  * "not eligible". */
 
+/* Re-evaluates every person on date (a state loaded from disk, moved to a new date). */
+void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err);
+
 /* Current verdict, or NULL when the person is unknown or the service has no rule. */
 const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service);
 /* All verdicts of a person as JSON (eligible services with tier, amount, since). */

@@ -203,6 +203,47 @@ static void test_collection_pregnancy_edd(void **state)
     msgw_batch_destroy(&b);
 }
 
+static void test_edge_cases(void **state)
+{
+    msgw_batch *b = decode_file("tests/data/health/collection-edge-cases.json");
+    assert_int_equal(b->nitems, 10);
+    assert_int_equal(msgw_batch_count_ok(b), 10);
+    const msgw_record *r = ok_record(b, 0, "person_registration");
+    const msgw_person *p = &r->persons[0];
+    assert_string_equal(p->name, "王建国"); /* the official name, not the usual one listed first */
+    assert_string_equal(p->marital, "90");
+    assert_string_equal(p->hukou_type, "2");
+    assert_string_equal(p->hukou_region, "120116");
+    assert_string_equal(p->residence_region, "120116"); /* the first current address */
+    assert_int_equal(r->nfacts, 4);
+    assert_string_equal(attr_s(&r->facts[0], "residence_region"), "120101");
+    assert_string_equal(attr_s(&r->facts[2], "residence_region"), "120104"); /* region-code extension */
+    assert_int_equal(r->facts[3].valid_to, ymd(1999, 12, 31));
+
+    r = ok_record(b, 2, "condition"); /* the msgw category coding wins over the derived one */
+    assert_string_equal(attr_s(&r->facts[0], "condition_code"), "F31.1");
+    assert_string_equal(attr_s(&r->facts[0], "condition_category"), "3");
+    assert_int_equal(r->facts[0].valid_to, ymd(2012, 8, 9));
+    r = ok_record(b, 3, "observation");
+    assert_string_equal(attr_s(&r->facts[0], "observation_value"), "阴性");
+    assert_int_equal(r->facts[0].valid_to, ymd(2022, 1, 6));
+    r = ok_record(b, 4, "observation");
+    assert_string_equal(attr_s(&r->facts[0], "observation_value"), "<0.5 mmol/L");
+    r = ok_record(b, 5, "observation"); /* 11778-8 with no pregnancy of that person stays */
+    assert_string_equal(attr_s(&r->facts[0], "observation_value"), "2023-09-09");
+
+    r = ok_record(b, 7, "pregnancy"); /* Condition Z33, resolved: delivered */
+    assert_string_equal(attr_s(&r->facts[0], "pregnancy_status"), "2");
+    assert_int_equal(attr_d(&r->facts[0], "expected_delivery_date"), ymd(2024, 3, 2));
+    r = ok_record(b, 8, "pregnancy"); /* EpisodeOfCare cancelled: terminated */
+    assert_string_equal(attr_s(&r->facts[0], "pregnancy_status"), "3");
+    r = ok_record(b, 9, "pregnancy"); /* the extension overrides "finished" */
+    assert_string_equal(attr_s(&r->facts[0], "pregnancy_status"), "3");
+    assert_null(r->persons[0].name);
+    assert_rule(b, "fhir.resource.skipped", "/entry/9/resource", -1, "not of type pregnancy");
+    msgw_batch_destroy(&b);
+}
+
 static void test_references(void **state)
 {
     msgw_batch *b = decode_file("tests/data/health/batch-references.json");
@@ -506,6 +547,7 @@ static void test_round_trip(void **state)
     round_trip("tests/data/health/transaction-tianjin-langfang.json", 7);
     round_trip("tests/data/health/collection-pregnancy-edd.json", 4);
     round_trip("tests/data/health/batch-references.json", 2);
+    round_trip("tests/data/health/collection-edge-cases.json", 10);
 }
 
 static void test_encode_shape(void **state)
@@ -563,6 +605,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transaction_sample),
         cmocka_unit_test(test_collection_pregnancy_edd),
+        cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_configured_identifier_system),
         cmocka_unit_test(test_hl7_patient_example),

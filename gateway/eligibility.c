@@ -72,6 +72,17 @@ struct msgw_elig {
     long birthdays[12 * 31];
     int death_fact; /* fact index of "death" */
     size_t last_evaluated;
+    /* the parameter index: threshold keys, each person's key values, sorted lazily */
+    msgw_threshold keys[16];
+    size_t nkeys;
+    int64_t *keyvals; /* n * nkeys */
+    struct keyent {
+        int64_t value;
+        long person;
+    } *keyindex[16];
+    bool keys_dirty;
+    long **eligible_lists; /* per rule: persons who became eligible (may include some no longer) */
+    size_t *eligible_n, *eligible_cap;
     boundary *bounds; /* sorted by day when !bounds_dirty */
     size_t nbounds, capbounds;
     bool bounds_dirty;
@@ -96,6 +107,18 @@ void msgw_transitions_clear(msgw_transitions *t)
     msgw_transitions_init(t);
 }
 
+/* Registers the keys of a rule's thresholds (deduplicated) for the parameter index. */
+static void collect_keys(msgw_elig *e, const msgw_rule *r)
+{
+    for (size_t i = 0; r && i < msgw_rule_count_thresholds(r); i++) {
+        const msgw_threshold *t = msgw_rule_threshold(r, i);
+        bool known = false;
+        for (size_t k = 0; k < e->nkeys && !known; k++)
+            known = e->keys[k].household == t->household && e->keys[k].key == t->key;
+        if (!known && e->nkeys < sizeof e->keys / sizeof e->keys[0]) e->keys[e->nkeys++] = *t;
+    }
+}
+
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
 {
     msgw_elig *e = calloc(1, sizeof *e);
@@ -111,6 +134,15 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
         if (cat->services[i].eligible) e->rules[e->nrules++] = &cat->services[i];
     for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
     e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
+    e->eligible_lists = calloc(e->nrules + 1, sizeof *e->eligible_lists);
+    e->eligible_n = calloc(e->nrules + 1, sizeof *e->eligible_n);
+    e->eligible_cap = calloc(e->nrules + 1, sizeof *e->eligible_cap);
+    if (!e->eligible_lists || !e->eligible_n || !e->eligible_cap) abort();
+    for (size_t r = 0; r < e->nrules; r++) {
+        const msgw_service *s = e->rules[r];
+        collect_keys(e, s->eligible);
+        for (size_t t = 0; t < s->ntiers; t++) collect_keys(e, s->tiers[t].when);
+    }
     return e;
 }
 
@@ -129,6 +161,12 @@ void msgw_elig_destroy(msgw_elig **ep)
     free(e->scratch);
     free(e->views);
     free(e->bounds);
+    free(e->keyvals);
+    for (size_t k = 0; k < e->nkeys; k++) free(e->keyindex[k]);
+    for (size_t r = 0; r < e->nrules; r++) free(e->eligible_lists[r]);
+    free(e->eligible_lists);
+    free(e->eligible_n);
+    free(e->eligible_cap);
     msgw_idmap_destroy(&e->person_index);
     msgw_idmap_destroy(&e->household_index);
     msgw_idmap_destroy(&e->seen);
@@ -170,6 +208,11 @@ static long person_get(msgw_elig *e, const char *id, bool create)
         p->verdicts[r].tier = -1;
         p->verdicts[r].amount = MSGW_ABSENT;
         p->verdicts[r].since = MSGW_DATE_NONE;
+    }
+    if (e->nkeys) {
+        e->keyvals = realloc(e->keyvals, e->cap * e->nkeys * sizeof *e->keyvals);
+        if (!e->keyvals) abort();
+        for (size_t k = 0; k < e->nkeys; k++) e->keyvals[e->n * e->nkeys + k] = MSGW_ABSENT;
     }
     int b = birthday_bucket(p->p.birth_date);
     p->next_birthday = e->birthdays[b];
@@ -594,6 +637,16 @@ static void report_error(msgw_elig *e, const msgw_service *s, const pstate *ps, 
                    msgw_date_format(date, b), bad >= 0 ? e->cat->params[bad].name : "?");
 }
 
+static void eligible_list_add(msgw_elig *e, size_t r, long pi)
+{
+    if (e->eligible_n[r] == e->eligible_cap[r]) {
+        e->eligible_cap[r] = e->eligible_cap[r] ? e->eligible_cap[r] * 2 : 64;
+        e->eligible_lists[r] = realloc(e->eligible_lists[r], e->eligible_cap[r] * sizeof **e->eligible_lists);
+        if (!e->eligible_lists[r]) abort();
+    }
+    e->eligible_lists[r][e->eligible_n[r]++] = pi;
+}
+
 /* Re-evaluates person pi's services that read anything in mask. */
 static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, const int64_t *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
@@ -602,6 +655,13 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     const msgw_view *self = build_household(e, pi, date, &h);
     msgw_eval_ctx ctx = {date, params, self, &h};
     pstate *ps = &e->persons[pi];
+    for (size_t k = 0; k < e->nkeys; k++) {
+        int64_t kv = msgw_threshold_key(&e->keys[k], self, &h);
+        if (e->keyvals[pi * (long)e->nkeys + (long)k] != kv) {
+            e->keyvals[pi * (long)e->nkeys + (long)k] = kv;
+            e->keys_dirty = true;
+        }
+    }
     bool dead = e->death_fact >= 0 && self->slots[e->cat->env->facts[e->death_fact].present] == 1;
     uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
     e->last_evaluated++;
@@ -625,6 +685,7 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         }
         msgw_verdict old = *before;
         *before = now;
+        if (now.eligible && !old.eligible) eligible_list_add(e, r, pi);
         emit_transition(e, s, ps, self, &h, &old, &now, c, date, out);
     }
 }
@@ -688,6 +749,9 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     free(previous);
 }
 
+static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, msgw_date from, msgw_date date,
+                             msgw_transitions *out, msgw_errors *err);
+
 /* Adds person pi with mask to the sweep's list, merging repeats. */
 static void sweep_add(long **persons, uint64_t **masks, size_t *n, size_t *cap, long pi, uint64_t mask)
 {
@@ -716,6 +780,16 @@ void msgw_elig_sweep(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_e
     int y, m, d;
     e->last_evaluated = 0;
     msgw_date_to_ymd(date, &y, &m, &d);
+    /* parameter values announced earlier that take effect today */
+    for (size_t p = 0; p < e->cat->nparams; p++) {
+        const msgw_param *pp = &e->cat->params[p];
+        for (size_t v = 0; v < pp->nvalues; v++) {
+            if (pp->values[v].from != date) continue;
+            const msgw_param_value *before = msgw_param_at(pp, date - 1);
+            reevaluate_param(e, (int)p, before ? before->value : MSGW_ABSENT, pp->values[v].value, date, date, out, err);
+        }
+    }
+
     long *persons = NULL;
     uint64_t *masks = NULL;
     size_t n = 0, cap = 0;
@@ -744,6 +818,92 @@ void msgw_elig_sweep(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_e
     free(masks);
 }
 
+static int cmp_keyent(const void *a, const void *b)
+{
+    const struct keyent *x = a, *y = b;
+    return (x->value > y->value) - (x->value < y->value);
+}
+
+static void rebuild_key_index(msgw_elig *e)
+{
+    for (size_t k = 0; k < e->nkeys; k++) {
+        free(e->keyindex[k]);
+        e->keyindex[k] = malloc((e->n + 1) * sizeof *e->keyindex[k]);
+        if (!e->keyindex[k]) abort();
+        for (size_t i = 0; i < e->n; i++)
+            e->keyindex[k][i] = (struct keyent){e->keyvals[i * e->nkeys + k], (long)i};
+        qsort(e->keyindex[k], e->n, sizeof *e->keyindex[k], cmp_keyent);
+    }
+    e->keys_dirty = false;
+}
+
+/* Marks the persons whose key value lies in [lo, hi] (binary search in the sorted index). */
+static void pick_range(msgw_elig *e, size_t k, int64_t lo, int64_t hi, unsigned char *pick)
+{
+    const struct keyent *ix = e->keyindex[k];
+    size_t a = 0, b = e->n;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (ix[m].value < lo) a = m + 1;
+        else b = m;
+    }
+    for (; a < e->n && ix[a].value <= hi; a++) pick[ix[a].person] = 1;
+}
+
+/*
+ * The persons a rule's use of parameter pi can flip between the old and the
+ * new value: for each threshold `KEY op f($p)`, those whose KEY lies between
+ * f(old) and f(new).  A use outside a threshold cannot be indexed: then every
+ * person is evaluated (and the catalogue's docs say which rules do that).
+ */
+static void pick_by_rule(msgw_elig *e, const msgw_rule *r, int pi, int64_t oldv, int64_t newv,
+                         unsigned char *pick, bool *scan_all)
+{
+    if (!r || !((msgw_rule_params(r) >> pi) & 1)) return;
+    if (!msgw_rule_param_indexed(r, pi) || oldv == MSGW_ABSENT) {
+        *scan_all = true;
+        return;
+    }
+    if (e->keys_dirty) rebuild_key_index(e);
+    for (size_t i = 0; i < msgw_rule_count_thresholds(r); i++) {
+        const msgw_threshold *t = msgw_rule_threshold(r, i);
+        if (t->param != pi) continue;
+        int64_t a = msgw_rule_threshold_value(r, i, oldv), b = msgw_rule_threshold_value(r, i, newv);
+        for (size_t k = 0; k < e->nkeys; k++)
+            if (e->keys[k].household == t->household && e->keys[k].key == t->key)
+                pick_range(e, k, (a < b ? a : b) - 1, (a < b ? b : a) + 1, pick);
+    }
+}
+
+/* Re-evaluates, on date, the persons parameter pi's change from oldv to newv can affect. */
+static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, msgw_date from, msgw_date date,
+                             msgw_transitions *out, msgw_errors *err)
+{
+    if (oldv == newv) return; /* not in force yet, or the same value: nothing moves */
+    int64_t params[MSGW_MAX_PARAMS];
+    msgw_catalogue_params_at(e->cat, date, params);
+    cause c = {"parameter", NULL, e->cat->params[pi].name, from, oldv, newv, NULL};
+    unsigned char *pick = calloc(e->n + 1, 1);
+    if (!pick) abort();
+    uint64_t mask = BIT_PERSON;
+    bool scan_all = false;
+    for (size_t r = 0; r < e->nrules; r++) {
+        const msgw_service *s = e->rules[r];
+        if (!((s->params >> pi) & 1)) continue;
+        mask |= s->depends;
+        pick_by_rule(e, s->eligible, pi, oldv, newv, pick, &scan_all);
+        for (size_t t = 0; t < s->ntiers; t++) {
+            pick_by_rule(e, s->tiers[t].when, pi, oldv, newv, pick, &scan_all);
+            /* an amount computed from the parameter changes for everyone receiving it */
+            if (s->tiers[t].amount && ((msgw_rule_params(s->tiers[t].amount) >> pi) & 1))
+                for (size_t k = 0; k < e->eligible_n[r]; k++) pick[e->eligible_lists[r][k]] = 1;
+        }
+    }
+    for (size_t i = 0; i < e->n; i++)
+        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, params, &c, out, err);
+    free(pick);
+}
+
 bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param, msgw_date from,
                             int64_t value, const char *source, msgw_date date, msgw_transitions *out,
                             msgw_errors *err)
@@ -770,14 +930,8 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
         p->nvalues++;
     }
     e->last_evaluated = 0;
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
-    cause c = {"parameter", NULL, p->name, from, oldv, value, NULL};
-    /* The affected persons are found through the parameter index (eligibility_index.c). */
-    uint64_t mask = 0;
-    for (size_t r = 0; r < e->nrules; r++)
-        if ((e->rules[r]->params >> pi) & 1) mask |= e->rules[r]->depends | BIT_PERSON;
-    for (size_t i = 0; i < e->n; i++) evaluate_person(e, (long)i, date, mask, params, &c, out, err);
+    const msgw_param_value *now = msgw_param_at(p, date);
+    reevaluate_param(e, pi, oldv, now ? now->value : MSGW_ABSENT, from, date, out, err);
     return true;
 }
 

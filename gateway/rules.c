@@ -452,6 +452,48 @@ static etype sum(compiler *c)
     return l;
 }
 
+/* Is code[start, end) an expression of constants and exactly one parameter? Returns it or -1. */
+static int param_expression(const compiler *c, size_t start, size_t end)
+{
+    int param = -1;
+    for (size_t i = start; i < end; i++) {
+        const rule_insn *in = &c->r->code[i];
+        switch ((rule_op)in->op) {
+        case OP_CONST: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_NEG: break;
+        case OP_PARAM:
+            if (param >= 0) return -1;
+            param = (int)in->arg;
+            break;
+        default: return -1;
+        }
+    }
+    return param;
+}
+
+/* Records `KEY op EXPR($p)` (either way round) as a threshold for the parameter index. */
+static void note_threshold(compiler *c, size_t lstart, size_t rstart, size_t end)
+{
+    size_t ks = lstart, es = rstart, ee = end;
+    int p = param_expression(c, rstart, end);
+    if (p < 0 || rstart - lstart != 1) {
+        ks = end - 1;
+        es = lstart;
+        ee = rstart;
+        p = end - rstart == 1 ? param_expression(c, lstart, rstart) : -1;
+        if (p < 0) return;
+    }
+    const rule_insn *key = &c->r->code[ks];
+    if (key->op != OP_SLOT && key->op != OP_HOUSEHOLD) return;
+    c->r->thresholds = realloc(c->r->thresholds, (c->r->nthresholds + 1) * sizeof *c->r->thresholds);
+    if (!c->r->thresholds) abort();
+    threshold_code *t = &c->r->thresholds[c->r->nthresholds++];
+    t->t.param = p;
+    t->t.household = key->op == OP_HOUSEHOLD;
+    t->t.key = key->op == OP_HOUSEHOLD ? key->aux : (int)key->arg;
+    t->start = es;
+    t->len = ee - es;
+}
+
 static etype membership(compiler *c, etype l, int col)
 {
     if (l.t != MSGW_RT_CODE || !l.el) cerror(c, col, "'in' needs a code field on its left");
@@ -515,6 +557,7 @@ static etype cmp(compiler *c)
         cerror(c, col, "codes of %s and %s do not compare", l.el->codes->id, r.el->codes->id);
     if (k != T_EQ && k != T_NE && (l.t == MSGW_RT_BOOL || l.t == MSGW_RT_REGION))
         cerror(c, col, "%s values have no order", type_name(l.t));
+    note_threshold(c, lstart, rstart, c->r->ncode);
     emit(c, (rule_op)(OP_EQ + (k - T_EQ)), 0, -1);
     return simple(MSGW_RT_BOOL);
 }
@@ -585,6 +628,7 @@ void msgw_rule_destroy(msgw_rule **rp)
 {
     if (!rp || !*rp) return;
     free((*rp)->code);
+    free((*rp)->thresholds);
     free((*rp)->source);
     free(*rp);
     *rp = NULL;
@@ -603,6 +647,28 @@ uint64_t msgw_rule_params(const msgw_rule *r)
 const char *msgw_rule_source(const msgw_rule *r)
 {
     return r->source;
+}
+
+size_t msgw_rule_count_thresholds(const msgw_rule *r)
+{
+    return r->nthresholds;
+}
+
+const msgw_threshold *msgw_rule_threshold(const msgw_rule *r, size_t i)
+{
+    return i < r->nthresholds ? &r->thresholds[i].t : NULL;
+}
+
+bool msgw_rule_param_indexed(const msgw_rule *r, int param)
+{
+    for (size_t i = 0; i < r->ncode; i++) {
+        if (r->code[i].op != OP_PARAM || r->code[i].arg != param) continue;
+        bool inside = false;
+        for (size_t t = 0; t < r->nthresholds && !inside; t++)
+            inside = i >= r->thresholds[t].start && i < r->thresholds[t].start + r->thresholds[t].len;
+        if (!inside) return false;
+    }
+    return true;
 }
 
 bool msgw_rule_parse_literal(msgw_rtype type, const char *s, int64_t *out)

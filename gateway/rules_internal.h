@@ -50,9 +50,16 @@ typedef struct rule_insn {
     int64_t arg2; /* WITHIN prefix */
 } rule_insn;
 
+typedef struct threshold_code {
+    msgw_threshold t;
+    size_t start, len; /* the parameter's expression */
+} threshold_code;
+
 struct msgw_rule {
     rule_insn *code;
     size_t ncode;
+    threshold_code *thresholds;
+    size_t nthresholds;
     int stack;
     uint64_t depends, params;
     msgw_rtype type;

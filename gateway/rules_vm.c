@@ -165,3 +165,31 @@ msgw_eval_status msgw_rule_eval(const msgw_rule *r, const msgw_eval_ctx *ctx, in
     if (bad_param) *bad_param = m.bad_param;
     return m.status;
 }
+
+int64_t msgw_rule_threshold_value(const msgw_rule *r, size_t i, int64_t value)
+{
+    const threshold_code *t = &r->thresholds[i];
+    int64_t st[STACK_MAX];
+    int sp = 0;
+    for (size_t pc = t->start; pc < t->start + t->len; pc++) {
+        const rule_insn *in = &r->code[pc];
+        switch ((rule_op)in->op) {
+        case OP_CONST: st[sp++] = in->arg; break;
+        case OP_PARAM: st[sp++] = value; break;
+        case OP_ADD: sp--; st[sp - 1] += st[sp]; break;
+        case OP_SUB: sp--; st[sp - 1] -= st[sp]; break;
+        case OP_MUL: sp--; st[sp - 1] *= st[sp]; break;
+        case OP_DIV: sp--; st[sp - 1] = st[sp] ? st[sp - 1] / st[sp] : 0; break;
+        case OP_NEG: st[sp - 1] = -st[sp - 1]; break;
+        default: break;
+        }
+    }
+    return sp ? st[sp - 1] : MSGW_ABSENT;
+}
+
+int64_t msgw_threshold_key(const msgw_threshold *t, const msgw_view *v, const msgw_hview *h)
+{
+    if (!t->household) return v->slots[t->key];
+    msgw_eval_ctx ctx = {0, NULL, v, h};
+    return household_value(&ctx, v, t->key);
+}

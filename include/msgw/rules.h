@@ -62,6 +62,24 @@ uint64_t msgw_rule_depends(const msgw_rule *r);
 uint64_t msgw_rule_params(const msgw_rule *r);
 const char *msgw_rule_source(const msgw_rule *r);
 
+/*
+ * Thresholds: comparisons of one field (a person slot or a household field)
+ * with an expression of one parameter, e.g. household.per_capita_income <
+ * $dibao_standard * 150 / 100.  A parameter change can then find the
+ * persons it affects by the field's value, without evaluating everyone.
+ */
+typedef struct msgw_threshold {
+    int param;
+    bool household; /* key is a household field (per_capita_income ...) rather than a slot */
+    int key;        /* slot index or household field */
+} msgw_threshold;
+size_t msgw_rule_count_thresholds(const msgw_rule *r);
+const msgw_threshold *msgw_rule_threshold(const msgw_rule *r, size_t i);
+/* The threshold's expression evaluated with the parameter at value. */
+int64_t msgw_rule_threshold_value(const msgw_rule *r, size_t i, int64_t value);
+/* True when every use of param in r is inside a threshold (so the index finds all affected). */
+bool msgw_rule_param_indexed(const msgw_rule *r, int param);
+
 /* One person's facts on one date: slots laid out by the env. */
 typedef struct msgw_view {
     int64_t *slots;
@@ -99,5 +117,7 @@ void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fac
                           msgw_date date);
 /* Household slots from its members' views. */
 void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h);
+/* A person's value of a threshold key, from their view and household. */
+int64_t msgw_threshold_key(const msgw_threshold *t, const msgw_view *v, const msgw_hview *h);
 
 #endif

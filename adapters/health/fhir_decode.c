@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,8 +515,12 @@ static void patient_address(dec *d, const json_t *addr, const char *loc, patient
     const json_t *period = jget(addr, "period");
     msgw_date from = MSGW_DATE_NONE, to = MSGW_DATE_NONE;
     const char *start = fhir_str(period, "start"), *end = fhir_str(period, "end");
-    if (start) parse_fhir_date(d, start, &from, &p->errs, ptr_join(d->a, loc, "period/start"), "Address.period.start");
-    if (end) parse_fhir_date(d, end, &to, &p->errs, ptr_join(d->a, loc, "period/end"), "Address.period.end");
+    const char *pptr = ptr_join(d->a, loc, "period");
+    if (start)
+        parse_fhir_date(d, start, &from, &p->errs, ptr_join(d->a, pptr, "start"),
+                        "Address.period.start");
+    if (end)
+        parse_fhir_date(d, end, &to, &p->errs, ptr_join(d->a, pptr, "end"), "Address.period.end");
     if (from != MSGW_DATE_NONE && to != MSGW_DATE_NONE && to < from) {
         /* Checked here, not only by the record rules: a bad address must not leave the death
            record of the same Patient standing alone. */

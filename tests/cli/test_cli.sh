@@ -61,5 +61,31 @@ for pair in mca:tests/data/mca/roster-valid.xml hrss:tests/data/hrss/batch-valid
   check "sample-$d-$(basename "$f")" $want "$msgw" validate --from "$d" "$f"
 done
 
+# catalogues and the eligibility engine through the command line
+check catalogue-check 0 "$msgw" catalogue check tianjin langfang
+contains catalogue-counts "$tmp/out" "94 services"
+check catalogue-bad 1 "$msgw" catalogue check "$root/tests/data/catalogue/bad-rule.json"
+contains catalogue-bad-msg "$tmp/err" "service T-BAD rule.eligible, column"
+check catalogue-show 0 "$msgw" catalogue show --catalogue "$root/tests/data/catalogue/test.json" --date 2026-11-25 T-DIBAO
+contains catalogue-show-param "$tmp/out" "parameter \$dibao_standard: 1010.00 yuan"
+check catalogue-show-unknown 1 "$msgw" catalogue show T-NOPE
+cat >"$tmp/ev.json" <<'JSON'
+[{"kind":"disability_certificate","source":{"department":"cdpf","message_id":"EV-1"},
+  "persons":[{"id_number":"120116195005050012","hukou_region":"120116","hukou_type":"1"}],
+  "facts":[{"type":"disability","subject":"120116195005050012","valid_from":"2020-01-01",
+    "attributes":{"disability_certificate_no":"12011619500505001242","disability_category":"4",
+                  "disability_grade":"2","certificate_event":"issue"}}]}]
+JSON
+check eval 0 "$msgw" eval --catalogue "$root/tests/data/catalogue/test.json" --date 2026-11-25 --state "$tmp/state" "$tmp/ev.json"
+contains eval-new "$tmp/out" "NEW T-CARE"
+contains eval-explains "$tmp/out" "cdpf message cdpf:EV-1 changed disability_category from none to 4"
+contains eval-masked "$tmp/out" "120116********0012"
+check eval-state 0 "$msgw" eval --catalogue "$root/tests/data/catalogue/test.json" --date 2030-05-05 --state "$tmp/state" "$tmp/ev.json"
+contains eval-state-calendar "$tmp/out" "NEW T-80"
+contains eval-state-replay "$tmp/out" "0 transitions"
+check eval-json 0 "$msgw" eval --json --catalogue "$root/tests/data/catalogue/test.json" --date 2026-11-25 "$tmp/ev.json"
+if python3 -c 'import json,sys; t=[json.loads(l)["transition"] for l in open(sys.argv[1]) if l.startswith("{\"transition")]; assert t[0]["cause"]["message_id"]=="cdpf:EV-1" and t[0]["amount_fen"]==20000, t' "$tmp/out"; then
+  pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL eval-json"; cat "$tmp/out"; fi
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

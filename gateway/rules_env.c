@@ -116,6 +116,33 @@ const char *msgw_rule_env_fact_name(const msgw_rule_env *env, int index)
     return index >= 0 && (size_t)index < env->nfacts ? env->facts[index].ft->id : NULL;
 }
 
+int msgw_rule_env_slot(const msgw_rule_env *env, const char *fact, const char *attr)
+{
+    if (!fact) {
+        static const char *const person[] = {"birth_date", "sex", "hukou_region", "hukou_type",
+                                             "residence_region"};
+        for (int i = 0; i < P_NSLOTS; i++)
+            if (strcmp(person[i], attr) == 0) return i;
+        return -1;
+    }
+    int fi = msgw_rule_env_fact_index(env, fact);
+    if (fi < 0) return -1;
+    const fact_layout *fl = &env->facts[fi];
+    if (strcmp(attr, "present") == 0) return fl->present;
+    if (strcmp(attr, "valid_from") == 0) return fl->valid_from;
+    if (strcmp(attr, "valid_to") == 0) return fl->valid_to;
+    for (size_t a = 0; a < fl->ft->nattrs; a++)
+        if (strcmp(fl->ft->attrs[a]->id, attr) == 0) return fl->attr[a];
+    return -1;
+}
+
+static int64_t code_index(const msgw_element *el, const char *code);
+
+int64_t msgw_rule_env_code(const msgw_rule_env *env, const char *element, const char *code)
+{
+    return code_index(msgw_dict_element(env->dict, element), code);
+}
+
 /* ---- views ---- */
 
 static int64_t code_index(const msgw_element *el, const char *code)

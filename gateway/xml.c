@@ -122,11 +122,44 @@ xmlDocPtr msgw_xml_parse(const char *buf, size_t len, unsigned max_depth, msgw_e
     return doc;
 }
 
+static bool same_element(xmlNodePtr a, xmlNodePtr b)
+{
+    return a->type == XML_ELEMENT_NODE && strcmp((const char *)a->name, (const char *)b->name) == 0;
+}
+
+/* Position among same-named element siblings (1-based); *several when it has any. */
+static int sibling_index(xmlNodePtr n, bool *several)
+{
+    int idx = 1;
+    *several = false;
+    for (xmlNodePtr s = n->prev; s; s = s->prev)
+        if (same_element(s, n)) idx++;
+    *several = idx > 1;
+    for (xmlNodePtr s = n->next; s && !*several; s = s->next) *several = same_element(s, n);
+    return idx;
+}
+
+/*
+ * "/Roster/Household[2]/Member[1]/SFZH (line 14)": local names, not
+ * the star-and-index steps xmlGetNodePath gives namespaced documents, so a department
+ * engineer can read where the problem is.
+ */
 char *msgw_xml_location(xmlNodePtr node, char *buf, size_t len)
 {
-    xmlChar *path = xmlGetNodePath(node);
-    snprintf(buf, len, "%s (line %ld)", path ? (const char *)path : "?", xmlGetLineNo(node));
-    xmlFree(path);
+    xmlNodePtr chain[64];
+    size_t depth = 0;
+    xmlNodePtr n = node && node->type == XML_ATTRIBUTE_NODE ? node->parent : node;
+    for (; n && n->type == XML_ELEMENT_NODE && depth < 64; n = n->parent) chain[depth++] = n;
+    size_t used = 0;
+    buf[0] = '\0';
+    while (depth-- > 0 && used + 1 < len) {
+        bool several;
+        int idx = sibling_index(chain[depth], &several);
+        used += (size_t)snprintf(buf + used, len - used, several ? "/%s[%d]" : "/%s", (const char *)chain[depth]->name, idx);
+    }
+    if (used < len && node && node->type == XML_ATTRIBUTE_NODE)
+        used += (size_t)snprintf(buf + used, len - used, "/@%s", (const char *)node->name);
+    if (used < len) snprintf(buf + used, len - used, " (line %ld)", node ? xmlGetLineNo(node) : 0L);
     return buf;
 }
 
@@ -173,7 +206,11 @@ static void on_schema_error(void *ud, const xmlError *err)
         snprintf(loc, sizeof loc, "line %d", err->line);
     }
     char msg[512];
-    snprintf(msg, sizeof msg, "%s", err->message ? err->message : "schema violation");
+    const char *m = err->message ? err->message : "schema violation";
+    /* The location and field already say which element: drop libxml2's "Element '{ns}X': " */
+    if (strncmp(m, "Element '", 9) == 0 && strstr(m, "': ")) m = strstr(m, "': ") + 3;
+    if (strncmp(m, "[facet '", 8) == 0 && strstr(m, "'] ")) m = strstr(m, "'] ") + 3;
+    snprintf(msg, sizeof msg, "%s", m);
     trim_message(msg);
     msgw_error_add(st->e, rec, loc[0] ? loc : NULL, field, xsd_rule(err->code), "%s", msg);
 }

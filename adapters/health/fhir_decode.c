@@ -92,6 +92,7 @@ typedef struct dec {
     skip_count types[MAX_SKIP_KINDS], elems[MAX_SKIP_KINDS];
     size_t ntypes, nelems;
     size_t mapped, rejected, skipped;
+    size_t skip_warnings_left_out; /* per-resource skip warnings not added (error list full) */
     bool records_full;
 } dec;
 
@@ -1157,13 +1158,27 @@ static void claim_edd_observations(dec *d)
 
 /* ---- document ---------------------------------------------------------- */
 
+/*
+ * Room left in the bounded error list (error.c keeps 1000 entries unless told
+ * otherwise) for the element warnings and the summary, which say more about a
+ * large Bundle than its 5000th "skipped" line; skipped resources stay counted.
+ */
+static bool room_for_skip_warning(dec *d)
+{
+    size_t limit = d->out->errors.limit ? d->out->errors.limit : 1000;
+    if (d->out->errors.n + MAX_SKIP_KINDS + 2 < limit) return true;
+    d->skip_warnings_left_out++;
+    return false;
+}
+
 static void skip_resource(dec *d, const char *type, const char *ptr, msgw_errors *e)
 {
     drop_resource(d, type, e);
-    msgw_warning_add(&d->out->errors, -1, loc_of(ptr), NULL, "fhir.resource.skipped",
-                     "%s skipped: msgw maps " FHIR_MAPPED_TYPES, type);
     note_skip(d, d->types, &d->ntypes, type, ptr);
     d->skipped++;
+    if (!room_for_skip_warning(d)) return;
+    msgw_warning_add(&d->out->errors, -1, loc_of(ptr), NULL, "fhir.resource.skipped",
+                     "%s skipped: msgw maps " FHIR_MAPPED_TYPES, type);
 }
 
 static void map_entry(dec *d, size_t i)
@@ -1436,9 +1451,14 @@ static void report_skips(dec *d, bool bundle)
         types = msgw_arena_printf(d->a, "%s%s%s %zu", types, i ? ", " : "", d->types[i].what,
                                   d->types[i].n);
     msgw_warning_add(&d->out->errors, -1, "/", "Bundle", "fhir.bundle.summary",
-                     "Bundle %s of %zu entries: %zu mapped, %zu rejected, %zu skipped%s%s%s",
+                     "Bundle %s of %zu entries: %zu mapped, %zu rejected, %zu skipped%s%s%s%s",
                      fhir_str(d->root, "type"), d->nentries, d->mapped, d->rejected, d->skipped,
-                     *types ? " (" : "", types, *types ? ")" : "");
+                     *types ? " (" : "", types, *types ? ")" : "",
+                     d->skip_warnings_left_out
+                         ? msgw_arena_printf(d->a,
+                                             "; %zu 'skipped' warnings left out to keep room",
+                                             d->skip_warnings_left_out)
+                         : "");
 }
 
 static void free_state(dec *d)

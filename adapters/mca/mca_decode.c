@@ -168,12 +168,12 @@ static void report_bad_bytes(decoder *d, const char *charset, const char *buf, s
  * convert it a second time, so the declaration is rewritten to UTF-8.  Line
  * numbers do not move (no newline is added or removed).
  */
-static char *declare_utf8(decoder *d, const char *text, size_t len, size_t *out_len)
+static const char *declare_utf8(decoder *d, const char *text, size_t len, size_t *out_len)
 {
     size_t vstart, vlen;
     if (!find_declared_encoding(text, len, &vstart, &vlen)) {
         *out_len = len;
-        return (char *)text;
+        return text;
     }
     size_t n = len - vlen + 5;
     char *u = msgw_arena_alloc(d->scratch_arena, n + 1);
@@ -251,7 +251,6 @@ static int household_of(xmlNodePtr node, void *ud)
     return -1;
 }
 
-
 /*
  * Locations of households and members, spelt as msgw_xml_location spells
  * them ("[n]" only when there are several).  Built from the indexes the
@@ -276,6 +275,7 @@ static const char *member_loc(decoder *d, xmlNodePtr m, int rec, size_t i, size_
                              midx, xmlGetLineNo(m));
 }
 
+/* "[n]" when c has same-named siblings, as XPath needs it; "" otherwise. */
 static void sibling_index(const decoder *d, xmlNodePtr c, char *idx, size_t len)
 {
     idx[0] = '\0';

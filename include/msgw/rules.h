@@ -45,6 +45,15 @@ size_t msgw_rule_env_nparams(const msgw_rule_env *env);
 size_t msgw_rule_env_nfact_types(const msgw_rule_env *env);
 int msgw_rule_env_fact_index(const msgw_rule_env *env, const char *fact_type);
 const char *msgw_rule_env_fact_name(const msgw_rule_env *env, int index);
+/*
+ * Slot of FACT.ATTR in views ("present", "valid_from", "valid_to" name the
+ * fact's own slots; fact NULL names person slots: "birth_date", "sex",
+ * "hukou_region", "hukou_type", "residence_region"); -1 if unknown.  For
+ * code that fills views directly from a compact store.
+ */
+int msgw_rule_env_slot(const msgw_rule_env *env, const char *fact, const char *attr);
+/* The slot encoding of a code of element (its code-list position + 1), or MSGW_ABSENT. */
+int64_t msgw_rule_env_code(const msgw_rule_env *env, const char *element, const char *code);
 /* Parses a literal of a parameter's type ("1010yuan", "2026-01-01", "65"). */
 bool msgw_rule_parse_literal(msgw_rtype type, const char *s, int64_t *out);
 

@@ -244,6 +244,36 @@ static void test_edge_cases(void **state)
     msgw_batch_destroy(&b);
 }
 
+/* condition_category from schemas/codelists/icd10_category.json, at the range boundaries */
+static void test_icd10_categories(void **state)
+{
+    static const struct {
+        const char *icd, *category;
+    } cases[] = {
+        {"I10", "1"},   {"I15.0", "1"}, {"I16", "9"}, {"I09", "9"},   {"E11.9", "2"},
+        {"E10", "9"},   {"F20.0", "3"}, {"F22", "3"}, {"F25.1", "3"}, {"F31.6", "3"},
+        {"F06.8", "3"}, {"F70", "3"},   {"F79", "3"}, {"F32", "9"},   {"A15.0", "4"},
+        {"A19.9", "4"}, {"A20", "9"},   {"J45", "9"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char doc[1024];
+        snprintf(doc, sizeof doc,
+                 "{\"resourceType\":\"Condition\",\"code\":{\"coding\":[{\"system\":"
+                 "\"http://hl7.org/fhir/sid/icd-10\",\"code\":\"%s\"}]},\"subject\":{"
+                 "\"identifier\":{\"type\":{\"coding\":[{\"system\":"
+                 "\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"NI\"}]},"
+                 "\"value\":\"120104195803120016\"}}}",
+                 cases[i].icd);
+        msgw_batch *b = decode_text(doc);
+        const msgw_record *r = ok_record(b, 0, "condition");
+        if (strcmp(attr_s(&r->facts[0], "condition_category"), cases[i].category) != 0)
+            fprintf(stderr, "%s: category %s, expected %s\n", cases[i].icd,
+                    attr_s(&r->facts[0], "condition_category"), cases[i].category);
+        assert_string_equal(attr_s(&r->facts[0], "condition_category"), cases[i].category);
+        msgw_batch_destroy(&b);
+    }
+}
+
 static void test_references(void **state)
 {
     msgw_batch *b = decode_file("tests/data/health/batch-references.json");
@@ -606,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_transaction_sample),
         cmocka_unit_test(test_collection_pregnancy_edd),
         cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_icd10_categories),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_configured_identifier_system),
         cmocka_unit_test(test_hl7_patient_example),

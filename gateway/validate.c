@@ -275,6 +275,35 @@ bool msgw_dict_check_value(const msgw_dict *d, const msgw_element *el, const msg
 
 /* ---- record-level rules ---- */
 
+/*
+ * Sorted ID numbers of a record's persons: membership and duplicates in
+ * O(n log n), since a roster household or a batch record may name
+ * thousands of people and pairwise checks would be quadratic.
+ */
+typedef struct id_index {
+    const char **ids;
+    size_t n;
+} id_index;
+
+static int cmp_idp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static id_index id_index_of_persons(const msgw_record *r)
+{
+    id_index ix = {calloc(r->npersons + 1, sizeof(char *)), r->npersons};
+    if (!ix.ids) abort();
+    for (size_t i = 0; i < r->npersons; i++) ix.ids[i] = r->persons[i].id_number;
+    qsort(ix.ids, ix.n, sizeof *ix.ids, cmp_idp);
+    return ix;
+}
+
+static bool id_index_has(const id_index *ix, const char *id)
+{
+    return bsearch(&id, ix->ids, ix->n, sizeof *ix->ids, cmp_idp) != NULL;
+}
+
 static bool fact_type_allowed(const msgw_record_kind *k, const char *type)
 {
     for (size_t i = 0; i < k->nfacts; i++)
@@ -319,7 +348,7 @@ static void check_certificate(const msgw_fact *f, msgw_errors *e, int rec)
                        grade->v.u.s);
 }
 
-static void check_fact(const msgw_dict *d, const msgw_record *r, const msgw_record_kind *k,
+static void check_fact(const msgw_dict *d, const id_index *persons, const msgw_record_kind *k,
                        const msgw_fact *f, msgw_errors *e, int rec)
 {
     const msgw_fact_type *ft = f->type ? msgw_dict_fact_type(d, f->type) : NULL;
@@ -331,7 +360,7 @@ static void check_fact(const msgw_dict *d, const msgw_record *r, const msgw_reco
     if (k && !fact_type_allowed(k, f->type))
         msgw_error_add(e, rec, f->loc, "type", "record.fact_type",
                        "a %s record cannot carry a %s fact", k->id, f->type);
-    if (f->subject[0] && !msgw_record_person(r, f->subject))
+    if (f->subject[0] && !id_index_has(persons, f->subject))
         msgw_error_add(e, rec, f->loc, "subject", "fact.subject",
                        "fact about %.6s********%.4s, who is not among the record's persons",
                        f->subject, f->subject + 14);
@@ -357,25 +386,30 @@ static void check_fact(const msgw_dict *d, const msgw_record *r, const msgw_reco
     if (strcmp(f->type, "disability") == 0) check_certificate(f, e, rec);
 }
 
-static void check_household(const msgw_record *r, msgw_errors *e, int rec)
+static void check_household(const msgw_record *r, const id_index *persons, msgw_errors *e, int rec)
 {
     const msgw_household *h = r->household;
     size_t heads = 0;
+    id_index members = {calloc(h->nmembers + 1, sizeof(char *)), h->nmembers};
+    if (!members.ids) abort();
     for (size_t i = 0; i < h->nmembers; i++) {
         const msgw_member *m = &h->members[i];
+        members.ids[i] = m->id_number;
         if (m->relationship &&
             (strcmp(m->relationship, "02") == 0 || strcmp(m->relationship, "01") == 0))
             heads++;
-        if (!msgw_record_person(r, m->id_number))
+        if (!id_index_has(persons, m->id_number))
             msgw_error_add(e, rec, h->loc, "members", "household.member_person",
                            "member %.6s********%.4s has no person entry", m->id_number,
                            m->id_number + 14);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(h->members[j].id_number, m->id_number) == 0)
-                msgw_error_add(e, rec, h->loc, "members", "household.duplicate_member",
-                               "member %.6s********%.4s is listed twice", m->id_number,
-                               m->id_number + 14);
     }
+    qsort(members.ids, members.n, sizeof *members.ids, cmp_idp);
+    for (size_t i = 1; i < members.n; i++)
+        if (strcmp(members.ids[i - 1], members.ids[i]) == 0 &&
+            (i + 1 == members.n || strcmp(members.ids[i], members.ids[i + 1]) != 0))
+            msgw_error_add(e, rec, h->loc, "members", "household.duplicate_member",
+                           "member %.6s********%.4s is listed twice", members.ids[i], members.ids[i] + 14);
+    free(members.ids);
     if (heads != 1)
         msgw_error_add(e, rec, h->loc, "family_relationship", "household.head",
                        "a household needs exactly one head (relationship 02 户主 or 01 本人), "
@@ -392,18 +426,20 @@ bool msgw_dict_check_record(const msgw_dict *d, const msgw_record *r, msgw_error
                        r->kind ? r->kind : "(none)");
     if (r->npersons == 0)
         msgw_error_add(e, rec, r->loc, "persons", "record.persons", "a record names at least one person");
-    for (size_t i = 0; i < r->npersons; i++) {
-        check_person(&r->persons[i], e, rec);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(r->persons[i].id_number, r->persons[j].id_number) == 0)
-                msgw_error_add(e, rec, r->persons[i].loc, "id_number", "record.duplicate_person",
-                               "person %.6s********%.4s appears twice", r->persons[i].id_number,
-                               r->persons[i].id_number + 14);
-    }
+    id_index persons = id_index_of_persons(r);
+    for (size_t i = 0; i < r->npersons; i++) check_person(&r->persons[i], e, rec);
+    for (size_t i = 1; i < persons.n; i++)
+        if (strcmp(persons.ids[i - 1], persons.ids[i]) == 0 &&
+            (i + 1 == persons.n || strcmp(persons.ids[i], persons.ids[i + 1]) != 0)) {
+            const msgw_person *p = msgw_record_person(r, persons.ids[i]);
+            msgw_error_add(e, rec, p ? p->loc : r->loc, "id_number", "record.duplicate_person",
+                           "person %.6s********%.4s appears twice", persons.ids[i], persons.ids[i] + 14);
+        }
     if (k && k->needs_household && !r->household)
         msgw_error_add(e, rec, r->loc, "household", "record.household",
                        "a %s record needs a household", k->id);
-    if (r->household) check_household(r, e, rec);
-    for (size_t i = 0; i < r->nfacts; i++) check_fact(d, r, k, &r->facts[i], e, rec);
+    if (r->household) check_household(r, &persons, e, rec);
+    for (size_t i = 0; i < r->nfacts; i++) check_fact(d, &persons, k, &r->facts[i], e, rec);
+    free(persons.ids);
     return e->nerrors == before;
 }

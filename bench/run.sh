@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make bench: runs the decode benchmark of a release build and keeps its table.
+#   ./bench/run.sh BUILD_DIR [bench_decode options...]
+# BUILD_DIR must be a release build (meson setup BUILD_DIR --buildtype=release -Dtests=false);
+# the table is printed and written to BUILD_DIR/bench-report.txt.  See docs/benchmarks.md.
+set -euo pipefail
+
+build=${1:?usage: bench/run.sh BUILD_DIR [bench_decode options]}
+shift
+bench="$build/bench/bench_decode"
+if [ ! -x "$bench" ]; then
+	echo "bench/run.sh: $bench not found; build it first: ninja -C $build" >&2
+	exit 2
+fi
+buildtype=$(meson introspect --buildoptions "$build" 2>/dev/null |
+	python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))' \
+	2>/dev/null || echo unknown)
+if [ "$buildtype" != release ]; then
+	echo "bench/run.sh: warning: $build is a '$buildtype' build; figures are meant for a release build" >&2
+fi
+
+report="$build/bench-report.txt"
+# Progress goes to stderr; the table to stdout and the report file.
+"$bench" --report "$report" "$@"
+{
+	echo
+	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"\
+		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "build: $build ($buildtype), $(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ)"
+} | tee -a "$report"

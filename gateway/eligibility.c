@@ -886,7 +886,8 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
     unsigned char *pick = calloc(e->n + 1, 1);
     if (!pick) abort();
     uint64_t mask = BIT_PERSON;
-    bool scan_all = false;
+    /* A parameter that had no value left verdicts in error: supplying one must revisit them all. */
+    bool scan_all = oldv == MSGW_ABSENT;
     for (size_t r = 0; r < e->nrules; r++) {
         const msgw_service *s = e->rules[r];
         if (!((s->params >> pi) & 1)) continue;

@@ -178,8 +178,27 @@ static bool parse_date(run *r, const char *s, msgw_date *d)
     return false;
 }
 
+/* Scenario ID numbers go through the dictionary like any sender's: a wrong check character fails. */
+static bool check_id(run *r, const char *id)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_value v;
+    bool ok = msgw_dict_parse(tu_ctx()->dict, msgw_dict_element(tu_ctx()->dict, "id_number"), id, strlen(id), &v, a,
+                              &e, 0, "scenario", "ID");
+    if (!ok) {
+        char buf[512];
+        failf(r, "%s: %s", id, msgw_error_format(&e.v[0], buf, sizeof buf));
+    }
+    msgw_arena_destroy(&a);
+    msgw_errors_clear(&e);
+    return ok;
+}
+
 static void do_person(run *r, char **tok, int n)
 {
+    if (!check_id(r, tok[1])) return;
     msgw_batch *b;
     msgw_record *rec = new_record(r, &b, "person_registration", NULL);
     size_t cap = 0;
@@ -257,6 +276,7 @@ static void do_fact(run *r, char **tok, int n)
         failf(r, "fact: no record kind carries fact type '%s'", n > 2 ? tok[2] : "");
         return;
     }
+    if (!check_id(r, tok[1])) return;
     const char *via = NULL;
     for (int i = 3; i < n; i++)
         if (strcmp(tok[i], "via") == 0 && i + 1 < n) via = tok[i + 1];
@@ -405,12 +425,25 @@ static void do_line(run *r, char **tok, int n)
     else if (strcmp(w, "sweep") == 0) msgw_elig_sweep(r->elig, r->date, &r->tr, &r->errs);
     else if (strcmp(w, "replay") == 0 && r->last) msgw_elig_apply(r->elig, r->last->items[0].record, r->date, &r->tr, &r->errs);
     else if (strcmp(w, "ignore") == 0) r->ignore_others = true;
+    else if (strcmp(w, "overlay") == 0 && n == 2) {
+        msgw_errors e;
+        msgw_errors_init(&e);
+        char path[4096];
+        if (!msgw_catalogue_overlay(r->cat, tu_path(tok[1], path, sizeof path), &e)) {
+            char buf[512];
+            failf(r, "overlay %s: %s", tok[1], e.n ? msgw_error_format(&e.v[0], buf, sizeof buf) : "?");
+        }
+        msgw_errors_clear(&e);
+    }
     else if (strcmp(w, "param") == 0 && n == 6) {
         msgw_date from;
         int64_t value;
         msgw_errors e;
         msgw_errors_init(&e);
-        if (parse_date(r, tok[3], &from) && msgw_rule_parse_literal(MSGW_RT_MONEY, tok[5], &value))
+        int pidx = msgw_rule_env_param_find(r->cat->env, tok[1]);
+        msgw_rtype ptype = pidx >= 0 ? r->cat->params[pidx].type : MSGW_RT_MONEY;
+        if (!msgw_rule_parse_literal(ptype, tok[5], &value)) failf(r, "param %s: bad value %s", tok[1], tok[5]);
+        else if (parse_date(r, tok[3], &from))
             if (!msgw_elig_param_change(r->elig, r->cat, tok[1], from, value, "scenario", r->date, &r->tr, &r->errs))
                 failf(r, "param %s: not a parameter of the catalogue", tok[1]);
         msgw_errors_clear(&e);

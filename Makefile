@@ -45,8 +45,7 @@ run: deps $(BUILD)/build.ninja
 
 test: deps $(TEST_BUILD)/build.ninja
 	ninja -C $(TEST_BUILD)
-	meson test -C $(TEST_BUILD) --print-errorlogs --num-processes 2
-	./tests/fuzz/run.sh $(TEST_BUILD) 5
+	./tests/run.sh $(TEST_BUILD) 5
 
 bench: deps
 	[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) --buildtype=release -Dtests=false

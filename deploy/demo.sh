@@ -47,6 +47,13 @@ if [[ -f tests/data/mca/invalid-records.xml ]]; then
   "$msgw" validate --from mca tests/data/mca/invalid-records.xml || echo "(exit status $?: invalid records)"
 fi
 
+if [[ -f $out/canonical.json ]]; then
+  step "Proactive discovery: the population evaluated against Tianjin's catalogue"
+  "$msgw" eval --catalogue tianjin --date "$(date +%F)" --from canonical "$out/canonical.json" > "$out/eval.txt" || true
+  grep -E '^  (NEW|LOST|CHANGED)' "$out/eval.txt" | head -n 15
+  echo "... $(grep -cE '^  (NEW|LOST|CHANGED)' "$out/eval.txt") transitions in all, explained in $out/eval.txt"
+fi
+
 step "Done"
 echo "Generated files and their canonical form: $out/"
 echo "Try: $msgw --help"

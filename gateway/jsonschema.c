@@ -6,7 +6,9 @@
  * cycles that would never consume input are rejected.  Validation then only
  * walks that tree and the instance; it records errors with the JSON pointer
  * of the failing value, built lazily from a chain of stack segments so a
- * valid document costs no allocation for locations.
+ * valid document costs no allocation for locations.  The annotations that
+ * unevaluatedProperties/Items need are collected only below schemas that use
+ * them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* newlocale/uselocale, strndup, REG_STARTEND when built standalone */
@@ -2072,7 +2074,7 @@ static const struct {
     {"dependentRequired", kw_dependent_required},
     {"dependentSchemas", kw_dependent_schemas},
     {"$ref", kw_ref},
-    /* Evaluation depends on annotations or dynamic scope, which this validator does not keep. */
+    /* Need the annotations / dynamic scope that validate_node tracks only where used. */
     {"$dynamicRef", kw_dynamic_ref},
     {"unevaluatedProperties", kw_single},
     {"unevaluatedItems", kw_single},

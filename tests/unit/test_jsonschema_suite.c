@@ -2,10 +2,12 @@
  * Runs the official JSON Schema Test Suite (draft 2020-12, in
  * $MSGW_SHARED/json-schema-test-suite) against gateway/jsonschema.c.  Every
  * file is either run or listed as skipped with the reason; inside a run file
- * the few groups or cases that need something the validator deliberately
- * lacks are listed the same way.  Any failing case of a run file fails the
- * test.  Each case is validated twice, once collecting errors and once
- * without, because the two paths short-circuit differently.
+ * the few groups or cases that need a remote document or something the
+ * validator deliberately refuses are listed the same way.  Any failing case
+ * of a run file fails the test.  Each case is validated twice, once
+ * collecting errors and once without, because the two paths short-circuit
+ * differently.  If the suite's remotes/ folder is present, it serves the
+ * http://localhost:1234/ references and those cases run too.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,9 +29,13 @@ typedef struct {
     const char *reason;
 } file_skip;
 
-#define REMOTES "needs the suite's remotes/ (http://localhost:1234/), not in this copy of the suite"
+/* Skips with this reason run after all when the suite's remotes/ folder is present. */
+static const char remotes_reason[] =
+    "needs the suite's remotes/ (http://localhost:1234/), not in this copy of the suite";
+#define REMOTES remotes_reason
+#define REMOTE_BASE "http://localhost:1234/"
 
-/* Whole files that exercise what docs/jsonschema.md lists as unsupported. */
+/* Whole files that need documents this copy of the suite lacks. */
 static const file_skip skipped_files[] = {
     {"refRemote.json", REMOTES},
     {"vocabulary.json", "needs custom meta-schemas from http://localhost:1234/ ($vocabulary)"},
@@ -108,7 +114,40 @@ static const char *suite_dir(void)
     return dir;
 }
 
-#define file_skip_reason_in(table, file) skip_reason(table, sizeof table / sizeof table[0], file)
+/* The suite's remotes/ folder, or NULL when this copy has none. */
+static const char *remotes_dir(void)
+{
+    static char dir[4200];
+    snprintf(dir, sizeof dir, "%s", suite_dir());
+    char *slash = strrchr(dir, '/'); /* next to draft2020-12/, by name: it may be a symlink */
+    snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0),
+             "remotes");
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    closedir(d);
+    return dir;
+}
+
+/* Serves http://localhost:1234/X from remotes/X, as the suite's README asks. */
+static json_t *load_remote(const char *uri, void *ud)
+{
+    const char *dir = ud;
+    size_t n = strlen(REMOTE_BASE);
+    if (strncmp(uri, REMOTE_BASE, n) != 0)
+        return NULL;
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s", dir, uri + n);
+    return json_load_file(path, 0, NULL);
+}
+
+static const char *unless_remotes(const char *reason)
+{
+    return reason == remotes_reason && remotes_dir() ? NULL : reason;
+}
+
+#define file_skip_reason_in(table, file)                                                           \
+    unless_remotes(skip_reason(table, sizeof table / sizeof table[0], file))
 
 static const char *skip_reason(const file_skip *table, size_t n, const char *file)
 {
@@ -124,7 +163,7 @@ static const char *case_skip_reason(const char *file, const char *group, const c
         const case_skip *s = &skipped_cases[i];
         if (strcmp(s->file, file) == 0 && strcmp(s->group, group) == 0 &&
             (!s->test || (test && strcmp(s->test, test) == 0)))
-            return s->reason;
+            return unless_remotes(s->reason);
     }
     return NULL;
 }
@@ -173,7 +212,9 @@ static void run_group(const json_t *group, const char *file, tally *t)
     }
     msgw_errors err;
     msgw_errors_init(&err);
-    msgw_jsonschema *s = msgw_jsonschema_new(json_object_get(group, "schema"), NULL, NULL, &err);
+    const char *remotes = remotes_dir();
+    msgw_jsonschema *s = msgw_jsonschema_new(json_object_get(group, "schema"),
+                                             remotes ? load_remote : NULL, (void *)remotes, &err);
     if (!s) {
         printf("    FAIL %s | %s: schema does not compile\n", file, gdesc);
         print_errors(&err);
@@ -244,6 +285,7 @@ static void test_draft2020_12(void **state)
     tally total = {0};
     int files_run = 0;
     printf("JSON Schema Test Suite, draft 2020-12, from %s\n", dir);
+    printf("remote references: %s\n", remotes_dir() ? remotes_dir() : "no remotes/ folder");
     for (int i = 0; i < n; i++) {
         const char *reason = file_skip_reason_in(skipped_files, names[i]->d_name);
         if (reason) {

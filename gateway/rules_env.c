@@ -230,9 +230,9 @@ void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fac
 }
 
 /*
- * Per-capita income needs every member's income: a household where someone's
- * income is unknown has no per-capita income (absent), so no rule concludes
- * from missing data that a family is poor.
+ * Per-capita income needs every living member's income: a household where
+ * someone's income is unknown has no per-capita income (absent), so no rule
+ * concludes from missing data that a family is poor.
  */
 void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h)
 {
@@ -241,13 +241,18 @@ void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h)
     int slot = -1;
     for (size_t a = 0; fl && a < fl->ft->nattrs; a++)
         if (strcmp(fl->ft->attrs[a]->id, "income_monthly_fen") == 0) slot = fl->attr[a];
-    int64_t total = 0;
-    bool known = slot >= 0 && h->nmembers > 0;
+    /* A member who has died no longer counts in the household's size or income. */
+    int death = msgw_rule_env_fact_index(env, "death");
+    int dead_slot = death >= 0 ? env->facts[death].present : -1;
+    int64_t total = 0, living = 0;
+    bool known = slot >= 0;
     for (size_t i = 0; known && i < h->nmembers; i++) {
+        if (dead_slot >= 0 && h->members[i].slots[dead_slot] == 1) continue;
         int64_t v = h->members[i].slots[slot];
         if (v == MSGW_ABSENT) known = false;
         else total += v;
+        living++;
     }
-    h->size = (int64_t)h->nmembers;
-    h->per_capita_income = known ? total / (int64_t)h->nmembers : MSGW_ABSENT;
+    h->size = living;
+    h->per_capita_income = known && living > 0 ? total / living : MSGW_ABSENT;
 }

@@ -143,8 +143,9 @@ size_t msgw_errors_count_for(const msgw_errors *e, int record)
 
 char *msgw_error_format(const msgw_error *err, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s%s%s [%s]", err->location ? err->location : "",
-             err->location ? ": " : "", err->field ? err->field : "", err->field ? ": " : "",
+    /* an empty JSON pointer is the document itself */
+    const char *loc = err->location && !err->location[0] ? "(document)" : err->location;
+    snprintf(buf, len, "%s%s%s%s%s [%s]", loc ? loc : "", loc ? ": " : "", err->field ? err->field : "", err->field ? ": " : "",
              err->message ? err->message : "", err->rule ? err->rule : "");
     return buf;
 }

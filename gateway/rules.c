@@ -597,6 +597,63 @@ static etype parse_expr(compiler *c)
     return logic(c, true);
 }
 
+/*
+ * Peephole pass: `SLOT; CONST; CMP`, `AGE; CONST; CMP`, `SLOT; WITHIN` and
+ * `SLOT; IN` become one instruction each, since nearly every rule is a
+ * conjunction of such tests and dispatch dominates their cost.  Jumps,
+ * aggregate bodies and threshold ranges are relocated.
+ */
+static size_t fusable(const rule_insn *c, size_t i, size_t n)
+{
+    if (i + 2 < n && (c[i].op == OP_SLOT || c[i].op == OP_AGE) && c[i + 1].op == OP_CONST &&
+        c[i + 2].op >= OP_EQ && c[i + 2].op <= OP_GE)
+        return 3;
+    if (i + 1 < n && c[i].op == OP_SLOT && (c[i + 1].op == OP_WITHIN || c[i + 1].op == OP_IN_MASK)) return 2;
+    return 1;
+}
+
+static void fuse(msgw_rule *r)
+{
+    size_t n = r->ncode;
+    size_t *map = calloc(n + 1, sizeof *map);
+    rule_insn *out = calloc(n + 1, sizeof *out);
+    if (!map || !out) abort();
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = fusable(r->code, i, n);
+        for (size_t q = 0; q < k; q++) map[i + q] = j;
+        rule_insn f = r->code[i];
+        if (k == 3) {
+            f.op = r->code[i].op == OP_AGE ? OP_AGE_CMP_CONST : OP_SLOT_CMP_CONST;
+            f.aux = (uint8_t)(r->code[i + 2].op - OP_EQ);
+            f.arg2 = r->code[i + 1].arg;
+        } else if (k == 2) {
+            f.op = r->code[i + 1].op == OP_WITHIN ? OP_SLOT_WITHIN : OP_SLOT_IN_MASK;
+            f.arg2 = r->code[i + 1].op == OP_WITHIN ? r->code[i + 1].arg2 : r->code[i + 1].arg;
+            f.len = r->code[i + 1].op == OP_WITHIN ? (int32_t)r->code[i + 1].arg : 0; /* divisor */
+        }
+        out[j++] = f;
+        i += k;
+    }
+    map[n] = j;
+    /* relocate: a jump at old i lands at old i + len + 1 */
+    for (size_t i = 0; i < n; i++) {
+        rule_op op = (rule_op)r->code[i].op;
+        if (op != OP_JF_KEEP && op != OP_JT_KEEP && op != OP_AGG) continue;
+        size_t target = i + (size_t)r->code[i].len + 1;
+        out[map[i]].len = (int32_t)(map[target] - map[i] - 1);
+    }
+    for (size_t t = 0; t < r->nthresholds; t++) {
+        size_t end = r->thresholds[t].start + r->thresholds[t].len;
+        r->thresholds[t].start = map[r->thresholds[t].start];
+        r->thresholds[t].len = map[end] - r->thresholds[t].start;
+    }
+    free(r->code);
+    free(map);
+    r->code = out;
+    r->ncode = j;
+}
+
 msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype want,
                              const char *where, msgw_errors *e)
 {
@@ -618,6 +675,7 @@ msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype wan
     if (t.is_string_lit) cerror(&c, 1, "a bare string is not a rule");
     if (t.t != want) cerror(&c, 1, "the rule is a %s, it must be a %s", type_name(t.t), type_name(want));
     emit(&c, OP_RET, 0, 0);
+    fuse(c.r);
     c.r->stack = c.maxdepth + 1;
     c.r->type = t.t;
     c.r->source = strdup(src);

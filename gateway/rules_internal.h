@@ -37,6 +37,8 @@ typedef enum {
     OP_NOT, OP_JF_KEEP, OP_JT_KEEP, OP_POP,
     OP_IN_MASK, OP_WITHIN, OP_INCLUDES, OP_PRESENT,
     OP_AGG, OP_RET,
+    /* superinstructions made by the peephole pass (rules.c: fuse) */
+    OP_SLOT_CMP_CONST, OP_SLOT_WITHIN, OP_SLOT_IN_MASK, OP_AGE_CMP_CONST,
 } rule_op;
 
 typedef enum { AGG_ANY, AGG_ALL, AGG_COUNT, AGG_SUM } agg_kind;

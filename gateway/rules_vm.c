@@ -16,7 +16,34 @@ typedef struct vm {
     const msgw_eval_ctx *ctx;
     int bad_param;
     msgw_eval_status status;
+    int at_y, at_md; /* the evaluation date as year and month*100+day, 0 until first needed */
 } vm;
+
+/* Whole years on the evaluation date, with its calendar split done once per evaluation. */
+static int64_t age_on(vm *m, msgw_date birth)
+{
+    int y, mo, d;
+    if (!m->at_y) {
+        msgw_date_to_ymd(m->ctx->date, &y, &mo, &d);
+        m->at_y = y;
+        m->at_md = mo * 100 + d;
+    }
+    msgw_date_to_ymd(birth, &y, &mo, &d);
+    return m->at_y - y - (m->at_md < mo * 100 + d);
+}
+
+static int64_t compare(int64_t a, int64_t b, int how)
+{
+    if (a == MSGW_ABSENT || b == MSGW_ABSENT) return 0;
+    switch (how) {
+    case 0: return a == b;
+    case 1: return a != b;
+    case 2: return a < b;
+    case 3: return a <= b;
+    case 4: return a > b;
+    default: return a >= b;
+    }
+}
 
 static int64_t run(vm *m, size_t pc, const msgw_view *view);
 
@@ -95,7 +122,7 @@ static int64_t run(vm *m, size_t pc, const msgw_view *view)
         }
         case OP_AGE: {
             int64_t b = view->slots[P_BIRTH];
-            st[sp++] = b == MSGW_ABSENT ? MSGW_ABSENT : years_between((msgw_date)b, ctx->date);
+            st[sp++] = b == MSGW_ABSENT ? MSGW_ABSENT : age_on(m, (msgw_date)b);
             break;
         }
         case OP_YEARS_SINCE:
@@ -152,6 +179,22 @@ static int64_t run(vm *m, size_t pc, const msgw_view *view)
             pc += (size_t)in->len;
             break;
         case OP_RET: return sp ? st[sp - 1] : MSGW_ABSENT;
+        case OP_SLOT_CMP_CONST: st[sp++] = compare(view->slots[in->arg], in->arg2, in->aux); break;
+        case OP_AGE_CMP_CONST: {
+            int64_t b = view->slots[P_BIRTH];
+            st[sp++] = compare(b == MSGW_ABSENT ? MSGW_ABSENT : age_on(m, (msgw_date)b), in->arg2, in->aux);
+            break;
+        }
+        case OP_SLOT_WITHIN: {
+            int64_t v = view->slots[in->arg];
+            st[sp++] = v != MSGW_ABSENT && v / in->len == in->arg2;
+            break;
+        }
+        case OP_SLOT_IN_MASK: {
+            int64_t v = view->slots[in->arg];
+            st[sp++] = v != MSGW_ABSENT && v >= 0 && v < 64 && ((in->arg2 >> v) & 1);
+            break;
+        }
         }
     }
 }
@@ -159,7 +202,7 @@ static int64_t run(vm *m, size_t pc, const msgw_view *view)
 msgw_eval_status msgw_rule_eval(const msgw_rule *r, const msgw_eval_ctx *ctx, int64_t *out,
                                 int *bad_param)
 {
-    vm m = {r, ctx, -1, MSGW_EVAL_OK};
+    vm m = {r, ctx, -1, MSGW_EVAL_OK, 0, 0};
     int64_t v = run(&m, 0, ctx->person);
     if (out) *out = v;
     if (bad_param) *bad_param = m.bad_param;

@@ -18,7 +18,8 @@
 /*
  * Compiles schema (a borrowed reference; the validator keeps its own).  An
  * unsupported keyword, a bad regex or an unresolvable $ref is a compile
- * error in err.  resolve(uri, ud) may supply remote documents (or NULL).
+ * error in err.  resolve(uri, ud) may supply remote documents (or NULL); it
+ * returns a new reference, which the validator then owns.
  */
 typedef json_t *(*msgw_jsonschema_resolver)(const char *uri, void *ud);
 msgw_jsonschema *msgw_jsonschema_new(json_t *schema, msgw_jsonschema_resolver resolve, void *ud,

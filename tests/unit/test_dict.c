@@ -117,6 +117,7 @@ static void test_dates_money_strings(void **state)
     expect_ok("name", "张三", &v, 0);
     expect_error("name", "", "length", NULL);
     expect_error("condition_code", "HT10", "pattern", NULL);
+    expect_ok("condition_code", "I10.x00x002", &v, 0); /* national clinical version */
     expect_ok("condition_code", "I10", &v, 0);
     expect_ok("condition_code", "F20.0", &v, 0);
 }

@@ -179,9 +179,11 @@ static size_t eval_household(evaluator *ev, const cperson *p, size_t i, size_t n
     msgw_hview_compute(ev->cat->env, &h);
     for (size_t j = 0; j < k; j++) {
         msgw_eval_ctx ctx = {ev->date, ev->params, &ev->views[j], &h};
+        uint64_t presence = msgw_view_presence(ev->cat->env, &ev->views[j]);
         for (size_t s = 0; s < ev->cat->nservices; s++) {
             const msgw_service *svc = &ev->cat->services[s];
             if (!svc->eligible || (only && svc != only)) continue;
+            if (msgw_rule_required(svc->eligible) & ~presence) continue; /* as the engine does */
             int64_t ok = 0, amount = 0;
             int bad;
             msgw_rule_eval(svc->eligible, &ctx, &ok, &bad);

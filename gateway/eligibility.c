@@ -379,11 +379,12 @@ static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, m
 }
 
 static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx *ctx, bool dead,
-                             int *bad_param)
+                             uint64_t presence, int *bad_param)
 {
     msgw_verdict v = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
     int64_t ok = 0;
     *bad_param = -1;
+    if (msgw_rule_required(s->eligible) & ~presence) return v; /* cannot be true without them */
     /* A death ends every service except those whose rules are about the death. */
     if (dead && !(s->depends & ((uint64_t)1 << e->death_fact))) return v;
     if (msgw_rule_eval(s->eligible, ctx, &ok, bad_param) != MSGW_EVAL_OK) {
@@ -663,13 +664,14 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         }
     }
     bool dead = e->death_fact >= 0 && self->slots[e->cat->env->facts[e->death_fact].present] == 1;
+    uint64_t presence = msgw_view_presence(e->cat->env, self);
     uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
     e->last_evaluated++;
     for (size_t r = 0; r < e->nrules; r++) {
         const msgw_service *s = e->rules[r];
         if (!(s->depends & mask) && !(dead && (mask & death_bit))) continue;
         int bad = -1;
-        msgw_verdict now = evaluate(e, s, &ctx, dead, &bad);
+        msgw_verdict now = evaluate(e, s, &ctx, dead, presence, &bad);
         if (now.error) {
             report_error(e, s, ps, bad, date, err);
             ps->verdicts[r].error = true;

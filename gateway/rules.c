@@ -38,6 +38,7 @@ typedef struct etype {
     bool is_string_lit;
     const char *lit;        /* STRING literal text */
     size_t litlen;
+    uint64_t req; /* fact types that must be present for it to be true (or not absent) */
 } etype;
 
 typedef struct compiler {
@@ -181,7 +182,7 @@ static const char *type_name(msgw_rtype t)
 
 static etype simple(msgw_rtype t)
 {
-    etype e = {t, NULL, -1, false, NULL, 0};
+    etype e = {t, NULL, -1, false, NULL, 0, 0};
     return e;
 }
 
@@ -283,7 +284,9 @@ static etype field_path(compiler *c, const token *first)
     c->r->depends |= (uint64_t)1 << fi;
     if (strcmp(b, "valid_from") == 0 || strcmp(b, "valid_to") == 0) {
         emit(c, OP_SLOT, b[6] == 'f' ? fl->valid_from : fl->valid_to, 1);
-        return simple(MSGW_RT_DATE);
+        etype t = simple(MSGW_RT_DATE);
+        if (b[6] == 'f') t.req = (uint64_t)1 << fi;
+        return t;
     }
     for (size_t i = 0; i < fl->ft->nattrs; i++)
         if (strcmp(fl->ft->attrs[i]->id, b) == 0) {
@@ -293,6 +296,7 @@ static etype field_path(compiler *c, const token *first)
                 cerror(c, col, "%s.%s is text; rules compare codes, numbers, money and dates", a, b);
             t.el = el;
             t.set_slot = fl->set[i];
+            t.req = (uint64_t)1 << fi; /* absent without a current fact */
             emit(c, OP_SLOT, fl->attr[i], 1);
             return t;
         }
@@ -314,7 +318,9 @@ static etype call(compiler *c, const token *fn)
         expect(c, T_RP, "')'");
         c->r->depends |= (uint64_t)1 << fi;
         emit(c, OP_SLOT, c->env->facts[fi].present, 1);
-        return simple(MSGW_RT_BOOL);
+        etype t = simple(MSGW_RT_BOOL);
+        t.req = (uint64_t)1 << fi;
+        return t;
     }
     static const struct {
         const char *n;
@@ -425,7 +431,9 @@ static etype arith(compiler *c, etype l, etype r, tok_kind op, int col)
     else if (op == T_SLASH && a == MSGW_RT_MONEY && b == MSGW_RT_MONEY) res = MSGW_RT_INT;
     else cerror(c, col, "cannot apply this operator to %s and %s", type_name(a), type_name(b));
     emit(c, op == T_PLUS ? OP_ADD : op == T_MINUS ? OP_SUB : op == T_STAR ? OP_MUL : OP_DIV, 0, -1);
-    return simple(res);
+    etype e = simple(res);
+    e.req = l.req | r.req; /* absent propagates through arithmetic */
+    return e;
 }
 
 static etype term(compiler *c)
@@ -507,7 +515,9 @@ static etype membership(compiler *c, etype l, int col)
     } while (c->tok.kind == T_COMMA && (next(c), 1));
     expect(c, T_RB, "']'");
     emit(c, OP_IN_MASK, mask, 0);
-    return simple(MSGW_RT_BOOL);
+    etype e = simple(MSGW_RT_BOOL);
+    e.req = l.req;
+    return e;
 }
 
 static etype cmp(compiler *c)
@@ -530,7 +540,9 @@ static etype cmp(compiler *c)
         for (size_t i = len; i < 6; i++) div *= 10;
         emit(c, OP_WITHIN, div, 0);
         c->r->code[c->r->ncode - 1].arg2 = prefix;
-        return simple(MSGW_RT_BOOL);
+        etype e = simple(MSGW_RT_BOOL);
+        e.req = l.req;
+        return e;
     }
     if (is_word(&c->tok, "includes")) {
         next(c);
@@ -542,7 +554,9 @@ static etype cmp(compiler *c)
         c->r->code[c->r->ncode - 1].op = OP_INCLUDES; /* reads the set slot instead */
         c->r->code[c->r->ncode - 1].arg = l.set_slot;
         c->r->code[c->r->ncode - 1].arg2 = idx;
-        return simple(MSGW_RT_BOOL);
+        etype e = simple(MSGW_RT_BOOL);
+        e.req = l.req;
+        return e;
     }
     tok_kind k = c->tok.kind;
     if (k < T_EQ || k > T_GE) return l;
@@ -559,7 +573,9 @@ static etype cmp(compiler *c)
         cerror(c, col, "%s values have no order", type_name(l.t));
     note_threshold(c, lstart, rstart, c->r->ncode);
     emit(c, (rule_op)(OP_EQ + (k - T_EQ)), 0, -1);
-    return simple(MSGW_RT_BOOL);
+    etype e = simple(MSGW_RT_BOOL);
+    e.req = l.req | r.req; /* a comparison with an absent value is false */
+    return e;
 }
 
 static etype not_expr(compiler *c)
@@ -570,6 +586,7 @@ static etype not_expr(compiler *c)
         etype e = not_expr(c);
         if (e.t != MSGW_RT_BOOL) cerror(c, col, "'not' needs a bool");
         emit(c, OP_NOT, 0, 0);
+        e.req = 0;
         return e;
     }
     return cmp(c);
@@ -588,6 +605,7 @@ static etype logic(compiler *c, bool is_or)
         etype r = is_or ? logic(c, false) : not_expr(c);
         if (r.t != MSGW_RT_BOOL) cerror(c, col, "'%s' needs bools", is_or ? "or" : "and");
         c->r->code[jump].len = (int32_t)(c->r->ncode - jump - 1);
+        l.req = is_or ? l.req & r.req : l.req | r.req;
     }
     return l;
 }
@@ -676,6 +694,7 @@ msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype wan
     if (t.t != want) cerror(&c, 1, "the rule is a %s, it must be a %s", type_name(t.t), type_name(want));
     emit(&c, OP_RET, 0, 0);
     fuse(c.r);
+    c.r->required = t.req;
     c.r->stack = c.maxdepth + 1;
     c.r->type = t.t;
     c.r->source = strdup(src);
@@ -695,6 +714,11 @@ void msgw_rule_destroy(msgw_rule **rp)
 uint64_t msgw_rule_depends(const msgw_rule *r)
 {
     return r->depends;
+}
+
+uint64_t msgw_rule_required(const msgw_rule *r)
+{
+    return r->required;
 }
 
 uint64_t msgw_rule_params(const msgw_rule *r)

@@ -174,6 +174,14 @@ void msgw_view_init(const msgw_rule_env *env, msgw_view *v, int64_t *slots)
     }
 }
 
+uint64_t msgw_view_presence(const msgw_rule_env *env, const msgw_view *v)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < env->nfacts; i++)
+        if (v->slots[env->facts[i].present] == 1) m |= (uint64_t)1 << i;
+    return m;
+}
+
 void msgw_view_set_person(const msgw_rule_env *env, msgw_view *v, const msgw_person *p)
 {
     if (p->birth_date != MSGW_DATE_NONE) v->slots[P_BIRTH] = p->birth_date;

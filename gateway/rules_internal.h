@@ -64,6 +64,7 @@ struct msgw_rule {
     size_t nthresholds;
     int stack;
     uint64_t depends, params;
+    uint64_t required; /* fact types without which the rule cannot be true */
     msgw_rtype type;
     char *source;
 };

@@ -67,6 +67,12 @@ msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype wan
 void msgw_rule_destroy(msgw_rule **r);
 /* Bitmask over fact-type indexes: the facts this rule reads (bit 63: person fields). */
 uint64_t msgw_rule_depends(const msgw_rule *r);
+/*
+ * Fact types that must be present (current) for the rule to be true, found
+ * by the compiler: a comparison with an absent value is false.  A person
+ * without them is not eligible, and need not be evaluated at all.
+ */
+uint64_t msgw_rule_required(const msgw_rule *r);
 /* Parameter indexes the rule reads, as a bitmask (at most 64 parameters per env). */
 uint64_t msgw_rule_params(const msgw_rule *r);
 const char *msgw_rule_source(const msgw_rule *r);
@@ -124,6 +130,8 @@ void msgw_view_set_person(const msgw_rule_env *env, msgw_view *v, const msgw_per
 /* Applies one fact if it is current on date and newer than what the view holds. */
 void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fact *f,
                           msgw_date date);
+/* Bitmask of the fact types present in a view (compare with msgw_rule_required). */
+uint64_t msgw_view_presence(const msgw_rule_env *env, const msgw_view *v);
 /* Household slots from its members' views. */
 void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h);
 /* A person's value of a threshold key, from their view and household. */

@@ -200,6 +200,33 @@ static void test_household_money(void **state)
     free(slots);
 }
 
+static uint64_t required(fixture *f, const char *src)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_rule *r = msgw_rule_compile(f->env, src, MSGW_RT_BOOL, "test", &e);
+    assert_non_null(r);
+    uint64_t m = msgw_rule_required(r);
+    msgw_rule_destroy(&r);
+    msgw_errors_clear(&e);
+    return m;
+}
+
+/* The facts without which a rule cannot be true: the engine skips such rules outright. */
+static void test_required_facts(void **state)
+{
+    fixture *f = *state;
+    uint64_t dis = (uint64_t)1 << msgw_rule_env_fact_index(f->env, "disability");
+    uint64_t orph = (uint64_t)1 << msgw_rule_env_fact_index(f->env, "orphan");
+    assert_int_equal(required(f, "has(disability) and person.age > 3"), dis);
+    assert_int_equal(required(f, "disability.disability_grade <= \"2\" and orphan.orphan_status == \"1\""), dis | orph);
+    assert_int_equal(required(f, "has(disability) or has(orphan)"), 0);
+    assert_int_equal(required(f, "(has(disability) and has(orphan)) or has(disability)"), dis);
+    assert_int_equal(required(f, "not has(death) and person.age >= 80"), 0);
+    assert_int_equal(required(f, "not (disability.disability_grade <= \"2\")"), 0);
+    assert_int_equal(required(f, "any_member(has(disability))"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_severe_disability_care),
         cmocka_unit_test(test_age_boundaries),
         cmocka_unit_test(test_household_money),
+        cmocka_unit_test(test_required_facts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -81,6 +81,8 @@ struct msgw_elig {
         long person;
     } *keyindex[16];
     bool keys_dirty;
+    msgw_time_threshold timers[32]; /* time thresholds of all rules, for the boundary index */
+    size_t ntimers;
     long **eligible_lists; /* per rule: persons who became eligible (may include some no longer) */
     size_t *eligible_n, *eligible_cap;
     boundary *bounds; /* sorted by day when !bounds_dirty */
@@ -119,6 +121,12 @@ static void collect_keys(msgw_elig *e, const msgw_rule *r)
     }
 }
 
+static void collect_timers(msgw_elig *e, const msgw_rule *r)
+{
+    for (size_t i = 0; r && i < msgw_rule_count_time_thresholds(r); i++)
+        if (e->ntimers < sizeof e->timers / sizeof e->timers[0]) e->timers[e->ntimers++] = *msgw_rule_time_threshold(r, i);
+}
+
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
 {
     msgw_elig *e = calloc(1, sizeof *e);
@@ -141,7 +149,11 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     for (size_t r = 0; r < e->nrules; r++) {
         const msgw_service *s = e->rules[r];
         collect_keys(e, s->eligible);
-        for (size_t t = 0; t < s->ntiers; t++) collect_keys(e, s->tiers[t].when);
+        collect_timers(e, s->eligible);
+        for (size_t t = 0; t < s->ntiers; t++) {
+            collect_keys(e, s->tiers[t].when);
+            collect_timers(e, s->tiers[t].when);
+        }
     }
     return e;
 }
@@ -289,6 +301,43 @@ static int cmp_bound(const void *a, const void *b)
     return (x->person > y->person) - (x->person < y->person);
 }
 
+/* The date a time threshold counts from, as this fact gives it (MSGW_DATE_NONE if it does not). */
+static msgw_date timer_origin(const msgw_elig *e, const msgw_time_threshold *t, const msgw_fact *f, int fi)
+{
+    const msgw_rule_env *env = e->cat->env;
+    if (msgw_rule_env_slot_fact(env, t->slot) != fi) return MSGW_DATE_NONE;
+    const fact_layout *fl = &env->facts[fi];
+    if (t->slot == fl->valid_from) return f->valid_from;
+    if (t->slot == fl->valid_to) return f->valid_to;
+    for (size_t a = 0; a < fl->ft->nattrs; a++)
+        if (fl->attr[a] == t->slot) {
+            const msgw_attr *at = msgw_fact_attr(f, fl->ft->attrs[a]->id);
+            return at && at->v.kind == MSGW_V_DATE ? at->v.u.d : MSGW_DATE_NONE;
+        }
+    return MSGW_DATE_NONE;
+}
+
+/*
+ * `days_since(X) <= 42` flips 42 and 43 days after X; `years_since(X) >= 3`
+ * on X's anniversaries: the sweep of those days re-evaluates the person.
+ */
+static void schedule_timers(msgw_elig *e, const msgw_fact *f, int fi, long pi, uint64_t bit)
+{
+    for (size_t i = 0; fi >= 0 && i < e->ntimers; i++) {
+        msgw_date x = timer_origin(e, &e->timers[i], f, fi);
+        if (x == MSGW_DATE_NONE) continue;
+        msgw_date at = x + (msgw_date)e->timers[i].k;
+        if (e->timers[i].years) {
+            int y, m, d;
+            msgw_date_to_ymd(x, &y, &m, &d);
+            at = msgw_date_from_ymd(y + (int)e->timers[i].k, m, m == 2 && d == 29 ? 28 : d);
+            if (at == MSGW_DATE_NONE) continue;
+        }
+        boundary_add(e, at, pi, bit | BIT_PERSON);
+        boundary_add(e, at + 1, pi, bit | BIT_PERSON);
+    }
+}
+
 static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_record *r)
 {
     long pi = ps - e->persons;
@@ -296,6 +345,7 @@ static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_
     uint64_t bit = fi >= 0 ? (uint64_t)1 << fi : 0;
     if (f->valid_from != MSGW_DATE_NONE) boundary_add(e, f->valid_from, pi, bit);
     if (f->valid_to != MSGW_DATE_NONE) boundary_add(e, f->valid_to + 1, pi, bit);
+    schedule_timers(e, f, fi, pi, bit);
     if (ps->nfacts == ps->cap) {
         ps->cap = ps->cap ? ps->cap * 2 : 8;
         ps->facts = realloc(ps->facts, ps->cap * sizeof *ps->facts);

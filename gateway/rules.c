@@ -502,6 +502,19 @@ static void note_threshold(compiler *c, size_t lstart, size_t rstart, size_t end
     t->len = ee - es;
 }
 
+/* Records `days_since(SLOT) op CONST` / `years_since(SLOT) op CONST` for the calendar. */
+static void note_time_threshold(compiler *c, size_t lstart, size_t rstart, size_t end)
+{
+    const rule_insn *code = c->r->code;
+    if (rstart - lstart != 2 || end - rstart != 1 || code[lstart].op != OP_SLOT || code[rstart].op != OP_CONST ||
+        (code[lstart + 1].op != OP_DAYS_SINCE && code[lstart + 1].op != OP_YEARS_SINCE))
+        return;
+    c->r->time_thresholds = realloc(c->r->time_thresholds, (c->r->ntime_thresholds + 1) * sizeof *c->r->time_thresholds);
+    if (!c->r->time_thresholds) abort();
+    c->r->time_thresholds[c->r->ntime_thresholds++] =
+        (msgw_time_threshold){(int)code[lstart].arg, code[lstart + 1].op == OP_YEARS_SINCE, code[rstart].arg};
+}
+
 static etype membership(compiler *c, etype l, int col)
 {
     if (l.t != MSGW_RT_CODE || !l.el) cerror(c, col, "'in' needs a code field on its left");
@@ -572,6 +585,7 @@ static etype cmp(compiler *c)
     if (k != T_EQ && k != T_NE && (l.t == MSGW_RT_BOOL || l.t == MSGW_RT_REGION))
         cerror(c, col, "%s values have no order", type_name(l.t));
     note_threshold(c, lstart, rstart, c->r->ncode);
+    note_time_threshold(c, lstart, rstart, c->r->ncode);
     emit(c, (rule_op)(OP_EQ + (k - T_EQ)), 0, -1);
     etype e = simple(MSGW_RT_BOOL);
     e.req = l.req | r.req; /* a comparison with an absent value is false */
@@ -706,6 +720,7 @@ void msgw_rule_destroy(msgw_rule **rp)
     if (!rp || !*rp) return;
     free((*rp)->code);
     free((*rp)->thresholds);
+    free((*rp)->time_thresholds);
     free((*rp)->source);
     free(*rp);
     *rp = NULL;
@@ -729,6 +744,16 @@ uint64_t msgw_rule_params(const msgw_rule *r)
 const char *msgw_rule_source(const msgw_rule *r)
 {
     return r->source;
+}
+
+size_t msgw_rule_count_time_thresholds(const msgw_rule *r)
+{
+    return r->ntime_thresholds;
+}
+
+const msgw_time_threshold *msgw_rule_time_threshold(const msgw_rule *r, size_t i)
+{
+    return i < r->ntime_thresholds ? &r->time_thresholds[i] : NULL;
 }
 
 size_t msgw_rule_count_thresholds(const msgw_rule *r)

@@ -136,6 +136,17 @@ int msgw_rule_env_slot(const msgw_rule_env *env, const char *fact, const char *a
     return -1;
 }
 
+int msgw_rule_env_slot_fact(const msgw_rule_env *env, int slot)
+{
+    for (size_t i = 0; i < env->nfacts; i++) {
+        const fact_layout *fl = &env->facts[i];
+        if (slot == fl->present || slot == fl->valid_from || slot == fl->valid_to) return (int)i;
+        for (size_t a = 0; a < fl->ft->nattrs; a++)
+            if (slot == fl->attr[a]) return (int)i;
+    }
+    return -1;
+}
+
 static int64_t code_index(const msgw_element *el, const char *code);
 
 int64_t msgw_rule_env_code(const msgw_rule_env *env, const char *element, const char *code)

@@ -62,6 +62,8 @@ struct msgw_rule {
     size_t ncode;
     threshold_code *thresholds;
     size_t nthresholds;
+    msgw_time_threshold *time_thresholds;
+    size_t ntime_thresholds;
     int stack;
     uint64_t depends, params;
     uint64_t required; /* fact types without which the rule cannot be true */

@@ -92,6 +92,21 @@ size_t msgw_rule_count_thresholds(const msgw_rule *r);
 const msgw_threshold *msgw_rule_threshold(const msgw_rule *r, size_t i);
 /* The threshold's expression evaluated with the parameter at value. */
 int64_t msgw_rule_threshold_value(const msgw_rule *r, size_t i, int64_t value);
+/*
+ * Time thresholds: `days_since(X) op K` / `years_since(X) op K` where X is a
+ * date slot.  The verdict can flip on X + K (and the day after) without any
+ * record arriving, so the engine schedules a re-evaluation for those days.
+ */
+typedef struct msgw_time_threshold {
+    int slot;
+    bool years;
+    int64_t k;
+} msgw_time_threshold;
+size_t msgw_rule_count_time_thresholds(const msgw_rule *r);
+const msgw_time_threshold *msgw_rule_time_threshold(const msgw_rule *r, size_t i);
+/* Which fact type's block a slot is in, and whether it is the fact's valid_from / valid_to
+ * (-1 for person slots). */
+int msgw_rule_env_slot_fact(const msgw_rule_env *env, int slot);
 /* True when every use of param in r is inside a threshold (so the index finds all affected). */
 bool msgw_rule_param_indexed(const msgw_rule *r, int param);
 

@@ -221,10 +221,12 @@ static double check_decode(const msgw_adapter_ctx *ctx, const bench_format *bf, 
 
 /*
  * The document to time: the requested size, unless one decode of it would
- * take longer than the budget.  Sizes double from 1000 records; the growth of
- * the decode time between two sizes gives the exponent k of t ~ n^k, which
- * predicts the full size.  A superlinear decoder is then measured at the
- * largest size that fits, and the prediction is reported instead.
+ * take longer than the budget.  Sizes double from 1000 records (never more:
+ * one noisy probe must not send a quadratic decoder to 100,000 records); the
+ * growth of the decode time between two sizes gives the exponent k of
+ * t ~ n^k, which predicts the next size and the full one.  A superlinear
+ * decoder is measured at the largest size that fits, and the prediction for
+ * the full size is reported.
  */
 static bool choose_document(const msgw_adapter_ctx *ctx, const bench_opts *bo,
                             const bench_format *bf, msgw_buf *doc, bench_result *res)
@@ -245,8 +247,7 @@ static bool choose_document(const msgw_adapter_ctx *ctx, const bench_opts *bo,
         res->predicted_s = t * pow((double)bo->records / (double)res->records, k);
         if (res->records >= bo->records) return true;
         size_t next = probe.records * 2 > bo->records ? bo->records : probe.records * 2;
-        if (res->predicted_s <= bo->budget_s) next = bo->records;
-        else if (t * pow((double)next / (double)res->records, k) > bo->budget_s) {
+        if (t * pow((double)next / (double)res->records, k) > bo->budget_s) {
             res->capped = true;
             return true;
         }

@@ -418,6 +418,17 @@ static pg_person *new_person(popgen *p, size_t household, const char *rel, int a
 
 /* ---- households ----------------------------------------------------------- */
 
+static bool is_male(const pg_person *ps)
+{
+    return strcmp(ps->sex, "1") == 0;
+}
+
+static void marry(pg_person *a, pg_person *b)
+{
+    a->marital = b->marital = "20";
+}
+
+
 static int clamp_age(int age)
 {
     return age < 0 ? 0 : age > 105 ? 105 : age;
@@ -477,8 +488,7 @@ static void build_skipped_generation(hh_builder *b, pg_household *h)
     bool male = rng_chance(&b->p->r, 500);
     pg_person *head = add_member(b, "02", (int)rng_range(&b->p->r, 55, 80), male, NULL);
     if (b->left > 1 && rng_chance(&b->p->r, 600)) {
-        add_member(b, male ? "12" : "11", head->age + (int)rng_range(&b->p->r, -4, 4), !male, NULL);
-        head->marital = b->p->persons[b->p->npersons - 1].marital = "20";
+        marry(head, add_member(b, male ? "12" : "11", head->age + (int)rng_range(&b->p->r, -4, 4), !male, NULL));
     } else {
         head->marital = "30";
     }
@@ -488,53 +498,65 @@ static void build_skipped_generation(hh_builder *b, pg_household *h)
     }
 }
 
+/* Spouse within six years of the head, of the other sex: 夫 11 or 妻 12. */
+static void add_spouse(hh_builder *b, pg_person *head)
+{
+    if (b->left == 0 || !rng_chance(&b->p->r, 880)) return;
+    bool male = is_male(head);
+    int age = head->age + (int)rng_range(&b->p->r, -6, 6);
+    marry(head, add_member(b, male ? "12" : "11", age < 20 ? 20 : age, !male, NULL));
+}
+
+/* An older head's grown children, one married with its spouse (儿媳 38 / 女婿 28) and children. */
+static void add_grown_family(hh_builder *b, pg_person *head)
+{
+    popgen *p = b->p;
+    int kids = b->left > 0 ? (int)rng_range(&p->r, 1, b->left > 2 ? 2 : (int)b->left) : 0;
+    size_t first_child = p->npersons;
+    add_children(b, head, head->age, kids);
+    if (b->left == 0 || p->npersons == first_child || p->persons[first_child].age < 24) return;
+    pg_person *child = &p->persons[first_child];
+    bool son = is_male(child);
+    marry(child, add_member(b, son ? "38" : "28", child->age + (int)rng_range(&p->r, -3, 3), !son, NULL));
+    while (b->left > 0) {
+        bool boy = rng_chance(&p->r, 515);
+        add_member(b, boy ? "41" : "42", child->age - (int)rng_range(&p->r, 22, 34), boy,
+                   son ? child->surname : NULL);
+    }
+}
+
+/* A younger head's parents (父亲 51 / 母亲 52) living with the family. */
+static void add_parents(hh_builder *b, const pg_person *head)
+{
+    popgen *p = b->p;
+    if (b->left == 0 || head->age > 60 || !rng_chance(&p->r, 350)) return;
+    int n = b->left >= 2 && rng_chance(&p->r, 500) ? 2 : 1;
+    int base = head->age + (int)rng_range(&p->r, 22, 34);
+    for (int i = 0; i < n; i++) {
+        bool father = n == 2 ? i == 0 : rng_chance(&p->r, 400);
+        pg_person *par = add_member(b, father ? "51" : "52", base + (int)rng_range(&p->r, -3, 3),
+                                    father, father && is_male(head) ? head->surname : NULL);
+        par->marital = n == 2 ? "20" : "30";
+    }
+}
+
+/* The persons array does not move while a household is built (reserve_persons). */
 static void build_family(hh_builder *b, bool single)
 {
     popgen *p = b->p;
     bool male = rng_chance(&p->r, single ? 450 : 700);
     pg_person *head = add_member(b, "02", head_age(p, single), male, NULL);
-    size_t hi = p->npersons - 1;
     if (single) {
         head->marital = head->age >= 70 && rng_chance(&p->r, 700) ? "30"
                         : head->age >= 30 && rng_chance(&p->r, 400) ? "40" : "10";
         return;
     }
-    if (b->left > 0 && rng_chance(&p->r, 880)) {
-        int age = head->age + (int)rng_range(&p->r, -6, 6);
-        add_member(b, male ? "12" : "11", age < 20 ? 20 : age, !male, NULL);
-        p->persons[hi].marital = p->persons[p->npersons - 1].marital = "20";
-    }
-    head = &p->persons[hi];
+    add_spouse(b, head);
     if (head->age >= 55) {
-        int kids = b->left > 0 ? (int)rng_range(&p->r, 1, b->left > 2 ? 2 : (int)b->left) : 0;
-        size_t first_child = p->npersons;
-        add_children(b, head, head->age, kids);
-        if (b->left > 0 && p->npersons > first_child && p->persons[first_child].age >= 24) {
-            const pg_person *child = &p->persons[first_child];
-            bool son = strcmp(child->sex, "1") == 0;
-            int child_age = child->age;
-            const char *surname = child->surname;
-            add_member(b, son ? "38" : "28", child_age + (int)rng_range(&p->r, -3, 3), !son, NULL);
-            p->persons[first_child].marital = p->persons[p->npersons - 1].marital = "20";
-            while (b->left > 0) {
-                bool boy = rng_chance(&p->r, 515);
-                add_member(b, boy ? "41" : "42", child_age - (int)rng_range(&p->r, 22, 34), boy,
-                           son ? surname : NULL);
-            }
-        }
+        add_grown_family(b, head);
         return;
     }
-    if (b->left > 0 && head->age <= 60 && rng_chance(&p->r, 350)) {
-        int n = b->left >= 2 && rng_chance(&p->r, 500) ? 2 : 1;
-        int base = head->age + (int)rng_range(&p->r, 22, 34);
-        for (int i = 0; i < n; i++) {
-            bool father = n == 2 ? i == 0 : rng_chance(&p->r, 400);
-            pg_person *par = add_member(b, father ? "51" : "52", base + (int)rng_range(&p->r, -3, 3),
-                                        father, father && male ? head->surname : NULL);
-            par->marital = n == 2 ? "20" : "30";
-        }
-    }
-    head = &p->persons[hi];
+    add_parents(b, head);
     add_children(b, head, head->age, (int)b->left);
 }
 
@@ -560,11 +582,6 @@ static pg_household *new_household(popgen *p, size_t index)
 }
 
 /* ---- what happens to people ------------------------------------------------ */
-
-static bool is_male(const pg_person *ps)
-{
-    return strcmp(ps->sex, "1") == 0;
-}
 
 static int retirement_age(const pg_person *ps)
 {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "fhir_internal.h"
+#include "idmap.h"
 #include "msgw/date.h"
 #include "msgw/dict.h"
 #include "msgw/jsonschema.h"
@@ -87,6 +88,9 @@ typedef struct dec {
     size_t nentries;
     patient *pats;
     size_t npats;
+    long *pat_of_entry;      /* entry index -> index in pats, -1 */
+    msgw_idmap *pat_by_url;  /* fullUrl -> index in pats */
+    msgw_idmap *pat_by_id;   /* Patient.id -> index in pats (first wins) */
     edd_obs *edds;
     size_t nedds;
     skip_count types[MAX_SKIP_KINDS], elems[MAX_SKIP_KINDS];
@@ -647,13 +651,23 @@ static bool ref_names_patient_id(const char *ref, const char *id)
     return p[n] == '\0' || strncmp(p + n, "/_history/", 10) == 0;
 }
 
+/*
+ * Hash lookups: a Bundle of tens of thousands of entries, each referring to
+ * its Patient, must not cost a scan of all Patients per reference.
+ */
 static patient *find_patient(dec *d, const char *ref)
 {
-    for (size_t i = 0; i < d->npats; i++)
-        if (d->pats[i].full_url && strcmp(d->pats[i].full_url, ref) == 0) return &d->pats[i];
-    for (size_t i = 0; i < d->npats; i++)
-        if (d->pats[i].id && ref_names_patient_id(ref, d->pats[i].id)) return &d->pats[i];
-    return NULL;
+    long i = d->pat_by_url ? msgw_idmap_get(d->pat_by_url, ref) : -1;
+    if (i >= 0) return &d->pats[i];
+    const char *p = strstr(ref, "Patient/");
+    if (!p || !d->pat_by_id) return NULL;
+    size_t n = strcspn(p + 8, "/");
+    char id[128];
+    if (n == 0 || n >= sizeof id) return NULL;
+    memcpy(id, p + 8, n);
+    id[n] = '\0';
+    i = msgw_idmap_get(d->pat_by_id, id);
+    return i >= 0 && ref_names_patient_id(ref, d->pats[i].id) ? &d->pats[i] : NULL;
 }
 
 /* A reference "#p1" to a Patient contained in the resource itself. */
@@ -772,9 +786,8 @@ static const msgw_person *resolve_subject(dec *d, const json_t *res, const char 
 
 static patient *patient_of_entry(dec *d, size_t entry)
 {
-    for (size_t i = 0; i < d->npats; i++)
-        if (d->pats[i].entry == entry) return &d->pats[i];
-    return NULL;
+    long i = entry < d->nentries && d->pat_of_entry ? d->pat_of_entry[entry] : -1;
+    return i >= 0 ? &d->pats[i] : NULL;
 }
 
 static void map_patient(dec *d, patient *p, msgw_errors *e)
@@ -1426,14 +1439,22 @@ static bool collect_entries(dec *d, bool bundle)
 
 static void decode_patients(dec *d, bool bundle)
 {
+    d->pat_of_entry = msgw_arena_alloc(d->a, (d->nentries + 1) * sizeof *d->pat_of_entry);
+    d->pat_by_url = msgw_idmap_new();
+    d->pat_by_id = msgw_idmap_new();
     for (size_t i = 0; i < d->nentries; i++) {
+        d->pat_of_entry[i] = -1;
         const char *type = fhir_str(d->res[i], "resourceType");
         if (!type || strcmp(type, "Patient") != 0) continue;
+        d->pat_of_entry[i] = (long)d->npats;
         patient *p = &d->pats[d->npats++];
         p->entry = i;
         p->full_url = bundle ? fhir_str(json_array_get(jget(d->root, "entry"), i), "fullUrl") : NULL;
         decode_patient(d, d->res[i], d->ptrs[i], p);
         p->failed = p->failed || d->schema[i].nerrors > 0;
+        if (p->full_url && msgw_idmap_get(d->pat_by_url, p->full_url) < 0)
+            msgw_idmap_put(d->pat_by_url, p->full_url, d->pat_of_entry[i]);
+        if (p->id && msgw_idmap_get(d->pat_by_id, p->id) < 0) msgw_idmap_put(d->pat_by_id, p->id, d->pat_of_entry[i]);
     }
 }
 
@@ -1465,6 +1486,8 @@ static void free_state(dec *d)
 {
     for (size_t i = 0; i < d->nentries; i++) msgw_errors_clear(&d->schema[i]);
     for (size_t i = 0; i < d->npats; i++) msgw_errors_clear(&d->pats[i].errs);
+    msgw_idmap_destroy(&d->pat_by_url);
+    msgw_idmap_destroy(&d->pat_by_id);
     free(d->schema);
     json_decref(d->root);
 }

@@ -241,13 +241,17 @@ static const char *utf8_text(decoder *d, const char *media_type, const char *buf
 
 /* ---- locations and leaves ---------------------------------------------- */
 
-/* Households are numbered through _private (ours: libxml2 leaves it to applications). */
+/* A node's household: the Household ancestor's position among the roster's households. */
 static int household_of(xmlNodePtr node, void *ud)
 {
     (void)ud;
     for (; node; node = node->parent)
-        if (node->type == XML_ELEMENT_NODE && node->_private)
-            return (int)((intptr_t)node->_private - 1);
+        if (node->type == XML_ELEMENT_NODE && node->parent && node->parent->parent &&
+            node->parent->parent->type == XML_DOCUMENT_NODE &&
+            strcmp((const char *)node->name, MCA_HOUSEHOLD) == 0) {
+            bool several;
+            return msgw_xml_sibling_position(node, &several) - 1;
+        }
     return -1;
 }
 
@@ -278,25 +282,17 @@ static const char *member_loc(decoder *d, xmlNodePtr m, int rec, size_t i, size_
 /* "[n]" when c has same-named siblings, as XPath needs it; "" otherwise. */
 static void sibling_index(const decoder *d, xmlNodePtr c, char *idx, size_t len)
 {
+    (void)d;
     idx[0] = '\0';
-    if (c->_private) {
-        if (d->nhouseholds > 1) snprintf(idx, len, "[%d]", household_of(c, NULL) + 1);
-        return;
-    }
-    if (!c->parent || c->parent->type != XML_ELEMENT_NODE) return;
-    size_t pos = 0, same = 0;
-    for (xmlNodePtr s = c->parent->children; s; s = s->next) {
-        if (s->type != XML_ELEMENT_NODE || !xmlStrEqual(s->name, c->name)) continue;
-        same++;
-        if (s == c) pos = same;
-    }
-    if (same > 1) snprintf(idx, len, "[%zu]", pos);
+    bool several;
+    int pos = msgw_xml_sibling_position(c, &several);
+    if (several) snprintf(idx, len, "[%d]", pos);
 }
 
 /*
  * "XPATH (line N)" for an error, spelt like msgw_xml_location but costing
- * the size of the household, not of the roster (the household's index is in
- * _private).  Once the error list is full, errors are only counted, so no
+ * the size of the household, not of the roster (positions come from the
+ * sibling index msgw_xml_parse builds).  Once the error list is full, errors are only counted, so no
  * location is computed at all: a hostile roster of bad values stays linear.
  */
 static const char *where(const decoder *d, xmlNodePtr n, char *buf, size_t len)
@@ -703,7 +699,7 @@ static size_t number_households(xmlNodePtr root)
     size_t n = 0;
     for (xmlNodePtr c = root->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, MCA_HOUSEHOLD) == 0)
-            c->_private = (void *)(intptr_t)++n;
+            n++; /* their positions are in msgw_xml's sibling index */
     return n;
 }
 

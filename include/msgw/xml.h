@@ -28,6 +28,12 @@ bool msgw_xml_validate(void *schema, xmlDocPtr doc, msgw_errors *e,
                        int (*record_of)(xmlNodePtr node, void *ud), void *ud);
 /* "XPATH (line N)" for a node, in a static-free buffer of len bytes. */
 char *msgw_xml_location(xmlNodePtr node, char *buf, size_t len);
+/*
+ * An element's 1-based position among its same-named siblings, from the
+ * index msgw_xml_parse builds (in each node's _private, which therefore
+ * belongs to this module); *several tells whether it has such siblings.
+ */
+int msgw_xml_sibling_position(xmlNodePtr node, bool *several);
 /* Trimmed text content of the first child element named name (NULL if absent). */
 xmlNodePtr msgw_xml_child(xmlNodePtr parent, const char *name);
 /* Text of a node without copying when possible; *len receives its length.

@@ -84,6 +84,9 @@ void *msgw_arena_alloc(msgw_arena *a, size_t size)
             memset(big->data, 0, size);
             return big->data;
         }
+        /* Chunks grow with the arena (to 1 MiB): a big document costs few mallocs, and
+         * freeing it does not fragment the heap into thousands of 16 KiB pieces. */
+        if (a->total > a->chunk_size * 4 && a->chunk_size < (1u << 20)) a->chunk_size *= 2;
         c = chunk_new(a->chunk_size);
         c->next = a->head;
         a->head = c;

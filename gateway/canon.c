@@ -110,6 +110,145 @@ json_t *msgw_canon_encode(const msgw_record *r)
     return encode(r, true);
 }
 
+/* ---- direct serialisation ----
+ * The same bytes as jansson's compact dump of encode(), written straight
+ * into a buffer: message ids are digests of this form, computed for every
+ * record without a sender's id, and building a jansson tree per record cost
+ * most of a CSV roster's decode time.  test_canon checks the two agree.
+ */
+static void put_str(msgw_buf *b, const char *s)
+{
+    msgw_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        msgw_buf_append(b, run, (size_t)(s - run));
+        switch (c) {
+        case '"': msgw_buf_puts(b, "\\\""); break;
+        case '\\': msgw_buf_puts(b, "\\\\"); break;
+        case '\b': msgw_buf_puts(b, "\\b"); break;
+        case '\f': msgw_buf_puts(b, "\\f"); break;
+        case '\n': msgw_buf_puts(b, "\\n"); break;
+        case '\r': msgw_buf_puts(b, "\\r"); break;
+        case '\t': msgw_buf_puts(b, "\\t"); break;
+        default: msgw_buf_printf(b, "\\u%04X", c); break;
+        }
+        run = s + 1;
+    }
+    msgw_buf_append(b, run, (size_t)(s - run));
+    msgw_buf_append(b, "\"", 1);
+}
+
+/* ,"key":"value" (or {"key" first) when value is set; *first tracks the comma. */
+static void put_kv(msgw_buf *b, bool *first, const char *k, const char *v)
+{
+    if (!v) return;
+    msgw_buf_append(b, *first ? "" : ",", *first ? 0 : 1);
+    *first = false;
+    put_str(b, k);
+    msgw_buf_append(b, ":", 1);
+    put_str(b, v);
+}
+
+static void put_date_kv(msgw_buf *b, bool *first, const char *k, msgw_date d)
+{
+    char db[11];
+    if (d != MSGW_DATE_NONE) put_kv(b, first, k, msgw_date_format(d, db));
+}
+
+static void put_value(msgw_buf *b, const msgw_value *v)
+{
+    char db[11];
+    switch (v->kind) {
+    case MSGW_V_STRING:
+    case MSGW_V_CODE: put_str(b, v->u.s); break;
+    case MSGW_V_INT:
+    case MSGW_V_MONEY: msgw_buf_printf(b, "%lld", (long long)v->u.i); break;
+    case MSGW_V_DATE: put_str(b, msgw_date_format(v->u.d, db)); break;
+    case MSGW_V_BOOL: msgw_buf_puts(b, v->u.b ? "true" : "false"); break;
+    case MSGW_V_NONE: msgw_buf_puts(b, "null"); break;
+    }
+}
+
+static void serialize(const msgw_record *r, bool with_ids, msgw_buf *b)
+{
+    bool first = true;
+    msgw_buf_append(b, "{", 1);
+    put_kv(b, &first, "kind", r->kind);
+    if (with_ids) put_kv(b, &first, "message_id", r->message_id);
+    msgw_buf_puts(b, first ? "\"source\":{" : ",\"source\":{");
+    first = true;
+    put_kv(b, &first, "department", r->source_department);
+    if (with_ids) put_kv(b, &first, "message_id", r->source_message_id);
+    msgw_buf_append(b, "}", 1);
+    first = false;
+    if (with_ids && r->recorded_at) {
+        char tb[28];
+        put_kv(b, &first, "recorded_at", msgw_time_format(r->recorded_at, tb));
+    }
+    msgw_buf_puts(b, ",\"persons\":[");
+    for (size_t i = 0; i < r->npersons; i++) {
+        const msgw_person *p = &r->persons[i];
+        bool f = true;
+        msgw_buf_puts(b, i ? ",{" : "{");
+        put_kv(b, &f, "id_number", p->id_number);
+        put_kv(b, &f, "name", p->name);
+        put_kv(b, &f, "sex", p->sex);
+        put_date_kv(b, &f, "birth_date", p->birth_date);
+        put_kv(b, &f, "ethnic_group", p->ethnic);
+        put_kv(b, &f, "marital_status", p->marital);
+        put_kv(b, &f, "hukou_region", p->hukou_region);
+        put_kv(b, &f, "hukou_type", p->hukou_type);
+        put_kv(b, &f, "residence_region", p->residence_region);
+        msgw_buf_append(b, "}", 1);
+    }
+    msgw_buf_append(b, "]", 1);
+    if (r->household) {
+        const msgw_household *h = r->household;
+        bool f = true;
+        msgw_buf_puts(b, ",\"household\":{");
+        put_kv(b, &f, "household_id", h->id);
+        put_kv(b, &f, "region", h->region);
+        put_kv(b, &f, "hukou_type", h->hukou_type);
+        msgw_buf_puts(b, f ? "\"members\":[" : ",\"members\":[");
+        for (size_t i = 0; i < h->nmembers; i++) {
+            bool mf = true;
+            msgw_buf_puts(b, i ? ",{" : "{");
+            put_kv(b, &mf, "id_number", h->members[i].id_number);
+            put_kv(b, &mf, "family_relationship", h->members[i].relationship);
+            msgw_buf_append(b, "}", 1);
+        }
+        msgw_buf_puts(b, "]}");
+    }
+    msgw_buf_puts(b, ",\"facts\":[");
+    for (size_t i = 0; i < r->nfacts; i++) {
+        const msgw_fact *fa = &r->facts[i];
+        bool f = true;
+        msgw_buf_puts(b, i ? ",{" : "{");
+        put_kv(b, &f, "type", fa->type);
+        if (fa->subject[0]) put_kv(b, &f, "subject", fa->subject);
+        put_date_kv(b, &f, "valid_from", fa->valid_from);
+        put_date_kv(b, &f, "valid_to", fa->valid_to);
+        msgw_buf_puts(b, f ? "\"attributes\":{" : ",\"attributes\":{");
+        for (size_t a = 0; a < fa->nattrs; a++) {
+            /* a repeated name: first position, last value, as a JSON object set twice */
+            bool earlier = false;
+            for (size_t k = 0; k < a && !earlier; k++) earlier = strcmp(fa->attrs[k].name, fa->attrs[a].name) == 0;
+            if (earlier) continue;
+            const msgw_value *v = &fa->attrs[a].v;
+            for (size_t k = a + 1; k < fa->nattrs; k++)
+                if (strcmp(fa->attrs[k].name, fa->attrs[a].name) == 0) v = &fa->attrs[k].v;
+            msgw_buf_puts(b, b->data[b->len - 1] == '{' ? "" : ",");
+            put_str(b, fa->attrs[a].name);
+            msgw_buf_append(b, ":", 1);
+            put_value(b, v);
+        }
+        msgw_buf_puts(b, "}}");
+    }
+    msgw_buf_puts(b, "]}");
+}
+
 static int dump_to_buf(const char *p, size_t n, void *ud)
 {
     msgw_buf_append(ud, p, n);
@@ -118,6 +257,11 @@ static int dump_to_buf(const char *p, size_t n, void *ud)
 
 void msgw_canon_write(const msgw_record *r, msgw_buf *out)
 {
+    serialize(r, true, out);
+}
+
+void msgw_canon_write_jansson(const msgw_record *r, msgw_buf *out)
+{
     json_t *o = encode(r, true);
     json_dump_callback(o, dump_to_buf, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -125,11 +269,9 @@ void msgw_canon_write(const msgw_record *r, msgw_buf *out)
 
 void msgw_canon_digest(const msgw_record *r, char hex[65])
 {
-    json_t *o = encode(r, false);
     msgw_buf b;
     msgw_buf_init(&b);
-    json_dump_callback(o, dump_to_buf, &b, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
+    serialize(r, false, &b);
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest(b.data ? b.data : "", b.len, md, &mdlen, EVP_sha256(), NULL);

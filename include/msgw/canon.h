@@ -13,8 +13,10 @@
 #include "msgw/model.h"
 
 json_t *msgw_canon_encode(const msgw_record *r);
-/* Compact deterministic text into out (appended). */
+/* Compact deterministic text into out (appended), written directly (no jansson tree). */
 void msgw_canon_write(const msgw_record *r, msgw_buf *out);
+/* The same through jansson's dump: the reference the direct writer is tested against. */
+void msgw_canon_write_jansson(const msgw_record *r, msgw_buf *out);
 /* SHA-256 of the canonical form without message id and recorded_at, as 64 hex chars. */
 void msgw_canon_digest(const msgw_record *r, char hex[65]);
 /*

@@ -16,7 +16,8 @@ void msgw_arena_destroy(msgw_arena **a);
 void *msgw_arena_alloc(msgw_arena *a, size_t size);
 char *msgw_arena_strndup(msgw_arena *a, const char *s, size_t len);
 char *msgw_arena_strdup(msgw_arena *a, const char *s);
-char *msgw_arena_printf(msgw_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *msgw_arena_printf(msgw_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), nonnull(2)));
 /* Grows an array of elem_size items from *cap to at least need; returns the (possibly moved) array. */
 void *msgw_arena_grow(msgw_arena *a, void *arr, size_t elem_size, size_t *cap, size_t need);
 size_t msgw_arena_used(const msgw_arena *a);

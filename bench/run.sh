@@ -28,3 +28,10 @@ report="$build/bench-report.txt"
 		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "build: $build ($buildtype), $(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ)"
 } | tee -a "$report"
+
+# The eligibility engine (issue 3): every rule over 1M compact persons, the SQLite baseline,
+# and a raise of the allowance standard over 10M persons through the parameter index.
+if [ -x "$build/bench/bench_rules" ] && [ "${1:-}" = "" ]; then
+	echo
+	"$build/bench/bench_rules" --persons 1000000 --raise-persons 10000000 --runs 5 | tee -a "$report"
+fi

@@ -276,7 +276,12 @@ void msgw_canon_digest(const msgw_record *r, char hex[65])
     unsigned int mdlen = 0;
     EVP_Digest(b.data ? b.data : "", b.len, md, &mdlen, EVP_sha256(), NULL);
     msgw_buf_free(&b);
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
 }
 
 /* ---- decoding ---- */
@@ -285,7 +290,7 @@ typedef struct decoder {
     const msgw_dict *d;
     msgw_batch *b;
     int rec;
-    char loc[128];
+    char loc[256];
 } decoder;
 
 /* Parses one JSON value for element el into *out; records an error on failure. */
@@ -332,7 +337,7 @@ static const char *str_field(decoder *dc, json_t *o, const char *key, const char
     json_t *j = json_object_get(o, key);
     if (!j || json_is_null(j)) return NULL;
     msgw_value v = {0};
-    char loc[160];
+    char loc[512];
     snprintf(loc, sizeof loc, "%s/%s", base, key);
     return value_from_json(dc, elname, j, &v, loc) ? v.u.s : NULL;
 }
@@ -343,7 +348,7 @@ static msgw_date date_field(decoder *dc, json_t *o, const char *key, const char 
     json_t *j = json_object_get(o, key);
     if (!j || json_is_null(j)) return MSGW_DATE_NONE;
     msgw_value v = {0};
-    char loc[160];
+    char loc[512];
     snprintf(loc, sizeof loc, "%s/%s", base, key);
     return value_from_json(dc, elname, j, &v, loc) ? v.u.d : MSGW_DATE_NONE;
 }
@@ -362,7 +367,7 @@ static void decode_persons(decoder *dc, json_t *ps, msgw_record *r, const char *
     size_t cap = 0;
     for (size_t i = 0; i < json_array_size(ps); i++) {
         json_t *pj = json_array_get(ps, i);
-        char loc[128];
+        char loc[256];
         snprintf(loc, sizeof loc, "%s/persons/%zu", base, i);
         msgw_person *p = msgw_record_add_person(r, dc->b->arena, &cap);
         p->loc = msgw_arena_strdup(dc->b->arena, loc);
@@ -382,7 +387,7 @@ static msgw_household *decode_household(decoder *dc, json_t *hj, const char *bas
 {
     msgw_arena *a = dc->b->arena;
     msgw_household *h = msgw_arena_alloc(a, sizeof *h);
-    char loc[128];
+    char loc[256];
     snprintf(loc, sizeof loc, "%s/household", base);
     h->loc = msgw_arena_strdup(a, loc);
     h->id = str_field(dc, hj, "household_id", "household_id", loc);
@@ -392,7 +397,7 @@ static msgw_household *decode_household(decoder *dc, json_t *hj, const char *bas
     h->nmembers = json_array_size(ms);
     h->members = msgw_arena_alloc(a, (h->nmembers + 1) * sizeof *h->members);
     for (size_t i = 0; i < h->nmembers; i++) {
-        char mloc[160];
+        char mloc[512];
         snprintf(mloc, sizeof mloc, "%s/members/%zu", loc, i);
         json_t *mj = json_array_get(ms, i);
         id_field(dc, mj, mloc, h->members[i].id_number);
@@ -408,7 +413,7 @@ static void decode_facts(decoder *dc, json_t *fs, msgw_record *r, const char *ba
     msgw_arena *a = dc->b->arena;
     for (size_t i = 0; i < json_array_size(fs); i++) {
         json_t *fj = json_array_get(fs, i);
-        char loc[128];
+        char loc[256];
         snprintf(loc, sizeof loc, "%s/facts/%zu", base, i);
         const char *type = json_string_value(json_object_get(fj, "type"));
         const msgw_fact_type *ft = type ? msgw_dict_fact_type(dc->d, type) : NULL;
@@ -424,7 +429,7 @@ static void decode_facts(decoder *dc, json_t *fs, msgw_record *r, const char *ba
         const char *an;
         json_t *av;
         json_object_foreach(json_object_get(fj, "attributes"), an, av) {
-            char aloc[192];
+            char aloc[768];
             snprintf(aloc, sizeof aloc, "%s/attributes/%s", loc, an);
             const msgw_element *el = msgw_dict_element(dc->d, an);
             msgw_value v = {0};

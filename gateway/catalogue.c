@@ -89,7 +89,7 @@ static bool load_param(msgw_catalogue *c, const char *file, const char *name, js
 static msgw_rule *compile_part(msgw_catalogue *c, const char *file, const char *code,
                                const char *part, json_t *src, msgw_rtype want, msgw_errors *e)
 {
-    char where[256];
+    char where[1024];
     snprintf(where, sizeof where, "%s: service %s %s", file, code, part);
     if (!json_is_string(src)) {
         msgw_error_add(e, -1, where, part, "catalogue.rule", "must be a rule expression string");

@@ -5,25 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz_common.h"
 #include "msgw/adapter.h"
-
-static msgw_adapter_ctx *fuzz_ctx(void)
-{
-    static msgw_adapter_ctx ctx;
-    static msgw_dict *dict;
-    static msgw_schemas *schemas;
-    if (!dict) {
-        msgw_errors e;
-        msgw_errors_init(&e);
-        dict = msgw_dict_new_default(&e);
-        schemas = msgw_schemas_new(&e);
-        if (!dict || !schemas) abort();
-        msgw_errors_clear(&e);
-        msgw_adapter_ctx_defaults(&ctx, dict, schemas);
-        ctx.max_document_bytes = 1 << 20;
-    }
-    return &ctx;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const msgw_adapter *ad = msgw_adapter_find("canonical");
     msgw_batch *b = msgw_batch_new();
-    msgw_decode(fuzz_ctx(), ad, ad->media_types[0], (const char *)data, size, b);
+    msgw_decode(fuzz_context(), ad, ad->media_types[0], (const char *)data, size, b);
     for (size_t i = 0; i < b->nitems; i++) {
         const msgw_record *r = b->items[i].record;
         if (!r) continue;
@@ -39,9 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         msgw_buf_init(&out);
         msgw_errors e;
         msgw_errors_init(&e);
-        if (ad->encode(fuzz_ctx(), ad->media_types[0], &r, 1, &out, &e)) {
+        if (ad->encode(fuzz_context(), ad->media_types[0], &r, 1, &out, &e)) {
             msgw_batch *b2 = msgw_batch_new();
-            msgw_decode(fuzz_ctx(), ad, ad->media_types[0], out.data, out.len, b2);
+            msgw_decode(fuzz_context(), ad, ad->media_types[0], out.data, out.len, b2);
             if (b2->nitems != 1 || !b2->items[0].record ||
                 !msgw_record_equal(r, b2->items[0].record))
                 abort(); /* a valid record must survive its own encoding */

@@ -8,25 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz_common.h"
 #include "msgw/adapter.h"
-
-static msgw_adapter_ctx *fuzz_ctx(void)
-{
-    static msgw_adapter_ctx ctx;
-    static msgw_dict *dict;
-    static msgw_schemas *schemas;
-    if (!dict) {
-        msgw_errors e;
-        msgw_errors_init(&e);
-        dict = msgw_dict_new_default(&e);
-        schemas = msgw_schemas_new(&e);
-        if (!dict || !schemas) abort();
-        msgw_errors_clear(&e);
-        msgw_adapter_ctx_defaults(&ctx, dict, schemas);
-        ctx.max_document_bytes = 1 << 20;
-    }
-    return &ctx;
-}
 
 static void round_trip(const msgw_adapter *ad, const msgw_record **recs, size_t n)
 {
@@ -34,10 +17,10 @@ static void round_trip(const msgw_adapter *ad, const msgw_record **recs, size_t 
     msgw_buf_init(&out);
     msgw_errors e;
     msgw_errors_init(&e);
-    if (!ad->encode(fuzz_ctx(), ad->media_types[0], recs, n, &out, &e))
+    if (!ad->encode(fuzz_context(), ad->media_types[0], recs, n, &out, &e))
         abort(); /* every record the decoder accepts is of a kind the encoder writes */
     msgw_batch *b2 = msgw_batch_new();
-    msgw_decode(fuzz_ctx(), ad, ad->media_types[0], out.data, out.len, b2);
+    msgw_decode(fuzz_context(), ad, ad->media_types[0], out.data, out.len, b2);
     if (b2->nitems != n) abort();
     for (size_t i = 0; i < n; i++)
         if (!b2->items[i].record || !msgw_record_equal(recs[i], b2->items[i].record)) abort();
@@ -52,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const msgw_adapter *ad = msgw_adapter_find("health");
     msgw_batch *b = msgw_batch_new();
-    msgw_decode(fuzz_ctx(), ad, ad->media_types[0], (const char *)data, size, b);
+    msgw_decode(fuzz_context(), ad, ad->media_types[0], (const char *)data, size, b);
     const msgw_record **recs = calloc(b->nitems + 1, sizeof *recs);
     if (!recs) abort();
     size_t n = 0;

@@ -742,28 +742,30 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     }
 }
 
-/* Re-evaluates the persons of a record and everyone in their households. */
+/*
+ * Re-evaluates the persons of a record and everyone in their households:
+ * household aggregates read every member's facts, so each member is
+ * evaluated once with everything that changed in the household.
+ */
 static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t *masks, size_t n, msgw_date date,
                               const cause *c, msgw_transitions *out, msgw_errors *err)
 {
     int64_t params[MSGW_MAX_PARAMS];
     msgw_catalogue_params_at(e->cat, date, params);
     for (size_t i = 0; i < n; i++) {
-        long pi = persons[i];
-        uint64_t mask = masks[i];
-        long hi = e->persons[pi].household;
+        long pi = persons[i], hi = e->persons[pi].household;
         if (hi < 0) {
-            evaluate_person(e, pi, date, mask, params, c, out, err);
+            evaluate_person(e, pi, date, masks[i], params, c, out, err);
             continue;
         }
-        /* household aggregates read every member: re-evaluate them all, once */
-        hstate *hs = &e->households[hi];
-        for (size_t k = 0; k < hs->n; k++) {
-            bool done = false;
-            for (size_t j = 0; j < i && !done; j++)
-                done = e->persons[persons[j]].household == hi;
-            if (!done) evaluate_person(e, hs->members[k], date, hs->members[k] == pi ? mask : mask | BIT_PERSON, params, c, out, err);
-        }
+        bool done = false;
+        for (size_t j = 0; j < i && !done; j++) done = e->persons[persons[j]].household == hi;
+        if (done) continue;
+        uint64_t mask = BIT_PERSON;
+        for (size_t j = i; j < n; j++)
+            if (e->persons[persons[j]].household == hi) mask |= masks[j];
+        const hstate *hs = &e->households[hi];
+        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, params, c, out, err);
     }
 }
 

@@ -1,0 +1,100 @@
+/*
+ * The store front: picks the backend from the spec and forwards.  Adding a
+ * backend (PostgreSQL) is one entry in `backends` and one file.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgw/store.h"
+
+extern const msgw_store_backend msgw_store_sqlite;
+
+static const struct {
+    const char *scheme;
+    const msgw_store_backend *backend;
+} backends[] = {
+    {"sqlite:", &msgw_store_sqlite},
+};
+
+struct msgw_store {
+    const msgw_store_backend *b;
+    void *impl;
+};
+
+msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
+{
+    const msgw_store_backend *b = &msgw_store_sqlite;
+    const char *location = spec;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strncmp(spec, backends[i].scheme, strlen(backends[i].scheme)) == 0) {
+            b = backends[i].backend;
+            location = spec + strlen(backends[i].scheme);
+        }
+    void *impl = b->open(location, e);
+    if (!impl) return NULL;
+    msgw_store *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->b = b;
+    s->impl = impl;
+    return s;
+}
+
+void msgw_store_close(msgw_store **sp)
+{
+    if (!sp || !*sp) return;
+    (*sp)->b->close((*sp)->impl);
+    free(*sp);
+    *sp = NULL;
+}
+
+const char *msgw_store_backend_name(const msgw_store *s)
+{
+    return s->b->name;
+}
+
+bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e)
+{
+    return s->b->commit(s->impl, items, n, now, e);
+}
+
+bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t max,
+                    msgw_store_deliveries *out, msgw_errors *e)
+{
+    return s->b->due(s->impl, recipient, now, max, out, e);
+}
+
+void msgw_store_deliveries_clear(msgw_store_deliveries *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        msgw_delivery *x = &d->v[i];
+        free(x->event_id);
+        free(x->recipient);
+        free(x->kind);
+        free(x->media_type);
+        free(x->person);
+        free(x->body);
+    }
+    free(d->v);
+    d->v = NULL;
+    d->n = 0;
+}
+
+bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+{
+    return s->b->delivered(s->impl, id, now, e);
+}
+
+bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error, msgw_errors *e)
+{
+    return s->b->retry(s->impl, id, next_at, error, e);
+}
+
+bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e)
+{
+    return s->b->dead_letter(s->impl, id, error, e);
+}
+
+bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out, msgw_errors *e)
+{
+    return s->b->stats(s->impl, recipient, out, e);
+}

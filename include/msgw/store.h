@@ -1,0 +1,110 @@
+/*
+ * The durable store: everything the gateway must not lose — the records it
+ * acknowledged (with their outcome, so a replay is answered from the store),
+ * their facts with provenance, and the outbox of messages to deliver with
+ * their delivery state — behind one backend interface.  SQLite is the
+ * embedded default (gateway/store_sqlite.c); nothing backend-specific leaks
+ * out of this header.
+ *
+ * Writes are batched: msgw_store_commit runs one transaction for many
+ * records (group commit: one fsync for all of them) and writes each record's
+ * outbox messages in the same transaction, so there is never a stored record
+ * without its notifications or a notification without its record.  Only
+ * after it returns true may the senders be acknowledged.
+ */
+#ifndef MSGW_STORE_H
+#define MSGW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msgw/date.h"
+#include "msgw/error.h"
+#include "msgw/model.h"
+
+/* A message to deliver, written to the outbox with the record that caused it. */
+typedef struct msgw_outbox_msg {
+    const char *event_id;   /* deterministic; receivers de-duplicate by it */
+    const char *recipient;  /* department id */
+    const char *kind;       /* "record" | "eligibility" */
+    const char *media_type; /* the recipient's format */
+    const char *person;     /* ordering key: one person's messages are delivered in order */
+    const void *body;
+    size_t len;
+} msgw_outbox_msg;
+
+/* One record of a batch to commit, and its outcome. */
+typedef struct msgw_store_item {
+    const msgw_record *record;    /* validated; message_id set */
+    const char *sender;           /* the department that pushed it */
+    const char *body_digest;      /* SHA-256 hex of the bytes received (traces) */
+    const msgw_outbox_msg *outbox;
+    size_t noutbox;
+    /* filled by msgw_store_commit */
+    bool duplicate;   /* its message id was committed before: nothing new written */
+    int64_t seq;      /* the record's sequence number (the original one for a duplicate) */
+    msgw_time recorded_at;
+} msgw_store_item;
+
+/* A pending delivery, read back from the outbox. Strings and body are owned by the caller's
+ * msgw_store_deliveries and freed by msgw_store_deliveries_clear. */
+typedef struct msgw_delivery {
+    int64_t id;
+    char *event_id, *recipient, *kind, *media_type, *person;
+    void *body;
+    size_t len;
+    int attempts;
+    msgw_time created_at, next_at;
+} msgw_delivery;
+
+typedef struct msgw_store_deliveries {
+    msgw_delivery *v;
+    size_t n;
+} msgw_store_deliveries;
+
+typedef struct msgw_store_stats {
+    int64_t records, facts, pending, delivered, dead;
+    msgw_time oldest_pending; /* 0 when none */
+} msgw_store_stats;
+
+typedef struct msgw_store msgw_store;
+
+/* The backend interface: one struct of functions per backend (SQLite now, PostgreSQL later). */
+typedef struct msgw_store_backend {
+    const char *name;
+    void *(*open)(const char *location, msgw_errors *e);
+    void (*close)(void *impl);
+    bool (*commit)(void *impl, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e);
+    bool (*due)(void *impl, const char *recipient, msgw_time now, size_t max, msgw_store_deliveries *out,
+                msgw_errors *e);
+    bool (*delivered)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
+    bool (*retry)(void *impl, int64_t id, msgw_time next_at, const char *error, msgw_errors *e);
+    bool (*dead_letter)(void *impl, int64_t id, const char *error, msgw_errors *e);
+    bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+} msgw_store_backend;
+
+/* "sqlite:PATH" or a plain PATH (SQLite). */
+msgw_store *msgw_store_open(const char *spec, msgw_errors *e);
+void msgw_store_close(msgw_store **s);
+const char *msgw_store_backend_name(const msgw_store *s);
+
+/* Commits a batch atomically (all or nothing) and durably; fills each item's outcome. */
+bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e);
+
+/*
+ * Deliveries due at now for a recipient (NULL: all), oldest first, at most
+ * max — and at most one per (recipient, person), the oldest pending one, so
+ * a person's messages are delivered in the order they were caused.
+ */
+bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t max,
+                    msgw_store_deliveries *out, msgw_errors *e);
+void msgw_store_deliveries_clear(msgw_store_deliveries *d);
+bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
+/* A failed attempt: counted, and not due again before next_at. */
+bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error, msgw_errors *e);
+/* Given up: kept with its last error for an administrator to replay. */
+bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e);
+bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+
+#endif

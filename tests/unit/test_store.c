@@ -1,0 +1,239 @@
+/*
+ * The SQLite store through its interface, on real files: batches commit
+ * atomically, replays are answered from the store, the outbox keeps each
+ * person's order, retries and dead letters, and a writer killed with
+ * SIGKILL loses no acknowledged record.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "msgw/store.h"
+#include "testutil.h"
+
+typedef struct fx {
+    char dir[64], path[128];
+    msgw_store *s;
+    msgw_batch *b; /* records from tests/data/canonical/roster.json */
+    char *doc;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/msgw-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    f->s = msgw_store_open(f->path, &e);
+    assert_non_null(f->s);
+    msgw_errors_clear(&e);
+    size_t len;
+    f->doc = tu_read_file("tests/data/canonical/roster.json", &len);
+    f->b = tu_decode("canonical", NULL, f->doc, len);
+    assert_non_null(f->b->items[0].record);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    msgw_store_close(&f->s);
+    msgw_batch_destroy(&f->b);
+    free(f->doc);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static msgw_record *record_with_id(fx *f, const char *id)
+{
+    msgw_record *r = msgw_arena_alloc(f->b->arena, sizeof *r);
+    *r = *f->b->items[0].record;
+    r->message_id = msgw_arena_strdup(f->b->arena, id);
+    return r;
+}
+
+static void stats(fx *f, msgw_store_stats *st)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    assert_true(msgw_store_stats_get(f->s, NULL, st, &e));
+    msgw_errors_clear(&e);
+}
+
+static void test_commit_and_replay(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027", "<x/>", 4};
+    msgw_store_item items[2] = {{.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
+                                {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
+    assert_true(msgw_store_commit(f->s, items, 2, 1000, &e));
+    assert_false(items[0].duplicate);
+    assert_true(items[1].seq > items[0].seq);
+    msgw_store_stats st;
+    stats(f, &st);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.facts, 4); /* two facts per record */
+    assert_int_equal(st.pending, 1);
+    /* pushing the same record again: the original outcome, nothing new */
+    int64_t first = items[0].seq;
+    msgw_store_item again = {.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1};
+    assert_true(msgw_store_commit(f->s, &again, 1, 2000, &e));
+    assert_true(again.duplicate);
+    assert_int_equal(again.seq, first);
+    assert_int_equal(again.recorded_at, 1000);
+    stats(f, &st);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.pending, 1);
+    msgw_errors_clear(&e);
+}
+
+static void test_batch_is_atomic(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml", "p", "x", 1}; /* no recipient */
+    msgw_store_item items[2] = {{.record = record_with_id(f, "mca:C"), .sender = "mca"},
+                                {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
+    assert_false(msgw_store_commit(f->s, items, 2, 1000, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.sqlite", NULL));
+    msgw_store_stats st;
+    stats(f, &st);
+    assert_int_equal(st.records, 0); /* neither record: all or nothing */
+    msgw_errors_clear(&e);
+}
+
+static void test_outbox_order_retry_dead(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1},
+                            {"e2", "mca", "eligibility", "t", "P", "2", 1},
+                            {"e3", "mca", "eligibility", "t", "Q", "3", 1}};
+    msgw_store_item it = {.record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
+    assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
+    msgw_store_deliveries d = {0};
+    assert_true(msgw_store_due(f->s, "mca", 100, 10, &d, &e));
+    assert_int_equal(d.n, 2); /* P's first and Q's: P's second waits for P's first */
+    assert_string_equal(d.v[0].event_id, "e1");
+    assert_string_equal(d.v[1].event_id, "e3");
+    int64_t e1 = d.v[0].id, e3 = d.v[1].id;
+    msgw_store_deliveries_clear(&d);
+    /* e1 fails: retried later, and P's order holds meanwhile */
+    assert_true(msgw_store_retry(f->s, e1, 500, "HTTP 503", &e));
+    assert_true(msgw_store_due(f->s, "mca", 200, 10, &d, &e));
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].event_id, "e3");
+    msgw_store_deliveries_clear(&d);
+    assert_true(msgw_store_delivered(f->s, e3, 200, &e));
+    assert_false(msgw_store_delivered(f->s, e3, 201, &e)); /* not twice */
+    assert_true(msgw_store_due(f->s, "mca", 500, 10, &d, &e));
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].event_id, "e1");
+    assert_int_equal(d.v[0].attempts, 1);
+    msgw_store_deliveries_clear(&d);
+    /* given up: dead-lettered, and P's next message moves up */
+    assert_true(msgw_store_dead_letter(f->s, e1, "10 attempts", &e));
+    assert_true(msgw_store_due(f->s, NULL, 500, 10, &d, &e));
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].event_id, "e2");
+    assert_memory_equal(d.v[0].body, "2", 1);
+    msgw_store_deliveries_clear(&d);
+    msgw_store_stats st;
+    stats(f, &st);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.delivered, 1);
+    assert_int_equal(st.pending, 1);
+    /* the same event id twice for one recipient is stored once */
+    msgw_store_item dup = {.record = record_with_id(f, "x:2"), .sender = "x", .outbox = m, .noutbox = 1};
+    assert_true(msgw_store_commit(f->s, &dup, 1, 600, &e));
+    stats(f, &st);
+    assert_int_equal(st.pending + st.delivered + st.dead, 3);
+    msgw_errors_clear(&e);
+}
+
+/*
+ * A child commits records one by one, writing each acknowledged message id
+ * to a pipe; it is killed with SIGKILL mid-stream.  Every id it acknowledged
+ * must be in the store exactly once.
+ */
+static void test_kill_9_loses_nothing_acknowledged(void **state)
+{
+    fx *f = *state;
+    msgw_store_close(&f->s);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        msgw_errors e;
+        msgw_errors_init(&e);
+        msgw_store *s = msgw_store_open(f->path, &e);
+        for (int i = 0;; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "k:%d", i);
+            msgw_store_item it = {.record = record_with_id(f, id), .sender = "k"};
+            if (!msgw_store_commit(s, &it, 1, i, &e)) _exit(3);
+            char line[40];
+            int n = snprintf(line, sizeof line, "%s\n", id);
+            if (write(fds[1], line, (size_t)n) != n) _exit(4);
+        }
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    char line[64];
+    int acked = 0;
+    while (acked < 40 && fgets(line, sizeof line, in)) acked++;
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    while (fgets(line, sizeof line, in)) acked++; /* what it acknowledged before dying */
+    fclose(in);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    f->s = msgw_store_open(f->path, &e);
+    assert_non_null(f->s);
+    for (int i = 0; i < acked; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "k:%d", i);
+        msgw_store_item it = {.record = record_with_id(f, id), .sender = "k"};
+        assert_true(msgw_store_commit(f->s, &it, 1, 99999, &e));
+        if (!it.duplicate) fprintf(stderr, "acknowledged %s was lost\n", id);
+        assert_true(it.duplicate);
+        assert_int_equal(it.recorded_at, i);
+    }
+    msgw_errors_clear(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_order_retry_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_9_loses_nothing_acknowledged, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_ctx_free();
+    return rc;
+}

@@ -1,0 +1,76 @@
+/*
+ * The gateway's configuration (docs/config.md, example deploy/msgw.json):
+ * listeners, TLS material, the store, the catalogue, and per department
+ * what it may push, what it receives (subscriptions with field
+ * projections) and how it is delivered to.  Loaded from JSON and checked
+ * against the dictionary: an unknown record kind, department or field is a
+ * load error naming the JSON pointer, never a silent misroute.
+ */
+#ifndef MSGW_CONFIG_H
+#define MSGW_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "msgw/dict.h"
+#include "msgw/error.h"
+
+typedef struct msgw_subscription {
+    const char **kinds; /* record kinds received */
+    size_t nkinds;
+    const char **from; /* sending departments (empty: any) */
+    size_t nfrom;
+    const char **fields; /* dictionary elements the recipient may see (projection) */
+    size_t nfields;
+} msgw_subscription;
+
+typedef enum { MSGW_DELIVER_NONE, MSGW_DELIVER_WEBHOOK, MSGW_DELIVER_ZMQ } msgw_deliver_kind;
+
+typedef struct msgw_department {
+    const char *id;   /* adapter-independent department id: mca, hrss, health, cdpf, ... */
+    const char *name; /* display name */
+    const char *adapter;       /* format it speaks (adapter name); defaults to id */
+    const char *cert_organization, *cert_unit; /* client certificate subject O and OU */
+    const char *curve_public;  /* Z85 public key for the ZeroMQ ingress, may be NULL */
+    const char **push;         /* record kinds it may push */
+    size_t npush;
+    msgw_subscription *subs;
+    size_t nsubs;
+    bool eligibility; /* receives eligibility transitions of the services naming it */
+    msgw_deliver_kind deliver;
+    const char *deliver_url; /* webhook URL or ZeroMQ endpoint */
+    const char *deliver_media_type;
+    const char *deliver_ca, *deliver_cert, *deliver_key;
+} msgw_department;
+
+typedef struct msgw_config {
+    const char *region;    /* GB/T 2260 prefix served */
+    const char *catalogue; /* built-in name or file */
+    const char *catalogue_overlay;
+    const char *data_dir;
+    const char *store; /* "sqlite:PATH" */
+    const char *tls_ca, *tls_cert, *tls_key;
+    const char *https_listen;
+    size_t max_body_bytes, max_header_bytes, max_connections;
+    unsigned request_timeout_s;
+    const char *zmq_listen;
+    const char *zmq_secret_file;
+    size_t queue_max_records;
+    unsigned delivery_max_attempts, delivery_max_age_s, backoff_initial_ms, backoff_max_ms;
+    msgw_department *departments;
+    size_t ndepartments;
+    json_t *doc; /* owns every string above */
+} msgw_config;
+
+/* Loads and checks a configuration file; NULL with errors naming JSON pointers on failure. */
+msgw_config *msgw_config_load(const char *path, const msgw_dict *d, msgw_errors *e);
+msgw_config *msgw_config_parse(const char *text, size_t len, const msgw_dict *d, msgw_errors *e);
+void msgw_config_destroy(msgw_config **c);
+const msgw_department *msgw_config_department(const msgw_config *c, const char *id);
+/* The department a client certificate's subject O / OU names, or NULL. */
+const msgw_department *msgw_config_department_for_cert(const msgw_config *c, const char *organization,
+                                                       const char *unit);
+bool msgw_department_may_push(const msgw_department *d, const char *kind);
+
+#endif

@@ -7,6 +7,7 @@ int msgw_cmd_normalize(int argc, char **argv);
 int msgw_cmd_adapters(int argc, char **argv);
 int msgw_cmd_catalogue(int argc, char **argv);
 int msgw_cmd_eval(int argc, char **argv);
+int msgw_cmd_serve(int argc, char **argv);
 
 /* Exit codes shared by the commands. */
 enum { MSGW_EXIT_OK = 0, MSGW_EXIT_INVALID = 1, MSGW_EXIT_USAGE = 2 };

@@ -1022,6 +1022,10 @@ json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date 
         json_t *s = json_object();
         json_object_set_new(s, "service", json_string(e->rules[r]->code));
         json_object_set_new(s, "name", json_string(e->rules[r]->name));
+        json_t *deps = json_array();
+        for (size_t d = 0; d < e->rules[r]->ndepartments; d++)
+            json_array_append_new(deps, json_string(e->rules[r]->departments[d]));
+        json_object_set_new(s, "departments", deps);
         if (v->error) json_object_set_new(s, "error", json_true());
         if (v->eligible) json_object_set_new(s, "since", json_string(msgw_date_format(v->since, b)));
         if (v->tier >= 0) json_object_set_new(s, "tier", json_string(e->rules[r]->tiers[v->tier].name));

@@ -18,6 +18,7 @@ static const char usage[] =
     "  adapters   list the department formats and media types of this build\n"
     "  catalogue  check a service catalogue, show a service's rule and parameters\n"
     "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
+    "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -32,6 +33,7 @@ static const struct {
     {"adapters", msgw_cmd_adapters},
     {"catalogue", msgw_cmd_catalogue},
     {"eval", msgw_cmd_eval},
+    {"serve", msgw_cmd_serve},
 };
 
 int main(int argc, char **argv)

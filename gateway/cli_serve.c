@@ -1,0 +1,158 @@
+/*
+ * `msgw serve --config FILE`: the gateway daemon.  Loads the dictionary,
+ * schemas, configuration, catalogue and store, replays nothing (the store is
+ * the truth), and serves HTTPS until SIGTERM or SIGINT, which let the
+ * request in progress finish.  Logs are JSON lines on stderr.
+ */
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "msgw/catalogue.h"
+#include "msgw/https.h"
+#include "msgw/ingest.h"
+
+static const char serve_help[] =
+    "Usage: msgw serve --config FILE [--port-file FILE]\n"
+    "\n"
+    "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
+    "  --port-file FILE   write the HTTPS port actually bound (for a listen port of 0)\n"
+    "SIGTERM or SIGINT: stop after the request in progress.\n";
+
+typedef struct daemon {
+    msgw_dict *dict;
+    msgw_schemas *schemas;
+    msgw_config *cfg;
+    msgw_catalogue *cat;
+    msgw_store *store;
+    msgw_elig *elig;
+    msgw_ingest *ingest;
+    msgw_adapter_ctx ctx;
+    struct event_base *base;
+    msgw_https *https;
+    struct event *sigterm, *sigint;
+} daemon_t;
+
+static void log_line(const char *level, const char *msg, const char *detail)
+{
+    char t[28];
+    json_t *o = json_pack("{s:s,s:s,s:s}", "time", msgw_time_format(msgw_time_now(), t), "level", level, "msg", msg);
+    if (detail) json_object_set_new(o, "detail", json_string(detail));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fprintf(stderr, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static void log_errors(const msgw_errors *e)
+{
+    char buf[1024];
+    for (size_t i = 0; i < e->n; i++) log_line("error", "startup", msgw_error_format(&e->v[i], buf, sizeof buf));
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    daemon_t *d = arg;
+    log_line("info", "stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopexit(d->base, NULL);
+}
+
+static bool start(daemon_t *d, const char *config, msgw_errors *e)
+{
+    d->dict = msgw_dict_new_default(e);
+    d->schemas = d->dict ? msgw_schemas_new(e) : NULL;
+    d->cfg = d->schemas ? msgw_config_load(config, d->dict, e) : NULL;
+    if (!d->cfg) return false;
+    d->cat = msgw_catalogue_load(d->dict, d->cfg->catalogue, e);
+    if (d->cat && d->cfg->catalogue_overlay && !msgw_catalogue_overlay(d->cat, d->cfg->catalogue_overlay, e))
+        msgw_catalogue_destroy(&d->cat);
+    if (!d->cat) return false;
+    mkdir(d->cfg->data_dir, 0700);
+    char spec[4096];
+    if (d->cfg->store) snprintf(spec, sizeof spec, "%s", d->cfg->store);
+    else snprintf(spec, sizeof spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
+    d->store = msgw_store_open(spec, e);
+    if (!d->store) return false;
+    msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
+    d->ctx.max_document_bytes = d->cfg->max_body_bytes;
+    d->elig = msgw_elig_new(d->cat);
+    d->ingest = msgw_ingest_new(d->cfg, &d->ctx, d->store, d->elig);
+    d->base = event_base_new();
+    d->https = msgw_https_new(d->base, d->cfg, d->ingest, d->elig, e);
+    if (!d->https) return false;
+    d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
+    d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
+    event_add(d->sigterm, NULL);
+    event_add(d->sigint, NULL);
+    return true;
+}
+
+static void stop(daemon_t *d)
+{
+    if (d->sigterm) event_free(d->sigterm);
+    if (d->sigint) event_free(d->sigint);
+    msgw_https_destroy(&d->https);
+    if (d->base) event_base_free(d->base);
+    msgw_ingest_destroy(&d->ingest);
+    msgw_elig_destroy(&d->elig);
+    msgw_store_close(&d->store);
+    msgw_catalogue_destroy(&d->cat);
+    msgw_config_destroy(&d->cfg);
+    msgw_schemas_destroy(&d->schemas);
+    msgw_dict_destroy(&d->dict);
+}
+
+int msgw_cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                             {"port-file", required_argument, 0, 'p'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *config = NULL, *port_file = NULL;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:p:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 'p': port_file = optarg; break;
+        case 'h': fputs(serve_help, stdout); return MSGW_EXIT_OK;
+        default: fputs(serve_help, stderr); return MSGW_EXIT_USAGE;
+        }
+    }
+    if (!config) {
+        fputs(serve_help, stderr);
+        return MSGW_EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int rc = MSGW_EXIT_OK;
+    if (!start(&d, config, &e)) {
+        log_errors(&e);
+        rc = MSGW_EXIT_USAGE;
+    } else {
+        char port[16];
+        snprintf(port, sizeof port, "%d", msgw_https_port(d.https));
+        if (port_file) {
+            FILE *f = fopen(port_file, "w");
+            if (f) {
+                fprintf(f, "%s\n", port);
+                fclose(f);
+            }
+        }
+        log_line("info", "listening", port);
+        event_base_dispatch(d.base);
+        log_line("info", "stopped", NULL);
+    }
+    msgw_errors_clear(&e);
+    stop(&d);
+    return rc;
+}

@@ -1,0 +1,252 @@
+/*
+ * HTTPS ingress (include/msgw/https.h).  libevent parses HTTP and enforces
+ * size and time limits; OpenSSL does TLS and checks the client certificate;
+ * this file only maps a verified certificate to a department and a request
+ * to ingest.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "msgw/https.h"
+#include "msgw/idnum.h"
+
+struct msgw_https {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    SSL_CTX *ssl;
+    const msgw_config *cfg;
+    msgw_ingest *ingest;
+    msgw_elig *elig;
+};
+
+static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
+{
+    msgw_https *h = arg;
+    SSL *ssl = SSL_new(h->ssl);
+    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+               : NULL;
+}
+
+static SSL_CTX *tls_context(const msgw_config *cfg, msgw_errors *e)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all modern */
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+        msgw_error_add(e, -1, "/tls", NULL, "tls.config", "cannot load the TLS certificate, key or CA: %s", buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify_depth(ctx, 4);
+    return ctx;
+}
+
+/* The department the verified client certificate names (subject O and OU), or NULL. */
+static const msgw_department *department_of(msgw_https *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) {
+        X509_free(cert);
+        return NULL;
+    }
+    char o[64] = "", ou[64] = "";
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_get_text_by_NID(name, NID_organizationName, o, sizeof o);
+    X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, sizeof ou);
+    X509_free(cert);
+    return msgw_config_department_for_cert(h->cfg, o, ou);
+}
+
+static void reply(struct evhttp_request *req, int status, const char *reason, msgw_buf *body)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    evhttp_add_header(hdr, "Content-Type", "application/json");
+    if (status == 503 || status == 429) evhttp_add_header(hdr, "Retry-After", "1");
+    struct evbuffer *b = evbuffer_new();
+    if (body && body->len) evbuffer_add(b, body->data, body->len);
+    evhttp_send_reply(req, status, reason, b);
+    evbuffer_free(b);
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *rule, const char *msg)
+{
+    msgw_buf b;
+    msgw_buf_init(&b);
+    json_t *o = json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", msg);
+    char *s = json_dumps(o, JSON_COMPACT);
+    msgw_buf_puts(&b, s);
+    msgw_buf_puts(&b, "\n");
+    free(s);
+    json_decref(o);
+    reply(req, status, reason_of(status), &b);
+    msgw_buf_free(&b);
+}
+
+static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = malloc(len + 1);
+    if (!body) abort();
+    evbuffer_copyout(in, body, len);
+    body[len] = '\0';
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    msgw_buf out;
+    msgw_buf_init(&out);
+    int status = msgw_ingest_push(h->ingest, dept, ct, body, len, &out);
+    free(body);
+    reply(req, status, reason_of(status), &out);
+    msgw_buf_free(&out);
+}
+
+/* GET /v1/persons/{id}/eligibility: the verdicts of the services that name this department. */
+static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msgw_department *dept, const char *path)
+{
+    char id[32];
+    const char *p = path + strlen("/v1/persons/");
+    const char *slash = strchr(p, '/');
+    if (!slash || strcmp(slash, "/eligibility") != 0 || (size_t)(slash - p) >= sizeof id) {
+        reply_error(req, 404, "ingress.path", "no such resource");
+        return;
+    }
+    snprintf(id, sizeof id, "%.*s", (int)(slash - p), p);
+    char norm[19];
+    if (msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) > MSGW_IDNUM_OK &&
+        msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) != MSGW_IDNUM_CONVERTED) {
+        reply_error(req, 400, "gb11643", "not a valid resident ID number");
+        return;
+    }
+    json_t *all = h->elig ? msgw_elig_person_json(h->elig, norm, msgw_date_today()) : NULL;
+    json_t *mine = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(all, "eligible"), i, s) {
+        size_t k;
+        json_t *d;
+        bool ours = false;
+        json_array_foreach(json_object_get(s, "departments"), k, d) ours = ours || strcmp(json_string_value(d), dept->id) == 0;
+        if (ours) json_array_append(mine, s); /* only the services this department is responsible for */
+    }
+    json_t *o = json_pack("{s:s,s:s,s:o}", "person", norm, "department", dept->id, "eligible", mine);
+    json_decref(all);
+    msgw_buf b;
+    msgw_buf_init(&b);
+    char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    msgw_buf_puts(&b, txt);
+    free(txt);
+    json_decref(o);
+    reply(req, 200, "OK", &b);
+    msgw_buf_free(&b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    msgw_https *h = arg;
+    const msgw_department *dept = department_of(h, req);
+    if (!dept) {
+        reply_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
+        return;
+    }
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (path && strcmp(path, "/v1/records") == 0) {
+        if (cmd == EVHTTP_REQ_POST) post_records(h, req, dept);
+        else reply_error(req, 405, "ingress.method", "POST records to /v1/records");
+    } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
+        get_eligibility(h, req, dept, path);
+    } else {
+        reply_error(req, 404, "ingress.path", "no such resource");
+    }
+    if (u) evhttp_uri_free(u);
+}
+
+msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest, msgw_elig *elig,
+                           msgw_errors *e)
+{
+    msgw_https *h = calloc(1, sizeof *h);
+    if (!h) abort();
+    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest, elig};
+    if (!h->http || !h->ssl) {
+        msgw_https_destroy(&h);
+        return NULL;
+    }
+    evhttp_set_bevcb(h->http, make_tls_bev, h);
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)cfg->max_body_bytes);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)cfg->max_header_bytes);
+    evhttp_set_timeout(h->http, (int)cfg->request_timeout_s);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_gencb(h->http, on_request, h);
+    char host[256];
+    snprintf(host, sizeof host, "%s", cfg->https_listen);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 8443;
+    if (colon) *colon = '\0';
+    h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    if (!h->sock) {
+        msgw_error_add(e, -1, "/https/listen", "listen", "https.bind", "cannot listen on %s", cfg->https_listen);
+        msgw_https_destroy(&h);
+        return NULL;
+    }
+    return h;
+}
+
+void msgw_https_destroy(msgw_https **hp)
+{
+    if (!hp || !*hp) return;
+    msgw_https *h = *hp;
+    if (h->http) evhttp_free(h->http);
+    if (h->ssl) SSL_CTX_free(h->ssl);
+    free(h);
+    *hp = NULL;
+}
+
+int msgw_https_port(const msgw_https *h)
+{
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}

@@ -1,0 +1,173 @@
+/*
+ * Ingest (include/msgw/ingest.h): decode, authorise, commit, evaluate,
+ * answer.  The commit comes before the answer: a 202 means the records are
+ * on disk.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgw/canon.h"
+#include "msgw/ingest.h"
+
+struct msgw_ingest {
+    const msgw_config *cfg;
+    const msgw_adapter_ctx *ctx;
+    msgw_store *store;
+    msgw_elig *elig;
+};
+
+msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
+                             msgw_elig *elig)
+{
+    msgw_ingest *ing = calloc(1, sizeof *ing);
+    if (!ing) abort();
+    *ing = (msgw_ingest){cfg, ctx, store, elig};
+    return ing;
+}
+
+void msgw_ingest_destroy(msgw_ingest **ip)
+{
+    if (!ip || !*ip) return;
+    free(*ip);
+    *ip = NULL;
+}
+
+static json_t *error_json(const msgw_error *e)
+{
+    json_t *o = json_object();
+    if (e->location) json_object_set_new(o, "location", json_string(e->location));
+    if (e->field) json_object_set_new(o, "field", json_string(e->field));
+    json_object_set_new(o, "rule", json_string(e->rule ? e->rule : ""));
+    json_object_set_new(o, "message", json_string(e->message ? e->message : ""));
+    return o;
+}
+
+static int answer(msgw_buf *out, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    msgw_buf_puts(out, s);
+    msgw_buf_puts(out, "\n");
+    free(s);
+    json_decref(body);
+    return status;
+}
+
+static int refuse(msgw_buf *out, int status, const char *rule, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int refuse(msgw_buf *out, int status, const char *rule, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *b = json_object();
+    json_object_set_new(b, "status", json_integer(status));
+    json_t *errs = json_array();
+    json_t *e = json_object();
+    json_object_set_new(e, "rule", json_string(rule));
+    json_object_set_new(e, "message", json_string(msg));
+    json_array_append_new(errs, e);
+    json_object_set_new(b, "errors", errs);
+    return answer(out, status, b);
+}
+
+static void sha256_hex(const char *p, size_t n, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    static const char d[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        hex[2 * i] = d[md[i] >> 4];
+        hex[2 * i + 1] = d[md[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
+                     size_t len, msgw_buf *out)
+{
+    const msgw_adapter *ad = media_type ? msgw_adapter_for_media_type(media_type) : NULL;
+    if (!ad)
+        return refuse(out, 415, "ingress.media_type", "media type %s is not one the gateway reads (see msgw adapters)",
+                      media_type ? media_type : "(none)");
+    msgw_batch *b = msgw_batch_new();
+    msgw_decode(ing->ctx, ad, media_type, body, len, b);
+    /* authorisation: every record kind must be one this department may push */
+    for (size_t i = 0; i < b->nitems; i++) {
+        const msgw_record *r = b->items[i].record;
+        if (r && !msgw_department_may_push(dept, r->kind)) {
+            int st = refuse(out, 403, "ingress.kind", "department %s may not push %s records (record %zu)", dept->id,
+                            r->kind, i + 1);
+            msgw_batch_destroy(&b);
+            return st;
+        }
+    }
+    char digest[65];
+    sha256_hex(body, len, digest);
+    size_t nok = msgw_batch_count_ok(b);
+    msgw_store_item *items = calloc(nok + 1, sizeof *items);
+    if (!items) abort();
+    size_t k = 0;
+    for (size_t i = 0; i < b->nitems; i++)
+        if (b->items[i].record)
+            items[k++] = (msgw_store_item){.record = b->items[i].record, .sender = dept->id, .body_digest = digest};
+    msgw_errors serr;
+    msgw_errors_init(&serr);
+    msgw_time now = msgw_time_now();
+    if (nok && !msgw_store_commit(ing->store, items, nok, now, &serr)) {
+        free(items);
+        msgw_batch_destroy(&b);
+        msgw_errors_clear(&serr);
+        return refuse(out, 503, "store.unavailable", "the records could not be stored; retry later");
+    }
+    msgw_errors_clear(&serr);
+    /* evaluation of what is newly stored (replays changed nothing) */
+    msgw_transitions tr;
+    msgw_transitions_init(&tr);
+    for (size_t i = 0; ing->elig && i < nok; i++) {
+        if (items[i].duplicate) continue;
+        msgw_record *r = (msgw_record *)items[i].record;
+        r->recorded_at = items[i].recorded_at;
+        msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
+    }
+    json_t *res = json_object(), *recs = json_array();
+    k = 0;
+    for (size_t i = 0; i < b->nitems; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        if (b->items[i].loc) json_object_set_new(o, "location", json_string(b->items[i].loc));
+        if (b->items[i].record) {
+            const msgw_store_item *it = &items[k++];
+            json_object_set_new(o, "message_id", json_string(it->record->message_id));
+            json_object_set_new(o, "outcome", json_string(it->duplicate ? "duplicate" : "stored"));
+            json_object_set_new(o, "seq", json_integer(it->seq));
+        } else {
+            json_object_set_new(o, "outcome", json_string("rejected"));
+        }
+        json_t *errs = json_array();
+        for (size_t x = 0; x < b->errors.n; x++)
+            if (b->errors.v[x].record == (int)i) json_array_append_new(errs, error_json(&b->errors.v[x]));
+        if (json_array_size(errs)) json_object_set_new(o, "errors", errs);
+        else json_decref(errs);
+        json_array_append_new(recs, o);
+    }
+    json_t *doc_errs = json_array();
+    for (size_t x = 0; x < b->errors.n; x++)
+        if (b->errors.v[x].record < 0) json_array_append_new(doc_errs, error_json(&b->errors.v[x]));
+    int status = nok ? 202 : (b->errors.doc_failed || b->nitems == 0 ? 400 : 422);
+    json_object_set_new(res, "status", json_integer(status));
+    json_object_set_new(res, "records", recs);
+    if (json_array_size(doc_errs)) json_object_set_new(res, "errors", doc_errs);
+    else json_decref(doc_errs);
+    json_object_set_new(res, "transitions", json_integer((json_int_t)tr.n));
+    msgw_transitions_clear(&tr);
+    free(items);
+    msgw_batch_destroy(&b);
+    return answer(out, status, res);
+}

@@ -1,0 +1,26 @@
+/*
+ * The HTTPS ingress: libevent's HTTP server over OpenSSL with mutual TLS.
+ * TLS 1.2 and 1.3 only; a client without a certificate from the
+ * configured CA is refused at the handshake; the certificate's subject
+ * (O = region, OU = department) identifies the department.  Routes:
+ *   POST /v1/records                 push records (docs/ingress.md)
+ *   GET  /v1/persons/{id}/eligibility  a department's own services
+ */
+#ifndef MSGW_HTTPS_H
+#define MSGW_HTTPS_H
+
+#include <event2/event.h>
+
+#include "msgw/config.h"
+#include "msgw/error.h"
+#include "msgw/ingest.h"
+
+typedef struct msgw_https msgw_https;
+
+msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
+                           msgw_elig *elig, msgw_errors *e);
+void msgw_https_destroy(msgw_https **h);
+/* The port actually bound (useful with port 0 in tests). */
+int msgw_https_port(const msgw_https *h);
+
+#endif

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The daemon as a process, over real TLS with real client certificates (curl): pushes are
+# stored durably and answered 202, replays return the original outcome, every refusal has its
+# status code, and clients without a valid certificate are refused at the handshake.
+set -uo pipefail
+msgw=${MSGW_BIN:?}
+root=${MSGW_SOURCE_ROOT:?}
+tmp=$(mktemp -d)
+pid=
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+
+"$root/certs/dev-pki.sh" "$tmp/pki" 12 >/dev/null 2>&1
+"$root/certs/dev-pki.sh" "$tmp/other" 12 >/dev/null 2>&1 # another CA, same names
+cat >"$tmp/msgw.json" <<JSON
+{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
+  "tls": { "ca": "$tmp/pki/ca.crt", "cert": "$tmp/pki/gateway.crt", "key": "$tmp/pki/gateway.key" },
+  "https": { "listen": "127.0.0.1:0", "max_body_bytes": 65536, "timeout_s": 5 },
+  "departments": [
+    { "id": "mca", "certificate": { "organization": "12", "unit": "mca" },
+      "push": ["household_assistance_roster"] },
+    { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" },
+      "push": ["disability_certificate"] } ] }
+JSON
+"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 50); do [[ -s $tmp/port ]] && break; sleep 0.1; done
+port=$(cat "$tmp/port" 2>/dev/null)
+ok test -n "$port"
+
+push() { # push CERT MEDIA_TYPE FILE -> status in $tmp/code, body in $tmp/body
+  curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/$1.crt" \
+    --key "$tmp/pki/$1.key" -H "Content-Type: $2" --data-binary "@$3" "https://localhost:$port/v1/records" \
+    >"$tmp/code"
+}
+body_has() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/body" "$1"; }
+MCA=application/vnd.msgw.mca.roster+xml
+
+push mca $MCA "$root/tests/data/mca/roster-valid.xml"
+ok test "$(cat "$tmp/code")" = 202
+ok body_has 'all(r["outcome"] == "stored" for r in d["records"]) and len(d["records"]) == 3'
+cp "$tmp/body" "$tmp/first"
+push mca $MCA "$root/tests/data/mca/roster-valid.xml" # a replay: the original outcome
+ok test "$(cat "$tmp/code")" = 202
+ok python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if [r["seq"] for r in a["records"]]==[r["seq"] for r in b["records"]] and all(r["outcome"]=="duplicate" for r in b["records"]) else 1)' "$tmp/first" "$tmp/body"
+push cdpf $MCA "$root/tests/data/mca/roster-valid.xml" # cdpf may not push rosters
+ok test "$(cat "$tmp/code")" = 403
+push mca $MCA "$root/tests/data/mca/invalid-records.xml" # 1 good (known already), 2 rejected: each reported
+ok test "$(cat "$tmp/code")" = 202
+ok body_has '[r["outcome"] for r in d["records"]] == ["duplicate", "rejected", "rejected"] and d["records"][1]["errors"][0]["rule"] == "gb11643.check_character"'
+push mca $MCA "$root/tests/data/mca/agree/bad/bad-name-too-long.xml"
+ok test "$(cat "$tmp/code")" = 422
+push mca $MCA "$root/tests/data/mca/invalid-truncated.xml"
+ok test "$(cat "$tmp/code")" = 400
+push mca text/plain "$root/tests/data/mca/roster-valid.xml"
+ok test "$(cat "$tmp/code")" = 415
+head -c 100000 /dev/zero | tr '\0' 'x' >"$tmp/big"
+push mca $MCA "$tmp/big"
+ok test "$(cat "$tmp/code")" = 413
+# no client certificate, and one from another CA: refused at the handshake, no HTTP at all
+curl -s -o /dev/null --cacert "$tmp/pki/ca.crt" -H "Content-Type: $MCA" --data-binary @"$root/tests/data/mca/roster-valid.xml" \
+  "https://localhost:$port/v1/records"
+ok test $? -ne 0
+curl -s -o /dev/null --cacert "$tmp/pki/ca.crt" --cert "$tmp/other/mca.crt" --key "$tmp/other/mca.key" \
+  -H "Content-Type: $MCA" --data-binary @"$root/tests/data/mca/roster-valid.xml" "https://localhost:$port/v1/records"
+ok test $? -ne 0
+# TLS 1.1 is not spoken
+curl -s -o /dev/null --tls-max 1.1 --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/mca.crt" --key "$tmp/pki/mca.key" \
+  "https://localhost:$port/v1/records"
+ok test $? -ne 0
+# a department's view of a person's eligibility
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/mca.crt" --key "$tmp/pki/mca.key" \
+  "https://localhost:$port/v1/persons/120101195603070027/eligibility")
+ok test "$code" = 200
+# stopping: SIGTERM ends it cleanly; the store holds exactly what was acknowledged
+kill -TERM "$pid"
+wait "$pid"
+ok test $? -eq 0
+pid=
+ok python3 -c 'import sqlite3,sys; n=sqlite3.connect(sys.argv[1]).execute("select count(*), count(distinct message_id) from records").fetchone(); sys.exit(0 if n==(3,3) else 1)' "$tmp/data/msgw.db"
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]

@@ -30,7 +30,6 @@ typedef struct daemon {
     msgw_config *cfg;
     msgw_catalogue *cat;
     msgw_store *store;
-    msgw_elig *elig;
     msgw_ingest *ingest;
     msgw_adapter_ctx ctx;
     struct event_base *base;
@@ -81,10 +80,10 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!d->store) return false;
     msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;
-    d->elig = msgw_elig_new(d->cat);
-    d->ingest = msgw_ingest_new(d->cfg, &d->ctx, d->store, d->elig);
+    d->ingest = msgw_ingest_new(d->cfg, &d->ctx, d->store, d->cat, e);
+    if (!d->ingest) return false;
     d->base = event_base_new();
-    d->https = msgw_https_new(d->base, d->cfg, d->ingest, d->elig, e);
+    d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
@@ -100,7 +99,6 @@ static void stop(daemon_t *d)
     msgw_https_destroy(&d->https);
     if (d->base) event_base_free(d->base);
     msgw_ingest_destroy(&d->ingest);
-    msgw_elig_destroy(&d->elig);
     msgw_store_close(&d->store);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);

@@ -27,7 +27,6 @@ struct msgw_https {
     SSL_CTX *ssl;
     const msgw_config *cfg;
     msgw_ingest *ingest;
-    msgw_elig *elig;
 };
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
@@ -155,7 +154,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
         reply_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
-    json_t *all = h->elig ? msgw_elig_person_json(h->elig, norm, msgw_date_today()) : NULL;
+    json_t *all = msgw_elig_person_json(msgw_ingest_elig(h->ingest), norm, msgw_date_today());
     json_t *mine = json_array();
     size_t i;
     json_t *s;
@@ -201,12 +200,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (u) evhttp_uri_free(u);
 }
 
-msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest, msgw_elig *elig,
-                           msgw_errors *e)
+msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest, msgw_errors *e)
 {
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest, elig};
+    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest};
     if (!h->http || !h->ssl) {
         msgw_https_destroy(&h);
         return NULL;

@@ -17,21 +17,57 @@ struct msgw_ingest {
     const msgw_config *cfg;
     const msgw_adapter_ctx *ctx;
     msgw_store *store;
+    const msgw_catalogue *cat;
     msgw_elig *elig;
 };
 
+/* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
+static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
+{
+    (void)seq;
+    msgw_ingest *ing = ud;
+    json_t *j = json_loads(canonical, 0, NULL);
+    msgw_batch *b = msgw_batch_new();
+    if (j) msgw_canon_decode(ing->ctx->dict, j, b);
+    if (b->nitems == 1 && b->items[0].record && !b->errors.nerrors) {
+        msgw_record *r = b->items[0].record;
+        r->recorded_at = recorded_at;
+        msgw_transitions ignored;
+        msgw_transitions_init(&ignored);
+        msgw_elig_apply(ing->elig, r, msgw_date_today(), &ignored, NULL);
+        msgw_transitions_clear(&ignored);
+    }
+    msgw_batch_destroy(&b);
+    json_decref(j);
+    return true;
+}
+
+static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
+{
+    msgw_elig_destroy(&ing->elig);
+    ing->elig = msgw_elig_new(ing->cat);
+    return msgw_store_each_record(ing->store, replay_one, ing, e);
+}
+
 msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
-                             msgw_elig *elig)
+                             const msgw_catalogue *cat, msgw_errors *e)
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
-    *ing = (msgw_ingest){cfg, ctx, store, elig};
+    *ing = (msgw_ingest){cfg, ctx, store, cat, NULL};
+    if (!rebuild_engine(ing, e)) msgw_ingest_destroy(&ing);
     return ing;
+}
+
+msgw_elig *msgw_ingest_elig(msgw_ingest *ing)
+{
+    return ing->elig;
 }
 
 void msgw_ingest_destroy(msgw_ingest **ip)
 {
     if (!ip || !*ip) return;
+    msgw_elig_destroy(&(*ip)->elig);
     free(*ip);
     *ip = NULL;
 }
@@ -112,30 +148,49 @@ int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *
     sha256_hex(body, len, digest);
     size_t nok = msgw_batch_count_ok(b);
     msgw_store_item *items = calloc(nok + 1, sizeof *items);
-    if (!items) abort();
-    size_t k = 0;
-    for (size_t i = 0; i < b->nitems; i++)
-        if (b->items[i].record)
-            items[k++] = (msgw_store_item){.record = b->items[i].record, .sender = dept->id, .body_digest = digest};
+    msgw_outbox_list *boxes = calloc(nok + 1, sizeof *boxes);
+    if (!items || !boxes) abort();
     msgw_errors serr;
     msgw_errors_init(&serr);
+    msgw_transitions tr;
+    msgw_transitions_init(&tr);
+    size_t k = 0;
+    /*
+     * Evaluate and route before the commit, so every message a record causes
+     * is committed in the same transaction as the record.  A record already
+     * stored (a replay) causes nothing.
+     */
+    for (size_t i = 0; i < b->nitems; i++) {
+        msgw_record *r = b->items[i].record;
+        if (!r) continue;
+        msgw_store_item *it = &items[k];
+        *it = (msgw_store_item){.record = r, .sender = dept->id, .body_digest = digest};
+        if (msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
+            size_t before = tr.n;
+            msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
+            msgw_route_record(ing->cfg, ing->ctx, r, dept->id, b->arena, &boxes[k]);
+            for (size_t t = before; t < tr.n; t++) msgw_route_transition(ing->cfg, &tr.v[t], r->message_id, b->arena, &boxes[k]);
+            it->outbox = boxes[k].v;
+            it->noutbox = boxes[k].n;
+        }
+        k++;
+    }
     msgw_time now = msgw_time_now();
     if (nok && !msgw_store_commit(ing->store, items, nok, now, &serr)) {
+        /* nothing was stored: the engine must forget what it just applied */
+        msgw_errors_clear(&serr);
+        rebuild_engine(ing, &serr);
+        for (size_t i = 0; i < nok; i++) free(boxes[i].v);
+        free(boxes);
         free(items);
+        msgw_transitions_clear(&tr);
         msgw_batch_destroy(&b);
         msgw_errors_clear(&serr);
         return refuse(out, 503, "store.unavailable", "the records could not be stored; retry later");
     }
     msgw_errors_clear(&serr);
-    /* evaluation of what is newly stored (replays changed nothing) */
-    msgw_transitions tr;
-    msgw_transitions_init(&tr);
-    for (size_t i = 0; ing->elig && i < nok; i++) {
-        if (items[i].duplicate) continue;
-        msgw_record *r = (msgw_record *)items[i].record;
-        r->recorded_at = items[i].recorded_at;
-        msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
-    }
+    size_t messages = 0;
+    for (size_t i = 0; i < nok; i++) messages += boxes[i].n;
     json_t *res = json_object(), *recs = json_array();
     k = 0;
     for (size_t i = 0; i < b->nitems; i++) {
@@ -166,7 +221,10 @@ int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *
     if (json_array_size(doc_errs)) json_object_set_new(res, "errors", doc_errs);
     else json_decref(doc_errs);
     json_object_set_new(res, "transitions", json_integer((json_int_t)tr.n));
+    json_object_set_new(res, "messages", json_integer((json_int_t)messages));
     msgw_transitions_clear(&tr);
+    for (size_t i = 0; i < nok; i++) free(boxes[i].v);
+    free(boxes);
     free(items);
     msgw_batch_destroy(&b);
     return answer(out, status, res);

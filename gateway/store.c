@@ -98,3 +98,14 @@ bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats
 {
     return s->b->stats(s->impl, recipient, out, e);
 }
+
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e)
+{
+    return s->b->known(s->impl, message_id, seq, recorded_at, e);
+}
+
+bool msgw_store_each_record(msgw_store *s, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+                            void *ud, msgw_errors *e)
+{
+    return s->b->each_record(s->impl, cb, ud, e);
+}

@@ -359,7 +359,37 @@ static bool sqlite_stats(void *impl, const char *recipient, msgw_store_stats *ou
     return ok || fail(s, e, "statistics");
 }
 
+static int sqlite_known(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e)
+{
+    msgw_record r = {.message_id = message_id};
+    msgw_store_item it = {.record = &r};
+    int found = find_record(impl, &it, e);
+    if (found > 0) {
+        if (seq) *seq = it.seq;
+        if (recorded_at) *recorded_at = it.recorded_at;
+    }
+    return found;
+}
+
+static bool sqlite_each_record(void *impl, bool (*cb)(void *, int64_t, const char *, msgw_time), void *ud,
+                               msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT seq, canonical, recorded_at FROM records ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, e, "read records");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
+            break;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read records");
+}
+
 const msgw_store_backend msgw_store_sqlite = {
+    .known = sqlite_known,
+    .each_record = sqlite_each_record,
     .name = "sqlite",
     .open = sqlite_open,
     .close = sqlite_close,

@@ -18,7 +18,7 @@
 typedef struct msgw_https msgw_https;
 
 msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
-                           msgw_elig *elig, msgw_errors *e);
+                           msgw_errors *e);
 void msgw_https_destroy(msgw_https **h);
 /* The port actually bound (useful with port 0 in tests). */
 int msgw_https_port(const msgw_https *h);

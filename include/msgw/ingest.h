@@ -14,13 +14,19 @@
 #include "msgw/buf.h"
 #include "msgw/config.h"
 #include "msgw/eligibility.h"
+#include "msgw/route.h"
 #include "msgw/store.h"
 
 typedef struct msgw_ingest msgw_ingest;
 
-/* Borrows everything it is given; they must outlive it. */
+/*
+ * Borrows cfg, ctx, store and cat (they must outlive it); owns the
+ * eligibility engine, which it rebuilds from the store's records (the
+ * durable truth) before returning.
+ */
 msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
-                             msgw_elig *elig);
+                             const msgw_catalogue *cat, msgw_errors *e);
+msgw_elig *msgw_ingest_elig(msgw_ingest *ing);
 void msgw_ingest_destroy(msgw_ingest **ing);
 
 /*

@@ -82,6 +82,9 @@ typedef struct msgw_store_backend {
     bool (*retry)(void *impl, int64_t id, msgw_time next_at, const char *error, msgw_errors *e);
     bool (*dead_letter)(void *impl, int64_t id, const char *error, msgw_errors *e);
     bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+    int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e);
+    bool (*each_record)(void *impl, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+                        void *ud, msgw_errors *e);
 } msgw_store_backend;
 
 /* "sqlite:PATH" or a plain PATH (SQLite). */
@@ -106,5 +109,12 @@ bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *
 /* Given up: kept with its last error for an administrator to replay. */
 bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e);
 bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+/* 1 when a record with this message id is stored (its seq and recorded time filled), 0 when not,
+ * -1 on error. */
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e);
+/* Calls cb for every stored record in commit order (canonical JSON); cb returns false to stop.
+ * How the daemon rebuilds its in-memory eligibility state at start. */
+bool msgw_store_each_record(msgw_store *s, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+                            void *ud, msgw_errors *e);
 
 #endif

@@ -20,9 +20,14 @@ cat >"$tmp/msgw.json" <<JSON
   "https": { "listen": "127.0.0.1:0", "max_body_bytes": 65536, "timeout_s": 5 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" },
-      "push": ["household_assistance_roster"] },
+      "push": ["household_assistance_roster"],
+      "subscriptions": [ { "kinds": ["disability_certificate"], "from": ["cdpf"],
+                           "fields": ["hukou_region", "disability_category", "disability_grade"] } ],
+      "eligibility": true,
+      "deliver": { "webhook": { "url": "https://127.0.0.1:9/inbox" } } },
     { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" },
-      "push": ["disability_certificate"] } ] }
+      "push": ["disability_certificate"], "eligibility": true,
+      "deliver": { "webhook": { "url": "https://127.0.0.1:9/inbox" } } } ] }
 JSON
 "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>"$tmp/log" &
 pid=$!
@@ -74,11 +79,40 @@ ok test $? -ne 0
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/mca.crt" --key "$tmp/pki/mca.key" \
   "https://localhost:$port/v1/persons/120101195603070027/eligibility")
 ok test "$code" = 200
+# routing: cdpf's certificates reach mca projected to its fields; the eligibility they cause
+# (TJ-D7-12 for the Tianjin holders of grade 2) reaches the departments the catalogue names
+CDPF=application/vnd.msgw.cdpf.certificate+xml
+push cdpf $CDPF "$root/tests/data/cdpf/certificate-events.xml"
+ok test "$(cat "$tmp/code")" = 202
+ok body_has 'd["messages"] >= 4 and d["transitions"] >= 2'
+sql() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$tmp/data/msgw.db" "$1"; }
+ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='record'")" = 4
+ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='record' and cast(body as text) like '%disability_grade%' and instr(cast(body as text), '\"name\"') = 0 and instr(cast(body as text), 'birth_date') = 0")" = 4
+ok test "$(sql "select count(*) from outbox where kind='eligibility' and cast(body as text) like '%TJ-D7-12%' and recipient in ('mca','cdpf')")" -ge 4
+ok test "$(sql "select count(*) from outbox where state='pending'")" = "$(sql "select count(*) from outbox")"
+before=$(sql "select count(*) from outbox")
 # stopping: SIGTERM ends it cleanly; the store holds exactly what was acknowledged
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
-ok python3 -c 'import sqlite3,sys; n=sqlite3.connect(sys.argv[1]).execute("select count(*), count(distinct message_id) from records").fetchone(); sys.exit(0 if n==(3,3) else 1)' "$tmp/data/msgw.db"
+ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records")" = "7,7"
+# a restart rebuilds the eligibility state from the store: replays cause nothing new
+rm -f "$tmp/port"
+"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &
+pid=$!
+for _ in $(seq 50); do [[ -s $tmp/port ]] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+push cdpf $CDPF "$root/tests/data/cdpf/certificate-events.xml"
+ok test "$(cat "$tmp/code")" = 202
+ok body_has 'all(r["outcome"] == "duplicate" for r in d["records"]) and d["messages"] == 0'
+ok test "$(sql "select count(*) from outbox")" = "$before"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/cdpf.crt" --key "$tmp/pki/cdpf.key" \
+  "https://localhost:$port/v1/persons/$(python3 -c 'import json; print([json.loads(l) for l in open("/dev/stdin")][0]["persons"][0]["id_number"])' < <("$msgw" normalize --from cdpf "$root/tests/data/cdpf/certificate-events.xml"))/eligibility")
+ok test "$code" = 200
+ok body_has 'any(s["service"] == "TJ-D7-12" for s in d["eligible"])'
+kill -TERM "$pid"
+wait "$pid"
+pid=
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

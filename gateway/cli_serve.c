@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include <curl/curl.h>
+
 #include "msgw/catalogue.h"
+#include "msgw/deliver.h"
 #include "msgw/https.h"
 #include "msgw/ingest.h"
 
@@ -31,6 +34,7 @@ typedef struct daemon {
     msgw_catalogue *cat;
     msgw_store *store;
     msgw_ingest *ingest;
+    msgw_deliverer *deliverer;
     msgw_adapter_ctx ctx;
     struct event_base *base;
     msgw_https *https;
@@ -78,6 +82,8 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     else snprintf(spec, sizeof spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
     d->store = msgw_store_open(spec, e);
     if (!d->store) return false;
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, e);
+    if (!d->deliverer) return false;
     msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;
     d->ingest = msgw_ingest_new(d->cfg, &d->ctx, d->store, d->cat, e);
@@ -99,6 +105,7 @@ static void stop(daemon_t *d)
     msgw_https_destroy(&d->https);
     if (d->base) event_base_free(d->base);
     msgw_ingest_destroy(&d->ingest);
+    msgw_deliverer_destroy(&d->deliverer);
     msgw_store_close(&d->store);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
@@ -128,6 +135,7 @@ int msgw_cmd_serve(int argc, char **argv)
         return MSGW_EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_t d;
     memset(&d, 0, sizeof d);
     msgw_errors e;
@@ -152,5 +160,6 @@ int msgw_cmd_serve(int argc, char **argv)
     }
     msgw_errors_clear(&e);
     stop(&d);
+    curl_global_cleanup();
     return rc;
 }

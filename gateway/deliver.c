@@ -1,0 +1,167 @@
+/*
+ * Webhook delivery (include/msgw/deliver.h).  At-least-once: a message is
+ * marked delivered only after the recipient answered 2xx, so a crash between
+ * the two re-sends it after the restart, and the recipient de-duplicates by
+ * the X-Msgw-Event-Id header.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "msgw/deliver.h"
+#include "msgw/store.h"
+
+struct msgw_deliverer {
+    const msgw_config *cfg;
+    msgw_store *store;
+    CURL **handles; /* one per department, reused: keep-alive connections */
+    pthread_t thread;
+    atomic_bool stop;
+    uint64_t rng;
+};
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* Exponential back-off with full jitter, in microseconds. */
+static msgw_time backoff(msgw_deliverer *d, int attempts)
+{
+    uint64_t cap = (uint64_t)d->cfg->backoff_max_ms * 1000, base = (uint64_t)d->cfg->backoff_initial_ms * 1000;
+    uint64_t t = base << (attempts < 20 ? attempts : 20);
+    if (t > cap || t == 0) t = cap;
+    d->rng ^= d->rng << 13;
+    d->rng ^= d->rng >> 7;
+    d->rng ^= d->rng << 17;
+    return (msgw_time)(t / 2 + d->rng % (t / 2 + 1));
+}
+
+/* Posts one message; returns the HTTP status, or 0 with *why on a transport failure. */
+static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const msgw_delivery *m, char *why, size_t len)
+{
+    const msgw_config *c = d->cfg;
+    struct curl_slist *hdr = NULL;
+    char line[256];
+    snprintf(line, sizeof line, "Content-Type: %s", m->media_type);
+    hdr = curl_slist_append(hdr, line);
+    snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", m->event_id);
+    hdr = curl_slist_append(hdr, line);
+    snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
+    hdr = curl_slist_append(hdr, line);
+    curl_easy_setopt(h, CURLOPT_URL, dept->deliver_url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, m->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)m->len);
+    curl_easy_setopt(h, CURLOPT_CAINFO, dept->deliver_ca ? dept->deliver_ca : c->tls_ca);
+    curl_easy_setopt(h, CURLOPT_SSLCERT, dept->deliver_cert ? dept->deliver_cert : c->tls_cert);
+    curl_easy_setopt(h, CURLOPT_SSLKEY, dept->deliver_key ? dept->deliver_key : c->tls_key);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else snprintf(why, len, "%s", curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    return status;
+}
+
+static void settle(msgw_deliverer *d, const msgw_delivery *m, long status, const char *why, msgw_time now)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (status >= 200 && status < 300) {
+        msgw_store_delivered(d->store, m->id, now, &e);
+    } else {
+        char err[300];
+        if (status) snprintf(err, sizeof err, "HTTP %ld", status);
+        else snprintf(err, sizeof err, "%s", why);
+        bool too_old = now - m->created_at > (msgw_time)d->cfg->delivery_max_age_s * 1000000;
+        if (m->attempts + 1 >= (int)d->cfg->delivery_max_attempts || too_old)
+            msgw_store_dead_letter(d->store, m->id, err, &e);
+        else
+            msgw_store_retry(d->store, m->id, now + backoff(d, m->attempts), err, &e);
+    }
+    msgw_errors_clear(&e);
+}
+
+/* One pass over the webhook recipients; returns how many messages were attempted. */
+static size_t deliver_due(msgw_deliverer *d)
+{
+    size_t attempted = 0;
+    for (size_t i = 0; i < d->cfg->ndepartments && !atomic_load(&d->stop); i++) {
+        const msgw_department *dept = &d->cfg->departments[i];
+        if (dept->deliver != MSGW_DELIVER_WEBHOOK) continue;
+        msgw_store_deliveries due = {0};
+        msgw_errors e;
+        msgw_errors_init(&e);
+        if (msgw_store_due(d->store, dept->id, msgw_time_now(), 32, &due, &e)) {
+            for (size_t k = 0; k < due.n && !atomic_load(&d->stop); k++) {
+                char why[256] = "";
+                long status = post(d, d->handles[i], dept, &due.v[k], why, sizeof why);
+                settle(d, &due.v[k], status, why, msgw_time_now());
+                attempted++;
+            }
+        }
+        msgw_store_deliveries_clear(&due);
+        msgw_errors_clear(&e);
+    }
+    return attempted;
+}
+
+static void *run(void *arg)
+{
+    msgw_deliverer *d = arg;
+    while (!atomic_load(&d->stop))
+        if (deliver_due(d) == 0) {
+            struct timespec ts = {0, 20 * 1000 * 1000}; /* idle: look again in 20 ms */
+            nanosleep(&ts, NULL);
+        }
+    return NULL;
+}
+
+msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_errors *e)
+{
+    msgw_store *store = msgw_store_open(store_spec, e);
+    if (!store) return NULL;
+    msgw_deliverer *d = calloc(1, sizeof *d);
+    if (!d) abort();
+    d->cfg = cfg;
+    d->store = store;
+    d->rng = (uint64_t)msgw_time_now() | 1;
+    d->handles = calloc(cfg->ndepartments + 1, sizeof *d->handles);
+    if (!d->handles) abort();
+    for (size_t i = 0; i < cfg->ndepartments; i++) d->handles[i] = curl_easy_init();
+    atomic_init(&d->stop, false);
+    if (pthread_create(&d->thread, NULL, run, d) != 0) {
+        msgw_error_add(e, -1, "delivery", NULL, "deliver.thread", "cannot start the delivery thread");
+        for (size_t i = 0; i < cfg->ndepartments; i++) curl_easy_cleanup(d->handles[i]);
+        free(d->handles);
+        msgw_store_close(&d->store);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void msgw_deliverer_destroy(msgw_deliverer **dp)
+{
+    if (!dp || !*dp) return;
+    msgw_deliverer *d = *dp;
+    atomic_store(&d->stop, true);
+    pthread_join(d->thread, NULL);
+    for (size_t i = 0; i < d->cfg->ndepartments; i++) curl_easy_cleanup(d->handles[i]);
+    free(d->handles);
+    msgw_store_close(&d->store);
+    free(d);
+    *dp = NULL;
+}

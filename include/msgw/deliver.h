@@ -1,0 +1,23 @@
+/*
+ * Delivery from the outbox: a thread with its own store connection takes
+ * the messages that are due (one per person at a time, in order) and posts
+ * them to their recipients' webhooks over HTTPS with mutual TLS (libcurl,
+ * one reused connection per recipient).  A 2xx marks a message delivered;
+ * anything else is retried with exponential back-off and jitter, and after
+ * the configured number of attempts or age it is dead-lettered, kept with
+ * its last error.  Each request carries the event id for de-duplication.
+ */
+#ifndef MSGW_DELIVER_H
+#define MSGW_DELIVER_H
+
+#include "msgw/config.h"
+#include "msgw/error.h"
+
+typedef struct msgw_deliverer msgw_deliverer;
+
+/* Starts the delivery thread on its own connection to the store at store_spec. */
+msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_errors *e);
+/* Stops the thread after the attempt in progress and joins it. */
+void msgw_deliverer_destroy(msgw_deliverer **d);
+
+#endif

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Delivery from the outbox to real webhook receivers over mutual TLS: every message reaches its
+# recipient once, with its event id; a receiver that keeps failing gets the message retried and
+# then dead-lettered with its last error.
+set -uo pipefail
+msgw=${MSGW_BIN:?}
+root=${MSGW_SOURCE_ROOT:?}
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; return 1; }
+
+"$root/certs/dev-pki.sh" "$tmp/pki" 12 >/dev/null 2>&1
+P=$tmp/pki
+python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 200 "$tmp/mca.log" "$tmp/mca.port" &
+pids+=($!)
+python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 503 "$tmp/cdpf.log" "$tmp/cdpf.port" &
+pids+=($!)
+wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port"
+cat >"$tmp/msgw.json" <<JSON
+{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
+  "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
+  "https": { "listen": "127.0.0.1:0" },
+  "delivery": { "max_attempts": 3, "backoff_initial_ms": 10, "backoff_max_ms": 50 },
+  "departments": [
+    { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "push": [],
+      "subscriptions": [ { "kinds": ["disability_certificate"], "from": ["cdpf"],
+                           "fields": ["hukou_region", "disability_category", "disability_grade"] } ],
+      "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/mca.port")/inbox" } } },
+    { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" },
+      "push": ["disability_certificate"], "eligibility": true,
+      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/cdpf.port")/inbox" } } } ] }
+JSON
+"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>"$tmp/log" &
+pids+=($!)
+wait_file "$tmp/port"
+port=$(cat "$tmp/port")
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/cdpf.crt" --key "$P/cdpf.key" \
+  -H "Content-Type: application/vnd.msgw.cdpf.certificate+xml" --data-binary @"$root/tests/data/cdpf/certificate-events.xml" \
+  "https://localhost:$port/v1/records")
+ok test "$code" = 202
+sql() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$tmp/data/msgw.db" "$1"; }
+expected_mca=$(sql "select count(*) from outbox where recipient='mca'")
+for _ in $(seq 100); do
+  [[ $(sql "select count(*) from outbox where state='pending'") == 0 ]] && break
+  sleep 0.1
+done
+ok test "$(sql "select count(*) from outbox where state='pending'")" = 0
+ok test "$(sql "select count(*) from outbox where recipient='mca' and state='delivered'")" = "$expected_mca"
+# each mca message arrived exactly once, with its event id, from the gateway's client certificate
+ok test "$(wc -l <"$tmp/mca.log")" = "$expected_mca"
+ok test "$(python3 -c 'import json,sys; print(len({json.loads(l)["event"] for l in open(sys.argv[1])}))' "$tmp/mca.log")" = "$expected_mca"
+ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if all(x["client"]=="gateway" for x in r) and {x["kind"] for x in r}=={"record","eligibility"} else 1)' "$tmp/mca.log"
+# cdpf's receiver answers 503: three attempts each, then dead letters with the last error
+ok test "$(sql "select count(*) from outbox where recipient='cdpf' and state='dead' and attempts=3 and last_error='HTTP 503'")" = "$(sql "select count(*) from outbox where recipient='cdpf'")"
+ok test "$(wc -l <"$tmp/cdpf.log")" = "$((3 * $(sql "select count(*) from outbox where recipient='cdpf'")))"
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]

@@ -17,6 +17,7 @@
 
 #include "msgw/catalogue.h"
 #include "msgw/deliver.h"
+#include "msgw/zmq_ingress.h"
 #include "msgw/https.h"
 #include "msgw/ingest.h"
 
@@ -38,6 +39,7 @@ typedef struct daemon {
     msgw_adapter_ctx ctx;
     struct event_base *base;
     msgw_https *https;
+    msgw_zmq_ingress *zmq;
     struct event *sigterm, *sigint;
 } daemon_t;
 
@@ -91,6 +93,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     d->base = event_base_new();
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
+    if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->cfg, d->ingest, e))) return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
     event_add(d->sigterm, NULL);
@@ -102,6 +105,7 @@ static void stop(daemon_t *d)
 {
     if (d->sigterm) event_free(d->sigterm);
     if (d->sigint) event_free(d->sigint);
+    msgw_zmq_ingress_destroy(&d->zmq);
     msgw_https_destroy(&d->https);
     if (d->base) event_base_free(d->base);
     msgw_ingest_destroy(&d->ingest);
@@ -155,6 +159,18 @@ int msgw_cmd_serve(int argc, char **argv)
             }
         }
         log_line("info", "listening", port);
+        if (d.zmq) {
+            log_line("info", "zmq listening", msgw_zmq_ingress_endpoint(d.zmq));
+            if (port_file) {
+                char zf[4096];
+                snprintf(zf, sizeof zf, "%s.zmq", port_file);
+                FILE *f = fopen(zf, "w");
+                if (f) {
+                    fprintf(f, "%s\n", msgw_zmq_ingress_endpoint(d.zmq));
+                    fclose(f);
+                }
+            }
+        }
         event_base_dispatch(d.base);
         log_line("info", "stopped", NULL);
     }

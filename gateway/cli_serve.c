@@ -40,7 +40,7 @@ typedef struct daemon {
     struct event_base *base;
     msgw_https *https;
     msgw_zmq_ingress *zmq;
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *sighup;
 } daemon_t;
 
 static void log_line(const char *level, const char *msg, const char *detail)
@@ -66,6 +66,16 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     daemon_t *d = arg;
     log_line("info", "stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     event_base_loopexit(d->base, NULL);
+}
+
+/* Reloading the configuration in place is still to come (issue 4); until then SIGHUP must not
+ * kill the daemon (its default action), so it is caught and logged. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_line("warning", "SIGHUP: reloading the configuration is not supported yet; restart to apply changes", NULL);
 }
 
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
@@ -96,8 +106,10 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->cfg, d->ingest, e))) return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
+    d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
     event_add(d->sigterm, NULL);
     event_add(d->sigint, NULL);
+    event_add(d->sighup, NULL);
     return true;
 }
 
@@ -105,6 +117,7 @@ static void stop(daemon_t *d)
 {
     if (d->sigterm) event_free(d->sigterm);
     if (d->sigint) event_free(d->sigint);
+    if (d->sighup) event_free(d->sighup);
     msgw_zmq_ingress_destroy(&d->zmq);
     msgw_https_destroy(&d->https);
     if (d->base) event_base_free(d->base);

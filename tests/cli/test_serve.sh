@@ -91,6 +91,10 @@ ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='reco
 ok test "$(sql "select count(*) from outbox where kind='eligibility' and cast(body as text) like '%TJ-D7-12%' and recipient in ('mca','cdpf')")" -ge 4
 ok test "$(sql "select count(*) from outbox where state='pending'")" = "$(sql "select count(*) from outbox")"
 before=$(sql "select count(*) from outbox")
+# SIGHUP does not stop it (reload is still to come)
+kill -HUP "$pid"
+sleep 0.3
+ok kill -0 "$pid"
 # stopping: SIGTERM ends it cleanly; the store holds exactly what was acknowledged
 kill -TERM "$pid"
 wait "$pid"

@@ -26,7 +26,8 @@ static const char serve_help[] =
     "\n"
     "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
     "  --port-file FILE   write the HTTPS port actually bound (for a listen port of 0)\n"
-    "SIGTERM or SIGINT: stop after the request in progress.\n";
+    "SIGTERM or SIGINT: stop after the request in progress.  SIGHUP: reload the configuration\n"
+    "and the catalogue (departments, subscriptions, certificates, parameter values).\n";
 
 typedef struct daemon {
     msgw_dict *dict;
@@ -41,6 +42,8 @@ typedef struct daemon {
     msgw_https *https;
     msgw_zmq_ingress *zmq;
     struct event *sigterm, *sigint, *sighup;
+    const char *config_path;
+    char store_spec[4096];
 } daemon_t;
 
 static void log_line(const char *level, const char *msg, const char *detail)
@@ -68,30 +71,63 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
-/* Reloading the configuration in place is still to come (issue 4); until then SIGHUP must not
- * kill the daemon (its default action), so it is caught and logged. */
+static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *cfg, msgw_errors *e)
+{
+    msgw_catalogue *cat = msgw_catalogue_load(dict, cfg->catalogue, e);
+    if (cat && cfg->catalogue_overlay && !msgw_catalogue_overlay(cat, cfg->catalogue_overlay, e))
+        msgw_catalogue_destroy(&cat);
+    return cat;
+}
+
+/*
+ * SIGHUP: reload the configuration and the catalogue (new departments,
+ * subscriptions, certificates, parameter values) without dropping open
+ * connections.  A configuration that does not load changes nothing.  The
+ * listen addresses and the store stay as they were started.
+ */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    (void)arg;
-    log_line("warning", "SIGHUP: reloading the configuration is not supported yet; restart to apply changes", NULL);
+    daemon_t *d = arg;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_config *cfg = msgw_config_load(d->config_path, d->dict, &e);
+    msgw_catalogue *cat = cfg ? load_catalogue(d->dict, cfg, &e) : NULL;
+    if (!cat || !msgw_https_reconfigure(d->https, cfg, &e)) {
+        log_errors(&e);
+        log_line("error", "reload failed: the previous configuration stays", NULL);
+        msgw_catalogue_destroy(&cat);
+        msgw_config_destroy(&cfg);
+        msgw_errors_clear(&e);
+        return;
+    }
+    msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
+    msgw_ingest_reconfigure(d->ingest, cfg, cat, &e);
+    if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
+    msgw_catalogue_destroy(&d->cat);
+    msgw_config_destroy(&d->cfg);
+    d->cfg = cfg;
+    d->cat = cat;
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, &e);
+    if (!d->deliverer) log_errors(&e);
+    log_line("info", "reloaded", d->config_path);
+    msgw_errors_clear(&e);
 }
 
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
 {
+    d->config_path = config;
     d->dict = msgw_dict_new_default(e);
     d->schemas = d->dict ? msgw_schemas_new(e) : NULL;
     d->cfg = d->schemas ? msgw_config_load(config, d->dict, e) : NULL;
     if (!d->cfg) return false;
-    d->cat = msgw_catalogue_load(d->dict, d->cfg->catalogue, e);
-    if (d->cat && d->cfg->catalogue_overlay && !msgw_catalogue_overlay(d->cat, d->cfg->catalogue_overlay, e))
-        msgw_catalogue_destroy(&d->cat);
+    d->cat = load_catalogue(d->dict, d->cfg, e);
     if (!d->cat) return false;
     mkdir(d->cfg->data_dir, 0700);
-    char spec[4096];
-    if (d->cfg->store) snprintf(spec, sizeof spec, "%s", d->cfg->store);
-    else snprintf(spec, sizeof spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
+    char *spec = d->store_spec;
+    if (d->cfg->store) snprintf(spec, sizeof d->store_spec, "%s", d->cfg->store);
+    else snprintf(spec, sizeof d->store_spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
     d->store = msgw_store_open(spec, e);
     if (!d->store) return false;
     d->deliverer = msgw_deliverer_new(d->cfg, spec, e);

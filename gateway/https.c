@@ -29,6 +29,8 @@ struct msgw_https {
     msgw_ingest *ingest;
 };
 
+static void apply_limits(msgw_https *h);
+
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
     msgw_https *h = arg;
@@ -210,9 +212,7 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
         return NULL;
     }
     evhttp_set_bevcb(h->http, make_tls_bev, h);
-    evhttp_set_max_body_size(h->http, (ev_ssize_t)cfg->max_body_bytes);
-    evhttp_set_max_headers_size(h->http, (ev_ssize_t)cfg->max_header_bytes);
-    evhttp_set_timeout(h->http, (int)cfg->request_timeout_s);
+    apply_limits(h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(h->http, on_request, h);
     char host[256];
@@ -227,6 +227,24 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
         return NULL;
     }
     return h;
+}
+
+static void apply_limits(msgw_https *h)
+{
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)h->cfg->max_body_bytes);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->cfg->max_header_bytes);
+    evhttp_set_timeout(h->http, (int)h->cfg->request_timeout_s);
+}
+
+bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e)
+{
+    SSL_CTX *ssl = tls_context(cfg, e);
+    if (!ssl) return false;
+    SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
+    h->ssl = ssl;
+    h->cfg = cfg;
+    apply_limits(h);
+    return true;
 }
 
 void msgw_https_destroy(msgw_https **hp)

@@ -59,6 +59,13 @@ msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx
     return ing;
 }
 
+bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e)
+{
+    ing->cfg = cfg;
+    ing->cat = cat;
+    return rebuild_engine(ing, e);
+}
+
 msgw_elig *msgw_ingest_elig(msgw_ingest *ing)
 {
     return ing->elig;

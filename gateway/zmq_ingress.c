@@ -150,6 +150,23 @@ static struct event *watch(struct event_base *base, void *sock, event_callback_f
     return ev;
 }
 
+static void load_keys(msgw_zmq_ingress *z, const msgw_config *cfg)
+{
+    free(z->keys);
+    free(z->has_key);
+    z->cfg = cfg;
+    z->keys = calloc(cfg->ndepartments + 1, sizeof *z->keys);
+    z->has_key = calloc(cfg->ndepartments + 1, sizeof *z->has_key);
+    if (!z->keys || !z->has_key) abort();
+    for (size_t i = 0; i < cfg->ndepartments; i++)
+        z->has_key[i] = cfg->departments[i].curve_public && zmq_z85_decode(z->keys[i], cfg->departments[i].curve_public);
+}
+
+void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg)
+{
+    load_keys(z, cfg);
+}
+
 msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
                                        msgw_errors *e)
 {
@@ -159,11 +176,7 @@ msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_confi
     if (!z) abort();
     z->cfg = cfg;
     z->ingest = ingest;
-    z->keys = calloc(cfg->ndepartments + 1, sizeof *z->keys);
-    z->has_key = calloc(cfg->ndepartments + 1, sizeof *z->has_key);
-    if (!z->keys || !z->has_key) abort();
-    for (size_t i = 0; i < cfg->ndepartments; i++)
-        z->has_key[i] = cfg->departments[i].curve_public && zmq_z85_decode(z->keys[i], cfg->departments[i].curve_public);
+    load_keys(z, cfg);
     z->ctx = zmq_ctx_new();
     z->zap = zmq_socket(z->ctx, ZMQ_REP);
     if (zmq_bind(z->zap, "inproc://zeromq.zap.01") != 0) {

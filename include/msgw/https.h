@@ -20,6 +20,12 @@ typedef struct msgw_https msgw_https;
 msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
                            msgw_errors *e);
 void msgw_https_destroy(msgw_https **h);
+/*
+ * Switches to a new configuration (SIGHUP): new TLS material and limits for
+ * new connections, department lookup from cfg; open connections carry on.
+ * On failure nothing changes.
+ */
+bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e);
 /* The port actually bound (useful with port 0 in tests). */
 int msgw_https_port(const msgw_https *h);
 

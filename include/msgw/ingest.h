@@ -27,6 +27,9 @@ typedef struct msgw_ingest msgw_ingest;
 msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
                              const msgw_catalogue *cat, msgw_errors *e);
 msgw_elig *msgw_ingest_elig(msgw_ingest *ing);
+/* Switches to a new configuration and catalogue (SIGHUP): the engine is rebuilt from the store
+ * under the new catalogue's rules and parameter values. */
+bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
 void msgw_ingest_destroy(msgw_ingest **ing);
 
 /*

@@ -21,6 +21,8 @@ typedef struct msgw_zmq_ingress msgw_zmq_ingress;
 msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
                                        msgw_errors *e);
 void msgw_zmq_ingress_destroy(msgw_zmq_ingress **z);
+/* New configuration (SIGHUP): the admitted keys and departments change; the endpoint does not. */
+void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg);
 /* The endpoint actually bound (tcp://127.0.0.1:PORT with a wildcard port), static buffer owned by z. */
 const char *msgw_zmq_ingress_endpoint(const msgw_zmq_ingress *z);
 

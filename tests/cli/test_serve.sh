@@ -91,16 +91,27 @@ ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='reco
 ok test "$(sql "select count(*) from outbox where kind='eligibility' and cast(body as text) like '%TJ-D7-12%' and recipient in ('mca','cdpf')")" -ge 4
 ok test "$(sql "select count(*) from outbox where state='pending'")" = "$(sql "select count(*) from outbox")"
 before=$(sql "select count(*) from outbox")
-# SIGHUP does not stop it (reload is still to come)
+# SIGHUP reloads the configuration: a department added to the file may push at once
+push health application/fhir+json "$root/tests/data/health/transaction-tianjin-langfang.json"
+ok test "$(cat "$tmp/code")" = 403
+python3 - "$tmp/msgw.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["departments"].append({"id": "health", "certificate": {"organization": "12", "unit": "health"},
+                         "push": ["person_registration", "condition", "observation", "pregnancy", "death"]})
+json.dump(c, open(sys.argv[1], "w"))
+PY
 kill -HUP "$pid"
-sleep 0.3
+for _ in $(seq 30); do grep -q '"reloaded"' "$tmp/log" && break; sleep 0.1; done
+push health application/fhir+json "$root/tests/data/health/transaction-tianjin-langfang.json"
+ok test "$(cat "$tmp/code")" = 202
 ok kill -0 "$pid"
 # stopping: SIGTERM ends it cleanly; the store holds exactly what was acknowledged
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
-ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records")" = "7,7"
+ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records where sender != 'health'")" = "7,7"
 # a restart rebuilds the eligibility state from the store: replays cause nothing new
 rm -f "$tmp/port"
 "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &

@@ -21,7 +21,7 @@ static void set_date(json_t *o, const char *k, msgw_date d)
     if (d != MSGW_DATE_NONE) json_object_set_new(o, k, json_string(msgw_date_format(d, b)));
 }
 
-static json_t *value_json(const msgw_value *v)
+json_t *msgw_canon_value(const msgw_value *v)
 {
     char b[11];
     switch (v->kind) {
@@ -77,7 +77,7 @@ static json_t *fact_json(const msgw_fact *f)
     set_date(o, "valid_to", f->valid_to);
     json_t *attrs = json_object();
     for (size_t i = 0; i < f->nattrs; i++)
-        json_object_set_new(attrs, f->attrs[i].name, value_json(&f->attrs[i].v));
+        json_object_set_new(attrs, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
     json_object_set_new(o, "attributes", attrs);
     return o;
 }
@@ -267,21 +267,26 @@ void msgw_canon_write_jansson(const msgw_record *r, msgw_buf *out)
     json_decref(o);
 }
 
-void msgw_canon_digest(const msgw_record *r, char hex[65])
+void msgw_sha256_hex(const void *p, size_t n, char hex[65])
 {
-    msgw_buf b;
-    msgw_buf_init(&b);
-    serialize(r, false, &b);
     unsigned char md[32];
     unsigned int mdlen = 0;
-    EVP_Digest(b.data ? b.data : "", b.len, md, &mdlen, EVP_sha256(), NULL);
-    msgw_buf_free(&b);
+    EVP_Digest(p ? p : "", n, md, &mdlen, EVP_sha256(), NULL);
     static const char digits[] = "0123456789abcdef";
     for (unsigned i = 0; i < 32; i++) {
         hex[2 * i] = digits[md[i] >> 4];
         hex[2 * i + 1] = digits[md[i] & 15];
     }
     hex[64] = '\0';
+}
+
+void msgw_canon_digest(const msgw_record *r, char hex[65])
+{
+    msgw_buf b;
+    msgw_buf_init(&b);
+    serialize(r, false, &b);
+    msgw_sha256_hex(b.data, b.len, hex);
+    msgw_buf_free(&b);
 }
 
 /* ---- decoding ---- */

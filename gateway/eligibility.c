@@ -14,6 +14,7 @@
 
 #include "idmap.h"
 #include "msgw/buf.h"
+#include "msgw/canon.h"
 #include "msgw/eligibility.h"
 #include "msgw/idnum.h"
 #include "rules_internal.h"
@@ -503,12 +504,7 @@ static json_t *explain_fact(const sfact *sf)
     if (sf->f.valid_to != MSGW_DATE_NONE) json_object_set_new(o, "valid_to", json_string(msgw_date_format(sf->f.valid_to, b)));
     json_t *attrs = json_object();
     for (size_t i = 0; i < sf->f.nattrs; i++) {
-        const msgw_value *v = &sf->f.attrs[i].v;
-        json_t *jv = v->kind == MSGW_V_MONEY || v->kind == MSGW_V_INT ? json_integer(v->u.i)
-                     : v->kind == MSGW_V_DATE                         ? json_string(msgw_date_format(v->u.d, b))
-                     : v->kind == MSGW_V_BOOL                         ? json_boolean(v->u.b)
-                                                                      : json_string(v->u.s);
-        json_object_set_new(attrs, sf->f.attrs[i].name, jv);
+        json_object_set_new(attrs, sf->f.attrs[i].name, msgw_canon_value(&sf->f.attrs[i].v));
     }
     json_object_set_new(o, "attributes", attrs);
     json_object_set_new(o, "department", json_string(sf->department ? sf->department : ""));

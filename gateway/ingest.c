@@ -4,7 +4,6 @@
  * on disk.
  */
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,19 +118,6 @@ static int refuse(msgw_buf *out, int status, const char *rule, const char *fmt, 
     return answer(out, status, b);
 }
 
-static void sha256_hex(const char *p, size_t n, char hex[65])
-{
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    static const char d[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        hex[2 * i] = d[md[i] >> 4];
-        hex[2 * i + 1] = d[md[i] & 15];
-    }
-    hex[64] = '\0';
-}
-
 int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
                      size_t len, msgw_buf *out)
 {
@@ -152,7 +138,7 @@ int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *
         }
     }
     char digest[65];
-    sha256_hex(body, len, digest);
+    msgw_sha256_hex(body, len, digest);
     size_t nok = msgw_batch_count_ok(b);
     msgw_store_item *items = calloc(nok + 1, sizeof *items);
     msgw_outbox_list *boxes = calloc(nok + 1, sizeof *boxes);

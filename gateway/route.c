@@ -4,26 +4,19 @@
  * ids are digests of what the message is about and for whom, so the same
  * cause always yields the same id and receivers can de-duplicate.
  */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgw/canon.h"
 #include "msgw/route.h"
 
 static const char *event_id(msgw_arena *a, const char *a1, const char *a2, const char *a3, const char *a4)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "%s|%s|%s|%s", a1 ? a1 : "", a2 ? a2 : "", a3 ? a3 : "", a4 ? a4 : "");
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(buf, (size_t)(n < 0 ? 0 : n), md, &len, EVP_sha256(), NULL);
-    static const char d[] = "0123456789abcdef";
     char *hex = msgw_arena_alloc(a, 65);
-    for (unsigned i = 0; i < 32; i++) {
-        hex[2 * i] = d[md[i] >> 4];
-        hex[2 * i + 1] = d[md[i] & 15];
-    }
+    msgw_sha256_hex(buf, (size_t)(n < 0 ? 0 : n), hex);
     return hex;
 }
 

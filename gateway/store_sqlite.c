@@ -145,16 +145,7 @@ static void bind_date(sqlite3_stmt *st, int i, msgw_date d)
 static char *attributes_json(const msgw_fact *f)
 {
     json_t *o = json_object();
-    char b[11];
-    for (size_t i = 0; i < f->nattrs; i++) {
-        const msgw_value *v = &f->attrs[i].v;
-        json_t *j = v->kind == MSGW_V_INT || v->kind == MSGW_V_MONEY ? json_integer(v->u.i)
-                    : v->kind == MSGW_V_DATE                        ? json_string(msgw_date_format(v->u.d, b))
-                    : v->kind == MSGW_V_BOOL                        ? json_boolean(v->u.b)
-                    : v->kind == MSGW_V_NONE                        ? json_null()
-                                                                    : json_string(v->u.s);
-        json_object_set_new(o, f->attrs[i].name, j);
-    }
+    for (size_t i = 0; i < f->nattrs; i++) json_object_set_new(o, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;

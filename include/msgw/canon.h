@@ -17,6 +17,11 @@ json_t *msgw_canon_encode(const msgw_record *r);
 void msgw_canon_write(const msgw_record *r, msgw_buf *out);
 /* The same through jansson's dump: the reference the direct writer is tested against. */
 void msgw_canon_write_jansson(const msgw_record *r, msgw_buf *out);
+/* A value as it appears in the canonical form: codes and text as strings, money and integers
+ * as numbers (fen), dates as "YYYY-MM-DD". */
+json_t *msgw_canon_value(const msgw_value *v);
+/* SHA-256 of n bytes as 64 lower-case hex characters (and NUL). */
+void msgw_sha256_hex(const void *p, size_t n, char hex[65]);
 /* SHA-256 of the canonical form without message id and recorded_at, as 64 hex chars. */
 void msgw_canon_digest(const msgw_record *r, char hex[65]);
 /*

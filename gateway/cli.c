@@ -52,7 +52,7 @@ static void cli_env_fini(cli_env *env)
 }
 
 /* Reads a whole file ("-" = stdin), refusing more than limit bytes. */
-static char *read_input(const char *path, size_t limit, size_t *len)
+char *msgw_cli_read(const char *path, size_t limit, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
@@ -186,7 +186,7 @@ static int run_files(int argc, char **argv, const char *help, record_sink sink, 
     int rc = MSGW_EXIT_OK;
     for (int i = first; i < argc; i++) {
         size_t len = 0;
-        char *buf = read_input(argv[i], env.ctx.max_document_bytes, &len);
+        char *buf = msgw_cli_read(argv[i], env.ctx.max_document_bytes, &len);
         if (!buf) {
             rc = MSGW_EXIT_USAGE;
             continue;

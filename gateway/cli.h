@@ -2,12 +2,17 @@
 #ifndef MSGW_CLI_H
 #define MSGW_CLI_H
 
+#include <stddef.h>
+
 int msgw_cmd_validate(int argc, char **argv);
 int msgw_cmd_normalize(int argc, char **argv);
 int msgw_cmd_adapters(int argc, char **argv);
 int msgw_cmd_catalogue(int argc, char **argv);
 int msgw_cmd_eval(int argc, char **argv);
 int msgw_cmd_serve(int argc, char **argv);
+
+/* Reads a whole file ("-" = stdin), refusing more than limit bytes; NULL after saying why. */
+char *msgw_cli_read(const char *path, size_t limit, size_t *len);
 
 /* Exit codes shared by the commands. */
 enum { MSGW_EXIT_OK = 0, MSGW_EXIT_INVALID = 1, MSGW_EXIT_USAGE = 2 };

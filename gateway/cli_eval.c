@@ -52,24 +52,6 @@ static void print_errs(const char *prefix, const msgw_errors *e)
                 msgw_error_format(&e->v[i], buf, sizeof buf));
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    if (f != stdin) fclose(f);
-    if (!buf) abort();
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Replays DIR/records.jsonl: each line {"date": D, "record": canonical}. */
 static bool replay_state(eval_env *env, const char *dir)
 {
@@ -177,9 +159,8 @@ static int run_eval(eval_env *env, const msgw_adapter *ad, int nfiles, char **fi
     int rc = MSGW_EXIT_OK;
     for (int i = 0; i < nfiles; i++) {
         size_t len;
-        char *buf = slurp(files[i], &len);
+        char *buf = msgw_cli_read(files[i], env->ctx.max_document_bytes, &len);
         if (!buf) {
-            fprintf(stderr, "msgw eval: %s: %s\n", files[i], strerror(errno));
             rc = MSGW_EXIT_USAGE;
             continue;
         }

@@ -40,6 +40,7 @@ typedef struct daemon {
     msgw_adapter_ctx ctx;
     struct event_base *base;
     msgw_https *https;
+    msgw_zmq_hub *hub;
     msgw_zmq_ingress *zmq;
     struct event *sigterm, *sigint, *sighup;
     const char *config_path;
@@ -105,6 +106,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
     msgw_ingest_reconfigure(d->ingest, cfg, cat, &e);
     if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
+    if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
@@ -113,6 +115,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
     msgw_errors_clear(&e);
+}
+
+/* ZeroMQ is started only for a configuration that uses it. */
+static bool needs_zmq(const msgw_config *cfg)
+{
+    bool any = cfg->zmq_listen != NULL;
+    for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
+    return any;
 }
 
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
@@ -139,7 +149,8 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     d->base = event_base_new();
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
-    if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->cfg, d->ingest, e))) return false;
+    if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
+    if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
     d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
@@ -155,6 +166,7 @@ static void stop(daemon_t *d)
     if (d->sigint) event_free(d->sigint);
     if (d->sighup) event_free(d->sighup);
     msgw_zmq_ingress_destroy(&d->zmq);
+    msgw_zmq_hub_destroy(&d->hub); /* after every socket made from its context */
     msgw_https_destroy(&d->https);
     if (d->base) event_base_free(d->base);
     msgw_ingest_destroy(&d->ingest);

@@ -55,6 +55,10 @@ static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const 
     hdr = curl_slist_append(hdr, line);
     snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
     hdr = curl_slist_append(hdr, line);
+    if (m->cause && *m->cause) {
+        snprintf(line, sizeof line, "X-Msgw-Cause: %s", m->cause);
+        hdr = curl_slist_append(hdr, line);
+    }
     curl_easy_setopt(h, CURLOPT_URL, dept->deliver_url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, m->body);

@@ -112,7 +112,7 @@ void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, cons
                 continue;
             const msgw_record *p = msgw_route_project(r, sub, a);
             msgw_outbox_msg m = {event_id(a, d->id, "record", r->message_id, NULL), d->id, "record", NULL,
-                                 r->npersons ? r->persons[0].id_number : "", NULL, 0};
+                                 r->npersons ? r->persons[0].id_number : "", NULL, 0, r->message_id};
             encode_for(ctx, d, p, a, &m.media_type, &m.body, &m.len);
             push(out, m);
             break; /* one copy per recipient, by its first matching subscription */
@@ -133,7 +133,8 @@ void msgw_route_transition(const msgw_config *cfg, const msgw_transition *t, con
                                       msgw_arena_printf(a, "%s|%s", kinds[t->kind],
                                                         cause ? cause : msgw_date_format(t->after.since, when))),
                              d->id, "eligibility", "application/vnd.msgw.eligibility+json",
-                             msgw_arena_strdup(a, t->person), msgw_arena_strdup(a, body), strlen(body)};
+                             msgw_arena_strdup(a, t->person), msgw_arena_strdup(a, body), strlen(body),
+                             cause ? msgw_arena_strdup(a, cause) : NULL};
         free(body);
         push(out, m);
     }

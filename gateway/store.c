@@ -72,6 +72,7 @@ void msgw_store_deliveries_clear(msgw_store_deliveries *d)
         free(x->kind);
         free(x->media_type);
         free(x->person);
+        free(x->cause);
         free(x->body);
     }
     free(d->v);

@@ -27,16 +27,16 @@ static const char *const sql_text[ST_COUNT] = {
                 "department, message_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* an event already queued for that recipient is not queued twice; any other violation fails */
     [ST_OUTBOX] = "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
-                  "record_seq, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+                  "record_seq, created_at, next_at, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
                   "ON CONFLICT (recipient, event_id) DO NOTHING",
     /* the oldest pending message of each (recipient, person), if due */
     [ST_DUE] = "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
-               "o.attempts, o.created_at, o.next_at FROM outbox o "
+               "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
                "WHERE o.state = 'pending' AND o.recipient = ?1 AND o.next_at <= ?2 AND o.id = "
                "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
                "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
     [ST_DUE_ALL] = "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
-                   "o.attempts, o.created_at, o.next_at FROM outbox o "
+                   "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
                    "WHERE o.state = 'pending' AND o.next_at <= ?2 AND o.id = "
                    "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
                    "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
@@ -69,7 +69,7 @@ static const char schema_sql[] =
     " record_seq INTEGER REFERENCES records(seq),"
     " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
     " attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
-    " delivered_at INTEGER, last_error TEXT, UNIQUE (recipient, event_id));"
+    " delivered_at INTEGER, last_error TEXT, cause TEXT, UNIQUE (recipient, event_id));"
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, recipient, person, id);";
 
 typedef struct sqlite_store {
@@ -202,6 +202,7 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
         sqlite3_bind_blob(st, 6, m->body ? m->body : "", (int)m->len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, it->seq);
         sqlite3_bind_int64(st, 8, now);
+        bind_text(st, 9, m->cause);
         if (!step_done(s, st, e, "store outbox message")) return false;
     }
     return true;
@@ -283,6 +284,7 @@ static bool sqlite_due(void *impl, const char *recipient, msgw_time now, size_t 
         d->attempts = sqlite3_column_int(st, 7);
         d->created_at = sqlite3_column_int64(st, 8);
         d->next_at = sqlite3_column_int64(st, 9);
+        d->cause = column_dup(st, 10);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -13,62 +13,11 @@
 struct msgw_zmq_ingress {
     const msgw_config *cfg;
     msgw_ingest *ingest;
-    void *ctx, *router, *zap;
-    struct event *router_ev, *zap_ev;
-    uint8_t (*keys)[32]; /* departments' CURVE public keys, binary; parallel to cfg->departments */
-    bool *has_key;
+    msgw_zmq_hub *hub;
+    void *router;
+    struct event *router_ev;
     char endpoint[256];
 };
-
-static bool read_secret(const char *path, char secret[41], msgw_errors *e)
-{
-    FILE *f = fopen(path, "r");
-    char line[128];
-    bool found = false;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "secret=", 7) == 0 && strlen(line) >= 47) {
-            memcpy(secret, line + 7, 40);
-            secret[40] = '\0';
-            found = true;
-        }
-    if (f) fclose(f);
-    if (!found)
-        msgw_error_add(e, -1, "/zmq/curve_secret_file", NULL, "zmq.secret", "%s holds no secret= line (certs/dev-pki.sh)",
-                       path);
-    return found;
-}
-
-/* ZAP: admit a CURVE client only if its key is a department's; its User-Id is the department. */
-static void serve_zap(msgw_zmq_ingress *z)
-{
-    for (;;) {
-        zmq_msg_t part[7];
-        int n = 0, more = 1;
-        while (more && n < 7) {
-            zmq_msg_init(&part[n]);
-            if (zmq_msg_recv(&part[n], z->zap, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&part[n]);
-                for (int i = 0; i < n; i++) zmq_msg_close(&part[i]);
-                return;
-            }
-            more = zmq_msg_more(&part[n]);
-            n++;
-        }
-        const char *who = NULL;
-        if (n >= 7 && zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
-            zmq_msg_size(&part[6]) == 32)
-            for (size_t i = 0; i < z->cfg->ndepartments && !who; i++)
-                if (z->has_key[i] && memcmp(z->keys[i], zmq_msg_data(&part[6]), 32) == 0) who = z->cfg->departments[i].id;
-        zmq_send(z->zap, "1.0", 3, ZMQ_SNDMORE);
-        zmq_send(z->zap, n > 1 ? zmq_msg_data(&part[1]) : "", n > 1 ? zmq_msg_size(&part[1]) : 0, ZMQ_SNDMORE);
-        zmq_send(z->zap, who ? "200" : "400", 3, ZMQ_SNDMORE);
-        const char *text = who ? "OK" : "unknown CURVE key";
-        zmq_send(z->zap, text, strlen(text), ZMQ_SNDMORE);
-        zmq_send(z->zap, who ? who : "", who ? strlen(who) : 0, ZMQ_SNDMORE);
-        zmq_send(z->zap, "", 0, 0);
-        for (int i = 0; i < n; i++) zmq_msg_close(&part[i]);
-    }
-}
 
 static void reply(msgw_zmq_ingress *z, zmq_msg_t *identity, bool delimiter, const char *body, size_t len)
 {
@@ -124,71 +73,31 @@ static bool serve_one(msgw_zmq_ingress *z)
     return true;
 }
 
-static void on_zap(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    serve_zap(arg);
-}
-
 static void on_router(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     msgw_zmq_ingress *z = arg;
-    serve_zap(z); /* a new client's handshake may be waiting on the ZAP socket */
-    while (serve_one(z)) serve_zap(z);
-}
-
-static struct event *watch(struct event_base *base, void *sock, event_callback_fn cb, void *arg)
-{
-    int fd;
-    size_t len = sizeof fd;
-    zmq_getsockopt(sock, ZMQ_FD, &fd, &len);
-    struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, cb, arg);
-    event_add(ev, NULL);
-    return ev;
-}
-
-static void load_keys(msgw_zmq_ingress *z, const msgw_config *cfg)
-{
-    free(z->keys);
-    free(z->has_key);
-    z->cfg = cfg;
-    z->keys = calloc(cfg->ndepartments + 1, sizeof *z->keys);
-    z->has_key = calloc(cfg->ndepartments + 1, sizeof *z->has_key);
-    if (!z->keys || !z->has_key) abort();
-    for (size_t i = 0; i < cfg->ndepartments; i++)
-        z->has_key[i] = cfg->departments[i].curve_public && zmq_z85_decode(z->keys[i], cfg->departments[i].curve_public);
+    msgw_zmq_hub_serve_zap(z->hub); /* a new client's handshake may be waiting on the ZAP socket */
+    while (serve_one(z)) msgw_zmq_hub_serve_zap(z->hub);
 }
 
 void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg)
 {
-    load_keys(z, cfg);
+    z->cfg = cfg;
 }
 
-msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
-                                       msgw_errors *e)
+msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, msgw_zmq_hub *hub, const msgw_config *cfg,
+                                       msgw_ingest *ingest, msgw_errors *e)
 {
-    char secret[41];
-    if (!cfg->zmq_listen || !read_secret(cfg->zmq_secret_file, secret, e)) return NULL;
     msgw_zmq_ingress *z = calloc(1, sizeof *z);
     if (!z) abort();
     z->cfg = cfg;
     z->ingest = ingest;
-    load_keys(z, cfg);
-    z->ctx = zmq_ctx_new();
-    z->zap = zmq_socket(z->ctx, ZMQ_REP);
-    if (zmq_bind(z->zap, "inproc://zeromq.zap.01") != 0) {
-        msgw_error_add(e, -1, "/zmq", NULL, "zmq.zap", "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
-        msgw_zmq_ingress_destroy(&z);
-        return NULL;
-    }
-    z->router = zmq_socket(z->ctx, ZMQ_ROUTER);
+    z->hub = hub;
+    z->router = zmq_socket(msgw_zmq_hub_context(hub), ZMQ_ROUTER);
     int one = 1, hwm = (int)(cfg->queue_max_records < 1000000 ? cfg->queue_max_records : 1000000);
-    zmq_setsockopt(z->router, ZMQ_CURVE_SERVER, &one, sizeof one);
-    zmq_setsockopt(z->router, ZMQ_CURVE_SECRETKEY, secret, 40);
-    zmq_setsockopt(z->router, ZMQ_ZAP_DOMAIN, "msgw", 4);
+    msgw_zmq_hub_secure(hub, z->router, "msgw");
     zmq_setsockopt(z->router, ZMQ_RCVHWM, &hwm, sizeof hwm); /* back-pressure: senders block beyond it */
     zmq_setsockopt(z->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     if (zmq_bind(z->router, cfg->zmq_listen) != 0) {
@@ -199,8 +108,7 @@ msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_confi
     }
     size_t len = sizeof z->endpoint;
     zmq_getsockopt(z->router, ZMQ_LAST_ENDPOINT, z->endpoint, &len);
-    z->zap_ev = watch(base, z->zap, on_zap, z);
-    z->router_ev = watch(base, z->router, on_router, z);
+    z->router_ev = msgw_zmq_hub_watch(base, z->router, on_router, z);
     return z;
 }
 
@@ -209,19 +117,11 @@ void msgw_zmq_ingress_destroy(msgw_zmq_ingress **zp)
     if (!zp || !*zp) return;
     msgw_zmq_ingress *z = *zp;
     if (z->router_ev) event_free(z->router_ev);
-    if (z->zap_ev) event_free(z->zap_ev);
-    int zero = 0;
     if (z->router) {
+        int zero = 0;
         zmq_setsockopt(z->router, ZMQ_LINGER, &zero, sizeof zero);
         zmq_close(z->router);
     }
-    if (z->zap) {
-        zmq_setsockopt(z->zap, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(z->zap);
-    }
-    if (z->ctx) zmq_ctx_term(z->ctx);
-    free(z->keys);
-    free(z->has_key);
     free(z);
     *zp = NULL;
 }

@@ -32,6 +32,7 @@ typedef struct msgw_outbox_msg {
     const char *person;     /* ordering key: one person's messages are delivered in order */
     const void *body;
     size_t len;
+    const char *cause; /* message id of the record that caused it (traces, latency), may be NULL */
 } msgw_outbox_msg;
 
 /* One record of a batch to commit, and its outcome. */
@@ -51,7 +52,7 @@ typedef struct msgw_store_item {
  * msgw_store_deliveries and freed by msgw_store_deliveries_clear. */
 typedef struct msgw_delivery {
     int64_t id;
-    char *event_id, *recipient, *kind, *media_type, *person;
+    char *event_id, *recipient, *kind, *media_type, *person, *cause;
     void *body;
     size_t len;
     int attempts;

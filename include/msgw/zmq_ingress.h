@@ -15,11 +15,13 @@
 #include "msgw/config.h"
 #include "msgw/error.h"
 #include "msgw/ingest.h"
+#include "msgw/zmq_hub.h"
 
 typedef struct msgw_zmq_ingress msgw_zmq_ingress;
 
-msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
-                                       msgw_errors *e);
+/* Binds cfg->zmq_listen as a CURVE server authenticated by the hub (ZAP domain "msgw"). */
+msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, msgw_zmq_hub *hub, const msgw_config *cfg,
+                                       msgw_ingest *ingest, msgw_errors *e);
 void msgw_zmq_ingress_destroy(msgw_zmq_ingress **z);
 /* New configuration (SIGHUP): the admitted keys and departments change; the endpoint does not. */
 void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg);

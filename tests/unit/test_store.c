@@ -80,7 +80,7 @@ static void test_commit_and_replay(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027", "<x/>", 4};
+    msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027", "<x/>", 4, "mca:A"};
     msgw_store_item items[2] = {{.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
                                 {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
     assert_true(msgw_store_commit(f->s, items, 2, 1000, &e));
@@ -101,6 +101,11 @@ static void test_commit_and_replay(void **state)
     stats(f, &st);
     assert_int_equal(st.records, 2);
     assert_int_equal(st.pending, 1);
+    msgw_store_deliveries d = {0};
+    assert_true(msgw_store_due(f->s, "cdpf", 3000, 10, &d, &e));
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].cause, "mca:A"); /* what caused it travels with it */
+    msgw_store_deliveries_clear(&d);
     msgw_errors_clear(&e);
 }
 
@@ -109,7 +114,7 @@ static void test_batch_is_atomic(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml", "p", "x", 1}; /* no recipient */
+    msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml", "p", "x", 1, NULL}; /* no recipient */
     msgw_store_item items[2] = {{.record = record_with_id(f, "mca:C"), .sender = "mca"},
                                 {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
     assert_false(msgw_store_commit(f->s, items, 2, 1000, &e));
@@ -125,9 +130,9 @@ static void test_outbox_order_retry_dead(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1},
-                            {"e2", "mca", "eligibility", "t", "P", "2", 1},
-                            {"e3", "mca", "eligibility", "t", "Q", "3", 1}};
+    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL},
+                            {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL},
+                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL}};
     msgw_store_item it = {.record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
     msgw_store_deliveries d = {0};

@@ -42,7 +42,8 @@ typedef struct daemon {
     msgw_https *https;
     msgw_zmq_hub *hub;
     msgw_zmq_ingress *zmq;
-    struct event *sigterm, *sigint, *sighup;
+    struct event *sigterm, *sigint, *sighup, *drain;
+    msgw_time drain_deadline;
     const char *config_path;
     char store_spec[4096];
 } daemon_t;
@@ -64,12 +65,32 @@ static void log_errors(const msgw_errors *e)
     for (size_t i = 0; i < e->n; i++) log_line("error", "startup", msgw_error_format(&e->v[i], buf, sizeof buf));
 }
 
+/* Drain: once every accepted request is committed and answered (or after 10 s), the loop ends. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_t *d = arg;
+    if (msgw_ingest_in_flight(d->ingest) == 0 || msgw_time_now() > d->drain_deadline) {
+        log_line("info", "stopped", msgw_ingest_in_flight(d->ingest) ? "drain deadline passed" : "drained");
+        event_base_loopexit(d->base, NULL);
+    }
+}
+
+/* SIGTERM, SIGINT: take no new requests, finish the ones accepted, then stop. */
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     daemon_t *d = arg;
+    if (d->drain) return;
     log_line("info", "stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    event_base_loopexit(d->base, NULL);
+    msgw_https_stop_accepting(d->https);
+    if (d->zmq) msgw_zmq_ingress_pause(d->zmq);
+    d->drain_deadline = msgw_time_now() + 10 * 1000000;
+    d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
+    struct timeval tick = {0, 20000};
+    event_add(d->drain, &tick);
+    on_drain_tick(-1, 0, d);
 }
 
 static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *cfg, msgw_errors *e)
@@ -144,9 +165,9 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!d->deliverer) return false;
     msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;
-    d->ingest = msgw_ingest_new(d->cfg, &d->ctx, d->store, d->cat, e);
-    if (!d->ingest) return false;
     d->base = event_base_new();
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, e);
+    if (!d->ingest) return false;
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
     if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
@@ -165,11 +186,12 @@ static void stop(daemon_t *d)
     if (d->sigterm) event_free(d->sigterm);
     if (d->sigint) event_free(d->sigint);
     if (d->sighup) event_free(d->sighup);
+    if (d->drain) event_free(d->drain);
     msgw_zmq_ingress_destroy(&d->zmq);
-    msgw_zmq_hub_destroy(&d->hub); /* after every socket made from its context */
     msgw_https_destroy(&d->https);
+    msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
+    msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
-    msgw_ingest_destroy(&d->ingest);
     msgw_deliverer_destroy(&d->deliverer);
     msgw_store_close(&d->store);
     msgw_catalogue_destroy(&d->cat);

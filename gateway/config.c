@@ -228,7 +228,11 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     json_t *zmq = json_object_get(doc, "zmq");
     c->zmq_listen = str(&l, zmq, "listen", "/zmq", NULL, false);
     c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL, c->zmq_listen != NULL);
-    c->queue_max_records = num(&l, json_object_get(doc, "queue"), "max_records", "/queue", 100000, 1, 10000000);
+    json_t *queue = json_object_get(doc, "queue");
+    c->queue_max_records = num(&l, queue, "max_records", "/queue", 20000, 1, 10000000);
+    c->queue_max_bytes = num(&l, queue, "max_bytes", "/queue", 64u << 20, 1024, (size_t)1 << 34);
+    c->queue_department_percent = (unsigned)num(&l, queue, "department_percent", "/queue", 50, 1, 100);
+    c->queue_group_records = num(&l, queue, "group_records", "/queue", 4096, 1, 1000000);
     json_t *dl = json_object_get(doc, "delivery");
     c->delivery_max_attempts = (unsigned)num(&l, dl, "max_attempts", "/delivery", 10, 1, 1000);
     c->delivery_max_age_s = (unsigned)num(&l, dl, "max_age_s", "/delivery", 86400, 1, 30 * 86400);

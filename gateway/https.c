@@ -80,14 +80,19 @@ static const msgw_department *department_of(msgw_https *h, struct evhttp_request
     return msgw_config_department_for_cert(h->cfg, o, ou);
 }
 
-static void reply(struct evhttp_request *req, int status, const char *reason, msgw_buf *body)
+static void reply(struct evhttp_request *req, int status, const char *reason, const char *body, size_t len,
+                  unsigned retry_after)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     evhttp_add_header(hdr, "Content-Type", "application/json");
-    if (status == 503 || status == 429) evhttp_add_header(hdr, "Retry-After", "1");
+    if (status == 503 || status == 429) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", retry_after ? retry_after : 1);
+        evhttp_add_header(hdr, "Retry-After", secs);
+    }
     struct evbuffer *b = evbuffer_new();
-    if (body && body->len) evbuffer_add(b, body->data, body->len);
-    evhttp_send_reply(req, status, reason, b);
+    if (len) evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, reason, b); /* frees req when its client has gone */
     evbuffer_free(b);
 }
 
@@ -103,6 +108,7 @@ static const char *reason_of(int status)
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
     case 503: return "Service Unavailable";
     default: return "Error";
     }
@@ -118,8 +124,14 @@ static void reply_error(struct evhttp_request *req, int status, const char *rule
     msgw_buf_puts(&b, "\n");
     free(s);
     json_decref(o);
-    reply(req, status, reason_of(status), &b);
+    reply(req, status, reason_of(status), b.data, b.len, 1);
     msgw_buf_free(&b);
+}
+
+/* The commit worker's answer to a queued request, on the loop thread. */
+static void on_committed(void *ud, int status, const char *answer, size_t len)
+{
+    if (status) reply(ud, status, reason_of(status), answer, len, 1);
 }
 
 static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
@@ -133,9 +145,9 @@ static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_d
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     msgw_buf out;
     msgw_buf_init(&out);
-    int status = msgw_ingest_push(h->ingest, dept, ct, body, len, &out);
+    int status = msgw_ingest_submit(h->ingest, dept, ct, body, len, false, on_committed, req, &out);
     free(body);
-    reply(req, status, reason_of(status), &out);
+    if (status) reply(req, status, reason_of(status), out.data, out.len, msgw_ingest_retry_after(h->ingest));
     msgw_buf_free(&out);
 }
 
@@ -156,7 +168,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
         reply_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
-    json_t *all = msgw_elig_person_json(msgw_ingest_elig(h->ingest), norm, msgw_date_today());
+    json_t *all = msgw_ingest_person_json(h->ingest, norm, msgw_date_today());
     json_t *mine = json_array();
     size_t i;
     json_t *s;
@@ -175,7 +187,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
     msgw_buf_puts(&b, txt);
     free(txt);
     json_decref(o);
-    reply(req, 200, "OK", &b);
+    reply(req, 200, "OK", b.data, b.len, 0);
     msgw_buf_free(&b);
 }
 
@@ -234,6 +246,12 @@ static void apply_limits(msgw_https *h)
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->cfg->max_body_bytes);
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->cfg->max_header_bytes);
     evhttp_set_timeout(h->http, (int)h->cfg->request_timeout_s);
+}
+
+void msgw_https_stop_accepting(msgw_https *h)
+{
+    if (h->sock) evhttp_del_accept_socket(h->http, h->sock);
+    h->sock = NULL;
 }
 
 bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e)

@@ -1,16 +1,50 @@
 /*
- * Ingest (include/msgw/ingest.h): decode, authorise, commit, evaluate,
- * answer.  The commit comes before the answer: a 202 means the records are
- * on disk.
+ * Ingest (include/msgw/ingest.h): decode and authorise on the event loop,
+ * then a bounded queue, then one worker thread that evaluates, routes and
+ * commits many requests in one transaction, then the answers back on the
+ * loop.  The commit comes before the answer: a 202 means the records are on
+ * disk.
+ *
+ * Threads: the queue and the list of answered requests are shared under
+ * `lock`; the eligibility engine, the configuration the worker routes with
+ * and the store connection are the worker's, under `engine_lock` (the loop
+ * takes it only to read a person's verdicts or to reconfigure).  The
+ * queue's accounting (records, bytes, per department) lives on the loop
+ * thread alone: it grows in submit and shrinks when the answers come back.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "msgw/canon.h"
 #include "msgw/ingest.h"
+
+typedef struct job {
+    struct job *next;
+    char dept[64];
+    msgw_batch *batch; /* NULL for a request answered at submit (ordered transports) */
+    char digest[65];   /* SHA-256 of the bytes received */
+    size_t nrecords, bytes;
+    msgw_ingest_done_fn done;
+    void *ud;
+    int status;
+    msgw_buf answer;
+} job;
+
+typedef struct job_list {
+    job *head, *tail;
+} job_list;
+
+typedef struct dept_load {
+    char id[64];
+    size_t records;
+} dept_load;
 
 struct msgw_ingest {
     const msgw_config *cfg;
@@ -18,65 +52,52 @@ struct msgw_ingest {
     msgw_store *store;
     const msgw_catalogue *cat;
     msgw_elig *elig;
+    pthread_mutex_t engine_lock;
+
+    pthread_t worker;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    job_list queue, answered;
+    size_t group_records; /* copied from the configuration under lock: the worker reads it there */
+    bool stop;
+
+    int notify_fd; /* eventfd: the worker's "answers are ready" */
+    struct event *notify_ev;
+    void (*progress)(void *);
+    void *progress_ud;
+
+    /* loop-thread accounting */
+    size_t in_flight, queued_records, queued_bytes;
+    dept_load *loads;
+    size_t nloads;
+    msgw_time rate_since;
+    size_t rate_count;
+    double rate; /* records answered per second, last full window */
 };
 
-/* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
-static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
+static void list_push(job_list *l, job *j)
 {
-    (void)seq;
-    msgw_ingest *ing = ud;
-    json_t *j = json_loads(canonical, 0, NULL);
-    msgw_batch *b = msgw_batch_new();
-    if (j) msgw_canon_decode(ing->ctx->dict, j, b);
-    if (b->nitems == 1 && b->items[0].record && !b->errors.nerrors) {
-        msgw_record *r = b->items[0].record;
-        r->recorded_at = recorded_at;
-        msgw_transitions ignored;
-        msgw_transitions_init(&ignored);
-        msgw_elig_apply(ing->elig, r, msgw_date_today(), &ignored, NULL);
-        msgw_transitions_clear(&ignored);
-    }
-    msgw_batch_destroy(&b);
-    json_decref(j);
-    return true;
+    j->next = NULL;
+    if (l->tail) l->tail->next = j;
+    else l->head = j;
+    l->tail = j;
 }
 
-static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
+static job *list_take_all(job_list *l)
 {
-    msgw_elig_destroy(&ing->elig);
-    ing->elig = msgw_elig_new(ing->cat);
-    return msgw_store_each_record(ing->store, replay_one, ing, e);
+    job *h = l->head;
+    l->head = l->tail = NULL;
+    return h;
 }
 
-msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
-                             const msgw_catalogue *cat, msgw_errors *e)
+static void job_free(job *j)
 {
-    msgw_ingest *ing = calloc(1, sizeof *ing);
-    if (!ing) abort();
-    *ing = (msgw_ingest){cfg, ctx, store, cat, NULL};
-    if (!rebuild_engine(ing, e)) msgw_ingest_destroy(&ing);
-    return ing;
+    msgw_batch_destroy(&j->batch);
+    msgw_buf_free(&j->answer);
+    free(j);
 }
 
-bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e)
-{
-    ing->cfg = cfg;
-    ing->cat = cat;
-    return rebuild_engine(ing, e);
-}
-
-msgw_elig *msgw_ingest_elig(msgw_ingest *ing)
-{
-    return ing->elig;
-}
-
-void msgw_ingest_destroy(msgw_ingest **ip)
-{
-    if (!ip || !*ip) return;
-    msgw_elig_destroy(&(*ip)->elig);
-    free(*ip);
-    *ip = NULL;
-}
+/* ---- answers ---------------------------------------------------------- */
 
 static json_t *error_json(const msgw_error *e)
 {
@@ -118,79 +139,16 @@ static int refuse(msgw_buf *out, int status, const char *rule, const char *fmt, 
     return answer(out, status, b);
 }
 
-int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
-                     size_t len, msgw_buf *out)
+/* Each record's outcome; items are the committed ones, in batch order. */
+static json_t *outcomes_json(const msgw_batch *b, const msgw_store_item *items)
 {
-    const msgw_adapter *ad = media_type ? msgw_adapter_for_media_type(media_type) : NULL;
-    if (!ad)
-        return refuse(out, 415, "ingress.media_type", "media type %s is not one the gateway reads (see msgw adapters)",
-                      media_type ? media_type : "(none)");
-    msgw_batch *b = msgw_batch_new();
-    msgw_decode(ing->ctx, ad, media_type, body, len, b);
-    /* authorisation: every record kind must be one this department may push */
-    for (size_t i = 0; i < b->nitems; i++) {
-        const msgw_record *r = b->items[i].record;
-        if (r && !msgw_department_may_push(dept, r->kind)) {
-            int st = refuse(out, 403, "ingress.kind", "department %s may not push %s records (record %zu)", dept->id,
-                            r->kind, i + 1);
-            msgw_batch_destroy(&b);
-            return st;
-        }
-    }
-    char digest[65];
-    msgw_sha256_hex(body, len, digest);
-    size_t nok = msgw_batch_count_ok(b);
-    msgw_store_item *items = calloc(nok + 1, sizeof *items);
-    msgw_outbox_list *boxes = calloc(nok + 1, sizeof *boxes);
-    if (!items || !boxes) abort();
-    msgw_errors serr;
-    msgw_errors_init(&serr);
-    msgw_transitions tr;
-    msgw_transitions_init(&tr);
+    json_t *recs = json_array();
     size_t k = 0;
-    /*
-     * Evaluate and route before the commit, so every message a record causes
-     * is committed in the same transaction as the record.  A record already
-     * stored (a replay) causes nothing.
-     */
-    for (size_t i = 0; i < b->nitems; i++) {
-        msgw_record *r = b->items[i].record;
-        if (!r) continue;
-        msgw_store_item *it = &items[k];
-        *it = (msgw_store_item){.record = r, .sender = dept->id, .body_digest = digest};
-        if (msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
-            size_t before = tr.n;
-            msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
-            msgw_route_record(ing->cfg, ing->ctx, r, dept->id, b->arena, &boxes[k]);
-            for (size_t t = before; t < tr.n; t++) msgw_route_transition(ing->cfg, &tr.v[t], r->message_id, b->arena, &boxes[k]);
-            it->outbox = boxes[k].v;
-            it->noutbox = boxes[k].n;
-        }
-        k++;
-    }
-    msgw_time now = msgw_time_now();
-    if (nok && !msgw_store_commit(ing->store, items, nok, now, &serr)) {
-        /* nothing was stored: the engine must forget what it just applied */
-        msgw_errors_clear(&serr);
-        rebuild_engine(ing, &serr);
-        for (size_t i = 0; i < nok; i++) free(boxes[i].v);
-        free(boxes);
-        free(items);
-        msgw_transitions_clear(&tr);
-        msgw_batch_destroy(&b);
-        msgw_errors_clear(&serr);
-        return refuse(out, 503, "store.unavailable", "the records could not be stored; retry later");
-    }
-    msgw_errors_clear(&serr);
-    size_t messages = 0;
-    for (size_t i = 0; i < nok; i++) messages += boxes[i].n;
-    json_t *res = json_object(), *recs = json_array();
-    k = 0;
     for (size_t i = 0; i < b->nitems; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "index", json_integer((json_int_t)i));
         if (b->items[i].loc) json_object_set_new(o, "location", json_string(b->items[i].loc));
-        if (b->items[i].record) {
+        if (b->items[i].record && items) {
             const msgw_store_item *it = &items[k++];
             json_object_set_new(o, "message_id", json_string(it->record->message_id));
             json_object_set_new(o, "outcome", json_string(it->duplicate ? "duplicate" : "stored"));
@@ -205,20 +163,462 @@ int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *
         else json_decref(errs);
         json_array_append_new(recs, o);
     }
+    return recs;
+}
+
+/* The answer to a request: 202 when any record was stored, else 400 / 422 with every error. */
+static int batch_answer(const msgw_batch *b, const msgw_store_item *items, size_t transitions, size_t messages,
+                        msgw_buf *out)
+{
+    size_t nok = items ? msgw_batch_count_ok(b) : 0;
+    int status = nok ? 202 : (b->errors.doc_failed || b->nitems == 0 ? 400 : 422);
+    json_t *res = json_object();
+    json_object_set_new(res, "status", json_integer(status));
+    json_object_set_new(res, "records", outcomes_json(b, items));
     json_t *doc_errs = json_array();
     for (size_t x = 0; x < b->errors.n; x++)
         if (b->errors.v[x].record < 0) json_array_append_new(doc_errs, error_json(&b->errors.v[x]));
-    int status = nok ? 202 : (b->errors.doc_failed || b->nitems == 0 ? 400 : 422);
-    json_object_set_new(res, "status", json_integer(status));
-    json_object_set_new(res, "records", recs);
     if (json_array_size(doc_errs)) json_object_set_new(res, "errors", doc_errs);
     else json_decref(doc_errs);
-    json_object_set_new(res, "transitions", json_integer((json_int_t)tr.n));
+    json_object_set_new(res, "transitions", json_integer((json_int_t)transitions));
     json_object_set_new(res, "messages", json_integer((json_int_t)messages));
-    msgw_transitions_clear(&tr);
-    for (size_t i = 0; i < nok; i++) free(boxes[i].v);
-    free(boxes);
-    free(items);
-    msgw_batch_destroy(&b);
     return answer(out, status, res);
+}
+
+/* ---- the engine ------------------------------------------------------- */
+
+/* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
+static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
+{
+    (void)seq;
+    msgw_ingest *ing = ud;
+    json_t *j = json_loads(canonical, 0, NULL);
+    msgw_batch *b = msgw_batch_new();
+    if (j) msgw_canon_decode(ing->ctx->dict, j, b);
+    if (b->nitems == 1 && b->items[0].record && !b->errors.nerrors) {
+        msgw_record *r = b->items[0].record;
+        r->recorded_at = recorded_at;
+        msgw_transitions ignored;
+        msgw_transitions_init(&ignored);
+        msgw_elig_apply(ing->elig, r, msgw_date_today(), &ignored, NULL);
+        msgw_transitions_clear(&ignored);
+    }
+    msgw_batch_destroy(&b);
+    json_decref(j);
+    return true;
+}
+
+static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
+{
+    msgw_elig_destroy(&ing->elig);
+    ing->elig = msgw_elig_new(ing->cat);
+    return msgw_store_each_record(ing->store, replay_one, ing, e);
+}
+
+/* ---- the worker: evaluate, route, commit a group ---------------------- */
+
+/* Message ids seen in the group being committed: a record pushed twice in one group is evaluated once. */
+typedef struct id_set {
+    const char **slot;
+    size_t cap;
+} id_set;
+
+static bool id_set_add(id_set *s, const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->slot[i]) {
+            s->slot[i] = id;
+            return true;
+        }
+        if (strcmp(s->slot[i], id) == 0) return false;
+    }
+}
+
+typedef struct group {
+    job **jobs;
+    size_t njobs, nitems;
+    msgw_store_item *items;
+    msgw_outbox_list *boxes;
+    size_t *ntransitions; /* per job */
+} group;
+
+/* Evaluates and routes one new record: its messages go into box, committed with it. */
+static size_t evaluate(msgw_ingest *ing, job *j, msgw_record *r, msgw_outbox_list *box)
+{
+    msgw_transitions tr;
+    msgw_transitions_init(&tr);
+    msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
+    msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
+    for (size_t t = 0; t < tr.n; t++) msgw_route_transition(ing->cfg, &tr.v[t], r->message_id, j->batch->arena, box);
+    size_t n = tr.n;
+    msgw_transitions_clear(&tr);
+    return n;
+}
+
+static void prepare(msgw_ingest *ing, group *g)
+{
+    id_set seen = {NULL, 16};
+    while (seen.cap < 2 * g->nitems + 2) seen.cap *= 2;
+    seen.slot = calloc(seen.cap, sizeof *seen.slot);
+    if (!seen.slot) abort();
+    msgw_errors serr;
+    msgw_errors_init(&serr);
+    size_t k = 0;
+    for (size_t x = 0; x < g->njobs; x++) {
+        job *j = g->jobs[x];
+        for (size_t i = 0; j->batch && i < j->batch->nitems; i++) {
+            msgw_record *r = j->batch->items[i].record;
+            if (!r) continue;
+            msgw_store_item *it = &g->items[k];
+            *it = (msgw_store_item){.record = r, .sender = j->dept, .body_digest = j->digest};
+            /* a record already stored, or earlier in this group, is a replay: it causes nothing */
+            if (id_set_add(&seen, r->message_id) && msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
+                g->ntransitions[x] += evaluate(ing, j, r, &g->boxes[k]);
+                it->outbox = g->boxes[k].v;
+                it->noutbox = g->boxes[k].n;
+            }
+            k++;
+        }
+    }
+    msgw_errors_clear(&serr);
+    free(seen.slot);
+}
+
+static void answer_group(group *g, bool committed)
+{
+    size_t k = 0;
+    for (size_t x = 0; x < g->njobs; x++) {
+        job *j = g->jobs[x];
+        if (!j->batch) continue; /* answered at submit */
+        size_t n = msgw_batch_count_ok(j->batch), messages = 0;
+        for (size_t i = 0; i < n; i++) messages += g->boxes[k + i].n;
+        if (committed)
+            j->status = batch_answer(j->batch, g->items + k, g->ntransitions[x], messages, &j->answer);
+        else
+            j->status = refuse(&j->answer, 503, "store.unavailable", "the records could not be stored; retry later");
+        k += n;
+        msgw_batch_destroy(&j->batch); /* the answer is all that is left to send */
+    }
+}
+
+static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
+{
+    group g = {0};
+    g.njobs = njobs;
+    g.jobs = calloc(njobs + 1, sizeof *g.jobs);
+    g.ntransitions = calloc(njobs + 1, sizeof *g.ntransitions);
+    if (!g.jobs || !g.ntransitions) abort();
+    size_t x = 0;
+    for (job *j = first; j && x < njobs; j = j->next) {
+        g.jobs[x++] = j;
+        if (j->batch) g.nitems += msgw_batch_count_ok(j->batch);
+    }
+    g.items = calloc(g.nitems + 1, sizeof *g.items);
+    g.boxes = calloc(g.nitems + 1, sizeof *g.boxes);
+    if (!g.items || !g.boxes) abort();
+    pthread_mutex_lock(&ing->engine_lock);
+    prepare(ing, &g);
+    msgw_errors serr;
+    msgw_errors_init(&serr);
+    bool ok = g.nitems == 0 || msgw_store_commit(ing->store, g.items, g.nitems, msgw_time_now(), &serr);
+    if (!ok) {
+        /* nothing was stored: the engine must forget what it just applied */
+        msgw_errors_clear(&serr);
+        rebuild_engine(ing, &serr);
+    }
+    pthread_mutex_unlock(&ing->engine_lock);
+    msgw_errors_clear(&serr);
+    answer_group(&g, ok);
+    for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
+    free(g.boxes);
+    free(g.items);
+    free(g.ntransitions);
+    free(g.jobs);
+}
+
+/* Takes queued requests up to queue.group_records records (at least one request). */
+static job *take_group(msgw_ingest *ing, size_t *njobs)
+{
+    job *first = ing->queue.head, *last = NULL;
+    size_t records = 0, n = 0;
+    for (job *j = first; j; j = j->next) {
+        if (n && records + j->nrecords > ing->group_records) break;
+        records += j->nrecords;
+        last = j;
+        n++;
+    }
+    ing->queue.head = last->next;
+    if (!ing->queue.head) ing->queue.tail = NULL;
+    last->next = NULL;
+    *njobs = n;
+    return first;
+}
+
+static void *work(void *arg)
+{
+    msgw_ingest *ing = arg;
+    pthread_mutex_lock(&ing->lock);
+    for (;;) {
+        while (!ing->queue.head && !ing->stop) pthread_cond_wait(&ing->wake, &ing->lock);
+        if (!ing->queue.head) break; /* stopping, and everything queued is committed */
+        size_t n;
+        job *g = take_group(ing, &n);
+        pthread_mutex_unlock(&ing->lock);
+        commit_group(ing, g, n);
+        pthread_mutex_lock(&ing->lock);
+        for (job *j = g, *next; j; j = next) {
+            next = j->next;
+            list_push(&ing->answered, j);
+        }
+        uint64_t one = 1;
+        if (write(ing->notify_fd, &one, sizeof one) < 0) { /* the counter cannot overflow in practice */
+        }
+    }
+    pthread_mutex_unlock(&ing->lock);
+    return NULL;
+}
+
+/* ---- the loop side ---------------------------------------------------- */
+
+static dept_load *load_of(msgw_ingest *ing, const char *dept)
+{
+    for (size_t i = 0; i < ing->nloads; i++)
+        if (strcmp(ing->loads[i].id, dept) == 0) return &ing->loads[i];
+    ing->loads = realloc(ing->loads, (ing->nloads + 1) * sizeof *ing->loads);
+    if (!ing->loads) abort();
+    dept_load *l = &ing->loads[ing->nloads++];
+    snprintf(l->id, sizeof l->id, "%s", dept);
+    l->records = 0;
+    return l;
+}
+
+static void account(msgw_ingest *ing, const job *j, int sign)
+{
+    dept_load *l = load_of(ing, j->dept);
+    if (sign > 0) {
+        ing->in_flight++;
+        ing->queued_records += j->nrecords;
+        ing->queued_bytes += j->bytes;
+        l->records += j->nrecords;
+    } else {
+        ing->in_flight--;
+        ing->queued_records -= j->nrecords;
+        ing->queued_bytes -= j->bytes;
+        l->records -= j->nrecords;
+        ing->rate_count += j->nrecords;
+    }
+}
+
+static void measure_rate(msgw_ingest *ing)
+{
+    msgw_time now = msgw_time_now();
+    if (now - ing->rate_since < 1000000) return;
+    ing->rate = (double)ing->rate_count * 1e6 / (double)(now - ing->rate_since);
+    ing->rate_since = now;
+    ing->rate_count = 0;
+}
+
+static void on_answers(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    msgw_ingest *ing = arg;
+    uint64_t n;
+    if (read(fd, &n, sizeof n) < 0) { /* EAGAIN: another wake-up already took them */
+    }
+    pthread_mutex_lock(&ing->lock);
+    job *done = list_take_all(&ing->answered);
+    pthread_mutex_unlock(&ing->lock);
+    for (job *j = done, *next; j; j = next) {
+        next = j->next;
+        account(ing, j, -1);
+        j->done(j->ud, j->status, j->answer.data ? j->answer.data : "", j->answer.len);
+        job_free(j);
+    }
+    measure_rate(ing);
+    if (ing->progress) ing->progress(ing->progress_ud);
+}
+
+unsigned msgw_ingest_retry_after(const msgw_ingest *ing)
+{
+    double s = ing->rate > 0 ? (double)ing->queued_records / ing->rate : 1;
+    return s < 1 ? 1 : s > 60 ? 60 : (unsigned)(s + 0.999);
+}
+
+bool msgw_ingest_saturated(const msgw_ingest *ing)
+{
+    return ing->queued_records >= ing->cfg->queue_max_records || ing->queued_bytes >= ing->cfg->queue_max_bytes;
+}
+
+size_t msgw_ingest_in_flight(const msgw_ingest *ing)
+{
+    return ing->in_flight;
+}
+
+void msgw_ingest_on_progress(msgw_ingest *ing, void (*cb)(void *ud), void *ud)
+{
+    ing->progress = cb;
+    ing->progress_ud = ud;
+}
+
+/* 429 or 503 when this request would overfill the queue, else 0. */
+static int overload(msgw_ingest *ing, const char *dept, size_t records, size_t bytes, msgw_buf *out)
+{
+    const msgw_config *c = ing->cfg;
+    if (ing->queued_records && (ing->queued_records + records > c->queue_max_records ||
+                                ing->queued_bytes + bytes > c->queue_max_bytes))
+        return refuse(out, 503, "ingress.saturated",
+                      "the gateway is saturated (%zu records waiting to be committed); retry after %u s",
+                      ing->queued_records, msgw_ingest_retry_after(ing));
+    size_t share = c->queue_max_records * c->queue_department_percent / 100, mine = load_of(ing, dept)->records;
+    if (mine && mine + records > (share ? share : 1))
+        return refuse(out, 429, "ingress.department_share",
+                      "department %s already has %zu records waiting (its share is %zu); retry after %u s", dept,
+                      mine, share, msgw_ingest_retry_after(ing));
+    return 0;
+}
+
+/* Decodes and authorises: 0 when the batch has records to commit, else the status answered in out. */
+static int screen(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body, size_t len,
+                  msgw_batch *b, msgw_buf *out)
+{
+    const msgw_adapter *ad = media_type ? msgw_adapter_for_media_type(media_type) : NULL;
+    if (!ad)
+        return refuse(out, 415, "ingress.media_type", "media type %s is not one the gateway reads (see msgw adapters)",
+                      media_type ? media_type : "(none)");
+    if (msgw_ingest_saturated(ing))
+        return overload(ing, dept->id, ing->cfg->queue_max_records, ing->cfg->queue_max_bytes, out);
+    msgw_decode(ing->ctx, ad, media_type, body, len, b);
+    for (size_t i = 0; i < b->nitems; i++) {
+        const msgw_record *r = b->items[i].record;
+        if (r && !msgw_department_may_push(dept, r->kind))
+            return refuse(out, 403, "ingress.kind", "department %s may not push %s records (record %zu)", dept->id,
+                          r->kind, i + 1);
+    }
+    if (msgw_batch_count_ok(b) == 0) return batch_answer(b, NULL, 0, 0, out);
+    return overload(ing, dept->id, msgw_batch_count_ok(b), len + msgw_arena_used(b->arena), out);
+}
+
+static void enqueue(msgw_ingest *ing, job *j)
+{
+    account(ing, j, +1);
+    pthread_mutex_lock(&ing->lock);
+    list_push(&ing->queue, j);
+    pthread_cond_signal(&ing->wake);
+    pthread_mutex_unlock(&ing->lock);
+}
+
+int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
+                       size_t len, bool ordered, msgw_ingest_done_fn done, void *ud, msgw_buf *out)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    snprintf(j->dept, sizeof j->dept, "%s", dept->id);
+    j->done = done;
+    j->ud = ud;
+    msgw_buf_init(&j->answer);
+    j->batch = msgw_batch_new();
+    int status = screen(ing, dept, media_type, body, len, j->batch, ordered ? &j->answer : out);
+    if (status) {
+        msgw_batch_destroy(&j->batch);
+        if (!ordered) {
+            job_free(j);
+            return status;
+        }
+        j->status = status; /* travels through the queue so it keeps its place in the order */
+    } else {
+        msgw_sha256_hex(body, len, j->digest);
+        j->nrecords = msgw_batch_count_ok(j->batch);
+        j->bytes = len + msgw_arena_used(j->batch->arena);
+    }
+    enqueue(ing, j);
+    return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                             msgw_store *store, const msgw_catalogue *cat, msgw_errors *e)
+{
+    msgw_ingest *ing = calloc(1, sizeof *ing);
+    if (!ing) abort();
+    ing->cfg = cfg;
+    ing->ctx = ctx;
+    ing->store = store;
+    ing->cat = cat;
+    ing->rate_since = msgw_time_now();
+    ing->group_records = cfg->queue_group_records;
+    pthread_mutex_init(&ing->engine_lock, NULL);
+    pthread_mutex_init(&ing->lock, NULL);
+    pthread_cond_init(&ing->wake, NULL);
+    ing->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ing->notify_fd < 0 || !rebuild_engine(ing, e)) {
+        if (ing->notify_fd < 0) msgw_error_add(e, -1, "ingest", NULL, "ingest.eventfd", "cannot create an eventfd");
+        msgw_ingest_destroy(&ing);
+        return NULL;
+    }
+    ing->notify_ev = event_new(base, ing->notify_fd, EV_READ | EV_PERSIST, on_answers, ing);
+    event_add(ing->notify_ev, NULL);
+    if (pthread_create(&ing->worker, NULL, work, ing) != 0) {
+        msgw_error_add(e, -1, "ingest", NULL, "ingest.thread", "cannot start the commit thread");
+        ing->stop = true; /* no thread to join */
+        msgw_ingest_destroy(&ing);
+    }
+    return ing;
+}
+
+bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e)
+{
+    pthread_mutex_lock(&ing->engine_lock);
+    ing->cfg = cfg;
+    ing->cat = cat;
+    bool ok = rebuild_engine(ing, e);
+    pthread_mutex_unlock(&ing->engine_lock);
+    pthread_mutex_lock(&ing->lock);
+    ing->group_records = cfg->queue_group_records;
+    pthread_mutex_unlock(&ing->lock);
+    return ok;
+}
+
+json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date)
+{
+    pthread_mutex_lock(&ing->engine_lock);
+    json_t *j = msgw_elig_person_json(ing->elig, person, date);
+    pthread_mutex_unlock(&ing->engine_lock);
+    return j;
+}
+
+static void release_all(job *j)
+{
+    for (job *next; j; j = next) {
+        next = j->next;
+        j->done(j->ud, 0, "", 0);
+        job_free(j);
+    }
+}
+
+void msgw_ingest_destroy(msgw_ingest **ip)
+{
+    if (!ip || !*ip) return;
+    msgw_ingest *ing = *ip;
+    if (ing->notify_ev) {
+        pthread_mutex_lock(&ing->lock);
+        bool running = !ing->stop;
+        ing->stop = true;
+        pthread_cond_signal(&ing->wake);
+        pthread_mutex_unlock(&ing->lock);
+        if (running) pthread_join(ing->worker, NULL); /* it commits what is queued first */
+        event_free(ing->notify_ev);
+    }
+    release_all(list_take_all(&ing->answered));
+    release_all(list_take_all(&ing->queue));
+    if (ing->notify_fd >= 0) close(ing->notify_fd);
+    msgw_elig_destroy(&ing->elig);
+    pthread_mutex_destroy(&ing->engine_lock);
+    pthread_mutex_destroy(&ing->lock);
+    pthread_cond_destroy(&ing->wake);
+    free(ing->loads);
+    free(ing);
+    *ip = NULL;
 }

@@ -16,14 +16,34 @@ struct msgw_zmq_ingress {
     msgw_zmq_hub *hub;
     void *router;
     struct event *router_ev;
+    bool paused; /* draining at shutdown: no new requests */
     char endpoint[256];
 };
 
-static void reply(msgw_zmq_ingress *z, zmq_msg_t *identity, bool delimiter, const char *body, size_t len)
+/* Where an answer goes: the client's routing id, and whether it sent a REQ delimiter. */
+typedef struct pending {
+    msgw_zmq_ingress *z;
+    zmq_msg_t identity;
+    bool delimiter;
+} pending;
+
+static void on_answer(void *ud, int status, const char *body, size_t len)
 {
-    zmq_msg_send(identity, z->router, ZMQ_SNDMORE);
-    if (delimiter) zmq_send(z->router, "", 0, ZMQ_SNDMORE);
-    zmq_send(z->router, body, len, 0);
+    pending *p = ud;
+    if (status) {
+        /* a client gone since is no error: ROUTER_MANDATORY makes the send fail, nothing waits */
+        if (zmq_msg_send(&p->identity, p->z->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+            if (p->delimiter) zmq_send(p->z->router, "", 0, ZMQ_SNDMORE);
+            zmq_send(p->z->router, body, len, ZMQ_DONTWAIT);
+        }
+    }
+    zmq_msg_close(&p->identity);
+    free(p);
+}
+
+static void refuse_request(pending *p, const char *json)
+{
+    on_answer(p, 400, json, strlen(json));
 }
 
 /* One request: [identity, (empty), media type, body]. Returns false when nothing was waiting. */
@@ -47,39 +67,55 @@ static bool serve_one(msgw_zmq_ingress *z)
             ok = false; /* too many frames: answered as a bad request below */
         }
     }
-    bool delimiter = n >= 2 && zmq_msg_size(&part[1]) == 0;
-    int first = delimiter ? 2 : 1;
-    msgw_buf out;
-    msgw_buf_init(&out);
+    pending *p = calloc(1, sizeof *p);
+    if (!p) abort();
+    p->z = z;
+    p->delimiter = n >= 2 && zmq_msg_size(&part[1]) == 0;
+    zmq_msg_init(&p->identity);
+    zmq_msg_move(&p->identity, &part[0]);
+    int first = p->delimiter ? 2 : 1;
     const char *user = n > first ? zmq_msg_gets(&part[first], "User-Id") : NULL;
     const msgw_department *dept = user ? msgw_config_department(z->cfg, user) : NULL;
     if (!ok || n - first != 2 || !dept) {
-        msgw_buf_puts(&out, "{\"status\":400,\"errors\":[{\"rule\":\"zmq.request\",\"message\":\"a request is "
-                            "[media type, body] from an admitted department\"}]}");
+        refuse_request(p, "{\"status\":400,\"errors\":[{\"rule\":\"zmq.request\",\"message\":\"a request is "
+                          "[media type, body] from an admitted department\"}]}");
+    } else if (zmq_msg_size(&part[first + 1]) > z->cfg->max_body_bytes) {
+        const char *big = "{\"status\":413,\"errors\":[{\"rule\":\"zmq.size\",\"message\":\"body too large\"}]}";
+        on_answer(p, 413, big, strlen(big));
     } else {
         char media[256];
         size_t ml = zmq_msg_size(&part[first]);
         snprintf(media, sizeof media, "%.*s", (int)(ml < sizeof media ? ml : sizeof media - 1),
                  (const char *)zmq_msg_data(&part[first]));
-        if (zmq_msg_size(&part[first + 1]) > z->cfg->max_body_bytes)
-            msgw_buf_puts(&out, "{\"status\":413,\"errors\":[{\"rule\":\"zmq.size\",\"message\":\"body too large\"}]}");
-        else
-            msgw_ingest_push(z->ingest, dept, media, zmq_msg_data(&part[first + 1]), zmq_msg_size(&part[first + 1]),
-                             &out);
+        /* ordered: a pipelining client gets its answers in the order of its requests */
+        msgw_ingest_submit(z->ingest, dept, media, zmq_msg_data(&part[first + 1]), zmq_msg_size(&part[first + 1]), true,
+                           on_answer, p, NULL);
     }
-    reply(z, &part[0], delimiter, out.data ? out.data : "", out.len);
-    msgw_buf_free(&out);
     for (int i = 0; i < n; i++) zmq_msg_close(&part[i]);
     return true;
+}
+
+/*
+ * Reads requests until none is waiting or the commit queue is full.  A full
+ * queue stops the reading (the clients' sends then block at the high-water
+ * mark: ZeroMQ's own flow control); the worker's progress resumes it.
+ */
+static void drain(msgw_zmq_ingress *z)
+{
+    msgw_zmq_hub_serve_zap(z->hub); /* a new client's handshake may be waiting on the ZAP socket */
+    while (!z->paused && !msgw_ingest_saturated(z->ingest) && serve_one(z)) msgw_zmq_hub_serve_zap(z->hub);
+}
+
+static void on_progress(void *arg)
+{
+    drain(arg);
 }
 
 static void on_router(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    msgw_zmq_ingress *z = arg;
-    msgw_zmq_hub_serve_zap(z->hub); /* a new client's handshake may be waiting on the ZAP socket */
-    while (serve_one(z)) msgw_zmq_hub_serve_zap(z->hub);
+    drain(arg);
 }
 
 void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg)
@@ -109,6 +145,7 @@ msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, msgw_zmq_hub *hu
     size_t len = sizeof z->endpoint;
     zmq_getsockopt(z->router, ZMQ_LAST_ENDPOINT, z->endpoint, &len);
     z->router_ev = msgw_zmq_hub_watch(base, z->router, on_router, z);
+    msgw_ingest_on_progress(ingest, on_progress, z);
     return z;
 }
 
@@ -124,6 +161,11 @@ void msgw_zmq_ingress_destroy(msgw_zmq_ingress **zp)
     }
     free(z);
     *zp = NULL;
+}
+
+void msgw_zmq_ingress_pause(msgw_zmq_ingress *z)
+{
+    z->paused = true;
 }
 
 const char *msgw_zmq_ingress_endpoint(const msgw_zmq_ingress *z)

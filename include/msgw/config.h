@@ -56,7 +56,11 @@ typedef struct msgw_config {
     unsigned request_timeout_s;
     const char *zmq_listen;
     const char *zmq_secret_file;
-    size_t queue_max_records;
+    /* the commit queue (docs/ingress.md, "Back-pressure"): records and request bytes accepted but not
+     * yet committed; one department may hold department_percent of it; a commit takes up to
+     * group_records records from many requests (group commit) */
+    size_t queue_max_records, queue_max_bytes, queue_group_records;
+    unsigned queue_department_percent;
     unsigned delivery_max_attempts, delivery_max_age_s, backoff_initial_ms, backoff_max_ms;
     msgw_department *departments;
     size_t ndepartments;

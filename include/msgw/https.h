@@ -26,6 +26,8 @@ void msgw_https_destroy(msgw_https **h);
  * On failure nothing changes.
  */
 bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e);
+/* Closes the listening socket (SIGTERM drain); open connections are still served. */
+void msgw_https_stop_accepting(msgw_https *h);
 /* The port actually bound (useful with port 0 in tests). */
 int msgw_https_port(const msgw_https *h);
 

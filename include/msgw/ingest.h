@@ -1,14 +1,24 @@
 /*
  * Ingest: the receive side of the pipeline, shared by every transport.  A
- * transport hands over (authenticated department, media type, body); ingest
- * decodes and validates with the department's adapter, checks the
- * department may push each record kind, commits the good records durably
- * (records, facts and outbox together), evaluates eligibility, and answers
- * with a status code and a JSON body reporting each record's outcome.
- * Nothing of a rejected record is stored.
+ * transport hands over (authenticated department, media type, body).
+ * Decoding, validation and the check that the department may push each
+ * record kind happen at once, on the caller's (event-loop) thread; the good
+ * records then wait in a bounded commit queue.  One worker thread takes many
+ * queued requests at a time, evaluates eligibility, routes, and commits them
+ * all in one transaction — records, facts and outbox together, one fsync for
+ * the group (group commit) — and only then are the senders answered, back on
+ * the event-loop thread, with a status code and a JSON body reporting each
+ * record's outcome.  Nothing of a rejected record is stored.
+ *
+ * Back-pressure: when the queue holds queue.max_records records or
+ * queue.max_bytes bytes, a request is answered 503; when one department
+ * holds more than queue.department_percent of it, 429 — both with a
+ * Retry-After estimated from the commit rate.  Memory stays bounded.
  */
 #ifndef MSGW_INGEST_H
 #define MSGW_INGEST_H
+
+#include <event2/event.h>
 
 #include "msgw/adapter.h"
 #include "msgw/buf.h"
@@ -20,23 +30,47 @@
 typedef struct msgw_ingest msgw_ingest;
 
 /*
- * Borrows cfg, ctx, store and cat (they must outlive it); owns the
- * eligibility engine, which it rebuilds from the store's records (the
- * durable truth) before returning.
+ * Called on the event-loop thread with a request's answer: status (202,
+ * 400, 403, 413, 415, 422, 429, 503) and the JSON body.  Status 0 means the
+ * gateway is shutting down and no answer will be sent: release ud only.
  */
-msgw_ingest *msgw_ingest_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
-                             const msgw_catalogue *cat, msgw_errors *e);
-msgw_elig *msgw_ingest_elig(msgw_ingest *ing);
-/* Switches to a new configuration and catalogue (SIGHUP): the engine is rebuilt from the store
- * under the new catalogue's rules and parameter values. */
-bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
-void msgw_ingest_destroy(msgw_ingest **ing);
+typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, size_t len);
 
 /*
- * Processes one request.  Returns the HTTP-style status (202, 400, 403, 413,
- * 415, 422, 503) and writes the JSON answer to out (docs/ingress.md).
+ * Borrows cfg, ctx, store and cat (they must outlive it); owns the
+ * eligibility engine, which it rebuilds from the store's records (the
+ * durable truth) before returning, and the worker thread.  Answers are
+ * handed back through an event on base.
  */
-int msgw_ingest_push(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
-                     size_t len, msgw_buf *out);
+msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                             msgw_store *store, const msgw_catalogue *cat, msgw_errors *e);
+/* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
+void msgw_ingest_destroy(msgw_ingest **ing);
+/* Switches to a new configuration and catalogue (SIGHUP) between two commit groups: the engine is
+ * rebuilt from the store under the new catalogue's rules and parameter values. */
+bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
+
+/*
+ * Takes one request.  Returns 0 when it was queued: done(ud, ...) is called
+ * later, on the event-loop thread, never from inside this call.  A request
+ * answered at once (not decodable, forbidden kind, nothing valid, queue
+ * full) returns its status with the JSON in out — unless `ordered`, for a
+ * transport whose answers must keep the requests' order (ZeroMQ
+ * pipelining): then every answer goes through done, in order, and the
+ * return is 0.
+ */
+int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
+                       size_t len, bool ordered, msgw_ingest_done_fn done, void *ud, msgw_buf *out);
+/* True when the queue is full: a transport that can wait (ZeroMQ) stops reading. */
+bool msgw_ingest_saturated(const msgw_ingest *ing);
+/* Called on the event-loop thread each time answers were handed back (the queue shrank). */
+void msgw_ingest_on_progress(msgw_ingest *ing, void (*cb)(void *ud), void *ud);
+/* Requests accepted and not yet answered (draining at SIGTERM waits for 0). */
+size_t msgw_ingest_in_flight(const msgw_ingest *ing);
+/* Seconds a refused sender should wait, from the queue's length and the measured commit rate. */
+unsigned msgw_ingest_retry_after(const msgw_ingest *ing);
+
+/* A person's verdicts (msgw_elig_person_json), read safely while the worker commits. */
+json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date);
 
 #endif

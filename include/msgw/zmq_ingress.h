@@ -4,7 +4,8 @@
  * configuration gives departments; the key identifies the department.  A
  * request is [media type, body] (a REQ client's empty delimiter allowed);
  * the reply, [status JSON], is sent after the durable commit.  Clients may
- * pipeline requests (DEALER).  Both sockets join the libevent loop through
+ * pipeline requests (DEALER); answers keep the requests' order.  A full
+ * commit queue stops the reading, so senders block at the high-water mark.  Both sockets join the libevent loop through
  * ZMQ_FD, so one thread serves HTTPS and ZeroMQ.
  */
 #ifndef MSGW_ZMQ_INGRESS_H
@@ -25,6 +26,8 @@ msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, msgw_zmq_hub *hu
 void msgw_zmq_ingress_destroy(msgw_zmq_ingress **z);
 /* New configuration (SIGHUP): the admitted keys and departments change; the endpoint does not. */
 void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg);
+/* Stops reading requests (SIGTERM: the ones taken are answered, the rest wait in ZeroMQ's queues). */
+void msgw_zmq_ingress_pause(msgw_zmq_ingress *z);
 /* The endpoint actually bound (tcp://127.0.0.1:PORT with a wildcard port), static buffer owned by z. */
 const char *msgw_zmq_ingress_endpoint(const msgw_zmq_ingress *z);
 

@@ -27,16 +27,43 @@ struct msgw_https {
     SSL_CTX *ssl;
     const msgw_config *cfg;
     msgw_ingest *ingest;
+    int conn_index;     /* SSL ex_data slot: set on every connection, released when OpenSSL frees it */
+    size_t connections; /* open TLS connections */
 };
 
 static void apply_limits(msgw_https *h);
+
+/*
+ * Every connection's SSL object carries h in an ex_data slot whose free
+ * callback runs when libevent frees the connection: an exact count of open
+ * connections without any hook into evhttp.
+ */
+static void connection_closed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    msgw_https *h = ptr;
+    if (h) h->connections--;
+}
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
     msgw_https *h = arg;
     SSL *ssl = SSL_new(h->ssl);
-    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-               : NULL;
+    /* evhttp would fall back to plain TCP on NULL: never return it */
+    if (!ssl) abort();
+    SSL_set_ex_data(ssl, h->conn_index, h);
+    h->connections++;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* https.max_connections: a handshake that starts while more are open fails at once with an alert. */
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+    msgw_https *h = arg;
+    (void)ssl;
+    if (h->connections <= h->cfg->max_connections) return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
 }
 
 static SSL_CTX *tls_context(const msgw_config *cfg, msgw_errors *e)
@@ -218,11 +245,13 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
 {
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest};
+    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest, -1, 0};
     if (!h->http || !h->ssl) {
         msgw_https_destroy(&h);
         return NULL;
     }
+    h->conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_closed);
+    SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
     evhttp_set_bevcb(h->http, make_tls_bev, h);
     apply_limits(h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
@@ -260,6 +289,7 @@ bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *
     if (!ssl) return false;
     SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
     h->ssl = ssl;
+    SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
     h->cfg = cfg;
     apply_limits(h);
     return true;
@@ -269,8 +299,9 @@ void msgw_https_destroy(msgw_https **hp)
 {
     if (!hp || !*hp) return;
     msgw_https *h = *hp;
-    if (h->http) evhttp_free(h->http);
+    if (h->http) evhttp_free(h->http); /* frees the connections: their slots still point at h */
     if (h->ssl) SSL_CTX_free(h->ssl);
+    if (h->conn_index >= 0) CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, h->conn_index);
     free(h);
     *hp = NULL;
 }

@@ -8,7 +8,9 @@
 #     ones is stored;
 #   - many concurrent requests waiting together are committed in few transactions (group
 #     commit: they share one recorded_at), every one of them answered 202;
-#   - SIGTERM drains: requests already accepted are committed and answered before the exit.
+#   - SIGTERM drains: requests already accepted are committed and answered before the exit;
+#   - https.max_connections: a handshake beyond it fails, and succeeds again once one closes;
+#   - a slow client (a request never finished) is cut off after https.timeout_s.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -32,11 +34,11 @@ CDPF_XML=application/vnd.msgw.cdpf.certificate+xml
 CDPF_CSV=application/vnd.msgw.cdpf.roster+csv
 HRSS=application/vnd.msgw.hrss+json
 
-config() { # config MAX_RECORDS DEPARTMENT_PERCENT
+config() { # config MAX_RECORDS DEPARTMENT_PERCENT [MAX_CONNECTIONS TIMEOUT_S]
 	cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
-  "https": { "listen": "127.0.0.1:0", "timeout_s": 30 },
+  "https": { "listen": "127.0.0.1:0", "max_connections": ${3:-1024}, "timeout_s": ${4:-30} },
   "queue": { "max_records": $1, "department_percent": $2 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" },
@@ -169,6 +171,57 @@ drained=1
 for i in $(seq 0 $((k - 1))); do [[ $(code "t$i") == 202 ]] || drained=0; done
 ok test "$drained" = 1
 ok grep -q '"msg":"stopped","detail":"drained"' "$tmp/log"
+
+# --- connection limit and slow clients: 2 connections at most, 2 s to send a request -----------
+config 1000 100 2 2
+start
+# hold N TLS connections open (handshake done) until $tmp/hold-stop exists; print what happened
+hold() {
+	python3 - "$port" "$P" "$tmp/hold-stop" "$@" <<'PY'
+import os, socket, ssl, sys, time
+port, pki, stop, n, partial = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "partial"
+ctx = ssl.create_default_context(cafile=pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/hrss.crt", pki + "/hrss.key")
+conns = []
+for _ in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    if partial:
+        s.sendall(b"POST /v1/records HTTP/1.1\r\nHost: localhost\r\n")  # and never the rest
+    conns.append(s)
+print("open", flush=True)
+if partial:  # the gateway must close a request that never completes, after https.timeout_s
+    s = conns[0]
+    s.settimeout(15)
+    t = time.time()
+    try:
+        closed = s.recv(1) == b""
+    except (ssl.SSLError, ConnectionError):
+        closed = True
+    except socket.timeout:
+        closed = False
+    print("closed after %.1f s" % (time.time() - t) if closed else "still open", flush=True)
+    sys.exit(0)
+while not os.path.exists(stop):
+    time.sleep(0.05)
+PY
+}
+rm -f "$tmp/hold-stop"
+hold 2 full >"$tmp/hold.out" &
+hold_pid=$!
+for _ in $(seq 100); do grep -q open "$tmp/hold.out" 2>/dev/null && break; sleep 0.05; done
+one=$(ls "$tmp/hrss"/*.json | head -1)
+push over hrss $HRSS "$one"
+ok test "$(code over)" = 000 # the third handshake is refused
+touch "$tmp/hold-stop"
+wait "$hold_pid"
+sleep 0.3
+push under hrss $HRSS "$one"
+ok test "$(code under)" = 202
+hold 1 partial >"$tmp/slow.out"
+ok grep -q "closed after" "$tmp/slow.out"
+kill -TERM "$pid"
+wait "$pid"
+pid=
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

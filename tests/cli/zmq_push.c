@@ -1,7 +1,8 @@
 /*
  * A department's ZeroMQ client for the tests: connects a DEALER with CURVE
  * keys, pipelines COUNT requests [media type, body of FILE], and prints each
- * reply (one JSON line per request).
+ * reply (one JSON line per request).  MSGW_ZMQ_PUSH_TIMEOUT_MS bounds the wait
+ * for each reply (default 10 s).
  * usage: zmq_push ENDPOINT SERVER_CURVE_FILE CLIENT_CURVE_FILE MEDIA_TYPE FILE [COUNT]
  */
 #include <stdio.h>
@@ -39,7 +40,8 @@ int main(int argc, char **argv)
     if (!body || fread(body, 1, (size_t)n, f) != (size_t)n) return 2;
     fclose(f);
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
-    int timeout = 3000, zero = 0;
+    const char *t = getenv("MSGW_ZMQ_PUSH_TIMEOUT_MS");
+    int timeout = t ? atoi(t) : 10000, zero = 0;
     zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, 40);
     zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40);
     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40);
@@ -52,15 +54,18 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     for (int i = 0; i < count; i++) {
-        char reply[65536];
-        int len = zmq_recv(s, reply, sizeof reply - 1, 0);
-        if (len < 0) {
+        zmq_msg_t reply;
+        zmq_msg_init(&reply);
+        if (zmq_msg_recv(&reply, s, 0) < 0) {
+            zmq_msg_close(&reply);
             printf("{\"status\":0,\"error\":\"no reply\"}\n");
             rc = 1;
             break;
         }
-        reply[len < (int)sizeof reply - 1 ? len : (int)sizeof reply - 1] = '\0';
-        printf("%s%s", reply, len && reply[len - 1] == '\n' ? "" : "\n");
+        size_t len = zmq_msg_size(&reply);
+        const char *text = zmq_msg_data(&reply);
+        printf("%.*s%s", (int)len, text, len && text[len - 1] == '\n' ? "" : "\n");
+        zmq_msg_close(&reply);
     }
     zmq_close(s);
     zmq_ctx_term(ctx);

@@ -251,7 +251,7 @@ static size_t evaluate(msgw_ingest *ing, job *j, msgw_record *r, msgw_outbox_lis
     msgw_transitions_init(&tr);
     msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
     msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
-    for (size_t t = 0; t < tr.n; t++) msgw_route_transition(ing->cfg, &tr.v[t], r->message_id, j->batch->arena, box);
+    for (size_t t = 0; t < tr.n; t++) msgw_route_transition(ing->cfg, ing->ctx, &tr.v[t], r, j->batch->arena, box);
     size_t n = tr.n;
     msgw_transitions_clear(&tr);
     return n;

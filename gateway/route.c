@@ -1,8 +1,9 @@
 /*
  * Routing (include/msgw/route.h): subscriptions and projections for
- * records, the catalogue's departments for eligibility transitions.  Event
- * ids are digests of what the message is about and for whom, so the same
- * cause always yields the same id and receivers can de-duplicate.
+ * records, the catalogue's departments for eligibility transitions, each
+ * encoded by the recipient's adapter.  Event ids are digests of what the
+ * message is about and for whom, so the same cause always yields the same id
+ * and receivers can de-duplicate.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,22 +121,326 @@ void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, cons
     }
 }
 
-void msgw_route_transition(const msgw_config *cfg, const msgw_transition *t, const char *cause, msgw_arena *a,
-                           msgw_outbox_list *out)
+/* ---- eligibility notices ------------------------------------------------ */
+
+static const char *jstr(const json_t *o, const char *key)
 {
-    static const char *const kinds[] = {"NEW", "LOST", "CHANGED"};
+    return json_string_value(json_object_get(o, key));
+}
+
+static msgw_date jdate(const json_t *o, const char *key)
+{
+    const char *s = jstr(o, key);
+    msgw_date d;
+    return s && msgw_date_parse_iso(s, strlen(s), &d) ? d : MSGW_DATE_NONE;
+}
+
+static int64_t jint(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : MSGW_ABSENT;
+}
+
+/* An explanation attribute typed again: the dictionary says whether a number is money and a string
+ * a date or a code (without one, the JSON type decides). */
+static msgw_value typed_value(const msgw_dict *d, const char *name, const json_t *j)
+{
+    const msgw_element *el = d ? msgw_dict_element(d, name) : NULL;
+    msgw_value v = {.kind = MSGW_V_NONE};
+    if (json_is_string(j)) {
+        const char *s = json_string_value(j);
+        if (el && el->type == MSGW_TY_DATE && msgw_date_parse_iso(s, strlen(s), &v.u.d)) {
+            v.kind = MSGW_V_DATE;
+        } else {
+            v.kind = el && el->type == MSGW_TY_CODE ? MSGW_V_CODE : MSGW_V_STRING;
+            v.u.s = s;
+        }
+    } else if (json_is_integer(j)) {
+        v.kind = el && el->type == MSGW_TY_MONEY ? MSGW_V_MONEY : MSGW_V_INT;
+        v.u.i = (int64_t)json_integer_value(j);
+    } else if (json_is_boolean(j)) {
+        v.kind = MSGW_V_BOOL;
+        v.u.b = json_is_true(j);
+    }
+    return v;
+}
+
+static void notice_fact(const msgw_dict *d, const json_t *j, msgw_arena *a, msgw_notice_fact *f)
+{
+    const json_t *attrs = json_object_get(j, "attributes");
+    msgw_attr *v = msgw_arena_alloc(a, (json_object_size(attrs) + 1) * sizeof *v);
+    size_t n = 0;
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)attrs, key, val)
+    {
+        msgw_value tv = typed_value(d, key, val);
+        if (tv.kind != MSGW_V_NONE) v[n++] = (msgw_attr){key, tv};
+    }
+    const char *rec = jstr(j, "recorded_at");
+    msgw_time at = 0;
+    if (!rec || !msgw_time_parse(rec, &at)) at = 0;
+    *f = (msgw_notice_fact){.type = jstr(j, "type"),
+                            .valid_from = jdate(j, "valid_from"),
+                            .valid_to = jdate(j, "valid_to"),
+                            .attrs = v,
+                            .nattrs = n,
+                            .department = jstr(j, "department"),
+                            .message_id = jstr(j, "message_id"),
+                            .recorded_at = at};
+}
+
+/*
+ * The explanation's facts (the person's current facts the rule reads); for a LOST also the causing
+ * record's facts about the person, since a fact that stopped holding (a revoked certificate) is no
+ * longer current, yet it is what decided.
+ */
+static void notice_facts(const msgw_dict *d, const msgw_transition *t, const msgw_record *cause,
+                         msgw_arena *a, msgw_notice *n)
+{
+    const json_t *facts = json_object_get(t->explanation, "facts");
+    size_t extra = t->kind == MSGW_TR_LOST && cause ? cause->nfacts : 0;
+    msgw_notice_fact *v = msgw_arena_alloc(a, (json_array_size(facts) + extra + 1) * sizeof *v);
+    size_t i, k = 0;
+    const json_t *j;
+    json_array_foreach(facts, i, j) notice_fact(d, j, a, &v[k++]);
+    size_t current = k;
+    for (i = 0; i < extra; i++) {
+        const msgw_fact *f = &cause->facts[i];
+        bool listed = strcmp(f->subject, t->person) != 0;
+        for (size_t c = 0; c < current && !listed; c++)
+            listed = v[c].type && v[c].message_id && strcmp(v[c].type, f->type) == 0 &&
+                     strcmp(v[c].message_id, cause->message_id ? cause->message_id : "") == 0;
+        if (listed) continue;
+        v[k++] = (msgw_notice_fact){.type = f->type,
+                                    .valid_from = f->valid_from,
+                                    .valid_to = f->valid_to,
+                                    .attrs = f->attrs,
+                                    .nattrs = f->nattrs,
+                                    .department = cause->source_department,
+                                    .message_id = cause->message_id,
+                                    .recorded_at = cause->recorded_at};
+    }
+    n->facts = v;
+    n->nfacts = k;
+}
+
+static void notice_params(const json_t *x, msgw_arena *a, msgw_notice *n)
+{
+    const json_t *params = json_object_get(x, "parameters");
+    msgw_notice_param *v = msgw_arena_alloc(a, (json_array_size(params) + 1) * sizeof *v);
+    size_t i;
+    const json_t *j;
+    json_array_foreach(params, i, j) v[i] =
+        (msgw_notice_param){jstr(j, "name"), jint(j, "value"), jdate(j, "from"), jstr(j, "source")};
+    n->params = v;
+    n->nparams = json_array_size(params);
+}
+
+static void notice_cause(const json_t *x, msgw_arena *a, msgw_notice_cause *c)
+{
+    const json_t *cj = json_object_get(x, "cause");
+    const char *type = jstr(cj, "type");
+    c->kind = type && strcmp(type, "record") == 0      ? MSGW_CAUSE_RECORD
+              : type && strcmp(type, "parameter") == 0 ? MSGW_CAUSE_PARAMETER
+                                                       : MSGW_CAUSE_CALENDAR;
+    c->department = jstr(cj, "department");
+    c->message_id = jstr(cj, "message_id");
+    const json_t *changes = json_object_get(cj, "changes");
+    msgw_notice_change *v = msgw_arena_alloc(a, (json_array_size(changes) + 1) * sizeof *v);
+    size_t i;
+    const json_t *j;
+    json_array_foreach(changes, i, j) v[i] =
+        (msgw_notice_change){jstr(j, "fact"), jstr(j, "attribute"), jstr(j, "from"), jstr(j, "to")};
+    c->changes = v;
+    c->nchanges = json_array_size(changes);
+    c->parameter = jstr(cj, "parameter");
+    c->param_from = jdate(cj, "from");
+    c->old_value = jint(cj, "old");
+    c->new_value = jint(cj, "new");
+    c->death = json_is_true(json_object_get(cj, "death"));
+}
+
+static const char *tier_name(const msgw_service *s, const msgw_verdict *v)
+{
+    return v->tier >= 0 && (size_t)v->tier < s->ntiers ? s->tiers[v->tier].name : NULL;
+}
+
+/*
+ * The last day a LOST entitlement held, as far as the gateway knows: the day the causing record
+ * says one of the person's facts stopped holding (a revoked certificate's end, a death), else the
+ * day before the evaluation date (the calendar sweep runs the day after a fact ends).
+ */
+static msgw_date lost_until(const msgw_transition *t, const msgw_record *cause, msgw_date date)
+{
+    msgw_date until = MSGW_DATE_NONE;
+    for (size_t i = 0; cause && i < cause->nfacts; i++) {
+        const msgw_fact *f = &cause->facts[i];
+        if (strcmp(f->subject, t->person) != 0) continue;
+        msgw_date end = f->type && strcmp(f->type, "death") == 0 ? f->valid_from : f->valid_to;
+        if (end != MSGW_DATE_NONE && end < date && (until == MSGW_DATE_NONE || end > until))
+            until = end;
+    }
+    return until != MSGW_DATE_NONE ? until : date - 1;
+}
+
+/* The entitlement before and after, and its period. */
+static void notice_entitlement(const msgw_transition *t, const msgw_record *cause, msgw_notice *n)
+{
+    const msgw_service *s = t->service;
+    n->since = t->after.eligible ? t->after.since : t->before.since;
+    if (n->since == MSGW_DATE_NONE) n->since = n->date;
+    n->until = MSGW_DATE_NONE;
+    if (t->kind == MSGW_TR_LOST && n->date != MSGW_DATE_NONE) {
+        n->until = lost_until(t, cause, n->date);
+        if (n->until < n->since) n->until = n->since;
+    }
+    n->tier = t->after.eligible ? tier_name(s, &t->after) : NULL;
+    n->amount = t->after.eligible                 ? t->after.amount
+                : t->before.amount != MSGW_ABSENT ? 0
+                                                  : MSGW_ABSENT;
+    n->previous_tier = t->kind != MSGW_TR_NEW ? tier_name(s, &t->before) : NULL;
+    n->previous_amount = t->kind != MSGW_TR_NEW ? t->before.amount : MSGW_ABSENT;
+    n->amount_period = s->amount_period;
+}
+
+void msgw_route_notice(const msgw_adapter_ctx *ctx, const msgw_transition *t,
+                       const msgw_record *cause, msgw_arena *a, msgw_notice *n)
+{
+    const json_t *x = t->explanation;
+    const msgw_person *p = cause ? msgw_record_person(cause, t->person) : NULL;
+    memset(n, 0, sizeof *n);
+    n->kind = t->kind;
+    n->service_code = t->service->code;
+    n->service_name = t->service->name;
+    n->person = t->person;
+    n->person_name = p ? p->name : NULL;
+    n->hukou_region = jstr(json_object_get(x, "person_facts"), "hukou_region");
+    n->date = jdate(x, "date");
+    notice_entitlement(t, cause, n);
+    n->rule = jstr(x, "rule");
+    notice_facts(ctx ? ctx->dict : NULL, t, cause, a, n);
+    notice_params(x, a, n);
+    notice_cause(x, a, &n->cause);
+    n->text = t->text;
+    n->explanation = x;
+}
+
+/*
+ * Data minimisation for notices: a recipient sees every attribute of the
+ * facts it sent itself, and of other departments' facts only the fields its
+ * subscriptions entitle it to (civil affairs learns a disability grade, never
+ * a diagnosis code).  A fact it may not read stays in the notice with its
+ * type and provenance, so the explanation can still be checked at its source.
+ */
+static bool entitled(const msgw_department *d, const char *sender, const char *field)
+{
+    if (sender && strcmp(sender, d->id) == 0) return true;
+    for (size_t s = 0; s < d->nsubs; s++)
+        if (listed(d->subs[s].fields, d->subs[s].nfields, field)) return true;
+    return false;
+}
+
+static void project_fact(const msgw_department *d, msgw_notice_fact *f, msgw_arena *a)
+{
+    msgw_attr *kept = msgw_arena_alloc(a, (f->nattrs + 1) * sizeof *kept);
+    size_t n = 0;
+    for (size_t i = 0; i < f->nattrs; i++)
+        if (entitled(d, f->department, f->attrs[i].name)) kept[n++] = f->attrs[i];
+    f->attrs = kept;
+    f->nattrs = n;
+}
+
+/* The explanation as data, with the same projection; a new reference the caller releases. */
+static json_t *project_explanation(const msgw_department *d, const json_t *x)
+{
+    json_t *copy = json_deep_copy(x);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(copy, "facts"), i, f) {
+        const char *sender = jstr(f, "department"), *key;
+        json_t *attrs = json_object_get(f, "attributes"), *v;
+        void *tmp;
+        json_object_foreach_safe(attrs, tmp, key, v) if (!entitled(d, sender, key)) json_object_del(attrs, key);
+    }
+    json_t *cause = json_object_get(copy, "cause"), *changes = json_object_get(cause, "changes");
+    const char *sender = jstr(cause, "department");
+    for (size_t k = json_array_size(changes); k-- > 0;)
+        if (!entitled(d, sender, jstr(json_array_get(changes, k), "attribute"))) json_array_remove(changes, k);
+    return copy;
+}
+
+/* The notice as department d may see it (facts, changes and explanation projected). */
+static void project_notice(const msgw_department *d, const msgw_notice *full, msgw_arena *a, msgw_notice *n)
+{
+    *n = *full;
+    msgw_notice_fact *facts = msgw_arena_alloc(a, (full->nfacts + 1) * sizeof *facts);
+    for (size_t i = 0; i < full->nfacts; i++) {
+        facts[i] = full->facts[i];
+        project_fact(d, &facts[i], a);
+    }
+    n->facts = facts;
+    msgw_notice_change *changes = msgw_arena_alloc(a, (full->cause.nchanges + 1) * sizeof *changes);
+    n->cause.nchanges = 0;
+    for (size_t i = 0; i < full->cause.nchanges; i++)
+        if (entitled(d, full->cause.department, full->cause.changes[i].attribute))
+            changes[n->cause.nchanges++] = full->cause.changes[i];
+    n->cause.changes = changes;
+    n->explanation = full->explanation ? project_explanation(d, full->explanation) : NULL;
+}
+
+/* The recipient's format; the canonical notice when its adapter writes none or fails. */
+static void encode_notice_for(const msgw_adapter_ctx *ctx, const msgw_department *d,
+                              const msgw_notice *n, msgw_arena *a, const char **media_type,
+                              const void **body, size_t *len)
+{
+    const msgw_adapter *ad = d->adapter ? msgw_adapter_find(d->adapter) : NULL;
+    msgw_buf b;
+    msgw_buf_init(&b);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    const char *mt = NULL;
+    if (!(ad && ad->encode_notice &&
+          ad->encode_notice(ctx, d->deliver_media_type, n, &b, &mt, &e) && mt)) {
+        const msgw_adapter *canon = msgw_adapter_find("canonical");
+        msgw_buf_reset(&b);
+        msgw_errors_clear(&e);
+        mt = MSGW_NOTICE_CANONICAL_MEDIA_TYPE;
+        canon->encode_notice(ctx, NULL, n, &b, &mt, &e);
+    }
+    *media_type = mt;
+    *body = msgw_arena_strndup(a, b.data ? b.data : "", b.len);
+    *len = b.len;
+    msgw_buf_free(&b);
+    msgw_errors_clear(&e);
+}
+
+void msgw_route_transition(const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                               const msgw_transition *t, const msgw_record *cause, msgw_arena *a,
+                               msgw_outbox_list *out)
+{
+    const char *cause_id = cause ? cause->message_id : NULL;
     char when[11];
+    msgw_notice full, n;
+    bool built = false;
     for (size_t i = 0; i < t->service->ndepartments; i++) {
         const msgw_department *d = msgw_config_department(cfg, t->service->departments[i]);
         if (!d || !d->eligibility || d->deliver == MSGW_DELIVER_NONE) continue;
-        char *body = json_dumps(t->explanation, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        msgw_outbox_msg m = {event_id(a, d->id, t->person, t->service->code,
-                                      msgw_arena_printf(a, "%s|%s", kinds[t->kind],
-                                                        cause ? cause : msgw_date_format(t->after.since, when))),
-                             d->id, "eligibility", "application/vnd.msgw.eligibility+json",
-                             msgw_arena_strdup(a, t->person), msgw_arena_strdup(a, body), strlen(body),
-                             cause ? msgw_arena_strdup(a, cause) : NULL};
-        free(body);
+        if (!built) msgw_route_notice(ctx, t, cause, a, &full);
+        built = true;
+        project_notice(d, &full, a, &n);
+        /* without a causing record, the evaluation date tells two calendar transitions apart */
+        msgw_date day = full.date != MSGW_DATE_NONE ? full.date : t->after.since;
+        n.event_id = event_id(a, d->id, t->person, t->service->code,
+                              msgw_arena_printf(a, "%s|%s", msgw_notice_kind_name(t->kind),
+                                                cause_id ? cause_id : msgw_date_format(day, when)));
+        msgw_outbox_msg m = {.event_id = n.event_id,
+                             .recipient = d->id,
+                             .kind = "eligibility",
+                             .person = msgw_arena_strdup(a, t->person),
+                             .cause = cause_id ? msgw_arena_strdup(a, cause_id) : NULL};
+        encode_notice_for(ctx, d, &n, a, &m.media_type, &m.body, &m.len);
+        json_decref((json_t *)n.explanation);
         push(out, m);
     }
 }

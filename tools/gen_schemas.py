@@ -29,6 +29,12 @@ EXPECTED_SPECS = {
     'hrss': 'json',
     'fhir': 'json',
     'cdpf-roster': 'csv',
+    # eligibility notices, as each department's adapter writes them (docs/eligibility.md)
+    'mca-notice': 'xml',
+    'cdpf-notice': 'xml',
+    'hrss-notice': 'json',
+    'health-notice': 'json',
+    'eligibility-notice': 'json',
 }
 OUTPUT_SUFFIX = {'xml': '.xsd', 'json': '.schema.json', 'csv': '.csvw.json'}
 CANONICAL_OUTPUT = 'canonical.schema.json'
@@ -42,7 +48,10 @@ DATE_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}'
 
 DICT_TYPES = ('idnum', 'certno', 'code', 'date', 'string', 'int', 'money', 'bool')
 LITERAL_TYPES = {'string': ('xs:string', 'string'), 'integer': ('xs:long', 'integer'),
-                 'boolean': ('xs:boolean', 'boolean')}
+                 'boolean': ('xs:boolean', 'boolean'),
+                 # structural dates that are no dictionary element (an evaluation date, the time a
+                 # fact was recorded): YYYY-MM-DD, and an RFC 3339 date-time
+                 'date': ('literal_date', 'string'), 'dateTime': ('xs:dateTime', 'string')}
 SPEC_KEYS = {'id', 'format', 'title', 'namespace', 'root', 'dialect', 'note'}
 NODE_KEYS = {'name', 'min', 'max', 'children', 'element', 'attribute', 'fixed', 'choice', 'open',
              'type', 'variants', 'values', 'unit', 'note'}
@@ -413,6 +422,23 @@ def xsd_complex_type(x, depth, node):
     x.line(depth, '</xs:complexType>')
 
 
+def literal_types_used(node, acc):
+    if is_group(node):
+        for c in node['children']:
+            literal_types_used(c, acc)
+    elif 'type' in node:
+        acc.add(node['type'])
+    return acc
+
+
+def xsd_literal_date_type(x):
+    """A structural date (type "date"): xs:date restricted to YYYY-MM-DD, like dictionary dates."""
+    x.line(1, '<xs:simpleType name="literal_date">')
+    x.line(2, xsd_documentation('date YYYY-MM-DD (GB/T 7408)'))
+    xsd_restriction(x, 2, 'xs:date', [('pattern', DATE_PATTERN)])
+    x.line(1, '</xs:simpleType>')
+
+
 def gen_xsd(spec, d, codelists, source):
     x = Xsd()
     x.line(0, '<?xml version="1.0" encoding="UTF-8"?>')
@@ -432,6 +458,8 @@ def gen_xsd(spec, d, codelists, source):
             xsd_simple_type(x, eid, d['elements'][eid], codelists)
         for eid in sorted(yuan_elements_used(root, set())):
             xsd_yuan_type(x, eid, d['elements'][eid])
+        if 'date' in literal_types_used(root, set()):
+            xsd_literal_date_type(x)
     x.line(0, '</xs:schema>')
     return x.text()
 
@@ -471,6 +499,10 @@ def json_leaf(node):
         return {'const': node['fixed']}
     if 'values' in node:
         return {'type': 'string', 'enum': list(node['values'])}
+    if node['type'] == 'date':
+        return {'type': 'string', 'format': 'date', 'pattern': anchored(DATE_PATTERN)}
+    if node['type'] == 'dateTime':
+        return {'type': 'string', 'format': 'date-time'}
     return {'type': LITERAL_TYPES[node['type']][1]}
 
 
@@ -635,7 +667,8 @@ def csvw_datatype(node, d, codelists):
         values = [node['fixed']] if 'fixed' in node else node['values']
         return {'base': 'string', 'format': '|'.join(regex_literal(v) for v in values)}
     if 'type' in node:
-        return {'string': 'string', 'integer': 'long', 'boolean': 'boolean'}[node['type']]
+        return {'string': 'string', 'integer': 'long', 'boolean': 'boolean',
+                'date': {'base': 'date', 'format': 'yyyy-MM-dd'}, 'dateTime': 'dateTime'}[node['type']]
     el = d['elements'][node['element']]
     t = el['type']
     if t == 'idnum':

@@ -2,9 +2,13 @@
  * The canonical JSON "format" as an adapter: what gateways exchange with
  * each other and what `msgw normalize` prints, accepted back in so a
  * canonical document can be validated and round-tripped like any other.
+ * Its eligibility notice is the transition's explanation itself
+ * (application/vnd.msgw.eligibility+json, docs/eligibility.md): what every
+ * department whose own format writes no notice receives.
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "msgw/adapter.h"
 #include "msgw/canon.h"
@@ -41,6 +45,26 @@ static bool canonical_encode(const msgw_adapter_ctx *ctx, const char *media_type
     return true;
 }
 
+static bool canonical_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type,
+                                    const msgw_notice *n, msgw_buf *out, const char **notice_type,
+                                    msgw_errors *e)
+{
+    (void)ctx;
+    (void)media_type;
+    char *text =
+        n->explanation ? json_dumps(n->explanation, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!text) {
+        msgw_error_add(e, -1, NULL, NULL, "notice.explanation",
+                       "the transition of %s for %s has no explanation to send", n->service_code,
+                       n->event_id ? n->event_id : "?");
+        return false;
+    }
+    msgw_buf_puts(out, text);
+    free(text);
+    *notice_type = MSGW_NOTICE_CANONICAL_MEDIA_TYPE;
+    return true;
+}
+
 static const char *const canonical_media[] = {"application/vnd.msgw.canonical+json", NULL};
 static const char *const canonical_aliases[] = {"msgw", NULL};
 
@@ -51,4 +75,5 @@ const msgw_adapter msgw_adapter_canonical = {
     .media_types = canonical_media,
     .decode = canonical_decode,
     .encode = canonical_encode,
+    .encode_notice = canonical_encode_notice,
 };

@@ -3,7 +3,8 @@
  * and the monthly roster of certificate holders as CSV.  This file is the
  * adapter's face (names, media types, dispatch by media type) and the one
  * mapping between a certificate and the canonical record that both formats
- * share; the formats themselves live in cdpf_xml.c and cdpf_csv.c.
+ * share; the formats themselves live in cdpf_xml.c and cdpf_csv.c, the
+ * eligibility notices it receives in cdpf_notice.c.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -242,4 +243,5 @@ const msgw_adapter msgw_adapter_cdpf = {
     .media_types = cdpf_media_types,
     .decode = cdpf_decode,
     .encode = cdpf_encode,
+    .encode_notice = cdpf_encode_notice,
 };

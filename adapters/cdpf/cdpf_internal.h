@@ -59,5 +59,8 @@ void cdpf_csv_decode(const msgw_adapter_ctx *ctx, const char *media_type, const 
                      size_t len, msgw_batch *out);
 bool cdpf_csv_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_record *const *recs,
                      size_t n, msgw_buf *out, msgw_errors *e);
+/* An eligibility notice (cdpf_notice.c, spec schemas/messages/cdpf-notice.json). */
+bool cdpf_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
+                        msgw_buf *out, const char **notice_type, msgw_errors *e);
 
 #endif

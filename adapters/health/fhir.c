@@ -4,7 +4,8 @@
  * FHIR value sets and the GB/T code lists, and the ICD-10 -> chronic-disease
  * category table (data in schemas/codelists/icd10_category.json, so a policy
  * change is a data edit, not a code change).  Decoding is in fhir_decode.c,
- * encoding in fhir_encode.c; the format is described in docs/formats/health.md.
+ * encoding in fhir_encode.c, the eligibility notices (a Flag) in
+ * fhir_notice.c; the format is described in docs/formats/health.md.
  */
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,15 @@
 #include "msgw/schemas.h"
 
 #define ICD_TABLE_FILE "codelists/icd10_category.json"
+
+json_t *fhir_resident_identifier(const char *system, const char *id)
+{
+    json_t *ident = json_pack("{s:s, s:{s:[{s:s, s:s}]}}", "use", "official", "type", "coding",
+                              "system", FHIR_SYS_V2_0203, "code", "NI");
+    if (system) json_object_set_new(ident, "system", json_string(system));
+    json_object_set_new(ident, "value", json_string(id));
+    return ident;
+}
 
 const char *fhir_str(const json_t *obj, const char *key)
 {
@@ -56,7 +66,8 @@ bool fhir_icd_table_load(fhir_icd_table *t, msgw_arena *a, msgw_errors *e)
     t->v = msgw_arena_alloc(a, (json_array_size(codes) + 1) * sizeof *t->v);
     size_t i;
     const json_t *entry;
-    json_array_foreach(codes, i, entry) {
+    json_array_foreach(codes, i, entry)
+    {
         fhir_icd_range r;
         if (!icd_range_parse(entry, &r)) continue;
         r.category = msgw_arena_strdup(a, r.category);
@@ -170,4 +181,5 @@ const msgw_adapter msgw_adapter_health = {
     .media_types = media_types,
     .decode = fhir_decode,
     .encode = fhir_encode,
+    .encode_notice = fhir_encode_notice,
 };

@@ -99,11 +99,7 @@ static msgw_date attr_d(const msgw_fact *f, const char *name)
 
 static json_t *resident_identifier(const enc *x, const char *id)
 {
-    json_t *ident = json_pack("{s:s, s:{s:[o]}}", "use", "official", "type", "coding",
-                              coding(FHIR_SYS_V2_0203, "NI"));
-    set_str(ident, "system", x->ctx->fhir_id_system);
-    set_str(ident, "value", id);
-    return ident;
+    return fhir_resident_identifier(x->ctx->fhir_id_system, id);
 }
 
 static json_t *region_address(const char *region, const char *role)

@@ -32,6 +32,7 @@
 #define FHIR_EXT_ETHNIC "urn:msgw:fhir:ethnic-group"        /* Patient: GB 3304 code */
 #define FHIR_EXT_EDD "urn:msgw:fhir:expected-delivery-date" /* EpisodeOfCare / Condition */
 #define FHIR_EXT_PREGNANCY_STATUS "urn:msgw:fhir:pregnancy-status"
+#define FHIR_EXT_NOTICE "urn:msgw:fhir:eligibility-notice" /* Flag: the notice's explanation */
 #define FHIR_EXT_PREFIX "urn:msgw:fhir:"
 #define FHIR_CODELIST_PREFIX "urn:msgw:codelist:" /* + dictionary code list id */
 
@@ -69,11 +70,16 @@ const char *fhir_pregnancy_to_episode_status(const char *pregnancy_status);
 
 /* obj[key] as a string, NULL when absent or not a string. */
 const char *fhir_str(const json_t *obj, const char *key);
+/* The Identifier carrying a resident ID number: type v2-0203 NI, and system when configured. */
+json_t *fhir_resident_identifier(const char *system, const char *id);
 
 void fhir_decode(const msgw_adapter_ctx *ctx, const char *media_type, const char *buf, size_t len,
                  msgw_batch *out);
 bool fhir_encode(const msgw_adapter_ctx *ctx, const char *media_type,
                  const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e);
 bool fhir_media_type_ok(const char *media_type);
+/* An eligibility notice as a Flag (fhir_notice.c, spec schemas/messages/health-notice.json). */
+bool fhir_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
+                        msgw_buf *out, const char **notice_type, msgw_errors *e);
 
 #endif

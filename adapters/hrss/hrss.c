@@ -5,7 +5,8 @@
  * {"msgType": "HRSS_RECORDS", "records": [...]} or as one bare record.
  * Each record becomes one canonical record: the person with demographics and
  * one "insurance" or "employment" fact.  docs/formats/hrss.md describes the
- * format for the departments' engineers.
+ * format for the departments' engineers.  The eligibility notices the
+ * bureau receives are written by hrss_notice.c.
  */
 #include <ctype.h>
 #include <jansson.h>
@@ -27,6 +28,8 @@
 #include "msgw/model.h"
 #include "msgw/schemas.h"
 #include "msgw/text.h"
+
+#include "hrss_internal.h"
 
 #define HRSS_NAME "hrss"
 #define HRSS_MSG_TYPE "HRSS_RECORDS"
@@ -120,6 +123,14 @@ static const hrss_biz HRSS_BIZ[] = {
 
 static const char *const ENVELOPE_KEYS[] = {"msgType", "batchId", "sendTime", "recordCount",
                                             "records", NULL};
+
+const char *hrss_field_code(const char *element)
+{
+    for (int s = F_AAC002; s < F_COUNT; s++)
+        if (strcmp(HRSS_FIELDS[s].element, element) == 0)
+            return HRSS_FIELDS[s].code;
+    return NULL;
+}
 
 static const hrss_biz *biz_find(const char *kind)
 {
@@ -239,7 +250,7 @@ static void doc_error(msgw_batch *out, const char *loc, const char *field, const
  * The charset parameter of the media type.  JSON is UTF-8 (RFC 8259), but
  * legacy 人社 systems emit GB18030/GBK, so "; charset=gb18030" is honoured.
  */
-static bool media_charset(const char *media_type, const char **cs, size_t *cslen)
+bool hrss_media_charset(const char *media_type, const char **cs, size_t *cslen)
 {
     *cs = NULL;
     *cslen = 0;
@@ -275,7 +286,7 @@ static const char *document_utf8(const char *media_type, const char *buf, size_t
 {
     const char *cs;
     size_t cslen;
-    if (media_charset(media_type, &cs, &cslen) && !(cslen == 5 && strncasecmp(cs, "utf-8", 5) == 0)
+    if (hrss_media_charset(media_type, &cs, &cslen) && !(cslen == 5 && strncasecmp(cs, "utf-8", 5) == 0)
         && !(cslen == 4 && strncasecmp(cs, "utf8", 4) == 0)) {
         if (!msgw_charset_is_gb(cs, cslen)) {
             doc_error(out, NULL, NULL, "text.charset",
@@ -1098,7 +1109,7 @@ static bool hrss_encode(const msgw_adapter_ctx *ctx, const char *media_type,
         abort();
     const char *cs;
     size_t cslen;
-    bool gb = media_charset(media_type, &cs, &cslen) && msgw_charset_is_gb(cs, cslen);
+    bool gb = hrss_media_charset(media_type, &cs, &cslen) && msgw_charset_is_gb(cs, cslen);
     msgw_buf utf8;
     msgw_buf_init(&utf8);
     json_dump_callback(root, append_to_buf, gb ? &utf8 : out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1131,4 +1142,5 @@ const msgw_adapter msgw_adapter_hrss = {
     .media_types = HRSS_MEDIA_TYPES,
     .decode = hrss_decode,
     .encode = hrss_encode,
+    .encode_notice = hrss_encode_notice,
 };

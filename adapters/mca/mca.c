@@ -1,8 +1,9 @@
 /*
  * The civil affairs (民政, "mca") adapter: XML household assistance rosters
  * (低保 / 特困 / 低收入 / 低保边缘), as the departments' batch exchange sends
- * them.  Decoding lives in mca_decode.c, encoding in mca_encode.c; this file
- * registers the adapter and holds the small helpers both directions share.
+ * them.  Decoding lives in mca_decode.c, encoding in mca_encode.c, the
+ * eligibility notices it receives in mca_notice.c; this file registers the
+ * adapter and holds the small helpers both directions share.
  */
 #include <ctype.h>
 #include <string.h>
@@ -22,6 +23,7 @@ const msgw_adapter msgw_adapter_mca = {
     .media_types = mca_media_types,
     .decode = mca_decode,
     .encode = mca_encode,
+    .encode_notice = mca_encode_notice,
 };
 
 bool mca_is_head(const char *relationship)

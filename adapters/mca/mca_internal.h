@@ -74,7 +74,10 @@ bool mca_is_head(const char *relationship);
 
 void mca_decode(const msgw_adapter_ctx *ctx, const char *media_type, const char *buf, size_t len,
                 msgw_batch *out);
-bool mca_encode(const msgw_adapter_ctx *ctx, const char *media_type,
-                const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e);
+bool mca_encode(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_record *const *recs,
+                size_t n, msgw_buf *out, msgw_errors *e);
+/* An eligibility notice (mca_notice.c, spec schemas/messages/mca-notice.json). */
+bool mca_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
+                       msgw_buf *out, const char **notice_type, msgw_errors *e);
 
 #endif

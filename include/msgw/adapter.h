@@ -1,7 +1,8 @@
 /*
  * The adapter interface: one module per department wire format.  An adapter
  * decodes a document into canonical records (with errors located in the
- * sender's terms) and encodes canonical records back into its format.
+ * sender's terms) and encodes canonical records back into its format; it may
+ * also write eligibility notices (include/msgw/notice.h) in its format.
  *
  * Adding a department is one new directory under adapters/ and one line in
  * gateway/adapters.c; nothing else changes.
@@ -16,6 +17,7 @@
 #include "msgw/dict.h"
 #include "msgw/error.h"
 #include "msgw/model.h"
+#include "msgw/notice.h"
 #include "msgw/schemas.h"
 
 typedef struct msgw_adapter_ctx {
@@ -46,6 +48,16 @@ typedef struct msgw_adapter {
     /* Encodes n records into one document of media_type. */
     bool (*encode)(const msgw_adapter_ctx *ctx, const char *media_type,
                    const msgw_record *const *recs, size_t n, msgw_buf *out, msgw_errors *e);
+    /*
+     * Optional (NULL: the department receives the canonical notice).  Writes
+     * one eligibility notice in this format.  media_type is the recipient's
+     * configured delivery media type (NULL: none); an encoder takes its
+     * charset parameter from it.  On success *notice_type is the media type of
+     * what was written (a string constant).  False with errors in e when the
+     * notice cannot be written; routing then sends the canonical notice.
+     */
+    bool (*encode_notice)(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
+                          msgw_buf *out, const char **notice_type, msgw_errors *e);
 } msgw_adapter;
 
 /* The registered adapters, in registration order, NULL-terminated. */

@@ -3,8 +3,10 @@
  * subscription names its kind and sender, projected to the fields that
  * department is entitled to (data minimisation) and encoded in its own
  * format; an eligibility transition goes to the departments the catalogue
- * names for the service, if they take eligibility notices.  The result is
- * outbox messages, committed with the record that caused them.
+ * names for the service, if they take eligibility notices, as a notice
+ * (include/msgw/notice.h) written by the recipient's adapter, or as the
+ * canonical notice where its adapter writes none.  The result is outbox
+ * messages, committed with the record that caused them.
  */
 #ifndef MSGW_ROUTE_H
 #define MSGW_ROUTE_H
@@ -12,6 +14,7 @@
 #include "msgw/adapter.h"
 #include "msgw/config.h"
 #include "msgw/eligibility.h"
+#include "msgw/notice.h"
 #include "msgw/store.h"
 
 typedef struct msgw_outbox_list {
@@ -22,9 +25,25 @@ typedef struct msgw_outbox_list {
 /* Messages for a record sent by `sender`; strings and bodies live in arena a. */
 void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, const msgw_record *r,
                        const char *sender, msgw_arena *a, msgw_outbox_list *out);
-/* Messages for an eligibility transition caused by message_id (NULL: calendar or parameter). */
-void msgw_route_transition(const msgw_config *cfg, const msgw_transition *t, const char *cause, msgw_arena *a,
-                           msgw_outbox_list *out);
+/*
+ * Messages for an eligibility transition caused by record `cause` (NULL: the
+ * calendar or a parameter change): one notice per recipient, in its format.
+ * The event id is a digest of recipient, person, service, kind and cause
+ * message id (else the evaluation date); outbox `cause` is the cause's
+ * message id.  The record also gives the person's name when it names the
+ * person.  Each recipient sees the facts it sent itself in full, and of
+ * others' facts only the fields its subscriptions entitle it to.
+ */
+void msgw_route_transition(const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                               const msgw_transition *t, const msgw_record *cause, msgw_arena *a,
+                               msgw_outbox_list *out);
+/*
+ * The notice a transition makes (event_id left NULL): typed from the transition and its
+ * explanation, fact attributes typed by ctx->dict when there is one.  Arrays in arena a; strings
+ * borrowed from t and cause, which must outlive it.
+ */
+void msgw_route_notice(const msgw_adapter_ctx *ctx, const msgw_transition *t,
+                       const msgw_record *cause, msgw_arena *a, msgw_notice *n);
 /* The record as the subscription lets its recipient see it (copy in arena a). */
 msgw_record *msgw_route_project(const msgw_record *r, const msgw_subscription *s, msgw_arena *a);
 

@@ -54,6 +54,8 @@ ok test "$(sql "select count(*) from outbox where recipient='mca' and state='del
 ok test "$(wc -l <"$tmp/mca.log")" = "$expected_mca"
 ok test "$(python3 -c 'import json,sys; print(len({json.loads(l)["event"] for l in open(sys.argv[1])}))' "$tmp/mca.log")" = "$expected_mca"
 ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if all(x["client"]=="gateway" for x in r) and {x["kind"] for x in r}=={"record","eligibility"} else 1)' "$tmp/mca.log"
+# eligibility notices arrive in the recipient's own format (its adapter writes them)
+ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if all(x["type"]=="application/vnd.msgw.mca.notice+xml" for x in r if x["kind"]=="eligibility") else 1)' "$tmp/mca.log"
 # cdpf's receiver answers 503: three attempts each, then dead letters with the last error
 ok test "$(sql "select count(*) from outbox where recipient='cdpf' and state='dead' and attempts=3 and last_error='HTTP 503'")" = "$(sql "select count(*) from outbox where recipient='cdpf'")"
 ok test "$(wc -l <"$tmp/cdpf.log")" = "$((3 * $(sql "select count(*) from outbox where recipient='cdpf'")))"

@@ -89,6 +89,10 @@ sql() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execu
 ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='record'")" = 4
 ok test "$(sql "select count(*) from outbox where recipient='mca' and kind='record' and cast(body as text) like '%disability_grade%' and instr(cast(body as text), '\"name\"') = 0 and instr(cast(body as text), 'birth_date') = 0")" = 4
 ok test "$(sql "select count(*) from outbox where kind='eligibility' and cast(body as text) like '%TJ-D7-12%' and recipient in ('mca','cdpf')")" -ge 4
+# each recipient gets the notices in its own format (docs/eligibility.md, "Eligibility notices")
+ok test "$(sql "select count(*) from outbox where kind='eligibility' and recipient='mca' and media_type = 'application/vnd.msgw.mca.notice+xml' and cast(body as text) like '%<FWBM>TJ-D7-12</FWBM>%'")" -ge 2
+ok test "$(sql "select count(*) from outbox where kind='eligibility' and recipient='cdpf' and media_type = 'application/vnd.msgw.cdpf.notice+xml' and cast(body as text) like '%<Code>TJ-D7-12</Code>%'")" -ge 2
+ok test "$(sql "select count(*) from outbox where kind='eligibility' and media_type not in ('application/vnd.msgw.mca.notice+xml', 'application/vnd.msgw.cdpf.notice+xml')")" = 0
 ok test "$(sql "select count(*) from outbox where state='pending'")" = "$(sql "select count(*) from outbox")"
 before=$(sql "select count(*) from outbox")
 # SIGHUP reloads the configuration: a department added to the file may push at once

@@ -2,6 +2,8 @@
  * Builders and comparisons for canonical records.  Arrays grow inside the
  * batch arena; callers keep the capacity beside the count they pass in.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,15 +79,40 @@ bool msgw_value_equal(const msgw_value *a, const msgw_value *b)
 {
     if (a->kind != b->kind) return false;
     switch (a->kind) {
-    case MSGW_V_NONE: return true;
+    case MSGW_V_NONE:
+        return true;
     case MSGW_V_STRING:
-    case MSGW_V_CODE: return str_eq(a->u.s, b->u.s);
+    case MSGW_V_CODE:
+        return str_eq(a->u.s, b->u.s);
     case MSGW_V_INT:
-    case MSGW_V_MONEY: return a->u.i == b->u.i;
-    case MSGW_V_DATE: return a->u.d == b->u.d;
-    case MSGW_V_BOOL: return a->u.b == b->u.b;
+    case MSGW_V_MONEY:
+        return a->u.i == b->u.i;
+    case MSGW_V_DATE:
+        return a->u.d == b->u.d;
+    case MSGW_V_BOOL:
+        return a->u.b == b->u.b;
     }
     return false;
+}
+
+const char *msgw_value_text(const msgw_value *v, char buf[MSGW_VALUE_TEXT_MAX])
+{
+    switch (v->kind) {
+    case MSGW_V_STRING:
+    case MSGW_V_CODE:
+        return v->u.s;
+    case MSGW_V_INT:
+    case MSGW_V_MONEY:
+        snprintf(buf, MSGW_VALUE_TEXT_MAX, "%" PRId64, v->u.i);
+        return buf;
+    case MSGW_V_DATE:
+        return msgw_date_format(v->u.d, buf);
+    case MSGW_V_BOOL:
+        return v->u.b ? "true" : "false";
+    case MSGW_V_NONE:
+        break;
+    }
+    return NULL;
 }
 
 static bool person_equal(const msgw_person *a, const msgw_person *b)

@@ -15,6 +15,7 @@
 #include "msgw/canon.h"
 #include "msgw/text.h"
 #include "msgw/xml.h"
+#include "msgw/xmlwriter.h"
 
 #define CDPF_NS "urn:msgw:cdpf:certificate:1"
 #define CDPF_ROOT "CertificateEvents"
@@ -293,107 +294,65 @@ void cdpf_xml_decode(const msgw_adapter_ctx *ctx, const char *buf, size_t len, m
 
 /* ---- encoding ---- */
 
-/* XML 1.0 cannot carry most control characters, not even escaped. */
-static bool xml_safe(const char *s)
+static void put_date(msgw_xmlw *w, const char *tag, msgw_date d, bool required)
 {
-    for (; s && *s; s++)
-        if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r') return false;
-    return true;
+    if (d == MSGW_DATE_NONE && required)
+        msgw_xmlw_refuse(w, tag, "encode.date",
+                         "the disability fact has no date for %s, which this event needs", tag);
+    msgw_xmlw_date(w, tag, d);
 }
 
-static bool put_text(msgw_buf *b, const char *indent, const char *tag, const char *s, int i,
-                     msgw_errors *e)
-{
-    if (!s) return true;
-    if (!xml_safe(s)) {
-        char loc[32];
-        snprintf(loc, sizeof loc, "record %d", i);
-        msgw_error_add(e, i, loc, tag, "encode.xml_char",
-                       "%s holds a control character XML cannot carry", tag);
-        return false;
-    }
-    msgw_buf_printf(b, "%s<%s>", indent, tag);
-    msgw_buf_xml_escape(b, s);
-    msgw_buf_printf(b, "</%s>\n", tag);
-    return true;
-}
-
-static bool put_date(msgw_buf *b, const char *indent, const char *tag, msgw_date d, bool required,
-                     int i, msgw_errors *e)
-{
-    if (d == MSGW_DATE_NONE) {
-        if (!required) return true;
-        char loc[32];
-        snprintf(loc, sizeof loc, "record %d", i);
-        msgw_error_add(e, i, loc, tag, "encode.date",
-                       "the disability fact has no date for %s, which this event needs", tag);
-        return false;
-    }
-    char s[11];
-    msgw_buf_printf(b, "%s<%s>%s</%s>\n", indent, tag, msgw_date_format(d, s), tag);
-    return true;
-}
-
-static bool put_holder(msgw_buf *b, const msgw_person *p, int i, msgw_errors *e)
+static void put_holder(msgw_xmlw *w, const msgw_person *p)
 {
     if (!p->name) {
-        char loc[32];
-        snprintf(loc, sizeof loc, "record %d", i);
-        msgw_error_add(e, i, loc, "Name", "encode.person", "the holder %s has no name",
-                       p->id_number);
-        return false;
+        msgw_xmlw_refuse(w, "Name", "encode.person", "the holder %s has no name", p->id_number);
+        return;
     }
-    const char *in = "      ";
-    msgw_buf_puts(b, "    <Holder>\n");
-    bool ok = put_text(b, in, "IdNumber", p->id_number, i, e);
-    ok &= put_text(b, in, "Name", p->name, i, e);
-    ok &= put_text(b, in, "Sex", p->sex, i, e);
-    ok &= put_date(b, in, "BirthDate", p->birth_date, false, i, e);
-    ok &= put_text(b, in, "HukouRegion", p->hukou_region, i, e);
-    ok &= put_text(b, in, "HukouType", p->hukou_type, i, e);
-    msgw_buf_puts(b, "    </Holder>\n");
-    return ok;
+    msgw_xmlw_open(w, "Holder");
+    msgw_xmlw_text(w, "IdNumber", p->id_number);
+    msgw_xmlw_text(w, "Name", p->name);
+    msgw_xmlw_text(w, "Sex", p->sex);
+    msgw_xmlw_date(w, "BirthDate", p->birth_date);
+    msgw_xmlw_text(w, "HukouRegion", p->hukou_region);
+    msgw_xmlw_text(w, "HukouType", p->hukou_type);
+    msgw_xmlw_close(w, "Holder");
 }
 
-static bool put_event(msgw_buf *b, const msgw_record *r, int i, msgw_errors *e)
+/* False when record i is no certificate event; what else it lacks is refused in w. */
+static bool put_event(msgw_xmlw *w, const msgw_record *r, int i)
 {
     cdpf_cert c;
-    if (!cdpf_cert_from_record(r, i, &c, e)) return false;
+    w->rec = i;
+    if (!cdpf_cert_from_record(r, i, &c, w->e)) return false;
     char hex[65];
     if (!c.event_id) {
         msgw_canon_digest(r, hex); /* a record the sender gave no id: its content names it */
         c.event_id = hex;
     }
     bool revoke = strcmp(c.event.u.s, "revoke") == 0;
-    const char *in = "    ";
-    msgw_buf_puts(b, "  <Event>\n");
-    bool ok = put_text(b, in, "EventId", c.event_id, i, e);
-    ok &= put_text(b, in, "EventType", c.event.u.s, i, e);
-    ok &= put_date(b, in, "EventDate", revoke ? c.valid_to : c.valid_from, true, i, e);
-    ok &= put_text(b, in, "CertificateNo", c.certno.u.s, i, e);
-    ok &= put_text(b, in, "Category", c.category.u.s, i, e);
-    ok &= put_text(b, in, "Grade", c.grade.u.s, i, e);
+    msgw_xmlw_open(w, "Event");
+    msgw_xmlw_text(w, "EventId", c.event_id);
+    msgw_xmlw_text(w, "EventType", c.event.u.s);
+    put_date(w, "EventDate", revoke ? c.valid_to : c.valid_from, true);
+    msgw_xmlw_text(w, "CertificateNo", c.certno.u.s);
+    msgw_xmlw_text(w, "Category", c.category.u.s);
+    msgw_xmlw_text(w, "Grade", c.grade.u.s);
     if (revoke)
-        ok &= put_date(b, in, "IssueDate", c.valid_from, false, i, e);
+        put_date(w, "IssueDate", c.valid_from, false);
     else
-        ok &= put_date(b, in, "ValidUntil", c.valid_to, true, i, e);
-    ok &= put_holder(b, &c.holder, i, e);
-    msgw_buf_puts(b, "  </Event>\n");
-    return ok;
+        put_date(w, "ValidUntil", c.valid_to, true);
+    put_holder(w, &c.holder);
+    msgw_xmlw_close(w, "Event");
+    return true;
 }
 
-static bool to_gb18030(const msgw_buf *doc, msgw_buf *out, msgw_errors *e)
+static void put_header(msgw_xmlw *w, size_t nevents)
 {
-    msgw_arena *a = msgw_arena_new(doc->len * 2 + 64);
-    size_t n = 0;
-    char *gb = msgw_utf8_to_gb18030(doc->data, doc->len, a, &n);
-    if (gb)
-        msgw_buf_append(out, gb, n);
-    else
-        msgw_error_add(e, -1, NULL, NULL, "encode.charset",
-                       "the document cannot be written in GB18030");
-    msgw_arena_destroy(&a);
-    return gb != NULL;
+    msgw_xmlw_open(w, "Header");
+    msgw_xmlw_text(w, "BatchId", "msgw-export");
+    msgw_xmlw_text(w, "SenderCode", "msgw");
+    msgw_xmlw_int(w, "EventCount", (int64_t)nevents);
+    msgw_xmlw_close(w, "Header");
 }
 
 bool cdpf_xml_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_record *const *recs,
@@ -404,24 +363,15 @@ bool cdpf_xml_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_recor
                        "a certificate event document holds at least one event");
         return false;
     }
-    msgw_buf doc;
-    msgw_buf_init(&doc);
-    msgw_buf_printf(&doc, "<?xml version=\"1.0\" encoding=\"%s\"?>\n",
-                    gb18030 ? "GB18030" : "UTF-8");
-    msgw_buf_puts(&doc, "<" CDPF_ROOT " xmlns=\"" CDPF_NS "\" version=\"1\">\n");
-    msgw_buf_puts(&doc, "  <Header>\n    <BatchId>msgw-export</BatchId>\n"
-                        "    <SenderCode>msgw</SenderCode>\n");
-    msgw_buf_printf(&doc, "    <EventCount>%zu</EventCount>\n  </Header>\n", n);
+    msgw_xmlw w;
+    msgw_xmlw_init(&w, e, gb18030);
+    msgw_xmlw_open_attrs(&w, CDPF_ROOT, "xmlns", CDPF_NS, "version", "1", NULL);
+    put_header(&w, n);
     bool ok = true;
     for (size_t i = 0; i < n; i++)
-        ok &= put_event(&doc, recs[i], (int)i, e);
-    msgw_buf_puts(&doc, "</" CDPF_ROOT ">\n");
-    if (ok) {
-        if (gb18030)
-            ok = to_gb18030(&doc, out, e);
-        else
-            msgw_buf_append(out, doc.data, doc.len);
-    }
-    msgw_buf_free(&doc);
+        ok &= put_event(&w, recs[i], (int)i);
+    msgw_xmlw_close(&w, CDPF_ROOT);
+    ok = ok && msgw_xmlw_finish(&w, out, "encode.charset");
+    msgw_xmlw_clear(&w);
     return ok;
 }

@@ -52,10 +52,10 @@ typedef struct msgw_attr {
 typedef struct msgw_person {
     char id_number[19]; /* canonical 18 characters, the person's key */
     const char *name;
-    const char *sex;     /* GB/T 2261.1 code, NULL if not sent */
+    const char *sex; /* GB/T 2261.1 code, NULL if not sent */
     msgw_date birth_date;
-    const char *ethnic;  /* GB 3304 */
-    const char *marital; /* GB/T 2261.2 */
+    const char *ethnic;           /* GB 3304 */
+    const char *marital;          /* GB/T 2261.2 */
     const char *hukou_region;     /* GB/T 2260 county-level code */
     const char *hukou_type;       /* code list hukou_type */
     const char *residence_region; /* GB/T 2260 */
@@ -77,8 +77,8 @@ typedef struct msgw_household {
 } msgw_household;
 
 typedef struct msgw_fact {
-    const char *type;   /* dictionary fact type id */
-    char subject[19];   /* the person it is about ("" for a household fact) */
+    const char *type;               /* dictionary fact type id */
+    char subject[19];               /* the person it is about ("" for a household fact) */
     msgw_date valid_from, valid_to; /* MSGW_DATE_NONE: unknown / open-ended */
     msgw_attr *attrs;
     size_t nattrs;
@@ -109,6 +109,15 @@ const msgw_person *msgw_record_person(const msgw_record *r, const char *id_numbe
 void msgw_person_init(msgw_person *p);
 void msgw_fact_init(msgw_fact *f);
 bool msgw_value_equal(const msgw_value *a, const msgw_value *b);
+/* Room msgw_value_text needs: the longest int64 or a YYYY-MM-DD date, with the NUL. */
+#define MSGW_VALUE_TEXT_MAX 24
+/*
+ * A value as text, for the XML encoders, whose elements carry every type as
+ * text: codes and strings as they are, integers and money in fen, dates
+ * YYYY-MM-DD, booleans true/false; NULL for no value.  Numbers and dates are
+ * written into buf, strings returned as they are.
+ */
+const char *msgw_value_text(const msgw_value *v, char buf[MSGW_VALUE_TEXT_MAX]);
 bool msgw_record_equal(const msgw_record *a, const msgw_record *b);
 
 /*

@@ -47,6 +47,8 @@ test: deps $(TEST_BUILD)/build.ninja
 	ninja -C $(TEST_BUILD)
 	./tests/run.sh $(TEST_BUILD) 5
 
+# The daemon benchmark's HTTPS baseline (bench/daemon.sh); make run and make test never need it.
+bench: DEBIAN_PACKAGES += nginx-light
 bench: deps
 	[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) --buildtype=release -Dtests=false
 	ninja -C $(BENCH_BUILD)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make bench: runs the decode benchmark of a release build and keeps its table.
-#   ./bench/run.sh BUILD_DIR [bench_decode options...]
+# make bench: runs the decode, eligibility and daemon benchmarks of a release build and keeps their
+# tables.
+#   ./bench/run.sh BUILD_DIR [bench_decode options...]   (with options: the decode benchmark only)
 # BUILD_DIR must be a release build (meson setup BUILD_DIR --buildtype=release -Dtests=false);
 # the table is printed and written to BUILD_DIR/bench-report.txt.  See docs/benchmarks.md.
 set -euo pipefail
@@ -34,4 +35,12 @@ report="$build/bench-report.txt"
 if [ -x "$build/bench/bench_rules" ] && [ "${1:-}" = "" ]; then
 	echo
 	"$build/bench/bench_rules" --persons 1000000 --raise-persons 10000000 --runs 5 | tee -a "$report"
+fi
+
+# The daemon (issue 4 §11): msgw serve under load over ZeroMQ and HTTPS with full processing,
+# push-to-delivery latency, and the baselines of the same run (nginx answering 202, raw libzmq);
+# bench/daemon.sh appends its table to the report.  MSGW_BENCH_DAEMON=0 skips it.
+if [ -x "$build/bench/loadgen" ] && [ "${1:-}" = "" ] && [ "${MSGW_BENCH_DAEMON:-1}" != 0 ]; then
+	echo
+	"$(dirname "$0")/daemon.sh" "$build"
 fi

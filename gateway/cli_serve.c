@@ -17,6 +17,8 @@
 
 #include "msgw/catalogue.h"
 #include "msgw/deliver.h"
+#include "msgw/feed.h"
+#include "msgw/zmq_deliver.h"
 #include "msgw/zmq_ingress.h"
 #include "msgw/https.h"
 #include "msgw/ingest.h"
@@ -42,6 +44,8 @@ typedef struct daemon {
     msgw_https *https;
     msgw_zmq_hub *hub;
     msgw_zmq_ingress *zmq;
+    msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
+    msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
     struct event *sigterm, *sigint, *sighup, *drain;
     msgw_time drain_deadline;
     const char *config_path;
@@ -128,11 +132,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_ingest_reconfigure(d->ingest, cfg, cat, &e);
     if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
     if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
+    /* ZeroMQ delivery keeps its socket, consumers and messages in flight; its thread is switched
+     * to the new configuration before the old one is freed */
+    if (d->zdeliver) msgw_zmq_deliverer_reconfigure(d->zdeliver, cfg);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
     d->cat = cat;
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, &e);
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
     msgw_errors_clear(&e);
@@ -141,9 +148,21 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 /* ZeroMQ is started only for a configuration that uses it. */
 static bool needs_zmq(const msgw_config *cfg)
 {
-    bool any = cfg->zmq_listen != NULL;
+    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen;
     for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
     return any;
+}
+
+/* Writes an endpoint to FILE.SUFFIX (for tests with wildcard ports), whole or not at all. */
+static void write_endpoint(const char *port_file, const char *suffix, const char *endpoint)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s.%s", port_file, suffix);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%s\n", endpoint);
+    if (fclose(f) == 0) rename(tmp, path);
 }
 
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
@@ -161,17 +180,20 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     else snprintf(spec, sizeof d->store_spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
     d->store = msgw_store_open(spec, e);
     if (!d->store) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, e);
-    if (!d->deliverer) return false;
     msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;
     d->base = event_base_new();
-    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, e);
+    if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
+    if (d->cfg->zmq_feed_listen && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e))) return false;
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, e);
     if (!d->ingest) return false;
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
-    if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, e);
+    if (!d->deliverer) return false;
+    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, e)))
+        return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
     d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
@@ -190,9 +212,11 @@ static void stop(daemon_t *d)
     msgw_zmq_ingress_destroy(&d->zmq);
     msgw_https_destroy(&d->https);
     msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
+    msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
+    msgw_zmq_deliverer_destroy(&d->zdeliver);
+    msgw_feed_destroy(&d->feed);               /* after every publisher */
     msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
-    msgw_deliverer_destroy(&d->deliverer);
     msgw_store_close(&d->store);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
@@ -232,6 +256,10 @@ int msgw_cmd_serve(int argc, char **argv)
         log_errors(&e);
         rc = MSGW_EXIT_USAGE;
     } else {
+        if (d.zdeliver) log_line("info", "zmq delivery listening", msgw_zmq_deliverer_endpoint(d.zdeliver));
+        if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
+        if (d.feed) log_line("info", "feed listening", msgw_feed_endpoint(d.feed));
+        if (d.feed && port_file) write_endpoint(port_file, "feed", msgw_feed_endpoint(d.feed));
         char port[16];
         snprintf(port, sizeof port, "%d", msgw_https_port(d.https));
         if (port_file) {

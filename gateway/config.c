@@ -130,7 +130,10 @@ static void load_delivery(loader *l, msgw_department *d, json_t *dj, const char 
     char p[600];
     join(p, sizeof p, ptr, w ? "/webhook" : "/zmq");
     d->deliver = w ? MSGW_DELIVER_WEBHOOK : MSGW_DELIVER_ZMQ;
-    d->deliver_url = str(l, x, w ? "url" : "endpoint", p, NULL, true);
+    if (w) d->deliver_url = str(l, x, "url", p, NULL, true);
+    if (z && !json_is_object(z)) err(l, p, NULL, "deliver.zmq is an object ({} or {\"media_type\": ...})");
+    if (z && json_object_get(z, "endpoint"))
+        err(l, p, "endpoint", "the department connects to the gateway's zmq.deliver_listen: remove endpoint");
     if (w && d->deliver_url && strncmp(d->deliver_url, "https://", 8) != 0)
         err(l, p, "url", "webhooks are delivered over HTTPS with mutual TLS: %s", d->deliver_url);
     d->deliver_ca = str(l, x, "ca", p, NULL, false);
@@ -175,6 +178,12 @@ static void load_department(loader *l, msgw_department *d, json_t *dj, const cha
     load_delivery(l, d, json_object_get(dj, "deliver"), p);
     if ((d->nsubs || d->eligibility) && d->deliver == MSGW_DELIVER_NONE)
         err(l, ptr, "deliver", "department %s receives messages but has no delivery", d->id ? d->id : "?");
+    if (d->deliver == MSGW_DELIVER_ZMQ && !d->curve_public)
+        err(l, ptr, "curve_public", "department %s is delivered over ZeroMQ: it needs its curve_public key",
+            d->id ? d->id : "?");
+    if (d->deliver == MSGW_DELIVER_ZMQ && !l->c->zmq_deliver_listen)
+        err(l, ptr, "deliver", "department %s is delivered over ZeroMQ: zmq.deliver_listen must be set",
+            d->id ? d->id : "?");
 }
 
 /* Departments are unique by id and by certificate identity; subscriptions name known senders. */
@@ -227,7 +236,11 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->request_timeout_s = (unsigned)num(&l, https, "timeout_s", "/https", 30, 1, 3600);
     json_t *zmq = json_object_get(doc, "zmq");
     c->zmq_listen = str(&l, zmq, "listen", "/zmq", NULL, false);
-    c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL, c->zmq_listen != NULL);
+    c->zmq_deliver_listen = str(&l, zmq, "deliver_listen", "/zmq", NULL, false);
+    c->zmq_deliver_window = num(&l, zmq, "deliver_window", "/zmq", 1000, 1, 100000);
+    c->zmq_feed_listen = str(&l, zmq, "feed_listen", "/zmq", NULL, false);
+    c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL,
+                             c->zmq_listen || c->zmq_deliver_listen || c->zmq_feed_listen);
     json_t *queue = json_object_get(doc, "queue");
     c->queue_max_records = num(&l, queue, "max_records", "/queue", 20000, 1, 10000000);
     c->queue_max_bytes = num(&l, queue, "max_bytes", "/queue", 64u << 20, 1024, (size_t)1 << 34);
@@ -238,6 +251,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->delivery_max_age_s = (unsigned)num(&l, dl, "max_age_s", "/delivery", 86400, 1, 30 * 86400);
     c->backoff_initial_ms = (unsigned)num(&l, dl, "backoff_initial_ms", "/delivery", 500, 1, 3600000);
     c->backoff_max_ms = (unsigned)num(&l, dl, "backoff_max_ms", "/delivery", 60000, 1, 86400000);
+    c->delivery_ack_timeout_ms = (unsigned)num(&l, dl, "ack_timeout_ms", "/delivery", 30000, 10, 86400000);
     json_t *deps = json_object_get(doc, "departments");
     if (!json_is_array(deps) || !json_array_size(deps)) err(&l, "/departments", NULL, "at least one department is needed");
     c->ndepartments = json_array_size(deps);

@@ -2,7 +2,9 @@
  * Webhook delivery (include/msgw/deliver.h).  At-least-once: a message is
  * marked delivered only after the recipient answered 2xx, so a crash between
  * the two re-sends it after the restart, and the recipient de-duplicates by
- * the X-Msgw-Event-Id header.
+ * the X-Msgw-Event-Id header.  The outcomes of one pass are settled in one
+ * store transaction on the deliverer's own connection (msgw_store_settle),
+ * not one fsync per message.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -15,10 +17,18 @@
 #include "msgw/deliver.h"
 #include "msgw/store.h"
 
+/* The outcomes of one pass, settled together. */
+typedef struct pass {
+    msgw_settlement *v;
+    size_t n, cap;
+} pass;
+
 struct msgw_deliverer {
     const msgw_config *cfg;
     msgw_store *store;
-    CURL **handles; /* one per department, reused: keep-alive connections */
+    msgw_feed *feed;
+    msgw_feed_pub *pub; /* the delivery thread's own, NULL without a feed */
+    CURL **handles;     /* one per department, reused: keep-alive connections */
     pthread_t thread;
     atomic_bool stop;
     uint64_t rng;
@@ -34,7 +44,8 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 /* Exponential back-off with full jitter, in microseconds. */
 static msgw_time backoff(msgw_deliverer *d, int attempts)
 {
-    uint64_t cap = (uint64_t)d->cfg->backoff_max_ms * 1000, base = (uint64_t)d->cfg->backoff_initial_ms * 1000;
+    uint64_t cap = (uint64_t)d->cfg->backoff_max_ms * 1000,
+             base = (uint64_t)d->cfg->backoff_initial_ms * 1000;
     uint64_t t = base << (attempts < 20 ? attempts : 20);
     if (t > cap || t == 0) t = cap;
     d->rng ^= d->rng << 13;
@@ -44,7 +55,8 @@ static msgw_time backoff(msgw_deliverer *d, int attempts)
 }
 
 /* Posts one message; returns the HTTP status, or 0 with *why on a transport failure. */
-static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const msgw_delivery *m, char *why, size_t len)
+static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const msgw_delivery *m,
+                 char *why, size_t len)
 {
     const msgw_config *c = d->cfg;
     struct curl_slist *hdr = NULL;
@@ -73,33 +85,69 @@ static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const 
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     CURLcode rc = curl_easy_perform(h);
     long status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else snprintf(why, len, "%s", curl_easy_strerror(rc));
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else
+        snprintf(why, len, "%s", curl_easy_strerror(rc));
     curl_slist_free_all(hdr);
     return status;
 }
 
-static void settle(msgw_deliverer *d, const msgw_delivery *m, long status, const char *why, msgw_time now)
+/* Decides a message's outcome; what the store must remember is added to the pass. */
+static void settle(msgw_deliverer *d, pass *ps, const msgw_delivery *m, long status,
+                   const char *why, msgw_time now)
+{
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 64;
+        ps->v = realloc(ps->v, ps->cap * sizeof *ps->v);
+        if (!ps->v) abort();
+    }
+    msgw_settlement *x = &ps->v[ps->n++];
+    *x = (msgw_settlement){.id = m->id, .attempt = true};
+    char err[300] = "";
+    if (status >= 200 && status < 300) {
+        x->outcome = MSGW_SETTLE_DELIVERED;
+    } else {
+        if (status)
+            snprintf(err, sizeof err, "HTTP %ld", status);
+        else
+            snprintf(err, sizeof err, "%s", why);
+        x->error = strdup(err);
+        if (!x->error) abort();
+        bool too_old = now - m->created_at > (msgw_time)d->cfg->delivery_max_age_s * 1000000;
+        if (m->attempts + 1 >= (int)d->cfg->delivery_max_attempts || too_old) {
+            x->outcome = MSGW_SETTLE_DEAD;
+        } else {
+            x->outcome = MSGW_SETTLE_RETRY;
+            x->next_at = now + backoff(d, m->attempts);
+        }
+    }
+    if (d->pub) {
+        static const char *const names[] = {[MSGW_SETTLE_DELIVERED] = "delivered",
+                                            [MSGW_SETTLE_RETRY] = "retry",
+                                            [MSGW_SETTLE_DEAD] = "dead",
+                                            [MSGW_SETTLE_INFLIGHT] = "sent"};
+        msgw_feed_publish(
+            d->pub, "delivery",
+            msgw_feed_delivery_event(m, "webhook", names[x->outcome], m->attempts + 1, x->error));
+    }
+}
+
+/* Writes the pass's outcomes in one transaction.  Should the store refuse, nothing is marked and
+ * the messages are simply due again: sent twice at worst, which receivers de-duplicate. */
+static void settle_pass(msgw_deliverer *d, pass *ps)
 {
     msgw_errors e;
     msgw_errors_init(&e);
-    if (status >= 200 && status < 300) {
-        msgw_store_delivered(d->store, m->id, now, &e);
-    } else {
-        char err[300];
-        if (status) snprintf(err, sizeof err, "HTTP %ld", status);
-        else snprintf(err, sizeof err, "%s", why);
-        bool too_old = now - m->created_at > (msgw_time)d->cfg->delivery_max_age_s * 1000000;
-        if (m->attempts + 1 >= (int)d->cfg->delivery_max_attempts || too_old)
-            msgw_store_dead_letter(d->store, m->id, err, &e);
-        else
-            msgw_store_retry(d->store, m->id, now + backoff(d, m->attempts), err, &e);
-    }
+    msgw_store_settle(d->store, ps->v, ps->n, msgw_time_now(), &e);
     msgw_errors_clear(&e);
+    for (size_t i = 0; i < ps->n; i++)
+        free((char *)ps->v[i].error);
+    ps->n = 0;
 }
 
 /* One pass over the webhook recipients; returns how many messages were attempted. */
-static size_t deliver_due(msgw_deliverer *d)
+static size_t deliver_due(msgw_deliverer *d, pass *ps)
 {
     size_t attempted = 0;
     for (size_t i = 0; i < d->cfg->ndepartments && !atomic_load(&d->stop); i++) {
@@ -112,43 +160,53 @@ static size_t deliver_due(msgw_deliverer *d)
             for (size_t k = 0; k < due.n && !atomic_load(&d->stop); k++) {
                 char why[256] = "";
                 long status = post(d, d->handles[i], dept, &due.v[k], why, sizeof why);
-                settle(d, &due.v[k], status, why, msgw_time_now());
+                settle(d, ps, &due.v[k], status, why, msgw_time_now());
                 attempted++;
             }
         }
         msgw_store_deliveries_clear(&due);
         msgw_errors_clear(&e);
     }
+    settle_pass(d, ps);
     return attempted;
 }
 
 static void *run(void *arg)
 {
     msgw_deliverer *d = arg;
+    pass ps = {0};
+    d->pub = msgw_feed_pub_new(d->feed); /* made, used and closed in this thread */
     while (!atomic_load(&d->stop))
-        if (deliver_due(d) == 0) {
+        if (deliver_due(d, &ps) == 0) {
             struct timespec ts = {0, 20 * 1000 * 1000}; /* idle: look again in 20 ms */
             nanosleep(&ts, NULL);
         }
+    msgw_feed_pub_destroy(&d->pub);
+    free(ps.v);
     return NULL;
 }
 
-msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_errors *e)
+msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
+                                   msgw_errors *e)
 {
-    msgw_store *store = msgw_store_open(store_spec, e);
+    msgw_store *store = msgw_store_open_delivery(store_spec, e);
     if (!store) return NULL;
     msgw_deliverer *d = calloc(1, sizeof *d);
     if (!d) abort();
     d->cfg = cfg;
     d->store = store;
+    d->feed = feed;
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->handles = calloc(cfg->ndepartments + 1, sizeof *d->handles);
     if (!d->handles) abort();
-    for (size_t i = 0; i < cfg->ndepartments; i++) d->handles[i] = curl_easy_init();
+    for (size_t i = 0; i < cfg->ndepartments; i++)
+        d->handles[i] = curl_easy_init();
     atomic_init(&d->stop, false);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
-        msgw_error_add(e, -1, "delivery", NULL, "deliver.thread", "cannot start the delivery thread");
-        for (size_t i = 0; i < cfg->ndepartments; i++) curl_easy_cleanup(d->handles[i]);
+        msgw_error_add(e, -1, "delivery", NULL, "deliver.thread",
+                       "cannot start the delivery thread");
+        for (size_t i = 0; i < cfg->ndepartments; i++)
+            curl_easy_cleanup(d->handles[i]);
         free(d->handles);
         msgw_store_close(&d->store);
         free(d);
@@ -163,7 +221,8 @@ void msgw_deliverer_destroy(msgw_deliverer **dp)
     msgw_deliverer *d = *dp;
     atomic_store(&d->stop, true);
     pthread_join(d->thread, NULL);
-    for (size_t i = 0; i < d->cfg->ndepartments; i++) curl_easy_cleanup(d->handles[i]);
+    for (size_t i = 0; i < d->cfg->ndepartments; i++)
+        curl_easy_cleanup(d->handles[i]);
     free(d->handles);
     msgw_store_close(&d->store);
     free(d);

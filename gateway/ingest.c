@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "msgw/canon.h"
+#include "msgw/feed.h"
 #include "msgw/ingest.h"
 
 typedef struct job {
@@ -53,6 +54,8 @@ struct msgw_ingest {
     const msgw_catalogue *cat;
     msgw_elig *elig;
     pthread_mutex_t engine_lock;
+    msgw_feed *feed;     /* NULL: no monitoring feed */
+    msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
 
     pthread_t worker;
     pthread_mutex_t lock;
@@ -241,20 +244,27 @@ typedef struct group {
     size_t njobs, nitems;
     msgw_store_item *items;
     msgw_outbox_list *boxes;
-    size_t *ntransitions; /* per job */
+    size_t *ntransitions;  /* per job */
+    msgw_transitions tr;   /* all of the group's, published on the feed once committed */
+    const char **causes;   /* the message id that caused each of tr */
+    size_t ncauses;
 } group;
 
 /* Evaluates and routes one new record: its messages go into box, committed with it. */
-static size_t evaluate(msgw_ingest *ing, job *j, msgw_record *r, msgw_outbox_list *box)
+static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_outbox_list *box)
 {
-    msgw_transitions tr;
-    msgw_transitions_init(&tr);
-    msgw_elig_apply(ing->elig, r, msgw_date_today(), &tr, NULL);
+    size_t before = g->tr.n;
+    msgw_elig_apply(ing->elig, r, msgw_date_today(), &g->tr, NULL);
     msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
-    for (size_t t = 0; t < tr.n; t++) msgw_route_transition(ing->cfg, ing->ctx, &tr.v[t], r, j->batch->arena, box);
-    size_t n = tr.n;
-    msgw_transitions_clear(&tr);
-    return n;
+    for (size_t t = before; t < g->tr.n; t++)
+        msgw_route_transition(ing->cfg, ing->ctx, &g->tr.v[t], r, j->batch->arena, box);
+    if (g->tr.n > g->ncauses) {
+        g->causes = realloc(g->causes, g->tr.n * sizeof *g->causes);
+        if (!g->causes) abort();
+    }
+    for (size_t t = before; t < g->tr.n; t++) g->causes[t] = r->message_id;
+    g->ncauses = g->tr.n;
+    return g->tr.n - before;
 }
 
 static void prepare(msgw_ingest *ing, group *g)
@@ -275,7 +285,7 @@ static void prepare(msgw_ingest *ing, group *g)
             *it = (msgw_store_item){.record = r, .sender = j->dept, .body_digest = j->digest};
             /* a record already stored, or earlier in this group, is a replay: it causes nothing */
             if (id_set_add(&seen, r->message_id) && msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
-                g->ntransitions[x] += evaluate(ing, j, r, &g->boxes[k]);
+                g->ntransitions[x] += evaluate(ing, g, j, r, &g->boxes[k]);
                 it->outbox = g->boxes[k].v;
                 it->noutbox = g->boxes[k].n;
             }
@@ -303,9 +313,22 @@ static void answer_group(group *g, bool committed)
     }
 }
 
+/* What the group committed, on the monitoring feed: only after the commit, so no phantom events. */
+static void publish(msgw_ingest *ing, const group *g)
+{
+    for (size_t i = 0; i < g->nitems; i++) {
+        const msgw_store_item *it = &g->items[i];
+        msgw_feed_publish(ing->pub, "record",
+                          msgw_feed_record_event(it->record, it->sender, it->seq, it->duplicate));
+    }
+    for (size_t t = 0; t < g->tr.n; t++)
+        msgw_feed_publish(ing->pub, "transition", msgw_feed_transition_event(&g->tr.v[t], g->causes[t]));
+}
+
 static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
 {
     group g = {0};
+    msgw_transitions_init(&g.tr);
     g.njobs = njobs;
     g.jobs = calloc(njobs + 1, sizeof *g.jobs);
     g.ntransitions = calloc(njobs + 1, sizeof *g.ntransitions);
@@ -330,12 +353,15 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     }
     pthread_mutex_unlock(&ing->engine_lock);
     msgw_errors_clear(&serr);
+    if (ok && ing->pub) publish(ing, &g);
     answer_group(&g, ok);
     for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
     free(g.boxes);
     free(g.items);
     free(g.ntransitions);
     free(g.jobs);
+    msgw_transitions_clear(&g.tr);
+    free(g.causes);
 }
 
 /* Takes queued requests up to queue.group_records records (at least one request). */
@@ -359,6 +385,7 @@ static job *take_group(msgw_ingest *ing, size_t *njobs)
 static void *work(void *arg)
 {
     msgw_ingest *ing = arg;
+    ing->pub = msgw_feed_pub_new(ing->feed); /* a ZeroMQ socket: made, used and closed here */
     pthread_mutex_lock(&ing->lock);
     for (;;) {
         while (!ing->queue.head && !ing->stop) pthread_cond_wait(&ing->wake, &ing->lock);
@@ -377,6 +404,7 @@ static void *work(void *arg)
         }
     }
     pthread_mutex_unlock(&ing->lock);
+    msgw_feed_pub_destroy(&ing->pub);
     return NULL;
 }
 
@@ -539,10 +567,11 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
 /* ---- life cycle ------------------------------------------------------- */
 
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_errors *e)
+                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed, msgw_errors *e)
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
+    ing->feed = feed;
     ing->cfg = cfg;
     ing->ctx = ctx;
     ing->store = store;

@@ -21,7 +21,7 @@ struct msgw_store {
     void *impl;
 };
 
-msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
+static msgw_store *open_store(const char *spec, unsigned flags, msgw_errors *e)
 {
     const msgw_store_backend *b = &msgw_store_sqlite;
     const char *location = spec;
@@ -30,13 +30,23 @@ msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
             b = backends[i].backend;
             location = spec + strlen(backends[i].scheme);
         }
-    void *impl = b->open(location, e);
+    void *impl = b->open(location, flags, e);
     if (!impl) return NULL;
     msgw_store *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->b = b;
     s->impl = impl;
     return s;
+}
+
+msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
+{
+    return open_store(spec, 0, e);
+}
+
+msgw_store *msgw_store_open_delivery(const char *spec, msgw_errors *e)
+{
+    return open_store(spec, MSGW_STORE_DELIVERY, e);
 }
 
 void msgw_store_close(msgw_store **sp)
@@ -52,7 +62,8 @@ const char *msgw_store_backend_name(const msgw_store *s)
     return s->b->name;
 }
 
-bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e)
+bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,
+                       msgw_errors *e)
 {
     return s->b->commit(s->impl, items, n, now, e);
 }
@@ -80,32 +91,70 @@ void msgw_store_deliveries_clear(msgw_store_deliveries *d)
     d->n = 0;
 }
 
-bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
+                          msgw_time now, msgw_store_deliveries *out, msgw_errors *e)
 {
-    return s->b->delivered(s->impl, id, now, e);
+    out->v = NULL;
+    out->n = 0;
+    return n == 0 || s->b->due_among(s->impl, recipients, max, n, now, out, e);
 }
 
-bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error, msgw_errors *e)
+bool msgw_store_settle(msgw_store *s, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e)
 {
-    return s->b->retry(s->impl, id, next_at, error, e);
+    return n == 0 || s->b->settle(s->impl, v, n, now, e);
+}
+
+/* One settlement; a message that was not pending is an error for the single-message forms. */
+static bool settle_one(msgw_store *s, msgw_settlement x, msgw_time now, msgw_errors *e)
+{
+    if (!msgw_store_settle(s, &x, 1, now, e)) return false;
+    if (x.applied) return true;
+    msgw_error_add(e, -1, "store", NULL, "store.delivery", "delivery %lld is not pending",
+                   (long long)x.id);
+    return false;
+}
+
+bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+{
+    return settle_one(
+        s, (msgw_settlement){.id = id, .outcome = MSGW_SETTLE_DELIVERED, .attempt = true}, now, e);
+}
+
+bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error,
+                      msgw_errors *e)
+{
+    return settle_one(s,
+                      (msgw_settlement){.id = id,
+                                        .outcome = MSGW_SETTLE_RETRY,
+                                        .attempt = true,
+                                        .next_at = next_at,
+                                        .error = error},
+                      0, e);
 }
 
 bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e)
 {
-    return s->b->dead_letter(s->impl, id, error, e);
+    return settle_one(
+        s,
+        (msgw_settlement){.id = id, .outcome = MSGW_SETTLE_DEAD, .attempt = true, .error = error},
+        0, e);
 }
 
-bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out, msgw_errors *e)
+bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
+                          msgw_errors *e)
 {
     return s->b->stats(s->impl, recipient, out, e);
 }
 
-int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e)
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                     msgw_errors *e)
 {
     return s->b->known(s->impl, message_id, seq, recorded_at, e);
 }
 
-bool msgw_store_each_record(msgw_store *s, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+bool msgw_store_each_record(msgw_store *s,
+                            bool (*cb)(void *ud, int64_t seq, const char *canonical,
+                                       msgw_time recorded_at),
                             void *ud, msgw_errors *e)
 {
     return s->b->each_record(s->impl, cb, ud, e);

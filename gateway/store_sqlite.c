@@ -1,11 +1,16 @@
 /*
  * The SQLite store backend, the embedded default.  Durability: WAL journal
  * with synchronous=FULL, so every commit is fsynced before it returns and an
- * acknowledged record survives power loss (docs/store.md).  One connection,
- * statements prepared once; the caller serialises access (the daemon's
- * single writer thread does group commit through msgw_store_commit).
+ * acknowledged record survives power loss (docs/store.md).  A deliverer's
+ * connection (MSGW_STORE_DELIVERY) runs synchronous=NORMAL: its commits
+ * reach the WAL without an fsync of their own, so a power loss may forget
+ * the last delivery marks (the messages are sent again), never a record.
+ * One connection, statements prepared once; the caller serialises access
+ * (the daemon's single writer thread does group commit through
+ * msgw_store_commit).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +20,15 @@
 #include "msgw/store.h"
 
 enum {
-    ST_FIND, ST_RECORD, ST_FACT, ST_OUTBOX, ST_DUE, ST_DUE_ALL, ST_DELIVERED, ST_RETRY, ST_DEAD,
+    ST_FIND,
+    ST_RECORD,
+    ST_FACT,
+    ST_OUTBOX,
+    ST_DUE,
+    ST_DUE_ALL,
+    ST_RESCHEDULE,
+    ST_FINISH,
+    ST_FIND_EVENT,
     ST_COUNT
 };
 
@@ -26,26 +39,36 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_FACT] = "INSERT INTO facts(record_seq, subject, type, valid_from, valid_to, attributes, "
                 "department, message_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* an event already queued for that recipient is not queued twice; any other violation fails */
-    [ST_OUTBOX] = "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
-                  "record_seq, created_at, next_at, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
-                  "ON CONFLICT (recipient, event_id) DO NOTHING",
+    [ST_OUTBOX] =
+        "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
+        "record_seq, created_at, next_at, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
+        "ON CONFLICT (recipient, event_id) DO NOTHING",
     /* the oldest pending message of each (recipient, person), if due */
-    [ST_DUE] = "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
-               "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
-               "WHERE o.state = 'pending' AND o.recipient = ?1 AND o.next_at <= ?2 AND o.id = "
-               "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
-               "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
-    [ST_DUE_ALL] = "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
-                   "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
-                   "WHERE o.state = 'pending' AND o.next_at <= ?2 AND o.id = "
-                   "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
-                   "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
-    [ST_DELIVERED] = "UPDATE outbox SET state = 'delivered', delivered_at = ?2, attempts = attempts + 1 "
-                     "WHERE id = ?1 AND state = 'pending'",
-    [ST_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3 "
-                 "WHERE id = ?1 AND state = 'pending'",
-    [ST_DEAD] = "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2 "
-                "WHERE id = ?1 AND state = 'pending'",
+    [ST_DUE] =
+        "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
+        "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
+        "WHERE o.state = 'pending' AND o.recipient = ?1 AND o.next_at <= ?2 AND o.id = "
+        "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
+        "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
+    [ST_DUE_ALL] =
+        "SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, o.person, o.body, "
+        "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
+        "WHERE o.state = 'pending' AND o.next_at <= ?2 AND o.id = "
+        "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = o.recipient "
+        "AND p.person = o.person) ORDER BY o.id LIMIT ?3",
+    /* one outcome: ?2 new state, ?3 attempts to add, ?4 next attempt (NULL: kept), ?5 error (NULL:
+     * kept), ?6 now (the delivery time of a delivered message) */
+    /* a message that stays pending (retry, in flight): ?2 attempts to add, ?3 next attempt, ?4
+     * error (NULL: kept).  Its state is not written, so the indexes on it are not touched. */
+    [ST_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + ?2, next_at = ?3, "
+                      "last_error = coalesce(?4, last_error) WHERE id = ?1 AND state = 'pending'",
+    /* a message settled for good: ?2 'delivered' or 'dead', ?3 attempts to add, ?4 error (NULL:
+     * kept), ?5 now (when a delivered one was delivered) */
+    [ST_FINISH] =
+        "UPDATE outbox SET state = ?2, attempts = attempts + ?3, last_error = coalesce(?4, "
+        "last_error), "
+        "delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 END WHERE id = ?1 AND state = 'pending'",
+    [ST_FIND_EVENT] = "SELECT id FROM outbox WHERE recipient = ?1 AND event_id = ?2",
 };
 
 static const char schema_sql[] =
@@ -70,11 +93,21 @@ static const char schema_sql[] =
     " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
     " attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
     " delivered_at INTEGER, last_error TEXT, cause TEXT, UNIQUE (recipient, event_id));"
-    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, recipient, person, id);";
+    /* Only pending messages are indexed, so delivering one removes index entries instead of moving
+     * them, and the indexes stay as small as the backlog.  outbox_person: a person's oldest pending
+     * message (ordering); outbox_queue: a recipient's pending messages in id order, so the due
+     * queries stop at their limit instead of scanning every delivered message or sorting a long
+     * backlog.  outbox_pending is what an older store had instead. */
+    "DROP INDEX IF EXISTS outbox_pending;"
+    "CREATE INDEX IF NOT EXISTS outbox_person ON outbox(recipient, person, state) WHERE state = "
+    "'pending';"
+    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(recipient, id) WHERE state = 'pending';";
 
 typedef struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt **among; /* due queries for n recipients, by n, prepared when first used */
+    size_t namong;
 } sqlite_store;
 
 static bool fail(sqlite_store *s, msgw_errors *e, const char *what)
@@ -87,16 +120,31 @@ static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
     if (!s) return;
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    for (size_t i = 0; i < s->namong; i++)
+        sqlite3_finalize(s->among[i]);
+    free(s->among);
     sqlite3_close(s->db);
     free(s);
 }
 
-static void *sqlite_open(const char *path, msgw_errors *e)
+/* Before SQLite's first use: no memory statistics, whose global mutex every allocation of every
+ * connection would take (the deliverers and the writer run at once). */
+static void configure_sqlite(void)
 {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     sqlite_store *s = calloc(1, sizeof *s);
     if (!s) abort();
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+    /* a deliverer's connection is its thread's alone: no mutex around every call */
+    int mutex = flags & MSGW_STORE_DELIVERY ? SQLITE_OPEN_NOMUTEX : SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | mutex, NULL) !=
         SQLITE_OK) {
         msgw_error_add(e, -1, path, NULL, "store.open", "cannot open the store: %s",
                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -106,13 +154,23 @@ static void *sqlite_open(const char *path, msgw_errors *e)
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
     if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        msgw_error_add(e, -1, path, NULL, "store.schema", "cannot prepare the store: %s", msg ? msg : "?");
+        msgw_error_add(e, -1, path, NULL, "store.schema", "cannot prepare the store: %s",
+                       msg ? msg : "?");
         sqlite3_free(msg);
         sqlite_close(s);
         return NULL;
     }
+    /* a deliverer's marks reach the WAL without an fsync each (docs/store.md) */
+    if ((flags & MSGW_STORE_DELIVERY) &&
+        sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        fail(s, e, "synchronous");
+        sqlite_close(s);
+        return NULL;
+    }
     for (int i = 0; i < ST_COUNT; i++)
-        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
             fail(s, e, "prepare");
             sqlite_close(s);
             return NULL;
@@ -131,21 +189,26 @@ static bool step_done(sqlite_store *s, sqlite3_stmt *st, msgw_errors *e, const c
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
-    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(st, i);
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 static void bind_date(sqlite3_stmt *st, int i, msgw_date d)
 {
-    if (d == MSGW_DATE_NONE) sqlite3_bind_null(st, i);
-    else sqlite3_bind_int(st, i, d);
+    if (d == MSGW_DATE_NONE)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int(st, i, d);
 }
 
 /* A fact's attributes as the JSON object they have in the canonical form. */
 static char *attributes_json(const msgw_fact *f)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < f->nattrs; i++) json_object_set_new(o, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
+    for (size_t i = 0; i < f->nattrs; i++)
+        json_object_set_new(o, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
@@ -168,7 +231,8 @@ static int find_record(sqlite_store *s, msgw_store_item *it, msgw_errors *e)
     return rc == SQLITE_ROW;
 }
 
-static bool put_facts(sqlite_store *s, const msgw_record *r, int64_t seq, msgw_time now, msgw_errors *e)
+static bool put_facts(sqlite_store *s, const msgw_record *r, int64_t seq, msgw_time now,
+                      msgw_errors *e)
 {
     sqlite3_stmt *st = s->st[ST_FACT];
     for (size_t i = 0; i < r->nfacts; i++) {
@@ -220,11 +284,13 @@ static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_e
     sqlite3_stmt *st = s->st[ST_RECORD];
     bind_text(st, 1, copy.message_id);
     bind_text(st, 2, copy.kind);
-    bind_text(st, 3, it->sender ? it->sender : (copy.source_department ? copy.source_department : ""));
+    bind_text(st, 3,
+              it->sender ? it->sender : (copy.source_department ? copy.source_department : ""));
     bind_text(st, 4, copy.source_message_id);
     bind_text(st, 5, it->body_digest);
     sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_text(st, 7, canonical.data ? canonical.data : "{}", (int)canonical.len, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, canonical.data ? canonical.data : "{}", (int)canonical.len,
+                      SQLITE_TRANSIENT);
     msgw_buf_free(&canonical);
     if (!step_done(s, st, e, "store record")) return false;
     it->duplicate = false;
@@ -233,10 +299,12 @@ static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_e
     return put_facts(s, &copy, it->seq, now, e) && put_outbox(s, it, now, e);
 }
 
-static bool sqlite_commit(void *impl, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e)
+static bool sqlite_commit(void *impl, msgw_store_item *items, size_t n, msgw_time now,
+                          msgw_errors *e)
 {
     sqlite_store *s = impl;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return fail(s, e, "begin");
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, e, "begin");
     for (size_t i = 0; i < n; i++)
         if (!put_item(s, &items[i], now, e)) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -256,19 +324,15 @@ static char *column_dup(sqlite3_stmt *st, int i)
     return strdup(t ? (const char *)t : "");
 }
 
-static bool sqlite_due(void *impl, const char *recipient, msgw_time now, size_t max, msgw_store_deliveries *out,
-                       msgw_errors *e)
+/* Reads up to max rows of a due query into out (allocated with room for max), then resets it. */
+static bool read_due(sqlite_store *s, sqlite3_stmt *st, size_t max, msgw_store_deliveries *out,
+                     msgw_errors *e)
 {
-    sqlite_store *s = impl;
-    sqlite3_stmt *st = s->st[recipient ? ST_DUE : ST_DUE_ALL];
-    if (recipient) sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
     out->v = calloc(max + 1, sizeof *out->v);
     out->n = 0;
     if (!out->v) abort();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < max) {
+    int rc = SQLITE_DONE;
+    while (out->n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         msgw_delivery *d = &out->v[out->n++];
         d->id = sqlite3_column_int64(st, 0);
         d->event_id = column_dup(st, 1);
@@ -291,32 +355,133 @@ static bool sqlite_due(void *impl, const char *recipient, msgw_time now, size_t 
     return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read due deliveries");
 }
 
-static bool update(sqlite_store *s, int which, int64_t id, int64_t t, const char *text, msgw_errors *e)
+static bool sqlite_due(void *impl, const char *recipient, msgw_time now, size_t max,
+                       msgw_store_deliveries *out, msgw_errors *e)
 {
-    sqlite3_stmt *st = s->st[which];
+    sqlite_store *s = impl;
+    sqlite3_stmt *st = s->st[recipient ? ST_DUE : ST_DUE_ALL];
+    if (recipient) sqlite3_bind_text(st, 1, recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    return read_due(s, st, max, out, e);
+}
+
+/*
+ * The due query for n recipients: one subquery per recipient, each walking
+ * that recipient's pending messages in id order (the outbox_queue index) up
+ * to its own limit, so a long backlog of one recipient neither slows nor
+ * starves the others.  ?1 is now, ?(2+2i) recipient i, ?(3+2i) its limit.
+ */
+static sqlite3_stmt *among_statement(sqlite_store *s, size_t n, msgw_errors *e)
+{
+    if (n > s->namong) {
+        s->among = realloc(s->among, n * sizeof *s->among);
+        if (!s->among) abort();
+        memset(s->among + s->namong, 0, (n - s->namong) * sizeof *s->among);
+        s->namong = n;
+    }
+    if (s->among[n - 1]) return s->among[n - 1];
+    msgw_buf sql;
+    msgw_buf_init(&sql);
+    for (size_t i = 0; i < n; i++) {
+        char part[1024];
+        snprintf(part, sizeof part,
+                 "%sSELECT * FROM (SELECT o.id, o.event_id, o.recipient, o.kind, o.media_type, "
+                 "o.person, o.body, "
+                 "o.attempts, o.created_at, o.next_at, o.cause FROM outbox o "
+                 "WHERE o.state = 'pending' AND o.recipient = ?%zu AND o.next_at <= ?1 AND o.id = "
+                 "(SELECT min(p.id) FROM outbox p WHERE p.state = 'pending' AND p.recipient = "
+                 "o.recipient "
+                 "AND p.person = o.person) ORDER BY o.id LIMIT ?%zu)",
+                 i ? " UNION ALL " : "", 2 + 2 * i, 3 + 2 * i);
+        msgw_buf_puts(&sql, part);
+    }
+    int rc = sqlite3_prepare_v3(s->db, sql.data, (int)sql.len, SQLITE_PREPARE_PERSISTENT,
+                                &s->among[n - 1], NULL);
+    msgw_buf_free(&sql);
+    if (rc != SQLITE_OK) {
+        fail(s, e, "prepare due query");
+        return NULL;
+    }
+    return s->among[n - 1];
+}
+
+static bool sqlite_due_among(void *impl, const char *const *recipients, const size_t *max, size_t n,
+                             msgw_time now, msgw_store_deliveries *out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st = among_statement(s, n, e);
+    if (!st) return false;
+    size_t total = 0;
+    sqlite3_bind_int64(st, 1, now);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_text(st, (int)(2 + 2 * i), recipients[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, (int)(3 + 2 * i), (sqlite3_int64)max[i]);
+        total += max[i];
+    }
+    return read_due(s, st, total, out, e);
+}
+
+/* The id of (recipient, event id): 0 when there is none, -1 on error. */
+static int64_t find_event(sqlite_store *s, const char *recipient, const char *event_id,
+                          msgw_errors *e)
+{
+    sqlite3_stmt *st = s->st[ST_FIND_EVENT];
+    bind_text(st, 1, recipient);
+    bind_text(st, 2, event_id);
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(s, e, "find delivery"), -1;
+    return id;
+}
+
+static bool settle_one(sqlite_store *s, msgw_settlement *x, msgw_time now, msgw_errors *e)
+{
+    x->applied = false;
+    int64_t id = x->id;
+    if (id <= 0 && x->recipient && x->event_id &&
+        (id = find_event(s, x->recipient, x->event_id, e)) < 0)
+        return false;
+    if (id <= 0 || (unsigned)x->outcome > MSGW_SETTLE_INFLIGHT) return true; /* nothing to settle */
+    bool finish = x->outcome == MSGW_SETTLE_DELIVERED || x->outcome == MSGW_SETTLE_DEAD;
+    bool has_error = x->outcome == MSGW_SETTLE_RETRY || x->outcome == MSGW_SETTLE_DEAD;
+    int attempts = x->attempt || x->outcome == MSGW_SETTLE_INFLIGHT ? 1 : 0;
+    sqlite3_stmt *st = s->st[finish ? ST_FINISH : ST_RESCHEDULE];
     sqlite3_bind_int64(st, 1, id);
-    if (which == ST_DEAD) bind_text(st, 2, text);
-    else sqlite3_bind_int64(st, 2, t);
-    if (which == ST_RETRY) bind_text(st, 3, text);
-    if (!step_done(s, st, e, "update delivery")) return false;
-    if (sqlite3_changes(s->db) == 1) return true;
-    msgw_error_add(e, -1, "store", NULL, "store.delivery", "delivery %lld is not pending", (long long)id);
-    return false;
+    if (finish) {
+        sqlite3_bind_text(st, 2, x->outcome == MSGW_SETTLE_DELIVERED ? "delivered" : "dead", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, attempts);
+        bind_text(st, 4, has_error ? x->error : NULL);
+        sqlite3_bind_int64(st, 5, now);
+    } else {
+        sqlite3_bind_int(st, 2, attempts);
+        sqlite3_bind_int64(st, 3, x->next_at);
+        bind_text(st, 4, has_error ? x->error : NULL);
+    }
+    if (!step_done(s, st, e, "settle delivery")) return false;
+    x->applied = sqlite3_changes(s->db) == 1;
+    return true;
 }
 
-static bool sqlite_delivered(void *impl, int64_t id, msgw_time now, msgw_errors *e)
+static bool sqlite_settle(void *impl, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e)
 {
-    return update(impl, ST_DELIVERED, id, now, NULL, e);
-}
-
-static bool sqlite_retry(void *impl, int64_t id, msgw_time next_at, const char *error, msgw_errors *e)
-{
-    return update(impl, ST_RETRY, id, next_at, error, e);
-}
-
-static bool sqlite_dead(void *impl, int64_t id, const char *error, msgw_errors *e)
-{
-    return update(impl, ST_DEAD, id, 0, error, e);
+    sqlite_store *s = impl;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, e, "begin");
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = settle_one(s, &v[i], now, e);
+    if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        ok = fail(s, e, "commit");
+    if (!ok) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        for (size_t i = 0; i < n; i++)
+            v[i].applied = false; /* nothing of the batch was written */
+    }
+    return ok;
 }
 
 static int64_t scalar(sqlite_store *s, const char *sql, const char *recipient, bool *ok)
@@ -328,8 +493,10 @@ static int64_t scalar(sqlite_store *s, const char *sql, const char *recipient, b
         return 0;
     }
     bind_text(st, 1, recipient);
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    else *ok = false;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        *ok = false;
     sqlite3_finalize(st);
     return v;
 }
@@ -338,21 +505,29 @@ static bool sqlite_stats(void *impl, const char *recipient, msgw_store_stats *ou
 {
     sqlite_store *s = impl;
     bool ok = true;
-    out->records = scalar(s, "SELECT count(*) FROM records WHERE ?1 IS NULL OR sender = ?1", recipient, &ok);
-    out->facts = scalar(s, "SELECT count(*) FROM facts WHERE ?1 IS NULL OR department = ?1", recipient, &ok);
-    out->pending = scalar(s, "SELECT count(*) FROM outbox WHERE state = 'pending' AND (?1 IS NULL OR recipient = ?1)",
-                          recipient, &ok);
-    out->delivered = scalar(s, "SELECT count(*) FROM outbox WHERE state = 'delivered' AND (?1 IS NULL OR recipient = ?1)",
-                            recipient, &ok);
-    out->dead = scalar(s, "SELECT count(*) FROM outbox WHERE state = 'dead' AND (?1 IS NULL OR recipient = ?1)",
-                       recipient, &ok);
-    out->oldest_pending = scalar(
-        s, "SELECT coalesce(min(created_at), 0) FROM outbox WHERE state = 'pending' AND (?1 IS NULL OR recipient = ?1)",
+    out->records =
+        scalar(s, "SELECT count(*) FROM records WHERE ?1 IS NULL OR sender = ?1", recipient, &ok);
+    out->facts =
+        scalar(s, "SELECT count(*) FROM facts WHERE ?1 IS NULL OR department = ?1", recipient, &ok);
+    out->pending = scalar(
+        s, "SELECT count(*) FROM outbox WHERE state = 'pending' AND (?1 IS NULL OR recipient = ?1)",
         recipient, &ok);
+    out->delivered = scalar(
+        s,
+        "SELECT count(*) FROM outbox WHERE state = 'delivered' AND (?1 IS NULL OR recipient = ?1)",
+        recipient, &ok);
+    out->dead = scalar(
+        s, "SELECT count(*) FROM outbox WHERE state = 'dead' AND (?1 IS NULL OR recipient = ?1)",
+        recipient, &ok);
+    out->oldest_pending = scalar(s,
+                                 "SELECT coalesce(min(created_at), 0) FROM outbox WHERE state = "
+                                 "'pending' AND (?1 IS NULL OR recipient = ?1)",
+                                 recipient, &ok);
     return ok || fail(s, e, "statistics");
 }
 
-static int sqlite_known(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e)
+static int sqlite_known(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                        msgw_errors *e)
 {
     msgw_record r = {.message_id = message_id};
     msgw_store_item it = {.record = &r};
@@ -364,17 +539,18 @@ static int sqlite_known(void *impl, const char *message_id, int64_t *seq, msgw_t
     return found;
 }
 
-static bool sqlite_each_record(void *impl, bool (*cb)(void *, int64_t, const char *, msgw_time), void *ud,
-                               msgw_errors *e)
+static bool sqlite_each_record(void *impl, bool (*cb)(void *, int64_t, const char *, msgw_time),
+                               void *ud, msgw_errors *e)
 {
     sqlite_store *s = impl;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT seq, canonical, recorded_at FROM records ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT seq, canonical, recorded_at FROM records ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
         return fail(s, e, "read records");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
+        if (!cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                sqlite3_column_int64(st, 2)))
             break;
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read records");
@@ -388,8 +564,7 @@ const msgw_store_backend msgw_store_sqlite = {
     .close = sqlite_close,
     .commit = sqlite_commit,
     .due = sqlite_due,
-    .delivered = sqlite_delivered,
-    .retry = sqlite_retry,
-    .dead_letter = sqlite_dead,
+    .due_among = sqlite_due_among,
+    .settle = sqlite_settle,
     .stats = sqlite_stats,
 };

@@ -32,14 +32,14 @@ typedef struct msgw_department {
     const char *name; /* display name */
     const char *adapter;       /* format it speaks (adapter name); defaults to id */
     const char *cert_organization, *cert_unit; /* client certificate subject O and OU */
-    const char *curve_public;  /* Z85 public key for the ZeroMQ ingress, may be NULL */
+    const char *curve_public;  /* Z85 public key for ZeroMQ (ingress, delivery, feed), may be NULL */
     const char **push;         /* record kinds it may push */
     size_t npush;
     msgw_subscription *subs;
     size_t nsubs;
     bool eligibility; /* receives eligibility transitions of the services naming it */
     msgw_deliver_kind deliver;
-    const char *deliver_url; /* webhook URL or ZeroMQ endpoint */
+    const char *deliver_url; /* webhook URL (ZeroMQ: the department connects to zmq.deliver_listen) */
     const char *deliver_media_type;
     const char *deliver_ca, *deliver_cert, *deliver_key;
 } msgw_department;
@@ -56,12 +56,16 @@ typedef struct msgw_config {
     unsigned request_timeout_s;
     const char *zmq_listen;
     const char *zmq_secret_file;
+    const char *zmq_deliver_listen; /* ROUTER the zmq-delivered departments connect to, or NULL */
+    size_t zmq_deliver_window;      /* unacknowledged messages per department */
+    const char *zmq_feed_listen;    /* XPUB of the monitoring feed, or NULL */
     /* the commit queue (docs/ingress.md, "Back-pressure"): records and request bytes accepted but not
      * yet committed; one department may hold department_percent of it; a commit takes up to
      * group_records records from many requests (group commit) */
     size_t queue_max_records, queue_max_bytes, queue_group_records;
     unsigned queue_department_percent;
     unsigned delivery_max_attempts, delivery_max_age_s, backoff_initial_ms, backoff_max_ms;
+    unsigned delivery_ack_timeout_ms; /* ZeroMQ: unacknowledged this long, a message is sent again */
     msgw_department *departments;
     size_t ndepartments;
     json_t *doc; /* owns every string above */

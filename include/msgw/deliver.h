@@ -6,17 +6,22 @@
  * anything else is retried with exponential back-off and jitter, and after
  * the configured number of attempts or age it is dead-lettered, kept with
  * its last error.  Each request carries the event id for de-duplication.
+ * The outcomes of a pass are settled in one store transaction, and each is
+ * published on the monitoring feed ("delivery") when there is one.
  */
 #ifndef MSGW_DELIVER_H
 #define MSGW_DELIVER_H
 
 #include "msgw/config.h"
 #include "msgw/error.h"
+#include "msgw/feed.h"
 
 typedef struct msgw_deliverer msgw_deliverer;
 
-/* Starts the delivery thread on its own connection to the store at store_spec. */
-msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_errors *e);
+/* Starts the delivery thread on its own connection to the store at store_spec; feed may be NULL.
+ * The feed must outlive the deliverer. */
+msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
+                                   msgw_errors *e);
 /* Stops the thread after the attempt in progress and joins it. */
 void msgw_deliverer_destroy(msgw_deliverer **d);
 

@@ -24,6 +24,7 @@
 #include "msgw/buf.h"
 #include "msgw/config.h"
 #include "msgw/eligibility.h"
+#include "msgw/feed.h"
 #include "msgw/route.h"
 #include "msgw/store.h"
 
@@ -37,13 +38,14 @@ typedef struct msgw_ingest msgw_ingest;
 typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, size_t len);
 
 /*
- * Borrows cfg, ctx, store and cat (they must outlive it); owns the
- * eligibility engine, which it rebuilds from the store's records (the
- * durable truth) before returning, and the worker thread.  Answers are
- * handed back through an event on base.
+ * Borrows cfg, ctx, store, cat and feed (they must outlive it; feed may be
+ * NULL); owns the eligibility engine, which it rebuilds from the store's
+ * records (the durable truth) before returning, and the worker thread, which
+ * publishes what each group committed ("record", "transition") on the feed.
+ * Answers are handed back through an event on base.
  */
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_errors *e);
+                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed, msgw_errors *e);
 /* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
 void msgw_ingest_destroy(msgw_ingest **ing);
 /* Switches to a new configuration and catalogue (SIGHUP) between two commit groups: the engine is

@@ -11,6 +11,13 @@
  * outbox messages in the same transaction, so there is never a stored record
  * without its notifications or a notification without its record.  Only
  * after it returns true may the senders be acknowledged.
+ *
+ * Delivery bookkeeping is batched too: msgw_store_settle records the
+ * outcomes of many delivery attempts in one transaction.  The deliverers
+ * open their own connections with msgw_store_open_delivery, whose commits
+ * may be lost on power loss (never on a crash of the process): a lost
+ * delivery mark only makes the message be sent again, which at-least-once
+ * delivery allows (docs/store.md).
  */
 #ifndef MSGW_STORE_H
 #define MSGW_STORE_H
@@ -37,14 +44,14 @@ typedef struct msgw_outbox_msg {
 
 /* One record of a batch to commit, and its outcome. */
 typedef struct msgw_store_item {
-    const msgw_record *record;    /* validated; message_id set */
-    const char *sender;           /* the department that pushed it */
-    const char *body_digest;      /* SHA-256 hex of the bytes received (traces) */
+    const msgw_record *record; /* validated; message_id set */
+    const char *sender;        /* the department that pushed it */
+    const char *body_digest;   /* SHA-256 hex of the bytes received (traces) */
     const msgw_outbox_msg *outbox;
     size_t noutbox;
     /* filled by msgw_store_commit */
-    bool duplicate;   /* its message id was committed before: nothing new written */
-    int64_t seq;      /* the record's sequence number (the original one for a duplicate) */
+    bool duplicate; /* its message id was committed before: nothing new written */
+    int64_t seq;    /* the record's sequence number (the original one for a duplicate) */
     msgw_time recorded_at;
 } msgw_store_item;
 
@@ -69,32 +76,68 @@ typedef struct msgw_store_stats {
     msgw_time oldest_pending; /* 0 when none */
 } msgw_store_stats;
 
+/* What happened to a delivery (msgw_store_settle). */
+typedef enum msgw_settle_outcome {
+    MSGW_SETTLE_DELIVERED, /* delivered (acknowledged): done */
+    MSGW_SETTLE_RETRY,     /* failed: due again at next_at, error kept */
+    MSGW_SETTLE_DEAD,      /* given up: kept with its error for an administrator */
+    MSGW_SETTLE_INFLIGHT,  /* sent, awaiting an acknowledgement: not due again before next_at (the
+                            * ack timeout), so the person's later messages keep waiting; always an
+                            * attempt */
+} msgw_settle_outcome;
+
+/* One delivery's outcome, for msgw_store_settle. */
+typedef struct msgw_settlement {
+    int64_t id;                       /* the delivery's id; 0: find it by (recipient, event_id) */
+    const char *recipient, *event_id; /* only read when id is 0 */
+    msgw_settle_outcome outcome;
+    bool attempt;      /* this reports an attempt made now: attempts + 1 (INFLIGHT always counts) */
+    msgw_time next_at; /* RETRY, INFLIGHT */
+    const char *error; /* RETRY, DEAD: the last error (NULL keeps the previous one) */
+    bool applied;      /* filled: false when the message was not pending any more (settled before:
+                        * a late or repeated acknowledgement) or does not exist */
+} msgw_settlement;
+
+/*
+ * How a connection is opened (the backend's open flags).  MSGW_STORE_DELIVERY:
+ * a deliverer's connection, used by one thread, whose commits are not forced
+ * to disk one by one (a mark lost on power loss only re-sends the message);
+ * records stay fully durable.
+ */
+enum { MSGW_STORE_DELIVERY = 1 };
+
 typedef struct msgw_store msgw_store;
 
 /* The backend interface: one struct of functions per backend (SQLite now, PostgreSQL later). */
 typedef struct msgw_store_backend {
     const char *name;
-    void *(*open)(const char *location, msgw_errors *e);
+    void *(*open)(const char *location, unsigned flags, msgw_errors *e);
     void (*close)(void *impl);
     bool (*commit)(void *impl, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e);
-    bool (*due)(void *impl, const char *recipient, msgw_time now, size_t max, msgw_store_deliveries *out,
-                msgw_errors *e);
-    bool (*delivered)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
-    bool (*retry)(void *impl, int64_t id, msgw_time next_at, const char *error, msgw_errors *e);
-    bool (*dead_letter)(void *impl, int64_t id, const char *error, msgw_errors *e);
+    bool (*due)(void *impl, const char *recipient, msgw_time now, size_t max,
+                msgw_store_deliveries *out, msgw_errors *e);
+    bool (*due_among)(void *impl, const char *const *recipients, const size_t *max, size_t n,
+                      msgw_time now, msgw_store_deliveries *out, msgw_errors *e);
+    bool (*settle)(void *impl, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e);
     bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
-    int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e);
-    bool (*each_record)(void *impl, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+    int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                 msgw_errors *e);
+    bool (*each_record)(void *impl,
+                        bool (*cb)(void *ud, int64_t seq, const char *canonical,
+                                   msgw_time recorded_at),
                         void *ud, msgw_errors *e);
 } msgw_store_backend;
 
 /* "sqlite:PATH" or a plain PATH (SQLite). */
 msgw_store *msgw_store_open(const char *spec, msgw_errors *e);
+/* The same store, for a deliverer's bookkeeping (MSGW_STORE_DELIVERY). */
+msgw_store *msgw_store_open_delivery(const char *spec, msgw_errors *e);
 void msgw_store_close(msgw_store **s);
 const char *msgw_store_backend_name(const msgw_store *s);
 
 /* Commits a batch atomically (all or nothing) and durably; fills each item's outcome. */
-bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e);
+bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,
+                       msgw_errors *e);
 
 /*
  * Deliveries due at now for a recipient (NULL: all), oldest first, at most
@@ -103,19 +146,36 @@ bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_tim
  */
 bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t max,
                     msgw_store_deliveries *out, msgw_errors *e);
+/* The same for n recipients in one query: at most max[i] for recipients[i], each recipient's
+ * oldest first. */
+bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
+                          msgw_time now, msgw_store_deliveries *out, msgw_errors *e);
 void msgw_store_deliveries_clear(msgw_store_deliveries *d);
+/*
+ * Records n delivery outcomes in one transaction (all or nothing on a
+ * store error).  A settlement of a message that is not pending any more is
+ * not an error: it is skipped, with applied = false.
+ */
+bool msgw_store_settle(msgw_store *s, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e);
+/* Single-message forms of msgw_store_settle (each an attempt made now); false, with an error, when
+ * the message is not pending. */
 bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
 /* A failed attempt: counted, and not due again before next_at. */
-bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error, msgw_errors *e);
+bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error,
+                      msgw_errors *e);
 /* Given up: kept with its last error for an administrator to replay. */
 bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e);
-bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
+                          msgw_errors *e);
 /* 1 when a record with this message id is stored (its seq and recorded time filled), 0 when not,
  * -1 on error. */
-int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at, msgw_errors *e);
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                     msgw_errors *e);
 /* Calls cb for every stored record in commit order (canonical JSON); cb returns false to stop.
  * How the daemon rebuilds its in-memory eligibility state at start. */
-bool msgw_store_each_record(msgw_store *s, bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at),
+bool msgw_store_each_record(msgw_store *s,
+                            bool (*cb)(void *ud, int64_t seq, const char *canonical,
+                                       msgw_time recorded_at),
                             void *ud, msgw_errors *e);
 
 #endif

@@ -10,15 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
-static void key(const char *path, const char *which, char out[41])
-{
-    FILE *f = fopen(path, "r");
-    char line[128];
-    out[0] = '\0';
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, which, strlen(which)) == 0) snprintf(out, 41, "%s", line + strlen(which));
-    if (f) fclose(f);
-}
+#include "zmq_client.h"
 
 int main(int argc, char **argv)
 {
@@ -28,9 +20,9 @@ int main(int argc, char **argv)
     }
     int count = argc > 6 ? atoi(argv[6]) : 1;
     char server[41], pub[41], sec[41];
-    key(argv[2], "public=", server);
-    key(argv[3], "public=", pub);
-    key(argv[3], "secret=", sec);
+    zc_key(argv[2], "public=", server);
+    zc_key(argv[3], "public=", pub);
+    zc_key(argv[3], "secret=", sec);
     FILE *f = fopen(argv[5], "rb");
     if (!f) return 2;
     fseek(f, 0, SEEK_END);

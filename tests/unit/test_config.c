@@ -32,6 +32,11 @@ static void test_example_loads(void **state)
     assert_int_equal(mca->subs[0].nfields, 7);
     assert_null(msgw_config_department_for_cert(c, "13", "mca")); /* Hebei's mca is not ours */
     assert_int_equal(msgw_config_department(c, "hrss")->deliver, MSGW_DELIVER_ZMQ);
+    assert_non_null(msgw_config_department(c, "hrss")->curve_public); /* its key is how it connects */
+    assert_string_equal(c->zmq_deliver_listen, "tcp://0.0.0.0:5556");
+    assert_int_equal(c->zmq_deliver_window, 1000);
+    assert_string_equal(c->zmq_feed_listen, "tcp://127.0.0.1:5557");
+    assert_int_equal(c->delivery_ack_timeout_ms, 30000);
     assert_int_equal(c->max_body_bytes, 16777216);
     msgw_config_destroy(&c);
     assert_null(c);
@@ -84,6 +89,16 @@ static void test_mistakes_are_located(void **state)
     expect_error("\"media_type\": \"application/vnd.msgw.cdpf.certificate+xml\"", "\"media_type\": \"application/fhir+json\"",
                  "/departments/3/deliver/webhook", "not a media type of the cdpf format");
     expect_error("\"region\": \"12\",", "", "", "region is required");
+    /* ZeroMQ delivery: the department connects to the gateway (no endpoint of its own), with its key */
+    expect_error("\"zmq\": {}", "\"zmq\": { \"endpoint\": \"tcp://0.0.0.0:5561\" }", "/departments/1/deliver/zmq",
+                 "remove endpoint");
+    expect_error("\"curve_public\": \"zd]Cgb#!kn{$.g1OMnA=IgA2#[tZ6B{w+Pm<e%!c\",", "", "/departments/1",
+                 "needs its curve_public key");
+    expect_error("\"deliver_listen\": \"tcp://0.0.0.0:5556\",", "", "/departments/1", "zmq.deliver_listen must be set");
+    expect_error("\"deliver_window\": 1000", "\"deliver_window\": 0", "/zmq", "deliver_window must be");
+    expect_error("\"ack_timeout_ms\": 30000", "\"ack_timeout_ms\": \"30s\"", "/delivery", "ack_timeout_ms must be");
+    expect_error("\"curve_secret_file\": \"/etc/msgw/tls/gateway.curve\"", "\"x\": 1", "/zmq",
+                 "curve_secret_file is required");
 }
 
 int main(void)

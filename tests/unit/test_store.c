@@ -1,8 +1,9 @@
 /*
  * The SQLite store through its interface, on real files: batches commit
  * atomically, replays are answered from the store, the outbox keeps each
- * person's order, retries and dead letters, and a writer killed with
- * SIGKILL loses no acknowledged record.
+ * person's order, retries and dead letters, batched settlement (in flight,
+ * acknowledged, late acknowledgements) through a deliverer's own
+ * connection, and a writer killed with SIGKILL loses no acknowledged record.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -80,9 +81,11 @@ static void test_commit_and_replay(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027", "<x/>", 4, "mca:A"};
-    msgw_store_item items[2] = {{.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
-                                {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
+    msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027",
+                         "<x/>", 4,      "mca:A"};
+    msgw_store_item items[2] = {
+        {.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
+        {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
     assert_true(msgw_store_commit(f->s, items, 2, 1000, &e));
     assert_false(items[0].duplicate);
     assert_true(items[1].seq > items[0].seq);
@@ -93,7 +96,8 @@ static void test_commit_and_replay(void **state)
     assert_int_equal(st.pending, 1);
     /* pushing the same record again: the original outcome, nothing new */
     int64_t first = items[0].seq;
-    msgw_store_item again = {.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1};
+    msgw_store_item again = {
+        .record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1};
     assert_true(msgw_store_commit(f->s, &again, 1, 2000, &e));
     assert_true(again.duplicate);
     assert_int_equal(again.seq, first);
@@ -114,9 +118,11 @@ static void test_batch_is_atomic(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml", "p", "x", 1, NULL}; /* no recipient */
-    msgw_store_item items[2] = {{.record = record_with_id(f, "mca:C"), .sender = "mca"},
-                                {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
+    msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml",
+                           "p",    "x",  1,        NULL}; /* no recipient */
+    msgw_store_item items[2] = {
+        {.record = record_with_id(f, "mca:C"), .sender = "mca"},
+        {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
     assert_false(msgw_store_commit(f->s, items, 2, 1000, &e));
     assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.sqlite", NULL));
     msgw_store_stats st;
@@ -133,7 +139,8 @@ static void test_outbox_order_retry_dead(void **state)
     msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL},
                             {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL},
                             {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL}};
-    msgw_store_item it = {.record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
+    msgw_store_item it = {
+        .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
     msgw_store_deliveries d = {0};
     assert_true(msgw_store_due(f->s, "mca", 100, 10, &d, &e));
@@ -168,10 +175,151 @@ static void test_outbox_order_retry_dead(void **state)
     assert_int_equal(st.delivered, 1);
     assert_int_equal(st.pending, 1);
     /* the same event id twice for one recipient is stored once */
-    msgw_store_item dup = {.record = record_with_id(f, "x:2"), .sender = "x", .outbox = m, .noutbox = 1};
+    msgw_store_item dup = {
+        .record = record_with_id(f, "x:2"), .sender = "x", .outbox = m, .noutbox = 1};
     assert_true(msgw_store_commit(f->s, &dup, 1, 600, &e));
     stats(f, &st);
     assert_int_equal(st.pending + st.delivered + st.dead, 3);
+    msgw_errors_clear(&e);
+}
+
+/* Finds the due delivery with this event id in d, or NULL. */
+static const msgw_delivery *find_due(const msgw_store_deliveries *d, const char *event_id)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].event_id, event_id) == 0) return &d->v[i];
+    return NULL;
+}
+
+/*
+ * The deliverers' bookkeeping: one query fetches what is due for several
+ * recipients, each up to its own limit; many outcomes are settled in one
+ * transaction; a message in flight is not due again (nor the person's next
+ * one) until its acknowledgement times out; an acknowledgement may name the
+ * event instead of the row; a late or repeated one is skipped, not an error.
+ */
+static void test_settle_batch(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_outbox_msg m[7] = {{"a1", "mca", "record", "t", "P", "1", 1, "x:1"},
+                            {"a2", "mca", "record", "t", "P", "2", 1, "x:1"},
+                            {"a3", "mca", "record", "t", "Q", "3", 1, "x:1"},
+                            {"a4", "mca", "record", "t", "R", "4", 1, "x:1"},
+                            {"b1", "hrss", "record", "t", "P", "5", 1, "x:1"},
+                            {"b2", "hrss", "record", "t", "S", "6", 1, "x:1"},
+                            {"c1", "cdpf", "record", "t", "P", "7", 1, "x:1"}};
+    msgw_store_item it = {
+        .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 7};
+    assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
+    msgw_store *dl = msgw_store_open_delivery(f->path, &e); /* a deliverer's own connection */
+    assert_non_null(dl);
+
+    /* one query, two recipients, each up to its own limit; cdpf is not asked for */
+    const char *who[2] = {"mca", "hrss"};
+    size_t max[2] = {2, 10};
+    msgw_store_deliveries d = {0};
+    assert_true(msgw_store_due_among(dl, who, max, 2, 100, &d, &e));
+    assert_int_equal(d.n, 4); /* mca: a1, a3 (its limit); hrss: b1, b2 */
+    assert_non_null(find_due(&d, "a1"));
+    assert_non_null(find_due(&d, "a3"));
+    assert_null(find_due(&d, "a2")); /* P's second waits for P's first */
+    assert_null(find_due(&d, "a4")); /* beyond mca's limit */
+    assert_non_null(find_due(&d, "b1"));
+    assert_non_null(find_due(&d, "b2"));
+    assert_null(find_due(&d, "c1"));
+    assert_string_equal(find_due(&d, "b1")->cause, "x:1");
+    int64_t a1 = find_due(&d, "a1")->id, a3 = find_due(&d, "a3")->id, b1 = find_due(&d, "b1")->id,
+            b2 = find_due(&d, "b2")->id;
+    msgw_store_deliveries_clear(&d);
+
+    /* all outcomes of a pass in one transaction */
+    msgw_settlement v[4] = {
+        {.id = a1, .outcome = MSGW_SETTLE_INFLIGHT, .next_at = 1000},
+        {.id = a3, .outcome = MSGW_SETTLE_DELIVERED, .attempt = true},
+        {.id = b1,
+         .outcome = MSGW_SETTLE_RETRY,
+         .attempt = true,
+         .next_at = 500,
+         .error = "HTTP 503"},
+        {.id = b2, .outcome = MSGW_SETTLE_DEAD, .attempt = true, .error = "no acknowledgement"},
+    };
+    assert_true(msgw_store_settle(dl, v, 4, 200, &e));
+    for (int i = 0; i < 4; i++)
+        assert_true(v[i].applied);
+    msgw_store_stats st;
+    stats(f, &st); /* the main connection sees the deliverer's marks */
+    assert_int_equal(st.delivered, 1);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.pending, 5);
+
+    /* a1 is in flight: neither it nor P's a2 is due before the ack timeout; R's a4 is */
+    assert_true(msgw_store_due_among(dl, who, max, 2, 600, &d, &e));
+    assert_int_equal(d.n, 2);
+    assert_non_null(find_due(&d, "a4"));
+    assert_non_null(find_due(&d, "b1")); /* its retry time has come */
+    assert_int_equal(find_due(&d, "b1")->attempts, 1);
+    msgw_store_deliveries_clear(&d);
+
+    /* the ack timed out: a1 is due again, its attempt counted */
+    assert_true(msgw_store_due_among(dl, who, max, 2, 1000, &d, &e));
+    assert_non_null(find_due(&d, "a1"));
+    assert_int_equal(find_due(&d, "a1")->attempts, 1);
+    msgw_store_deliveries_clear(&d);
+
+    /* sent again, then acknowledged by event id: delivered, the attempt not counted twice */
+    msgw_settlement again = {.id = a1, .outcome = MSGW_SETTLE_INFLIGHT, .next_at = 5000};
+    assert_true(msgw_store_settle(dl, &again, 1, 1000, &e));
+    msgw_settlement ack[3] = {
+        {.recipient = "mca", .event_id = "a1", .outcome = MSGW_SETTLE_DELIVERED},
+        {.recipient = "mca", .event_id = "a1", .outcome = MSGW_SETTLE_DELIVERED}, /* repeated */
+        {.recipient = "mca",
+         .event_id = "nope",
+         .outcome = MSGW_SETTLE_DELIVERED}, /* never queued */
+    };
+    assert_true(msgw_store_settle(dl, ack, 3, 1100, &e));
+    assert_true(ack[0].applied);
+    assert_false(ack[1].applied);
+    assert_false(ack[2].applied);
+    assert_int_equal(e.nerrors, 0); /* late and repeated acknowledgements are not errors */
+    /* P's second message moves up, and the single-message forms still refuse a settled one */
+    assert_true(msgw_store_due(dl, "mca", 1100, 10, &d, &e));
+    assert_non_null(find_due(&d, "a2"));
+    msgw_store_deliveries_clear(&d);
+    assert_false(msgw_store_delivered(dl, a1, 1200, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.delivery", NULL));
+    msgw_errors_clear(&e);
+    msgw_errors_init(&e);
+    msgw_store_close(&dl);
+
+    /* what the deliverer wrote is in the file: attempts and states as settled */
+    msgw_store_close(&f->s);
+    f->s = msgw_store_open(f->path, &e);
+    assert_non_null(f->s);
+    stats(f, &st);
+    assert_int_equal(st.delivered, 2);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.pending, 4); /* a2, a4, b1, c1 */
+    assert_true(msgw_store_due(f->s, "hrss", 10000, 10, &d, &e));
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].event_id, "b1");
+    msgw_store_deliveries_clear(&d);
+    msgw_errors_clear(&e);
+}
+
+/* An empty settlement list or recipient list is nothing to do, not an error. */
+static void test_settle_nothing(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_store_deliveries d = {0};
+    assert_true(msgw_store_settle(f->s, NULL, 0, 1, &e));
+    assert_true(msgw_store_due_among(f->s, NULL, NULL, 0, 1, &d, &e));
+    assert_int_equal(d.n, 0);
+    msgw_store_deliveries_clear(&d);
+    assert_int_equal(e.nerrors, 0);
     msgw_errors_clear(&e);
 }
 
@@ -207,12 +355,14 @@ static void test_kill_9_loses_nothing_acknowledged(void **state)
     FILE *in = fdopen(fds[0], "r");
     char line[64];
     int acked = 0;
-    while (acked < 40 && fgets(line, sizeof line, in)) acked++;
+    while (acked < 40 && fgets(line, sizeof line, in))
+        acked++;
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
     assert_true(WIFSIGNALED(status));
-    while (fgets(line, sizeof line, in)) acked++; /* what it acknowledged before dying */
+    while (fgets(line, sizeof line, in))
+        acked++; /* what it acknowledged before dying */
     fclose(in);
     msgw_errors e;
     msgw_errors_init(&e);
@@ -236,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_is_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_order_retry_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_loses_nothing_acknowledged, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# make bench, the daemon (issue 4 §11): msgw serve under load, with full processing (decode,
+# validate, commit, evaluate, route, deliver to a local receiver), against baselines measured in
+# the same run.  See docs/benchmarks.md.
+#
+#   bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S]
+#
+# For each of --runs rounds (default 3), each on a fresh daemon with an empty store:
+#   ZeroMQ, one hrss record per request, window 64          vs bench/zmq_echo (raw libzmq, CURVE)
+#   ZeroMQ, 100 hrss records per request, window 8          vs bench/zmq_echo
+#   HTTPS with mutual TLS, one record per request, 16 keep-alive connections vs nginx answering 202
+# then push -> notice delivered latency: one disability certificate of a new person per request
+# over ZeroMQ, each causing eligibility notices, open loop at half the median ZeroMQ rate and at
+# 100 records/s, timed by bench/receiver (the departments' webhook).  Prints a table of medians
+# and appends it, with the raw JSON lines, to BUILD_DIR/bench-report.txt.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:?usage: bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S]}
+shift
+seconds=8 runs=3 drain=45
+while [ $# -gt 0 ]; do
+	case $1 in
+	--seconds) seconds=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--drain) drain=$2; shift 2 ;;
+	*) echo "bench/daemon.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+build=$(cd "$build" && pwd)
+msgw=$build/gateway/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver echo_=$build/bench/zmq_echo
+for x in "$msgw" "$loadgen" "$receiver" "$echo_" "$build/tools/msgw-curve-keygen"; do
+	[ -x "$x" ] || { echo "bench/daemon.sh: $x not built: ninja -C $build" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/msgw-daemon-bench.XXXXXX")
+pids=()
+daemon_pid= echo_pid= nginx_pid= loadgen_pid=
+cleanup() {
+	set +e
+	[ -n "$loadgen_pid" ] && kill "$loadgen_pid" 2>/dev/null
+	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+	[ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null
+	[ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { echo "daemon bench: $*" >&2; }
+wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "bench/daemon.sh: $1 never appeared" >&2; return 1; }
+# jget JSON KEY... : one field of a JSON line (null prints as None)
+jget() { python3 -c 'import functools,json,sys; print(functools.reduce(lambda v, k: v[k], sys.argv[2:], json.loads(sys.argv[1])))' "$@"; }
+
+MSGW_CURVE_KEYGEN=$build/tools/msgw-curve-keygen "$root/certs/dev-pki.sh" "$tmp/pki" 12 >/dev/null 2>&1
+P=$tmp/pki
+pub() { sed -n 's/^public=//p' "$1"; }
+results=$tmp/results.jsonl
+: >"$results"
+
+# One receiver for every department: the webhook (civil affairs, disability federation; the path
+# names the recipient) and ZeroMQ consumers (hrss, health) connected to the gateway's delivery
+# endpoint, which stays the same across the daemons started below (a consumer says READY again on
+# each new connection).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+zdeliver=tcp://127.0.0.1:$(free_port)
+"$receiver" --cert "$P/gateway.crt" --key "$P/gateway.key" --ca "$P/ca.crt" --port-file "$tmp/receiver.port" \
+	--log "$tmp/received.log" --zmq-connect "$zdeliver" --zmq-server-key "$P/gateway.curve" \
+	--zmq-key "hrss=$P/hrss.curve" --zmq-key "health=$P/health.curve" >"$tmp/receiver.out" 2>&1 &
+pids+=($!)
+wait_file "$tmp/receiver.port"
+rport=$(cat "$tmp/receiver.port")
+
+# Tianjin's four departments as deploy/msgw.json has them: civil affairs subscribes to the hrss and
+# disability records (so every pushed record is also routed), everyone receives eligibility notices;
+# hrss and health take their deliveries over ZeroMQ, the others by webhook.
+cat >"$tmp/msgw.json" <<JSON
+{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
+  "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
+  "https": { "listen": "127.0.0.1:0" },
+  "zmq": { "listen": "tcp://127.0.0.1:*", "deliver_listen": "$zdeliver", "curve_secret_file": "$P/gateway.curve" },
+  "departments": [
+    { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "curve_public": "$(pub "$P/mca.curve")",
+      "push": ["household_assistance_roster", "care_assessment", "orphan_registration", "death"],
+      "subscriptions": [
+        { "kinds": ["disability_certificate"], "from": ["cdpf"],
+          "fields": ["id_number", "hukou_region", "disability_category", "disability_grade"] },
+        { "kinds": ["insurance_enrolment", "insurance_termination", "employment_registration",
+                    "unemployment_registration", "retirement"], "from": ["hrss"], "fields": ["id_number", "hukou_region"] } ],
+      "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$rport/mca" } } },
+    { "id": "hrss", "certificate": { "organization": "12", "unit": "hrss" }, "curve_public": "$(pub "$P/hrss.curve")",
+      "push": ["insurance_enrolment", "insurance_termination", "employment_registration", "unemployment_registration", "retirement"],
+      "eligibility": true, "deliver": { "zmq": {} } },
+    { "id": "health", "certificate": { "organization": "12", "unit": "health" }, "curve_public": "$(pub "$P/health.curve")",
+      "push": ["person_registration", "condition", "observation", "pregnancy", "death"],
+      "eligibility": true, "deliver": { "zmq": {} } },
+    { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" }, "curve_public": "$(pub "$P/cdpf.curve")",
+      "push": ["disability_certificate"],
+      "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$rport/cdpf" } } } ] }
+JSON
+
+# A fresh daemon and store for every run: no run pays for the previous one's store or outbox.
+start_daemon() {
+	rm -rf "$tmp/data" "$tmp/port" "$tmp/port.zmq"
+	"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/daemon.log" &
+	daemon_pid=$!
+	server=$daemon_pid
+	wait_file "$tmp/port.zmq"
+	https_port=$(cat "$tmp/port")
+	zmq_ep=$(cat "$tmp/port.zmq")
+}
+stop_daemon() {
+	kill -TERM "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+}
+start_echo() { # reply size
+	rm -f "$tmp/echo.ep"
+	"$echo_" --secret-file "$P/gateway.curve" --reply-bytes "$1" --endpoint-file "$tmp/echo.ep" 2>/dev/null &
+	echo_pid=$!
+	server=$echo_pid
+	wait_file "$tmp/echo.ep"
+}
+stop_echo() {
+	kill -TERM "$echo_pid" 2>/dev/null || true
+	wait "$echo_pid" 2>/dev/null || true
+	echo_pid=
+}
+# CPU seconds a process has used (utime + stime): how busy the server was during a run.
+cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# loadgen ... : runs it against the server whose pid is in $server (its CPU time is added to the
+# JSON line as server_cpu_s), keeps the line in results, logs it
+server=
+lg() {
+	local out c0=0 c1=0
+	[ -n "$server" ] && c0=$(cpu_of "$server")
+	"$loadgen" "$@" >"$tmp/loadgen.out" 2>>"$tmp/loadgen.err" &
+	loadgen_pid=$! # in the background: a signal to this script is handled at once, not after the run
+	wait "$loadgen_pid" || true
+	loadgen_pid=
+	out=$(cat "$tmp/loadgen.out")
+	[ -n "$server" ] && c1=$(cpu_of "$server")
+	[ -n "$out" ] || { echo "bench/daemon.sh: loadgen $* printed nothing:" >&2; tail -5 "$tmp/loadgen.err" >&2; return 1; }
+	out=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["server_cpu_s"]=round(float(sys.argv[3])-float(sys.argv[2]),2); print(json.dumps(j))' \
+		"$out" "$c0" "$c1")
+	echo "$out" >>"$results"
+	log "$(jget "$out" label): $(jget "$out" records_per_s) records/s, $(jget "$out" requests_per_s) requests/s," \
+		"$(jget "$out" status_other) not 202, $(jget "$out" duplicate) duplicates"
+	last=$out
+}
+zmq_gw() { lg zmq --endpoint "$zmq_ep" --server-key "$P/gateway.curve" --client-key "$P/$1.curve" "${@:2}"; }
+zmq_echo_() { lg zmq --endpoint "$(cat "$tmp/echo.ep")" --server-key "$P/gateway.curve" --client-key "$P/hrss.curve" "$@"; }
+https_to() { lg https --url "https://localhost:$1/v1/records" --cert "$P/hrss.crt" --key "$P/hrss.key" --ca "$P/ca.crt" "${@:2}"; }
+
+# nginx from Debian answering a fixed 202 over TLS with client certificates and keep-alive: one
+# worker (the load generator has the other core), no logging.
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+if [ -x "$nginx_bin" ]; then
+	mkdir -p "$tmp/nginx"
+	nginx_port=$(free_port)
+	cat >"$tmp/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 60s;
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $P/gateway.crt;
+    ssl_certificate_key $P/gateway.key;
+    ssl_client_certificate $P/ca.crt;
+    ssl_verify_client on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location /v1/records { default_type application/json; return 202 '{"status":202}'; }
+  }
+}
+NGINX
+	"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' 2>>"$tmp/nginx/error.log" &
+	nginx_pid=$!
+	wait_file "$tmp/nginx/nginx.pid"
+	nginx_version=$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')
+else
+	log "nginx is not installed (apt-get install nginx-light): the HTTPS baseline is skipped"
+	nginx_version=
+fi
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$(date +%s)
+# Records generated per run: enough for the run at several times today's rates; a run that runs
+# out stops early (its rate stands, "exhausted" says so).
+for i in $(seq "$runs"); do
+	log "round $i of $runs"
+	start_daemon
+	zmq_gw hrss --label zmq1-gateway --seed $((1000 + i)) --records $((seconds * 12000)) --duration "$seconds"
+	reply1=$(jget "$last" reply_bytes_avg)
+	stop_daemon
+	start_echo "$reply1"
+	zmq_echo_ --label zmq1-echo --records 20000 --cycle --duration "$seconds" --any-reply
+	stop_echo
+
+	start_daemon
+	zmq_gw hrss --label zmq100-gateway --seed $((2000 + i)) --batch 100 --window 8 --records $((seconds * 40000)) --duration "$seconds"
+	reply100=$(jget "$last" reply_bytes_avg)
+	stop_daemon
+	start_echo "$reply100"
+	zmq_echo_ --label zmq100-echo --batch 100 --window 8 --records 20000 --cycle --duration "$seconds" --any-reply
+	stop_echo
+
+	start_daemon
+	https_to "$https_port" --label https-gateway --seed $((3000 + i)) --records $((seconds * 8000)) --duration "$seconds"
+	stop_daemon
+	if [ -n "$nginx_pid" ]; then
+		server=$(pgrep -P "$nginx_pid" 2>/dev/null | head -1 || true) # its one worker
+		https_to "$nginx_port" --label https-nginx --records 20000 --cycle --duration "$seconds"
+	fi
+done
+
+# Latency: every record is a disability certificate of a new person that makes the engine emit a
+# transition (loadgen --flagging), pushed one per request at a fixed rate; the receiver times each
+# notice's arrival and --match joins it with its cause's push time.
+median_zmq1=$(python3 -c 'import json,sys,statistics as s; print(round(s.median([j["records_per_s"] for j in map(json.loads, open(sys.argv[1])) if j["label"]=="zmq1-gateway"])))' "$results")
+half=$((median_zmq1 / 2))
+[ "$half" -ge 1 ] || half=1
+latency_run() { # label rate
+	local label=$1 rate=$2
+	start_daemon
+	zmq_gw cdpf --label "$label" --format cdpf-xml --flagging --disability-percent 100 --seed $((4000 + rate)) \
+		--rate "$rate" --records $((rate * seconds + rate / 10 + 10)) --duration "$seconds" --sent-log "$tmp/$label.sent"
+	local expected m
+	expected=$(jget "$last" messages)
+	for _ in $(seq $((drain * 2))); do
+		m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
+		[ "$(jget "$m" undelivered)" = 0 ] && break
+		sleep 0.5
+	done
+	m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
+	python3 -c 'import json,sys; m=json.loads(sys.argv[1]); m["label"]=sys.argv[2]; m["rate"]=int(sys.argv[3]); print(json.dumps(m))' \
+		"$m" "$label-delivery" "$rate" >>"$results"
+	log "$label: $(jget "$m" notices) notices delivered, $(jget "$m" undelivered) messages still undelivered after the drain," \
+		"p50 $(jget "$m" latency_ms p50) ms, p99 $(jget "$m" latency_ms p99) ms"
+	stop_daemon
+}
+log "latency at half the ZeroMQ rate: $half records/s"
+latency_run latency-half "$half"
+latency_run latency-low 100
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+[ -n "$nginx_pid" ] && { kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=; }
+
+report=$build/bench-report.txt
+{
+	python3 "$root/bench/daemon_table.py" "$results" --runs "$runs" --seconds "$seconds" --drain "$drain" \
+		--nginx "${nginx_version:-not installed}"
+	echo
+	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'),"\
+		"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo); load average before $load_before, after $load_after;"\
+		"the load generator and receiver share the 2 cores with the daemon"
+	echo "build: $build, $(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - t_start)) s"
+} | tee -a "$report"
+{
+	echo "raw (one JSON line per run):"
+	cat "$results"
+} >>"$report"

@@ -17,6 +17,7 @@
 
 #include "msgw/catalogue.h"
 #include "msgw/deliver.h"
+#include "msgw/doorbell.h"
 #include "msgw/feed.h"
 #include "msgw/zmq_deliver.h"
 #include "msgw/zmq_ingress.h"
@@ -43,6 +44,7 @@ typedef struct daemon {
     struct event_base *base;
     msgw_https *https;
     msgw_zmq_hub *hub;
+    msgw_doorbell *bell; /* the commit worker wakes the deliverers */
     msgw_zmq_ingress *zmq;
     msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
@@ -139,7 +141,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
     d->cat = cat;
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, &e);
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, msgw_doorbell_fd(d->bell, 0), &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
     msgw_errors_clear(&e);
@@ -185,14 +187,15 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     d->base = event_base_new();
     if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
     if (d->cfg->zmq_feed_listen && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e))) return false;
-    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, e);
+    d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, e);
     if (!d->ingest) return false;
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, e);
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
-    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, e)))
+    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, msgw_doorbell_fd(d->bell, 1), e)))
         return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
@@ -218,6 +221,7 @@ static void stop(daemon_t *d)
     msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
     msgw_store_close(&d->store);
+    msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     msgw_schemas_destroy(&d->schemas);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "msgw/deliver.h"
+#include "msgw/doorbell.h"
 #include "msgw/store.h"
 
 /* The outcomes of one pass, settled together. */
@@ -24,6 +25,7 @@ typedef struct pass {
 } pass;
 
 struct msgw_deliverer {
+    int wake_fd; /* the doorbell the commit worker rings, -1: none */
     const msgw_config *cfg;
     msgw_store *store;
     msgw_feed *feed;
@@ -176,18 +178,16 @@ static void *run(void *arg)
     msgw_deliverer *d = arg;
     pass ps = {0};
     d->pub = msgw_feed_pub_new(d->feed); /* made, used and closed in this thread */
+    /* idle: wait for the commit worker's ring, or look again after 50 ms (retries come due) */
     while (!atomic_load(&d->stop))
-        if (deliver_due(d, &ps) == 0) {
-            struct timespec ts = {0, 20 * 1000 * 1000}; /* idle: look again in 20 ms */
-            nanosleep(&ts, NULL);
-        }
+        if (deliver_due(d, &ps) == 0) msgw_doorbell_wait(d->wake_fd, 50);
     msgw_feed_pub_destroy(&d->pub);
     free(ps.v);
     return NULL;
 }
 
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   msgw_errors *e)
+                                   int wake_fd, msgw_errors *e)
 {
     msgw_store *store = msgw_store_open_delivery(store_spec, e);
     if (!store) return NULL;
@@ -196,6 +196,7 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->cfg = cfg;
     d->store = store;
     d->feed = feed;
+    d->wake_fd = wake_fd;
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->handles = calloc(cfg->ndepartments + 1, sizeof *d->handles);
     if (!d->handles) abort();

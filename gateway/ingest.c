@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "msgw/canon.h"
+#include "msgw/doorbell.h"
 #include "msgw/feed.h"
 #include "msgw/ingest.h"
 
@@ -55,6 +56,7 @@ struct msgw_ingest {
     msgw_elig *elig;
     pthread_mutex_t engine_lock;
     msgw_feed *feed;     /* NULL: no monitoring feed */
+    msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
 
     pthread_t worker;
@@ -325,6 +327,16 @@ static void publish(msgw_ingest *ing, const group *g)
         msgw_feed_publish(ing->pub, "transition", msgw_feed_transition_event(&g->tr.v[t], g->causes[t]));
 }
 
+/* New outbox messages: the deliverers need not wait for their next look at the store. */
+static void wake_deliverers(msgw_ingest *ing, const group *g)
+{
+    for (size_t i = 0; i < g->nitems; i++)
+        if (g->boxes[i].n) {
+            msgw_doorbell_ring(ing->bell);
+            return;
+        }
+}
+
 static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
 {
     group g = {0};
@@ -354,6 +366,7 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     pthread_mutex_unlock(&ing->engine_lock);
     msgw_errors_clear(&serr);
     if (ok && ing->pub) publish(ing, &g);
+    if (ok) wake_deliverers(ing, &g);
     answer_group(&g, ok);
     for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
     free(g.boxes);
@@ -567,11 +580,13 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
 /* ---- life cycle ------------------------------------------------------- */
 
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed, msgw_errors *e)
+                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
+                             msgw_doorbell *bell, msgw_errors *e)
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
     ing->feed = feed;
+    ing->bell = bell;
     ing->cfg = cfg;
     ing->ctx = ctx;
     ing->store = store;

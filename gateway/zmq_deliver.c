@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "msgw/store.h"
+#include "msgw/doorbell.h"
 #include "msgw/zmq_deliver.h"
 
 enum {
@@ -55,6 +56,7 @@ typedef struct settlements {
 } settlements;
 
 struct msgw_zmq_deliverer {
+    int wake_fd; /* the doorbell the commit worker rings, -1: none */
     msgw_zmq_hub *hub;
     const msgw_config *cfg;
     msgw_feed *feed;
@@ -479,8 +481,13 @@ static void *run(void *arg)
             wait_ms = z->next_query > now ? (long)((z->next_query - now + 999) / 1000) : 0;
             if (wait_ms > IDLE_US / 1000) wait_ms = IDLE_US / 1000;
         }
-        zmq_pollitem_t item = {.socket = z->router, .events = ZMQ_POLLIN};
-        if (zmq_poll(&item, 1, wait_ms) < 0 && zmq_errno() != EINTR) break;
+        zmq_pollitem_t items[2] = {{.socket = z->router, .events = ZMQ_POLLIN},
+                                   {.fd = z->wake_fd, .events = ZMQ_POLLIN}};
+        if (zmq_poll(items, z->wake_fd >= 0 ? 2 : 1, wait_ms) < 0 && zmq_errno() != EINTR) break;
+        if (z->wake_fd >= 0 && (items[1].revents & ZMQ_POLLIN)) {
+            msgw_doorbell_clear(z->wake_fd);
+            z->next_query = 0; /* new messages were committed: look now */
+        }
         for (int k = 0; k < RECV_MAX && receive_one(z); k++) {
         }
         /* One transaction per pass: the acknowledgements just read, after the previous pass's
@@ -522,10 +529,12 @@ static void halt(msgw_zmq_deliverer *z)
 }
 
 msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config *cfg,
-                                           const char *store_spec, msgw_feed *feed, msgw_errors *e)
+                                           const char *store_spec, msgw_feed *feed, int wake_fd,
+                                           msgw_errors *e)
 {
     msgw_zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
+    z->wake_fd = wake_fd;
     z->hub = hub;
     z->feed = feed;
     set_config(z, cfg);

@@ -19,9 +19,10 @@
 typedef struct msgw_deliverer msgw_deliverer;
 
 /* Starts the delivery thread on its own connection to the store at store_spec; feed may be NULL.
- * The feed must outlive the deliverer. */
+ * The feed must outlive the deliverer.  wake_fd (a doorbell listener's, -1: none) wakes the idle
+ * thread when new messages are committed. */
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   msgw_errors *e);
+                                   int wake_fd, msgw_errors *e);
 /* Stops the thread after the attempt in progress and joins it. */
 void msgw_deliverer_destroy(msgw_deliverer **d);
 

@@ -23,6 +23,7 @@
 #include "msgw/adapter.h"
 #include "msgw/buf.h"
 #include "msgw/config.h"
+#include "msgw/doorbell.h"
 #include "msgw/eligibility.h"
 #include "msgw/feed.h"
 #include "msgw/route.h"
@@ -41,11 +42,13 @@ typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, si
  * Borrows cfg, ctx, store, cat and feed (they must outlive it; feed may be
  * NULL); owns the eligibility engine, which it rebuilds from the store's
  * records (the durable truth) before returning, and the worker thread, which
- * publishes what each group committed ("record", "transition") on the feed.
+ * publishes what each group committed ("record", "transition") on the feed
+ * and rings bell (may be NULL) when a group queued outbox messages.
  * Answers are handed back through an event on base.
  */
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed, msgw_errors *e);
+                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
+                             msgw_doorbell *bell, msgw_errors *e);
 /* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
 void msgw_ingest_destroy(msgw_ingest **ing);
 /* Switches to a new configuration and catalogue (SIGHUP) between two commit groups: the engine is

@@ -291,3 +291,11 @@ void msgw_catalogue_params_at(const msgw_catalogue *c, msgw_date date, int64_t *
         out[i] = v ? v->value : MSGW_ABSENT;
     }
 }
+
+const char *msgw_catalogue_keep(msgw_catalogue *c, const char *s)
+{
+    json_t *kept = json_object_get(c->doc, "_kept");
+    if (!kept) json_object_set_new(c->doc, "_kept", kept = json_array());
+    json_array_append_new(kept, json_string(s));
+    return json_string_value(json_array_get(kept, json_array_size(kept) - 1));
+}

@@ -131,7 +131,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
-    msgw_ingest_reconfigure(d->ingest, cfg, cat, &e);
+    msgw_reload how = msgw_ingest_reconfigure(d->ingest, cfg, d->cat, cat, &e);
+    if (how == MSGW_RELOAD_FAILED) log_errors(&e);
+    if (how == MSGW_RELOAD_REBUILT && strcmp(d->cat->id, cat->id) == 0)
+        log_line("warning", "catalogue rules changed: engine rebuilt", "verdicts the new rules change take effect without notices");
+    if (how == MSGW_RELOAD_PARAMETERS) { /* the engine keeps its catalogue, with the new values added */
+        msgw_catalogue_destroy(&cat);
+        cat = d->cat;
+        d->cat = NULL;
+        log_line("info", "parameter values applied", "transitions routed to the departments");
+    }
     if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
     if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
     /* ZeroMQ delivery keeps its socket, consumers and messages in flight; its thread is switched

@@ -972,12 +972,12 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
     while (at < p->nvalues && p->values[at].from < from) at++;
     if (at < p->nvalues && p->values[at].from == from) {
         p->values[at].value = value;
-        p->values[at].source = source ? keep(e, source) : NULL;
+        p->values[at].source = source ? msgw_catalogue_keep(cat, source) : NULL;
     } else {
         p->values = realloc(p->values, (p->nvalues + 1) * sizeof *p->values);
         if (!p->values) abort();
         memmove(&p->values[at + 1], &p->values[at], (p->nvalues - at) * sizeof *p->values);
-        p->values[at] = (msgw_param_value){from, value, source ? keep(e, source) : NULL};
+        p->values[at] = (msgw_param_value){from, value, source ? msgw_catalogue_keep(cat, source) : NULL};
         p->nvalues++;
     }
     e->last_evaluated = 0;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "msgw/canon.h"
@@ -57,6 +58,7 @@ struct msgw_ingest {
     pthread_mutex_t engine_lock;
     msgw_feed *feed;     /* NULL: no monitoring feed */
     msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
+    msgw_date swept;     /* the engine's state is current up to this day (the daily sweep) */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
 
     pthread_t worker;
@@ -252,21 +254,44 @@ typedef struct group {
     size_t ncauses;
 } group;
 
-/* Evaluates and routes one new record: its messages go into box, committed with it. */
-static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_outbox_list *box)
+/* The verdict after a transition, as the store keeps it. */
+static void verdict_of(const msgw_transition *t, msgw_arena *a, msgw_store_verdict *v)
+{
+    const msgw_verdict *after = &t->after;
+    const msgw_service *svc = t->service;
+    *v = (msgw_store_verdict){.person = msgw_arena_strdup(a, t->person),
+                              .service = svc->code,
+                              .eligible = after->eligible,
+                              .since = after->eligible ? after->since : MSGW_DATE_NONE,
+                              .tier = after->eligible && after->tier >= 0 && (size_t)after->tier < svc->ntiers
+                                          ? svc->tiers[after->tier].name
+                                          : NULL,
+                              .amount = after->eligible ? after->amount : MSGW_ABSENT};
+}
+
+/* Evaluates and routes one new record: its messages go into box and its new verdicts into the
+ * item, committed with it. */
+static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_outbox_list *box,
+                       msgw_store_item *it)
 {
     size_t before = g->tr.n;
     msgw_elig_apply(ing->elig, r, msgw_date_today(), &g->tr, NULL);
     msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
-    for (size_t t = before; t < g->tr.n; t++)
+    size_t n = g->tr.n - before;
+    msgw_store_verdict *v = msgw_arena_alloc(j->batch->arena, (n + 1) * sizeof *v);
+    for (size_t t = before; t < g->tr.n; t++) {
         msgw_route_transition(ing->cfg, ing->ctx, &g->tr.v[t], r, j->batch->arena, box);
+        verdict_of(&g->tr.v[t], j->batch->arena, &v[t - before]);
+    }
+    it->verdicts = v;
+    it->nverdicts = n;
     if (g->tr.n > g->ncauses) {
         g->causes = realloc(g->causes, g->tr.n * sizeof *g->causes);
         if (!g->causes) abort();
     }
     for (size_t t = before; t < g->tr.n; t++) g->causes[t] = r->message_id;
     g->ncauses = g->tr.n;
-    return g->tr.n - before;
+    return n;
 }
 
 static void prepare(msgw_ingest *ing, group *g)
@@ -287,7 +312,7 @@ static void prepare(msgw_ingest *ing, group *g)
             *it = (msgw_store_item){.record = r, .sender = j->dept, .body_digest = j->digest};
             /* a record already stored, or earlier in this group, is a replay: it causes nothing */
             if (id_set_add(&seen, r->message_id) && msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
-                g->ntransitions[x] += evaluate(ing, g, j, r, &g->boxes[k]);
+                g->ntransitions[x] += evaluate(ing, g, j, r, &g->boxes[k], it);
                 it->outbox = g->boxes[k].v;
                 it->noutbox = g->boxes[k].n;
             }
@@ -378,6 +403,54 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
 }
 
 /* Takes queued requests up to queue.group_records records (at least one request). */
+/*
+ * Transitions no record caused — the daily sweep (birthdays, facts that
+ * end), a new parameter value — are routed and committed like a record's,
+ * as one record-less store item, with the engine lock held.  On the worker
+ * thread they are also published on the feed.
+ */
+static bool commit_unprompted(msgw_ingest *ing, msgw_transitions *tr, bool on_worker, msgw_errors *e)
+{
+    if (!tr->n) return true;
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_outbox_list box = {0};
+    msgw_store_verdict *v = msgw_arena_alloc(a, (tr->n + 1) * sizeof *v);
+    for (size_t t = 0; t < tr->n; t++) {
+        msgw_route_transition(ing->cfg, ing->ctx, &tr->v[t], NULL, a, &box);
+        verdict_of(&tr->v[t], a, &v[t]);
+    }
+    msgw_store_item it = {.sender = "gateway", .outbox = box.v, .noutbox = box.n, .verdicts = v, .nverdicts = tr->n};
+    bool ok = msgw_store_commit(ing->store, &it, 1, msgw_time_now(), e);
+    if (ok && on_worker)
+        for (size_t t = 0; t < tr->n; t++)
+            msgw_feed_publish(ing->pub, "transition", msgw_feed_transition_event(&tr->v[t], NULL));
+    if (ok && box.n) msgw_doorbell_ring(ing->bell);
+    free(box.v);
+    msgw_arena_destroy(&a);
+    return ok;
+}
+
+/* The daily sweep, for every day since the last one (a gateway that was down catches up). */
+static void sweep_to_today(msgw_ingest *ing)
+{
+    msgw_date today = msgw_date_today();
+    if (today <= ing->swept) return;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    pthread_mutex_lock(&ing->engine_lock);
+    for (msgw_date d = ing->swept + 1; d <= today; d++) {
+        msgw_transitions tr;
+        msgw_transitions_init(&tr);
+        msgw_elig_sweep(ing->elig, d, &tr, &e);
+        if (!commit_unprompted(ing, &tr, true, &e))
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the sweep's notices could not be stored\"}\n");
+        msgw_transitions_clear(&tr);
+    }
+    ing->swept = today;
+    pthread_mutex_unlock(&ing->engine_lock);
+    msgw_errors_clear(&e);
+}
+
 static job *take_group(msgw_ingest *ing, size_t *njobs)
 {
     job *first = ing->queue.head, *last = NULL;
@@ -401,7 +474,16 @@ static void *work(void *arg)
     ing->pub = msgw_feed_pub_new(ing->feed); /* a ZeroMQ socket: made, used and closed here */
     pthread_mutex_lock(&ing->lock);
     for (;;) {
-        while (!ing->queue.head && !ing->stop) pthread_cond_wait(&ing->wake, &ing->lock);
+        while (!ing->queue.head && !ing->stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 30; /* a new day is noticed within 30 s */
+            if (pthread_cond_timedwait(&ing->wake, &ing->lock, &until) != 0) {
+                pthread_mutex_unlock(&ing->lock);
+                sweep_to_today(ing);
+                pthread_mutex_lock(&ing->lock);
+            }
+        }
         if (!ing->queue.head) break; /* stopping, and everything queued is committed */
         size_t n;
         job *g = take_group(ing, &n);
@@ -593,6 +675,7 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
     ing->cat = cat;
     ing->rate_since = msgw_time_now();
     ing->group_records = cfg->queue_group_records;
+    ing->swept = msgw_date_today(); /* the replay evaluates every record on today's date */
     pthread_mutex_init(&ing->engine_lock, NULL);
     pthread_mutex_init(&ing->lock, NULL);
     pthread_cond_init(&ing->wake, NULL);
@@ -612,17 +695,70 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
     return ing;
 }
 
-bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e)
+/* The catalogues differ in parameter values at most: same services, rules and parameters. */
+static bool same_rules(const msgw_catalogue *a, const msgw_catalogue *b)
 {
+    if (a->nparams != b->nparams || a->nservices != b->nservices) return false;
+    for (size_t i = 0; i < a->nparams; i++)
+        if (strcmp(a->params[i].name, b->params[i].name) != 0 || a->params[i].type != b->params[i].type) return false;
+    json_t *x = json_deep_copy(a->doc), *y = json_deep_copy(b->doc);
+    const char *values[] = {"parameters", "_overlays", "_kept"}; /* where the values live */
+    for (size_t i = 0; i < 3; i++) {
+        json_object_del(x, values[i]);
+        json_object_del(y, values[i]);
+    }
+    bool same = json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static bool has_value(const msgw_param *p, const msgw_param_value *v)
+{
+    for (size_t i = 0; i < p->nvalues; i++)
+        if (p->values[i].from == v->from && p->values[i].value == v->value) return true;
+    return false;
+}
+
+/* Each dated value the new catalogue has and the current one lacks, applied as a parameter change
+ * to the current catalogue: only the persons it can affect are re-evaluated. */
+static bool apply_new_values(msgw_ingest *ing, const msgw_catalogue *newer, msgw_transitions *tr, msgw_errors *e)
+{
+    msgw_catalogue *cur = (msgw_catalogue *)ing->cat; /* the engine's: the caller gave it mutable */
+    msgw_date today = msgw_date_today();
+    for (size_t i = 0; i < newer->nparams; i++) {
+        const msgw_param *p = &newer->params[i];
+        for (size_t k = 0; k < p->nvalues; k++)
+            if (!has_value(&cur->params[i], &p->values[k]) &&
+                !msgw_elig_param_change(ing->elig, cur, p->name, p->values[k].from, p->values[k].value,
+                                        p->values[k].source, today, tr, e))
+                return false;
+    }
+    return true;
+}
+
+msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, msgw_catalogue *cur,
+                                    const msgw_catalogue *newer, msgw_errors *e)
+{
+    msgw_reload how = MSGW_RELOAD_REBUILT;
     pthread_mutex_lock(&ing->engine_lock);
     ing->cfg = cfg;
-    ing->cat = cat;
-    bool ok = rebuild_engine(ing, e);
+    if (cur == ing->cat && same_rules(cur, newer)) {
+        msgw_transitions tr;
+        msgw_transitions_init(&tr);
+        bool ok = apply_new_values(ing, newer, &tr, e) && commit_unprompted(ing, &tr, false, e);
+        msgw_transitions_clear(&tr);
+        how = ok ? MSGW_RELOAD_PARAMETERS : MSGW_RELOAD_FAILED;
+        if (!ok) rebuild_engine(ing, e); /* nothing half-applied survives: the store is the truth */
+    } else {
+        ing->cat = newer;
+        if (!rebuild_engine(ing, e)) how = MSGW_RELOAD_FAILED;
+    }
     pthread_mutex_unlock(&ing->engine_lock);
     pthread_mutex_lock(&ing->lock);
     ing->group_records = cfg->queue_group_records;
     pthread_mutex_unlock(&ing->lock);
-    return ok;
+    return how;
 }
 
 json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date)

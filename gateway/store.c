@@ -159,3 +159,10 @@ bool msgw_store_each_record(msgw_store *s,
 {
     return s->b->each_record(s->impl, cb, ud, e);
 }
+
+bool msgw_store_each_verdict(msgw_store *s, const char *person,
+                             bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
+                             msgw_errors *e)
+{
+    return s->b->each_verdict(s->impl, person, cb, ud, e);
+}

@@ -29,10 +29,15 @@ enum {
     ST_RESCHEDULE,
     ST_FINISH,
     ST_FIND_EVENT,
+    ST_VERDICT,
     ST_COUNT
 };
 
 static const char *const sql_text[ST_COUNT] = {
+    [ST_VERDICT] = "INSERT INTO eligibility(person, service, eligible, since, tier, amount, record_seq, "
+                   "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (person, service) DO "
+                   "UPDATE SET eligible = ?3, since = ?4, tier = ?5, amount = ?6, record_seq = ?7, "
+                   "updated_at = ?8",
     [ST_FIND] = "SELECT seq, recorded_at FROM records WHERE message_id = ?1",
     [ST_RECORD] = "INSERT INTO records(message_id, kind, sender, source_message_id, body_digest, "
                   "recorded_at, canonical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -86,6 +91,10 @@ static const char schema_sql[] =
     " attributes TEXT NOT NULL, department TEXT NOT NULL, message_id TEXT NOT NULL,"
     " recorded_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS facts_subject ON facts(subject, type);"
+    "CREATE TABLE IF NOT EXISTS eligibility("
+    " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
+    " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (person, service)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS outbox("
     " id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,"
     " media_type TEXT NOT NULL, person TEXT NOT NULL DEFAULT '', body BLOB NOT NULL,"
@@ -271,7 +280,8 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
         bind_text(st, 4, m->media_type);
         bind_text(st, 5, m->person ? m->person : "");
         sqlite3_bind_blob(st, 6, m->body ? m->body : "", (int)m->len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, it->seq);
+        if (it->record) sqlite3_bind_int64(st, 7, it->seq);
+        else sqlite3_bind_null(st, 7); /* caused by no record: the calendar, a parameter */
         sqlite3_bind_int64(st, 8, now);
         bind_text(st, 9, m->cause);
         if (!step_done(s, st, e, "store outbox message")) return false;
@@ -279,8 +289,32 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
     return true;
 }
 
+static bool put_verdicts(sqlite_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
+{
+    sqlite3_stmt *st = s->st[ST_VERDICT];
+    for (size_t i = 0; i < it->nverdicts; i++) {
+        const msgw_store_verdict *v = &it->verdicts[i];
+        bind_text(st, 1, v->person);
+        bind_text(st, 2, v->service);
+        sqlite3_bind_int(st, 3, v->eligible);
+        bind_date(st, 4, v->eligible ? v->since : MSGW_DATE_NONE);
+        bind_text(st, 5, v->tier);
+        if (v->amount == INT64_MIN) sqlite3_bind_null(st, 6);
+        else sqlite3_bind_int64(st, 6, v->amount);
+        if (it->record) sqlite3_bind_int64(st, 7, it->seq);
+        else sqlite3_bind_null(st, 7);
+        sqlite3_bind_int64(st, 8, now);
+        if (!step_done(s, st, e, "store verdict")) return false;
+    }
+    return true;
+}
+
 static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
+    if (!it->record) { /* what the calendar or a parameter caused: its messages and verdicts */
+        it->seq = 0;
+        return put_outbox(s, it, now, e) && put_verdicts(s, it, now, e);
+    }
     int found = find_record(s, it, e);
     if (found != 0) return found > 0; /* a replay: the original outcome, nothing written */
     msgw_record copy = *it->record;
@@ -303,7 +337,8 @@ static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_e
     it->duplicate = false;
     it->seq = sqlite3_last_insert_rowid(s->db);
     it->recorded_at = now;
-    return put_facts(s, &copy, it->seq, now, e) && put_outbox(s, it, now, e);
+    return put_facts(s, &copy, it->seq, now, e) && put_outbox(s, it, now, e) &&
+           put_verdicts(s, it, now, e);
 }
 
 static bool sqlite_commit(void *impl, msgw_store_item *items, size_t n, msgw_time now,
@@ -563,7 +598,37 @@ static bool sqlite_each_record(void *impl, bool (*cb)(void *, int64_t, const cha
     return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read records");
 }
 
+static bool sqlite_each_verdict(void *impl, const char *person,
+                                bool (*cb)(void *, const msgw_store_verdict *), void *ud,
+                                msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT person, service, eligible, since, tier, amount, updated_at FROM "
+                           "eligibility WHERE ?1 IS NULL OR person = ?1 ORDER BY person, service",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, e, "read verdicts");
+    bind_text(st, 1, person);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        msgw_store_verdict v = {
+            .person = (const char *)sqlite3_column_text(st, 0),
+            .service = (const char *)sqlite3_column_text(st, 1),
+            .eligible = sqlite3_column_int(st, 2) != 0,
+            .since = sqlite3_column_type(st, 3) == SQLITE_NULL ? MSGW_DATE_NONE
+                                                                : (msgw_date)sqlite3_column_int64(st, 3),
+            .tier = (const char *)sqlite3_column_text(st, 4),
+            .amount = sqlite3_column_type(st, 5) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 5),
+            .updated_at = sqlite3_column_int64(st, 6)};
+        if (!cb(ud, &v)) break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read verdicts");
+}
+
 const msgw_store_backend msgw_store_sqlite = {
+    .each_verdict = sqlite_each_verdict,
     .known = sqlite_known,
     .each_record = sqlite_each_record,
     .name = "sqlite",

@@ -69,6 +69,8 @@ bool msgw_catalogue_overlay(msgw_catalogue *c, const char *path, msgw_errors *e)
 void msgw_catalogue_destroy(msgw_catalogue **c);
 const msgw_service *msgw_catalogue_service(const msgw_catalogue *c, const char *code);
 size_t msgw_catalogue_count_rules(const msgw_catalogue *c);
+/* A copy of s owned by the catalogue (lives as long as it): for values added after loading. */
+const char *msgw_catalogue_keep(msgw_catalogue *c, const char *s);
 /* Each parameter's value on date into out[] (MSGW_ABSENT where it has none). */
 void msgw_catalogue_params_at(const msgw_catalogue *c, msgw_date date, int64_t *out);
 /* The entry in force on date, or NULL. */

@@ -42,6 +42,7 @@ typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, si
  * Borrows cfg, ctx, store, cat and feed (they must outlive it; feed may be
  * NULL); owns the eligibility engine, which it rebuilds from the store's
  * records (the durable truth) before returning, and the worker thread, which
+ * runs the daily sweep (within 30 s of midnight: birthdays, facts that end),
  * publishes what each group committed ("record", "transition") on the feed
  * and rings bell (may be NULL) when a group queued outbox messages.
  * Answers are handed back through an event on base.
@@ -51,9 +52,24 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
                              msgw_doorbell *bell, msgw_errors *e);
 /* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
 void msgw_ingest_destroy(msgw_ingest **ing);
-/* Switches to a new configuration and catalogue (SIGHUP) between two commit groups: the engine is
- * rebuilt from the store under the new catalogue's rules and parameter values. */
-bool msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
+typedef enum {
+    MSGW_RELOAD_PARAMETERS, /* only parameter values changed: applied to cur; the caller frees newer */
+    MSGW_RELOAD_REBUILT,    /* rules changed: the engine runs newer now; the caller frees cur */
+    MSGW_RELOAD_FAILED      /* the engine was rebuilt from the store under newer; free cur */
+} msgw_reload;
+
+/*
+ * Switches to a new configuration and catalogue (SIGHUP) between two commit
+ * groups.  cur is the catalogue the engine runs (mutable: new parameter
+ * values are added to it).  When newer differs from it only in parameter
+ * values, each new dated value is applied as a parameter change: only the
+ * persons it can affect are re-evaluated, and their transitions are routed
+ * and committed like a record's (cause: the parameter).  When the rules
+ * changed, the engine is rebuilt from the store under newer: verdicts the
+ * new rules change take effect without notices (docs/ingress.md).
+ */
+msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, msgw_catalogue *cur,
+                                    const msgw_catalogue *newer, msgw_errors *e);
 
 /*
  * Takes one request.  Returns 0 when it was queued: done(ud, ...) is called

@@ -42,13 +42,28 @@ typedef struct msgw_outbox_msg {
     const char *cause; /* message id of the record that caused it (traces, latency), may be NULL */
 } msgw_outbox_msg;
 
-/* One record of a batch to commit, and its outcome. */
+/* A person's verdict on a service, written with the commit that changed it: the eligibility state
+ * the gateway has told the departments about (the engine's in-memory state is rebuilt from the
+ * records; this is what was notified, queryable without it). */
+typedef struct msgw_store_verdict {
+    const char *person, *service;
+    bool eligible;
+    msgw_date since;  /* MSGW_DATE_NONE when not eligible */
+    const char *tier; /* NULL: none */
+    int64_t amount;   /* fen; INT64_MIN (the engine's MSGW_ABSENT): none */
+    msgw_time updated_at; /* filled when read back */
+} msgw_store_verdict;
+
+/* One record of a batch to commit, and its outcome.  record may be NULL for what no record
+ * caused (the daily sweep, a parameter change): then only its outbox and verdicts are written. */
 typedef struct msgw_store_item {
     const msgw_record *record; /* validated; message_id set */
     const char *sender;        /* the department that pushed it */
     const char *body_digest;   /* SHA-256 hex of the bytes received (traces) */
     const msgw_outbox_msg *outbox;
     size_t noutbox;
+    const msgw_store_verdict *verdicts; /* the transitions it caused, as the verdicts after them */
+    size_t nverdicts;
     /* filled by msgw_store_commit */
     bool duplicate; /* its message id was committed before: nothing new written */
     int64_t seq;    /* the record's sequence number (the original one for a duplicate) */
@@ -122,6 +137,8 @@ typedef struct msgw_store_backend {
     bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
     int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
                  msgw_errors *e);
+    bool (*each_verdict)(void *impl, const char *person,
+                         bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
     bool (*each_record)(void *impl,
                         bool (*cb)(void *ud, int64_t seq, const char *canonical,
                                    msgw_time recorded_at),
@@ -177,5 +194,10 @@ bool msgw_store_each_record(msgw_store *s,
                             bool (*cb)(void *ud, int64_t seq, const char *canonical,
                                        msgw_time recorded_at),
                             void *ud, msgw_errors *e);
+
+/* Calls cb for each stored verdict of person (NULL: everyone), by person and service. */
+bool msgw_store_each_verdict(msgw_store *s, const char *person,
+                             bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
+                             msgw_errors *e);
 
 #endif

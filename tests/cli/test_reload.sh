@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The eligibility state in the store, and a parameter raised by SIGHUP: the daemon as a process.
+#   - a record that changes a verdict writes it to the store's eligibility table, with the notices,
+#     in the same transaction;
+#   - a deployment overlay raising an allowance, reloaded with SIGHUP, re-evaluates the persons it
+#     affects: CHANGED notices (no causing record) reach the outbox and the stored verdicts carry
+#     the new amount; connections stay up and pushes go on.
+set -uo pipefail
+msgw=${MSGW_BIN:?}
+root=${MSGW_SOURCE_ROOT:?}
+tmp=$(mktemp -d)
+pid=
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+P=$tmp/pki
+"$root/certs/dev-pki.sh" "$P" 12 >/dev/null 2>&1
+echo '{ "parameters": {} }' >"$tmp/overlay.json"
+cat >"$tmp/msgw.json" <<JSON
+{ "region": "12", "catalogue": "tianjin", "catalogue_overlay": "$tmp/overlay.json", "data_dir": "$tmp/data",
+  "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
+  "https": { "listen": "127.0.0.1:0" },
+  "departments": [
+    { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "push": ["household_assistance_roster"],
+      "eligibility": true, "deliver": { "webhook": { "url": "https://127.0.0.1:9/inbox" } } },
+    { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" }, "push": ["disability_certificate"],
+      "eligibility": true, "deliver": { "webhook": { "url": "https://127.0.0.1:9/inbox" } } } ] }
+JSON
+"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do [[ -s $tmp/port ]] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+push() { # FILE MEDIA_TYPE -> status
+	curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/cdpf.crt" --key "$P/cdpf.key" \
+		-H "Content-Type: $2" --data-binary "@$1" "https://localhost:$port/v1/records"
+}
+sql() { python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone(); print(r[0] if r else "")' "$tmp/data/msgw.db" "$1"; }
+CDPF=application/vnd.msgw.cdpf.certificate+xml
+
+ok test "$(push "$root/tests/data/cdpf/certificate-events.xml" $CDPF)" = 202
+transitions=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["transitions"])' "$tmp/body")
+ok test "$transitions" -gt 0
+# every transition left its verdict in the store, in the same commit as its record and notices
+ok test "$(sql "select count(*) from eligibility")" -gt 0
+ok test "$(sql "select count(*) from eligibility e where record_seq is null or not exists (select 1 from records r where r.seq = e.record_seq)")" = 0
+care_before=$(sql "select count(*) from eligibility where service = 'TJ-D7-12' and eligible = 1 and amount = 20000")
+echo "care allowance at 200 yuan: $care_before persons"
+ok test "$care_before" -gt 0
+
+# the deployment raises the care allowance from today: 200 -> 250 yuan
+today=$(date +%F)
+cat >"$tmp/overlay.json" <<JSON
+{ "parameters": { "disability_care": { "type": "money",
+    "values": [ { "from": "$today", "value": "250yuan", "source": { "text": "test: a raise" } } ] } } }
+JSON
+notices_before=$(sql "select count(*) from outbox where kind = 'eligibility'")
+kill -HUP "$pid"
+for _ in $(seq 100); do grep -q '"parameter values applied"' "$tmp/log" && break; sleep 0.1; done
+ok grep -q '"parameter values applied"' "$tmp/log"
+ok test "$(sql "select count(*) from eligibility where service = 'TJ-D7-12' and eligible = 1 and amount = 25000")" = "$care_before"
+ok test "$(sql "select count(*) from eligibility where service = 'TJ-D7-12' and amount = 20000")" = 0
+# CHANGED notices, caused by no record, one per recipient and person
+new_notices=$(sql "select count(*) from outbox where kind = 'eligibility' and cause is null")
+echo "notices after the raise: $new_notices (before: $notices_before with a cause)"
+ok test "$new_notices" -ge "$care_before"
+# the same reload again changes nothing and sends nothing
+kill -HUP "$pid"
+for _ in $(seq 100); do [[ $(grep -c '"reloaded"' "$tmp/log") -ge 2 ]] && break; sleep 0.1; done
+ok test "$(sql "select count(*) from outbox where kind = 'eligibility' and cause is null")" = "$new_notices"
+# pushes go on after the reloads
+ok test "$(push "$root/tests/data/cdpf/certificate-events.xml" $CDPF)" = 202
+kill -TERM "$pid"
+wait "$pid"
+ok test $? -eq 0
+pid=
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]

@@ -18,6 +18,21 @@
 #include "msgw/doorbell.h"
 #include "msgw/store.h"
 
+/*
+ * Up to PARALLEL posts to one recipient at a time, each on its own kept-alive
+ * connection.  Order per person still holds: a pass takes at most one
+ * message per person (msgw_store_due), the oldest pending one.
+ */
+enum { PARALLEL = 8, PER_PASS = 8 * PARALLEL };
+
+/* One post in flight. */
+typedef struct transfer {
+    const msgw_department *dept;
+    const msgw_delivery *m;
+    struct curl_slist *hdr;
+    char why[CURL_ERROR_SIZE];
+} transfer;
+
 /* The outcomes of one pass, settled together. */
 typedef struct pass {
     msgw_settlement *v;
@@ -30,7 +45,8 @@ struct msgw_deliverer {
     msgw_store *store;
     msgw_feed *feed;
     msgw_feed_pub *pub; /* the delivery thread's own, NULL without a feed */
-    CURL **handles;     /* one per department, reused: keep-alive connections */
+    CURLM *multi;       /* the transfers of a wave run side by side */
+    CURL **handles;     /* PARALLEL per department, reused: keep-alive connections */
     pthread_t thread;
     atomic_bool stop;
     uint64_t rng;
@@ -56,25 +72,28 @@ static msgw_time backoff(msgw_deliverer *d, int attempts)
     return (msgw_time)(t / 2 + d->rng % (t / 2 + 1));
 }
 
-/* Posts one message; returns the HTTP status, or 0 with *why on a transport failure. */
-static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const msgw_delivery *m,
-                 char *why, size_t len)
+/* Prepares handle h to post message m of transfer t (headers in t, freed when it completes). */
+static void prepare(msgw_deliverer *d, CURL *h, transfer *t)
 {
     const msgw_config *c = d->cfg;
-    struct curl_slist *hdr = NULL;
+    const msgw_department *dept = t->dept;
+    const msgw_delivery *m = t->m;
     char line[256];
     snprintf(line, sizeof line, "Content-Type: %s", m->media_type);
-    hdr = curl_slist_append(hdr, line);
+    t->hdr = curl_slist_append(NULL, line);
     snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", m->event_id);
-    hdr = curl_slist_append(hdr, line);
+    t->hdr = curl_slist_append(t->hdr, line);
     snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
-    hdr = curl_slist_append(hdr, line);
+    t->hdr = curl_slist_append(t->hdr, line);
     if (m->cause && *m->cause) {
         snprintf(line, sizeof line, "X-Msgw-Cause: %s", m->cause);
-        hdr = curl_slist_append(hdr, line);
+        t->hdr = curl_slist_append(t->hdr, line);
     }
+    t->why[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->why);
     curl_easy_setopt(h, CURLOPT_URL, dept->deliver_url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, m->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)m->len);
     curl_easy_setopt(h, CURLOPT_CAINFO, dept->deliver_ca ? dept->deliver_ca : c->tls_ca);
@@ -84,15 +103,8 @@ static long post(msgw_deliverer *d, CURL *h, const msgw_department *dept, const 
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(why, len, "%s", curl_easy_strerror(rc));
-    curl_slist_free_all(hdr);
-    return status;
 }
 
 /* Decides a message's outcome; what the store must remember is added to the pass. */
@@ -148,28 +160,66 @@ static void settle_pass(msgw_deliverer *d, pass *ps)
     ps->n = 0;
 }
 
-/* One pass over the webhook recipients; returns how many messages were attempted. */
+/* Runs the transfers added to the multi handle until all are done, settling each. */
+static void run_wave(msgw_deliverer *d, pass *ps)
+{
+    int running = 1;
+    while (running && !atomic_load(&d->stop)) {
+        curl_multi_perform(d->multi, &running);
+        if (running) curl_multi_poll(d->multi, NULL, 0, 1000, NULL);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        transfer *t = NULL;
+        long status = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (msg->data.result == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        else if (!t->why[0])
+            snprintf(t->why, sizeof t->why, "%s", curl_easy_strerror(msg->data.result));
+        settle(d, ps, t->m, status, t->why, msgw_time_now());
+    }
+}
+
+/* One pass over the webhook recipients, in waves of up to PARALLEL posts per recipient; returns
+ * how many messages were attempted. */
 static size_t deliver_due(msgw_deliverer *d, pass *ps)
 {
-    size_t attempted = 0;
-    for (size_t i = 0; i < d->cfg->ndepartments && !atomic_load(&d->stop); i++) {
-        const msgw_department *dept = &d->cfg->departments[i];
-        if (dept->deliver != MSGW_DELIVER_WEBHOOK) continue;
-        msgw_store_deliveries due = {0};
-        msgw_errors e;
-        msgw_errors_init(&e);
-        if (msgw_store_due(d->store, dept->id, msgw_time_now(), 32, &due, &e)) {
-            for (size_t k = 0; k < due.n && !atomic_load(&d->stop); k++) {
-                char why[256] = "";
-                long status = post(d, d->handles[i], dept, &due.v[k], why, sizeof why);
-                settle(d, ps, &due.v[k], status, why, msgw_time_now());
+    size_t nd = d->cfg->ndepartments, attempted = 0, most = 0;
+    msgw_store_deliveries *due = calloc(nd + 1, sizeof *due);
+    transfer *t = calloc(nd * PARALLEL + 1, sizeof *t);
+    if (!due || !t) abort();
+    msgw_errors e;
+    msgw_errors_init(&e);
+    for (size_t i = 0; i < nd; i++)
+        if (d->cfg->departments[i].deliver == MSGW_DELIVER_WEBHOOK &&
+            msgw_store_due(d->store, d->cfg->departments[i].id, msgw_time_now(), PER_PASS, &due[i], &e) &&
+            due[i].n > most)
+            most = due[i].n;
+    msgw_errors_clear(&e);
+    for (size_t wave = 0; wave * PARALLEL < most && !atomic_load(&d->stop); wave++) {
+        for (size_t i = 0; i < nd; i++)
+            for (size_t j = 0; j < PARALLEL && wave * PARALLEL + j < due[i].n; j++) {
+                transfer *x = &t[i * PARALLEL + j];
+                *x = (transfer){.dept = &d->cfg->departments[i], .m = &due[i].v[wave * PARALLEL + j]};
+                prepare(d, d->handles[i * PARALLEL + j], x);
+                curl_multi_add_handle(d->multi, d->handles[i * PARALLEL + j]);
                 attempted++;
             }
-        }
-        msgw_store_deliveries_clear(&due);
-        msgw_errors_clear(&e);
+        run_wave(d, ps);
+        for (size_t k = 0; k < nd * PARALLEL; k++)
+            if (t[k].hdr) {
+                curl_multi_remove_handle(d->multi, d->handles[k]);
+                curl_slist_free_all(t[k].hdr);
+                t[k].hdr = NULL;
+            }
     }
     settle_pass(d, ps);
+    for (size_t i = 0; i < nd; i++) msgw_store_deliveries_clear(&due[i]);
+    free(due);
+    free(t);
     return attempted;
 }
 
@@ -198,17 +248,19 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->feed = feed;
     d->wake_fd = wake_fd;
     d->rng = (uint64_t)msgw_time_now() | 1;
-    d->handles = calloc(cfg->ndepartments + 1, sizeof *d->handles);
-    if (!d->handles) abort();
-    for (size_t i = 0; i < cfg->ndepartments; i++)
+    d->multi = curl_multi_init();
+    d->handles = calloc(cfg->ndepartments * PARALLEL + 1, sizeof *d->handles);
+    if (!d->handles || !d->multi) abort();
+    for (size_t i = 0; i < cfg->ndepartments * PARALLEL; i++)
         d->handles[i] = curl_easy_init();
     atomic_init(&d->stop, false);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         msgw_error_add(e, -1, "delivery", NULL, "deliver.thread",
                        "cannot start the delivery thread");
-        for (size_t i = 0; i < cfg->ndepartments; i++)
+        for (size_t i = 0; i < cfg->ndepartments * PARALLEL; i++)
             curl_easy_cleanup(d->handles[i]);
         free(d->handles);
+        curl_multi_cleanup(d->multi);
         msgw_store_close(&d->store);
         free(d);
         return NULL;
@@ -222,9 +274,10 @@ void msgw_deliverer_destroy(msgw_deliverer **dp)
     msgw_deliverer *d = *dp;
     atomic_store(&d->stop, true);
     pthread_join(d->thread, NULL);
-    for (size_t i = 0; i < d->cfg->ndepartments; i++)
+    for (size_t i = 0; i < d->cfg->ndepartments * PARALLEL; i++)
         curl_easy_cleanup(d->handles[i]);
     free(d->handles);
+    curl_multi_cleanup(d->multi);
     msgw_store_close(&d->store);
     free(d);
     *dp = NULL;

@@ -251,6 +251,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->delivery_max_age_s = (unsigned)num(&l, dl, "max_age_s", "/delivery", 86400, 1, 30 * 86400);
     c->backoff_initial_ms = (unsigned)num(&l, dl, "backoff_initial_ms", "/delivery", 500, 1, 3600000);
     c->backoff_max_ms = (unsigned)num(&l, dl, "backoff_max_ms", "/delivery", 60000, 1, 86400000);
+    c->webhook_parallel = (unsigned)num(&l, dl, "webhook_parallel", "/delivery", 1, 1, 16);
     c->delivery_ack_timeout_ms = (unsigned)num(&l, dl, "ack_timeout_ms", "/delivery", 30000, 10, 86400000);
     json_t *deps = json_object_get(doc, "departments");
     if (!json_is_array(deps) || !json_array_size(deps)) err(&l, "/departments", NULL, "at least one department is needed");

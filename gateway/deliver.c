@@ -19,11 +19,11 @@
 #include "msgw/store.h"
 
 /*
- * Up to PARALLEL posts to one recipient at a time, each on its own kept-alive
- * connection.  Order per person still holds: a pass takes at most one
- * message per person (msgw_store_due), the oldest pending one.
+ * Up to delivery.webhook_parallel posts to one recipient at a time, each on
+ * its own kept-alive connection.  Order per person still holds: a pass takes
+ * at most one message per person (msgw_store_due), the oldest pending one.
  */
-enum { PARALLEL = 8, PER_PASS = 8 * PARALLEL };
+enum { MAX_PARALLEL = 16, PER_PASS = 64 };
 
 /* One post in flight. */
 typedef struct transfer {
@@ -46,7 +46,8 @@ struct msgw_deliverer {
     msgw_feed *feed;
     msgw_feed_pub *pub; /* the delivery thread's own, NULL without a feed */
     CURLM *multi;       /* the transfers of a wave run side by side */
-    CURL **handles;     /* PARALLEL per department, reused: keep-alive connections */
+    size_t par;         /* delivery.webhook_parallel */
+    CURL **handles;     /* par per department, reused: keep-alive connections */
     pthread_t thread;
     atomic_bool stop;
     uint64_t rng;
@@ -160,65 +161,81 @@ static void settle_pass(msgw_deliverer *d, pass *ps)
     ps->n = 0;
 }
 
-/* Runs the transfers added to the multi handle until all are done, settling each. */
-static void run_wave(msgw_deliverer *d, pass *ps)
+/* A recipient's due messages and how far its posts have got. */
+typedef struct queue {
+    msgw_store_deliveries due;
+    size_t next; /* the first message not yet posted */
+} queue;
+
+/* Starts the next message of recipient i on handle slot (i, j), if one is left. */
+static bool start_next(msgw_deliverer *d, queue *q, transfer *t, size_t i, size_t j)
 {
+    if (q[i].next >= q[i].due.n) return false;
+    transfer *x = &t[i * d->par + j];
+    *x = (transfer){.dept = &d->cfg->departments[i], .m = &q[i].due.v[q[i].next++]};
+    prepare(d, d->handles[i * d->par + j], x);
+    curl_multi_add_handle(d->multi, d->handles[i * d->par + j]);
+    return true;
+}
+
+/* Runs the posts until every due message has had its attempt: a handle that finishes settles its
+ * message and takes the recipient's next one at once. */
+static size_t run_posts(msgw_deliverer *d, queue *q, transfer *t, pass *ps)
+{
+    size_t nd = d->cfg->ndepartments, attempted = 0;
+    for (size_t i = 0; i < nd; i++)
+        for (size_t j = 0; j < d->par; j++) attempted += start_next(d, q, t, i, j);
     int running = 1;
     while (running && !atomic_load(&d->stop)) {
         curl_multi_perform(d->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(d->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL *h = msg->easy_handle;
+            CURLcode result = msg->data.result;
+            transfer *x = NULL;
+            long status = 0;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
+            if (result == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            else if (!x->why[0]) snprintf(x->why, sizeof x->why, "%s", curl_easy_strerror(result));
+            settle(d, ps, x->m, status, x->why, msgw_time_now());
+            curl_multi_remove_handle(d->multi, h);
+            curl_slist_free_all(x->hdr);
+            x->hdr = NULL;
+            size_t slot = (size_t)(x - t);
+            if (start_next(d, q, t, slot / d->par, slot % d->par)) {
+                attempted++;
+                running = 1;
+            }
+        }
         if (running) curl_multi_poll(d->multi, NULL, 0, 1000, NULL);
     }
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(d->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        transfer *t = NULL;
-        long status = 0;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        if (msg->data.result == CURLE_OK)
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-        else if (!t->why[0])
-            snprintf(t->why, sizeof t->why, "%s", curl_easy_strerror(msg->data.result));
-        settle(d, ps, t->m, status, t->why, msgw_time_now());
-    }
+    for (size_t k = 0; k < nd * d->par; k++) /* stopping: abandon what is still in flight */
+        if (t[k].hdr) {
+            curl_multi_remove_handle(d->multi, d->handles[k]);
+            curl_slist_free_all(t[k].hdr);
+        }
+    return attempted;
 }
 
-/* One pass over the webhook recipients, in waves of up to PARALLEL posts per recipient; returns
- * how many messages were attempted. */
+/* One pass over the webhook recipients; returns how many messages were attempted. */
 static size_t deliver_due(msgw_deliverer *d, pass *ps)
 {
-    size_t nd = d->cfg->ndepartments, attempted = 0, most = 0;
-    msgw_store_deliveries *due = calloc(nd + 1, sizeof *due);
-    transfer *t = calloc(nd * PARALLEL + 1, sizeof *t);
-    if (!due || !t) abort();
+    size_t nd = d->cfg->ndepartments;
+    queue *q = calloc(nd + 1, sizeof *q);
+    transfer *t = calloc(nd * d->par + 1, sizeof *t);
+    if (!q || !t) abort();
     msgw_errors e;
     msgw_errors_init(&e);
     for (size_t i = 0; i < nd; i++)
-        if (d->cfg->departments[i].deliver == MSGW_DELIVER_WEBHOOK &&
-            msgw_store_due(d->store, d->cfg->departments[i].id, msgw_time_now(), PER_PASS, &due[i], &e) &&
-            due[i].n > most)
-            most = due[i].n;
+        if (d->cfg->departments[i].deliver == MSGW_DELIVER_WEBHOOK)
+            msgw_store_due(d->store, d->cfg->departments[i].id, msgw_time_now(), PER_PASS, &q[i].due, &e);
     msgw_errors_clear(&e);
-    for (size_t wave = 0; wave * PARALLEL < most && !atomic_load(&d->stop); wave++) {
-        for (size_t i = 0; i < nd; i++)
-            for (size_t j = 0; j < PARALLEL && wave * PARALLEL + j < due[i].n; j++) {
-                transfer *x = &t[i * PARALLEL + j];
-                *x = (transfer){.dept = &d->cfg->departments[i], .m = &due[i].v[wave * PARALLEL + j]};
-                prepare(d, d->handles[i * PARALLEL + j], x);
-                curl_multi_add_handle(d->multi, d->handles[i * PARALLEL + j]);
-                attempted++;
-            }
-        run_wave(d, ps);
-        for (size_t k = 0; k < nd * PARALLEL; k++)
-            if (t[k].hdr) {
-                curl_multi_remove_handle(d->multi, d->handles[k]);
-                curl_slist_free_all(t[k].hdr);
-                t[k].hdr = NULL;
-            }
-    }
+    size_t attempted = run_posts(d, q, t, ps);
     settle_pass(d, ps);
-    for (size_t i = 0; i < nd; i++) msgw_store_deliveries_clear(&due[i]);
-    free(due);
+    for (size_t i = 0; i < nd; i++) msgw_store_deliveries_clear(&q[i].due);
+    free(q);
     free(t);
     return attempted;
 }
@@ -249,15 +266,17 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->wake_fd = wake_fd;
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->multi = curl_multi_init();
-    d->handles = calloc(cfg->ndepartments * PARALLEL + 1, sizeof *d->handles);
+    d->par = cfg->webhook_parallel < MAX_PARALLEL ? cfg->webhook_parallel : MAX_PARALLEL;
+    if (d->par == 0) d->par = 1;
+    d->handles = calloc(cfg->ndepartments * d->par + 1, sizeof *d->handles);
     if (!d->handles || !d->multi) abort();
-    for (size_t i = 0; i < cfg->ndepartments * PARALLEL; i++)
+    for (size_t i = 0; i < cfg->ndepartments * d->par; i++)
         d->handles[i] = curl_easy_init();
     atomic_init(&d->stop, false);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         msgw_error_add(e, -1, "delivery", NULL, "deliver.thread",
                        "cannot start the delivery thread");
-        for (size_t i = 0; i < cfg->ndepartments * PARALLEL; i++)
+        for (size_t i = 0; i < cfg->ndepartments * d->par; i++)
             curl_easy_cleanup(d->handles[i]);
         free(d->handles);
         curl_multi_cleanup(d->multi);
@@ -274,7 +293,7 @@ void msgw_deliverer_destroy(msgw_deliverer **dp)
     msgw_deliverer *d = *dp;
     atomic_store(&d->stop, true);
     pthread_join(d->thread, NULL);
-    for (size_t i = 0; i < d->cfg->ndepartments * PARALLEL; i++)
+    for (size_t i = 0; i < d->cfg->ndepartments * d->par; i++)
         curl_easy_cleanup(d->handles[i]);
     free(d->handles);
     curl_multi_cleanup(d->multi);

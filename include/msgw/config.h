@@ -65,6 +65,7 @@ typedef struct msgw_config {
     size_t queue_max_records, queue_max_bytes, queue_group_records;
     unsigned queue_department_percent;
     unsigned delivery_max_attempts, delivery_max_age_s, backoff_initial_ms, backoff_max_ms;
+    unsigned webhook_parallel; /* posts to one webhook recipient side by side */
     unsigned delivery_ack_timeout_ms; /* ZeroMQ: unacknowledged this long, a message is sent again */
     msgw_department *departments;
     size_t ndepartments;

@@ -2,8 +2,8 @@
  * Delivery from the outbox: a thread with its own store connection takes
  * the messages that are due (one per person at a time, in order) and posts
  * them to their recipients' webhooks over HTTPS with mutual TLS (libcurl
- * multi: up to 8 posts to a recipient side by side, each on a kept-alive
- * connection).  A 2xx marks a message delivered;
+ * multi: all recipients at once, delivery.webhook_parallel posts to each
+ * side by side, each on a kept-alive connection).  A 2xx marks a message delivered;
  * anything else is retried with exponential back-off and jitter, and after
  * the configured number of attempts or age it is dead-lettered, kept with
  * its last error.  Each request carries the event id for de-duplication.

@@ -24,7 +24,7 @@ cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
   "https": { "listen": "127.0.0.1:0" },
-  "delivery": { "max_attempts": 3, "backoff_initial_ms": 10, "backoff_max_ms": 50 },
+  "delivery": { "max_attempts": 3, "backoff_initial_ms": 10, "backoff_max_ms": 50, "webhook_parallel": 4 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "push": [],
       "subscriptions": [ { "kinds": ["disability_certificate"], "from": ["cdpf"],

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include <curl/curl.h>
 
+#include "msgw/admin.h"
 #include "msgw/catalogue.h"
 #include "msgw/deliver.h"
 #include "msgw/doorbell.h"
@@ -43,6 +44,7 @@ typedef struct daemon {
     msgw_adapter_ctx ctx;
     struct event_base *base;
     msgw_https *https;
+    msgw_admin *admin;
     msgw_zmq_hub *hub;
     msgw_doorbell *bell; /* the commit worker wakes the deliverers */
     msgw_zmq_ingress *zmq;
@@ -150,6 +152,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
     d->cat = cat;
+    if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) log_errors(&e);
     d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, msgw_doorbell_fd(d->bell, 0), &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
@@ -201,6 +204,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!d->ingest) return false;
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
+    if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
     d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
@@ -223,6 +227,7 @@ static void stop(daemon_t *d)
     if (d->drain) event_free(d->drain);
     msgw_zmq_ingress_destroy(&d->zmq);
     msgw_https_destroy(&d->https);
+    msgw_admin_destroy(&d->admin);
     msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
     msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
     msgw_zmq_deliverer_destroy(&d->zdeliver);
@@ -273,6 +278,12 @@ int msgw_cmd_serve(int argc, char **argv)
         if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
         if (d.feed) log_line("info", "feed listening", msgw_feed_endpoint(d.feed));
         if (d.feed && port_file) write_endpoint(port_file, "feed", msgw_feed_endpoint(d.feed));
+        if (d.admin) {
+            char admin_port[16];
+            snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));
+            log_line("info", "admin listening", admin_port);
+            if (port_file) write_endpoint(port_file, "admin", admin_port);
+        }
         char port[16];
         snprintf(port, sizeof port, "%d", msgw_https_port(d.https));
         if (port_file) {

@@ -18,6 +18,8 @@ typedef struct loader {
     msgw_errors *e;
 } loader;
 
+static void load_admin(loader *l, msgw_config *c, json_t *admin);
+
 static void err(loader *l, const char *ptr, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -241,6 +243,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->zmq_feed_listen = str(&l, zmq, "feed_listen", "/zmq", NULL, false);
     c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL,
                              c->zmq_listen || c->zmq_deliver_listen || c->zmq_feed_listen);
+    load_admin(&l, c, json_object_get(doc, "admin"));
     json_t *queue = json_object_get(doc, "queue");
     c->queue_max_records = num(&l, queue, "max_records", "/queue", 20000, 1, 10000000);
     c->queue_max_bytes = num(&l, queue, "max_bytes", "/queue", 64u << 20, 1024, (size_t)1 << 34);
@@ -266,6 +269,31 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     cross_check(&l);
     if (e->nerrors != before) msgw_config_destroy(&c);
     return c;
+}
+
+/* admin: the administrators' listener (off without admin.listen), who may use it, and when a
+ * certificate's coming expiry makes /readyz fail. */
+static void load_admin(loader *l, msgw_config *c, json_t *admin)
+{
+    c->admin_listen = str(l, admin, "listen", "/admin", NULL, false);
+    c->admin_cert_warning_days = (unsigned)num(l, admin, "cert_warning_days", "/admin", 30, 1, 3650);
+    json_t *certs = json_object_get(admin, "certificates");
+    size_t n = json_is_array(certs) ? json_array_size(certs) : 0;
+    c->admins = calloc(n + 1, sizeof *c->admins);
+    if (!c->admins) abort();
+    for (size_t i = 0; i < n; i++) {
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/admin/certificates/%zu", i);
+        json_t *one = json_array_get(certs, i);
+        c->admins[i].organization = str(l, one, "organization", ptr, NULL, true);
+        c->admins[i].unit = str(l, one, "unit", ptr, NULL, true);
+    }
+    c->nadmins = n;
+    if (!n) { /* the development PKI's administrator: O = the region, OU = admin */
+        c->admins[0].organization = c->region;
+        c->admins[0].unit = "admin";
+        c->nadmins = 1;
+    }
 }
 
 msgw_config *msgw_config_parse(const char *text, size_t len, const msgw_dict *d, msgw_errors *e)
@@ -314,6 +342,7 @@ void msgw_config_destroy(msgw_config **cp)
 {
     if (!cp || !*cp) return;
     msgw_config *c = *cp;
+    free(c->admins);
     for (size_t i = 0; i < c->ndepartments; i++) {
         msgw_department *d = &c->departments[i];
         free(d->push);

@@ -21,6 +21,7 @@
 
 #include "msgw/https.h"
 #include "msgw/idnum.h"
+#include "msgw/tls.h"
 
 struct msgw_https {
     struct event_base *base;
@@ -68,45 +69,12 @@ static int client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_ERROR;
 }
 
-static SSL_CTX *tls_context(const msgw_config *cfg, msgw_errors *e)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all modern */
-    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
-        char buf[256];
-        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-        msgw_error_add(e, -1, "/tls", NULL, "tls.config", "cannot load the TLS certificate, key or CA: %s", buf);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    SSL_CTX_set_verify_depth(ctx, 4);
-    return ctx;
-}
-
 /* The department the verified client certificate names (subject O and OU), or NULL. */
 static const msgw_department *department_of(msgw_https *h, struct evhttp_request *req)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-    X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
-    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) {
-        X509_free(cert);
-        return NULL;
-    }
-    char o[64] = "", ou[64] = "";
-    X509_NAME *name = X509_get_subject_name(cert);
-    X509_NAME_get_text_by_NID(name, NID_organizationName, o, sizeof o);
-    X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, sizeof ou);
-    X509_free(cert);
-    return msgw_config_department_for_cert(h->cfg, o, ou);
+    char o[64], ou[64];
+    return msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou) ? msgw_config_department_for_cert(h->cfg, o, ou)
+                                                                   : NULL;
 }
 
 static void reply(struct evhttp_request *req, int status, const char *reason, const char *body, size_t len,
@@ -220,24 +188,10 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
     msgw_buf_free(&b);
 }
 
-/*
- * evhttp writes a reply's headers and body separately: with Nagle's
- * algorithm the second TLS record waits for the client's delayed ACK (40 ms
- * a request on keep-alive connections).  Set on every request: one cheap
- * system call, and evhttp gives no hook when it accepts a connection.
- */
-static void no_delay(struct evhttp_request *req)
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    int one = 1;
-    if (bev) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_https *h = arg;
-    no_delay(req);
+    msgw_tls_no_delay(req);
     const msgw_department *dept = department_of(h, req);
     if (!dept) {
         reply_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
@@ -262,7 +216,7 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
 {
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (msgw_https){base, evhttp_new(base), NULL, tls_context(cfg, e), cfg, ingest, -1, 0};
+    *h = (msgw_https){base, evhttp_new(base), NULL, msgw_tls_server_context(cfg, e), cfg, ingest, -1, 0};
     if (!h->http || !h->ssl) {
         msgw_https_destroy(&h);
         return NULL;
@@ -302,7 +256,7 @@ void msgw_https_stop_accepting(msgw_https *h)
 
 bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e)
 {
-    SSL_CTX *ssl = tls_context(cfg, e);
+    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
     h->ssl = ssl;

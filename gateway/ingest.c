@@ -59,6 +59,7 @@ struct msgw_ingest {
     msgw_feed *feed;     /* NULL: no monitoring feed */
     msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
     msgw_date swept;     /* the engine's state is current up to this day (the daily sweep) */
+    atomic_bool commit_failed; /* the last commit failed (/readyz) */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
 
     pthread_t worker;
@@ -383,6 +384,7 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     msgw_errors serr;
     msgw_errors_init(&serr);
     bool ok = g.nitems == 0 || msgw_store_commit(ing->store, g.items, g.nitems, msgw_time_now(), &serr);
+    if (g.nitems) atomic_store(&ing->commit_failed, !ok);
     if (!ok) {
         /* nothing was stored: the engine must forget what it just applied */
         msgw_errors_clear(&serr);
@@ -759,6 +761,11 @@ msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, ms
     ing->group_records = cfg->queue_group_records;
     pthread_mutex_unlock(&ing->lock);
     return how;
+}
+
+const char *msgw_ingest_store_problem(const msgw_ingest *ing)
+{
+    return atomic_load(&ing->commit_failed) ? "the last commit failed: pushes are answered 503" : NULL;
 }
 
 json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date)

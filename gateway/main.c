@@ -19,6 +19,7 @@ static const char usage[] =
     "  catalogue  check a service catalogue, show a service's rule and parameters\n"
     "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
     "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
+    "  audit      verify the hash-chained audit log; record or prune entries (operators)\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -34,6 +35,7 @@ static const struct {
     {"catalogue", msgw_cmd_catalogue},
     {"eval", msgw_cmd_eval},
     {"serve", msgw_cmd_serve},
+    {"audit", msgw_cmd_audit},
 };
 
 int main(int argc, char **argv)

@@ -44,6 +44,11 @@ typedef struct msgw_department {
     const char *deliver_ca, *deliver_cert, *deliver_key;
 } msgw_department;
 
+/* A client certificate subject admitted to the administrators' listener. */
+typedef struct msgw_admin_cert {
+    const char *organization, *unit;
+} msgw_admin_cert;
+
 typedef struct msgw_config {
     const char *region;    /* GB/T 2260 prefix served */
     const char *catalogue; /* built-in name or file */
@@ -69,6 +74,10 @@ typedef struct msgw_config {
     unsigned delivery_ack_timeout_ms; /* ZeroMQ: unacknowledged this long, a message is sent again */
     msgw_department *departments;
     size_t ndepartments;
+    const char *admin_listen; /* NULL: no administrators' listener */
+    msgw_admin_cert *admins;
+    size_t nadmins;
+    unsigned admin_cert_warning_days;
     json_t *doc; /* owns every string above */
 } msgw_config;
 

@@ -91,6 +91,8 @@ size_t msgw_ingest_in_flight(const msgw_ingest *ing);
 /* Seconds a refused sender should wait, from the queue's length and the measured commit rate. */
 unsigned msgw_ingest_retry_after(const msgw_ingest *ing);
 
+/* NULL while commits succeed; else what is wrong with the store (/readyz). */
+const char *msgw_ingest_store_problem(const msgw_ingest *ing);
 /* A person's verdicts (msgw_elig_person_json), read safely while the worker commits. */
 json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date);
 

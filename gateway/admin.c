@@ -1,0 +1,191 @@
+/*
+ * The administrators' listener (include/msgw/admin.h).  libevent parses
+ * HTTP, OpenSSL checks the client certificate (gateway/tls.c); this file maps
+ * the certificate to the administrator role and answers the operational
+ * endpoints.
+ */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "msgw/admin.h"
+#include "msgw/tls.h"
+
+struct msgw_admin {
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    SSL_CTX *ssl;
+    const msgw_config *cfg;
+    const msgw_catalogue *cat;
+    msgw_ingest *ingest;
+};
+
+static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
+{
+    msgw_admin *a = arg;
+    SSL *ssl = SSL_new(a->ssl);
+    if (!ssl) abort(); /* evhttp would fall back to plain TCP on NULL */
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static bool is_admin(const msgw_admin *a, struct evhttp_request *req)
+{
+    char o[64], ou[64];
+    if (!msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou)) return false;
+    for (size_t i = 0; i < a->cfg->nadmins; i++)
+        if (strcmp(a->cfg->admins[i].organization, o) == 0 && strcmp(a->cfg->admins[i].unit, ou) == 0) return true;
+    return false;
+}
+
+static void reply_json(struct evhttp_request *req, int status, const char *reason, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s\n", s);
+    free(s);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason, b);
+    evbuffer_free(b);
+}
+
+static json_t *check(const char *name, bool ok, const char *detail)
+{
+    return json_pack("{s:s,s:b,s:s}", "name", name, "ok", ok, "detail", detail);
+}
+
+/* A certificate that expires within the warning period (or cannot be read) fails the check. */
+static json_t *check_cert(const msgw_admin *a, const char *name, const char *path)
+{
+    char detail[256], when[40];
+    msgw_time exp = msgw_tls_cert_expiry(path), now = msgw_time_now();
+    msgw_time warn = (msgw_time)a->cfg->admin_cert_warning_days * 86400 * 1000000;
+    if (!exp) {
+        snprintf(detail, sizeof detail, "%s: no certificate could be read", path);
+        return check(name, false, detail);
+    }
+    long days = (long)((exp - now) / (86400LL * 1000000));
+    snprintf(detail, sizeof detail, "%s expires %s (in %ld days; warning at %u)", path, msgw_time_format(exp, when),
+             days, a->cfg->admin_cert_warning_days);
+    return check(name, exp - now > warn, detail);
+}
+
+/* GET /readyz: every check, named; 200 when all pass, else 503. */
+static void readyz(msgw_admin *a, struct evhttp_request *req)
+{
+    json_t *checks = json_array();
+    char detail[256];
+    const char *store_problem = msgw_ingest_store_problem(a->ingest);
+    bool writable = access(a->cfg->data_dir, W_OK) == 0;
+    snprintf(detail, sizeof detail, "%s", store_problem ? store_problem
+                                          : writable    ? "commits succeed; the data directory is writable"
+                                                        : "the data directory is not writable");
+    json_array_append_new(checks, check("store", !store_problem && writable, detail));
+    snprintf(detail, sizeof detail, "%s: %zu services", a->cat ? a->cat->id : "(none)", a->cat ? a->cat->nservices : 0);
+    json_array_append_new(checks, check("catalogue", a->cat && a->cat->nservices > 0, detail));
+    json_array_append_new(checks, check_cert(a, "certificate.gateway", a->cfg->tls_cert));
+    json_array_append_new(checks, check_cert(a, "certificate.ca", a->cfg->tls_ca));
+    for (size_t i = 0; i < a->cfg->ndepartments; i++) {
+        const msgw_department *d = &a->cfg->departments[i];
+        if (!d->deliver_cert) continue;
+        char name[96];
+        snprintf(name, sizeof name, "certificate.delivery.%s", d->id);
+        json_array_append_new(checks, check_cert(a, name, d->deliver_cert));
+    }
+    bool ready = true;
+    size_t i;
+    json_t *c;
+    json_array_foreach(checks, i, c) ready = ready && json_is_true(json_object_get(c, "ok"));
+    reply_json(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable",
+               json_pack("{s:b,s:o}", "ready", ready, "checks", checks));
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    msgw_admin *a = arg;
+    msgw_tls_no_delay(req);
+    if (!is_admin(a, req)) {
+        reply_json(req, 403, "Forbidden",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 403, "errors", "rule", "admin.role", "message",
+                             "the administrators' listener admits administrator certificates only"));
+        return;
+    }
+    const char *uri = evhttp_request_get_uri(req);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        reply_json(req, 405, "Method Not Allowed", json_pack("{s:i}", "status", 405));
+    } else if (strcmp(uri, "/healthz") == 0) {
+        reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive"));
+    } else if (strcmp(uri, "/readyz") == 0) {
+        readyz(a, req);
+    } else {
+        reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
+    }
+}
+
+msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, const msgw_catalogue *cat,
+                           msgw_ingest *ingest, msgw_errors *e)
+{
+    msgw_admin *a = calloc(1, sizeof *a);
+    if (!a) abort();
+    *a = (msgw_admin){evhttp_new(base), NULL, msgw_tls_server_context(cfg, e), cfg, cat, ingest};
+    if (!a->http || !a->ssl) {
+        msgw_admin_destroy(&a);
+        return NULL;
+    }
+    evhttp_set_bevcb(a->http, make_tls_bev, a);
+    evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
+    evhttp_set_max_body_size(a->http, 65536);
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_gencb(a->http, on_request, a);
+    char host[256];
+    snprintf(host, sizeof host, "%s", cfg->admin_listen);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 8444;
+    if (colon) *colon = '\0';
+    a->sock = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
+    if (!a->sock) {
+        msgw_error_add(e, -1, "/admin/listen", "listen", "admin.bind", "cannot listen on %s", cfg->admin_listen);
+        msgw_admin_destroy(&a);
+    }
+    return a;
+}
+
+bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e)
+{
+    a->cfg = cfg; /* the previous configuration is freed after this call, whatever happens */
+    a->cat = cat;
+    evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
+    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
+    if (!ssl) return false;
+    SSL_CTX_free(a->ssl); /* open connections hold their own reference */
+    a->ssl = ssl;
+    return true;
+}
+
+void msgw_admin_destroy(msgw_admin **ap)
+{
+    if (!ap || !*ap) return;
+    msgw_admin *a = *ap;
+    if (a->http) evhttp_free(a->http);
+    if (a->ssl) SSL_CTX_free(a->ssl);
+    free(a);
+    *ap = NULL;
+}
+
+int msgw_admin_port(const msgw_admin *a)
+{
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(a->sock);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}

@@ -1,0 +1,81 @@
+/*
+ * TLS helpers of the HTTPS listeners (include/msgw/tls.h).  OpenSSL does the
+ * protocol; this file only configures it the same way for every listener.
+ */
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "msgw/tls.h"
+
+SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all modern */
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+        msgw_error_add(e, -1, "/tls", NULL, "tls.config", "cannot load the TLS certificate, key or CA: %s", buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify_depth(ctx, 4);
+    return ctx;
+}
+
+static SSL *ssl_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+bool msgw_tls_peer_subject(struct evhttp_request *req, char *o, size_t olen, char *ou, size_t oulen)
+{
+    SSL *ssl = ssl_of(req);
+    X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) {
+        X509_free(cert);
+        return false;
+    }
+    o[0] = ou[0] = '\0';
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_get_text_by_NID(name, NID_organizationName, o, (int)olen);
+    X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, (int)oulen);
+    X509_free(cert);
+    return true;
+}
+
+void msgw_tls_no_delay(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    int one = 1;
+    if (bev) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+msgw_time msgw_tls_cert_expiry(const char *pem_path)
+{
+    FILE *f = pem_path ? fopen(pem_path, "r") : NULL;
+    X509 *cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    if (!cert) return 0;
+    struct tm tm;
+    msgw_time t = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 ? (msgw_time)timegm(&tm) * 1000000 : 0;
+    X509_free(cert);
+    return t;
+}

@@ -1,0 +1,33 @@
+/*
+ * The administrators' listener (docs/admin.md): a separate HTTPS port for
+ * operating the gateway.  The same TLS policy as the ingress, but only an
+ * administrator's client certificate is admitted: its subject must match
+ * one of admin.certificates (by default O = the region, OU = "admin");
+ * department certificates get 403.  Today it answers /healthz (the process
+ * is alive) and /readyz (the store accepts commits, the catalogue is
+ * loaded, and the gateway's certificates stay valid for more than
+ * admin.cert_warning_days — each failing check named).
+ */
+#ifndef MSGW_ADMIN_H
+#define MSGW_ADMIN_H
+
+#include <event2/event.h>
+
+#include "msgw/catalogue.h"
+#include "msgw/config.h"
+#include "msgw/error.h"
+#include "msgw/ingest.h"
+
+typedef struct msgw_admin msgw_admin;
+
+/* Listens on cfg->admin_listen; borrows cfg, cat and ingest (see msgw_admin_reconfigure). */
+msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, const msgw_catalogue *cat,
+                           msgw_ingest *ingest, msgw_errors *e);
+void msgw_admin_destroy(msgw_admin **a);
+/* SIGHUP: the new configuration and catalogue are used from now on; false (the TLS material kept)
+ * when the new certificate or key cannot be loaded. */
+bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
+/* The port actually bound (a listen port of 0 in tests). */
+int msgw_admin_port(const msgw_admin *a);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * What the gateway's HTTPS listeners share (the departments' ingress and the
+ * administrators' listener): the server TLS context — TLS 1.2 and 1.3 only,
+ * forward-secret AEAD suites, a client certificate from the gateway's CA
+ * required at the handshake — the subject of a request's verified client
+ * certificate, TCP_NODELAY on a request's connection, and certificate expiry.
+ */
+#ifndef MSGW_TLS_H
+#define MSGW_TLS_H
+
+#include <event2/http.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+
+#include "msgw/config.h"
+#include "msgw/date.h"
+#include "msgw/error.h"
+
+/* The server context from cfg's tls.{ca,cert,key}; NULL with an error naming /tls. */
+SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e);
+/* The verified client certificate's subject O and OU; false when there is none (or it did not verify). */
+bool msgw_tls_peer_subject(struct evhttp_request *req, char *o, size_t olen, char *ou, size_t oulen);
+/* Nagle off on the request's connection: evhttp writes headers and body as two TLS records. */
+void msgw_tls_no_delay(struct evhttp_request *req);
+/* When the certificate in a PEM file expires (notAfter); 0 when the file holds none. */
+msgw_time msgw_tls_cert_expiry(const char *pem_path);
+
+#endif

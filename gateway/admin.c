@@ -4,7 +4,6 @@
  * the certificate to the administrator role and answers the operational
  * endpoints.
  */
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "msgw/admin.h"
@@ -145,12 +143,7 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
     evhttp_set_max_body_size(a->http, 65536);
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(a->http, on_request, a);
-    char host[256];
-    snprintf(host, sizeof host, "%s", cfg->admin_listen);
-    char *colon = strrchr(host, ':');
-    int port = colon ? atoi(colon + 1) : 8444;
-    if (colon) *colon = '\0';
-    a->sock = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
+    a->sock = msgw_tls_listen(a->http, cfg->admin_listen);
     if (!a->sock) {
         msgw_error_add(e, -1, "/admin/listen", "listen", "admin.bind", "cannot listen on %s", cfg->admin_listen);
         msgw_admin_destroy(&a);
@@ -182,10 +175,5 @@ void msgw_admin_destroy(msgw_admin **ap)
 
 int msgw_admin_port(const msgw_admin *a)
 {
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(a->sock);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
-    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return msgw_tls_bound_port(a->sock);
 }

@@ -227,12 +227,7 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
     apply_limits(h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(h->http, on_request, h);
-    char host[256];
-    snprintf(host, sizeof host, "%s", cfg->https_listen);
-    char *colon = strrchr(host, ':');
-    int port = colon ? atoi(colon + 1) : 8443;
-    if (colon) *colon = '\0';
-    h->sock = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    h->sock = msgw_tls_listen(h->http, cfg->https_listen);
     if (!h->sock) {
         msgw_error_add(e, -1, "/https/listen", "listen", "https.bind", "cannot listen on %s", cfg->https_listen);
         msgw_https_destroy(&h);
@@ -279,10 +274,5 @@ void msgw_https_destroy(msgw_https **hp)
 
 int msgw_https_port(const msgw_https *h)
 {
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
-    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return msgw_tls_bound_port(h->sock);
 }

@@ -4,12 +4,15 @@
  */
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -78,4 +81,24 @@ msgw_time msgw_tls_cert_expiry(const char *pem_path)
     msgw_time t = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 ? (msgw_time)timegm(&tm) * 1000000 : 0;
     X509_free(cert);
     return t;
+}
+
+struct evhttp_bound_socket *msgw_tls_listen(struct evhttp *http, const char *address)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", address);
+    char *colon = strrchr(host, ':');
+    if (!colon) return NULL;
+    *colon = '\0';
+    return evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)atoi(colon + 1));
+}
+
+int msgw_tls_bound_port(struct evhttp_bound_socket *sock)
+{
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }

@@ -22,6 +22,10 @@ SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e);
 bool msgw_tls_peer_subject(struct evhttp_request *req, char *o, size_t olen, char *ou, size_t oulen);
 /* Nagle off on the request's connection: evhttp writes headers and body as two TLS records. */
 void msgw_tls_no_delay(struct evhttp_request *req);
+/* Binds http to "host:port" (port 0: any); NULL when it cannot. */
+struct evhttp_bound_socket *msgw_tls_listen(struct evhttp *http, const char *address);
+/* The port a bound socket actually got; -1 on error. */
+int msgw_tls_bound_port(struct evhttp_bound_socket *sock);
 /* When the certificate in a PEM file expires (notAfter); 0 when the file holds none. */
 msgw_time msgw_tls_cert_expiry(const char *pem_path);
 

@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "msgw/admin.h"
+#include "msgw/audit.h"
 #include "msgw/catalogue.h"
 #include "msgw/deliver.h"
 #include "msgw/doorbell.h"
@@ -47,6 +48,7 @@ typedef struct daemon {
     msgw_admin *admin;
     msgw_zmq_hub *hub;
     msgw_doorbell *bell; /* the commit worker wakes the deliverers */
+    msgw_audit *audit;   /* pushes, deliveries, reloads */
     msgw_zmq_ingress *zmq;
     msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
@@ -101,6 +103,17 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     on_drain_tick(-1, 0, d);
 }
 
+/* A configuration change, in the audit log. */
+static void audit_reload(daemon_t *d, const char *outcome, const char *detail)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_audit_append(d->audit, "config",
+                      json_pack("{s:s,s:s,s:s}", "path", d->config_path, "outcome", outcome, "detail", detail ? detail : ""),
+                      &e);
+    msgw_errors_clear(&e);
+}
+
 static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *cfg, msgw_errors *e)
 {
     msgw_catalogue *cat = msgw_catalogue_load(dict, cfg->catalogue, e);
@@ -127,6 +140,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (!cat || !msgw_https_reconfigure(d->https, cfg, &e)) {
         log_errors(&e);
         log_line("error", "reload failed: the previous configuration stays", NULL);
+        audit_reload(d, "refused", e.n ? e.v[0].message : NULL);
         msgw_catalogue_destroy(&cat);
         msgw_config_destroy(&cfg);
         msgw_errors_clear(&e);
@@ -153,11 +167,28 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     d->cfg = cfg;
     d->cat = cat;
     if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) log_errors(&e);
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, msgw_doorbell_fd(d->bell, 0), &e);
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 0), &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
+    audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
+                    : how == MSGW_RELOAD_REBUILT  ? "reloaded"
+                                                  : "reloaded; engine rebuilt after a failure",
+                 NULL);
     msgw_errors_clear(&e);
 }
+
+/* The audit log, signed with the gateway's key (docs/audit.md). */
+static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
+{
+    char dir[4096];
+    if (cfg->audit_dir) snprintf(dir, sizeof dir, "%s", cfg->audit_dir);
+    else snprintf(dir, sizeof dir, "%s/audit", cfg->data_dir);
+    msgw_audit_options opt = {.checkpoint_every = cfg->audit_checkpoint_every,
+                              .checkpoint_seconds = (int)cfg->audit_checkpoint_seconds,
+                              .retention_days = (int)cfg->audit_retention_days};
+    return msgw_audit_open(dir, cfg->tls_key, cfg->tls_cert, &opt, e);
+}
+
 
 /* ZeroMQ is started only for a configuration that uses it. */
 static bool needs_zmq(const msgw_config *cfg)
@@ -200,15 +231,16 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
     if (d->cfg->zmq_feed_listen && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e))) return false;
     d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
-    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, e);
+    if (!(d->audit = open_audit(d->cfg, e))) return false;
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
     if (!d->ingest) return false;
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, msgw_doorbell_fd(d->bell, 0), e);
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
-    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, msgw_doorbell_fd(d->bell, 1), e)))
+    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 1), e)))
         return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
@@ -236,6 +268,7 @@ static void stop(daemon_t *d)
     if (d->base) event_base_free(d->base);
     msgw_store_close(&d->store);
     msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
+    msgw_audit_destroy(&d->audit);   /* after everyone who appends: a final checkpoint */
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     msgw_schemas_destroy(&d->schemas);

@@ -244,6 +244,11 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL,
                              c->zmq_listen || c->zmq_deliver_listen || c->zmq_feed_listen);
     load_admin(&l, c, json_object_get(doc, "admin"));
+    json_t *audit = json_object_get(doc, "audit");
+    c->audit_dir = str(&l, audit, "dir", "/audit", NULL, false);
+    c->audit_retention_days = (unsigned)num(&l, audit, "retention_days", "/audit", 365, 1, 36500);
+    c->audit_checkpoint_every = num(&l, audit, "checkpoint_every", "/audit", 1000, 1, 1000000);
+    c->audit_checkpoint_seconds = (unsigned)num(&l, audit, "checkpoint_seconds", "/audit", 60, 1, 86400);
     json_t *queue = json_object_get(doc, "queue");
     c->queue_max_records = num(&l, queue, "max_records", "/queue", 20000, 1, 10000000);
     c->queue_max_bytes = num(&l, queue, "max_bytes", "/queue", 64u << 20, 1024, (size_t)1 << 34);

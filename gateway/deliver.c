@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "msgw/audit.h"
 #include "msgw/deliver.h"
 #include "msgw/doorbell.h"
 #include "msgw/store.h"
@@ -41,6 +42,7 @@ typedef struct pass {
 
 struct msgw_deliverer {
     int wake_fd; /* the doorbell the commit worker rings, -1: none */
+    msgw_audit *audit; /* every outcome is audited; may be NULL */
     const msgw_config *cfg;
     msgw_store *store;
     msgw_feed *feed;
@@ -137,14 +139,20 @@ static void settle(msgw_deliverer *d, pass *ps, const msgw_delivery *m, long sta
             x->next_at = now + backoff(d, m->attempts);
         }
     }
-    if (d->pub) {
-        static const char *const names[] = {[MSGW_SETTLE_DELIVERED] = "delivered",
-                                            [MSGW_SETTLE_RETRY] = "retry",
-                                            [MSGW_SETTLE_DEAD] = "dead",
-                                            [MSGW_SETTLE_INFLIGHT] = "sent"};
+    static const char *const names[] = {[MSGW_SETTLE_DELIVERED] = "delivered",
+                                        [MSGW_SETTLE_RETRY] = "retry",
+                                        [MSGW_SETTLE_DEAD] = "dead",
+                                        [MSGW_SETTLE_INFLIGHT] = "sent"};
+    if (d->pub)
         msgw_feed_publish(
             d->pub, "delivery",
             msgw_feed_delivery_event(m, "webhook", names[x->outcome], m->attempts + 1, x->error));
+    if (d->audit) {
+        msgw_errors ae;
+        msgw_errors_init(&ae);
+        msgw_audit_append(d->audit, "delivery",
+                          msgw_feed_delivery_event(m, "webhook", names[x->outcome], m->attempts + 1, x->error), &ae);
+        msgw_errors_clear(&ae);
     }
 }
 
@@ -254,7 +262,7 @@ static void *run(void *arg)
 }
 
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   int wake_fd, msgw_errors *e)
+                                   msgw_audit *audit, int wake_fd, msgw_errors *e)
 {
     msgw_store *store = msgw_store_open_delivery(store_spec, e);
     if (!store) return NULL;
@@ -264,6 +272,7 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->store = store;
     d->feed = feed;
     d->wake_fd = wake_fd;
+    d->audit = audit;
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->multi = curl_multi_init();
     d->par = cfg->webhook_parallel < MAX_PARALLEL ? cfg->webhook_parallel : MAX_PARALLEL;

@@ -163,16 +163,7 @@ static json_t *scrubbed(const char *s)
     if (!s) return json_string("");
     char *c = strdup(s);
     if (!c) abort();
-    for (size_t i = 0; c[i];) {
-        size_t j = i;
-        while (c[j] >= '0' && c[j] <= '9')
-            j++;
-        if (j - i >= 14 && (c[j] == 'X' || c[j] == 'x')) j++;
-        if (j - i >= 15)
-            for (size_t k = i + 6; k + 4 < j; k++)
-                c[k] = '*';
-        i = j > i ? j : i + 1;
-    }
+    msgw_idnum_scrub(c);
     json_t *v = json_string(c);
     free(c);
     return v;

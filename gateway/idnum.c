@@ -85,3 +85,17 @@ char *msgw_idnum_mask(const char *id, char out[19])
     out[n] = '\0';
     return out;
 }
+
+void msgw_idnum_scrub(char *c)
+{
+    for (size_t i = 0; c && c[i];) {
+        size_t j = i;
+        while (c[j] >= '0' && c[j] <= '9')
+            j++;
+        if (j - i >= 14 && (c[j] == 'X' || c[j] == 'x')) j++;
+        if (j - i >= 15)
+            for (size_t k = i + 6; k + 4 < j; k++)
+                c[k] = '*';
+        i = j > i ? j : i + 1;
+    }
+}

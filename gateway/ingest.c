@@ -23,9 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "msgw/audit.h"
 #include "msgw/canon.h"
 #include "msgw/doorbell.h"
 #include "msgw/feed.h"
+#include "msgw/idnum.h"
 #include "msgw/ingest.h"
 
 typedef struct job {
@@ -60,6 +62,7 @@ struct msgw_ingest {
     msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
     msgw_date swept;     /* the engine's state is current up to this day (the daily sweep) */
     atomic_bool commit_failed; /* the last commit failed (/readyz) */
+    msgw_audit *audit;         /* every push is audited once committed; may be NULL */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
 
     pthread_t worker;
@@ -363,6 +366,36 @@ static void wake_deliverers(msgw_ingest *ing, const group *g)
         }
 }
 
+/* One audit entry per committed request: who pushed what (the body's digest), and each record's
+ * outcome — message ids scrubbed of ID numbers, no bodies. */
+static void audit_group(msgw_ingest *ing, const group *g)
+{
+    size_t k = 0;
+    for (size_t x = 0; x < g->njobs; x++) {
+        const job *j = g->jobs[x];
+        if (!j->batch) continue;
+        size_t n = msgw_batch_count_ok(j->batch), stored = 0;
+        json_t *ids = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const msgw_store_item *it = &g->items[k + i];
+            stored += !it->duplicate;
+            char *id = strdup(it->record->message_id);
+            if (!id) abort();
+            msgw_idnum_scrub(id);
+            if (i < 100) json_array_append_new(ids, json_string(id));
+            free(id);
+        }
+        json_t *f = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "department", j->dept, "body_sha256", j->digest,
+                              "stored", (json_int_t)stored, "duplicates", (json_int_t)(n - stored), "rejected",
+                              (json_int_t)(j->batch->nitems - n), "message_ids", ids);
+        msgw_errors e;
+        msgw_errors_init(&e);
+        msgw_audit_append(ing->audit, "push", f, &e);
+        msgw_errors_clear(&e);
+        k += n;
+    }
+}
+
 static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
 {
     group g = {0};
@@ -393,6 +426,7 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     pthread_mutex_unlock(&ing->engine_lock);
     msgw_errors_clear(&serr);
     if (ok && ing->pub) publish(ing, &g);
+    if (ok && ing->audit) audit_group(ing, &g);
     if (ok) wake_deliverers(ing, &g);
     answer_group(&g, ok);
     for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
@@ -450,6 +484,8 @@ static void sweep_to_today(msgw_ingest *ing)
     }
     ing->swept = today;
     pthread_mutex_unlock(&ing->engine_lock);
+    size_t removed = 0;
+    if (ing->audit) msgw_audit_prune_expired(ing->audit, &removed, &e); /* retention, once a day */
     msgw_errors_clear(&e);
 }
 
@@ -665,10 +701,11 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
 
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
                              msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
-                             msgw_doorbell *bell, msgw_errors *e)
+                             msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e)
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
+    ing->audit = audit;
     ing->feed = feed;
     ing->bell = bell;
     ing->cfg = cfg;

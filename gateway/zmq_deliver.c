@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "msgw/store.h"
+#include "msgw/audit.h"
 #include "msgw/doorbell.h"
 #include "msgw/zmq_deliver.h"
 
@@ -57,6 +58,7 @@ typedef struct settlements {
 
 struct msgw_zmq_deliverer {
     int wake_fd; /* the doorbell the commit worker rings, -1: none */
+    msgw_audit *audit; /* outcomes are audited; may be NULL */
     msgw_zmq_hub *hub;
     const msgw_config *cfg;
     msgw_feed *feed;
@@ -255,6 +257,12 @@ static void publish(msgw_zmq_deliverer *z, const msgw_delivery *d, const char *o
     if (z->pub)
         msgw_feed_publish(z->pub, "delivery",
                           msgw_feed_delivery_event(d, "zmq", outcome, attempts, error));
+    if (z->audit && strcmp(outcome, "sent") != 0) { /* outcomes, not each send */
+        msgw_errors e;
+        msgw_errors_init(&e);
+        msgw_audit_append(z->audit, "delivery", msgw_feed_delivery_event(d, "zmq", outcome, attempts, error), &e);
+        msgw_errors_clear(&e);
+    }
 }
 
 /* ---- sending ---- */
@@ -529,11 +537,12 @@ static void halt(msgw_zmq_deliverer *z)
 }
 
 msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config *cfg,
-                                           const char *store_spec, msgw_feed *feed, int wake_fd,
-                                           msgw_errors *e)
+                                           const char *store_spec, msgw_feed *feed, msgw_audit *audit,
+                                           int wake_fd, msgw_errors *e)
 {
     msgw_zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
+    z->audit = audit;
     z->wake_fd = wake_fd;
     z->hub = hub;
     z->feed = feed;

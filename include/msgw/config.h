@@ -78,6 +78,10 @@ typedef struct msgw_config {
     msgw_admin_cert *admins;
     size_t nadmins;
     unsigned admin_cert_warning_days;
+    /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention, checkpoints */
+    const char *audit_dir;
+    unsigned audit_retention_days, audit_checkpoint_seconds;
+    size_t audit_checkpoint_every;
     json_t *doc; /* owns every string above */
 } msgw_config;
 

@@ -13,6 +13,7 @@
 #ifndef MSGW_DELIVER_H
 #define MSGW_DELIVER_H
 
+#include "msgw/audit.h"
 #include "msgw/config.h"
 #include "msgw/error.h"
 #include "msgw/feed.h"
@@ -21,9 +22,9 @@ typedef struct msgw_deliverer msgw_deliverer;
 
 /* Starts the delivery thread on its own connection to the store at store_spec; feed may be NULL.
  * The feed must outlive the deliverer.  wake_fd (a doorbell listener's, -1: none) wakes the idle
- * thread when new messages are committed. */
+ * thread when new messages are committed.  Each outcome is appended to audit (may be NULL). */
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   int wake_fd, msgw_errors *e);
+                                   msgw_audit *audit, int wake_fd, msgw_errors *e);
 /* Stops the thread after the attempt in progress and joins it. */
 void msgw_deliverer_destroy(msgw_deliverer **d);
 

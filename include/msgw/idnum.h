@@ -39,5 +39,8 @@ msgw_date msgw_idnum_birth_date(const char id[18]);
 int msgw_idnum_sex(const char id[18]);
 /* "120101********123X"-style mask for logs and screens: first 6 and last 4 kept. */
 char *msgw_idnum_mask(const char *id, char out[19]);
+/* Masks, in place, every run of 15 or more digits (an X may close it) in free text such as a
+ * sender's message id, keeping its first 6 and last 4 characters: ids may embed ID numbers. */
+void msgw_idnum_scrub(char *text);
 
 #endif

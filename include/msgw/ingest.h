@@ -22,6 +22,7 @@
 
 #include "msgw/adapter.h"
 #include "msgw/buf.h"
+#include "msgw/audit.h"
 #include "msgw/config.h"
 #include "msgw/doorbell.h"
 #include "msgw/eligibility.h"
@@ -44,12 +45,13 @@ typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, si
  * records (the durable truth) before returning, and the worker thread, which
  * runs the daily sweep (within 30 s of midnight: birthdays, facts that end),
  * publishes what each group committed ("record", "transition") on the feed
- * and rings bell (may be NULL) when a group queued outbox messages.
+ * and rings bell (may be NULL) when a group queued outbox messages.  Each
+ * committed push is appended to audit (may be NULL), which it prunes daily.
  * Answers are handed back through an event on base.
  */
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
                              msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
-                             msgw_doorbell *bell, msgw_errors *e);
+                             msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e);
 /* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
 void msgw_ingest_destroy(msgw_ingest **ing);
 typedef enum {

@@ -4,7 +4,9 @@
 #     in the same transaction;
 #   - a deployment overlay raising an allowance, reloaded with SIGHUP, re-evaluates the persons it
 #     affects: CHANGED notices (no causing record) reach the outbox and the stored verdicts carry
-#     the new amount; connections stay up and pushes go on.
+#     the new amount; connections stay up and pushes go on;
+#   - the audit log holds the pushes, the reloads and the delivery attempts, verifies, and shows no
+#     unmasked ID number.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -74,5 +76,18 @@ kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
+# the audit log of all that: every push, the reloads and delivery attempts, chained and signed
+ok "$msgw" audit verify --dir "$tmp/data/audit" --cert "$P/gateway.crt"
+kinds=$(cat "$tmp"/data/audit/audit-*.jsonl | python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["kind"] for l in sys.stdin})))')
+echo "audit entry kinds: $kinds"
+ok test "$kinds" = "checkpoint config delivery push"
+ok test "$(grep -h '"kind":"push"' "$tmp"/data/audit/audit-*.jsonl | wc -l)" = 2
+ok test "$(grep -h '"kind":"config"' "$tmp"/data/audit/audit-*.jsonl | wc -l)" = 2 # the two reloads
+# no unmasked ID number anywhere in the log
+ok python3 - "$tmp/data/audit" <<'PY'
+import glob, re, sys
+text = "".join(open(f).read() for f in glob.glob(sys.argv[1] + "/audit-*.jsonl"))
+sys.exit(1 if re.search(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])", text) else 0)
+PY
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

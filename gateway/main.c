@@ -20,6 +20,7 @@ static const char usage[] =
     "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
     "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
     "  audit      verify the hash-chained audit log; record or prune entries (operators)\n"
+    "  trace      one message end to end: received, facts, verdicts, deliveries\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -36,6 +37,7 @@ static const struct {
     {"eval", msgw_cmd_eval},
     {"serve", msgw_cmd_serve},
     {"audit", msgw_cmd_audit},
+    {"trace", msgw_cmd_trace},
 };
 
 int main(int argc, char **argv)

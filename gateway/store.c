@@ -166,3 +166,9 @@ bool msgw_store_each_verdict(msgw_store *s, const char *person,
 {
     return s->b->each_verdict(s->impl, person, cb, ud, e);
 }
+
+bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->trace(s->impl, message_id, out, e);
+}

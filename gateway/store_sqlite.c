@@ -17,6 +17,7 @@
 
 #include "msgw/buf.h"
 #include "msgw/canon.h"
+#include "msgw/idnum.h"
 #include "msgw/store.h"
 
 enum {
@@ -598,6 +599,118 @@ static bool sqlite_each_record(void *impl, bool (*cb)(void *, int64_t, const cha
     return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, e, "read records");
 }
 
+/* ---- message trace ---- */
+
+static json_t *column_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL: return json_null();
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
+    default: return json_string((const char *)sqlite3_column_text(st, i));
+    }
+}
+
+/* Free text (attribute values, senders' message ids) may embed an ID number (a disability
+ * certificate number is one plus two digits): scrubbed like the logs (msgw_idnum_scrub). */
+static json_t *scrub_values(json_t *v)
+{
+    if (json_is_string(v)) {
+        char *c = strdup(json_string_value(v));
+        if (!c) abort();
+        msgw_idnum_scrub(c);
+        json_decref(v);
+        v = json_string(c);
+        free(c);
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) json_object_set_new(v, k, scrub_values(json_incref(x)));
+    }
+    return v;
+}
+
+/* Each row of sql (bound to one text and one integer) as an object of its columns; the columns
+ * named in `masked` hold ID numbers, shown as first 6 and last 4 characters. */
+static json_t *rows(sqlite_store *s, const char *sql, const char *text, int64_t num, const char *masked, msgw_errors *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(s, e, "trace");
+        return NULL;
+    }
+    bind_text(st, 1, text);
+    sqlite3_bind_int64(st, 2, num);
+    json_t *list = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            const char *name = sqlite3_column_name(st, i);
+            json_t *v = column_json(st, i);
+            if (strcmp(name, "attributes") == 0 && json_is_string(v)) { /* stored as JSON text */
+                json_t *parsed = json_loads(json_string_value(v), 0, NULL);
+                if (parsed) {
+                    json_decref(v);
+                    v = scrub_values(parsed);
+                }
+            }
+            if ((strcmp(name, "message_id") == 0 || strcmp(name, "source_message_id") == 0) && json_is_string(v))
+                v = scrub_values(v);
+            if (masked && strstr(masked, name) && json_is_string(v)) {
+                char m[19];
+                json_decref(v);
+                v = json_string(msgw_idnum_mask((const char *)sqlite3_column_text(st, i), m));
+            }
+            json_object_set_new(o, name, v);
+        }
+        json_array_append_new(list, o);
+    }
+    sqlite3_finalize(st);
+    return list;
+}
+
+static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    json_t *rec = rows(s,
+                       "SELECT seq, message_id, kind, sender, source_message_id, body_digest AS body_sha256, "
+                       "recorded_at FROM records WHERE message_id = ?1 AND ?2 = ?2",
+                       message_id, 0, NULL, e);
+    if (!rec) return false;
+    if (!json_array_size(rec)) {
+        json_decref(rec);
+        return true;
+    }
+    json_t *r = json_incref(json_array_get(rec, 0));
+    json_decref(rec);
+    int64_t seq = json_integer_value(json_object_get(r, "seq"));
+    json_t *facts = rows(s,
+                         "SELECT subject, type, valid_from, valid_to, attributes, department FROM facts "
+                         "WHERE record_seq = ?2 AND ?1 IS ?1 ORDER BY id",
+                         NULL, seq, "subject", e);
+    json_t *verdicts = rows(s,
+                            "SELECT person, service, eligible, since, tier, amount, updated_at FROM eligibility "
+                            "WHERE record_seq = ?2 AND ?1 IS ?1 ORDER BY person, service",
+                            NULL, seq, "person", e);
+    json_t *messages = rows(s,
+                            "SELECT event_id, recipient, kind, media_type, person, state, attempts, created_at, "
+                            "next_at, delivered_at, last_error FROM outbox WHERE record_seq = ?2 OR cause = ?1 "
+                            "ORDER BY id",
+                            message_id, seq, "person", e);
+    if (!facts || !verdicts || !messages) {
+        json_decref(r);
+        json_decref(facts);
+        json_decref(verdicts);
+        json_decref(messages);
+        return false;
+    }
+    json_object_set_new(r, "outcome", json_string("stored: decoded, validated and committed"));
+    json_object_set_new(r, "facts", facts);
+    json_object_set_new(r, "verdicts", verdicts);
+    json_object_set_new(r, "messages", messages);
+    *out = r;
+    return true;
+}
+
 static bool sqlite_each_verdict(void *impl, const char *person,
                                 bool (*cb)(void *, const msgw_store_verdict *), void *ud,
                                 msgw_errors *e)
@@ -629,6 +742,7 @@ static bool sqlite_each_verdict(void *impl, const char *person,
 
 const msgw_store_backend msgw_store_sqlite = {
     .each_verdict = sqlite_each_verdict,
+    .trace = sqlite_trace,
     .known = sqlite_known,
     .each_record = sqlite_each_record,
     .name = "sqlite",

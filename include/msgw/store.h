@@ -22,6 +22,7 @@
 #ifndef MSGW_STORE_H
 #define MSGW_STORE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,6 +138,7 @@ typedef struct msgw_store_backend {
     bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
     int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
                  msgw_errors *e);
+    bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
     bool (*each_record)(void *impl,
@@ -199,5 +201,14 @@ bool msgw_store_each_record(msgw_store *s,
 bool msgw_store_each_verdict(msgw_store *s, const char *person,
                              bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
                              msgw_errors *e);
+
+/*
+ * Everything the store knows of one message (docs/admin.md, "Message trace"): the record as
+ * received (sender, time, the body's digest, its sequence number), the facts written with their
+ * subjects masked, the verdicts it changed, and every outbox message it caused with its delivery
+ * state (attempts, times, last error).  *out is NULL when no record has that message id (a
+ * rejected record is never stored).  The caller frees *out.
+ */
+bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e);
 
 #endif

@@ -5,6 +5,8 @@
 #   - a deployment overlay raising an allowance, reloaded with SIGHUP, re-evaluates the persons it
 #     affects: CHANGED notices (no causing record) reach the outbox and the stored verdicts carry
 #     the new amount; connections stay up and pushes go on;
+#   - msgw trace shows a record end to end (received, facts masked, verdicts, its messages and
+#     their delivery state);
 #   - the audit log holds the pushes, the reloads and the delivery attempts, verifies, and shows no
 #     unmasked ID number.
 set -uo pipefail
@@ -42,6 +44,7 @@ CDPF=application/vnd.msgw.cdpf.certificate+xml
 
 ok test "$(push "$root/tests/data/cdpf/certificate-events.xml" $CDPF)" = 202
 transitions=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["transitions"])' "$tmp/body")
+first_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["message_id"])' "$tmp/body")
 ok test "$transitions" -gt 0
 # every transition left its verdict in the store, in the same commit as its record and notices
 ok test "$(sql "select count(*) from eligibility")" -gt 0
@@ -76,6 +79,17 @@ kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
+# msgw trace: the first record end to end (the store is read; the daemon has stopped)
+ok "$msgw" trace --config "$tmp/msgw.json" "$first_id"
+"$msgw" trace --config "$tmp/msgw.json" "$first_id" >"$tmp/trace.txt"
+ok grep -q "^  received .* from cdpf, disability_certificate record, body sha256 [0-9a-f]\{64\}" "$tmp/trace.txt"
+ok grep -q "^  message   eligibility to cdpf .*: pending after [1-9]" "$tmp/trace.txt" # port 9: retried
+ok grep -q "last error: " "$tmp/trace.txt"
+ok grep -q '"disability_certificate_no":"120101\*\{10\}[0-9]\{4\}"' "$tmp/trace.txt" # the ID number inside is masked
+"$msgw" trace --json --config "$tmp/msgw.json" "$first_id" >"$tmp/trace.json"
+ok python3 -c 'import json,re,sys; t=json.load(open(sys.argv[1])); sys.exit(0 if t["facts"] and all(re.fullmatch(r"\d{6}\*{8}[\dX]{4}", f["subject"]) for f in t["facts"]) and t["verdicts"] and t["messages"] else 1)' "$tmp/trace.json"
+"$msgw" trace --config "$tmp/msgw.json" "cdpf:no-such-message" >/dev/null 2>&1
+ok test $? -eq 1
 # the audit log of all that: every push, the reloads and delivery attempts, chained and signed
 ok "$msgw" audit verify --dir "$tmp/data/audit" --cert "$P/gateway.crt"
 kinds=$(cat "$tmp"/data/audit/audit-*.jsonl | python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["kind"] for l in sys.stdin})))')

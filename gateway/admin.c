@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "msgw/admin.h"
@@ -24,6 +25,11 @@ struct msgw_admin {
     const msgw_config *cfg;
     const msgw_catalogue *cat;
     msgw_ingest *ingest;
+    msgw_metrics *metrics; /* NULL: no /metrics */
+    char *store_spec;
+    msgw_store *store; /* opened at the first scrape, for the outbox gauges */
+    msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry;
+    msgw_tls_failures failures; /* counted through every context's app data */
 };
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
@@ -106,6 +112,104 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
                json_pack("{s:b,s:o}", "ready", ready, "checks", checks));
 }
 
+/* The store file's size with its write-ahead log: "sqlite:PATH" or PATH. */
+static double store_bytes(const char *spec)
+{
+    const char *path = strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec;
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct stat st;
+    double n = 0;
+    if (stat(path, &st) == 0) n += (double)st.st_size;
+    if (stat(wal, &st) == 0) n += (double)st.st_size;
+    return n;
+}
+
+static void cert_expiry(msgw_admin *a, const char *name, const char *path, msgw_time now)
+{
+    msgw_time exp = path ? msgw_tls_cert_expiry(path) : 0;
+    if (exp) msgw_metrics_set(a->m_expiry, (double)(exp - now) / 1e6, name);
+}
+
+/* GET /metrics: what is counted as it happens, and the gauges read now. */
+static void metrics(msgw_admin *a, struct evhttp_request *req)
+{
+    msgw_time now = msgw_time_now();
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (!a->store) a->store = msgw_store_open_delivery(a->store_spec, &e);
+    for (size_t i = 0; a->store && i < a->cfg->ndepartments; i++) {
+        const char *id = a->cfg->departments[i].id;
+        msgw_store_stats st;
+        if (!msgw_store_stats_get(a->store, id, &st, &e)) continue;
+        msgw_metrics_set(a->m_pending, (double)st.pending, id);
+        msgw_metrics_set(a->m_oldest, st.oldest_pending ? (double)(now - st.oldest_pending) / 1e6 : 0, id);
+        msgw_metrics_set(a->m_dead, (double)st.dead, id);
+    }
+    msgw_errors_clear(&e);
+    msgw_metrics_set(a->m_size, store_bytes(a->store_spec));
+    cert_expiry(a, "gateway", a->cfg->tls_cert, now);
+    cert_expiry(a, "ca", a->cfg->tls_ca, now);
+    for (size_t i = 0; i < a->cfg->ndepartments; i++) {
+        const msgw_department *d = &a->cfg->departments[i];
+        char name[96];
+        snprintf(name, sizeof name, "delivery.%s", d->id);
+        if (d->deliver_cert) cert_expiry(a, name, d->deliver_cert, now);
+    }
+    msgw_buf out;
+    msgw_buf_init(&out);
+    msgw_metrics_write(a->metrics, &out);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, out.data ? out.data : "", out.len);
+    msgw_buf_free(&out);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec)
+{
+    a->metrics = m;
+    free(a->store_spec);
+    a->store_spec = strdup(store_spec);
+    if (!a->store_spec) abort();
+    a->failures.family = msgw_tls_failures_family(m);
+    a->m_pending = msgw_metrics_gauge(m, "msgw_outbox_pending", "Outbox messages waiting for delivery, by recipient.",
+                                      "recipient", NULL);
+    a->m_oldest = msgw_metrics_gauge(m, "msgw_outbox_oldest_pending_seconds",
+                                     "Age of the oldest message waiting for delivery, by recipient (0: none).",
+                                     "recipient", NULL);
+    a->m_dead = msgw_metrics_gauge(m, "msgw_outbox_dead", "Dead-lettered outbox messages, by recipient.", "recipient",
+                                   NULL);
+    a->m_size = msgw_metrics_gauge(m, "msgw_store_size_bytes", "Size of the store's database file and its WAL.", NULL);
+    a->m_expiry = msgw_metrics_gauge(m, "msgw_certificate_expiry_seconds",
+                                     "Seconds until each certificate the gateway presents or trusts expires.",
+                                     "certificate", NULL);
+}
+
+/* GET /v1/messages/{id}: the message end to end (msgw_store_trace; docs/admin.md). */
+static void message_trace(msgw_admin *a, struct evhttp_request *req, const char *escaped)
+{
+    char *id = evhttp_uridecode(escaped, 0, NULL);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (!a->store && a->store_spec) a->store = msgw_store_open_delivery(a->store_spec, &e);
+    json_t *t = NULL;
+    if (!a->store || !msgw_store_trace(a->store, id ? id : "", &t, &e))
+        reply_json(req, 503, "Service Unavailable",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "store.unavailable", "message",
+                             e.n && e.v[0].message ? e.v[0].message : "the store cannot be read"));
+    else if (!t)
+        reply_json(req, 404, "Not Found",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 404, "errors", "rule", "trace.unknown", "message",
+                             "no stored record has this message id (a rejected record is never stored)"));
+    else
+        reply_json(req, 200, "OK", t);
+    msgw_errors_clear(&e);
+    free(id);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_admin *a = arg;
@@ -123,6 +227,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive"));
     } else if (strcmp(uri, "/readyz") == 0) {
         readyz(a, req);
+    } else if (strcmp(uri, "/metrics") == 0 && a->metrics) {
+        metrics(a, req);
+    } else if (strncmp(uri, "/v1/messages/", 13) == 0) {
+        message_trace(a, req, uri + 13);
     } else {
         reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
     }
@@ -133,11 +241,14 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
 {
     msgw_admin *a = calloc(1, sizeof *a);
     if (!a) abort();
-    *a = (msgw_admin){evhttp_new(base), NULL, msgw_tls_server_context(cfg, e), cfg, cat, ingest};
+    *a = (msgw_admin){
+        .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .cat = cat, .ingest = ingest};
     if (!a->http || !a->ssl) {
         msgw_admin_destroy(&a);
         return NULL;
     }
+    a->failures.listener = "admin";
+    msgw_tls_count_failures(a->ssl, &a->failures);
     evhttp_set_bevcb(a->http, make_tls_bev, a);
     evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
     evhttp_set_max_body_size(a->http, 65536);
@@ -160,6 +271,7 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
     if (!ssl) return false;
     SSL_CTX_free(a->ssl); /* open connections hold their own reference */
     a->ssl = ssl;
+    msgw_tls_count_failures(a->ssl, &a->failures);
     return true;
 }
 
@@ -169,6 +281,8 @@ void msgw_admin_destroy(msgw_admin **ap)
     msgw_admin *a = *ap;
     if (a->http) evhttp_free(a->http);
     if (a->ssl) SSL_CTX_free(a->ssl);
+    msgw_store_close(&a->store);
+    free(a->store_spec);
     free(a);
     *ap = NULL;
 }

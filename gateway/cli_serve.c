@@ -52,6 +52,7 @@ typedef struct daemon {
     msgw_zmq_ingress *zmq;
     msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
+    msgw_metrics *metrics;        /* GET /metrics on the admin listener; survives SIGHUP */
     struct event *sigterm, *sigint, *sighup, *drain;
     msgw_time drain_deadline;
     const char *config_path;
@@ -167,7 +168,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     d->cfg = cfg;
     d->cat = cat;
     if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) log_errors(&e);
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 0), &e);
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
     audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
@@ -232,15 +233,19 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->cfg->zmq_feed_listen && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e))) return false;
     d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
     if (!(d->audit = open_audit(d->cfg, e))) return false;
+    d->metrics = msgw_metrics_new();
     d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
     if (!d->ingest) return false;
+    msgw_ingest_set_metrics(d->ingest, d->metrics);
     d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
     if (!d->https) return false;
+    msgw_https_set_metrics(d->https, d->metrics);
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
+    if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 0), e);
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
-    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, msgw_doorbell_fd(d->bell, 1), e)))
+    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 1), e)))
         return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
@@ -269,6 +274,7 @@ static void stop(daemon_t *d)
     msgw_store_close(&d->store);
     msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
     msgw_audit_destroy(&d->audit);   /* after everyone who appends: a final checkpoint */
+    msgw_metrics_destroy(&d->metrics); /* after everyone who counts */
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     msgw_schemas_destroy(&d->schemas);

@@ -53,6 +53,7 @@ struct msgw_deliverer {
     pthread_t thread;
     atomic_bool stop;
     uint64_t rng;
+    msgw_metric *m_deliveries, *m_latency; /* NULL: no metrics */
 };
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
@@ -143,6 +144,9 @@ static void settle(msgw_deliverer *d, pass *ps, const msgw_delivery *m, long sta
                                         [MSGW_SETTLE_RETRY] = "retry",
                                         [MSGW_SETTLE_DEAD] = "dead",
                                         [MSGW_SETTLE_INFLIGHT] = "sent"};
+    msgw_metrics_inc(d->m_deliveries, 1, m->recipient, "webhook", names[x->outcome]);
+    if (x->outcome == MSGW_SETTLE_DELIVERED)
+        msgw_metrics_observe(d->m_latency, (double)(now - m->created_at) / 1e6, m->recipient);
     if (d->pub)
         msgw_feed_publish(
             d->pub, "delivery",
@@ -262,7 +266,7 @@ static void *run(void *arg)
 }
 
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   msgw_audit *audit, int wake_fd, msgw_errors *e)
+                                   msgw_audit *audit, msgw_metrics *metrics, int wake_fd, msgw_errors *e)
 {
     msgw_store *store = msgw_store_open_delivery(store_spec, e);
     if (!store) return NULL;
@@ -273,6 +277,14 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->feed = feed;
     d->wake_fd = wake_fd;
     d->audit = audit;
+    d->m_deliveries = msgw_metrics_counter(metrics, "msgw_deliveries_total",
+                                           "Delivery attempts, by recipient, transport and outcome "
+                                           "(delivered, retry, dead).",
+                                           "recipient", "transport", "outcome", NULL);
+    d->m_latency = msgw_metrics_histogram(metrics, "msgw_push_to_delivery_seconds",
+                                          "Seconds from an outbox message's creation to its delivery.",
+                                          msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets,
+                                          "recipient", NULL);
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->multi = curl_multi_init();
     d->par = cfg->webhook_parallel < MAX_PARALLEL ? cfg->webhook_parallel : MAX_PARALLEL;

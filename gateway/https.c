@@ -32,6 +32,7 @@ struct msgw_https {
     msgw_ingest *ingest;
     int conn_index;     /* SSL ex_data slot: set on every connection, released when OpenSSL frees it */
     size_t connections; /* open TLS connections */
+    msgw_tls_failures failures; /* counted through every context's app data */
 };
 
 static void apply_limits(msgw_https *h);
@@ -216,13 +217,15 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
 {
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (msgw_https){base, evhttp_new(base), NULL, msgw_tls_server_context(cfg, e), cfg, ingest, -1, 0};
+    *h = (msgw_https){.base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .ingest = ingest, .conn_index = -1};
     if (!h->http || !h->ssl) {
         msgw_https_destroy(&h);
         return NULL;
     }
     h->conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_closed);
     SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
+    h->failures.listener = "ingress";
+    msgw_tls_count_failures(h->ssl, &h->failures);
     evhttp_set_bevcb(h->http, make_tls_bev, h);
     apply_limits(h);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
@@ -256,6 +259,7 @@ bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *
     SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
     h->ssl = ssl;
     SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
+    msgw_tls_count_failures(h->ssl, &h->failures);
     h->cfg = cfg;
     apply_limits(h);
     return true;
@@ -270,6 +274,11 @@ void msgw_https_destroy(msgw_https **hp)
     if (h->conn_index >= 0) CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, h->conn_index);
     free(h);
     *hp = NULL;
+}
+
+void msgw_https_set_metrics(msgw_https *h, msgw_metrics *m)
+{
+    h->failures.family = msgw_tls_failures_family(m);
 }
 
 int msgw_https_port(const msgw_https *h)

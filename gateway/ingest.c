@@ -29,6 +29,7 @@
 #include "msgw/feed.h"
 #include "msgw/idnum.h"
 #include "msgw/ingest.h"
+#include "msgw/metrics.h"
 
 typedef struct job {
     struct job *next;
@@ -40,6 +41,7 @@ typedef struct job {
     void *ud;
     int status;
     msgw_buf answer;
+    msgw_time submitted; /* for msgw_ingest_commit_seconds */
 } job;
 
 typedef struct job_list {
@@ -64,6 +66,8 @@ struct msgw_ingest {
     atomic_bool commit_failed; /* the last commit failed (/readyz) */
     msgw_audit *audit;         /* every push is audited once committed; may be NULL */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
+    /* docs/metrics.md; NULL families without a registry */
+    msgw_metric *m_received, *m_errors, *m_transitions, *m_commit, *m_refused;
 
     pthread_t worker;
     pthread_mutex_t lock;
@@ -327,7 +331,7 @@ static void prepare(msgw_ingest *ing, group *g)
     free(seen.slot);
 }
 
-static void answer_group(group *g, bool committed)
+static void answer_group(msgw_ingest *ing, group *g, bool committed)
 {
     size_t k = 0;
     for (size_t x = 0; x < g->njobs; x++) {
@@ -337,8 +341,10 @@ static void answer_group(group *g, bool committed)
         for (size_t i = 0; i < n; i++) messages += g->boxes[k + i].n;
         if (committed)
             j->status = batch_answer(j->batch, g->items + k, g->ntransitions[x], messages, &j->answer);
-        else
+        else {
             j->status = refuse(&j->answer, 503, "store.unavailable", "the records could not be stored; retry later");
+            msgw_metrics_inc(ing->m_refused, 1, j->dept, "503");
+        }
         k += n;
         msgw_batch_destroy(&j->batch); /* the answer is all that is left to send */
     }
@@ -396,6 +402,36 @@ static void audit_group(msgw_ingest *ing, const group *g)
     }
 }
 
+static const char *transition_kind(msgw_transition_kind k)
+{
+    return k == MSGW_TR_NEW ? "NEW" : k == MSGW_TR_LOST ? "LOST" : "CHANGED";
+}
+
+static void count_transitions(msgw_ingest *ing, const msgw_transitions *tr)
+{
+    for (size_t t = 0; t < tr->n; t++)
+        msgw_metrics_inc(ing->m_transitions, 1, tr->v[t].service->code, transition_kind(tr->v[t].kind));
+}
+
+/* The committed group's records (stored or duplicate), transitions and each request's latency. */
+static void count_group(msgw_ingest *ing, const group *g)
+{
+    size_t k = 0;
+    msgw_time now = msgw_time_now();
+    for (size_t x = 0; x < g->njobs; x++) {
+        const job *j = g->jobs[x];
+        if (!j->batch) continue;
+        size_t n = msgw_batch_count_ok(j->batch);
+        for (size_t i = 0; i < n; i++) {
+            const msgw_store_item *it = &g->items[k + i];
+            msgw_metrics_inc(ing->m_received, 1, j->dept, it->record->kind, it->duplicate ? "duplicate" : "stored");
+        }
+        msgw_metrics_observe(ing->m_commit, (double)(now - j->submitted) / 1e6);
+        k += n;
+    }
+    count_transitions(ing, &g->tr);
+}
+
 static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
 {
     group g = {0};
@@ -427,8 +463,9 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     msgw_errors_clear(&serr);
     if (ok && ing->pub) publish(ing, &g);
     if (ok && ing->audit) audit_group(ing, &g);
+    if (ok) count_group(ing, &g);
     if (ok) wake_deliverers(ing, &g);
-    answer_group(&g, ok);
+    answer_group(ing, &g, ok);
     for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
     free(g.boxes);
     free(g.items);
@@ -457,6 +494,7 @@ static bool commit_unprompted(msgw_ingest *ing, msgw_transitions *tr, bool on_wo
     }
     msgw_store_item it = {.sender = "gateway", .outbox = box.v, .noutbox = box.n, .verdicts = v, .nverdicts = tr->n};
     bool ok = msgw_store_commit(ing->store, &it, 1, msgw_time_now(), e);
+    if (ok) count_transitions(ing, tr);
     if (ok && on_worker)
         for (size_t t = 0; t < tr->n; t++)
             msgw_feed_publish(ing->pub, "transition", msgw_feed_transition_event(&tr->v[t], NULL));
@@ -661,6 +699,22 @@ static int screen(msgw_ingest *ing, const msgw_department *dept, const char *med
     return overload(ing, dept->id, msgw_batch_count_ok(b), len + msgw_arena_used(b->arena), out);
 }
 
+/* At submit, on the loop thread: the records rejected, the errors by rule, a request refused. */
+static void count_screened(msgw_ingest *ing, const char *dept, const msgw_batch *b, int status)
+{
+    if (status == 403 || status == 413 || status == 415 || status == 429 || status == 503) {
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        msgw_metrics_inc(ing->m_refused, 1, dept, code);
+        return; /* its records were never judged */
+    }
+    for (size_t x = 0; x < b->errors.n; x++)
+        if (b->errors.v[x].severity == MSGW_SEV_ERROR)
+            msgw_metrics_inc(ing->m_errors, 1, b->errors.v[x].rule ? b->errors.v[x].rule : "");
+    for (size_t i = 0; i < b->nitems; i++)
+        if (!b->items[i].record) msgw_metrics_inc(ing->m_received, 1, dept, "unknown", "rejected");
+}
+
 static void enqueue(msgw_ingest *ing, job *j)
 {
     account(ing, j, +1);
@@ -680,7 +734,9 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
     j->ud = ud;
     msgw_buf_init(&j->answer);
     j->batch = msgw_batch_new();
+    j->submitted = msgw_time_now();
     int status = screen(ing, dept, media_type, body, len, j->batch, ordered ? &j->answer : out);
+    count_screened(ing, dept->id, j->batch, status);
     if (status) {
         msgw_batch_destroy(&j->batch);
         if (!ordered) {
@@ -798,6 +854,26 @@ msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, ms
     ing->group_records = cfg->queue_group_records;
     pthread_mutex_unlock(&ing->lock);
     return how;
+}
+
+void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
+{
+    ing->m_received = msgw_metrics_counter(m, "msgw_records_received_total",
+                                           "Records received, by sending department, record kind and outcome "
+                                           "(stored, duplicate, rejected).",
+                                           "department", "kind", "outcome", NULL);
+    ing->m_errors = msgw_metrics_counter(m, "msgw_validation_errors_total",
+                                         "Errors found in received documents and records, by rule id.", "rule", NULL);
+    ing->m_transitions = msgw_metrics_counter(m, "msgw_eligibility_transitions_total",
+                                              "Committed eligibility transitions, by service and kind "
+                                              "(NEW, LOST, CHANGED).",
+                                              "service", "kind", NULL);
+    ing->m_commit = msgw_metrics_histogram(m, "msgw_ingest_commit_seconds",
+                                           "Seconds from a request's arrival to the commit of its records.",
+                                           msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets, NULL);
+    ing->m_refused = msgw_metrics_counter(m, "msgw_requests_refused_total",
+                                          "Push requests refused whole, by department and HTTP status.", "department",
+                                          "status", NULL);
 }
 
 const char *msgw_ingest_store_problem(const msgw_ingest *ing)

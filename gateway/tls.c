@@ -102,3 +102,25 @@ int msgw_tls_bound_port(struct evhttp_bound_socket *sock)
     return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
+
+/* An alert written while the handshake is unfinished is a failed handshake, whoever caused it. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE) || SSL_is_init_finished(ssl)) return;
+    const msgw_tls_failures *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (f) msgw_metrics_inc(f->family, 1, f->listener);
+}
+
+void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f)
+{
+    SSL_CTX_set_app_data(ctx, f);
+    SSL_CTX_set_info_callback(ctx, on_tls_info);
+}
+
+msgw_metric *msgw_tls_failures_family(msgw_metrics *m)
+{
+    return msgw_metrics_counter(m, "msgw_tls_handshake_failures_total",
+                                "TLS handshakes the gateway ended with an alert, by listener (ingress, admin).",
+                                "listener", NULL);
+}

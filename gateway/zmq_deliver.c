@@ -77,6 +77,7 @@ struct msgw_zmq_deliverer {
     msgw_time next_query;
     bool full;  /* the last query filled a window: query again as soon as acks free room */
     bool acked; /* acknowledgements came since the last query */
+    msgw_metric *m_deliveries, *m_latency; /* NULL: no metrics */
 };
 
 /* ---- the in-flight table ---- */
@@ -254,6 +255,9 @@ static void settle_all(msgw_zmq_deliverer *z)
 static void publish(msgw_zmq_deliverer *z, const msgw_delivery *d, const char *outcome,
                     int attempts, const char *error)
 {
+    if (strcmp(outcome, "sent") != 0) msgw_metrics_inc(z->m_deliveries, 1, d->recipient, "zmq", outcome);
+    if (strcmp(outcome, "delivered") == 0)
+        msgw_metrics_observe(z->m_latency, (double)(msgw_time_now() - d->created_at) / 1e6, d->recipient);
     if (z->pub)
         msgw_feed_publish(z->pub, "delivery",
                           msgw_feed_delivery_event(d, "zmq", outcome, attempts, error));
@@ -538,11 +542,19 @@ static void halt(msgw_zmq_deliverer *z)
 
 msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config *cfg,
                                            const char *store_spec, msgw_feed *feed, msgw_audit *audit,
-                                           int wake_fd, msgw_errors *e)
+                                           msgw_metrics *metrics, int wake_fd, msgw_errors *e)
 {
     msgw_zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
     z->audit = audit;
+    z->m_deliveries = msgw_metrics_counter(metrics, "msgw_deliveries_total",
+                                           "Delivery attempts, by recipient, transport and outcome "
+                                           "(delivered, retry, dead).",
+                                           "recipient", "transport", "outcome", NULL);
+    z->m_latency = msgw_metrics_histogram(metrics, "msgw_push_to_delivery_seconds",
+                                          "Seconds from an outbox message's creation to its delivery.",
+                                          msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets,
+                                          "recipient", NULL);
     z->wake_fd = wake_fd;
     z->hub = hub;
     z->feed = feed;

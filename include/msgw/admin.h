@@ -6,7 +6,8 @@
  * department certificates get 403.  Today it answers /healthz (the process
  * is alive) and /readyz (the store accepts commits, the catalogue is
  * loaded, and the gateway's certificates stay valid for more than
- * admin.cert_warning_days — each failing check named).
+ * admin.cert_warning_days — each failing check named) and /metrics (the
+ * Prometheus text format, docs/metrics.md).
  */
 #ifndef MSGW_ADMIN_H
 #define MSGW_ADMIN_H
@@ -17,6 +18,7 @@
 #include "msgw/config.h"
 #include "msgw/error.h"
 #include "msgw/ingest.h"
+#include "msgw/metrics.h"
 
 typedef struct msgw_admin msgw_admin;
 
@@ -27,6 +29,10 @@ void msgw_admin_destroy(msgw_admin **a);
 /* SIGHUP: the new configuration and catalogue are used from now on; false (the TLS material kept)
  * when the new certificate or key cannot be loaded. */
 bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
+/* Serves GET /metrics from m (borrowed; NULL: 404), adding at each scrape the outbox gauges read
+ * through its own connection to the store at store_spec, the store's size and the certificates'
+ * expiry. */
+void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
 

@@ -17,14 +17,16 @@
 #include "msgw/config.h"
 #include "msgw/error.h"
 #include "msgw/feed.h"
+#include "msgw/metrics.h"
 
 typedef struct msgw_deliverer msgw_deliverer;
 
 /* Starts the delivery thread on its own connection to the store at store_spec; feed may be NULL.
  * The feed must outlive the deliverer.  wake_fd (a doorbell listener's, -1: none) wakes the idle
- * thread when new messages are committed.  Each outcome is appended to audit (may be NULL). */
+ * thread when new messages are committed.  Each outcome is appended to audit (may be NULL) and
+ * counted in metrics (may be NULL; docs/metrics.md). */
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
-                                   msgw_audit *audit, int wake_fd, msgw_errors *e);
+                                   msgw_audit *audit, msgw_metrics *metrics, int wake_fd, msgw_errors *e);
 /* Stops the thread after the attempt in progress and joins it. */
 void msgw_deliverer_destroy(msgw_deliverer **d);
 

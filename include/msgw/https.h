@@ -17,6 +17,8 @@
 
 typedef struct msgw_https msgw_https;
 
+/* Counts failed handshakes in m (NULL: none; docs/metrics.md). */
+void msgw_https_set_metrics(msgw_https *h, msgw_metrics *m);
 msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
                            msgw_errors *e);
 void msgw_https_destroy(msgw_https **h);

@@ -27,6 +27,7 @@
 #include "msgw/doorbell.h"
 #include "msgw/eligibility.h"
 #include "msgw/feed.h"
+#include "msgw/metrics.h"
 #include "msgw/route.h"
 #include "msgw/store.h"
 
@@ -93,6 +94,8 @@ size_t msgw_ingest_in_flight(const msgw_ingest *ing);
 /* Seconds a refused sender should wait, from the queue's length and the measured commit rate. */
 unsigned msgw_ingest_retry_after(const msgw_ingest *ing);
 
+/* Registers the ingest metrics in m (NULL: none) — before the first request (docs/metrics.md). */
+void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m);
 /* NULL while commits succeed; else what is wrong with the store (/readyz). */
 const char *msgw_ingest_store_problem(const msgw_ingest *ing);
 /* A person's verdicts (msgw_elig_person_json), read safely while the worker commits. */

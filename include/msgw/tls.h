@@ -15,6 +15,7 @@
 #include "msgw/config.h"
 #include "msgw/date.h"
 #include "msgw/error.h"
+#include "msgw/metrics.h"
 
 /* The server context from cfg's tls.{ca,cert,key}; NULL with an error naming /tls. */
 SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e);
@@ -26,6 +27,17 @@ void msgw_tls_no_delay(struct evhttp_request *req);
 struct evhttp_bound_socket *msgw_tls_listen(struct evhttp *http, const char *address);
 /* The port a bound socket actually got; -1 on error. */
 int msgw_tls_bound_port(struct evhttp_bound_socket *sock);
+/* Where a listener counts failed handshakes: msgw_tls_handshake_failures_total{listener}. */
+typedef struct msgw_tls_failures {
+    msgw_metric *family; /* NULL: not counted */
+    const char *listener;
+} msgw_tls_failures;
+/* Counts in f (owned by the listener, outliving ctx's connections) each alert the server sends
+ * before a handshake completes: no or a foreign client certificate, an old protocol, no common
+ * suite, too many connections.  Takes ctx's app data. */
+void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f);
+/* The family, registered in m (NULL: none). */
+msgw_metric *msgw_tls_failures_family(msgw_metrics *m);
 /* When the certificate in a PEM file expires (notAfter); 0 when the file holds none. */
 msgw_time msgw_tls_cert_expiry(const char *pem_path);
 

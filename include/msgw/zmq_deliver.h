@@ -24,6 +24,7 @@
 #include "msgw/config.h"
 #include "msgw/error.h"
 #include "msgw/feed.h"
+#include "msgw/metrics.h"
 #include "msgw/zmq_hub.h"
 
 typedef struct msgw_zmq_deliverer msgw_zmq_deliverer;
@@ -31,10 +32,10 @@ typedef struct msgw_zmq_deliverer msgw_zmq_deliverer;
 /* Binds cfg->zmq_deliver_listen and starts the delivery thread on its own connection to the store
  * at store_spec; feed may be NULL.  hub, cfg and feed must outlive it.  wake_fd (a doorbell
  * listener's, -1: none) makes it look at the store at once when new messages are committed.
- * Delivery outcomes are appended to audit (may be NULL). */
+ * Delivery outcomes are appended to audit (may be NULL) and counted in metrics (may be NULL). */
 msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config *cfg,
                                            const char *store_spec, msgw_feed *feed, msgw_audit *audit,
-                                           int wake_fd, msgw_errors *e);
+                                           msgw_metrics *metrics, int wake_fd, msgw_errors *e);
 /* New configuration (SIGHUP): the thread is stopped, switched over and started again; the socket,
  * the consumers' connections and the messages in flight stay.  The old cfg may be freed after. */
 void msgw_zmq_deliverer_reconfigure(msgw_zmq_deliverer *z, const msgw_config *cfg);

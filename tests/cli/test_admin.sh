@@ -2,7 +2,8 @@
 # The administrators' listener as a process, with curl and real certificates: an administrator's
 # certificate is admitted, a department's gets 403, none fails the handshake; /healthz answers;
 # /readyz names each check, and fails on a gateway certificate that expires within the warning
-# period (swapped in by SIGHUP) and on a store whose commits fail.
+# period (swapped in by SIGHUP) and on a store whose commits fail; /metrics counts a push and reads
+# the outbox, store and certificate gauges, in a well-formed Prometheus exposition.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -77,6 +78,74 @@ ok has '[c for c in d["checks"] if c["name"] == "store"][0]["ok"] is False'
 kill "$lock_pid"
 wait "$lock_pid" 2>/dev/null
 lock_pid=
+
+# /metrics (docs/metrics.md): a push counted once committed, the outbox gauges and certificate
+# expiry read at the scrape; the exposition checked line by line; a department gets 403
+for _ in $(seq 50); do
+	code=$(curl -s -o "$tmp/pushed" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/mca.crt" --key "$P/mca.key" \
+		-H "Content-Type: application/vnd.msgw.mca.roster+xml" --data-binary "@$root/tests/data/mca/roster-valid.xml" \
+		"https://localhost:$port/v1/records")
+	[[ $code == 202 ]] && break
+	sleep 0.2 # the store's lock is being released
+done
+ok test "$code" = 202
+stored=$(python3 -c 'import json,sys; print(sum(r["outcome"] == "stored" for r in json.load(open(sys.argv[1]))["records"]))' "$tmp/pushed")
+ok test "$stored" -gt 0
+ok test "$(get admin /metrics)" = 200
+ok test "$(curl -s -o /dev/null -w '%{content_type}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+	"https://localhost:$admin/metrics")" = "text/plain; version=0.0.4; charset=utf-8"
+ok grep -qx "msgw_records_received_total{department=\"mca\",kind=\"household_assistance_roster\",outcome=\"stored\"} $stored" "$tmp/body"
+ok grep -qx 'msgw_requests_refused_total{department="mca",status="503"} 1' "$tmp/body" # the locked store
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_outbox_pending{recipient="mca"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_outbox_oldest_pending_seconds{recipient="mca"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_outbox_dead{recipient="mca"} 0$' "$tmp/body"
+ok grep -q '^msgw_store_size_bytes [1-9]' "$tmp/body"
+ok grep -q '^msgw_ingest_commit_seconds_count [1-9]' "$tmp/body"
+ok grep -q '^msgw_tls_handshake_failures_total{listener="admin"} [1-9]' "$tmp/body" # curl without a certificate
+# every line a HELP, a TYPE or a sample of a declared family; each histogram's +Inf bucket = _count
+ok python3 - "$tmp/body" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+assert text.endswith("\n")
+types, inf, count = {}, {}, {}
+sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? (\S+)$')
+for line in text.splitlines():
+    if line.startswith("# HELP "):
+        continue
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split(" ")
+        assert kind in ("counter", "gauge", "histogram"), line
+        assert name not in types, "TYPE twice: " + name
+        types[name] = kind
+        continue
+    m = sample.match(line)
+    assert m, "not a sample: " + line
+    name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+    float(value)
+    base = re.sub(r"_(bucket|sum|count)$", "", name)
+    assert name in types or types.get(base) == "histogram", "undeclared: " + line
+    if types.get(name) == "counter":
+        assert name.endswith("_total"), name
+    key = (base, re.sub(r',?le="[^"]*"', "", labels).replace("{}", ""))
+    if name.endswith("_bucket") and 'le="+Inf"' in labels:
+        inf[key] = value
+    if name.endswith("_count") and types.get(base) == "histogram":
+        count[key] = value
+assert inf and inf == count, (inf, count)
+PY
+ok test "$(get mca /metrics)" = 403
+# GET /v1/messages/{id}: the roster's first record end to end, from the admin listener only
+mid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["message_id"])' "$tmp/pushed" 2>/dev/null)
+if [[ -n $mid ]]; then
+	ok test "$(get admin "/v1/messages/$mid")" = 200
+	ok has 'd["message_id"] == "'"$mid"'" and d["sender"] == "mca" and len(d["body_sha256"]) == 64 and d["facts"]'
+	ok test "$(get mca "/v1/messages/$mid")" = 403
+else
+	ok false "no pushed message id to trace"
+fi
+ok test "$(get admin "/v1/messages/mca:no-such-id")" = 404
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0

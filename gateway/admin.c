@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "msgw/admin.h"
+#include "msgw/audit.h"
+#include "msgw/doorbell.h"
 #include "msgw/tls.h"
 
 struct msgw_admin {
@@ -30,6 +32,8 @@ struct msgw_admin {
     msgw_store *store; /* opened at the first scrape, for the outbox gauges */
     msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry;
     msgw_tls_failures failures; /* counted through every context's app data */
+    msgw_audit *audit;          /* administrators' actions are audited */
+    msgw_doorbell *bell;        /* a replay wakes the deliverers */
 };
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
@@ -188,15 +192,21 @@ void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_sp
                                      "certificate", NULL);
 }
 
+/* The admin module's own store connection, opened at first use. */
+static msgw_store *admin_store(msgw_admin *a, msgw_errors *e)
+{
+    if (!a->store && a->store_spec) a->store = msgw_store_open_delivery(a->store_spec, e);
+    return a->store;
+}
+
 /* GET /v1/messages/{id}: the message end to end (msgw_store_trace; docs/admin.md). */
 static void message_trace(msgw_admin *a, struct evhttp_request *req, const char *escaped)
 {
     char *id = evhttp_uridecode(escaped, 0, NULL);
     msgw_errors e;
     msgw_errors_init(&e);
-    if (!a->store && a->store_spec) a->store = msgw_store_open_delivery(a->store_spec, &e);
     json_t *t = NULL;
-    if (!a->store || !msgw_store_trace(a->store, id ? id : "", &t, &e))
+    if (!admin_store(a, &e) || !msgw_store_trace(a->store, id ? id : "", &t, &e))
         reply_json(req, 503, "Service Unavailable",
                    json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "store.unavailable", "message",
                              e.n && e.v[0].message ? e.v[0].message : "the store cannot be read"));
@@ -210,6 +220,69 @@ static void message_trace(msgw_admin *a, struct evhttp_request *req, const char 
     free(id);
 }
 
+static void store_unavailable(struct evhttp_request *req, const msgw_errors *e)
+{
+    reply_json(req, 503, "Service Unavailable",
+               json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "store.unavailable", "message",
+                         e->n && e->v[0].message ? e->v[0].message : "the store cannot be read"));
+}
+
+/* GET /v1/deadletters: the dead letters, oldest first (at most 1,000). */
+static void dead_letters(msgw_admin *a, struct evhttp_request *req)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    json_t *list = NULL;
+    if (!admin_store(a, &e) || !msgw_store_dead_letters(a->store, 1000, &list, &e)) store_unavailable(req, &e);
+    else reply_json(req, 200, "OK", json_pack("{s:o}", "dead_letters", list));
+    msgw_errors_clear(&e);
+}
+
+/* POST /v1/deadletters/{id}/replay, POST /v1/deadletters/replay (all): pending again, due now;
+ * audited with the administrator who asked. */
+static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
+{
+    int64_t id = 0;
+    if (strcmp(rest, "replay") != 0) {
+        char *end = NULL;
+        id = strtoll(rest, &end, 10);
+        if (id <= 0 || !end || strcmp(end, "/replay") != 0) {
+            reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
+            return;
+        }
+    }
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int n = admin_store(a, &e) ? msgw_store_replay(a->store, id, msgw_time_now(), &e) : -1;
+    if (n < 0) {
+        store_unavailable(req, &e);
+    } else if (n == 0 && id) {
+        reply_json(req, 404, "Not Found",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 404, "errors", "rule", "deadletter.unknown", "message",
+                             "no dead letter has this id"));
+    } else {
+        char o[64] = "", ou[64] = "";
+        msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+        msgw_errors ae;
+        msgw_errors_init(&ae);
+        if (a->audit)
+            msgw_audit_append(a->audit, "admin",
+                              json_pack("{s:s,s:I,s:i,s:s}", "action", "deadletter.replay", "id", (json_int_t)id,
+                                        "replayed", n, "by", ou[0] ? ou : "?"),
+                              &ae);
+        msgw_errors_clear(&ae);
+        msgw_doorbell_ring(a->bell);
+        reply_json(req, 200, "OK", json_pack("{s:i}", "replayed", n));
+    }
+    msgw_errors_clear(&e);
+}
+
+void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
+{
+    a->audit = audit;
+    a->bell = bell;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_admin *a = arg;
@@ -221,8 +294,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     const char *uri = evhttp_request_get_uri(req);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
+        replay(a, req, uri + 16);
+    } else if (cmd != EVHTTP_REQ_GET) {
         reply_json(req, 405, "Method Not Allowed", json_pack("{s:i}", "status", 405));
+    } else if (strcmp(uri, "/v1/deadletters") == 0) {
+        dead_letters(a, req);
     } else if (strcmp(uri, "/healthz") == 0) {
         reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive"));
     } else if (strcmp(uri, "/readyz") == 0) {

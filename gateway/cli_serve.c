@@ -242,6 +242,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     msgw_https_set_metrics(d->https, d->metrics);
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
+    if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
     d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;

@@ -172,3 +172,14 @@ bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_
     *out = NULL;
     return s->b->trace(s->impl, message_id, out, e);
 }
+
+bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->dead_letters(s->impl, max, out, e);
+}
+
+int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+{
+    return s->b->replay(s->impl, id, now, e);
+}

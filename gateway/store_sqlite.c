@@ -711,6 +711,35 @@ static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_
     return true;
 }
 
+/* ---- dead letters ---- */
+
+static bool sqlite_dead_letters(void *impl, size_t max, json_t **out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    *out = rows(s,
+                "SELECT id, event_id, recipient, kind, person, cause, attempts, created_at, next_at AS last_attempt_at, "
+                "last_error FROM outbox WHERE state = 'dead' AND ?1 IS ?1 ORDER BY id LIMIT ?2",
+                NULL, (int64_t)max, "person", e);
+    return *out != NULL;
+}
+
+static int sqlite_replay(void *impl, int64_t id, msgw_time now, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2, last_error = NULL "
+                           "WHERE state = 'dead' AND (?1 = 0 OR id = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, e, "replay"), -1;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return fail(s, e, "replay"), -1;
+    return sqlite3_changes(s->db);
+}
+
 static bool sqlite_each_verdict(void *impl, const char *person,
                                 bool (*cb)(void *, const msgw_store_verdict *), void *ud,
                                 msgw_errors *e)
@@ -743,6 +772,8 @@ static bool sqlite_each_verdict(void *impl, const char *person,
 const msgw_store_backend msgw_store_sqlite = {
     .each_verdict = sqlite_each_verdict,
     .trace = sqlite_trace,
+    .dead_letters = sqlite_dead_letters,
+    .replay = sqlite_replay,
     .known = sqlite_known,
     .each_record = sqlite_each_record,
     .name = "sqlite",

@@ -15,7 +15,9 @@
 #include <event2/event.h>
 
 #include "msgw/catalogue.h"
+#include "msgw/audit.h"
 #include "msgw/config.h"
+#include "msgw/doorbell.h"
 #include "msgw/error.h"
 #include "msgw/ingest.h"
 #include "msgw/metrics.h"
@@ -33,6 +35,8 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
  * through its own connection to the store at store_spec, the store's size and the certificates'
  * expiry. */
 void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec);
+/* Administrators' actions (dead-letter replays) are appended to audit; a replay rings bell. */
+void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
 

@@ -139,6 +139,8 @@ typedef struct msgw_store_backend {
     int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
                  msgw_errors *e);
     bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
+    bool (*dead_letters)(void *impl, size_t max, json_t **out, msgw_errors *e);
+    int (*replay)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
     bool (*each_record)(void *impl,
@@ -210,5 +212,12 @@ bool msgw_store_each_verdict(msgw_store *s, const char *person,
  * rejected record is never stored).  The caller frees *out.
  */
 bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e);
+
+/* Dead letters, oldest first, at most max: id, event id, recipient, kind, person (masked), cause,
+ * attempts, created and last-attempt times, last error.  The caller frees *out (a JSON array). */
+bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e);
+/* An administrator's replay: dead letter id (0: every one) is pending again, due now, with its
+ * attempts reset.  Returns how many were replayed (0: no such dead letter), -1 on error. */
+int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Delivery from the outbox to real webhook receivers over mutual TLS: every message reaches its
 # recipient once, with its event id; a receiver that keeps failing gets the message retried and
-# then dead-lettered with its last error.
+# then dead-lettered with its last error; an administrator lists the dead letters and replays them.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -24,6 +24,7 @@ cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
   "https": { "listen": "127.0.0.1:0" },
+  "admin": { "listen": "127.0.0.1:0" },
   "delivery": { "max_attempts": 3, "backoff_initial_ms": 10, "backoff_max_ms": 50, "webhook_parallel": 4 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "push": [],
@@ -59,5 +60,22 @@ ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sy
 # cdpf's receiver answers 503: three attempts each, then dead letters with the last error
 ok test "$(sql "select count(*) from outbox where recipient='cdpf' and state='dead' and attempts=3 and last_error='HTTP 503'")" = "$(sql "select count(*) from outbox where recipient='cdpf'")"
 ok test "$(wc -l <"$tmp/cdpf.log")" = "$((3 * $(sql "select count(*) from outbox where recipient='cdpf'")))"
+
+# an administrator lists the dead letters and replays them: each is attempted again (3 more times:
+# the receiver still fails) and dead again; a department certificate may do neither
+admin=$(cat "$tmp/port.admin")
+dead=$(sql "select count(*) from outbox where state='dead'")
+adm() { curl -s -o "$tmp/adm.json" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/$1.crt" --key "$P/$1.key" "${@:2}"; }
+ok test "$(adm admin "https://localhost:$admin/v1/deadletters")" = 200
+ok python3 -c 'import json,re,sys; d=json.load(open(sys.argv[1]))["dead_letters"]; sys.exit(0 if len(d) == int(sys.argv[2]) and all(x["last_error"] == "HTTP 503" and re.fullmatch(r"\d{6}\*{8}[\dX]{4}", x["person"]) for x in d) else 1)' "$tmp/adm.json" "$dead"
+ok test "$(adm cdpf -X POST "https://localhost:$admin/v1/deadletters/replay")" = 403
+ok test "$(adm admin -X POST "https://localhost:$admin/v1/deadletters/999999/replay")" = 404
+ok test "$(adm admin -X POST "https://localhost:$admin/v1/deadletters/replay")" = 200
+ok python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["replayed"] == int(sys.argv[2]) else 1)' "$tmp/adm.json" "$dead"
+for _ in $(seq 100); do [[ $(wc -l <"$tmp/cdpf.log") -ge $((6 * dead)) ]] && break; sleep 0.1; done
+ok test "$(wc -l <"$tmp/cdpf.log")" = "$((6 * dead))"
+for _ in $(seq 100); do [[ $(sql "select count(*) from outbox where state='dead' and attempts=3") == "$dead" ]] && break; sleep 0.1; done
+ok test "$(sql "select count(*) from outbox where state='dead' and attempts=3")" = "$dead"
+ok grep -q '"action":"deadletter.replay"' "$tmp"/data/audit/audit-*.jsonl
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -12,6 +12,7 @@ int msgw_cmd_eval(int argc, char **argv);
 int msgw_cmd_serve(int argc, char **argv);
 int msgw_cmd_audit(int argc, char **argv);
 int msgw_cmd_trace(int argc, char **argv);
+int msgw_cmd_admin(int argc, char **argv);
 
 /* Reads a whole file ("-" = stdin), refusing more than limit bytes; NULL after saying why. */
 char *msgw_cli_read(const char *path, size_t limit, size_t *len);

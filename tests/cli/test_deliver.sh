@@ -70,8 +70,16 @@ ok test "$(adm admin "https://localhost:$admin/v1/deadletters")" = 200
 ok python3 -c 'import json,re,sys; d=json.load(open(sys.argv[1]))["dead_letters"]; sys.exit(0 if len(d) == int(sys.argv[2]) and all(x["last_error"] == "HTTP 503" and re.fullmatch(r"\d{6}\*{8}[\dX]{4}", x["person"]) for x in d) else 1)' "$tmp/adm.json" "$dead"
 ok test "$(adm cdpf -X POST "https://localhost:$admin/v1/deadletters/replay")" = 403
 ok test "$(adm admin -X POST "https://localhost:$admin/v1/deadletters/999999/replay")" = 404
-ok test "$(adm admin -X POST "https://localhost:$admin/v1/deadletters/replay")" = 200
-ok python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["replayed"] == int(sys.argv[2]) else 1)' "$tmp/adm.json" "$dead"
+# the same through msgw admin (the command-line client of the administrators' listener)
+as_admin=(--url "https://localhost:$admin" --cert "$P/admin.crt" --key "$P/admin.key" --ca "$P/ca.crt")
+"$msgw" admin "${as_admin[@]}" deadletters list >"$tmp/dl.txt"
+ok grep -q "^$dead dead letters$" "$tmp/dl.txt"
+ok grep -q "HTTP 503" "$tmp/dl.txt"
+"$msgw" admin "${as_admin[@]}" status >"$tmp/status.txt"
+ok grep -q "^ready$" "$tmp/status.txt"
+"$msgw" admin --url "https://localhost:$admin" --cert "$P/cdpf.crt" --key "$P/cdpf.key" --ca "$P/ca.crt" status >/dev/null 2>&1
+ok test $? -eq 1 # a department certificate is refused (403)
+ok test "$("$msgw" admin "${as_admin[@]}" deadletters replay --all)" = "$dead replayed"
 for _ in $(seq 100); do [[ $(wc -l <"$tmp/cdpf.log") -ge $((6 * dead)) ]] && break; sleep 0.1; done
 ok test "$(wc -l <"$tmp/cdpf.log")" = "$((6 * dead))"
 for _ in $(seq 100); do [[ $(sql "select count(*) from outbox where state='dead' and attempts=3") == "$dead" ]] && break; sleep 0.1; done

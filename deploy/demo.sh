@@ -100,7 +100,7 @@ def dept(d, push, subs):
     return o
 cfg = {"region": "12", "catalogue": "tianjin", "data_dir": out + "/data",
        "tls": {"ca": pki + "/ca.crt", "cert": pki + "/gateway.crt", "key": pki + "/gateway.key"},
-       "https": {"listen": "127.0.0.1:0"},
+       "https": {"listen": "127.0.0.1:0"}, "admin": {"listen": "127.0.0.1:0"},
        "departments": [
            dept("mca", ["household_assistance_roster", "care_assessment", "orphan_registration", "death"],
                 [{"kinds": ["disability_certificate"], "from": ["cdpf"],
@@ -137,6 +137,10 @@ fi
 echo "gateway:   https://localhost:$port  (log $out/msgw.log, store $out/data/msgw.db)"
 ((use_zmq)) && echo "ZeroMQ:    ingress $(endpoint zmq), delivery $(endpoint zdeliver), live feed $(endpoint feed) -> $out/feed.jsonl"
 echo "receivers: $out/receiver-{mca,health,cdpf}.jsonl (webhooks), $out/receiver-hrss.* ($( ((use_zmq)) && echo ZeroMQ consumer || echo webhook))"
+for _ in $(seq 50); do [[ -s $out/port.admin ]] && break; sleep 0.1; done
+echo "admin:     https://localhost:$(cat "$out/port.admin" 2>/dev/null) (/readyz, /metrics, /v1/deadletters, /v1/messages/ID), e.g.:"
+echo "           $msgw admin --url https://localhost:$(cat "$out/port.admin" 2>/dev/null) --cert $pki/admin.crt --key $pki/admin.key --ca $pki/ca.crt status"
+echo "audit log: $out/data/audit ($msgw audit verify --dir $out/data/audit --cert $pki/gateway.crt)"
 
 push() { # DEPT MEDIA_TYPE FILE: prints a one-line outcome
   [[ -f $3 ]] || return 0
@@ -163,7 +167,7 @@ delivered() { # one line per department: what its receiver got
       awk '{c[$3]++} END {s=""; for (k in c) s=s (s?", ":"") c[k] " " k; printf "  %-7s %s (ZeroMQ, acknowledged)\n", "hrss", s ? s : "nothing yet"}' "$out/receiver-hrss.txt"
     else
       python3 -c 'import json,sys,collections; c=collections.Counter(json.loads(l)["kind"] for l in open(sys.argv[1])); print("  %-7s %s" % (sys.argv[2], ", ".join("%d %s" % (n, k) for k, n in sorted(c.items())) or "nothing yet"))' \
-        "$out/receiver-$dept.jsonl" "$dept" 2>/dev/null || echo "  $dept    nothing yet"
+        "$out/receiver-$dept.jsonl" "$dept" 2>/dev/null || printf '  %-7s %s\n' "$dept" "nothing yet"
     fi
   done
 }

@@ -120,6 +120,14 @@ int msgw_date_age(msgw_date birth, msgw_date at)
 
 /* Called for every ID number checked: a per-thread cache of the last answer
  * keeps localtime_r (and its time-zone lookups) off the hot path. */
+msgw_date msgw_date_at(msgw_time t)
+{
+    time_t secs = (time_t)(t / 1000000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    return msgw_date_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
 msgw_date msgw_date_today(void)
 {
     static _Thread_local time_t cached_at = -1;

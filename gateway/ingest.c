@@ -215,19 +215,34 @@ static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time r
         r->recorded_at = recorded_at;
         msgw_transitions ignored;
         msgw_transitions_init(&ignored);
-        msgw_elig_apply(ing->elig, r, msgw_date_today(), &ignored, NULL);
+        /* evaluated on the day it arrived, as it was then; the sweep brings the state to today */
+        msgw_date day = msgw_date_at(recorded_at), today = msgw_date_today();
+        if (day > today) day = today;
+        msgw_elig_apply(ing->elig, r, day, &ignored, NULL);
         msgw_transitions_clear(&ignored);
+        if (day > ing->swept) ing->swept = day;
     }
     msgw_batch_destroy(&b);
     json_decref(j);
     return true;
 }
 
+/*
+ * The engine from the store: every record replayed on the day it was
+ * recorded.  The state is then current up to the last of those days
+ * (`swept`); the worker's catch-up sweep (sweep_to_today) re-evaluates the
+ * days since — birthdays and facts that ended while the gateway was down
+ * are notified then.  Days already swept before a restart give the same
+ * event ids again, which the outbox does not queue twice.
+ */
 static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
 {
     msgw_elig_destroy(&ing->elig);
     ing->elig = msgw_elig_new(ing->cat);
-    return msgw_store_each_record(ing->store, replay_one, ing, e);
+    ing->swept = MSGW_DATE_NONE;
+    bool ok = msgw_store_each_record(ing->store, replay_one, ing, e);
+    if (ing->swept == MSGW_DATE_NONE) ing->swept = msgw_date_today(); /* nothing stored yet */
+    return ok;
 }
 
 /* ---- the worker: evaluate, route, commit a group ---------------------- */
@@ -548,6 +563,7 @@ static void *work(void *arg)
 {
     msgw_ingest *ing = arg;
     ing->pub = msgw_feed_pub_new(ing->feed); /* a ZeroMQ socket: made, used and closed here */
+    sweep_to_today(ing);                     /* the days since the last stored record */
     pthread_mutex_lock(&ing->lock);
     for (;;) {
         while (!ing->queue.head && !ing->stop) {
@@ -770,7 +786,6 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
     ing->cat = cat;
     ing->rate_since = msgw_time_now();
     ing->group_records = cfg->queue_group_records;
-    ing->swept = msgw_date_today(); /* the replay evaluates every record on today's date */
     pthread_mutex_init(&ing->engine_lock, NULL);
     pthread_mutex_init(&ing->lock, NULL);
     pthread_cond_init(&ing->wake, NULL);

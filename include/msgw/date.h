@@ -29,6 +29,8 @@ char *msgw_date_format(msgw_date date, char buf[11]);
 /* Whole years of age on day `at` for someone born on `birth` (birthday on Feb 29 counts on Mar 1). */
 int msgw_date_age(msgw_date birth, msgw_date at);
 msgw_date msgw_date_today(void);
+/* The local calendar day of an instant (what msgw_date_today was then). */
+msgw_date msgw_date_at(msgw_time t);
 
 msgw_time msgw_time_now(void);
 /* Writes RFC 3339 "YYYY-MM-DDTHH:MM:SS.ffffffZ" (28 bytes with NUL). */

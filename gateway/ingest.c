@@ -519,6 +519,19 @@ static bool commit_unprompted(msgw_ingest *ing, msgw_transitions *tr, bool on_wo
     return ok;
 }
 
+/* Retention of the outbox, once a day: delivered messages and old dead letters go; the space
+ * goes back to the file system. */
+static void prune_store(msgw_ingest *ing, msgw_errors *e)
+{
+    const msgw_time day = 86400LL * 1000000, now = msgw_time_now();
+    int64_t removed = 0;
+    pthread_mutex_lock(&ing->engine_lock); /* the store connection is the worker's */
+    msgw_store_prune(ing->store, now - (msgw_time)ing->cfg->retention_delivered_days * day,
+                     ing->cfg->retention_dead_days ? now - (msgw_time)ing->cfg->retention_dead_days * day : 0,
+                     &removed, e);
+    pthread_mutex_unlock(&ing->engine_lock);
+}
+
 /* The daily sweep, for every day since the last one (a gateway that was down catches up). */
 static void sweep_to_today(msgw_ingest *ing)
 {
@@ -539,6 +552,7 @@ static void sweep_to_today(msgw_ingest *ing)
     pthread_mutex_unlock(&ing->engine_lock);
     size_t removed = 0;
     if (ing->audit) msgw_audit_prune_expired(ing->audit, &removed, &e); /* retention, once a day */
+    prune_store(ing, &e);
     msgw_errors_clear(&e);
 }
 

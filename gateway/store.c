@@ -183,3 +183,10 @@ int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
 {
     return s->b->replay(s->impl, id, now, e);
 }
+
+bool msgw_store_prune(msgw_store *s, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
+                      msgw_errors *e)
+{
+    *removed = 0;
+    return s->b->prune(s->impl, delivered_before, dead_before, removed, e);
+}

@@ -78,6 +78,9 @@ static const char *const sql_text[ST_COUNT] = {
 };
 
 static const char schema_sql[] =
+    /* before the first table: freed pages can be returned to the file system (a store made before
+     * this setting keeps its pages for reuse instead) */
+    "PRAGMA auto_vacuum = INCREMENTAL;"
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = FULL;"
     "PRAGMA foreign_keys = ON;"
@@ -740,6 +743,30 @@ static int sqlite_replay(void *impl, int64_t id, msgw_time now, msgw_errors *e)
     return sqlite3_changes(s->db);
 }
 
+/* ---- retention ---- */
+
+static bool sqlite_prune(void *impl, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
+                         msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "DELETE FROM outbox WHERE (state = 'delivered' AND delivered_at < ?1) OR "
+                           "(state = 'dead' AND ?2 > 0 AND created_at < ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, e, "prune");
+    sqlite3_bind_int64(st, 1, delivered_before);
+    sqlite3_bind_int64(st, 2, dead_before);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return fail(s, e, "prune");
+    *removed = sqlite3_changes(s->db);
+    /* the freed pages back to the file system, a bounded amount at a time */
+    if (*removed && sqlite3_exec(s->db, "PRAGMA incremental_vacuum(100000)", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, e, "vacuum");
+    return true;
+}
+
 static bool sqlite_each_verdict(void *impl, const char *person,
                                 bool (*cb)(void *, const msgw_store_verdict *), void *ud,
                                 msgw_errors *e)
@@ -774,6 +801,7 @@ const msgw_store_backend msgw_store_sqlite = {
     .trace = sqlite_trace,
     .dead_letters = sqlite_dead_letters,
     .replay = sqlite_replay,
+    .prune = sqlite_prune,
     .known = sqlite_known,
     .each_record = sqlite_each_record,
     .name = "sqlite",

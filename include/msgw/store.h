@@ -140,6 +140,7 @@ typedef struct msgw_store_backend {
                  msgw_errors *e);
     bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
     bool (*dead_letters)(void *impl, size_t max, json_t **out, msgw_errors *e);
+    bool (*prune)(void *impl, msgw_time delivered_before, msgw_time dead_before, int64_t *removed, msgw_errors *e);
     int (*replay)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
@@ -219,5 +220,11 @@ bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_error
 /* An administrator's replay: dead letter id (0: every one) is pending again, due now, with its
  * attempts reset.  Returns how many were replayed (0: no such dead letter), -1 on error. */
 int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
+
+/* Retention: removes delivered messages delivered before delivered_before and dead letters
+ * created before dead_before (0: keep them), and gives the space back to the file system.
+ * Records, facts and verdicts stay: they are the gateway's memory (docs/store.md). */
+bool msgw_store_prune(msgw_store *s, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
+                      msgw_errors *e);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +329,66 @@ static void test_settle_nothing(void **state)
  * to a pipe; it is killed with SIGKILL mid-stream.  Every id it acknowledged
  * must be in the store exactly once.
  */
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void reopen(fx *f)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_store_close(&f->s); /* the last connection: the WAL is checkpointed into the file */
+    f->s = msgw_store_open(f->path, &e);
+    assert_non_null(f->s);
+    msgw_errors_clear(&e);
+}
+
+/* Retention: delivered messages past it are removed, and the file really shrinks; records stay. */
+static void test_retention_returns_space(void **state)
+{
+    fx *f = *state;
+    enum { N = 2000, BODY = 2048 };
+    msgw_errors e;
+    msgw_errors_init(&e);
+    char *body = malloc(BODY), (*ev)[16] = calloc(N, 16);
+    memset(body, 'x', BODY);
+    msgw_outbox_msg *m = calloc(N, sizeof *m);
+    msgw_store_item *it = calloc(N, sizeof *it);
+    msgw_settlement *v = calloc(N, sizeof *v);
+    for (int i = 0; i < N; i++) {
+        snprintf(ev[i], 16, "ev%d", i);
+        m[i] = (msgw_outbox_msg){ev[i], "mca", "record", "t", ev[i], body, BODY, NULL};
+        it[i] = (msgw_store_item){.record = record_with_id(f, msgw_arena_printf(f->b->arena, "r:%d", i)),
+                                  .sender = "x", .outbox = &m[i], .noutbox = 1};
+    }
+    assert_true(msgw_store_commit(f->s, it, N, 1000, &e));
+    for (int i = 0; i < N; i++) v[i] = (msgw_settlement){.id = i + 1, .outcome = MSGW_SETTLE_DELIVERED, .attempt = true};
+    assert_true(msgw_store_settle(f->s, v, N, 2000, &e));
+    reopen(f);
+    long before = file_size(f->path);
+    int64_t removed = -1;
+    assert_true(msgw_store_prune(f->s, 1500, 0, &removed, &e)); /* delivered at 2000: kept */
+    assert_int_equal(removed, 0);
+    assert_true(msgw_store_prune(f->s, 3000, 0, &removed, &e));
+    assert_int_equal(removed, N);
+    reopen(f);
+    long after = file_size(f->path);
+    assert_true(before > 0 && after > 0);
+    assert_true(before - after > (long)N * BODY / 2); /* the bodies' pages went back to the file system */
+    msgw_store_stats st;
+    stats(f, &st);
+    assert_int_equal(st.records, N);   /* the gateway's memory stays */
+    assert_int_equal(st.delivered, 0);
+    free(body);
+    free(ev);
+    free(m);
+    free(it);
+    free(v);
+    msgw_errors_clear(&e);
+}
+
 static void test_kill_9_loses_nothing_acknowledged(void **state)
 {
     fx *f = *state;
@@ -389,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settle_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_loses_nothing_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_returns_space, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

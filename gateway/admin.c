@@ -277,6 +277,32 @@ static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
     msgw_errors_clear(&e);
 }
 
+/* The worker's answer to a re-evaluation, on the loop thread (status 0: shutting down). */
+static void on_reevaluated(void *ud, int status, const char *answer, size_t len)
+{
+    struct evhttp_request *req = ud;
+    if (!status) return;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, answer, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Service Unavailable", b); /* frees req if gone */
+    evbuffer_free(b);
+}
+
+/* POST /v1/reevaluate: everyone re-evaluated on today's date, behind the pushes already queued. */
+static void reevaluate(msgw_admin *a, struct evhttp_request *req)
+{
+    char o[64] = "", ou[64] = "";
+    msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    msgw_errors ae;
+    msgw_errors_init(&ae);
+    if (a->audit)
+        msgw_audit_append(a->audit, "admin", json_pack("{s:s,s:s}", "action", "reevaluate", "by", ou[0] ? ou : "?"),
+                          &ae);
+    msgw_errors_clear(&ae);
+    msgw_ingest_reevaluate(a->ingest, on_reevaluated, req);
+}
+
 void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
 {
     a->audit = audit;
@@ -297,6 +323,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
         replay(a, req, uri + 16);
+    } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/reevaluate") == 0) {
+        reevaluate(a, req);
     } else if (cmd != EVHTTP_REQ_GET) {
         reply_json(req, 405, "Method Not Allowed", json_pack("{s:i}", "status", 405));
     } else if (strcmp(uri, "/v1/deadletters") == 0) {

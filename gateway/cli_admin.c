@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "msgw/buf.h"
@@ -25,6 +26,7 @@ static const char admin_help[] =
     "  deadletters [list]        the dead letters, oldest first, with their last error\n"
     "  deadletters replay ID     one dead letter pending again\n"
     "  deadletters replay --all  every dead letter pending again\n"
+    "  reevaluate                every person re-evaluated on today's date; changes are notified\n"
     "\n"
     "Exit status: 0 done (status: ready), 1 not ready / refused / not found, 2 usage or connection.\n";
 
@@ -52,7 +54,7 @@ static long request(const conn *c, const char *method, const char *path, json_t 
     curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
     curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
     curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, strcmp(method, "POST") == 0 ? 600000L : 30000L); /* re-evaluations run long */
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     long status = 0;
@@ -134,6 +136,20 @@ static int replay(const conn *c, const char *which)
     return rc;
 }
 
+static int reevaluate(const conn *c)
+{
+    if (isatty(fileno(stderr))) fprintf(stderr, "re-evaluating every person on today's date ...\r");
+    json_t *j = NULL;
+    long st = request(c, "POST", "/v1/reevaluate", &j);
+    int rc = st == 200 ? MSGW_EXIT_OK : refused(st, j);
+    if (st == 200)
+        printf("%lld persons re-evaluated, %lld transitions notified\n",
+               (long long)json_integer_value(json_object_get(j, "persons")),
+               (long long)json_integer_value(json_object_get(j, "transitions")));
+    json_decref(j);
+    return rc;
+}
+
 int msgw_cmd_admin(int argc, char **argv)
 {
     static const struct option longopts[] = {{"url", required_argument, 0, 'u'}, {"cert", required_argument, 0, 'c'},
@@ -163,6 +179,7 @@ int msgw_cmd_admin(int argc, char **argv)
     if (strcmp(a[0], "certs") == 0 && n == 1) return show_checks(&c, true);
     if (strcmp(a[0], "deadletters") == 0 && (n == 1 || (n == 2 && strcmp(a[1], "list") == 0))) return list_dead(&c);
     if (strcmp(a[0], "deadletters") == 0 && n == 3 && strcmp(a[1], "replay") == 0) return replay(&c, a[2]);
+    if (strcmp(a[0], "reevaluate") == 0 && n == 1) return reevaluate(&c);
     fputs(admin_help, stderr);
     return MSGW_EXIT_USAGE;
 }

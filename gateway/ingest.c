@@ -33,6 +33,7 @@
 
 typedef struct job {
     struct job *next;
+    bool reevaluate; /* an administrator's re-evaluation of everyone, not records */
     char dept[64];
     msgw_batch *batch; /* NULL for a request answered at submit (ordered transports) */
     char digest[65];   /* SHA-256 of the bytes received */
@@ -556,11 +557,34 @@ static void sweep_to_today(msgw_ingest *ing)
     msgw_errors_clear(&e);
 }
 
+/* An administrator's re-evaluation: everyone on today's date, the transitions routed and committed
+ * like the sweep's; the answer says how many persons and transitions. */
+static void reevaluate_all(msgw_ingest *ing, job *j)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_transitions tr;
+    msgw_transitions_init(&tr);
+    pthread_mutex_lock(&ing->engine_lock);
+    msgw_elig_reevaluate_all(ing->elig, msgw_date_today(), &tr, &e);
+    size_t persons = msgw_elig_count_persons(ing->elig);
+    bool ok = commit_unprompted(ing, &tr, true, &e);
+    if (!ok) rebuild_engine(ing, &e); /* the store is the truth */
+    pthread_mutex_unlock(&ing->engine_lock);
+    j->status = ok ? 200 : 503;
+    answer(&j->answer, j->status,
+           json_pack("{s:i,s:I,s:I}", "status", j->status, "persons", (json_int_t)persons, "transitions",
+                     (json_int_t)tr.n));
+    msgw_transitions_clear(&tr);
+    msgw_errors_clear(&e);
+}
+
 static job *take_group(msgw_ingest *ing, size_t *njobs)
 {
     job *first = ing->queue.head, *last = NULL;
     size_t records = 0, n = 0;
     for (job *j = first; j; j = j->next) {
+        if (n && (j->reevaluate || first->reevaluate)) break; /* a re-evaluation runs alone */
         if (n && records + j->nrecords > ing->group_records) break;
         records += j->nrecords;
         last = j;
@@ -594,7 +618,8 @@ static void *work(void *arg)
         size_t n;
         job *g = take_group(ing, &n);
         pthread_mutex_unlock(&ing->lock);
-        commit_group(ing, g, n);
+        if (g->reevaluate) reevaluate_all(ing, g);
+        else commit_group(ing, g, n);
         pthread_mutex_lock(&ing->lock);
         for (job *j = g, *next; j; j = next) {
             next = j->next;
@@ -779,6 +804,19 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
         j->nrecords = msgw_batch_count_ok(j->batch);
         j->bytes = len + msgw_arena_used(j->batch->arena);
     }
+    enqueue(ing, j);
+    return 0;
+}
+
+int msgw_ingest_reevaluate(msgw_ingest *ing, msgw_ingest_done_fn done, void *ud)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    snprintf(j->dept, sizeof j->dept, "(administrator)");
+    j->reevaluate = true;
+    j->done = done;
+    j->ud = ud;
+    msgw_buf_init(&j->answer);
     enqueue(ing, j);
     return 0;
 }

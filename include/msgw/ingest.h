@@ -85,6 +85,10 @@ msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, ms
  */
 int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
                        size_t len, bool ordered, msgw_ingest_done_fn done, void *ud, msgw_buf *out);
+/* An administrator's re-evaluation of every person on today's date, queued behind the requests
+ * already accepted; their transitions are routed and committed, and done gets 200 with
+ * {"persons", "transitions"} (503 when the store refused). */
+int msgw_ingest_reevaluate(msgw_ingest *ing, msgw_ingest_done_fn done, void *ud);
 /* True when the queue is full: a transport that can wait (ZeroMQ) stops reading. */
 bool msgw_ingest_saturated(const msgw_ingest *ing);
 /* Called on the event-loop thread each time answers were handed back (the queue shrank). */

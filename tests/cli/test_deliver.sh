@@ -85,5 +85,9 @@ ok test "$(wc -l <"$tmp/cdpf.log")" = "$((6 * dead))"
 for _ in $(seq 100); do [[ $(sql "select count(*) from outbox where state='dead' and attempts=3") == "$dead" ]] && break; sleep 0.1; done
 ok test "$(sql "select count(*) from outbox where state='dead' and attempts=3")" = "$dead"
 ok grep -q '"action":"deadletter.replay"' "$tmp"/data/audit/audit-*.jsonl
+# a re-evaluation of everyone on a consistent state: every person evaluated, nothing new to notify
+"$msgw" admin "${as_admin[@]}" reevaluate >"$tmp/reeval.txt"
+ok grep -q "^[1-9][0-9]* persons re-evaluated, 0 transitions notified$" "$tmp/reeval.txt"
+ok grep -q '"action":"reevaluate"' "$tmp"/data/audit/audit-*.jsonl
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -133,5 +133,17 @@ ok body_has 'any(s["service"] == "TJ-D7-12" for s in d["eligible"])'
 kill -TERM "$pid"
 wait "$pid"
 pid=
+# the daemon's log: JSON lines with a level, and no ID number in the clear anywhere (valid and
+# invalid records, replays, a restart and a reload all went through it)
+ok python3 - "$tmp/log" <<'PY'
+import json, re, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+ok = bool(lines)
+for l in lines:
+    if l.startswith("{"):
+        ok = ok and "level" in json.loads(l)
+ok = ok and not re.search(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])", "".join(lines))
+sys.exit(0 if ok else 1)
+PY
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -16,6 +16,7 @@
 
 #include "msgw/audit.h"
 #include "msgw/deliver.h"
+#include "msgw/delivery_report.h"
 #include "msgw/doorbell.h"
 #include "msgw/store.h"
 
@@ -42,18 +43,16 @@ typedef struct pass {
 
 struct msgw_deliverer {
     int wake_fd; /* the doorbell the commit worker rings, -1: none */
-    msgw_audit *audit; /* every outcome is audited; may be NULL */
     const msgw_config *cfg;
     msgw_store *store;
     msgw_feed *feed;
-    msgw_feed_pub *pub; /* the delivery thread's own, NULL without a feed */
     CURLM *multi;       /* the transfers of a wave run side by side */
     size_t par;         /* delivery.webhook_parallel */
     CURL **handles;     /* par per department, reused: keep-alive connections */
     pthread_t thread;
     atomic_bool stop;
     uint64_t rng;
-    msgw_metric *m_deliveries, *m_latency; /* NULL: no metrics */
+    msgw_delivery_report report; /* outcomes to metrics, the feed and the audit log */
 };
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
@@ -144,20 +143,7 @@ static void settle(msgw_deliverer *d, pass *ps, const msgw_delivery *m, long sta
                                         [MSGW_SETTLE_RETRY] = "retry",
                                         [MSGW_SETTLE_DEAD] = "dead",
                                         [MSGW_SETTLE_INFLIGHT] = "sent"};
-    msgw_metrics_inc(d->m_deliveries, 1, m->recipient, "webhook", names[x->outcome]);
-    if (x->outcome == MSGW_SETTLE_DELIVERED)
-        msgw_metrics_observe(d->m_latency, (double)(now - m->created_at) / 1e6, m->recipient);
-    if (d->pub)
-        msgw_feed_publish(
-            d->pub, "delivery",
-            msgw_feed_delivery_event(m, "webhook", names[x->outcome], m->attempts + 1, x->error));
-    if (d->audit) {
-        msgw_errors ae;
-        msgw_errors_init(&ae);
-        msgw_audit_append(d->audit, "delivery",
-                          msgw_feed_delivery_event(m, "webhook", names[x->outcome], m->attempts + 1, x->error), &ae);
-        msgw_errors_clear(&ae);
-    }
+    msgw_delivery_report_outcome(&d->report, m, "webhook", names[x->outcome], m->attempts + 1, x->error, now);
 }
 
 /* Writes the pass's outcomes in one transaction.  Should the store refuse, nothing is marked and
@@ -256,11 +242,11 @@ static void *run(void *arg)
 {
     msgw_deliverer *d = arg;
     pass ps = {0};
-    d->pub = msgw_feed_pub_new(d->feed); /* made, used and closed in this thread */
+    d->report.pub = msgw_feed_pub_new(d->feed); /* made, used and closed in this thread */
     /* idle: wait for the commit worker's ring, or look again after 50 ms (retries come due) */
     while (!atomic_load(&d->stop))
         if (deliver_due(d, &ps) == 0) msgw_doorbell_wait(d->wake_fd, 50);
-    msgw_feed_pub_destroy(&d->pub);
+    msgw_feed_pub_destroy(&d->report.pub);
     free(ps.v);
     return NULL;
 }
@@ -276,15 +262,7 @@ msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spe
     d->store = store;
     d->feed = feed;
     d->wake_fd = wake_fd;
-    d->audit = audit;
-    d->m_deliveries = msgw_metrics_counter(metrics, "msgw_deliveries_total",
-                                           "Delivery attempts, by recipient, transport and outcome "
-                                           "(delivered, retry, dead).",
-                                           "recipient", "transport", "outcome", NULL);
-    d->m_latency = msgw_metrics_histogram(metrics, "msgw_push_to_delivery_seconds",
-                                          "Seconds from an outbox message's creation to its delivery.",
-                                          msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets,
-                                          "recipient", NULL);
+    msgw_delivery_report_init(&d->report, audit, metrics);
     d->rng = (uint64_t)msgw_time_now() | 1;
     d->multi = curl_multi_init();
     d->par = cfg->webhook_parallel < MAX_PARALLEL ? cfg->webhook_parallel : MAX_PARALLEL;

@@ -293,6 +293,20 @@ static void verdict_of(const msgw_transition *t, msgw_arena *a, msgw_store_verdi
                               .amount = after->eligible ? after->amount : MSGW_ABSENT};
 }
 
+/* The transitions of tr from index `from` on, caused by record cause (NULL: the calendar, a
+ * parameter): their notices into box, their verdicts onto the store item that commits them. */
+static void route_transitions(msgw_ingest *ing, const msgw_transitions *tr, size_t from, const msgw_record *cause,
+                              msgw_arena *a, msgw_outbox_list *box, msgw_store_item *it)
+{
+    msgw_store_verdict *v = msgw_arena_alloc(a, (tr->n - from + 1) * sizeof *v);
+    for (size_t t = from; t < tr->n; t++) {
+        msgw_route_transition(ing->cfg, ing->ctx, &tr->v[t], cause, a, box);
+        verdict_of(&tr->v[t], a, &v[t - from]);
+    }
+    it->verdicts = v;
+    it->nverdicts = tr->n - from;
+}
+
 /* Evaluates and routes one new record: its messages go into box and its new verdicts into the
  * item, committed with it. */
 static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_outbox_list *box,
@@ -302,13 +316,7 @@ static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_
     msgw_elig_apply(ing->elig, r, msgw_date_today(), &g->tr, NULL);
     msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
     size_t n = g->tr.n - before;
-    msgw_store_verdict *v = msgw_arena_alloc(j->batch->arena, (n + 1) * sizeof *v);
-    for (size_t t = before; t < g->tr.n; t++) {
-        msgw_route_transition(ing->cfg, ing->ctx, &g->tr.v[t], r, j->batch->arena, box);
-        verdict_of(&g->tr.v[t], j->batch->arena, &v[t - before]);
-    }
-    it->verdicts = v;
-    it->nverdicts = n;
+    route_transitions(ing, &g->tr, before, r, j->batch->arena, box, it);
     if (g->tr.n > g->ncauses) {
         g->causes = realloc(g->causes, g->tr.n * sizeof *g->causes);
         if (!g->causes) abort();
@@ -503,12 +511,10 @@ static bool commit_unprompted(msgw_ingest *ing, msgw_transitions *tr, bool on_wo
     if (!tr->n) return true;
     msgw_arena *a = msgw_arena_new(0);
     msgw_outbox_list box = {0};
-    msgw_store_verdict *v = msgw_arena_alloc(a, (tr->n + 1) * sizeof *v);
-    for (size_t t = 0; t < tr->n; t++) {
-        msgw_route_transition(ing->cfg, ing->ctx, &tr->v[t], NULL, a, &box);
-        verdict_of(&tr->v[t], a, &v[t]);
-    }
-    msgw_store_item it = {.sender = "gateway", .outbox = box.v, .noutbox = box.n, .verdicts = v, .nverdicts = tr->n};
+    msgw_store_item it = {.sender = "gateway"};
+    route_transitions(ing, tr, 0, NULL, a, &box, &it);
+    it.outbox = box.v;
+    it.noutbox = box.n;
     bool ok = msgw_store_commit(ing->store, &it, 1, msgw_time_now(), e);
     if (ok) count_transitions(ing, tr);
     if (ok && on_worker)

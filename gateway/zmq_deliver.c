@@ -25,6 +25,7 @@
 #include "msgw/store.h"
 #include "msgw/audit.h"
 #include "msgw/doorbell.h"
+#include "msgw/delivery_report.h"
 #include "msgw/zmq_deliver.h"
 
 enum {
@@ -58,11 +59,9 @@ typedef struct settlements {
 
 struct msgw_zmq_deliverer {
     int wake_fd; /* the doorbell the commit worker rings, -1: none */
-    msgw_audit *audit; /* outcomes are audited; may be NULL */
     msgw_zmq_hub *hub;
     const msgw_config *cfg;
     msgw_feed *feed;
-    msgw_feed_pub *pub; /* the thread's own */
     msgw_store *store;
     void *router;
     char endpoint[256];
@@ -77,7 +76,7 @@ struct msgw_zmq_deliverer {
     msgw_time next_query;
     bool full;  /* the last query filled a window: query again as soon as acks free room */
     bool acked; /* acknowledgements came since the last query */
-    msgw_metric *m_deliveries, *m_latency; /* NULL: no metrics */
+    msgw_delivery_report report; /* outcomes to metrics, the feed and the audit log */
 };
 
 /* ---- the in-flight table ---- */
@@ -255,18 +254,7 @@ static void settle_all(msgw_zmq_deliverer *z)
 static void publish(msgw_zmq_deliverer *z, const msgw_delivery *d, const char *outcome,
                     int attempts, const char *error)
 {
-    if (strcmp(outcome, "sent") != 0) msgw_metrics_inc(z->m_deliveries, 1, d->recipient, "zmq", outcome);
-    if (strcmp(outcome, "delivered") == 0)
-        msgw_metrics_observe(z->m_latency, (double)(msgw_time_now() - d->created_at) / 1e6, d->recipient);
-    if (z->pub)
-        msgw_feed_publish(z->pub, "delivery",
-                          msgw_feed_delivery_event(d, "zmq", outcome, attempts, error));
-    if (z->audit && strcmp(outcome, "sent") != 0) { /* outcomes, not each send */
-        msgw_errors e;
-        msgw_errors_init(&e);
-        msgw_audit_append(z->audit, "delivery", msgw_feed_delivery_event(d, "zmq", outcome, attempts, error), &e);
-        msgw_errors_clear(&e);
-    }
+    msgw_delivery_report_outcome(&z->report, d, "zmq", outcome, attempts, error, msgw_time_now());
 }
 
 /* ---- sending ---- */
@@ -481,7 +469,7 @@ static void deliver_due(msgw_zmq_deliverer *z, msgw_time now)
 static void *run(void *arg)
 {
     msgw_zmq_deliverer *z = arg;
-    z->pub = msgw_feed_pub_new(z->feed); /* made, used and closed in this thread */
+    z->report.pub = msgw_feed_pub_new(z->feed); /* made, used and closed in this thread */
     z->next_query = 0;
     while (!atomic_load(&z->stop)) {
         msgw_time now = msgw_time_now();
@@ -514,7 +502,7 @@ static void *run(void *arg)
         if (now >= z->next_query || (z->full && z->acked)) deliver_due(z, now);
     }
     settle_all(z);
-    msgw_feed_pub_destroy(&z->pub);
+    msgw_feed_pub_destroy(&z->report.pub);
     return NULL;
 }
 
@@ -546,15 +534,7 @@ msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config 
 {
     msgw_zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
-    z->audit = audit;
-    z->m_deliveries = msgw_metrics_counter(metrics, "msgw_deliveries_total",
-                                           "Delivery attempts, by recipient, transport and outcome "
-                                           "(delivered, retry, dead).",
-                                           "recipient", "transport", "outcome", NULL);
-    z->m_latency = msgw_metrics_histogram(metrics, "msgw_push_to_delivery_seconds",
-                                          "Seconds from an outbox message's creation to its delivery.",
-                                          msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets,
-                                          "recipient", NULL);
+    msgw_delivery_report_init(&z->report, audit, metrics);
     z->wake_fd = wake_fd;
     z->hub = hub;
     z->feed = feed;

@@ -142,7 +142,7 @@ ok = bool(lines)
 for l in lines:
     if l.startswith("{"):
         ok = ok and "level" in json.loads(l)
-ok = ok and not re.search(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])", "".join(lines))
+ok = ok and not re.search(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])", "".join(lines))
 sys.exit(0 if ok else 1)
 PY
 echo "$pass passed, $fail failed"

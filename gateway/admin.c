@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,14 @@
 #include <unistd.h>
 
 #include "msgw/admin.h"
+#include "msgw/admin_live.h"
 #include "msgw/audit.h"
+#include "msgw/schemas.h"
 #include "msgw/doorbell.h"
 #include "msgw/tls.h"
 
 struct msgw_admin {
+    struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     SSL_CTX *ssl;
@@ -34,6 +38,7 @@ struct msgw_admin {
     msgw_tls_failures failures; /* counted through every context's app data */
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
+    msgw_admin_live *live;      /* the dashboard's event streams */
 };
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
@@ -141,15 +146,18 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     msgw_time now = msgw_time_now();
     msgw_errors e;
     msgw_errors_init(&e);
+    json_t *queues = NULL;
     if (!a->store) a->store = msgw_store_open_delivery(a->store_spec, &e);
-    for (size_t i = 0; a->store && i < a->cfg->ndepartments; i++) {
+    if (a->store) msgw_store_queues(a->store, &queues, &e);
+    for (size_t i = 0; queues && i < a->cfg->ndepartments; i++) {
         const char *id = a->cfg->departments[i].id;
-        msgw_store_stats st;
-        if (!msgw_store_stats_get(a->store, id, &st, &e)) continue;
-        msgw_metrics_set(a->m_pending, (double)st.pending, id);
-        msgw_metrics_set(a->m_oldest, st.oldest_pending ? (double)(now - st.oldest_pending) / 1e6 : 0, id);
-        msgw_metrics_set(a->m_dead, (double)st.dead, id);
+        json_t *q = json_object_get(queues, id);
+        msgw_time oldest = json_integer_value(json_object_get(q, "oldest_pending"));
+        msgw_metrics_set(a->m_pending, (double)json_integer_value(json_object_get(q, "pending")), id);
+        msgw_metrics_set(a->m_oldest, oldest ? (double)(now - oldest) / 1e6 : 0, id);
+        msgw_metrics_set(a->m_dead, (double)json_integer_value(json_object_get(q, "dead")), id);
     }
+    json_decref(queues);
     msgw_errors_clear(&e);
     msgw_metrics_set(a->m_size, store_bytes(a->store_spec));
     cert_expiry(a, "gateway", a->cfg->tls_cert, now);
@@ -199,25 +207,37 @@ static msgw_store *admin_store(msgw_admin *a, msgw_errors *e)
     return a->store;
 }
 
-/* GET /v1/messages/{id}: the message end to end (msgw_store_trace; docs/admin.md). */
-static void message_trace(msgw_admin *a, struct evhttp_request *req, const char *escaped)
+/* A JSON error answer: {"status", "errors": [{"rule", "message"}]}. */
+static void reply_error(struct evhttp_request *req, int status, const char *reason, const char *rule,
+                        const char *message)
 {
-    char *id = evhttp_uridecode(escaped, 0, NULL);
+    reply_json(req, status, reason,
+               json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", message));
+}
+
+/* One thing looked up by the key at the end of the path: found (200), unknown (404), or 503. */
+static void lookup(msgw_admin *a, struct evhttp_request *req, const char *escaped,
+                   bool (*find)(msgw_store *, const char *, json_t **, msgw_errors *), const char *rule,
+                   const char *unknown)
+{
+    char *key = evhttp_uridecode(escaped, 0, NULL);
     msgw_errors e;
     msgw_errors_init(&e);
     json_t *t = NULL;
-    if (!admin_store(a, &e) || !msgw_store_trace(a->store, id ? id : "", &t, &e))
-        reply_json(req, 503, "Service Unavailable",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "store.unavailable", "message",
-                             e.n && e.v[0].message ? e.v[0].message : "the store cannot be read"));
-    else if (!t)
-        reply_json(req, 404, "Not Found",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 404, "errors", "rule", "trace.unknown", "message",
-                             "no stored record has this message id (a rejected record is never stored)"));
-    else
-        reply_json(req, 200, "OK", t);
+    if (!admin_store(a, &e) || !find(a->store, key ? key : "", &t, &e))
+        reply_error(req, 503, "Service Unavailable", "store.unavailable",
+                    e.n && e.v[0].message ? e.v[0].message : "the store cannot be read");
+    else if (!t) reply_error(req, 404, "Not Found", rule, unknown);
+    else reply_json(req, 200, "OK", t);
     msgw_errors_clear(&e);
-    free(id);
+    free(key);
+}
+
+/* GET /v1/messages/{id}: the message end to end (msgw_store_trace; docs/admin.md). */
+static void message_trace(msgw_admin *a, struct evhttp_request *req, const char *escaped)
+{
+    lookup(a, req, escaped, msgw_store_trace, "trace.unknown",
+           "no stored record has this message id (a rejected record is never stored)");
 }
 
 static void store_unavailable(struct evhttp_request *req, const msgw_errors *e)
@@ -309,6 +329,168 @@ void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
     a->bell = bell;
 }
 
+/* ---- the dashboard (docs/admin.md, "Dashboard") ---- */
+
+/* The page and its script and style, from the binary (tools/embed.py). */
+static bool serve_asset(struct evhttp_request *req, const char *uri)
+{
+    static const struct {
+        const char *uri, *file, *type;
+    } assets[] = {{"/", "dashboard/index.html", "text/html; charset=utf-8"},
+                  {"/dashboard.js", "dashboard/dashboard.js", "text/javascript; charset=utf-8"},
+                  {"/dashboard.css", "dashboard/dashboard.css", "text/css; charset=utf-8"}};
+    for (size_t i = 0; i < sizeof assets / sizeof *assets; i++) {
+        const msgw_embedded_file *f = strcmp(uri, assets[i].uri) == 0 ? msgw_embedded_find(assets[i].file) : NULL;
+        if (!f) continue;
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        evhttp_add_header(h, "Content-Type", assets[i].type);
+        /* no script but our own, no framing by another site */
+        evhttp_add_header(h, "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+        evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+        evhttp_add_header(h, "Cache-Control", "no-cache");
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, f->data, f->len);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+        return true;
+    }
+    return false;
+}
+
+/* The sum of a counter family's series by one label (and a second one under it, when wanted). */
+typedef struct sum_by {
+    json_t *out;
+    size_t key, sub; /* label indexes; sub SIZE_MAX: none */
+    const char *field; /* with no sub label: the field to add to */
+} sum_by;
+
+static void add_series(void *ud, const char *const *labels, double value)
+{
+    sum_by *s = ud;
+    json_t *o = json_object_get(s->out, labels[s->key]);
+    if (!o) json_object_set_new(s->out, labels[s->key], o = json_object());
+    const char *field = s->sub == SIZE_MAX ? s->field : labels[s->sub];
+    json_object_set_new(o, field, json_integer(json_integer_value(json_object_get(o, field)) + (json_int_t)value));
+}
+
+static void sum_counter(msgw_metrics *m, const char *name, json_t *out, size_t key, size_t sub, const char *field)
+{
+    sum_by s = {out, key, sub, field};
+    msgw_metrics_each(msgw_metrics_find(m, name), add_series, &s);
+}
+
+static void add_transition(void *ud, const char *const *labels, double value)
+{
+    json_t *o = ud;
+    const char *kind = strcmp(labels[1], "NEW") == 0 ? "new" : strcmp(labels[1], "LOST") == 0 ? "lost" : "changed";
+    json_object_set_new(o, kind, json_integer(json_integer_value(json_object_get(o, kind)) + (json_int_t)value));
+}
+
+/* The stats event: cumulative counts since the start, and the queues now. */
+static json_t *live_stats(void *ud)
+{
+    msgw_admin *a = ud;
+    char when[40];
+    msgw_time now = msgw_time_now();
+    json_t *received = json_object(), *deliveries = json_object(), *outbox = json_object(),
+           *transitions = json_pack("{s:i,s:i,s:i}", "new", 0, "lost", 0, "changed", 0);
+    sum_counter(a->metrics, "msgw_records_received_total", received, 0, 2, NULL);
+    sum_counter(a->metrics, "msgw_requests_refused_total", received, 0, SIZE_MAX, "refused");
+    sum_counter(a->metrics, "msgw_deliveries_total", deliveries, 0, 2, NULL);
+    msgw_metrics_each(msgw_metrics_find(a->metrics, "msgw_eligibility_transitions_total"), add_transition, transitions);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    json_t *queues = NULL;
+    if (admin_store(a, &e)) msgw_store_queues(a->store, &queues, &e);
+    msgw_errors_clear(&e);
+    const char *id;
+    json_t *q;
+    json_object_foreach(queues, id, q) {
+        msgw_time oldest = json_integer_value(json_object_get(q, "oldest_pending"));
+        json_object_set_new(outbox, id,
+                            json_pack("{s:O,s:f,s:O}", "pending", json_object_get(q, "pending"), "oldest_seconds",
+                                      oldest ? (double)(now - oldest) / 1e6 : 0.0, "dead", json_object_get(q, "dead")));
+    }
+    json_decref(queues);
+    return json_pack("{s:s,s:o,s:o,s:o,s:o}", "time", msgw_time_format(now, when), "received", received, "deliveries",
+                     deliveries, "outbox", outbox, "transitions", transitions);
+}
+
+/* The hello event: what the page draws (the departments, the services for its filter). */
+static json_t *live_hello(const msgw_admin *a)
+{
+    static const char *const transports[] = {[MSGW_DELIVER_NONE] = "none", [MSGW_DELIVER_WEBHOOK] = "webhook",
+                                             [MSGW_DELIVER_ZMQ] = "zmq"};
+    json_t *depts = json_array(), *services = json_array();
+    for (size_t i = 0; i < a->cfg->ndepartments; i++) {
+        const msgw_department *d = &a->cfg->departments[i];
+        json_t *push = json_array();
+        for (size_t k = 0; k < d->npush; k++) json_array_append_new(push, json_string(d->push[k]));
+        json_array_append_new(depts, json_pack("{s:s,s:o,s:s}", "id", d->id, "push", push, "deliver",
+                                               (unsigned)d->deliver <= MSGW_DELIVER_ZMQ ? transports[d->deliver] : "?"));
+    }
+    for (size_t i = 0; a->cat && i < a->cat->nservices; i++) {
+        const msgw_service *sv = &a->cat->services[i];
+        if (!sv->eligible) continue; /* only services the gateway decides have transitions */
+        json_array_append_new(services,
+                              json_pack("{s:s,s:s,s:s}", "code", sv->code, "name", sv->name ? sv->name : "",
+                                        "department", sv->ndepartments ? sv->departments[0] : ""));
+    }
+    return json_pack("{s:s,s:s,s:o,s:[],s:o}", "region", a->cfg->region ? a->cfg->region : "", "catalogue",
+                     a->cat && a->cat->id ? a->cat->id : "", "departments", depts, "peers", "services", services);
+}
+
+static void events(msgw_admin *a, struct evhttp_request *req)
+{
+    if (!a->live || !msgw_admin_live_attach(a->live, req, live_hello(a)))
+        reply_json(req, 503, "Service Unavailable",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "admin.streams", "message",
+                             "too many dashboards are open"));
+}
+
+/* GET /v1/transitions?service=CODE&district=PREFIX&limit=N */
+static void transitions(msgw_admin *a, struct evhttp_request *req)
+{
+    struct evkeyvalq q = {0};
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (query) evhttp_parse_query_str(query, &q);
+    const char *limit = evhttp_find_header(&q, "limit");
+    long n = limit ? strtol(limit, NULL, 10) : 100;
+    msgw_transition_filter f = {.service = evhttp_find_header(&q, "service"),
+                                .district = evhttp_find_header(&q, "district"),
+                                .max = n > 0 && n <= 1000 ? (size_t)n : 100};
+    msgw_errors e;
+    msgw_errors_init(&e);
+    json_t *list = NULL;
+    if (!admin_store(a, &e) || !msgw_store_transitions(a->store, &f, &list, &e)) store_unavailable(req, &e);
+    else reply_json(req, 200, "OK", json_pack("{s:o}", "transitions", list));
+    evhttp_clear_headers(&q);
+    msgw_errors_clear(&e);
+}
+
+/* GET /v1/persons/{ID number}: the person's verdicts, records and transitions, the number masked. */
+static void person(msgw_admin *a, struct evhttp_request *req, const char *escaped)
+{
+    lookup(a, req, escaped, msgw_store_person, "person.unknown",
+           "the gateway holds no facts, verdicts or transitions of this person");
+}
+
+/* A browser sends Origin with a POST: one from another site (a page making the administrator's
+ * browser post with their certificate) is refused. */
+static bool same_origin(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *origin = evhttp_find_header(h, "Origin"), *host = evhttp_find_header(h, "Host");
+    if (!origin) return true; /* not a browser: the certificate is the whole story */
+    return host && strncmp(origin, "https://", 8) == 0 && strcmp(origin + 8, host) == 0;
+}
+
+void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint)
+{
+    msgw_admin_live_destroy(&a->live);
+    a->live = msgw_admin_live_new(a->base, zmq_ctx, feed_endpoint, live_stats, a);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_admin *a = arg;
@@ -319,9 +501,14 @@ static void on_request(struct evhttp_request *req, void *arg)
                              "the administrators' listener admits administrator certificates only"));
         return;
     }
-    const char *uri = evhttp_request_get_uri(req);
+    const char *uri = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (!uri) uri = "";
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
+    if (cmd == EVHTTP_REQ_POST && !same_origin(req)) {
+        reply_json(req, 403, "Forbidden",
+                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 403, "errors", "rule", "admin.origin", "message",
+                             "a request from a page of another site is refused"));
+    } else if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
         replay(a, req, uri + 16);
     } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/reevaluate") == 0) {
         reevaluate(a, req);
@@ -337,6 +524,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         metrics(a, req);
     } else if (strncmp(uri, "/v1/messages/", 13) == 0) {
         message_trace(a, req, uri + 13);
+    } else if (strcmp(uri, "/v1/transitions") == 0) {
+        transitions(a, req);
+    } else if (strncmp(uri, "/v1/persons/", 12) == 0) {
+        person(a, req, uri + 12);
+    } else if (strcmp(uri, "/v1/events") == 0) {
+        events(a, req);
+    } else if (serve_asset(req, uri)) {
     } else {
         reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
     }
@@ -348,7 +542,7 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
     msgw_admin *a = calloc(1, sizeof *a);
     if (!a) abort();
     *a = (msgw_admin){
-        .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .cat = cat, .ingest = ingest};
+        .base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .cat = cat, .ingest = ingest};
     if (!a->http || !a->ssl) {
         msgw_admin_destroy(&a);
         return NULL;
@@ -385,7 +579,8 @@ void msgw_admin_destroy(msgw_admin **ap)
 {
     if (!ap || !*ap) return;
     msgw_admin *a = *ap;
-    if (a->http) evhttp_free(a->http);
+    if (a->http) evhttp_free(a->http); /* closes the event streams */
+    msgw_admin_live_destroy(&a->live);
     if (a->ssl) SSL_CTX_free(a->ssl);
     msgw_store_close(&a->store);
     free(a->store_spec);

@@ -194,7 +194,7 @@ static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
 /* ZeroMQ is started only for a configuration that uses it. */
 static bool needs_zmq(const msgw_config *cfg)
 {
-    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen;
+    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen || cfg->admin_listen;
     for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
     return any;
 }
@@ -230,7 +230,9 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;
     d->base = event_base_new();
     if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
-    if (d->cfg->zmq_feed_listen && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e))) return false;
+    /* the feed runs for its listener and for the admin dashboard's live events */
+    if ((d->cfg->zmq_feed_listen || d->cfg->admin_listen) && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e)))
+        return false;
     d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();
@@ -243,6 +245,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
+    if (d->admin) msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub), msgw_feed_local_endpoint(d->feed));
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
     d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
@@ -316,8 +319,9 @@ int msgw_cmd_serve(int argc, char **argv)
     } else {
         if (d.zdeliver) log_line("info", "zmq delivery listening", msgw_zmq_deliverer_endpoint(d.zdeliver));
         if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
-        if (d.feed) log_line("info", "feed listening", msgw_feed_endpoint(d.feed));
-        if (d.feed && port_file) write_endpoint(port_file, "feed", msgw_feed_endpoint(d.feed));
+        const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
+        if (feed) log_line("info", "feed listening", feed);
+        if (feed && port_file) write_endpoint(port_file, "feed", feed);
         if (d.admin) {
             char admin_port[16];
             snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));

@@ -71,7 +71,7 @@ static void print_text(const json_t *t)
     }
     json_array_foreach(json_object_get(t, "verdicts"), i, x)
         printf("  verdict   %s for %s: %s\n", str(x, "service"), str(x, "person"),
-               json_integer_value(json_object_get(x, "eligible")) ? "eligible" : "not eligible");
+               json_is_true(json_object_get(x, "eligible")) ? "eligible" : "not eligible");
     json_array_foreach(json_object_get(t, "messages"), i, x)
         printf("  message   %s to %s (%s): %s after %lld attempt(s), queued %s, delivered %s%s%s\n",
                str(x, "kind"), str(x, "recipient"), str(x, "media_type"), str(x, "state"),

@@ -247,6 +247,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     json_t *retention = json_object_get(doc, "retention");
     c->retention_delivered_days = (unsigned)num(&l, retention, "delivered_days", "/retention", 30, 1, 36500);
     c->retention_dead_days = (unsigned)num(&l, retention, "dead_days", "/retention", 180, 0, 36500);
+    c->retention_transitions_days = (unsigned)num(&l, retention, "transitions_days", "/retention", 90, 0, 36500);
     json_t *audit = json_object_get(doc, "audit");
     c->audit_dir = str(&l, audit, "dir", "/audit", NULL, false);
     c->audit_retention_days = (unsigned)num(&l, audit, "retention_days", "/audit", 365, 1, 36500);

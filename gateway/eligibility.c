@@ -1004,6 +1004,17 @@ const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, co
     return NULL;
 }
 
+void msgw_elig_person_regions(const msgw_elig *e, const char *person, const char **hukou, const char **residence)
+{
+    *hukou = *residence = NULL;
+    long pi = msgw_idmap_get(e->person_index, person);
+    if (pi < 0) return;
+    const pstate *p = &e->persons[pi];
+    const hstate *h = p->household >= 0 ? &e->households[p->household] : NULL;
+    *hukou = p->p.hukou_region ? p->p.hukou_region : h ? h->region : NULL;
+    *residence = p->p.residence_region;
+}
+
 json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date date)
 {
     long pi = msgw_idmap_get(e->person_index, person);

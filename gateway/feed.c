@@ -21,7 +21,7 @@ struct msgw_feed {
     void *xsub, *xpub, *control, *steer; /* control: the proxy's end; steer: ours */
     pthread_t thread;
     bool running;
-    char inproc[64], control_ep[64], endpoint[256];
+    char inproc[64], control_ep[64], local[64], endpoint[256];
 };
 
 struct msgw_feed_pub {
@@ -52,6 +52,7 @@ msgw_feed *msgw_feed_new(msgw_zmq_hub *hub, const char *endpoint, msgw_errors *e
     unsigned n = atomic_fetch_add(&serial, 1);
     snprintf(f->inproc, sizeof f->inproc, "inproc://msgw-feed-%u", n);
     snprintf(f->control_ep, sizeof f->control_ep, "inproc://msgw-feed-control-%u", n);
+    snprintf(f->local, sizeof f->local, "inproc://msgw-feed-local-%u", n);
     f->ctx = msgw_zmq_hub_context(hub);
     f->xsub = zmq_socket(f->ctx, ZMQ_XSUB);
     f->xpub = zmq_socket(f->ctx, ZMQ_XPUB);
@@ -63,18 +64,18 @@ msgw_feed *msgw_feed_new(msgw_zmq_hub *hub, const char *endpoint, msgw_errors *e
                    sizeof hwm); /* beyond it a subscriber's messages drop */
     zmq_setsockopt(f->xpub, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(f->xpub, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
-    msgw_zmq_hub_secure(hub, f->xpub, "feed");
+    if (endpoint) msgw_zmq_hub_secure(hub, f->xpub, "feed");
     const char *what = "feed";
     if (zmq_bind(f->xsub, f->inproc) != 0 || zmq_bind(f->control, f->control_ep) != 0 ||
-        zmq_connect(f->steer, f->control_ep) != 0 ||
-        (what = endpoint, zmq_bind(f->xpub, endpoint) != 0)) {
+        zmq_connect(f->steer, f->control_ep) != 0 || zmq_bind(f->xpub, f->local) != 0 ||
+        (endpoint && (what = endpoint, zmq_bind(f->xpub, endpoint) != 0))) {
         msgw_error_add(e, -1, "/zmq/feed_listen", "feed_listen", "zmq.bind",
                        "cannot start the feed on %s: %s", what, zmq_strerror(zmq_errno()));
         msgw_feed_destroy(&f);
         return NULL;
     }
     size_t len = sizeof f->endpoint;
-    zmq_getsockopt(f->xpub, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
+    if (endpoint) zmq_getsockopt(f->xpub, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
     if (pthread_create(&f->thread, NULL, proxy, f) != 0) {
         msgw_error_add(e, -1, "/zmq/feed_listen", NULL, "feed.thread",
                        "cannot start the feed's proxy thread");
@@ -104,7 +105,12 @@ void msgw_feed_destroy(msgw_feed **fp)
 
 const char *msgw_feed_endpoint(const msgw_feed *f)
 {
-    return f->endpoint;
+    return f->endpoint[0] ? f->endpoint : NULL;
+}
+
+const char *msgw_feed_local_endpoint(const msgw_feed *f)
+{
+    return f->local;
 }
 
 msgw_feed_pub *msgw_feed_pub_new(msgw_feed *f)

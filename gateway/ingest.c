@@ -278,9 +278,10 @@ typedef struct group {
     size_t ncauses;
 } group;
 
-/* The verdict after a transition, as the store keeps it. */
-static void verdict_of(const msgw_transition *t, msgw_arena *a, msgw_store_verdict *v)
+/* The verdict after a transition, as the store keeps it, with the transition for its log. */
+static void verdict_of(const msgw_elig *elig, const msgw_transition *t, msgw_arena *a, msgw_store_verdict *v)
 {
+    static const char *const kinds[] = {[MSGW_TR_NEW] = "new", [MSGW_TR_LOST] = "lost", [MSGW_TR_CHANGED] = "changed"};
     const msgw_verdict *after = &t->after;
     const msgw_service *svc = t->service;
     *v = (msgw_store_verdict){.person = msgw_arena_strdup(a, t->person),
@@ -290,7 +291,10 @@ static void verdict_of(const msgw_transition *t, msgw_arena *a, msgw_store_verdi
                               .tier = after->eligible && after->tier >= 0 && (size_t)after->tier < svc->ntiers
                                           ? svc->tiers[after->tier].name
                                           : NULL,
-                              .amount = after->eligible ? after->amount : MSGW_ABSENT};
+                              .amount = after->eligible ? after->amount : MSGW_ABSENT,
+                              .kind = kinds[t->kind],
+                              .explanation = t->text};
+    msgw_elig_person_regions(elig, t->person, &v->hukou_region, &v->residence_region);
 }
 
 /* The transitions of tr from index `from` on, caused by record cause (NULL: the calendar, a
@@ -301,7 +305,7 @@ static void route_transitions(msgw_ingest *ing, const msgw_transitions *tr, size
     msgw_store_verdict *v = msgw_arena_alloc(a, (tr->n - from + 1) * sizeof *v);
     for (size_t t = from; t < tr->n; t++) {
         msgw_route_transition(ing->cfg, ing->ctx, &tr->v[t], cause, a, box);
-        verdict_of(&tr->v[t], a, &v[t - from]);
+        verdict_of(ing->elig, &tr->v[t], a, &v[t - from]);
     }
     it->verdicts = v;
     it->nverdicts = tr->n - from;
@@ -533,9 +537,12 @@ static void prune_store(msgw_ingest *ing, msgw_errors *e)
     const msgw_time day = 86400LL * 1000000, now = msgw_time_now();
     int64_t removed = 0;
     pthread_mutex_lock(&ing->engine_lock); /* the store connection is the worker's */
-    msgw_store_prune(ing->store, now - (msgw_time)ing->cfg->retention_delivered_days * day,
-                     ing->cfg->retention_dead_days ? now - (msgw_time)ing->cfg->retention_dead_days * day : 0,
-                     &removed, e);
+    const msgw_config *c = ing->cfg;
+    msgw_store_retention r = {
+        .delivered_before = now - (msgw_time)c->retention_delivered_days * day,
+        .dead_before = c->retention_dead_days ? now - (msgw_time)c->retention_dead_days * day : 0,
+        .transitions_before = c->retention_transitions_days ? now - (msgw_time)c->retention_transitions_days * day : 0};
+    msgw_store_prune(ing->store, &r, &removed, e);
     pthread_mutex_unlock(&ing->engine_lock);
 }
 

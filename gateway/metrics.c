@@ -382,6 +382,24 @@ static void write_family(msgw_buf *out, msgw_metric *f)
     }
 }
 
+msgw_metric *msgw_metrics_find(msgw_metrics *m, const char *name)
+{
+    if (!m) return NULL;
+    pthread_mutex_lock(&m->lock);
+    msgw_metric *f = m->head;
+    while (f && strcmp(f->name, name) != 0) f = f->next;
+    pthread_mutex_unlock(&m->lock);
+    return f;
+}
+
+void msgw_metrics_each(msgw_metric *f, void (*cb)(void *ud, const char *const *labels, double value), void *ud)
+{
+    for (size_t i = 0; f && i < SLOTS; i++) {
+        series *s = atomic_load_explicit(&f->slot[i], memory_order_acquire);
+        if (s) cb(ud, (const char *const *)s->values, load_double(&s->value));
+    }
+}
+
 void msgw_metrics_write(msgw_metrics *m, msgw_buf *out)
 {
     if (!m) return;

@@ -184,9 +184,26 @@ int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
     return s->b->replay(s->impl, id, now, e);
 }
 
-bool msgw_store_prune(msgw_store *s, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
-                      msgw_errors *e)
+bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->transitions(s->impl, f, out, e);
+}
+
+bool msgw_store_queues(msgw_store *s, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->queues(s->impl, out, e);
+}
+
+bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->person(s->impl, person, out, e);
+}
+
+bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed, msgw_errors *e)
 {
     *removed = 0;
-    return s->b->prune(s->impl, delivered_before, dead_before, removed, e);
+    return s->b->prune(s->impl, r, removed, e);
 }

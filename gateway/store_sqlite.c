@@ -31,6 +31,7 @@ enum {
     ST_FINISH,
     ST_FIND_EVENT,
     ST_VERDICT,
+    ST_TRANSITION,
     ST_COUNT
 };
 
@@ -39,6 +40,9 @@ static const char *const sql_text[ST_COUNT] = {
                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (person, service) DO "
                    "UPDATE SET eligible = ?3, since = ?4, tier = ?5, amount = ?6, record_seq = ?7, "
                    "updated_at = ?8",
+    [ST_TRANSITION] = "INSERT INTO transitions(at, person, service, kind, eligible, tier, amount, hukou_region, "
+                      "residence_region, explanation, cause, record_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                      "?10, ?11, ?12)",
     [ST_FIND] = "SELECT seq, recorded_at FROM records WHERE message_id = ?1",
     [ST_RECORD] = "INSERT INTO records(message_id, kind, sender, source_message_id, body_digest, "
                   "recorded_at, canonical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -99,6 +103,15 @@ static const char schema_sql[] =
     " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
     " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (person, service)) WITHOUT ROWID;"
+    /* The transition log the administrators read (recent transitions by service and district, a
+     * person's history); retention.transitions_days prunes it. */
+    "CREATE TABLE IF NOT EXISTS transitions("
+    " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, person TEXT NOT NULL, service TEXT NOT NULL,"
+    " kind TEXT NOT NULL, eligible INTEGER NOT NULL, tier TEXT, amount INTEGER, hukou_region TEXT,"
+    " residence_region TEXT, explanation TEXT, cause TEXT, record_seq INTEGER);"
+    "CREATE INDEX IF NOT EXISTS transitions_person ON transitions(person);"
+    "CREATE INDEX IF NOT EXISTS transitions_service ON transitions(service);"
+    "CREATE INDEX IF NOT EXISTS transitions_at ON transitions(at);"
     "CREATE TABLE IF NOT EXISTS outbox("
     " id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,"
     " media_type TEXT NOT NULL, person TEXT NOT NULL DEFAULT '', body BLOB NOT NULL,"
@@ -114,7 +127,9 @@ static const char schema_sql[] =
     "DROP INDEX IF EXISTS outbox_pending;"
     "CREATE INDEX IF NOT EXISTS outbox_person ON outbox(recipient, person, state) WHERE state = "
     "'pending';"
-    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(recipient, id) WHERE state = 'pending';";
+    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(recipient, id) WHERE state = 'pending';"
+    /* the dead letters per recipient, counted every second by the dashboard */
+    "CREATE INDEX IF NOT EXISTS outbox_dead ON outbox(recipient) WHERE state = 'dead';";
 
 typedef struct sqlite_store {
     sqlite3 *db;
@@ -293,6 +308,27 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
     return true;
 }
 
+static bool put_transition(sqlite_store *s, const msgw_store_item *it, const msgw_store_verdict *v, msgw_time now,
+                           msgw_errors *e)
+{
+    sqlite3_stmt *st = s->st[ST_TRANSITION];
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, v->person);
+    bind_text(st, 3, v->service);
+    bind_text(st, 4, v->kind);
+    sqlite3_bind_int(st, 5, v->eligible);
+    bind_text(st, 6, v->tier);
+    if (v->amount == INT64_MIN) sqlite3_bind_null(st, 7);
+    else sqlite3_bind_int64(st, 7, v->amount);
+    bind_text(st, 8, v->hukou_region);
+    bind_text(st, 9, v->residence_region);
+    bind_text(st, 10, v->explanation);
+    bind_text(st, 11, it->record ? it->record->message_id : NULL);
+    if (it->record) sqlite3_bind_int64(st, 12, it->seq);
+    else sqlite3_bind_null(st, 12);
+    return step_done(s, st, e, "store transition");
+}
+
 static bool put_verdicts(sqlite_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
     sqlite3_stmt *st = s->st[ST_VERDICT];
@@ -309,6 +345,7 @@ static bool put_verdicts(sqlite_store *s, const msgw_store_item *it, msgw_time n
         else sqlite3_bind_null(st, 7);
         sqlite3_bind_int64(st, 8, now);
         if (!step_done(s, st, e, "store verdict")) return false;
+        if (v->kind && !put_transition(s, it, v, now, e)) return false;
     }
     return true;
 }
@@ -632,17 +669,11 @@ static json_t *scrub_values(json_t *v)
     return v;
 }
 
-/* Each row of sql (bound to one text and one integer) as an object of its columns; the columns
- * named in `masked` hold ID numbers, shown as first 6 and last 4 characters. */
-static json_t *rows(sqlite_store *s, const char *sql, const char *text, int64_t num, const char *masked, msgw_errors *e)
+/* Each remaining row of st as an object of its columns, and st finalized.  The columns named in
+ * `masked` hold ID numbers, shown as first 6 and last 4 characters; free text that may embed one
+ * is scrubbed; "eligible" is a boolean. */
+static json_t *rows_of(sqlite3_stmt *st, const char *masked)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail(s, e, "trace");
-        return NULL;
-    }
-    bind_text(st, 1, text);
-    sqlite3_bind_int64(st, 2, num);
     json_t *list = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object();
@@ -656,8 +687,15 @@ static json_t *rows(sqlite_store *s, const char *sql, const char *text, int64_t 
                     v = scrub_values(parsed);
                 }
             }
-            if ((strcmp(name, "message_id") == 0 || strcmp(name, "source_message_id") == 0) && json_is_string(v))
+            if ((strcmp(name, "message_id") == 0 || strcmp(name, "source_message_id") == 0 ||
+                 strcmp(name, "cause") == 0 || strcmp(name, "explanation") == 0) &&
+                json_is_string(v))
                 v = scrub_values(v);
+            if (strcmp(name, "eligible") == 0 && json_is_integer(v)) {
+                json_t *b = json_boolean(json_integer_value(v) != 0);
+                json_decref(v);
+                v = b;
+            }
             if (masked && strstr(masked, name) && json_is_string(v)) {
                 char m[19];
                 json_decref(v);
@@ -669,6 +707,19 @@ static json_t *rows(sqlite_store *s, const char *sql, const char *text, int64_t 
     }
     sqlite3_finalize(st);
     return list;
+}
+
+/* Each row of sql (bound to one text and one integer), as rows_of. */
+static json_t *rows(sqlite_store *s, const char *sql, const char *text, int64_t num, const char *masked, msgw_errors *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(s, e, "trace");
+        return NULL;
+    }
+    bind_text(st, 1, text);
+    sqlite3_bind_int64(st, 2, num);
+    return rows_of(st, masked);
 }
 
 static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_errors *e)
@@ -714,6 +765,98 @@ static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_
     return true;
 }
 
+/* ---- the delivery queues ---- */
+
+static bool queue_counts(sqlite_store *s, json_t *out, const char *sql, const char *count, const char *oldest,
+                         msgw_errors *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, e, "read queues");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *who = (const char *)sqlite3_column_text(st, 0);
+        json_t *q = json_object_get(out, who);
+        if (!q) {
+            q = json_pack("{s:i,s:i,s:i}", "pending", 0, "oldest_pending", 0, "dead", 0);
+            json_object_set_new(out, who, q);
+        }
+        json_object_set_new(q, count, json_integer(sqlite3_column_int64(st, 1)));
+        if (oldest) json_object_set_new(q, oldest, json_integer(sqlite3_column_int64(st, 2)));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || fail(s, e, "read queues");
+}
+
+static bool sqlite_queues(void *impl, json_t **out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    json_t *q = json_object();
+    /* ids grow with time: the smallest pending id is the oldest pending message */
+    bool ok = queue_counts(s, q,
+                           "SELECT q.recipient, q.n, o.created_at FROM (SELECT recipient, count(*) AS n, min(id) AS "
+                           "first FROM outbox INDEXED BY outbox_queue WHERE state = 'pending' GROUP BY recipient) q "
+                           "JOIN outbox o ON o.id = q.first",
+                           "pending", "oldest_pending", e) &&
+              queue_counts(s, q,
+                           "SELECT recipient, count(*) FROM outbox INDEXED BY outbox_dead WHERE state = 'dead' "
+                           "GROUP BY recipient",
+                           "dead", NULL, e);
+    if (!ok) json_decref(q);
+    else *out = q;
+    return ok;
+}
+
+/* ---- the transition log ---- */
+
+#define ISO_TIME(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1000000.0, 'unixepoch')"
+
+static bool sqlite_transitions(void *impl, const msgw_transition_filter *f, json_t **out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, " ISO_TIME("at") " AS at, person, service, kind, eligible, tier, amount, "
+                           "hukou_region, residence_region, explanation, cause FROM transitions "
+                           "WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR substr(hukou_region, 1, "
+                           "length(?2)) = ?2 OR substr(residence_region, 1, length(?2)) = ?2) AND "
+                           "(?3 IS NULL OR person = ?3) ORDER BY id DESC LIMIT ?4",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, e, "read transitions");
+    bind_text(st, 1, f->service && *f->service ? f->service : NULL);
+    bind_text(st, 2, f->district && *f->district ? f->district : NULL);
+    bind_text(st, 3, f->person);
+    sqlite3_bind_int64(st, 4, f->max ? (int64_t)f->max : 100);
+    *out = rows_of(st, "person");
+    return true;
+}
+
+static bool sqlite_person(void *impl, const char *person, json_t **out, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    json_t *verdicts = rows(s,
+                            "SELECT service, eligible, CASE WHEN since IS NULL THEN NULL ELSE date(since * 86400, "
+                            "'unixepoch') END AS since, tier, amount, " ISO_TIME("updated_at") " AS updated_at "
+                            "FROM eligibility WHERE person = ?1 AND ?2 = ?2 ORDER BY service",
+                            person, 0, NULL, e);
+    json_t *records = rows(s,
+                           "SELECT r.message_id, r.kind, r.sender, " ISO_TIME("r.recorded_at") " AS recorded_at "
+                           "FROM records r WHERE r.seq IN (SELECT record_seq FROM facts WHERE subject = ?1) "
+                           "ORDER BY r.seq DESC LIMIT ?2",
+                           person, 50, NULL, e);
+    json_t *transitions = NULL;
+    msgw_transition_filter f = {.person = person, .max = 50};
+    bool ok = verdicts && records && sqlite_transitions(s, &f, &transitions, e);
+    if (ok && (json_array_size(verdicts) || json_array_size(records) || json_array_size(transitions))) {
+        char m[19];
+        *out = json_pack("{s:s,s:O,s:O,s:O}", "person", msgw_idnum_mask(person, m), "verdicts", verdicts, "records",
+                         records, "transitions", transitions);
+    }
+    json_decref(verdicts);
+    json_decref(records);
+    json_decref(transitions);
+    return ok;
+}
+
 /* ---- dead letters ---- */
 
 static bool sqlite_dead_letters(void *impl, size_t max, json_t **out, msgw_errors *e)
@@ -745,22 +888,30 @@ static int sqlite_replay(void *impl, int64_t id, msgw_time now, msgw_errors *e)
 
 /* ---- retention ---- */
 
-static bool sqlite_prune(void *impl, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
-                         msgw_errors *e)
+static bool delete_before(sqlite_store *s, const char *sql, msgw_time t1, msgw_time t2, int64_t *removed,
+                          msgw_errors *e)
 {
-    sqlite_store *s = impl;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "DELETE FROM outbox WHERE (state = 'delivered' AND delivered_at < ?1) OR "
-                           "(state = 'dead' AND ?2 > 0 AND created_at < ?2)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return fail(s, e, "prune");
-    sqlite3_bind_int64(st, 1, delivered_before);
-    sqlite3_bind_int64(st, 2, dead_before);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, e, "prune");
+    sqlite3_bind_int64(st, 1, t1);
+    sqlite3_bind_int64(st, 2, t2);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return fail(s, e, "prune");
-    *removed = sqlite3_changes(s->db);
+    *removed += sqlite3_changes(s->db);
+    return true;
+}
+
+static bool sqlite_prune(void *impl, const msgw_store_retention *r, int64_t *removed, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    if (!delete_before(s,
+                       "DELETE FROM outbox WHERE (state = 'delivered' AND ?1 > 0 AND delivered_at < ?1) OR "
+                       "(state = 'dead' AND ?2 > 0 AND created_at < ?2)",
+                       r->delivered_before, r->dead_before, removed, e) ||
+        !delete_before(s, "DELETE FROM transitions WHERE ?1 > 0 AND at < ?1 AND ?2 = ?2", r->transitions_before, 0,
+                       removed, e))
+        return false;
     /* the freed pages back to the file system, a bounded amount at a time */
     if (*removed && sqlite3_exec(s->db, "PRAGMA incremental_vacuum(100000)", NULL, NULL, NULL) != SQLITE_OK)
         return fail(s, e, "vacuum");
@@ -798,6 +949,9 @@ static bool sqlite_each_verdict(void *impl, const char *person,
 
 const msgw_store_backend msgw_store_sqlite = {
     .each_verdict = sqlite_each_verdict,
+    .transitions = sqlite_transitions,
+    .person = sqlite_person,
+    .queues = sqlite_queues,
     .trace = sqlite_trace,
     .dead_letters = sqlite_dead_letters,
     .replay = sqlite_replay,

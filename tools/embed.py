@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Embeds the dictionary, code lists, message specs and generated schemas into the
-binary as a C table (msgw_embedded_files), so the gateway needs no files at run time."""
+"""Embeds the dictionary, code lists, message specs, generated schemas and the administrators'
+dashboard (gateway/dashboard/) into the binary as a C table (msgw_embedded_files), so the gateway
+needs no files at run time."""
 import argparse, glob, os
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--schemas', required=True)
 ap.add_argument('--generated', required=True)
 ap.add_argument('--out', required=True)
+ap.add_argument('--dashboard', help='the dashboard directory (embedded as dashboard/NAME)')
 ap.add_argument('names', nargs='*', help='generated schema file names')
 args = ap.parse_args()
 
@@ -14,6 +16,10 @@ files = []
 for pat in ('*.json', 'codelists/*.json', 'messages/*.json', 'catalogue/*.json'):
     for p in sorted(glob.glob(os.path.join(args.schemas, pat))):
         files.append((os.path.relpath(p, args.schemas), p))
+if args.dashboard:
+    for p in sorted(glob.glob(os.path.join(args.dashboard, '*'))):
+        if os.path.isfile(p):
+            files.append(('dashboard/' + os.path.basename(p), p))
 for n in args.names:
     files.append(('generated/' + n, os.path.join(args.generated, n)))
 

@@ -6,8 +6,10 @@
  * department certificates get 403.  Today it answers /healthz (the process
  * is alive) and /readyz (the store accepts commits, the catalogue is
  * loaded, and the gateway's certificates stay valid for more than
- * admin.cert_warning_days — each failing check named) and /metrics (the
- * Prometheus text format, docs/metrics.md).
+ * admin.cert_warning_days — each failing check named), /metrics (the
+ * Prometheus text format, docs/metrics.md), message traces, dead letters and
+ * their replay, re-evaluation, the transition log, a person's page, and the
+ * dashboard with its live events (gateway/admin_live.c).
  */
 #ifndef MSGW_ADMIN_H
 #define MSGW_ADMIN_H
@@ -37,6 +39,9 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
 void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec);
 /* Administrators' actions (dead-letter replays) are appended to audit; a replay rings bell. */
 void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell);
+/* The dashboard's live events (GET /v1/events) read the monitoring feed through a SUB on
+ * feed_endpoint (msgw_feed_local_endpoint) made from zmq_ctx; without it only stats are sent. */
+void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
 

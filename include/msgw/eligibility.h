@@ -73,6 +73,9 @@ const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, co
 /* All verdicts of a person as JSON (eligible services with tier, amount, since). */
 json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date date);
 size_t msgw_elig_count_persons(const msgw_elig *e);
+/* A person's hukou and residence regions (GB/T 2260; the household's when the person's own is not
+ * known), NULL when unknown.  The strings live as long as e. */
+void msgw_elig_person_regions(const msgw_elig *e, const char *person, const char **hukou, const char **residence);
 /* Persons re-evaluated by the last operation (for tests and benchmarks of the indexes). */
 size_t msgw_elig_last_evaluated(const msgw_elig *e);
 

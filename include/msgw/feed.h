@@ -33,11 +33,15 @@
 /* XSUB on inproc://msgw-feed-N <-> XPUB bound at endpoint, in a proxy thread. */
 typedef struct msgw_feed msgw_feed;
 
+/* endpoint NULL: in process only (the admin dashboard's SUB), nothing bound outside. */
 msgw_feed *msgw_feed_new(msgw_zmq_hub *hub, const char *endpoint, msgw_errors *e);
 /* Stops the proxy and closes its sockets; every msgw_feed_pub must be destroyed first. */
 void msgw_feed_destroy(msgw_feed **f);
-/* The endpoint actually bound (a wildcard port resolved), owned by f. */
+/* The endpoint actually bound (a wildcard port resolved), owned by f; NULL when none. */
 const char *msgw_feed_endpoint(const msgw_feed *f);
+/* The in-process endpoint the XPUB also binds, for a SUB made from the hub's context in this
+ * process (the admin listener's live events); no CURVE there. */
+const char *msgw_feed_local_endpoint(const msgw_feed *f);
 
 /* One per producing thread (ZeroMQ sockets are not thread-safe): a PUB connected to the feed.
  * Create, use and destroy it in that thread. */

@@ -45,6 +45,12 @@ void msgw_metrics_inc(msgw_metric *f, double value, ...);
 void msgw_metrics_set(msgw_metric *f, double value, ...);
 void msgw_metrics_observe(msgw_metric *f, double seconds, ...);
 
+/* The family registered under name, or NULL. */
+msgw_metric *msgw_metrics_find(msgw_metrics *m, const char *name);
+/* Calls cb with each series' label values and value (a histogram's: its sum), in no particular
+ * order; safe while other threads update (a series created meanwhile may be missed). */
+void msgw_metrics_each(msgw_metric *f, void (*cb)(void *ud, const char *const *labels, double value), void *ud);
+
 /* Appends every family, in registration order, its series sorted by label values. */
 void msgw_metrics_write(msgw_metrics *m, msgw_buf *out);
 

@@ -53,7 +53,27 @@ typedef struct msgw_store_verdict {
     const char *tier; /* NULL: none */
     int64_t amount;   /* fen; INT64_MIN (the engine's MSGW_ABSENT): none */
     msgw_time updated_at; /* filled when read back */
+    /* The transition that led to it, logged for the administrators (docs/admin.md, "Recent
+     * transitions") and pruned by retention; kind NULL: not logged.  Not filled when read back. */
+    const char *kind;                           /* "new", "lost", "changed" */
+    const char *hukou_region, *residence_region; /* the person's, for the district filter */
+    const char *explanation;                    /* readable, with its provenance */
 } msgw_store_verdict;
+
+/* Which logged transitions to list (msgw_store_transitions); NULL fields do not filter. */
+typedef struct msgw_transition_filter {
+    const char *service;  /* a service code */
+    const char *district; /* a GB/T 2260 prefix, matched against the hukou and residence regions */
+    const char *person;   /* an ID number */
+    size_t max;           /* at most this many, newest first */
+} msgw_transition_filter;
+
+/* What retention removes (msgw_store_prune); a time of 0 keeps that kind of row. */
+typedef struct msgw_store_retention {
+    msgw_time delivered_before;   /* delivered outbox messages, by delivery time */
+    msgw_time dead_before;        /* dead letters, by creation time */
+    msgw_time transitions_before; /* the transition log */
+} msgw_store_retention;
 
 /* One record of a batch to commit, and its outcome.  record may be NULL for what no record
  * caused (the daily sweep, a parameter change): then only its outbox and verdicts are written. */
@@ -140,7 +160,10 @@ typedef struct msgw_store_backend {
                  msgw_errors *e);
     bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
     bool (*dead_letters)(void *impl, size_t max, json_t **out, msgw_errors *e);
-    bool (*prune)(void *impl, msgw_time delivered_before, msgw_time dead_before, int64_t *removed, msgw_errors *e);
+    bool (*prune)(void *impl, const msgw_store_retention *r, int64_t *removed, msgw_errors *e);
+    bool (*transitions)(void *impl, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
+    bool (*person)(void *impl, const char *person, json_t **out, msgw_errors *e);
+    bool (*queues)(void *impl, json_t **out, msgw_errors *e);
     int (*replay)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
@@ -221,10 +244,22 @@ bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_error
  * attempts reset.  Returns how many were replayed (0: no such dead letter), -1 on error. */
 int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
 
-/* Retention: removes delivered messages delivered before delivered_before and dead letters
- * created before dead_before (0: keep them), and gives the space back to the file system.
+/* The delivery queues, read from the indexes of pending and dead messages only (cheap enough
+ * every second): {RECIPIENT: {"pending": N, "oldest_pending": MICROSECONDS or 0, "dead": N}} for
+ * each recipient with a pending or dead message.  The caller frees *out. */
+bool msgw_store_queues(msgw_store *s, json_t **out, msgw_errors *e);
+/* Logged transitions matching f, newest first: id, at (ISO 8601), person (masked), service, kind,
+ * eligible, tier, amount (fen), hukou and residence regions, explanation, cause (the message id
+ * of the record that caused it; null for the calendar or a parameter).  The caller frees *out (a
+ * JSON array). */
+bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
+/* What the store knows of one person: {person (masked), verdicts, records (the latest 50 that
+ * wrote facts about them), transitions (the latest 50)}.  *out NULL when the store knows nothing
+ * of them.  The caller frees *out. */
+bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e);
+
+/* Retention (r): removes what it names and gives the space back to the file system.
  * Records, facts and verdicts stay: they are the gateway's memory (docs/store.md). */
-bool msgw_store_prune(msgw_store *s, msgw_time delivered_before, msgw_time dead_before, int64_t *removed,
-                      msgw_errors *e);
+bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed, msgw_errors *e);
 
 #endif

@@ -18,7 +18,8 @@
 
 typedef struct msgw_zmq_hub msgw_zmq_hub;
 
-/* Creates the context, reads the gateway's CURVE secret (cfg->zmq_secret_file) and starts ZAP. */
+/* Creates the context, reads the gateway's CURVE secret (cfg->zmq_secret_file; none configured:
+ * only in-process sockets may be used) and starts ZAP. */
 msgw_zmq_hub *msgw_zmq_hub_new(struct event_base *base, const msgw_config *cfg, msgw_errors *e);
 /* Closes ZAP and terminates the context: every socket made from it must be closed first. */
 void msgw_zmq_hub_destroy(msgw_zmq_hub **h);

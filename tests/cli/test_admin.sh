@@ -37,7 +37,7 @@ get() { # get CERT PATH -> status, body in $tmp/body
 	[[ $1 != none ]] && cert=(--cert "$P/$1.crt" --key "$P/$1.key")
 	curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" "${cert[@]}" "https://localhost:$admin$2"
 }
-has() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/body" "$1"; }
+has() { python3 -c 'import json,re,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/body" "$1"; }
 
 ok test "$(get admin /healthz)" = 200
 ok has 'd["status"] == "alive"'
@@ -146,6 +146,40 @@ else
 	ok false "no pushed message id to trace"
 fi
 ok test "$(get admin "/v1/messages/mca:no-such-id")" = 404
+
+# the transition log (docs/admin.md): the roster's transitions, masked; filtered by district and
+# service; a person's page with the number masked; 404 for an unknown person
+ok test "$(get admin "/v1/transitions?limit=1000")" = 200
+ok has 'd["transitions"] and all(re.fullmatch(r"\d{6}\*{8}[\dX]{4}", t["person"]) for t in d["transitions"]) and all(t["explanation"] and t["cause"] for t in d["transitions"])'
+service=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["transitions"][0]["service"])' "$tmp/body")
+ok test "$(get admin "/v1/transitions?service=$service")" = 200
+ok has 'd["transitions"] and all(t["service"] == "'"$service"'" for t in d["transitions"])'
+ok test "$(get admin "/v1/transitions?district=99")" = 200
+ok has 'd["transitions"] == []'
+idn=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select subject from facts where length(subject) = 18 limit 1").fetchone()[0])' "$tmp/data/msgw.db")
+ok test "$(get admin "/v1/persons/$idn")" = 200
+ok has 'd["person"] == "'"${idn:0:6}********${idn:14:4}"'" and d["records"] and "'"$idn"'" not in json.dumps(d)'
+ok test "$(get admin "/v1/persons/110101190001010000")" = 404
+ok has 'd["errors"][0]["rule"] == "person.unknown"'
+ok test "$(get mca "/v1/transitions")" = 403
+# the live stream: hello, then stats with the push counted
+curl -s -N --max-time 3 --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "https://localhost:$admin/v1/events" >"$tmp/events"
+ok grep -qx 'event: hello' "$tmp/events"
+ok python3 - "$tmp/events" "$stored" <<'PY'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+stats = [json.loads(lines[i + 1][6:]) for i, l in enumerate(lines) if l == "event: stats"]
+hello = [json.loads(lines[i + 1][6:]) for i, l in enumerate(lines) if l == "event: hello"][0]
+assert len(stats) >= 2, stats
+assert stats[-1]["received"]["mca"]["stored"] == int(sys.argv[2]), stats[-1]
+assert [d["id"] for d in hello["departments"]] == ["mca"] and hello["services"], hello
+PY
+# a POST from another site's page refused
+ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+	-X POST -H 'Origin: https://elsewhere.example' "https://localhost:$admin/v1/deadletters/replay")" = 403
+ok has 'd["errors"][0]["rule"] == "admin.origin"'
+ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+	-X POST -H "Origin: https://localhost:$admin" "https://localhost:$admin/v1/deadletters/replay")" = 200
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0

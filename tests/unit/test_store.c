@@ -175,6 +175,13 @@ static void test_outbox_order_retry_dead(void **state)
     assert_int_equal(st.dead, 1);
     assert_int_equal(st.delivered, 1);
     assert_int_equal(st.pending, 1);
+    json_t *q = NULL; /* the dashboard's queue figures agree */
+    assert_true(msgw_store_queues(f->s, &q, &e));
+    json_t *mca = json_object_get(q, "mca");
+    assert_int_equal(json_integer_value(json_object_get(mca, "pending")), 1);
+    assert_int_equal(json_integer_value(json_object_get(mca, "dead")), 1);
+    assert_int_equal(json_integer_value(json_object_get(mca, "oldest_pending")), 100);
+    json_decref(q);
     /* the same event id twice for one recipient is stored once */
     msgw_store_item dup = {
         .record = record_with_id(f, "x:2"), .sender = "x", .outbox = m, .noutbox = 1};
@@ -369,9 +376,9 @@ static void test_retention_returns_space(void **state)
     reopen(f);
     long before = file_size(f->path);
     int64_t removed = -1;
-    assert_true(msgw_store_prune(f->s, 1500, 0, &removed, &e)); /* delivered at 2000: kept */
+    assert_true(msgw_store_prune(f->s, &(msgw_store_retention){.delivered_before = 1500}, &removed, &e)); /* delivered at 2000: kept */
     assert_int_equal(removed, 0);
-    assert_true(msgw_store_prune(f->s, 3000, 0, &removed, &e));
+    assert_true(msgw_store_prune(f->s, &(msgw_store_retention){.delivered_before = 3000}, &removed, &e));
     assert_int_equal(removed, N);
     reopen(f);
     long after = file_size(f->path);
@@ -386,6 +393,71 @@ static void test_retention_returns_space(void **state)
     free(m);
     free(it);
     free(v);
+    msgw_errors_clear(&e);
+}
+
+/* The transition log: filtered by service, district (a prefix of either region) and person,
+ * newest first, ID numbers masked; a person's page; retention prunes it. */
+static void test_transition_log(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    const char *p1 = "120104195001011234", *p2 = "130982196002022345";
+    msgw_store_verdict v1[] = {
+        {.person = p1, .service = "S1", .eligible = true, .since = 20000, .amount = 12345, .kind = "new",
+         .hukou_region = "120104", .residence_region = "120104", .explanation = "NEW because of " "120104195001011234"},
+        {.person = p2, .service = "S2", .eligible = true, .since = 20000, .amount = INT64_MIN, .kind = "new",
+         .hukou_region = "131082", .residence_region = "120101", .explanation = "x"}};
+    msgw_store_verdict v2[] = {{.person = p1, .service = "S1", .eligible = false, .since = MSGW_DATE_NONE,
+                                .amount = INT64_MIN, .kind = "lost", .hukou_region = "120104", .explanation = "y"}};
+    msgw_store_item it[] = {{.record = record_with_id(f, "t:1"), .sender = "mca", .verdicts = v1, .nverdicts = 2},
+                            {.sender = "gateway", .verdicts = v2, .nverdicts = 1}};
+    assert_true(msgw_store_commit(f->s, &it[0], 1, 1000000, &e));
+    assert_true(msgw_store_commit(f->s, &it[1], 1, 5000000, &e));
+    json_t *out = NULL;
+    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
+    assert_int_equal(json_array_size(out), 3);
+    json_t *first = json_array_get(out, 0); /* newest first: the LOST */
+    assert_string_equal(json_string_value(json_object_get(first, "kind")), "lost");
+    assert_true(json_is_false(json_object_get(first, "eligible")));
+    assert_true(json_is_null(json_object_get(first, "cause")));
+    assert_string_equal(json_string_value(json_object_get(first, "at")), "1970-01-01T00:00:05.000Z");
+    json_t *last = json_array_get(out, 2);
+    assert_string_equal(json_string_value(json_object_get(last, "person")), "120104********1234");
+    assert_string_equal(json_string_value(json_object_get(last, "cause")), "t:1");
+    assert_int_equal(json_integer_value(json_object_get(last, "amount")), 12345);
+    assert_null(strstr(json_string_value(json_object_get(last, "explanation")), p1)); /* scrubbed */
+    json_decref(out);
+    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.service = "S2", .max = 10}, &out, &e));
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
+    /* a residence in Tianjin matches district 12 as well as a Tianjin hukou */
+    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.district = "1201", .max = 10}, &out, &e));
+    assert_int_equal(json_array_size(out), 3);
+    json_decref(out);
+    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.district = "1310", .max = 10}, &out, &e));
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
+    assert_true(msgw_store_person(f->s, p1, &out, &e));
+    assert_non_null(out);
+    assert_string_equal(json_string_value(json_object_get(out, "person")), "120104********1234");
+    assert_int_equal(json_array_size(json_object_get(out, "transitions")), 2);
+    assert_int_equal(json_array_size(json_object_get(out, "verdicts")), 1);
+    json_t *vv = json_array_get(json_object_get(out, "verdicts"), 0);
+    assert_true(json_is_false(json_object_get(vv, "eligible")));
+    char *dump = json_dumps(out, 0);
+    assert_null(strstr(dump, p1));
+    free(dump);
+    json_decref(out);
+    assert_true(msgw_store_person(f->s, "110101199001010000", &out, &e));
+    assert_null(out); /* unknown */
+    int64_t removed = 0;
+    assert_true(msgw_store_prune(f->s, &(msgw_store_retention){.transitions_before = 2000000}, &removed, &e));
+    assert_int_equal(removed, 2);
+    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
     msgw_errors_clear(&e);
 }
 
@@ -451,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settle_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_loses_nothing_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_returns_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transition_log, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

@@ -21,6 +21,7 @@
 #include "msgw/audit.h"
 #include "msgw/schemas.h"
 #include "msgw/doorbell.h"
+#include "msgw/idnum.h"
 #include "msgw/tls.h"
 
 struct msgw_admin {
@@ -247,19 +248,42 @@ static void store_unavailable(struct evhttp_request *req, const msgw_errors *e)
                          e->n && e->v[0].message ? e->v[0].message : "the store cannot be read"));
 }
 
-/* GET /v1/deadletters: the dead letters, oldest first (at most 1,000). */
+/* The query parameter name of req's URI, or NULL; *q must be cleared by the caller. */
+static const char *query_param(struct evhttp_request *req, struct evkeyvalq *q, const char *name)
+{
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (query && !q->tqh_first) evhttp_parse_query_str(query, q);
+    return evhttp_find_header(q, name);
+}
+
+/* How many dead letters the store holds (-1: it cannot be read). */
+static json_int_t dead_total(msgw_admin *a, msgw_errors *e)
+{
+    json_t *queues = NULL, *q;
+    const char *who;
+    if (!admin_store(a, e) || !msgw_store_queues(a->store, &queues, e)) return -1;
+    json_int_t n = 0;
+    json_object_foreach(queues, who, q) n += json_integer_value(json_object_get(q, "dead"));
+    json_decref(queues);
+    return n;
+}
+
+/* GET /v1/deadletters: the dead letters, oldest first (at most 1,000), and how many there are. */
 static void dead_letters(msgw_admin *a, struct evhttp_request *req)
 {
     msgw_errors e;
     msgw_errors_init(&e);
     json_t *list = NULL;
-    if (!admin_store(a, &e) || !msgw_store_dead_letters(a->store, 1000, &list, &e)) store_unavailable(req, &e);
-    else reply_json(req, 200, "OK", json_pack("{s:o}", "dead_letters", list));
+    json_int_t total = dead_total(a, &e);
+    if (total < 0 || !msgw_store_dead_letters(a->store, 1000, &list, &e)) store_unavailable(req, &e);
+    else reply_json(req, 200, "OK", json_pack("{s:o,s:I}", "dead_letters", list, "total", total));
     msgw_errors_clear(&e);
 }
 
-/* POST /v1/deadletters/{id}/replay, POST /v1/deadletters/replay (all): pending again, due now;
- * audited with the administrator who asked. */
+/* POST /v1/deadletters/{id}/replay, POST /v1/deadletters/replay[?limit=N] (all, or the oldest N):
+ * pending again, due now; audited with the administrator who asked.  The answer says how many
+ * were replayed and how many dead letters remain (a client replaying many in steps shows
+ * progress). */
 static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
 {
     int64_t id = 0;
@@ -271,15 +295,18 @@ static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
             return;
         }
     }
+    struct evkeyvalq q = {0};
+    const char *limit = id ? NULL : query_param(req, &q, "limit");
+    long max = limit ? strtol(limit, NULL, 10) : 0;
+    evhttp_clear_headers(&q);
     msgw_errors e;
     msgw_errors_init(&e);
-    int n = admin_store(a, &e) ? msgw_store_replay(a->store, id, msgw_time_now(), &e) : -1;
-    if (n < 0) {
+    int n = admin_store(a, &e) ? msgw_store_replay(a->store, id, max > 0 ? (size_t)max : 0, msgw_time_now(), &e) : -1;
+    json_int_t remaining = n >= 0 ? dead_total(a, &e) : -1;
+    if (n < 0 || remaining < 0) {
         store_unavailable(req, &e);
     } else if (n == 0 && id) {
-        reply_json(req, 404, "Not Found",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 404, "errors", "rule", "deadletter.unknown", "message",
-                             "no dead letter has this id"));
+        reply_error(req, 404, "Not Found", "deadletter.unknown", "no dead letter has this id");
     } else {
         char o[64] = "", ou[64] = "";
         msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
@@ -292,35 +319,88 @@ static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
                               &ae);
         msgw_errors_clear(&ae);
         msgw_doorbell_ring(a->bell);
-        reply_json(req, 200, "OK", json_pack("{s:i}", "replayed", n));
+        reply_json(req, 200, "OK", json_pack("{s:i,s:I}", "replayed", n, "remaining", remaining));
     }
     msgw_errors_clear(&e);
 }
 
-/* The worker's answer to a re-evaluation, on the loop thread (status 0: shutting down). */
-static void on_reevaluated(void *ud, int status, const char *answer, size_t len)
+/* The catalogue's service with this code, if the gateway decides it by a machine rule. */
+static const msgw_service *decided_service(const msgw_admin *a, const char *code)
 {
-    struct evhttp_request *req = ud;
-    if (!status) return;
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, answer, len);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, status, status == 200 ? "OK" : "Service Unavailable", b); /* frees req if gone */
-    evbuffer_free(b);
+    for (size_t i = 0; a->cat && i < a->cat->nservices; i++)
+        if (strcmp(a->cat->services[i].code, code) == 0) return &a->cat->services[i];
+    return NULL;
 }
 
-/* POST /v1/reevaluate: everyone re-evaluated on today's date, behind the pushes already queued. */
+/* POST /v1/reevaluate[?service=CODE]: everyone (for one service, or all) re-evaluated on today's
+ * date in steps behind the queued pushes; answers 202 with the operation to follow. */
 static void reevaluate(msgw_admin *a, struct evhttp_request *req)
 {
+    struct evkeyvalq q = {0};
+    const char *service = query_param(req, &q, "service");
+    const msgw_service *sv = service ? decided_service(a, service) : NULL;
+    if (service && (!sv || !sv->eligible)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%.64s: %s", service,
+                 sv ? "the gateway does not decide this service (no machine rule)" : "no such service in the catalogue");
+        reply_error(req, 404, "Not Found", "service.unknown", msg);
+        evhttp_clear_headers(&q);
+        return;
+    }
     char o[64] = "", ou[64] = "";
     msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    int id = msgw_ingest_reevaluate(a->ingest, service);
     msgw_errors ae;
     msgw_errors_init(&ae);
     if (a->audit)
-        msgw_audit_append(a->audit, "admin", json_pack("{s:s,s:s}", "action", "reevaluate", "by", ou[0] ? ou : "?"),
+        msgw_audit_append(a->audit, "admin",
+                          json_pack("{s:s,s:s?,s:i,s:s}", "action", "reevaluate", "service", service, "operation", id,
+                                    "by", ou[0] ? ou : "?"),
                           &ae);
     msgw_errors_clear(&ae);
-    msgw_ingest_reevaluate(a->ingest, on_reevaluated, req);
+    char href[64];
+    snprintf(href, sizeof href, "/v1/operations/%d", id);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", href);
+    reply_json(req, 202, "Accepted", json_pack("{s:i,s:s}", "operation", id, "href", href));
+    evhttp_clear_headers(&q);
+}
+
+/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md); 200 when it
+ * verifies, 409 when the chain is broken (the first problem named), 503 when it cannot be read. */
+static void audit_verify(msgw_admin *a, struct evhttp_request *req)
+{
+    if (!a->audit) {
+        reply_error(req, 503, "Service Unavailable", "audit.unavailable", "this gateway keeps no audit log");
+        return;
+    }
+    msgw_audit_report r;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_audit_verify_own(a->audit, a->cfg->tls_cert, &r, &e);
+    static const char *const states[] = {"ok", "broken", "unreadable"};
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "status", states[r.status], "segments",
+                          (json_int_t)r.segments, "entries", (json_int_t)r.entries, "checkpoints",
+                          (json_int_t)r.checkpoints, "first_seq", (json_int_t)r.first_seq, "last_seq",
+                          (json_int_t)r.last_seq, "last_checkpoint", (json_int_t)r.last_checkpoint,
+                          "after_last_checkpoint", (json_int_t)r.after_last_checkpoint);
+    if (r.status == MSGW_AUDIT_BROKEN)
+        json_object_set_new(o, "problem", json_pack("{s:s,s:s,s:I,s:I}", "message", r.problem, "file", r.file, "line",
+                                                    (json_int_t)r.line, "seq", (json_int_t)r.seq));
+    if (r.status == MSGW_AUDIT_IOERROR)
+        json_object_set_new(o, "problem", json_pack("{s:s}", "message", e.n && e.v[0].message ? e.v[0].message : "?"));
+    int status = r.status == MSGW_AUDIT_OK ? 200 : r.status == MSGW_AUDIT_BROKEN ? 409 : 503;
+    reply_json(req, status, status == 200 ? "OK" : status == 409 ? "Conflict" : "Service Unavailable", o);
+    msgw_errors_clear(&e);
+}
+
+/* GET /v1/operations/{id}: a long operation's progress. */
+static void operation(msgw_admin *a, struct evhttp_request *req, const char *rest)
+{
+    char *end = NULL;
+    long id = strtol(rest, &end, 10);
+    json_t *op = end && !*end && id > 0 && id < INT32_MAX ? msgw_ingest_operation(a->ingest, (int)id) : NULL;
+    if (op) reply_json(req, 200, "OK", op);
+    else reply_error(req, 404, "Not Found", "operation.unknown", "no such operation (only the latest 16 are kept)");
 }
 
 void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
@@ -452,12 +532,10 @@ static void events(msgw_admin *a, struct evhttp_request *req)
 static void transitions(msgw_admin *a, struct evhttp_request *req)
 {
     struct evkeyvalq q = {0};
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    if (query) evhttp_parse_query_str(query, &q);
-    const char *limit = evhttp_find_header(&q, "limit");
+    const char *limit = query_param(req, &q, "limit");
     long n = limit ? strtol(limit, NULL, 10) : 100;
-    msgw_transition_filter f = {.service = evhttp_find_header(&q, "service"),
-                                .district = evhttp_find_header(&q, "district"),
+    msgw_transition_filter f = {.service = query_param(req, &q, "service"),
+                                .district = query_param(req, &q, "district"),
                                 .max = n > 0 && n <= 1000 ? (size_t)n : 100};
     msgw_errors e;
     msgw_errors_init(&e);
@@ -471,6 +549,18 @@ static void transitions(msgw_admin *a, struct evhttp_request *req)
 /* GET /v1/persons/{ID number}: the person's verdicts, records and transitions, the number masked. */
 static void person(msgw_admin *a, struct evhttp_request *req, const char *escaped)
 {
+    /* who looked whom up is itself personal-data access: audited, the number masked */
+    char *id = evhttp_uridecode(escaped, 0, NULL), m[19], o[64] = "", ou[64] = "";
+    msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    msgw_errors ae;
+    msgw_errors_init(&ae);
+    if (a->audit)
+        msgw_audit_append(a->audit, "admin",
+                          json_pack("{s:s,s:s,s:s}", "action", "person.lookup", "person",
+                                    msgw_idnum_mask(id ? id : "", m), "by", ou[0] ? ou : "?"),
+                          &ae);
+    msgw_errors_clear(&ae);
+    free(id);
     lookup(a, req, escaped, msgw_store_person, "person.unknown",
            "the gateway holds no facts, verdicts or transitions of this person");
 }
@@ -524,6 +614,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         metrics(a, req);
     } else if (strncmp(uri, "/v1/messages/", 13) == 0) {
         message_trace(a, req, uri + 13);
+    } else if (strcmp(uri, "/v1/audit/verify") == 0) {
+        audit_verify(a, req);
+    } else if (strncmp(uri, "/v1/operations/", 15) == 0) {
+        operation(a, req, uri + 15);
     } else if (strcmp(uri, "/v1/transitions") == 0) {
         transitions(a, req);
     } else if (strncmp(uri, "/v1/persons/", 12) == 0) {

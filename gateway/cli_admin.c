@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "msgw/buf.h"
+#include "progress.h"
 
 static const char admin_help[] =
     "Usage: msgw admin --url URL --cert FILE --key FILE --ca FILE COMMAND\n"
@@ -25,8 +26,11 @@ static const char admin_help[] =
     "  certs                     the certificates the gateway uses and when each expires\n"
     "  deadletters [list]        the dead letters, oldest first, with their last error\n"
     "  deadletters replay ID     one dead letter pending again\n"
-    "  deadletters replay --all  every dead letter pending again\n"
-    "  reevaluate                every person re-evaluated on today's date; changes are notified\n"
+    "  deadletters replay --all  every dead letter pending again, in steps, with progress\n"
+    "  audit verify              the gateway verifies its audit log's hash chain and signatures\n"
+    "  reevaluate [--service CODE]\n"
+    "                            every person re-evaluated on today's date (for one service, or\n"
+    "                            all), with progress; the changes found are notified\n"
     "\n"
     "Exit status: 0 done (status: ready), 1 not ready / refused / not found, 2 usage or connection.\n";
 
@@ -54,7 +58,7 @@ static long request(const conn *c, const char *method, const char *path, json_t 
     curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
     curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
     curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, strcmp(method, "POST") == 0 ? 600000L : 30000L); /* re-evaluations run long */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L); /* long operations answer at once and are followed */
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     long status = 0;
@@ -78,6 +82,17 @@ static int refused(long status, const json_t *j)
     const json_t *err = json_array_get(json_object_get(j, "errors"), 0);
     fprintf(stderr, "msgw admin: HTTP %ld%s%s\n", status, err ? ": " : "", err ? s_of(err, "message") : "");
     return status ? MSGW_EXIT_INVALID : MSGW_EXIT_USAGE;
+}
+
+/* GET path expecting 200: the answer in *j, or (refused, reported) the exit status in *rc. */
+static bool get_ok(const conn *c, const char *path, json_t **j, int *rc)
+{
+    long st = request(c, "GET", path, j);
+    if (st == 200) return true;
+    *rc = refused(st, *j);
+    json_decref(*j);
+    *j = NULL;
+    return false;
 }
 
 /* status, certs: the readiness checks (certs: only the certificates'). */
@@ -106,12 +121,8 @@ static int show_checks(const conn *c, bool certs_only)
 static int list_dead(const conn *c)
 {
     json_t *j = NULL;
-    long st = request(c, "GET", "/v1/deadletters", &j);
-    if (st != 200) {
-        int rc = refused(st, j);
-        json_decref(j);
-        return rc;
-    }
+    int rc = MSGW_EXIT_OK;
+    if (!get_ok(c, "/v1/deadletters", &j, &rc)) return rc;
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(j, "dead_letters"), i, x)
@@ -123,11 +134,40 @@ static int list_dead(const conn *c)
     return MSGW_EXIT_OK;
 }
 
+enum { REPLAY_STEP = 500 };
+
+/* Every dead letter, REPLAY_STEP at a time, with progress; how many dead letters there were is
+ * read first, so letters that die meanwhile are left for the next run. */
+static int replay_all(const conn *c)
+{
+    json_t *j = NULL;
+    int rc = MSGW_EXIT_OK;
+    if (!get_ok(c, "/v1/deadletters", &j, &rc)) return rc;
+    long long total = json_integer_value(json_object_get(j, "total")), done = 0;
+    json_decref(j);
+    msgw_progress *p = msgw_progress_new(stderr, "replay", "dead letters");
+    while (done < total) {
+        char path[96];
+        long long step = total - done < REPLAY_STEP ? total - done : REPLAY_STEP;
+        snprintf(path, sizeof path, "/v1/deadletters/replay?limit=%lld", step);
+        long st = request(c, "POST", path, &j);
+        long long n = st == 200 ? json_integer_value(json_object_get(j, "replayed")) : 0;
+        if (st != 200) rc = refused(st, j);
+        json_decref(j);
+        if (st != 200 || n == 0) break;
+        done += n;
+        msgw_progress_update(p, done, total, NULL);
+    }
+    msgw_progress_destroy(&p);
+    if (rc == MSGW_EXIT_OK) printf("%lld replayed\n", done);
+    return rc;
+}
+
 static int replay(const conn *c, const char *which)
 {
+    if (strcmp(which, "--all") == 0) return replay_all(c);
     char path[128];
-    if (strcmp(which, "--all") == 0) snprintf(path, sizeof path, "/v1/deadletters/replay");
-    else snprintf(path, sizeof path, "/v1/deadletters/%lld/replay", atoll(which));
+    snprintf(path, sizeof path, "/v1/deadletters/%lld/replay", atoll(which));
     json_t *j = NULL;
     long st = request(c, "POST", path, &j);
     int rc = st == 200 ? MSGW_EXIT_OK : refused(st, j);
@@ -136,17 +176,82 @@ static int replay(const conn *c, const char *which)
     return rc;
 }
 
-static int reevaluate(const conn *c)
+/* Follows an operation (GET /v1/operations/ID) until it ends, showing its progress. */
+static int follow(const conn *c, const char *href, json_t **last)
 {
-    if (isatty(fileno(stderr))) fprintf(stderr, "re-evaluating every person on today's date ...\r");
+    msgw_progress *p = msgw_progress_new(stderr, "re-evaluation", "persons");
+    int rc = MSGW_EXIT_OK;
+    for (;;) {
+        json_t *j = NULL;
+        if (!get_ok(c, href, &j, &rc)) break;
+        const char *state = s_of(j, "state");
+        char note[64];
+        snprintf(note, sizeof note, "%lld transitions", (long long)json_integer_value(json_object_get(j, "transitions")));
+        if (strcmp(state, "queued") != 0)
+            msgw_progress_update(p, json_integer_value(json_object_get(j, "done")),
+                                 json_integer_value(json_object_get(j, "total")), note);
+        if (strcmp(state, "queued") != 0 && strcmp(state, "running") != 0) {
+            *last = j;
+            break;
+        }
+        json_decref(j);
+        usleep(200 * 1000);
+    }
+    msgw_progress_destroy(&p);
+    return rc;
+}
+
+static int audit_verify(const conn *c)
+{
     json_t *j = NULL;
-    long st = request(c, "POST", "/v1/reevaluate", &j);
-    int rc = st == 200 ? MSGW_EXIT_OK : refused(st, j);
-    if (st == 200)
-        printf("%lld persons re-evaluated, %lld transitions notified\n",
-               (long long)json_integer_value(json_object_get(j, "persons")),
-               (long long)json_integer_value(json_object_get(j, "transitions")));
+    long st = request(c, "GET", "/v1/audit/verify", &j);
+    int rc = MSGW_EXIT_OK;
+    if (st == 200) {
+        printf("audit log verifies: %lld entries (%lld checkpoints) in %lld segments, seq %lld..%lld; %lld entries "
+               "after the last checkpoint\n",
+               (long long)json_integer_value(json_object_get(j, "entries")),
+               (long long)json_integer_value(json_object_get(j, "checkpoints")),
+               (long long)json_integer_value(json_object_get(j, "segments")),
+               (long long)json_integer_value(json_object_get(j, "first_seq")),
+               (long long)json_integer_value(json_object_get(j, "last_seq")),
+               (long long)json_integer_value(json_object_get(j, "after_last_checkpoint")));
+    } else if (st == 409) {
+        printf("audit log BROKEN: %s\n", s_of(json_object_get(j, "problem"), "message"));
+        rc = MSGW_EXIT_INVALID;
+    } else {
+        rc = refused(st, j);
+    }
     json_decref(j);
+    return rc;
+}
+
+static int reevaluate(const conn *c, const char *service)
+{
+    char path[160];
+    if (service) {
+        char *esc = curl_easy_escape(NULL, service, 0);
+        snprintf(path, sizeof path, "/v1/reevaluate?service=%s", esc ? esc : "");
+        curl_free(esc);
+    } else {
+        snprintf(path, sizeof path, "/v1/reevaluate");
+    }
+    json_t *j = NULL, *end = NULL;
+    long st = request(c, "POST", path, &j);
+    int rc = st == 202 ? follow(c, s_of(j, "href"), &end) : refused(st, j);
+    json_decref(j);
+    if (end) {
+        const char *state = s_of(end, "state");
+        if (strcmp(state, "done") == 0)
+            printf("%lld persons re-evaluated%s%s, %lld transitions notified\n",
+                   (long long)json_integer_value(json_object_get(end, "done")), service ? " for " : "",
+                   service ? service : "", (long long)json_integer_value(json_object_get(end, "transitions")));
+        else {
+            fprintf(stderr, "msgw admin: the re-evaluation %s after %lld persons\n", state,
+                    (long long)json_integer_value(json_object_get(end, "done")));
+            rc = MSGW_EXIT_INVALID;
+        }
+        json_decref(end);
+    }
     return rc;
 }
 
@@ -179,7 +284,9 @@ int msgw_cmd_admin(int argc, char **argv)
     if (strcmp(a[0], "certs") == 0 && n == 1) return show_checks(&c, true);
     if (strcmp(a[0], "deadletters") == 0 && (n == 1 || (n == 2 && strcmp(a[1], "list") == 0))) return list_dead(&c);
     if (strcmp(a[0], "deadletters") == 0 && n == 3 && strcmp(a[1], "replay") == 0) return replay(&c, a[2]);
-    if (strcmp(a[0], "reevaluate") == 0 && n == 1) return reevaluate(&c);
+    if (strcmp(a[0], "audit") == 0 && n == 2 && strcmp(a[1], "verify") == 0) return audit_verify(&c);
+    if (strcmp(a[0], "reevaluate") == 0 && n == 1) return reevaluate(&c, NULL);
+    if (strcmp(a[0], "reevaluate") == 0 && n == 3 && strcmp(a[1], "--service") == 0) return reevaluate(&c, a[2]);
     fputs(admin_help, stderr);
     return MSGW_EXIT_USAGE;
 }

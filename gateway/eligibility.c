@@ -695,7 +695,8 @@ static void eligible_list_add(msgw_elig *e, size_t r, long pi)
 }
 
 /* Re-evaluates person pi's services that read anything in mask. */
-static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, const int64_t *params,
+/* Evaluates the rules of person pi that read what mask names (only: that rule alone; -1 all). */
+static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const int64_t *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
 {
     msgw_hview h;
@@ -715,6 +716,7 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     e->last_evaluated++;
     for (size_t r = 0; r < e->nrules; r++) {
         const msgw_service *s = e->rules[r];
+        if (only >= 0 && (long)r != only) continue;
         if (!(s->depends & mask) && !(dead && (mask & death_bit))) continue;
         int bad = -1;
         msgw_verdict now = evaluate(e, s, &ctx, dead, presence, &bad);
@@ -751,7 +753,7 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
     for (size_t i = 0; i < n; i++) {
         long pi = persons[i], hi = e->persons[pi].household;
         if (hi < 0) {
-            evaluate_person(e, pi, date, masks[i], params, c, out, err);
+            evaluate_person(e, pi, date, masks[i], -1, params, c, out, err);
             continue;
         }
         bool done = false;
@@ -761,7 +763,7 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
         for (size_t j = i; j < n; j++)
             if (e->persons[persons[j]].household == hi) mask |= masks[j];
         const hstate *hs = &e->households[hi];
-        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, params, c, out, err);
+        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, -1, params, c, out, err);
     }
 }
 
@@ -951,7 +953,7 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
         }
     }
     for (size_t i = 0; i < e->n; i++)
-        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, params, &c, out, err);
+        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, -1, params, &c, out, err);
     free(pick);
 }
 
@@ -988,20 +990,40 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
 
 void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err)
 {
+    msgw_elig_reevaluate_range(e, date, NULL, 0, e->n, out, err);
+}
+
+/* The index of the machine rule of service code, -1 when none. */
+static long rule_index(const msgw_elig *e, const char *code)
+{
+    for (size_t r = 0; r < e->nrules; r++)
+        if (strcmp(e->rules[r]->code, code) == 0) return (long)r;
+    return -1;
+}
+
+bool msgw_elig_has_rule(const msgw_elig *e, const char *service)
+{
+    return rule_index(e, service) >= 0;
+}
+
+size_t msgw_elig_reevaluate_range(msgw_elig *e, msgw_date date, const char *service, size_t from, size_t to,
+                                  msgw_transitions *out, msgw_errors *err)
+{
+    long only = service ? rule_index(e, service) : -1;
+    e->last_evaluated = 0;
+    if (service && only < 0) return 0;
     int64_t params[MSGW_MAX_PARAMS];
     msgw_catalogue_params_at(e->cat, date, params);
     cause c = {"calendar", NULL, NULL, MSGW_DATE_NONE, 0, 0, NULL};
-    e->last_evaluated = 0;
-    for (size_t i = 0; i < e->n; i++) evaluate_person(e, (long)i, date, ALL_BITS, params, &c, out, err);
+    if (to > e->n) to = e->n;
+    for (size_t i = from; i < to; i++) evaluate_person(e, (long)i, date, ALL_BITS, only, params, &c, out, err);
+    return to > from ? to - from : 0;
 }
 
 const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service)
 {
-    long pi = msgw_idmap_get(e->person_index, person);
-    if (pi < 0) return NULL;
-    for (size_t r = 0; r < e->nrules; r++)
-        if (strcmp(e->rules[r]->code, service) == 0) return &e->persons[pi].verdicts[r];
-    return NULL;
+    long pi = msgw_idmap_get(e->person_index, person), r = rule_index(e, service);
+    return pi < 0 || r < 0 ? NULL : &e->persons[pi].verdicts[r];
 }
 
 void msgw_elig_person_regions(const msgw_elig *e, const char *person, const char **hukou, const char **residence)

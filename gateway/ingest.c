@@ -31,9 +31,21 @@
 #include "msgw/ingest.h"
 #include "msgw/metrics.h"
 
+enum { REEVALUATE_STEP = 2000, MAX_OPERATIONS = 16 };
+
+/* A long operation an administrator started (a re-evaluation), and how far it got. */
+typedef struct operation {
+    int id; /* 0: a free slot */
+    char service[64]; /* empty: every service */
+    const char *state; /* "queued", "running", "done", "failed", "interrupted" */
+    size_t done, total, transitions;
+    msgw_time started, finished;
+} operation;
+
 typedef struct job {
     struct job *next;
-    bool reevaluate; /* an administrator's re-evaluation of everyone, not records */
+    int reevaluate; /* the operation id of an administrator's re-evaluation (not records), 0: records */
+    size_t reevaluated; /* the re-evaluation's next person */
     char dept[64];
     msgw_batch *batch; /* NULL for a request answered at submit (ordered transports) */
     char digest[65];   /* SHA-256 of the bytes received */
@@ -76,6 +88,8 @@ struct msgw_ingest {
     job_list queue, answered;
     size_t group_records; /* copied from the configuration under lock: the worker reads it there */
     bool stop;
+    operation ops[MAX_OPERATIONS]; /* the latest, under lock */
+    int last_op;
 
     int notify_fd; /* eventfd: the worker's "answers are ready" */
     struct event *notify_ev;
@@ -570,26 +584,60 @@ static void sweep_to_today(msgw_ingest *ing)
     msgw_errors_clear(&e);
 }
 
-/* An administrator's re-evaluation: everyone on today's date, the transitions routed and committed
- * like the sweep's; the answer says how many persons and transitions. */
-static void reevaluate_all(msgw_ingest *ing, job *j)
+/* The operation with this id (under lock), or NULL when it has been forgotten. */
+static operation *operation_of(msgw_ingest *ing, int id)
+{
+    operation *o = &ing->ops[id % MAX_OPERATIONS];
+    return o->id == id ? o : NULL;
+}
+
+/*
+ * One step of an administrator's re-evaluation: the next REEVALUATE_STEP
+ * persons on today's date, their transitions routed and committed like the
+ * sweep's.  Steps are queued behind the pushes that arrived meanwhile, so a
+ * long re-evaluation never holds the pushes back; its progress is readable
+ * at any time (msgw_ingest_operation).  Returns true when it is finished.
+ */
+static bool reevaluate_step(msgw_ingest *ing, job *j)
 {
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_transitions tr;
     msgw_transitions_init(&tr);
-    pthread_mutex_lock(&ing->engine_lock);
-    msgw_elig_reevaluate_all(ing->elig, msgw_date_today(), &tr, &e);
-    size_t persons = msgw_elig_count_persons(ing->elig);
-    bool ok = commit_unprompted(ing, &tr, true, &e);
-    if (!ok) rebuild_engine(ing, &e); /* the store is the truth */
-    pthread_mutex_unlock(&ing->engine_lock);
-    j->status = ok ? 200 : 503;
-    answer(&j->answer, j->status,
-           json_pack("{s:i,s:I,s:I}", "status", j->status, "persons", (json_int_t)persons, "transitions",
-                     (json_int_t)tr.n));
+    pthread_mutex_lock(&ing->lock);
+    operation *o = operation_of(ing, j->reevaluate);
+    char service[64];
+    snprintf(service, sizeof service, "%s", o ? o->service : "");
+    bool stopping = ing->stop;
+    if (o && !o->started) o->started = msgw_time_now();
+    if (o) o->state = "running";
+    pthread_mutex_unlock(&ing->lock);
+    bool ok = true;
+    size_t total = 0;
+    if (!stopping) {
+        pthread_mutex_lock(&ing->engine_lock);
+        total = msgw_elig_count_persons(ing->elig);
+        size_t to = j->reevaluated + REEVALUATE_STEP < total ? j->reevaluated + REEVALUATE_STEP : total;
+        msgw_elig_reevaluate_range(ing->elig, msgw_date_today(), service[0] ? service : NULL, j->reevaluated, to, &tr,
+                                   &e);
+        ok = commit_unprompted(ing, &tr, true, &e);
+        if (!ok) rebuild_engine(ing, &e); /* the store is the truth */
+        pthread_mutex_unlock(&ing->engine_lock);
+        j->reevaluated = to;
+    }
+    bool finished = stopping || !ok || j->reevaluated >= total;
+    pthread_mutex_lock(&ing->lock);
+    if ((o = operation_of(ing, j->reevaluate))) {
+        o->done = j->reevaluated;
+        o->total = total;
+        o->transitions += tr.n;
+        o->state = stopping ? "interrupted" : !ok ? "failed" : finished ? "done" : "running";
+        if (finished) o->finished = msgw_time_now();
+    }
+    pthread_mutex_unlock(&ing->lock);
     msgw_transitions_clear(&tr);
     msgw_errors_clear(&e);
+    return finished;
 }
 
 static job *take_group(msgw_ingest *ing, size_t *njobs)
@@ -631,12 +679,12 @@ static void *work(void *arg)
         size_t n;
         job *g = take_group(ing, &n);
         pthread_mutex_unlock(&ing->lock);
-        if (g->reevaluate) reevaluate_all(ing, g);
-        else commit_group(ing, g, n);
+        bool again = g->reevaluate && !reevaluate_step(ing, g);
+        if (!g->reevaluate) commit_group(ing, g, n);
         pthread_mutex_lock(&ing->lock);
         for (job *j = g, *next; j; j = next) {
             next = j->next;
-            list_push(&ing->answered, j);
+            list_push(again ? &ing->queue : &ing->answered, j); /* a step done: the rest behind the pushes */
         }
         uint64_t one = 1;
         if (write(ing->notify_fd, &one, sizeof one) < 0) { /* the counter cannot overflow in practice */
@@ -821,17 +869,45 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
     return 0;
 }
 
-int msgw_ingest_reevaluate(msgw_ingest *ing, msgw_ingest_done_fn done, void *ud)
+static void operation_finished(void *ud, int status, const char *answer, size_t len)
+{
+    (void)ud;
+    (void)status;
+    (void)answer;
+    (void)len; /* progress and outcome are read with msgw_ingest_operation */
+}
+
+int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service)
 {
     job *j = calloc(1, sizeof *j);
     if (!j) abort();
     snprintf(j->dept, sizeof j->dept, "(administrator)");
-    j->reevaluate = true;
-    j->done = done;
-    j->ud = ud;
+    j->done = operation_finished;
     msgw_buf_init(&j->answer);
+    pthread_mutex_lock(&ing->lock);
+    j->reevaluate = ++ing->last_op;
+    operation *o = &ing->ops[j->reevaluate % MAX_OPERATIONS];
+    *o = (operation){.id = j->reevaluate, .state = "queued"};
+    snprintf(o->service, sizeof o->service, "%s", service ? service : "");
+    pthread_mutex_unlock(&ing->lock);
     enqueue(ing, j);
-    return 0;
+    return j->reevaluate;
+}
+
+json_t *msgw_ingest_operation(msgw_ingest *ing, int id)
+{
+    char t1[40], t2[40];
+    json_t *out = NULL;
+    pthread_mutex_lock(&ing->lock);
+    operation *o = id > 0 ? operation_of(ing, id) : NULL;
+    if (o)
+        out = json_pack("{s:i,s:s,s:s?,s:s,s:I,s:I,s:I,s:s?,s:s?}", "id", o->id, "kind", "reevaluate", "service",
+                        o->service[0] ? o->service : NULL, "state", o->state, "done", (json_int_t)o->done, "total",
+                        (json_int_t)o->total, "transitions", (json_int_t)o->transitions, "started",
+                        o->started ? msgw_time_format(o->started, t1) : NULL, "finished",
+                        o->finished ? msgw_time_format(o->finished, t2) : NULL);
+    pthread_mutex_unlock(&ing->lock);
+    return out;
 }
 
 /* ---- life cycle ------------------------------------------------------- */

@@ -179,9 +179,9 @@ bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_error
     return s->b->dead_letters(s->impl, max, out, e);
 }
 
-int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+int msgw_store_replay(msgw_store *s, int64_t id, size_t limit, msgw_time now, msgw_errors *e)
 {
-    return s->b->replay(s->impl, id, now, e);
+    return s->b->replay(s->impl, id, limit, now, e);
 }
 
 bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e)

@@ -869,17 +869,19 @@ static bool sqlite_dead_letters(void *impl, size_t max, json_t **out, msgw_error
     return *out != NULL;
 }
 
-static int sqlite_replay(void *impl, int64_t id, msgw_time now, msgw_errors *e)
+static int sqlite_replay(void *impl, int64_t id, size_t limit, msgw_time now, msgw_errors *e)
 {
     sqlite_store *s = impl;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2, last_error = NULL "
-                           "WHERE state = 'dead' AND (?1 = 0 OR id = ?1)",
+                           "WHERE id IN (SELECT id FROM outbox WHERE state = 'dead' AND (?1 = 0 OR id = ?1) "
+                           "ORDER BY id LIMIT ?3)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, e, "replay"), -1;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return fail(s, e, "replay"), -1;

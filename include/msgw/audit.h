@@ -89,5 +89,8 @@ typedef struct msgw_audit_report {
  */
 bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
                        msgw_errors *e);
+/* The same for the log a writes, appends held back meanwhile (the admin listener's
+ * GET /v1/audit/verify): the whole log is read under the writer's lock. */
+bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
 
 #endif

@@ -67,6 +67,13 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
 
 /* Re-evaluates every person on date (a state loaded from disk, moved to a new date). */
 void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err);
+/* Re-evaluates the persons numbered [from, to) (0 .. msgw_elig_count_persons) on date, for one
+ * service (its code) or every service (NULL), so a long re-evaluation can be done in steps;
+ * returns how many persons were evaluated (0 for a service without a machine rule). */
+size_t msgw_elig_reevaluate_range(msgw_elig *e, msgw_date date, const char *service, size_t from, size_t to,
+                                  msgw_transitions *out, msgw_errors *err);
+/* True when the gateway decides service by a machine rule. */
+bool msgw_elig_has_rule(const msgw_elig *e, const char *service);
 
 /* Current verdict, or NULL when the person is unknown or the service has no rule. */
 const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, const char *service);

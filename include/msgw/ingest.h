@@ -85,10 +85,15 @@ msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, ms
  */
 int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
                        size_t len, bool ordered, msgw_ingest_done_fn done, void *ud, msgw_buf *out);
-/* An administrator's re-evaluation of every person on today's date, queued behind the requests
- * already accepted; their transitions are routed and committed, and done gets 200 with
- * {"persons", "transitions"} (503 when the store refused). */
-int msgw_ingest_reevaluate(msgw_ingest *ing, msgw_ingest_done_fn done, void *ud);
+/* An administrator's re-evaluation of every person on today's date, for one service (its code) or
+ * all (NULL), queued behind the requests already accepted and done in steps, each step behind the
+ * requests that arrived meanwhile; their transitions are routed and committed.  Returns the
+ * operation's id, for msgw_ingest_operation. */
+int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service);
+/* The operation's progress: {"id", "kind", "service", "state" (queued, running, done, failed,
+ * interrupted), "done", "total" (persons), "transitions", "started", "finished"}, or NULL when
+ * the id is unknown (only the latest 16 are kept).  The caller frees it. */
+json_t *msgw_ingest_operation(msgw_ingest *ing, int id);
 /* True when the queue is full: a transport that can wait (ZeroMQ) stops reading. */
 bool msgw_ingest_saturated(const msgw_ingest *ing);
 /* Called on the event-loop thread each time answers were handed back (the queue shrank). */

@@ -164,7 +164,7 @@ typedef struct msgw_store_backend {
     bool (*transitions)(void *impl, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
     bool (*person)(void *impl, const char *person, json_t **out, msgw_errors *e);
     bool (*queues)(void *impl, json_t **out, msgw_errors *e);
-    int (*replay)(void *impl, int64_t id, msgw_time now, msgw_errors *e);
+    int (*replay)(void *impl, int64_t id, size_t limit, msgw_time now, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
     bool (*each_record)(void *impl,
@@ -240,9 +240,10 @@ bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_
 /* Dead letters, oldest first, at most max: id, event id, recipient, kind, person (masked), cause,
  * attempts, created and last-attempt times, last error.  The caller frees *out (a JSON array). */
 bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e);
-/* An administrator's replay: dead letter id (0: every one) is pending again, due now, with its
- * attempts reset.  Returns how many were replayed (0: no such dead letter), -1 on error. */
-int msgw_store_replay(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e);
+/* An administrator's replay: dead letter id (0: every one, the oldest limit of them when limit is
+ * not 0) is pending again, due now, with its attempts reset.  Returns how many were replayed (0:
+ * no such dead letter), -1 on error. */
+int msgw_store_replay(msgw_store *s, int64_t id, size_t limit, msgw_time now, msgw_errors *e);
 
 /* The delivery queues, read from the indexes of pending and dead messages only (cheap enough
  * every second): {RECIPIENT: {"pending": N, "oldest_pending": MICROSECONDS or 0, "dead": N}} for

@@ -79,15 +79,43 @@ ok grep -q "HTTP 503" "$tmp/dl.txt"
 ok grep -q "^ready$" "$tmp/status.txt"
 "$msgw" admin --url "https://localhost:$admin" --cert "$P/cdpf.crt" --key "$P/cdpf.key" --ca "$P/ca.crt" status >/dev/null 2>&1
 ok test $? -eq 1 # a department certificate is refused (403)
-ok test "$("$msgw" admin "${as_admin[@]}" deadletters replay --all)" = "$dead replayed"
+ok test "$("$msgw" admin "${as_admin[@]}" deadletters replay --all 2>"$tmp/replay.err")" = "$dead replayed"
+ok grep -q "^replay: $dead/$dead dead letters (100%)$" "$tmp/replay.err"
 for _ in $(seq 100); do [[ $(wc -l <"$tmp/cdpf.log") -ge $((6 * dead)) ]] && break; sleep 0.1; done
 ok test "$(wc -l <"$tmp/cdpf.log")" = "$((6 * dead))"
 for _ in $(seq 100); do [[ $(sql "select count(*) from outbox where state='dead' and attempts=3") == "$dead" ]] && break; sleep 0.1; done
 ok test "$(sql "select count(*) from outbox where state='dead' and attempts=3")" = "$dead"
 ok grep -q '"action":"deadletter.replay"' "$tmp"/data/audit/audit-*.jsonl
 # a re-evaluation of everyone on a consistent state: every person evaluated, nothing new to notify
-"$msgw" admin "${as_admin[@]}" reevaluate >"$tmp/reeval.txt"
+"$msgw" admin "${as_admin[@]}" reevaluate >"$tmp/reeval.txt" 2>"$tmp/reeval.err"
 ok grep -q "^[1-9][0-9]* persons re-evaluated, 0 transitions notified$" "$tmp/reeval.txt"
 ok grep -q '"action":"reevaluate"' "$tmp"/data/audit/audit-*.jsonl
+# not a terminal: plain progress lines, the last at 100 %
+ok grep -q "^re-evaluation: \([1-9][0-9]*\)/\1 persons (100%), 0 transitions$" "$tmp/reeval.err"
+# one service only; an unknown service is refused by name
+"$msgw" admin "${as_admin[@]}" reevaluate --service TJ-D7-12 >"$tmp/reeval1.txt" 2>/dev/null
+ok grep -q "^[1-9][0-9]* persons re-evaluated for TJ-D7-12, 0 transitions notified$" "$tmp/reeval1.txt"
+"$msgw" admin "${as_admin[@]}" reevaluate --service NO-SUCH >/dev/null 2>"$tmp/reeval2.err"
+ok test $? -eq 1
+ok grep -q "NO-SUCH: no such service in the catalogue" "$tmp/reeval2.err"
+# the operation behind it: 202 with where to follow it, then its progress
+ok test "$(adm admin -X POST "https://localhost:$admin/v1/reevaluate?service=TJ-D7-12")" = 202
+href=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["href"])' "$tmp/adm.json")
+for _ in $(seq 100); do
+  adm admin "https://localhost:$admin$href" >/dev/null
+  grep -q '"state":"done"' "$tmp/adm.json" && break
+  sleep 0.1
+done
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["state"] == "done" and d["service"] == "TJ-D7-12" and d["done"] == d["total"] > 0 and d["finished"] else 1)' "$tmp/adm.json"
+ok test "$(adm admin "https://localhost:$admin/v1/operations/999")" = 404
+# replaying in steps: the oldest one only, and how many remain
+ok test "$(adm admin -X POST "https://localhost:$admin/v1/deadletters/replay?limit=1")" = 200
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d == {"replayed": 1, "remaining": int(sys.argv[2]) - 1} else 1)' "$tmp/adm.json" "$dead"
+# the gateway verifies its own audit log for an administrator
+ok test "$(adm admin "https://localhost:$admin/v1/audit/verify")" = 200
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["status"] == "ok" and d["entries"] > 0 else 1)' "$tmp/adm.json"
+ok test "$(adm cdpf "https://localhost:$admin/v1/audit/verify")" = 403
+"$msgw" admin "${as_admin[@]}" audit verify >"$tmp/av.txt"
+ok grep -q "^audit log verifies: [1-9][0-9]* entries" "$tmp/av.txt"
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

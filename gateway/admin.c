@@ -393,6 +393,24 @@ static void audit_verify(msgw_admin *a, struct evhttp_request *req)
     msgw_errors_clear(&e);
 }
 
+/* POST /v1/retention: retention applied now (what the gateway does once a day); audited. */
+static void retention(msgw_admin *a, struct evhttp_request *req)
+{
+    char o[64] = "", ou[64] = "", href[64];
+    msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    int id = msgw_ingest_retention(a->ingest);
+    msgw_errors ae;
+    msgw_errors_init(&ae);
+    if (a->audit)
+        msgw_audit_append(a->audit, "admin",
+                          json_pack("{s:s,s:i,s:s}", "action", "retention", "operation", id, "by", ou[0] ? ou : "?"),
+                          &ae);
+    msgw_errors_clear(&ae);
+    snprintf(href, sizeof href, "/v1/operations/%d", id);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Location", href);
+    reply_json(req, 202, "Accepted", json_pack("{s:i,s:s}", "operation", id, "href", href));
+}
+
 /* GET /v1/operations/{id}: a long operation's progress. */
 static void operation(msgw_admin *a, struct evhttp_request *req, const char *rest)
 {
@@ -600,6 +618,8 @@ static void on_request(struct evhttp_request *req, void *arg)
                              "a request from a page of another site is refused"));
     } else if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
         replay(a, req, uri + 16);
+    } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/retention") == 0) {
+        retention(a, req);
     } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/reevaluate") == 0) {
         reevaluate(a, req);
     } else if (cmd != EVHTTP_REQ_GET) {

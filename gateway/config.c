@@ -245,9 +245,10 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
                              c->zmq_listen || c->zmq_deliver_listen || c->zmq_feed_listen);
     load_admin(&l, c, json_object_get(doc, "admin"));
     json_t *retention = json_object_get(doc, "retention");
-    c->retention_delivered_days = (unsigned)num(&l, retention, "delivered_days", "/retention", 30, 1, 36500);
+    c->retention_delivered_days = (unsigned)num(&l, retention, "delivered_days", "/retention", 30, 0, 36500);
     c->retention_dead_days = (unsigned)num(&l, retention, "dead_days", "/retention", 180, 0, 36500);
     c->retention_transitions_days = (unsigned)num(&l, retention, "transitions_days", "/retention", 90, 0, 36500);
+    c->retention_records_days = (unsigned)num(&l, retention, "records_days", "/retention", 365, 0, 36500);
     json_t *audit = json_object_get(doc, "audit");
     c->audit_dir = str(&l, audit, "dir", "/audit", NULL, false);
     c->audit_retention_days = (unsigned)num(&l, audit, "retention_days", "/audit", 365, 1, 36500);

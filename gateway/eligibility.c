@@ -28,8 +28,14 @@ typedef struct sfact {
     msgw_time recorded_at;
 } sfact;
 
+/* The demographic fields a record may send, in person_update's order: each remembers the record
+ * that last set it (msgw_elig_each_live_record). */
+enum { F_NAME, F_SEX, F_ETHNIC, F_MARITAL, F_HUKOU_REGION, F_HUKOU_TYPE, F_RESIDENCE, F_COUNT };
+
 typedef struct pstate {
     msgw_person p; /* id_number is the key */
+    const char *src[F_COUNT]; /* message id of the record that set each field */
+    const char *origin;       /* the record that first named the person: kept while they are known */
     long household;
     sfact *facts;
     size_t nfacts, cap;
@@ -39,6 +45,7 @@ typedef struct pstate {
 
 typedef struct hstate {
     const char *id, *region, *hukou_type;
+    const char *roster_src, *region_src, *type_src; /* the records that set them */
     long *members;
     size_t n;
 } hstate;
@@ -234,19 +241,27 @@ static long person_get(msgw_elig *e, const char *id, bool create)
     return (long)e->n++;
 }
 
-/* Demographics: a value sent replaces the one held; a value not sent keeps it. */
-static void person_update(msgw_elig *e, pstate *ps, const msgw_person *p)
+/* One demographic field: a value sent replaces the one held, and remembers where it came from. */
+static void field_update(msgw_elig *e, const char **held, const char **src, const char *sent, const char *mid)
 {
-    if (p->name) ps->p.name = keep(e, p->name);
-    if (p->sex) ps->p.sex = keep(e, p->sex);
-    if (p->ethnic) ps->p.ethnic = keep(e, p->ethnic);
-    if (p->marital) ps->p.marital = keep(e, p->marital);
-    if (p->hukou_region) ps->p.hukou_region = keep(e, p->hukou_region);
-    if (p->hukou_type) ps->p.hukou_type = keep(e, p->hukou_type);
-    if (p->residence_region) ps->p.residence_region = keep(e, p->residence_region);
+    if (!sent) return;
+    *held = keep(e, sent);
+    *src = mid;
 }
 
-static void household_update(msgw_elig *e, const msgw_household *h)
+/* Demographics: a value sent replaces the one held; a value not sent keeps it. */
+static void person_update(msgw_elig *e, pstate *ps, const msgw_person *p, const char *mid)
+{
+    field_update(e, &ps->p.name, &ps->src[F_NAME], p->name, mid);
+    field_update(e, &ps->p.sex, &ps->src[F_SEX], p->sex, mid);
+    field_update(e, &ps->p.ethnic, &ps->src[F_ETHNIC], p->ethnic, mid);
+    field_update(e, &ps->p.marital, &ps->src[F_MARITAL], p->marital, mid);
+    field_update(e, &ps->p.hukou_region, &ps->src[F_HUKOU_REGION], p->hukou_region, mid);
+    field_update(e, &ps->p.hukou_type, &ps->src[F_HUKOU_TYPE], p->hukou_type, mid);
+    field_update(e, &ps->p.residence_region, &ps->src[F_RESIDENCE], p->residence_region, mid);
+}
+
+static void household_update(msgw_elig *e, const msgw_household *h, const char *mid)
 {
     if (!h->id) return;
     long hi = msgw_idmap_get(e->household_index, h->id);
@@ -262,8 +277,9 @@ static void household_update(msgw_elig *e, const msgw_household *h)
         msgw_idmap_put(e->household_index, h->id, hi);
     }
     hstate *hs = &e->households[hi];
-    if (h->region) hs->region = keep(e, h->region);
-    if (h->hukou_type) hs->hukou_type = keep(e, h->hukou_type);
+    field_update(e, &hs->region, &hs->region_src, h->region, mid);
+    field_update(e, &hs->hukou_type, &hs->type_src, h->hukou_type, mid);
+    hs->roster_src = mid;
     /* The roster is the household as of now: members not on it have left. */
     for (size_t i = 0; i < hs->n; i++)
         if (e->persons[hs->members[i]].household == hi) e->persons[hs->members[i]].household = -1;
@@ -273,6 +289,7 @@ static void household_update(msgw_elig *e, const msgw_household *h)
     hs->n = 0;
     for (size_t i = 0; i < h->nmembers; i++) {
         long pi = person_get(e, h->members[i].id_number, true);
+        if (!e->persons[pi].origin) e->persons[pi].origin = mid;
         long old = e->persons[pi].household;
         if (old >= 0 && old != hi) { /* moved households: leave the old one */
             hstate *o = &e->households[old];
@@ -772,6 +789,7 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     e->last_evaluated = 0;
     if (r->message_id && msgw_idmap_get(e->seen, r->message_id) >= 0) return; /* replay: nothing new */
     if (r->message_id) msgw_idmap_put(e->seen, r->message_id, 1);
+    const char *mid = r->message_id ? keep(e, r->message_id) : NULL;
     size_t n = r->npersons;
     long *persons = calloc(n + 1, sizeof *persons);
     uint64_t *masks = calloc(n + 1, sizeof *masks);
@@ -779,10 +797,11 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     if (!persons || !masks || !previous) abort();
     for (size_t i = 0; i < n; i++) {
         persons[i] = person_get(e, r->persons[i].id_number, true);
-        person_update(e, &e->persons[persons[i]], &r->persons[i]);
+        if (!e->persons[persons[i]].origin) e->persons[persons[i]].origin = mid;
+        person_update(e, &e->persons[persons[i]], &r->persons[i], mid);
         masks[i] = BIT_PERSON;
     }
-    if (r->household) household_update(e, r->household);
+    if (r->household) household_update(e, r->household, mid);
     for (size_t f = 0; f < r->nfacts; f++) {
         const msgw_fact *fact = &r->facts[f];
         long pi = person_get(e, fact->subject, false);
@@ -988,17 +1007,66 @@ bool msgw_elig_param_change(msgw_elig *e, msgw_catalogue *cat, const char *param
     return true;
 }
 
-void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err)
-{
-    msgw_elig_reevaluate_range(e, date, NULL, 0, e->n, out, err);
-}
-
 /* The index of the machine rule of service code, -1 when none. */
 static long rule_index(const msgw_elig *e, const char *code)
 {
     for (size_t r = 0; r < e->nrules; r++)
         if (strcmp(e->rules[r]->code, code) == 0) return (long)r;
     return -1;
+}
+
+/*
+ * Whether stored fact i of ps can never again change a view on today or a
+ * later day (build_view, msgw_view_apply_fact): it has ended before today,
+ * so it no longer adds to its type's sets, and a fact of its type that has
+ * started by today outranks it (a later start, or the same start stored
+ * after it), so it no longer gives the type's values either.  A fact still
+ * current, or the latest of its type, stays: an ended latest fact is what
+ * says "no longer".
+ */
+static bool fact_dead(const pstate *ps, size_t i, msgw_date today)
+{
+    const msgw_fact *f = &ps->facts[i].f;
+    if (f->valid_to == MSGW_DATE_NONE || f->valid_to >= today) return false;
+    int32_t from = f->valid_from == MSGW_DATE_NONE ? INT32_MIN + 1 : f->valid_from;
+    for (size_t k = 0; k < ps->nfacts; k++) {
+        const msgw_fact *g = &ps->facts[k].f;
+        if (k == i || strcmp(g->type, f->type) != 0) continue;
+        int32_t gfrom = g->valid_from == MSGW_DATE_NONE ? INT32_MIN + 1 : g->valid_from;
+        if (gfrom <= today && (gfrom > from || (gfrom == from && k > i))) return true;
+    }
+    return false;
+}
+
+void msgw_elig_each_live_record(const msgw_elig *e, msgw_date today, void (*cb)(void *ud, const char *message_id),
+                                void *ud)
+{
+    for (size_t p = 0; p < e->n; p++) {
+        const pstate *ps = &e->persons[p];
+        for (size_t i = 0; i < ps->nfacts; i++)
+            if (ps->facts[i].message_id && !fact_dead(ps, i, today)) cb(ud, ps->facts[i].message_id);
+        for (size_t f = 0; f < F_COUNT; f++)
+            if (ps->src[f]) cb(ud, ps->src[f]);
+        if (ps->origin) cb(ud, ps->origin);
+    }
+    for (size_t h = 0; h < e->nh; h++) {
+        const hstate *hs = &e->households[h];
+        const char *srcs[] = {hs->roster_src, hs->region_src, hs->type_src};
+        for (size_t k = 0; k < 3; k++)
+            if (srcs[k]) cb(ud, srcs[k]);
+    }
+}
+
+void msgw_elig_restore_since(msgw_elig *e, const char *person, const char *service, msgw_date since)
+{
+    long pi = msgw_idmap_get(e->person_index, person), r = rule_index(e, service);
+    if (pi >= 0 && r >= 0 && e->persons[pi].verdicts[r].eligible && since != MSGW_DATE_NONE)
+        e->persons[pi].verdicts[r].since = since;
+}
+
+void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err)
+{
+    msgw_elig_reevaluate_range(e, date, NULL, 0, e->n, out, err);
 }
 
 bool msgw_elig_has_rule(const msgw_elig *e, const char *service)

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "msgw/audit.h"
 #include "msgw/canon.h"
 #include "msgw/doorbell.h"
@@ -36,6 +37,7 @@ enum { REEVALUATE_STEP = 2000, MAX_OPERATIONS = 16 };
 /* A long operation an administrator started (a re-evaluation), and how far it got. */
 typedef struct operation {
     int id; /* 0: a free slot */
+    const char *kind; /* "reevaluate", "retention" */
     char service[64]; /* empty: every service */
     const char *state; /* "queued", "running", "done", "failed", "interrupted" */
     size_t done, total, transitions;
@@ -45,6 +47,7 @@ typedef struct operation {
 typedef struct job {
     struct job *next;
     int reevaluate; /* the operation id of an administrator's re-evaluation (not records), 0: records */
+    int retention;  /* the operation id of an administrator's retention run */
     size_t reevaluated; /* the re-evaluation's next person */
     char dept[64];
     msgw_batch *batch; /* NULL for a request answered at submit (ordered transports) */
@@ -217,6 +220,22 @@ static int batch_answer(const msgw_batch *b, const msgw_store_item *items, size_
 
 /* ---- the engine ------------------------------------------------------- */
 
+/* The days after `swept` through `through`, swept without notices: the notices of those days were
+ * routed when they happened (a rebuild replays history). */
+static void sweep_silently(msgw_ingest *ing, msgw_date through)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    for (msgw_date d = ing->swept + 1; d <= through; d++) {
+        msgw_transitions ignored;
+        msgw_transitions_init(&ignored);
+        msgw_elig_sweep(ing->elig, d, &ignored, &e);
+        msgw_transitions_clear(&ignored);
+    }
+    if (through > ing->swept) ing->swept = through;
+    msgw_errors_clear(&e);
+}
+
 /* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
 static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
 {
@@ -230,12 +249,14 @@ static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time r
         r->recorded_at = recorded_at;
         msgw_transitions ignored;
         msgw_transitions_init(&ignored);
-        /* evaluated on the day it arrived, as it was then; the sweep brings the state to today */
+        /* evaluated on the day it arrived, as it was then, after that day's sweep as it happened
+         * then; the sweep brings the state to today */
         msgw_date day = msgw_date_at(recorded_at), today = msgw_date_today();
         if (day > today) day = today;
+        if (ing->swept == MSGW_DATE_NONE) ing->swept = day;
+        sweep_silently(ing, day);
         msgw_elig_apply(ing->elig, r, day, &ignored, NULL);
         msgw_transitions_clear(&ignored);
-        if (day > ing->swept) ing->swept = day;
     }
     msgw_batch_destroy(&b);
     json_decref(j);
@@ -250,14 +271,27 @@ static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time r
  * are notified then.  Days already swept before a restart give the same
  * event ids again, which the outbox does not queue twice.
  */
+static bool restore_one_since(void *ud, const msgw_store_verdict *v)
+{
+    msgw_elig_restore_since(ud, v->person, v->service, v->since);
+    return true;
+}
+
 static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
 {
     msgw_elig_destroy(&ing->elig);
     ing->elig = msgw_elig_new(ing->cat);
     ing->swept = MSGW_DATE_NONE;
     bool ok = msgw_store_each_record(ing->store, replay_one, ing, e);
-    if (ing->swept == MSGW_DATE_NONE) ing->swept = msgw_date_today(); /* nothing stored yet */
-    return ok;
+    msgw_date today = msgw_date_today();
+    if (ing->swept == MSGW_DATE_NONE) ing->swept = today; /* nothing stored yet */
+    /* the days the daily sweep had reached were notified then; only those after are caught up */
+    int64_t reached = 0;
+    if (ok && msgw_store_meta_get(ing->store, "swept", &reached, e))
+        sweep_silently(ing, reached < today ? (msgw_date)reached : today);
+    /* records forgotten by retention took the history of when verdicts began with them; the
+     * notified dates are the truth */
+    return ok && msgw_store_each_verdict(ing->store, NULL, restore_one_since, ing->elig, e);
 }
 
 /* ---- the worker: evaluate, route, commit a group ---------------------- */
@@ -544,20 +578,54 @@ static bool commit_unprompted(msgw_ingest *ing, msgw_transitions *tr, bool on_wo
     return ok;
 }
 
-/* Retention of the outbox, once a day: delivered messages and old dead letters go; the space
- * goes back to the file system. */
-static void prune_store(msgw_ingest *ing, msgw_errors *e)
+static void note_live(void *ud, const char *message_id)
+{
+    msgw_idmap_put(ud, message_id, 1);
+}
+
+static bool is_live(void *ud, const char *message_id)
+{
+    return msgw_idmap_get(ud, message_id) >= 0;
+}
+
+/*
+ * Records past retention.records_days that the eligibility state no longer
+ * needs are forgotten; the engine is then rebuilt from what remains, so its
+ * memory is bounded by the state, not the history.  Returns how many.
+ */
+static int64_t prune_records(msgw_ingest *ing, msgw_time before, msgw_errors *e)
+{
+    msgw_idmap *live = msgw_idmap_new();
+    msgw_elig_each_live_record(ing->elig, msgw_date_today(), note_live, live);
+    int64_t removed = 0;
+    bool ok = msgw_store_prune_records(ing->store, before, is_live, live, &removed, e);
+    msgw_idmap_destroy(&live);
+    if (ok && removed) rebuild_engine(ing, e);
+    return removed;
+}
+
+/*
+ * Retention (docs/store.md): delivered messages, old dead letters, the
+ * transition log, records no longer needed, audit segments; the space goes
+ * back to the file system.  Once a day, and when an administrator asks.
+ * Returns how many rows went.
+ */
+static int64_t apply_retention(msgw_ingest *ing, msgw_errors *e)
 {
     const msgw_time day = 86400LL * 1000000, now = msgw_time_now();
+    const msgw_config *c = ing->cfg;
+    size_t audit_removed = 0;
+    if (ing->audit) msgw_audit_prune_expired(ing->audit, &audit_removed, e);
     int64_t removed = 0;
     pthread_mutex_lock(&ing->engine_lock); /* the store connection is the worker's */
-    const msgw_config *c = ing->cfg;
     msgw_store_retention r = {
         .delivered_before = now - (msgw_time)c->retention_delivered_days * day,
         .dead_before = c->retention_dead_days ? now - (msgw_time)c->retention_dead_days * day : 0,
         .transitions_before = c->retention_transitions_days ? now - (msgw_time)c->retention_transitions_days * day : 0};
     msgw_store_prune(ing->store, &r, &removed, e);
+    removed += prune_records(ing, now - (msgw_time)c->retention_records_days * day, e);
     pthread_mutex_unlock(&ing->engine_lock);
+    return removed;
 }
 
 /* The daily sweep, for every day since the last one (a gateway that was down catches up). */
@@ -577,10 +645,9 @@ static void sweep_to_today(msgw_ingest *ing)
         msgw_transitions_clear(&tr);
     }
     ing->swept = today;
+    msgw_store_meta_set(ing->store, "swept", today, &e);
     pthread_mutex_unlock(&ing->engine_lock);
-    size_t removed = 0;
-    if (ing->audit) msgw_audit_prune_expired(ing->audit, &removed, &e); /* retention, once a day */
-    prune_store(ing, &e);
+    apply_retention(ing, &e); /* once a day */
     msgw_errors_clear(&e);
 }
 
@@ -640,12 +707,36 @@ static bool reevaluate_step(msgw_ingest *ing, job *j)
     return finished;
 }
 
+/* An administrator's retention run, now instead of at the day's end. */
+static void retention_run(msgw_ingest *ing, job *j)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    pthread_mutex_lock(&ing->lock);
+    operation *o = operation_of(ing, j->retention);
+    if (o) {
+        o->state = "running";
+        o->started = msgw_time_now();
+    }
+    pthread_mutex_unlock(&ing->lock);
+    int64_t removed = apply_retention(ing, &e);
+    pthread_mutex_lock(&ing->lock);
+    if ((o = operation_of(ing, j->retention))) {
+        o->state = e.n ? "failed" : "done";
+        o->done = o->total = (size_t)removed;
+        o->finished = msgw_time_now();
+    }
+    pthread_mutex_unlock(&ing->lock);
+    msgw_errors_clear(&e);
+}
+
 static job *take_group(msgw_ingest *ing, size_t *njobs)
 {
     job *first = ing->queue.head, *last = NULL;
     size_t records = 0, n = 0;
     for (job *j = first; j; j = j->next) {
-        if (n && (j->reevaluate || first->reevaluate)) break; /* a re-evaluation runs alone */
+        if (n && (j->reevaluate || first->reevaluate || j->retention || first->retention))
+            break; /* an administrator's operation runs alone */
         if (n && records + j->nrecords > ing->group_records) break;
         records += j->nrecords;
         last = j;
@@ -680,7 +771,8 @@ static void *work(void *arg)
         job *g = take_group(ing, &n);
         pthread_mutex_unlock(&ing->lock);
         bool again = g->reevaluate && !reevaluate_step(ing, g);
-        if (!g->reevaluate) commit_group(ing, g, n);
+        if (g->retention) retention_run(ing, g);
+        else if (!g->reevaluate) commit_group(ing, g, n);
         pthread_mutex_lock(&ing->lock);
         for (job *j = g, *next; j; j = next) {
             next = j->next;
@@ -877,7 +969,8 @@ static void operation_finished(void *ud, int status, const char *answer, size_t 
     (void)len; /* progress and outcome are read with msgw_ingest_operation */
 }
 
-int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service)
+/* A job for an administrator's operation of this kind, queued; returns its id. */
+static int start_operation(msgw_ingest *ing, const char *kind, const char *service)
 {
     job *j = calloc(1, sizeof *j);
     if (!j) abort();
@@ -885,13 +978,25 @@ int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service)
     j->done = operation_finished;
     msgw_buf_init(&j->answer);
     pthread_mutex_lock(&ing->lock);
-    j->reevaluate = ++ing->last_op;
-    operation *o = &ing->ops[j->reevaluate % MAX_OPERATIONS];
-    *o = (operation){.id = j->reevaluate, .state = "queued"};
+    int id = ++ing->last_op;
+    if (strcmp(kind, "retention") == 0) j->retention = id;
+    else j->reevaluate = id;
+    operation *o = &ing->ops[id % MAX_OPERATIONS];
+    *o = (operation){.id = id, .kind = kind, .state = "queued"};
     snprintf(o->service, sizeof o->service, "%s", service ? service : "");
     pthread_mutex_unlock(&ing->lock);
     enqueue(ing, j);
-    return j->reevaluate;
+    return id;
+}
+
+int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service)
+{
+    return start_operation(ing, "reevaluate", service);
+}
+
+int msgw_ingest_retention(msgw_ingest *ing)
+{
+    return start_operation(ing, "retention", NULL);
 }
 
 json_t *msgw_ingest_operation(msgw_ingest *ing, int id)
@@ -901,7 +1006,7 @@ json_t *msgw_ingest_operation(msgw_ingest *ing, int id)
     pthread_mutex_lock(&ing->lock);
     operation *o = id > 0 ? operation_of(ing, id) : NULL;
     if (o)
-        out = json_pack("{s:i,s:s,s:s?,s:s,s:I,s:I,s:I,s:s?,s:s?}", "id", o->id, "kind", "reevaluate", "service",
+        out = json_pack("{s:i,s:s,s:s?,s:s,s:I,s:I,s:I,s:s?,s:s?}", "id", o->id, "kind", o->kind, "service",
                         o->service[0] ? o->service : NULL, "state", o->state, "done", (json_int_t)o->done, "total",
                         (json_int_t)o->total, "transitions", (json_int_t)o->transitions, "started",
                         o->started ? msgw_time_format(o->started, t1) : NULL, "finished",

@@ -202,6 +202,23 @@ bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_err
     return s->b->person(s->impl, person, out, e);
 }
 
+bool msgw_store_meta_get(msgw_store *s, const char *key, int64_t *value, msgw_errors *e)
+{
+    return s->b->meta(s->impl, key, value, false, e);
+}
+
+bool msgw_store_meta_set(msgw_store *s, const char *key, int64_t value, msgw_errors *e)
+{
+    return s->b->meta(s->impl, key, &value, true, e);
+}
+
+bool msgw_store_prune_records(msgw_store *s, msgw_time before, bool (*live)(void *ud, const char *message_id),
+                              void *ud, int64_t *removed, msgw_errors *e)
+{
+    *removed = 0;
+    return s->b->prune_records(s->impl, before, live, ud, removed, e);
+}
+
 bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed, msgw_errors *e)
 {
     *removed = 0;

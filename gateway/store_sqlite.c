@@ -103,6 +103,7 @@ static const char schema_sql[] =
     " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
     " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (person, service)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     /* The transition log the administrators read (recent transitions by service and district, a
      * person's history); retention.transitions_days prunes it. */
     "CREATE TABLE IF NOT EXISTS transitions("
@@ -920,6 +921,83 @@ static bool sqlite_prune(void *impl, const msgw_store_retention *r, int64_t *rem
     return true;
 }
 
+/* The records to forget into temp table doomed: old, no longer needed by the state, and no outbox
+ * message left that refers to them. */
+static bool choose_doomed(sqlite_store *s, msgw_time before, bool (*live)(void *, const char *), void *ud,
+                          msgw_errors *e)
+{
+    sqlite3_stmt *sel, *ins;
+    if (sqlite3_exec(s->db,
+                     "CREATE TEMP TABLE IF NOT EXISTS doomed(seq INTEGER PRIMARY KEY); DELETE FROM temp.doomed;"
+                     "CREATE TEMP TABLE IF NOT EXISTS referred(seq INTEGER PRIMARY KEY); DELETE FROM temp.referred;"
+                     "INSERT OR IGNORE INTO temp.referred SELECT record_seq FROM outbox WHERE record_seq IS NOT NULL",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, e, "prune records");
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT seq, message_id FROM records WHERE recorded_at < ?1 AND seq NOT IN temp.referred",
+                           -1, &sel, NULL) != SQLITE_OK)
+        return fail(s, e, "prune records");
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO temp.doomed(seq) VALUES (?1)", -1, &ins, NULL) != SQLITE_OK) {
+        sqlite3_finalize(sel);
+        return fail(s, e, "prune records");
+    }
+    sqlite3_bind_int64(sel, 1, before);
+    int rc;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        if (live(ud, (const char *)sqlite3_column_text(sel, 1))) continue;
+        sqlite3_bind_int64(ins, 1, sqlite3_column_int64(sel, 0));
+        if (sqlite3_step(ins) != SQLITE_DONE) break;
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    return rc == SQLITE_DONE || fail(s, e, "prune records");
+}
+
+static bool sqlite_prune_records(void *impl, msgw_time before, bool (*live)(void *, const char *), void *ud,
+                                 int64_t *removed, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return fail(s, e, "prune records");
+    bool ok = choose_doomed(s, before, live, ud, e) &&
+              sqlite3_exec(s->db,
+                           "UPDATE eligibility SET record_seq = NULL WHERE record_seq IN temp.doomed;"
+                           "UPDATE transitions SET record_seq = NULL WHERE record_seq IN temp.doomed;"
+                           "DELETE FROM facts WHERE record_seq IN temp.doomed;"
+                           "DELETE FROM records WHERE seq IN temp.doomed;",
+                           NULL, NULL, NULL) == SQLITE_OK;
+    if (ok) *removed = sqlite3_changes(s->db);
+    if (!ok) {
+        fail(s, e, "prune records");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return false;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return fail(s, e, "prune records");
+    }
+    if (*removed && sqlite3_exec(s->db, "PRAGMA incremental_vacuum(100000)", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, e, "vacuum");
+    return true;
+}
+
+static bool sqlite_meta(void *impl, const char *key, int64_t *value, bool set, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    const char *sql = set ? "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2"
+                          : "SELECT value FROM meta WHERE key = ?1";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, e, "meta");
+    bind_text(st, 1, key);
+    if (set) sqlite3_bind_int64(st, 2, *value);
+    int rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW;
+    if (found) *value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(s, e, "meta");
+    return set || found;
+}
+
 static bool sqlite_each_verdict(void *impl, const char *person,
                                 bool (*cb)(void *, const msgw_store_verdict *), void *ud,
                                 msgw_errors *e)
@@ -954,6 +1032,8 @@ const msgw_store_backend msgw_store_sqlite = {
     .transitions = sqlite_transitions,
     .person = sqlite_person,
     .queues = sqlite_queues,
+    .meta = sqlite_meta,
+    .prune_records = sqlite_prune_records,
     .trace = sqlite_trace,
     .dead_letters = sqlite_dead_letters,
     .replay = sqlite_replay,

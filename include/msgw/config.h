@@ -80,7 +80,7 @@ typedef struct msgw_config {
     unsigned admin_cert_warning_days;
     /* retention (docs/store.md): delivered messages and dead letters older than this are removed
      * once a day (dead_days 0: dead letters are kept until replayed) */
-    unsigned retention_delivered_days, retention_dead_days, retention_transitions_days;
+    unsigned retention_delivered_days, retention_dead_days, retention_transitions_days, retention_records_days;
     /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention, checkpoints */
     const char *audit_dir;
     unsigned audit_retention_days, audit_checkpoint_seconds;

@@ -72,6 +72,20 @@ void msgw_elig_reevaluate_all(msgw_elig *e, msgw_date date, msgw_transitions *ou
  * returns how many persons were evaluated (0 for a service without a machine rule). */
 size_t msgw_elig_reevaluate_range(msgw_elig *e, msgw_date date, const char *service, size_t from, size_t to,
                                   msgw_transitions *out, msgw_errors *err);
+/*
+ * Calls cb with the message id of every record the state still needs on
+ * today and later days (a message id may come more than once): the records
+ * that gave a fact still current or still the latest of its type, a
+ * person's demographic field or a household's roster, region or hukou type
+ * as held now, and the first record that named each person (so everyone
+ * known stays known: storage grows with the population, not the history).  Any other record can be forgotten: replaying the rest gives
+ * the same state (docs/store.md, "Retention of records").
+ */
+void msgw_elig_each_live_record(const msgw_elig *e, msgw_date today, void (*cb)(void *ud, const char *message_id),
+                                void *ud);
+/* Sets the date an eligible verdict holds since (the notified one, read back from the store after a
+ * rebuild from fewer records); no effect on a verdict that is not eligible. */
+void msgw_elig_restore_since(msgw_elig *e, const char *person, const char *service, msgw_date since);
 /* True when the gateway decides service by a machine rule. */
 bool msgw_elig_has_rule(const msgw_elig *e, const char *service);
 

@@ -90,7 +90,10 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
  * requests that arrived meanwhile; their transitions are routed and committed.  Returns the
  * operation's id, for msgw_ingest_operation. */
 int msgw_ingest_reevaluate(msgw_ingest *ing, const char *service);
-/* The operation's progress: {"id", "kind", "service", "state" (queued, running, done, failed,
+/* An administrator's retention run now (docs/store.md, "Retention"), queued like a re-evaluation;
+ * its operation's done and total count the rows removed.  Returns the operation's id. */
+int msgw_ingest_retention(msgw_ingest *ing);
+/* The operation's progress: {"id", "kind" (reevaluate, retention), "service", "state" (queued, running, done, failed,
  * interrupted), "done", "total" (persons), "transitions", "started", "finished"}, or NULL when
  * the id is unknown (only the latest 16 are kept).  The caller frees it. */
 json_t *msgw_ingest_operation(msgw_ingest *ing, int id);

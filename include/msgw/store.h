@@ -164,6 +164,9 @@ typedef struct msgw_store_backend {
     bool (*transitions)(void *impl, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
     bool (*person)(void *impl, const char *person, json_t **out, msgw_errors *e);
     bool (*queues)(void *impl, json_t **out, msgw_errors *e);
+    bool (*meta)(void *impl, const char *key, int64_t *value, bool set, msgw_errors *e);
+    bool (*prune_records)(void *impl, msgw_time before, bool (*live)(void *ud, const char *message_id), void *ud,
+                          int64_t *removed, msgw_errors *e);
     int (*replay)(void *impl, int64_t id, size_t limit, msgw_time now, msgw_errors *e);
     bool (*each_verdict)(void *impl, const char *person,
                          bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
@@ -258,6 +261,22 @@ bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json
  * wrote facts about them), transitions (the latest 50)}.  *out NULL when the store knows nothing
  * of them.  The caller frees *out. */
 bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e);
+
+/* A number the gateway keeps about itself under key (the day the daily sweep has reached):
+ * msgw_store_meta_get fills *value (false, no error, when it was never set). */
+bool msgw_store_meta_get(msgw_store *s, const char *key, int64_t *value, msgw_errors *e);
+bool msgw_store_meta_set(msgw_store *s, const char *key, int64_t value, msgw_errors *e);
+
+/*
+ * Retention of records: removes the records recorded before `before` that
+ * the eligibility state no longer needs (live returns false for their
+ * message id; msgw_elig_each_live_record) and that no outbox message still
+ * refers to, with their facts; verdicts and logged transitions they caused
+ * keep their content and lose the link.  A sender's message id is then
+ * forgotten too: the store de-duplicates within this retention only.
+ */
+bool msgw_store_prune_records(msgw_store *s, msgw_time before, bool (*live)(void *ud, const char *message_id),
+                              void *ud, int64_t *removed, msgw_errors *e);
 
 /* Retention (r): removes what it names and gives the space back to the file system.
  * Records, facts and verdicts stay: they are the gateway's memory (docs/store.md). */

@@ -2,16 +2,8 @@
 # Delivery from the outbox to real webhook receivers over mutual TLS: every message reaches its
 # recipient once, with its event id; a receiver that keeps failing gets the message retried and
 # then dead-lettered with its last error; an administrator lists the dead letters and replays them.
-set -uo pipefail
-msgw=${MSGW_BIN:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
-wait_file() { for _ in $(seq 100); do [[ -s $1 ]] && return 0; sleep 0.1; done; return 1; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 "$root/certs/dev-pki.sh" "$tmp/pki" 12 >/dev/null 2>&1
 P=$tmp/pki

@@ -461,6 +461,48 @@ static void test_transition_log(void **state)
     msgw_errors_clear(&e);
 }
 
+static bool none_live(void *ud, const char *message_id)
+{
+    (void)ud;
+    return strcmp(message_id, "p:live") == 0;
+}
+
+/* Retention of records: old records the state no longer needs go with their facts; one an outbox
+ * message still refers to, one the state needs and a recent one stay; a verdict loses its link. */
+static void test_prune_records(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL};
+    msgw_store_verdict v = {.person = "120101195603070027", .service = "S", .eligible = true, .since = 100,
+                            .amount = INT64_MIN};
+    msgw_store_item it[] = {{.record = record_with_id(f, "p:old"), .sender = "mca", .verdicts = &v, .nverdicts = 1},
+                            {.record = record_with_id(f, "p:referred"), .sender = "mca", .outbox = &m, .noutbox = 1},
+                            {.record = record_with_id(f, "p:live"), .sender = "mca"}};
+    assert_true(msgw_store_commit(f->s, it, 3, 1000, &e));
+    msgw_store_item recent = {.record = record_with_id(f, "p:recent"), .sender = "mca"};
+    assert_true(msgw_store_commit(f->s, &recent, 1, 9000, &e));
+    int64_t removed = -1;
+    assert_true(msgw_store_prune_records(f->s, 5000, none_live, NULL, &removed, &e));
+    assert_int_equal(removed, 1);
+    assert_int_equal(msgw_store_known(f->s, "p:old", NULL, NULL, &e), 0);
+    assert_int_equal(msgw_store_known(f->s, "p:referred", NULL, NULL, &e), 1);
+    assert_int_equal(msgw_store_known(f->s, "p:live", NULL, NULL, &e), 1);
+    assert_int_equal(msgw_store_known(f->s, "p:recent", NULL, NULL, &e), 1);
+    msgw_store_stats st;
+    stats(f, &st);
+    assert_int_equal(st.records, 3);
+    assert_int_equal(st.facts, 3 * (int64_t)f->b->items[0].record->nfacts); /* the old one's went too */
+    int64_t swept = 0;
+    assert_false(msgw_store_meta_get(f->s, "swept", &swept, &e)); /* never set */
+    assert_true(msgw_store_meta_set(f->s, "swept", 20000, &e));
+    assert_true(msgw_store_meta_get(f->s, "swept", &swept, &e));
+    assert_int_equal(swept, 20000);
+    assert_int_equal(e.n, 0);
+    msgw_errors_clear(&e);
+}
+
 static void test_kill_9_loses_nothing_acknowledged(void **state)
 {
     fx *f = *state;
@@ -524,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill_9_loses_nothing_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_returns_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_records, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

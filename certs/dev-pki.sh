@@ -53,7 +53,7 @@ done
 # tools/curve_keygen.c (MSGW_CURVE_KEYGEN, or the one in build/).
 keygen=${MSGW_CURVE_KEYGEN:-$(dirname "$0")/../build/tools/msgw-curve-keygen}
 if [[ -x $keygen ]]; then
-  for name in gateway mca hrss health cdpf; do
+  for name in gateway mca hrss health cdpf admin; do
     [[ -f $out/$name.curve ]] || "$keygen" > "$out/$name.curve"
   done
 else

@@ -116,6 +116,7 @@ cfg = {"region": "12", "catalogue": "tianjin", "data_dir": out + "/data",
 if use_zmq:
     cfg["zmq"] = {"listen": "tcp://127.0.0.1:*", "deliver_listen": "tcp://127.0.0.1:*",
                   "feed_listen": "tcp://127.0.0.1:*", "curve_secret_file": pki + "/gateway.curve"}
+    cfg["admin"]["curve_public"] = [pub("admin")]  # the feed admits administrators' keys only
 json.dump(cfg, open(out + "/msgw-demo.json", "w"), ensure_ascii=False, indent=1)
 PY
 rm -rf "$out/data"
@@ -130,7 +131,7 @@ if ((use_zmq)); then
     >"$out/receiver-hrss.txt" 2>"$out/receiver-hrss.log" &
   pids+=($!)
   if [[ -x $zmq_sub ]]; then
-    "$zmq_sub" "$(endpoint feed)" "$pki/gateway.curve" "$pki/mca.curve" >"$out/feed.jsonl" 2>/dev/null &
+    "$zmq_sub" "$(endpoint feed)" "$pki/gateway.curve" "$pki/admin.curve" >"$out/feed.jsonl" 2>/dev/null &
     pids+=($!)
   fi
 fi

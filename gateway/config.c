@@ -244,6 +244,9 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->zmq_secret_file = str(&l, zmq, "curve_secret_file", "/zmq", NULL,
                              c->zmq_listen || c->zmq_deliver_listen || c->zmq_feed_listen);
     load_admin(&l, c, json_object_get(doc, "admin"));
+    if (c->zmq_feed_listen && !c->nadmin_curve)
+        err(&l, "/zmq", "feed_listen",
+            "the feed admits administrators' CURVE keys only: list them in admin.curve_public");
     json_t *retention = json_object_get(doc, "retention");
     c->retention_delivered_days = (unsigned)num(&l, retention, "delivered_days", "/retention", 30, 0, 36500);
     c->retention_dead_days = (unsigned)num(&l, retention, "dead_days", "/retention", 180, 0, 36500);
@@ -304,6 +307,16 @@ static void load_admin(loader *l, msgw_config *c, json_t *admin)
         c->admins[0].unit = "admin";
         c->nadmins = 1;
     }
+    json_t *keys = json_object_get(admin, "curve_public");
+    size_t k = json_is_array(keys) ? json_array_size(keys) : 0;
+    if (keys && !json_is_array(keys)) err(l, "/admin", "curve_public", "curve_public is an array of Z85 public keys");
+    c->admin_curve = calloc(k + 1, sizeof *c->admin_curve);
+    if (!c->admin_curve) abort();
+    for (size_t i = 0; i < k; i++) {
+        const char *key = json_string_value(json_array_get(keys, i));
+        if (!key || strlen(key) != 40) err(l, "/admin/curve_public", NULL, "key %zu: a CURVE public key is 40 Z85 characters", i);
+        else c->admin_curve[c->nadmin_curve++] = key;
+    }
 }
 
 msgw_config *msgw_config_parse(const char *text, size_t len, const msgw_dict *d, msgw_errors *e)
@@ -353,6 +366,7 @@ void msgw_config_destroy(msgw_config **cp)
     if (!cp || !*cp) return;
     msgw_config *c = *cp;
     free(c->admins);
+    free(c->admin_curve);
     for (size_t i = 0; i < c->ndepartments; i++) {
         msgw_department *d = &c->departments[i];
         free(d->push);

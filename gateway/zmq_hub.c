@@ -16,6 +16,8 @@ struct msgw_zmq_hub {
     struct event *zap_ev;
     uint8_t (*keys)[32]; /* departments' CURVE public keys, binary; parallel to cfg->departments */
     bool *has_key;
+    uint8_t (*admin_keys)[32]; /* administrators' (cfg->admin_curve), binary */
+    size_t nadmin_keys;
     char secret[41];
 };
 
@@ -47,6 +49,19 @@ static void load_keys(msgw_zmq_hub *h, const msgw_config *cfg)
     if (!h->keys || !h->has_key) abort();
     for (size_t i = 0; i < cfg->ndepartments; i++)
         h->has_key[i] = cfg->departments[i].curve_public && zmq_z85_decode(h->keys[i], cfg->departments[i].curve_public);
+    free(h->admin_keys);
+    h->admin_keys = calloc(cfg->nadmin_curve + 1, sizeof *h->admin_keys);
+    if (!h->admin_keys) abort();
+    h->nadmin_keys = 0;
+    for (size_t i = 0; i < cfg->nadmin_curve; i++)
+        if (zmq_z85_decode(h->admin_keys[h->nadmin_keys], cfg->admin_curve[i])) h->nadmin_keys++;
+}
+
+static bool is_admin_key(const msgw_zmq_hub *h, const void *key)
+{
+    for (size_t i = 0; i < h->nadmin_keys; i++)
+        if (memcmp(h->admin_keys[i], key, 32) == 0) return true;
+    return false;
 }
 
 /* The department whose key this is, or NULL. */
@@ -73,9 +88,12 @@ void msgw_zmq_hub_serve_zap(msgw_zmq_hub *h)
             n++;
         }
         const char *who = NULL;
+        /* the monitoring feed is the administrators' (domain "feed"); the rest the departments' */
+        bool feed = n >= 3 && zmq_msg_size(&part[2]) == 4 && memcmp(zmq_msg_data(&part[2]), "feed", 4) == 0;
         if (n >= 7 && zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
             zmq_msg_size(&part[6]) == 32)
-            who = department_for_key(h, zmq_msg_data(&part[6]));
+            who = feed ? (is_admin_key(h, zmq_msg_data(&part[6])) ? "admin" : NULL)
+                       : department_for_key(h, zmq_msg_data(&part[6]));
         zmq_send(h->zap, "1.0", 3, ZMQ_SNDMORE);
         zmq_send(h->zap, n > 1 ? zmq_msg_data(&part[1]) : "", n > 1 ? zmq_msg_size(&part[1]) : 0, ZMQ_SNDMORE);
         zmq_send(h->zap, who ? "200" : "400", 3, ZMQ_SNDMORE);
@@ -156,6 +174,7 @@ void msgw_zmq_hub_destroy(msgw_zmq_hub **hp)
     if (h->ctx) zmq_ctx_term(h->ctx);
     free(h->keys);
     free(h->has_key);
+    free(h->admin_keys);
     memset(h->secret, 0, sizeof h->secret);
     free(h);
     *hp = NULL;

@@ -77,6 +77,8 @@ typedef struct msgw_config {
     const char *admin_listen; /* NULL: no administrators' listener */
     msgw_admin_cert *admins;
     size_t nadmins;
+    const char **admin_curve; /* administrators' CURVE public keys (Z85): the only keys the feed admits */
+    size_t nadmin_curve;
     unsigned admin_cert_warning_days;
     /* retention (docs/store.md): delivered messages and dead letters older than this are removed
      * once a day (dead_days 0: dead letters are kept until replayed) */

@@ -62,6 +62,7 @@ config() {
   "https": { "listen": "127.0.0.1:0" },
   "zmq": { "deliver_listen": "tcp://127.0.0.1:*", "deliver_window": 100, "feed_listen": "tcp://127.0.0.1:*",
            "curve_secret_file": "$P/gateway.curve" },
+  "admin": { "curve_public": ["$(pub "$P/admin.curve")"] },
   "delivery": { "max_attempts": 3, "ack_timeout_ms": $1 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "curve_public": "$(pub "$P/mca.curve")",
@@ -90,11 +91,14 @@ feed=$(cat "$tmp/port.feed")
 check "delivery endpoint written" test -n "$ep"
 check "feed endpoint written" test -n "$feed"
 
-# the feed subscriber (mca's key: the hub admits department keys) listens from the start
-"$sub" "$feed" "$P/gateway.curve" "$P/mca.curve" --ready-file "$tmp/sub.ready" --timeout 200 >"$tmp/feed.out" 2>"$tmp/feed.err" &
+# the feed is the administrators': a department's key is refused at the handshake
+"$sub" "$feed" "$P/gateway.curve" "$P/mca.curve" --ready-file "$tmp/dept.ready" --timeout 3 >/dev/null 2>&1
+check "feed refuses a department's CURVE key" test ! -e "$tmp/dept.ready"
+# the feed subscriber (an administrator's key, admin.curve_public) listens from the start
+"$sub" "$feed" "$P/gateway.curve" "$P/admin.curve" --ready-file "$tmp/sub.ready" --timeout 200 >"$tmp/feed.out" 2>"$tmp/feed.err" &
 subpid=$!
 pids+=($subpid)
-check "feed subscriber connects (CURVE handshake with a department key)" wait_exists "$tmp/sub.ready"
+check "feed subscriber connects (CURVE handshake with an administrator's key)" wait_exists "$tmp/sub.ready"
 sleep 1 # its subscription travels upstream to the publishers (the feed is lossy by design)
 
 DOC=$root/tests/data/cdpf/certificate-events.xml

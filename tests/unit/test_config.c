@@ -36,6 +36,8 @@ static void test_example_loads(void **state)
     assert_string_equal(c->zmq_deliver_listen, "tcp://0.0.0.0:5556");
     assert_int_equal(c->zmq_deliver_window, 1000);
     assert_string_equal(c->zmq_feed_listen, "tcp://127.0.0.1:5557");
+    assert_int_equal(c->nadmin_curve, 1);
+    assert_int_equal(c->retention_records_days, 365);
     assert_int_equal(c->delivery_ack_timeout_ms, 30000);
     assert_int_equal(c->max_body_bytes, 16777216);
     msgw_config_destroy(&c);
@@ -95,6 +97,11 @@ static void test_mistakes_are_located(void **state)
     expect_error("\"curve_public\": \"zd]Cgb#!kn{$.g1OMnA=IgA2#[tZ6B{w+Pm<e%!c\",", "", "/departments/1",
                  "needs its curve_public key");
     expect_error("\"deliver_listen\": \"tcp://0.0.0.0:5556\",", "", "/departments/1", "zmq.deliver_listen must be set");
+    /* the feed is the administrators': without their keys nobody could watch it */
+    expect_error("\"curve_public\": [\"G^1NU@ZV<VG#w2CPyS#FS)60<t^Bznl2fr1EwWDR\"], ", "", "/zmq",
+                 "admin.curve_public");
+    expect_error("[\"G^1NU@ZV<VG#w2CPyS#FS)60<t^Bznl2fr1EwWDR\"]", "[\"short\"]", "/admin/curve_public",
+                 "40 Z85 characters");
     expect_error("\"deliver_window\": 1000", "\"deliver_window\": 0", "/zmq", "deliver_window must be");
     expect_error("\"ack_timeout_ms\": 30000", "\"ack_timeout_ms\": \"30s\"", "/delivery", "ack_timeout_ms must be");
     expect_error("\"curve_secret_file\": \"/etc/msgw/tls/gateway.curve\"", "\"x\": 1", "/zmq",

@@ -77,7 +77,11 @@ trap 'echo; echo "stopping"; exit 0' INT TERM
 webhooks="mca health cdpf"
 ((use_zmq)) || webhooks="mca hrss health cdpf"
 for dept in $webhooks; do
-  python3 tests/cli/webhook_receiver.py "$pki/gateway.crt" "$pki/gateway.key" "$pki/ca.crt" 200 \
+  # cdpf's receiver is down for its first 8 seconds: its first messages become dead letters,
+  # for the administrator to replay from the dashboard once it is back
+  status=200
+  [[ $dept == cdpf ]] && status=503:8s
+  python3 tests/cli/webhook_receiver.py "$pki/gateway.crt" "$pki/gateway.key" "$pki/ca.crt" "$status" \
     "$out/receiver-$dept.jsonl" "$out/receiver-$dept.port" &
   pids+=($!)
 done
@@ -101,6 +105,7 @@ def dept(d, push, subs):
 cfg = {"region": "12", "catalogue": "tianjin", "data_dir": out + "/data",
        "tls": {"ca": pki + "/ca.crt", "cert": pki + "/gateway.crt", "key": pki + "/gateway.key"},
        "https": {"listen": "127.0.0.1:0"}, "admin": {"listen": "127.0.0.1:0"},
+       "delivery": {"max_attempts": 3, "backoff_initial_ms": 200, "backoff_max_ms": 2000},
        "departments": [
            dept("mca", ["household_assistance_roster", "care_assessment", "orphan_registration", "death"],
                 [{"kinds": ["disability_certificate"], "from": ["cdpf"],
@@ -139,9 +144,18 @@ echo "gateway:   https://localhost:$port  (log $out/msgw.log, store $out/data/ms
 ((use_zmq)) && echo "ZeroMQ:    ingress $(endpoint zmq), delivery $(endpoint zdeliver), live feed $(endpoint feed) -> $out/feed.jsonl"
 echo "receivers: $out/receiver-{mca,health,cdpf}.jsonl (webhooks), $out/receiver-hrss.* ($( ((use_zmq)) && echo ZeroMQ consumer || echo webhook))"
 for _ in $(seq 50); do [[ -s $out/port.admin ]] && break; sleep 0.1; done
-echo "admin:     https://localhost:$(cat "$out/port.admin" 2>/dev/null) (/readyz, /metrics, /v1/deadletters, /v1/messages/ID), e.g.:"
-echo "           $msgw admin --url https://localhost:$(cat "$out/port.admin" 2>/dev/null) --cert $pki/admin.crt --key $pki/admin.key --ca $pki/ca.crt status"
-echo "audit log: $out/data/audit ($msgw audit verify --dir $out/data/audit --cert $pki/gateway.crt)"
+admin_url=https://localhost:$(cat "$out/port.admin" 2>/dev/null)
+# the administrator's certificate for a browser (development PKI; the password is not a secret)
+[[ -f $pki/admin.p12 ]] || openssl pkcs12 -export -in "$pki/admin.crt" -inkey "$pki/admin.key" -certfile "$pki/ca.crt" \
+  -name "msgw admin (development)" -out "$pki/admin.p12" -passout pass:msgw 2>/dev/null
+as_admin="--url $admin_url --cert $pki/admin.crt --key $pki/admin.key --ca $pki/ca.crt"
+echo "dashboard: $admin_url/  (the live dashboard: flows, queues, dead letters with replay, transitions, search)"
+echo "           in a browser: import $pki/admin.p12 (password msgw) as your certificate and trust"
+echo "           $pki/ca.crt as an authority (or accept the warning for this development CA)"
+echo "admin:     $msgw admin $as_admin status"
+echo "           ... deadletters list | deadletters replay --all | reevaluate [--service CODE] | audit verify"
+echo "trace:     $msgw trace --store sqlite:$out/data/msgw.db MESSAGE_ID"
+echo "audit log: $msgw audit verify --dir $out/data/audit --cert $pki/gateway.crt"
 
 push() { # DEPT MEDIA_TYPE FILE: prints a one-line outcome
   [[ -f $3 ]] || return 0
@@ -178,6 +192,10 @@ push_population "$out"
 sleep 2
 echo "delivered to the departments' receivers:"
 delivered
+sleep 2
+echo "dead letters (cdpf's receiver was down for its first seconds; replay them from the dashboard"
+echo "or with: $msgw admin ... deadletters replay --all):"
+"$msgw" admin $as_admin deadletters list 2>/dev/null | tail -1 | sed 's/^/  /'
 
 # The demo feeder: a few new households every round, in every department's format, until Ctrl-C
 # (MSGW_DEMO_ROUNDS=N stops after N rounds).

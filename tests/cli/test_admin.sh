@@ -47,6 +47,16 @@ ok test "$(get none /healthz)" = 000 # no certificate: refused at the handshake
 ok test "$(get admin /readyz)" = 200
 ok has 'd["ready"] and [c["name"] for c in d["checks"]][:4] == ["store", "catalogue", "certificate.gateway", "certificate.ca"] and all(c["ok"] for c in d["checks"])'
 ok test "$(get admin /nothing)" = 404
+# a resumed TLS session (a browser's parallel connections resume) is admitted, with its role:
+# TLS 1.2 session ids, and a TLS 1.3 ticket carrying a request that must still pass the role check
+as_admin_tls=(-connect "localhost:$admin" -cert "$P/admin.crt" -key "$P/admin.key" -CAfile "$P/ca.crt")
+ok test "$(openssl s_client -tls1_2 -reconnect "${as_admin_tls[@]}" </dev/null 2>/dev/null | grep -c '^Reused')" -ge 5
+(printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n'; sleep 1) |
+	openssl s_client -sess_out "$tmp/session" "${as_admin_tls[@]}" >/dev/null 2>&1
+(printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n'; sleep 1) |
+	openssl s_client -sess_in "$tmp/session" "${as_admin_tls[@]}" >"$tmp/resumed" 2>&1
+ok grep -q '^Reused, TLSv1.3' "$tmp/resumed"
+ok grep -q '^HTTP/1.1 200 OK' "$tmp/resumed"
 
 # a gateway certificate that expires in 5 days, swapped in by SIGHUP: /readyz fails and names it
 openssl req -new -key "$P/gateway.key" -subj "/O=12/OU=gateway/CN=gateway.12.msgw.local" -out "$tmp/short.csr" 2>/dev/null
@@ -174,7 +184,9 @@ assert len(stats) >= 2, stats
 assert stats[-1]["received"]["mca"]["stored"] == int(sys.argv[2]), stats[-1]
 assert [d["id"] for d in hello["departments"]] == ["mca"] and hello["services"], hello
 PY
-# a POST from another site's page refused
+# the dashboard's page, and a POST from another site's page refused
+ok test "$(get admin /)" = 200
+ok grep -q '<script src="/dashboard.js"' "$tmp/body"
 ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
 	-X POST -H 'Origin: https://elsewhere.example' "https://localhost:$admin/v1/deadletters/replay")" = 403
 ok has 'd["errors"][0]["rule"] == "admin.origin"'

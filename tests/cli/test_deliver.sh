@@ -84,6 +84,9 @@ ok grep -q "^[1-9][0-9]* persons re-evaluated, 0 transitions notified$" "$tmp/re
 ok grep -q '"action":"reevaluate"' "$tmp"/data/audit/audit-*.jsonl
 # not a terminal: plain progress lines, the last at 100 %
 ok grep -q "^re-evaluation: \([1-9][0-9]*\)/\1 persons (100%), 0 transitions$" "$tmp/reeval.err"
+# on a terminal (script(1) gives it one): a bar redrawn in place, ending at 100 %
+script -qec "$msgw admin ${as_admin[*]} reevaluate" /dev/null >"$tmp/tty.txt" 2>&1
+ok grep -q $'\rre-evaluation \\[##############################\\] 100%' "$tmp/tty.txt"
 # one service only; an unknown service is refused by name
 "$msgw" admin "${as_admin[@]}" reevaluate --service TJ-D7-12 >"$tmp/reeval1.txt" 2>/dev/null
 ok grep -q "^[1-9][0-9]* persons re-evaluated for TJ-D7-12, 0 transitions notified$" "$tmp/reeval1.txt"

@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "msgw/audit.h"
+#include "msgw/sign.h"
 #include "msgw/idnum.h"
 
 #define DUMP_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
@@ -186,39 +187,14 @@ static char *checkpoint_message(uint64_t seq, const char *time, const char *prev
 
 static char *sign_b64(EVP_PKEY *key, const char *msg, msgw_errors *e)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t siglen = 0;
-    unsigned char *sig = NULL;
-    char *b64 = NULL;
-    if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
-        EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)msg, strlen(msg)) == 1 &&
-        (sig = malloc(siglen)) &&
-        EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg, strlen(msg)) == 1) {
-        if (!(b64 = malloc(4 * ((siglen + 2) / 3) + 1))) abort();
-        EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
-    } else {
-        msgw_error_add(e, -1, NULL, NULL, RULE ".sign", "cannot sign the checkpoint");
-    }
-    free(sig);
-    EVP_MD_CTX_free(ctx);
+    char *b64 = msgw_sign_b64(key, msg, strlen(msg));
+    if (!b64) msgw_error_add(e, -1, NULL, NULL, RULE ".sign", "cannot sign the checkpoint");
     return b64;
 }
 
 static bool verify_b64(EVP_PKEY *pub, const char *msg, const char *b64)
 {
-    size_t n = strlen(b64);
-    if (n == 0 || n % 4 != 0) return false;
-    unsigned char *sig = malloc(n);
-    if (!sig) abort();
-    int len = EVP_DecodeBlock(sig, (const unsigned char *)b64, (int)n);
-    for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--)
-        len--;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = len > 0 && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
-              EVP_DigestVerify(ctx, sig, (size_t)len, (const unsigned char *)msg, strlen(msg)) == 1;
-    EVP_MD_CTX_free(ctx);
-    free(sig);
-    return ok;
+    return msgw_verify_b64(pub, msg, strlen(msg), b64);
 }
 
 static bool known_kind(const char *k)

@@ -188,6 +188,52 @@ static void load_department(loader *l, msgw_department *d, json_t *dj, const cha
             d->id ? d->id : "?");
 }
 
+/* envelopes.  The agreement: what kinds may cross (both ways), which fields go (data minimisation). */
+static void load_peer(loader *l, msgw_department *d, json_t *pj, const char *ptr)
+{
+    char p[600];
+    msgw_config *c = l->c;
+    d->id = str(l, pj, "id", ptr, NULL, true);
+    d->name = str(l, pj, "name", ptr, d->id, false);
+    d->adapter = "canonical";
+    d->peer_region = str(l, pj, "region", ptr, NULL, true);
+    if (d->peer_region && c->region && (strncmp(d->peer_region, c->region, strlen(c->region)) == 0 ||
+                                        strncmp(c->region, d->peer_region, strlen(d->peer_region)) == 0))
+        err(l, ptr, "region", "peer region %s overlaps the region served (%s)", d->peer_region, c->region);
+    d->peer_ca = str(l, pj, "ca", ptr, NULL, true);
+    json_t *cert = json_object_get(pj, "certificate");
+    join(p, sizeof p, ptr, "/certificate");
+    d->cert_organization = str(l, cert, "organization", p, d->peer_region, false);
+    d->cert_unit = str(l, cert, "unit", p, "gateway", false);
+    d->relay = json_is_true(json_object_get(pj, "relay"));
+    join(p, sizeof p, ptr, "/kinds");
+    d->push = strings(l, json_object_get(pj, "kinds"), p, &d->npush, is_kind);
+    if (!d->npush) err(l, ptr, "kinds", "a peer agreement names at least one record kind");
+    d->nsubs = 1;
+    d->subs = calloc(2, sizeof *d->subs);
+    if (!d->subs) abort();
+    d->subs[0].kinds = calloc(d->npush + 1, sizeof *d->subs[0].kinds); /* its own: freed with the subscription */
+    if (!d->subs[0].kinds) abort();
+    if (d->npush) memcpy(d->subs[0].kinds, d->push, d->npush * sizeof *d->push);
+    d->subs[0].nkinds = d->npush;
+    join(p, sizeof p, ptr, "/fields");
+    d->subs[0].fields = strings(l, json_object_get(pj, "fields"), p, &d->subs[0].nfields, is_field);
+    if (!json_object_get(pj, "fields"))
+        err(l, ptr, "fields", "a peer agreement lists the fields that may cross (data minimisation)");
+    d->deliver = MSGW_DELIVER_WEBHOOK;
+    const char *url = str(l, pj, "url", ptr, NULL, true);
+    if (url && strncmp(url, "https://", 8) != 0) err(l, ptr, "url", "peers are reached over HTTPS with mutual TLS: %s", url);
+    if (url) {
+        json_t *full = json_sprintf("%s/v1/envelopes", url);
+        json_array_append_new(c->owned, full);
+        d->deliver_url = json_string_value(full);
+    }
+    d->deliver_media_type = "application/vnd.msgw.envelope+json";
+    d->deliver_ca = d->peer_ca;
+    d->deliver_cert = c->tls_cert;
+    d->deliver_key = c->tls_key;
+}
+
 /* Departments are unique by id and by certificate identity; subscriptions name known senders. */
 static void cross_check(loader *l)
 {
@@ -269,16 +315,27 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->backoff_max_ms = (unsigned)num(&l, dl, "backoff_max_ms", "/delivery", 60000, 1, 86400000);
     c->webhook_parallel = (unsigned)num(&l, dl, "webhook_parallel", "/delivery", 1, 1, 16);
     c->delivery_ack_timeout_ms = (unsigned)num(&l, dl, "ack_timeout_ms", "/delivery", 30000, 10, 86400000);
-    json_t *deps = json_object_get(doc, "departments");
+    json_t *deps = json_object_get(doc, "departments"), *peers = json_object_get(doc, "peers");
     if (!json_is_array(deps) || !json_array_size(deps)) err(&l, "/departments", NULL, "at least one department is needed");
-    c->ndepartments = json_array_size(deps);
+    if (peers && !json_is_array(peers)) err(&l, "/peers", NULL, "peers is an array of peer gateways");
+    c->owned = json_array();
+    size_t ndeps = json_array_size(deps);
+    c->npeers = json_array_size(peers);
+    c->ndepartments = ndeps + c->npeers;
     c->departments = calloc(c->ndepartments + 1, sizeof *c->departments);
     if (!c->departments) abort();
-    for (size_t i = 0; i < c->ndepartments; i++) {
+    for (size_t i = 0; i < ndeps; i++) {
         char p[64];
         snprintf(p, sizeof p, "/departments/%zu", i);
         load_department(&l, &c->departments[i], json_array_get(deps, i), p);
     }
+    for (size_t i = 0; i < c->npeers; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/peers/%zu", i);
+        load_peer(&l, &c->departments[ndeps + i], json_array_get(peers, i), p);
+    }
+    json_t *peering = json_object_get(doc, "peering");
+    c->peering_listen = str(&l, peering, "listen", "/peering", NULL, c->npeers > 0);
     cross_check(&l);
     if (e->nerrors != before) msgw_config_destroy(&c);
     return c;
@@ -379,6 +436,7 @@ void msgw_config_destroy(msgw_config **cp)
     }
     free(c->departments);
     json_decref(c->doc);
+    json_decref(c->owned);
     free(c);
     *cp = NULL;
 }

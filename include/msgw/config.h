@@ -42,6 +42,12 @@ typedef struct msgw_department {
     const char *deliver_url; /* webhook URL (ZeroMQ: the department connects to zmq.deliver_listen) */
     const char *deliver_media_type;
     const char *deliver_ca, *deliver_cert, *deliver_key;
+    /* A peer gateway (config "peers", docs/federation.md) is kept as a department of its own, so
+     * routing, the outbox and delivery treat it alike: it pushes envelopes to the peering listener,
+     * and records about persons of its region go to it as signed envelopes. */
+    const char *peer_region; /* GB/T 2260 prefix it serves; NULL: a department */
+    const char *peer_ca;     /* the CA that issues its gateway certificate */
+    bool relay;              /* forward what came from another peer on to it */
 } msgw_department;
 
 /* A client certificate subject admitted to the administrators' listener. */
@@ -72,8 +78,9 @@ typedef struct msgw_config {
     unsigned delivery_max_attempts, delivery_max_age_s, backoff_initial_ms, backoff_max_ms;
     unsigned webhook_parallel; /* posts to one webhook recipient side by side */
     unsigned delivery_ack_timeout_ms; /* ZeroMQ: unacknowledged this long, a message is sent again */
-    msgw_department *departments;
-    size_t ndepartments;
+    msgw_department *departments; /* the departments, then the peers */
+    size_t ndepartments, npeers;  /* npeers of them (the last ones) are peers */
+    const char *peering_listen;   /* where peer gateways push envelopes (NULL: no peering) */
     const char *admin_listen; /* NULL: no administrators' listener */
     msgw_admin_cert *admins;
     size_t nadmins;
@@ -87,7 +94,8 @@ typedef struct msgw_config {
     const char *audit_dir;
     unsigned audit_retention_days, audit_checkpoint_seconds;
     size_t audit_checkpoint_every;
-    json_t *doc; /* owns every string above */
+    json_t *doc;   /* owns every string above */
+    json_t *owned; /* strings made while loading (peers' delivery URLs) */
 } msgw_config;
 
 /* Loads and checks a configuration file; NULL with errors naming JSON pointers on failure. */

@@ -1,0 +1,70 @@
+/*
+ * Envelopes between peer gateways (docs/federation.md): a record in
+ * canonical form, sealed by the sending gateway with a detached signature
+ * over the envelope header (origin, destination, message id, time, hops)
+ * and the record, and opened by the receiver against the peer's CA.
+ *
+ *   {"envelope": {"version": 1, "origin": "12", "destination": "13",
+ *                 "message_id": "cdpf:...", "time": "...", "hops": ["12"]},
+ *    "record": { canonical record },
+ *    "signature": {"algorithm": "SHA256", "certificate": BASE64 DER,
+ *                  "value": BASE64}}
+ *
+ * The signed bytes are the compact JSON of {"envelope", "record"} with
+ * sorted keys, so any change to the header or the record breaks the
+ * signature.  The signer's certificate travels with the envelope: it must
+ * chain to the configured CA of the peer that pushed it and name that peer
+ * (subject O and OU), so an envelope is evidence on its own.
+ */
+#ifndef MSGW_PEER_H
+#define MSGW_PEER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "msgw/buf.h"
+#include "msgw/config.h"
+#include "msgw/date.h"
+#include "msgw/error.h"
+
+#define MSGW_ENVELOPE_MEDIA_TYPE "application/vnd.msgw.envelope+json"
+#define MSGW_ENVELOPE_MAX_HOPS 8
+
+/* The header of an envelope sealed or opened. */
+typedef struct msgw_envelope {
+    char origin[16], destination[16];
+    char message_id[256];
+    char time[40];
+    char hops[MSGW_ENVELOPE_MAX_HOPS][16];
+    size_t nhops;
+    char digest[65];     /* SHA-256 (hex) of the signed bytes */
+    char signature[600]; /* base64 */
+} msgw_envelope;
+
+/* The gateway's signing key and certificate, and each peer's CA. */
+typedef struct msgw_peers msgw_peers;
+
+msgw_peers *msgw_peers_new(const msgw_config *cfg, msgw_errors *e);
+void msgw_peers_destroy(msgw_peers **p);
+
+/*
+ * Seals record (a canonical record object, borrowed) for peer `to`: hops are
+ * the regions it passed through before this gateway (NULL/0 for a record
+ * that started here), this gateway's region is appended.  Writes the
+ * envelope to out and its header to hdr.  False when the key cannot sign.
+ */
+bool msgw_peers_seal(const msgw_peers *p, const msgw_department *to, json_t *record, const char *message_id,
+                     const char (*hops)[16], size_t nhops, msgw_buf *out, msgw_envelope *hdr);
+
+/*
+ * Opens an envelope pushed by peer `from` over its TLS connection: the JSON
+ * shape, the signature, the signer's certificate (chains to from's CA and
+ * names from), the destination (this gateway's region) and the last hop
+ * (from's region).  On success *record is the record (a new reference) and
+ * hdr its header; otherwise errors name the rule: envelope.format,
+ * envelope.signature, envelope.signer, envelope.destination, envelope.hops.
+ */
+bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const char *body, size_t len, json_t **record,
+                     msgw_envelope *hdr, msgw_errors *e);
+
+#endif

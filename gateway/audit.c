@@ -200,7 +200,7 @@ static bool verify_b64(EVP_PKEY *pub, const char *msg, const char *b64)
 static bool known_kind(const char *k)
 {
     return strcmp(k, "push") == 0 || strcmp(k, "delivery") == 0 || strcmp(k, "admin") == 0 ||
-           strcmp(k, "config") == 0;
+           strcmp(k, "config") == 0 || strcmp(k, "peer") == 0;
 }
 
 static bool is_digit(char c)

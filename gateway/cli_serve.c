@@ -21,6 +21,8 @@
 #include "msgw/deliver.h"
 #include "msgw/doorbell.h"
 #include "msgw/feed.h"
+#include "msgw/peer.h"
+#include "msgw/peering.h"
 #include "msgw/zmq_deliver.h"
 #include "msgw/zmq_ingress.h"
 #include "msgw/https.h"
@@ -53,6 +55,8 @@ typedef struct daemon {
     msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
     msgw_metrics *metrics;        /* GET /metrics on the admin listener; survives SIGHUP */
+    msgw_peers *peers;            /* seals and opens envelopes of peer gateways (peers[]) */
+    msgw_peering *peering;        /* where peers push (peering.listen) */
     struct event *sigterm, *sigint, *sighup, *drain;
     msgw_time drain_deadline;
     const char *config_path;
@@ -138,7 +142,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_errors_init(&e);
     msgw_config *cfg = msgw_config_load(d->config_path, d->dict, &e);
     msgw_catalogue *cat = cfg ? load_catalogue(d->dict, cfg, &e) : NULL;
-    if (!cat || !msgw_https_reconfigure(d->https, cfg, &e)) {
+    msgw_peers *peers = cat && cfg->npeers ? msgw_peers_new(cfg, &e) : NULL;
+    bool peers_ok = !cat || !cfg->npeers || peers;
+    if (!cat || !peers_ok || !msgw_https_reconfigure(d->https, cfg, &e)) {
+        msgw_peers_destroy(&peers);
         log_errors(&e);
         log_line("error", "reload failed: the previous configuration stays", NULL);
         audit_reload(d, "refused", e.n ? e.v[0].message : NULL);
@@ -168,6 +175,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     d->cfg = cfg;
     d->cat = cat;
     if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) log_errors(&e);
+    msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
+    if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) log_errors(&e);
+    msgw_peers_destroy(&d->peers);
+    d->peers = peers;
     d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
     if (!d->deliverer) log_errors(&e);
     log_line("info", "reloaded", d->config_path);
@@ -246,6 +257,12 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
     if (d->admin) msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub), msgw_feed_local_endpoint(d->feed));
+    if (d->cfg->npeers && !(d->peers = msgw_peers_new(d->cfg, e))) return false;
+    msgw_ingest_set_peers(d->ingest, d->peers);
+    if (d->cfg->peering_listen &&
+        !(d->peering = msgw_peering_new(d->base, d->cfg, d->ingest, d->peers, d->audit, e)))
+        return false;
+    if (d->peering) msgw_peering_set_metrics(d->peering, d->metrics);
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
     d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
     if (!d->deliverer) return false;
@@ -268,6 +285,7 @@ static void stop(daemon_t *d)
     if (d->drain) event_free(d->drain);
     msgw_zmq_ingress_destroy(&d->zmq);
     msgw_https_destroy(&d->https);
+    msgw_peering_destroy(&d->peering);
     msgw_admin_destroy(&d->admin);
     msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
     msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
@@ -277,6 +295,7 @@ static void stop(daemon_t *d)
     if (d->base) event_base_free(d->base);
     msgw_store_close(&d->store);
     msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
+    msgw_peers_destroy(&d->peers);   /* after the worker, which seals with it */
     msgw_audit_destroy(&d->audit);   /* after everyone who appends: a final checkpoint */
     msgw_metrics_destroy(&d->metrics); /* after everyone who counts */
     msgw_catalogue_destroy(&d->cat);
@@ -322,6 +341,12 @@ int msgw_cmd_serve(int argc, char **argv)
         const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
         if (feed) log_line("info", "feed listening", feed);
         if (feed && port_file) write_endpoint(port_file, "feed", feed);
+        if (d.peering) {
+            char peering_port[16];
+            snprintf(peering_port, sizeof peering_port, "%d", msgw_peering_port(d.peering));
+            log_line("info", "peering listening", peering_port);
+            if (port_file) write_endpoint(port_file, "peering", peering_port);
+        }
         if (d.admin) {
             char admin_port[16];
             snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));

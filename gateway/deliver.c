@@ -122,7 +122,9 @@ static void settle(msgw_deliverer *d, pass *ps, const msgw_delivery *m, long sta
     msgw_settlement *x = &ps->v[ps->n++];
     *x = (msgw_settlement){.id = m->id, .attempt = true};
     char err[300] = "";
-    if (status >= 200 && status < 300) {
+    /* a peer answers 409 to an envelope it holds already (an answer lost, the envelope sent again) */
+    const msgw_department *to = msgw_config_department(d->cfg, m->recipient);
+    if ((status >= 200 && status < 300) || (status == 409 && to && to->peer_region)) {
         x->outcome = MSGW_SETTLE_DELIVERED;
     } else {
         if (status)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "msgw/delivery_report.h"
+#include "msgw/peer.h"
 
 void msgw_delivery_report_init(msgw_delivery_report *r, msgw_audit *audit, msgw_metrics *metrics)
 {
@@ -35,6 +36,10 @@ void msgw_delivery_report_outcome(const msgw_delivery_report *r, const msgw_deli
         msgw_errors e;
         msgw_errors_init(&e);
         msgw_audit_append(r->audit, "delivery", event, &e);
+        msgw_envelope hdr; /* an envelope a peer now holds: the sender's evidence (docs/federation.md) */
+        if (strcmp(outcome, "delivered") == 0 && m->media_type && strcmp(m->media_type, MSGW_ENVELOPE_MEDIA_TYPE) == 0 &&
+            msgw_envelope_read(m->body, m->len, &hdr))
+            msgw_audit_append(r->audit, "peer", msgw_envelope_audit(&hdr, "sent", m->recipient, NULL), &e);
         msgw_errors_clear(&e);
     }
 }

@@ -31,6 +31,8 @@
 #include "msgw/idnum.h"
 #include "msgw/ingest.h"
 #include "msgw/metrics.h"
+#include "msgw/peer.h"
+#include "msgw/route.h"
 
 enum { REEVALUATE_STEP = 2000, MAX_OPERATIONS = 16 };
 
@@ -58,6 +60,9 @@ typedef struct job {
     int status;
     msgw_buf answer;
     msgw_time submitted; /* for msgw_ingest_commit_seconds */
+    msgw_envelope *envelope; /* a peer's envelope (its record is the batch's), NULL otherwise */
+    char *envelope_body;     /* the envelope as received, kept as evidence */
+    size_t envelope_len;
 } job;
 
 typedef struct job_list {
@@ -81,6 +86,7 @@ struct msgw_ingest {
     msgw_date swept;     /* the engine's state is current up to this day (the daily sweep) */
     atomic_bool commit_failed; /* the last commit failed (/readyz) */
     msgw_audit *audit;         /* every push is audited once committed; may be NULL */
+    const msgw_peers *peers;   /* seals envelopes for peer gateways; NULL: no peers */
     msgw_feed_pub *pub;  /* the worker's publisher, made and closed by the worker */
     /* docs/metrics.md; NULL families without a registry */
     msgw_metric *m_received, *m_errors, *m_transitions, *m_commit, *m_refused;
@@ -125,6 +131,8 @@ static job *list_take_all(job_list *l)
 
 static void job_free(job *j)
 {
+    free(j->envelope);
+    free(j->envelope_body);
     msgw_batch_destroy(&j->batch);
     msgw_buf_free(&j->answer);
     free(j);
@@ -359,6 +367,11 @@ static void route_transitions(msgw_ingest *ing, const msgw_transitions *tr, size
     it->nverdicts = tr->n - from;
 }
 
+static void person_regions(void *ud, const char *person, const char **hukou, const char **residence)
+{
+    msgw_elig_person_regions(ud, person, hukou, residence);
+}
+
 /* Evaluates and routes one new record: its messages go into box and its new verdicts into the
  * item, committed with it. */
 static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_outbox_list *box,
@@ -367,6 +380,13 @@ static size_t evaluate(msgw_ingest *ing, group *g, job *j, msgw_record *r, msgw_
     size_t before = g->tr.n;
     msgw_elig_apply(ing->elig, r, msgw_date_today(), &g->tr, NULL);
     msgw_route_record(ing->cfg, ing->ctx, r, j->dept, j->batch->arena, box);
+    msgw_route_env env = {.peers = ing->peers, .regions = person_regions, .ud = ing->elig};
+    if (j->envelope) {
+        env.from_peer = j->dept;
+        env.hops = (const char(*)[16])j->envelope->hops;
+        env.nhops = j->envelope->nhops;
+    }
+    msgw_route_peers(ing->cfg, &env, r, j->batch->arena, box);
     size_t n = g->tr.n - before;
     route_transitions(ing, &g->tr, before, r, j->batch->arena, box, it);
     if (g->tr.n > g->ncauses) {
@@ -394,6 +414,11 @@ static void prepare(msgw_ingest *ing, group *g)
             if (!r) continue;
             msgw_store_item *it = &g->items[k];
             *it = (msgw_store_item){.record = r, .sender = j->dept, .body_digest = j->digest};
+            if (j->envelope) {
+                it->envelope = j->envelope_body;
+                it->envelope_len = j->envelope_len;
+                it->envelope_digest = j->envelope->digest;
+            }
             /* a record already stored, or earlier in this group, is a replay: it causes nothing */
             if (id_set_add(&seen, r->message_id) && msgw_store_known(ing->store, r->message_id, NULL, NULL, &serr) == 0) {
                 g->ntransitions[x] += evaluate(ing, g, j, r, &g->boxes[k], it);
@@ -415,9 +440,12 @@ static void answer_group(msgw_ingest *ing, group *g, bool committed)
         if (!j->batch) continue; /* answered at submit */
         size_t n = msgw_batch_count_ok(j->batch), messages = 0;
         for (size_t i = 0; i < n; i++) messages += g->boxes[k + i].n;
-        if (committed)
+        if (committed && j->envelope && n == 1 && g->items[k].duplicate) {
+            j->status = refuse(&j->answer, 409, "envelope.replayed",
+                               "an envelope with this message id was received before: not applied again");
+        } else if (committed) {
             j->status = batch_answer(j->batch, g->items + k, g->ntransitions[x], messages, &j->answer);
-        else {
+        } else {
             j->status = refuse(&j->answer, 503, "store.unavailable", "the records could not be stored; retry later");
             msgw_metrics_inc(ing->m_refused, 1, j->dept, "503");
         }
@@ -472,7 +500,13 @@ static void audit_group(msgw_ingest *ing, const group *g)
                               (json_int_t)(j->batch->nitems - n), "message_ids", ids);
         msgw_errors e;
         msgw_errors_init(&e);
-        msgw_audit_append(ing->audit, "push", f, &e);
+        if (j->envelope) {
+            msgw_audit_append(ing->audit, "peer",
+                              msgw_envelope_audit(j->envelope, stored ? "received" : "replayed", j->dept, NULL), &e);
+            json_decref(f);
+        } else {
+            msgw_audit_append(ing->audit, "push", f, &e);
+        }
         msgw_errors_clear(&e);
         k += n;
     }
@@ -959,6 +993,48 @@ int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char
     }
     enqueue(ing, j);
     return 0;
+}
+
+int msgw_ingest_submit_envelope(msgw_ingest *ing, const msgw_department *peer, const msgw_envelope *hdr,
+                                const char *record, size_t record_len, const char *envelope, size_t envelope_len,
+                                msgw_ingest_done_fn done, void *ud, msgw_buf *out)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    snprintf(j->dept, sizeof j->dept, "%s", peer->id);
+    j->done = done;
+    j->ud = ud;
+    msgw_buf_init(&j->answer);
+    j->batch = msgw_batch_new();
+    j->submitted = msgw_time_now();
+    int status = screen(ing, peer, "application/vnd.msgw.canonical+json", record, record_len, j->batch, out);
+    count_screened(ing, peer->id, j->batch, status);
+    if (!status && msgw_batch_count_ok(j->batch) != 1)
+        status = refuse(out, 422, "envelope.record", "an envelope carries exactly one valid record");
+    if (status) {
+        msgw_batch_destroy(&j->batch);
+        job_free(j);
+        return status;
+    }
+    j->envelope = malloc(sizeof *j->envelope);
+    j->envelope_body = malloc(envelope_len + 1);
+    if (!j->envelope || !j->envelope_body) abort();
+    *j->envelope = *hdr;
+    memcpy(j->envelope_body, envelope, envelope_len);
+    j->envelope_body[envelope_len] = '\0';
+    j->envelope_len = envelope_len;
+    msgw_sha256_hex(envelope, envelope_len, j->digest);
+    j->nrecords = 1;
+    j->bytes = envelope_len + msgw_arena_used(j->batch->arena);
+    enqueue(ing, j);
+    return 0;
+}
+
+void msgw_ingest_set_peers(msgw_ingest *ing, const msgw_peers *peers)
+{
+    pthread_mutex_lock(&ing->engine_lock); /* the worker reads it while routing */
+    ing->peers = peers;
+    pthread_mutex_unlock(&ing->engine_lock);
 }
 
 static void operation_finished(void *ud, int status, const char *answer, size_t len)

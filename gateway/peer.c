@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgw/idnum.h"
 #include "msgw/peer.h"
 #include "msgw/sign.h"
 
@@ -201,6 +202,25 @@ static X509 *check_signer(const peer_trust *t, const char *b64, msgw_errors *e)
     return cert;
 }
 
+const msgw_department *msgw_peers_who(const msgw_peers *p, const msgw_config *cfg, X509 *cert)
+{
+    char o[64] = "", ou[64] = "";
+    X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    if (!name) return NULL;
+    X509_NAME_get_text_by_NID(name, NID_organizationName, o, sizeof o);
+    X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, sizeof ou);
+    for (size_t i = 0; i < p->npeers; i++) {
+        const peer_trust *t = &p->peers[i];
+        if (strcmp(o, t->organization) != 0 || strcmp(ou, t->unit) != 0) continue;
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        bool chained = X509_STORE_CTX_init(ctx, t->store, cert, NULL) == 1 && X509_verify_cert(ctx) == 1;
+        X509_STORE_CTX_free(ctx);
+        const msgw_department *d = chained ? msgw_config_department(cfg, t->id) : NULL;
+        if (d && d->peer_region) return d;
+    }
+    return NULL;
+}
+
 /* The header's fields into hdr; false when a field is missing or malformed. */
 static bool read_header(json_t *h, msgw_envelope *hdr, msgw_errors *e)
 {
@@ -227,6 +247,26 @@ static bool read_header(json_t *h, msgw_envelope *hdr, msgw_errors *e)
         snprintf(hdr->hops[hdr->nhops++], sizeof hdr->hops[0], "%s", r);
     }
     return true;
+}
+
+bool msgw_envelope_read(const char *body, size_t len, msgw_envelope *hdr)
+{
+    memset(hdr, 0, sizeof *hdr);
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    json_t *h = json_object_get(doc, "envelope"), *r = json_object_get(doc, "record");
+    const char *sig = json_string_value(json_object_get(json_object_get(doc, "signature"), "value"));
+    msgw_errors e;
+    msgw_errors_init(&e);
+    bool ok = json_is_object(h) && json_is_object(r) && sig && read_header(h, hdr, &e);
+    char *bytes = ok ? signed_bytes(h, r) : NULL;
+    if (bytes) {
+        sha256_hex(bytes, strlen(bytes), hdr->digest);
+        snprintf(hdr->signature, sizeof hdr->signature, "%.*s", (int)sizeof hdr->signature - 1, sig);
+    }
+    free(bytes);
+    msgw_errors_clear(&e);
+    json_decref(doc);
+    return ok;
 }
 
 /* Who may send what: the destination is this gateway, the last hop the peer that pushed it, the
@@ -280,4 +320,18 @@ bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const cha
     X509_free(signer);
     json_decref(doc);
     return ok;
+}
+
+json_t *msgw_envelope_audit(const msgw_envelope *hdr, const char *action, const char *peer, const char *rule)
+{
+    char mid[sizeof hdr->message_id];
+    snprintf(mid, sizeof mid, "%s", hdr->message_id);
+    msgw_idnum_scrub(mid);
+    json_t *hops = json_array();
+    for (size_t i = 0; i < hdr->nhops; i++) json_array_append_new(hops, json_string(hdr->hops[i]));
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s}", "action", action, "peer", peer ? peer : "",
+                          "origin", hdr->origin, "destination", hdr->destination, "message_id", mid, "time",
+                          hdr->time, "hops", hops, "digest", hdr->digest, "signature", hdr->signature);
+    if (rule) json_object_set_new(o, "rule", json_string(rule));
+    return o;
 }

@@ -107,6 +107,7 @@ void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, cons
     for (size_t i = 0; i < cfg->ndepartments; i++) {
         const msgw_department *d = &cfg->departments[i];
         if (d->deliver == MSGW_DELIVER_NONE || (d->id && sender && strcmp(d->id, sender) == 0)) continue;
+        if (d->peer_region) continue; /* peers receive by jurisdiction (msgw_route_peers) */
         for (size_t s = 0; s < d->nsubs; s++) {
             const msgw_subscription *sub = &d->subs[s];
             if (!listed(sub->kinds, sub->nkinds, r->kind) || (sub->nfrom && !listed(sub->from, sub->nfrom, sender)))
@@ -118,6 +119,67 @@ void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, cons
             push(out, m);
             break; /* one copy per recipient, by its first matching subscription */
         }
+    }
+}
+
+/* ---- peer gateways --------------------------------------------------------- */
+
+static bool within(const char *code, const char *prefix)
+{
+    return code && prefix && strncmp(code, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether a person of r lives or has their hukou in region: the record's own word first, then
+ * what the gateway knows of them. */
+static bool concerns(const msgw_record *r, const char *region, const msgw_route_env *env)
+{
+    for (size_t i = 0; i < r->npersons; i++) {
+        const msgw_person *p = &r->persons[i];
+        const char *hukou = p->hukou_region, *residence = p->residence_region;
+        if (!hukou && r->household) hukou = r->household->region;
+        if ((!hukou || !residence) && env->regions) {
+            const char *h = NULL, *res = NULL;
+            env->regions(env->ud, p->id_number, &h, &res);
+            if (!hukou) hukou = h;
+            if (!residence) residence = res;
+        }
+        if (within(hukou, region) || within(residence, region)) return true;
+    }
+    return false;
+}
+
+static bool passed_through(const msgw_route_env *env, const char *region)
+{
+    for (size_t i = 0; i < env->nhops; i++)
+        if (strcmp(env->hops[i], region) == 0) return true;
+    return false;
+}
+
+void msgw_route_peers(const msgw_config *cfg, const msgw_route_env *env, const msgw_record *r, msgw_arena *a,
+                      msgw_outbox_list *out)
+{
+    for (size_t i = 0; env->peers && i < cfg->ndepartments; i++) {
+        const msgw_department *d = &cfg->departments[i];
+        if (!d->peer_region || !msgw_department_may_push(d, r->kind)) continue;
+        /* what came from a peer goes on only where relaying is agreed, never back where it was */
+        if (env->from_peer && (!d->relay || strcmp(env->from_peer, d->id) == 0 || passed_through(env, d->peer_region)))
+            continue;
+        if (!concerns(r, d->peer_region, env)) continue;
+        json_t *canonical = msgw_canon_encode(msgw_route_project(r, &d->subs[0], a));
+        msgw_buf b;
+        msgw_buf_init(&b);
+        msgw_envelope hdr;
+        if (msgw_peers_seal(env->peers, d, canonical, r->message_id, env->hops, env->nhops, &b, &hdr)) {
+            char *body = msgw_arena_alloc(a, b.len + 1);
+            memcpy(body, b.data, b.len);
+            body[b.len] = '\0';
+            msgw_outbox_msg m = {event_id(a, d->id, "envelope", r->message_id, NULL), d->id, "record",
+                                 MSGW_ENVELOPE_MEDIA_TYPE, r->npersons ? r->persons[0].id_number : "", body, b.len,
+                                 r->message_id};
+            push(out, m);
+        }
+        msgw_buf_free(&b);
+        json_decref(canonical);
     }
 }
 

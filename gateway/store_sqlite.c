@@ -32,6 +32,7 @@ enum {
     ST_FIND_EVENT,
     ST_VERDICT,
     ST_TRANSITION,
+    ST_ENVELOPE,
     ST_COUNT
 };
 
@@ -43,6 +44,8 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_TRANSITION] = "INSERT INTO transitions(at, person, service, kind, eligible, tier, amount, hukou_region, "
                       "residence_region, explanation, cause, record_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
                       "?10, ?11, ?12)",
+    [ST_ENVELOPE] = "INSERT INTO envelopes(record_seq, peer, message_id, digest, body, received_at) VALUES "
+                    "(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_FIND] = "SELECT seq, recorded_at FROM records WHERE message_id = ?1",
     [ST_RECORD] = "INSERT INTO records(message_id, kind, sender, source_message_id, body_digest, "
                   "recorded_at, canonical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -103,6 +106,9 @@ static const char schema_sql[] =
     " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
     " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (person, service)) WITHOUT ROWID;"
+    /* peers' envelopes as received, signature included: what this gateway can show it was sent */
+    "CREATE TABLE IF NOT EXISTS envelopes(id INTEGER PRIMARY KEY, record_seq INTEGER, peer TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, digest TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     /* The transition log the administrators read (recent transitions by service and district, a
      * person's history); retention.transitions_days prunes it. */
@@ -351,6 +357,19 @@ static bool put_verdicts(sqlite_store *s, const msgw_store_item *it, msgw_time n
     return true;
 }
 
+static bool put_envelope(sqlite_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
+{
+    if (!it->envelope) return true;
+    sqlite3_stmt *st = s->st[ST_ENVELOPE];
+    sqlite3_bind_int64(st, 1, it->seq);
+    bind_text(st, 2, it->sender);
+    bind_text(st, 3, it->record->message_id);
+    bind_text(st, 4, it->envelope_digest);
+    sqlite3_bind_blob(st, 5, it->envelope, (int)it->envelope_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    return step_done(s, st, e, "store envelope");
+}
+
 static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
     if (!it->record) { /* what the calendar or a parameter caused: its messages and verdicts */
@@ -380,7 +399,7 @@ static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_e
     it->seq = sqlite3_last_insert_rowid(s->db);
     it->recorded_at = now;
     return put_facts(s, &copy, it->seq, now, e) && put_outbox(s, it, now, e) &&
-           put_verdicts(s, it, now, e);
+           put_verdicts(s, it, now, e) && put_envelope(s, it, now, e);
 }
 
 static bool sqlite_commit(void *impl, msgw_store_item *items, size_t n, msgw_time now,
@@ -963,6 +982,7 @@ static bool sqlite_prune_records(void *impl, msgw_time before, bool (*live)(void
               sqlite3_exec(s->db,
                            "UPDATE eligibility SET record_seq = NULL WHERE record_seq IN temp.doomed;"
                            "UPDATE transitions SET record_seq = NULL WHERE record_seq IN temp.doomed;"
+                           "DELETE FROM envelopes WHERE record_seq IN temp.doomed;"
                            "DELETE FROM facts WHERE record_seq IN temp.doomed;"
                            "DELETE FROM records WHERE seq IN temp.doomed;",
                            NULL, NULL, NULL) == SQLITE_OK;

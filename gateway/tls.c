@@ -18,7 +18,15 @@
 
 #include "msgw/tls.h"
 
-SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
+static SSL *ssl_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+/* A listener's context: the gateway's certificate, and client certificates from the CAs given. */
+static SSL_CTX *server_context(const msgw_config *cfg, const char *const *cas, size_t ncas, msgw_errors *e)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) return NULL;
@@ -26,9 +34,11 @@ SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
     /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all modern */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    bool trusted = ncas > 0;
+    for (size_t i = 0; i < ncas; i++) trusted = trusted && SSL_CTX_load_verify_locations(ctx, cas[i], NULL) == 1;
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+        SSL_CTX_check_private_key(ctx) != 1 || !trusted) {
         char buf[256];
         ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
         msgw_error_add(e, -1, "/tls", NULL, "tls.config", "cannot load the TLS certificate, key or CA: %s", buf);
@@ -45,12 +55,34 @@ SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
     return ctx;
 }
 
-static SSL *ssl_of(struct evhttp_request *req)
+SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return server_context(cfg, &cfg->tls_ca, 1, e);
 }
+
+SSL_CTX *msgw_tls_peering_context(const msgw_config *cfg, msgw_errors *e)
+{
+    const char **cas = calloc(cfg->npeers + 1, sizeof *cas);
+    if (!cas) abort();
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->ndepartments; i++)
+        if (cfg->departments[i].peer_region) cas[n++] = cfg->departments[i].peer_ca;
+    SSL_CTX *ctx = server_context(cfg, cas, n, e);
+    free(cas);
+    return ctx;
+}
+
+X509 *msgw_tls_peer_certificate(struct evhttp_request *req)
+{
+    SSL *ssl = ssl_of(req);
+    X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    if (cert && SSL_get_verify_result(ssl) != X509_V_OK) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
 
 bool msgw_tls_peer_subject(struct evhttp_request *req, char *o, size_t olen, char *ou, size_t oulen)
 {

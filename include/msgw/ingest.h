@@ -28,6 +28,7 @@
 #include "msgw/eligibility.h"
 #include "msgw/feed.h"
 #include "msgw/metrics.h"
+#include "msgw/peer.h"
 #include "msgw/route.h"
 #include "msgw/store.h"
 
@@ -85,6 +86,21 @@ msgw_reload msgw_ingest_reconfigure(msgw_ingest *ing, const msgw_config *cfg, ms
  */
 int msgw_ingest_submit(msgw_ingest *ing, const msgw_department *dept, const char *media_type, const char *body,
                        size_t len, bool ordered, msgw_ingest_done_fn done, void *ud, msgw_buf *out);
+/*
+ * A peer gateway's envelope, opened and verified (msgw_peers_open): its
+ * record (canonical JSON) is screened like a push from `peer` (the
+ * agreement's kinds), then committed with the envelope kept as evidence;
+ * it is routed to this region's departments and to the peers that relay,
+ * never back.  done gets 202, or 409 (envelope.replayed) when a record with
+ * its message id was stored before: nothing is applied twice.  The commit
+ * audits a "peer" entry (received or replayed) with the envelope's header,
+ * digest and signature.  Returns an early status like msgw_ingest_submit.
+ */
+int msgw_ingest_submit_envelope(msgw_ingest *ing, const msgw_department *peer, const msgw_envelope *hdr,
+                                const char *record, size_t record_len, const char *envelope, size_t envelope_len,
+                                msgw_ingest_done_fn done, void *ud, msgw_buf *out);
+/* The sealer for envelopes to peer gateways (borrowed; NULL: none), replaced on SIGHUP. */
+void msgw_ingest_set_peers(msgw_ingest *ing, const msgw_peers *peers);
 /* An administrator's re-evaluation of every person on today's date, for one service (its code) or
  * all (NULL), queued behind the requests already accepted and done in steps, each step behind the
  * requests that arrived meanwhile; their transitions are routed and committed.  Returns the

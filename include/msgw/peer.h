@@ -20,6 +20,7 @@
 #define MSGW_PEER_H
 
 #include <jansson.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 
 #include "msgw/buf.h"
@@ -66,5 +67,16 @@ bool msgw_peers_seal(const msgw_peers *p, const msgw_department *to, json_t *rec
  */
 bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const char *body, size_t len, json_t **record,
                      msgw_envelope *hdr, msgw_errors *e);
+
+/* An envelope's header, digest and signature as written, without checking it (the sender's own, for
+ * its audit entry when delivered); false when it is not an envelope. */
+bool msgw_envelope_read(const char *body, size_t len, msgw_envelope *hdr);
+/* The peer a TLS client certificate belongs to: its subject names the peer and it chains to that
+ * peer's CA (a CA of one peer cannot vouch for another); NULL otherwise. */
+const msgw_department *msgw_peers_who(const msgw_peers *p, const msgw_config *cfg, X509 *cert);
+/* The audit entry of an envelope (docs/federation.md, "Evidence"): what happened (sent, received,
+ * replayed, rejected), the peer, the header (the message id scrubbed of ID numbers), the digest of
+ * the signed bytes and the signature; rule: why it was rejected (may be NULL).  A new object. */
+json_t *msgw_envelope_audit(const msgw_envelope *hdr, const char *action, const char *peer, const char *rule);
 
 #endif

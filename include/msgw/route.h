@@ -15,6 +15,7 @@
 #include "msgw/config.h"
 #include "msgw/eligibility.h"
 #include "msgw/notice.h"
+#include "msgw/peer.h"
 #include "msgw/store.h"
 
 typedef struct msgw_outbox_list {
@@ -22,7 +23,28 @@ typedef struct msgw_outbox_list {
     size_t n, cap;
 } msgw_outbox_list;
 
-/* Messages for a record sent by `sender`; strings and bodies live in arena a. */
+/* What routing to peer gateways needs besides the record. */
+typedef struct msgw_route_env {
+    const msgw_peers *peers; /* the sealer; NULL: no peers */
+    const char *from_peer;   /* the peer the record came from, NULL: a department of this region */
+    const char (*hops)[16];  /* the regions it passed through before this gateway (from a peer) */
+    size_t nhops;
+    /* a person's hukou and residence regions as the gateway knows them (either may be NULL) */
+    void (*regions)(void *ud, const char *person, const char **hukou, const char **residence);
+    void *ud;
+} msgw_route_env;
+
+/*
+ * Envelopes for the peer gateways a record concerns (docs/federation.md): a
+ * peer whose region holds the hukou or the residence of one of its persons
+ * (the record's own regions first, then env->regions), when the agreement
+ * names the record's kind.  The record is projected to the agreed fields and
+ * sealed.  What came from a peer goes on only to peers that relay, never
+ * back to the sender or a region it passed through.
+ */
+void msgw_route_peers(const msgw_config *cfg, const msgw_route_env *env, const msgw_record *r, msgw_arena *a,
+                      msgw_outbox_list *out);
+/* Messages for a record sent by `sender`; strings and bodies live in arena a (peers excluded). */
 void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, const msgw_record *r,
                        const char *sender, msgw_arena *a, msgw_outbox_list *out);
 /*

@@ -85,6 +85,10 @@ typedef struct msgw_store_item {
     size_t noutbox;
     const msgw_store_verdict *verdicts; /* the transitions it caused, as the verdicts after them */
     size_t nverdicts;
+    /* a peer's envelope that carried the record (evidence, docs/federation.md), or NULL */
+    const char *envelope;
+    size_t envelope_len;
+    const char *envelope_digest; /* SHA-256 of its signed bytes */
     /* filled by msgw_store_commit */
     bool duplicate; /* its message id was committed before: nothing new written */
     int64_t seq;    /* the record's sequence number (the original one for a duplicate) */

@@ -1,6 +1,6 @@
 /*
- * What the gateway's HTTPS listeners share (the departments' ingress and the
- * administrators' listener): the server TLS context — TLS 1.2 and 1.3 only,
+ * What the gateway's HTTPS listeners share (the departments' ingress, the
+ * administrators' listener and the peering listener): the server TLS context — TLS 1.2 and 1.3 only,
  * forward-secret AEAD suites, a client certificate from the gateway's CA
  * required at the handshake — the subject of a request's verified client
  * certificate, TCP_NODELAY on a request's connection, and certificate expiry.
@@ -19,6 +19,11 @@
 
 /* The server context from cfg's tls.{ca,cert,key}; NULL with an error naming /tls. */
 SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e);
+/* The peering listener's: the same, but client certificates from the peers' CAs only (never the
+ * gateway's own CA: a department cannot pose as a peer, nor a peer as a department). */
+SSL_CTX *msgw_tls_peering_context(const msgw_config *cfg, msgw_errors *e);
+/* The request's verified client certificate (a new reference), NULL when none. */
+X509 *msgw_tls_peer_certificate(struct evhttp_request *req);
 /* The verified client certificate's subject O and OU; false when there is none (or it did not verify). */
 bool msgw_tls_peer_subject(struct evhttp_request *req, char *o, size_t olen, char *ou, size_t oulen);
 /* Nagle off on the request's connection: evhttp writes headers and body as two TLS records. */

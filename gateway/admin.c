@@ -109,8 +109,13 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
     json_array_append_new(checks, check_cert(a, "certificate.ca", a->cfg->tls_ca));
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
         const msgw_department *d = &a->cfg->departments[i];
-        if (!d->deliver_cert) continue;
         char name[96];
+        if (d->peer_region) { /* a peer's CA expiring cuts the region off as surely as our own */
+            snprintf(name, sizeof name, "certificate.peer_ca.%s", d->id);
+            json_array_append_new(checks, check_cert(a, name, d->peer_ca));
+            continue;
+        }
+        if (!d->deliver_cert) continue;
         snprintf(name, sizeof name, "certificate.delivery.%s", d->id);
         json_array_append_new(checks, check_cert(a, name, d->deliver_cert));
     }
@@ -166,8 +171,9 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
         const msgw_department *d = &a->cfg->departments[i];
         char name[96];
-        snprintf(name, sizeof name, "delivery.%s", d->id);
-        if (d->deliver_cert) cert_expiry(a, name, d->deliver_cert, now);
+        snprintf(name, sizeof name, "%s.%s", d->peer_region ? "peer_ca" : "delivery", d->id);
+        if (d->peer_region) cert_expiry(a, name, d->peer_ca, now);
+        else if (d->deliver_cert) cert_expiry(a, name, d->deliver_cert, now);
     }
     msgw_buf out;
     msgw_buf_init(&out);
@@ -519,11 +525,16 @@ static json_t *live_hello(const msgw_admin *a)
 {
     static const char *const transports[] = {[MSGW_DELIVER_NONE] = "none", [MSGW_DELIVER_WEBHOOK] = "webhook",
                                              [MSGW_DELIVER_ZMQ] = "zmq"};
-    json_t *depts = json_array(), *services = json_array();
+    json_t *depts = json_array(), *peers = json_array(), *services = json_array();
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
         const msgw_department *d = &a->cfg->departments[i];
         json_t *push = json_array();
         for (size_t k = 0; k < d->npush; k++) json_array_append_new(push, json_string(d->push[k]));
+        if (d->peer_region) { /* a peer gateway: a region on the flow picture */
+            json_array_append_new(peers, json_pack("{s:s,s:s,s:o,s:b}", "id", d->id, "region", d->peer_region, "kinds",
+                                                   push, "relay", d->relay));
+            continue;
+        }
         json_array_append_new(depts, json_pack("{s:s,s:o,s:s}", "id", d->id, "push", push, "deliver",
                                                (unsigned)d->deliver <= MSGW_DELIVER_ZMQ ? transports[d->deliver] : "?"));
     }
@@ -534,8 +545,9 @@ static json_t *live_hello(const msgw_admin *a)
                               json_pack("{s:s,s:s,s:s}", "code", sv->code, "name", sv->name ? sv->name : "",
                                         "department", sv->ndepartments ? sv->departments[0] : ""));
     }
-    return json_pack("{s:s,s:s,s:o,s:[],s:o}", "region", a->cfg->region ? a->cfg->region : "", "catalogue",
-                     a->cat && a->cat->id ? a->cat->id : "", "departments", depts, "peers", "services", services);
+    return json_pack("{s:s,s:s,s:o,s:o,s:o}", "region", a->cfg->region ? a->cfg->region : "", "catalogue",
+                     a->cat && a->cat->id ? a->cat->id : "", "departments", depts, "peers", peers, "services",
+                     services);
 }
 
 static void events(msgw_admin *a, struct evhttp_request *req)

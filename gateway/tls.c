@@ -158,6 +158,6 @@ void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f)
 msgw_metric *msgw_tls_failures_family(msgw_metrics *m)
 {
     return msgw_metrics_counter(m, "msgw_tls_handshake_failures_total",
-                                "TLS handshakes the gateway ended with an alert, by listener (ingress, admin).",
+                                "TLS handshakes the gateway ended with an alert, by listener (ingress, admin, peering).",
                                 "listener", NULL);
 }

@@ -61,6 +61,10 @@ static void print_text(const json_t *t)
     printf("message %s (seq %lld)\n", str(t, "message_id"), (long long)json_integer_value(json_object_get(t, "seq")));
     printf("  received  %s from %s, %s record, body sha256 %s\n", when(t, "recorded_at", a), str(t, "sender"),
            str(t, "kind"), str(t, "body_sha256"));
+    const json_t *env = json_object_get(t, "envelope");
+    if (env)
+        printf("  envelope  from peer gateway %s, signed bytes sha256 %s (kept in the store)\n", str(env, "peer"),
+               str(env, "signed_sha256"));
     printf("  outcome   %s\n", str(t, "outcome"));
     size_t i;
     json_t *x;

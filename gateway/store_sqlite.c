@@ -777,6 +777,13 @@ static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_
         json_decref(messages);
         return false;
     }
+    json_t *envelope = rows(s,
+                            "SELECT peer, digest AS signed_sha256, length(body) AS bytes, received_at FROM envelopes "
+                            "WHERE record_seq = ?2 AND ?1 IS ?1",
+                            NULL, seq, NULL, e);
+    if (json_array_size(envelope)) /* it came from a peer gateway: the evidence kept */
+        json_object_set(r, "envelope", json_array_get(envelope, 0));
+    json_decref(envelope);
     json_object_set_new(r, "outcome", json_string("stored: decoded, validated and committed"));
     json_object_set_new(r, "facts", facts);
     json_object_set_new(r, "verdicts", verdicts);

@@ -2,6 +2,7 @@
 # they install what is missing with apt-get, configure with meson and build.
 #
 #   make run     build, then show the gateway normalising every department's sample records
+#   make federation  build, then three peered gateways (Beijing, Tianjin, Hebei) and a scenario
 #   make test    build with AddressSanitizer + UBSan (warnings are errors) and run every test
 #   make bench   optimised build, decode + validate throughput per format (docs/benchmarks.md)
 #   make fuzz    libFuzzer harness per decoder; FUZZ_SECONDS=N per harness (default 60)
@@ -17,7 +18,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test bench fuzz schemas clean
+.PHONY: all deps run federation test bench fuzz schemas clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -42,6 +43,11 @@ $(TEST_BUILD)/build.ninja: | deps
 run: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	./deploy/demo.sh $(BUILD)
+
+# Three gateways peering on loopback (deploy/federation.sh): Ctrl-C stops it.
+federation: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	./deploy/federation.sh $(BUILD)
 
 test: deps $(TEST_BUILD)/build.ninja
 	ninja -C $(TEST_BUILD)

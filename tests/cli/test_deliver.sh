@@ -2,6 +2,7 @@
 # Delivery from the outbox to real webhook receivers over mutual TLS: every message reaches its
 # recipient once, with its event id; a receiver that keeps failing gets the message retried and
 # then dead-lettered with its last error; an administrator lists the dead letters and replays them.
+# A peer gateway that answers 409 (it holds the envelope already) has it settled as delivered.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -11,7 +12,9 @@ python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" 
 pids+=($!)
 python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 503 "$tmp/cdpf.log" "$tmp/cdpf.port" &
 pids+=($!)
-wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port"
+python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 409 "$tmp/peer.log" "$tmp/peer.port" &
+pids+=($!)
+wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port" && wait_file "$tmp/peer.port"
 cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
@@ -25,7 +28,12 @@ cat >"$tmp/msgw.json" <<JSON
       "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/mca.port")/inbox" } } },
     { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" },
       "push": ["disability_certificate"], "eligibility": true,
-      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/cdpf.port")/inbox" } } } ] }
+      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/cdpf.port")/inbox" } } } ],
+  "peering": { "listen": "127.0.0.1:0" },
+  "peers": [ { "id": "hebei", "region": "13", "url": "https://localhost:$(cat "$tmp/peer.port")", "ca": "$P/ca.crt",
+               "kinds": ["disability_certificate"],
+               "fields": ["id_number", "hukou_region", "disability_category", "disability_grade",
+                          "disability_certificate_no"] } ] }
 JSON
 "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>"$tmp/log" &
 pids+=($!)
@@ -43,6 +51,10 @@ for _ in $(seq 100); do
 done
 ok test "$(sql "select count(*) from outbox where state='pending'")" = 0
 ok test "$(sql "select count(*) from outbox where recipient='mca' and state='delivered'")" = "$expected_mca"
+# the Hebei person's record went to the peer as an envelope, answered 409 once: delivered
+ok test "$(sql "select count(*) from outbox where recipient='hebei' and state='delivered' and attempts=1")" = 1
+ok test "$(wc -l <"$tmp/peer.log")" = 1
+ok grep -q '"type": "application/vnd.msgw.envelope+json"' "$tmp/peer.log"
 # each mca message arrived exactly once, with its event id, from the gateway's client certificate
 ok test "$(wc -l <"$tmp/mca.log")" = "$expected_mca"
 ok test "$(python3 -c 'import json,sys; print(len({json.loads(l)["event"] for l in open(sys.argv[1])}))' "$tmp/mca.log")" = "$expected_mca"

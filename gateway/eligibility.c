@@ -20,6 +20,9 @@
 #include "rules_internal.h"
 
 #define BIT_PERSON ((uint64_t)1 << 63)
+/* A person's hukou or residence region changed: every rule is about a place (jurisdiction). Fact
+ * types use bits 0 .. MSGW_MAX_FACT_TYPES - 1, so bit 62 is free. */
+#define BIT_REGION ((uint64_t)1 << 62)
 #define ALL_BITS UINT64_MAX
 
 typedef struct sfact {
@@ -77,6 +80,11 @@ struct msgw_elig {
     msgw_idmap *person_index, *household_index, *seen;
     const msgw_service **rules; /* services with machine rules */
     size_t nrules;
+    uint64_t *deps; /* per rule: what re-evaluates it (its dependency mask, and the places that decide) */
+    /* jurisdiction: the region this gateway serves (the catalogue's GB/T 2260 prefix), NULL for all */
+    const char *served;
+    size_t served_len;
+    int residence_fact; /* fact index of "residence" (where the person lives, dated), -1 none */
     long birthdays[12 * 31];
     int death_fact; /* fact index of "death" */
     size_t last_evaluated;
@@ -135,6 +143,40 @@ static void collect_timers(msgw_elig *e, const msgw_rule *r)
         if (e->ntimers < sizeof e->timers / sizeof e->timers[0]) e->timers[e->ntimers++] = *msgw_rule_time_threshold(r, i);
 }
 
+/*
+ * Jurisdiction (docs/eligibility.md): this gateway serves the catalogue's region (or the gateway's,
+ * msgw_elig_serve).  Every rule is then about a place, the hukou's or the residence's by the
+ * service's decided_by, so a change of either region (BIT_REGION), and for residence-decided
+ * services a residence fact, re-evaluates it.
+ */
+static void jurisdiction_init(msgw_elig *e, const char *served)
+{
+    const msgw_catalogue *cat = e->cat;
+    e->served = served && served[0] ? served : NULL;
+    e->served_len = e->served ? strlen(e->served) : 0;
+    e->residence_fact = msgw_rule_env_fact_index(cat->env, "residence");
+    free(e->deps);
+    e->deps = calloc(e->nrules + 1, sizeof *e->deps);
+    if (!e->deps) abort();
+    for (size_t r = 0; r < e->nrules; r++) {
+        const msgw_service *s = e->rules[r];
+        e->deps[r] = s->depends;
+        if (!e->served) continue;
+        e->deps[r] |= BIT_REGION;
+        if (s->decided_by == MSGW_BY_RESIDENCE && e->residence_fact >= 0)
+            e->deps[r] |= (uint64_t)1 << e->residence_fact;
+    }
+}
+
+void msgw_elig_serve(msgw_elig *e, const char *region)
+{
+    const char *cat = e->cat->region && e->cat->region[0] ? e->cat->region : NULL;
+    if (!region || !region[0]) return;
+    /* nested regions: the narrower one (a Hebei gateway running Langfang's catalogue serves Langfang) */
+    bool cat_inside = cat && strncmp(cat, region, strlen(region)) == 0;
+    jurisdiction_init(e, cat_inside ? cat : region);
+}
+
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
 {
     msgw_elig *e = calloc(1, sizeof *e);
@@ -148,6 +190,7 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     if (!e->rules) abort();
     for (size_t i = 0; i < cat->nservices; i++)
         if (cat->services[i].eligible) e->rules[e->nrules++] = &cat->services[i];
+    jurisdiction_init(e, cat->region);
     for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
     e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
     e->eligible_lists = calloc(e->nrules + 1, sizeof *e->eligible_lists);
@@ -178,6 +221,7 @@ void msgw_elig_destroy(msgw_elig **ep)
     free(e->persons);
     free(e->households);
     free(e->rules);
+    free(e->deps);
     free(e->scratch);
     free(e->views);
     free(e->bounds);
@@ -401,6 +445,57 @@ static const sfact *current_fact(const pstate *ps, const char *type, msgw_date d
     return best;
 }
 
+/* ---- jurisdiction ---- */
+
+/* The person's hukou region: their own, else their household's; NULL when unknown.  Never the ID
+ * number's address code, which says where the number was first issued. */
+static const char *person_hukou(const msgw_elig *e, const pstate *ps)
+{
+    if (ps->p.hukou_region) return ps->p.hukou_region;
+    return ps->household >= 0 ? e->households[ps->household].region : NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The place that decides a service for a person. */
+typedef struct place {
+    const char *region; /* GB/T 2260 code, NULL when unknown altogether */
+    const char *of;     /* "hukou" or "residence": whose region it is */
+    const char *source; /* "person" (the registration), "household" (the roster), "residence_fact" */
+} place;
+
+/*
+ * Hukou-decided: the hukou region.  Residence-decided: the current residence fact's region, else the
+ * registration's residence region, else the hukou region (people live where they are registered
+ * unless told otherwise).  has_residence says whether the view holds a current residence fact (it
+ * spares the search among the person's facts when it does not).
+ */
+static place deciding_place(const msgw_elig *e, const pstate *ps, msgw_decided_by by, bool has_residence,
+                            msgw_date date)
+{
+    if (by == MSGW_BY_RESIDENCE) {
+        const sfact *rf = has_residence ? current_fact(ps, e->cat->env->facts[e->residence_fact].ft->id, date) : NULL;
+        const msgw_attr *a = rf ? msgw_fact_attr(&rf->f, "residence_region") : NULL;
+        if (a && (a->v.kind == MSGW_V_CODE || a->v.kind == MSGW_V_STRING) && a->v.u.s)
+            return (place){a->v.u.s, "residence", "residence_fact"};
+        if (ps->p.residence_region) return (place){ps->p.residence_region, "residence", "person"};
+    }
+    if (ps->p.hukou_region) return (place){ps->p.hukou_region, "hukou", "person"};
+    if (ps->household >= 0 && e->households[ps->household].region)
+        return (place){e->households[ps->household].region, "hukou", "household"};
+    return (place){NULL, "hukou", NULL};
+}
+
+/* Whether the place lies in the region served: one prefix comparison.  Unknown cannot be told
+ * apart, so it counts as within (records sent without regions are evaluated as they always were). */
+static bool place_served(const msgw_elig *e, const place *pl)
+{
+    return !e->served || !pl->region || strncmp(pl->region, e->served, e->served_len) == 0;
+}
+
 /* ---- evaluation ---- */
 
 static void build_view(msgw_elig *e, const pstate *ps, msgw_view *v, int64_t *slots, msgw_date date)
@@ -572,9 +667,27 @@ static void explain_changes(const cause *c, const pstate *ps, json_t *changes, c
     }
 }
 
+/* "hukou 131082 is outside the region served (12): decided where the hukou is" and its JSON twin. */
+static json_t *explain_jurisdiction(const msgw_elig *e, const msgw_service *s, const place *pl, msgw_buf *text)
+{
+    bool by_residence = s->decided_by == MSGW_BY_RESIDENCE;
+    json_t *j = json_object();
+    json_object_set_new(j, "decided_by", json_string(by_residence ? "residence" : "hukou"));
+    json_object_set_new(j, "region", json_string(pl->region));
+    json_object_set_new(j, "region_of", json_string(pl->of));
+    json_object_set_new(j, "source", json_string(pl->source));
+    json_object_set_new(j, "served", json_string(e->served));
+    bool stand_in = by_residence && strcmp(pl->of, "hukou") == 0; /* residence unknown */
+    msgw_buf_printf(text, "%s%s %s%s is outside the region served (%s): decided where %s",
+                    stand_in ? "residence unknown, " : "", pl->of, pl->region,
+                    strcmp(pl->source, "household") == 0 ? " (the household's)" : "", e->served,
+                    by_residence ? "the person lives" : "the hukou is");
+    return j;
+}
+
 static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
                             const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
-                            const cause *c, msgw_date date, msgw_transitions *out)
+                            const cause *c, const place *outside, msgw_date date, msgw_transitions *out)
 {
     msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
     if (out->n == out->cap) {
@@ -673,6 +786,11 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     }
     bool died = e->death_fact >= 0 && self->slots[env->facts[e->death_fact].present] == 1 && kind == MSGW_TR_LOST;
     if (died) json_object_set_new(cj, "death", json_true());
+    /* the place that decides is outside the region served (only ever a LOST: nothing is evaluated there) */
+    msgw_buf jt;
+    msgw_buf_init(&jt);
+    if (outside && kind == MSGW_TR_LOST)
+        json_object_set_new(cj, "jurisdiction", explain_jurisdiction(e, s, outside, &jt));
     json_object_set_new(x, "cause", cj);
     t->explanation = x;
     money_text(amount, sizeof amount, after->eligible ? after->amount : before->amount);
@@ -686,7 +804,11 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     if (v->amount != MSGW_ABSENT)
         msgw_buf_printf(&tb, ", %s%s%s", amount, s->amount_period ? " " : "", s->amount_period ? s->amount_period : "");
     msgw_buf_printf(&tb, ": %s%s", died ? "death recorded; " : "", ctext);
-    if (ps->p.hukou_region) msgw_buf_printf(&tb, "; hukou %s", ps->p.hukou_region);
+    if (jt.len) msgw_buf_printf(&tb, "; %s", jt.data);
+    /* the person's hukou, unless the jurisdiction text has just named it */
+    bool named = jt.len && outside->region == ps->p.hukou_region;
+    if (ps->p.hukou_region && !named) msgw_buf_printf(&tb, "; hukou %s", ps->p.hukou_region);
+    msgw_buf_free(&jt);
     char *text = tb.data;
     t->text = text;
 }
@@ -730,13 +852,23 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     bool dead = e->death_fact >= 0 && self->slots[e->cat->env->facts[e->death_fact].present] == 1;
     uint64_t presence = msgw_view_presence(e->cat->env, self);
     uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
+    bool has_residence = e->residence_fact >= 0 && ((presence >> e->residence_fact) & 1);
+    /* jurisdiction, per decided_by (hukou, residence): the place, found once per person when needed */
+    place places[2] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
+    int within[2] = {-1, -1}; /* -1 not looked at yet */
     e->last_evaluated++;
     for (size_t r = 0; r < e->nrules; r++) {
         const msgw_service *s = e->rules[r];
         if (only >= 0 && (long)r != only) continue;
-        if (!(s->depends & mask) && !(dead && (mask & death_bit))) continue;
-        int bad = -1;
-        msgw_verdict now = evaluate(e, s, &ctx, dead, presence, &bad);
+        if (!(e->deps[r] & mask) && !(dead && (mask & death_bit))) continue;
+        int bad = -1, by = s->decided_by == MSGW_BY_RESIDENCE;
+        if (e->served && within[by] < 0) {
+            places[by] = deciding_place(e, ps, s->decided_by, has_residence, date);
+            within[by] = place_served(e, &places[by]);
+        }
+        /* Outside the region served: not this gateway's case, whatever the rule would say. */
+        msgw_verdict now = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
+        if (within[by] != 0) now = evaluate(e, s, &ctx, dead, presence, &bad);
         if (now.error) {
             report_error(e, s, ps, bad, date, err);
             ps->verdicts[r].error = true;
@@ -753,7 +885,7 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         msgw_verdict old = *before;
         *before = now;
         if (now.eligible && !old.eligible) eligible_list_add(e, r, pi);
-        emit_transition(e, s, ps, self, &h, &old, &now, c, date, out);
+        emit_transition(e, s, ps, self, &h, &old, &now, c, within[by] == 0 ? &places[by] : NULL, date, out);
     }
 }
 
@@ -794,20 +926,38 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     long *persons = calloc(n + 1, sizeof *persons);
     uint64_t *masks = calloc(n + 1, sizeof *masks);
     const msgw_fact **previous = calloc(r->nfacts + 1, sizeof *previous);
-    if (!persons || !masks || !previous) abort();
+    /* copies: fact_store may move the person's facts (realloc) while later facts are stored */
+    msgw_fact *prevcopy = calloc(r->nfacts + 1, sizeof *prevcopy);
+    /* each person's hukou and residence regions before the record, to see whether they moved */
+    const char **regions = calloc(2 * n + 1, sizeof *regions);
+    if (!persons || !masks || !previous || !prevcopy || !regions) abort();
     for (size_t i = 0; i < n; i++) {
         persons[i] = person_get(e, r->persons[i].id_number, true);
-        if (!e->persons[persons[i]].origin) e->persons[persons[i]].origin = mid;
-        person_update(e, &e->persons[persons[i]], &r->persons[i], mid);
+        pstate *ps = &e->persons[persons[i]];
+        if (!ps->origin) ps->origin = mid;
+        regions[2 * i] = person_hukou(e, ps);
+        regions[2 * i + 1] = ps->p.residence_region;
+        person_update(e, ps, &r->persons[i], mid);
         masks[i] = BIT_PERSON;
     }
     if (r->household) household_update(e, r->household, mid);
+    /* A move (the person's own hukou or residence, or the household's region they take) re-evaluates
+     * every service: each is decided by a place (jurisdiction).  evaluate_affected passes the bit on
+     * to the whole household. */
+    for (size_t i = 0; i < n; i++) {
+        const pstate *ps = &e->persons[persons[i]];
+        const char *hk = person_hukou(e, ps), *rs = ps->p.residence_region;
+        if (!same_str(hk, regions[2 * i]) || !same_str(rs, regions[2 * i + 1])) masks[i] |= BIT_REGION;
+    }
     for (size_t f = 0; f < r->nfacts; f++) {
         const msgw_fact *fact = &r->facts[f];
         long pi = person_get(e, fact->subject, false);
         if (pi < 0) continue; /* validated records only name their own persons */
         const sfact *prev = current_fact(&e->persons[pi], fact->type, date);
-        previous[f] = prev ? &prev->f : NULL;
+        if (prev) {
+            prevcopy[f] = prev->f;
+            previous[f] = &prevcopy[f];
+        }
         fact_store(e, &e->persons[pi], fact, r);
         int fi = msgw_rule_env_fact_index(e->cat->env, fact->type);
         for (size_t i = 0; i < n; i++)
@@ -818,6 +968,8 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     free(persons);
     free(masks);
     free(previous);
+    free(prevcopy);
+    free(regions);
 }
 
 static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, msgw_date from, msgw_date date,

@@ -289,6 +289,7 @@ static bool rebuild_engine(msgw_ingest *ing, msgw_errors *e)
 {
     msgw_elig_destroy(&ing->elig);
     ing->elig = msgw_elig_new(ing->cat);
+    msgw_elig_serve(ing->elig, ing->cfg->region);
     ing->swept = MSGW_DATE_NONE;
     bool ok = msgw_store_each_record(ing->store, replay_one, ing, e);
     msgw_date today = msgw_date_today();

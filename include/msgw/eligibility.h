@@ -6,6 +6,11 @@
  *
  * Only the rules that read what changed are re-evaluated, only for the
  * persons concerned (the subject and their household).
+ *
+ * Jurisdiction: a service is evaluated for a person only when the place that
+ * decides it (the hukou region, or where the person lives, by the service's
+ * decided_by) lies in the catalogue's region, or is not known at all; never
+ * from the ID number's address code (docs/eligibility.md, "Jurisdiction").
  */
 #ifndef MSGW_ELIGIBILITY_H
 #define MSGW_ELIGIBILITY_H
@@ -45,6 +50,10 @@ void msgw_transitions_clear(msgw_transitions *t);
 typedef struct msgw_elig msgw_elig;
 
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat);
+/* The region this gateway serves (its configuration's), before any record is applied: the
+ * engine's jurisdiction is then this region, or the catalogue's when that one lies inside it (a
+ * Hebei gateway running Langfang's catalogue); without it, the catalogue's region. */
+void msgw_elig_serve(msgw_elig *e, const char *region);
 void msgw_elig_destroy(msgw_elig **e);
 /*
  * Applies a validated record on evaluation date `date`.  A record whose

@@ -34,6 +34,7 @@ typedef struct run {
     bool *matched;
     size_t nmatched_cap;
     msgw_errors errs;
+    size_t errs_seen; /* errors before this one are accounted for by an expect */
     bool ignore_others;
     hh households[16];
     int nh;
@@ -84,6 +85,7 @@ static void end_scenario(run *r)
     r->matched = NULL;
     r->nmatched_cap = 0;
     msgw_errors_clear(&r->errs);
+    r->errs_seen = 0;
     msgw_elig_destroy(&r->elig);
     msgw_catalogue_destroy(&r->cat);
     msgw_batch_destroy(&r->last);
@@ -199,13 +201,17 @@ static bool check_id(run *r, const char *id)
 static void do_person(run *r, char **tok, int n)
 {
     if (!check_id(r, tok[1])) return;
+    const char *via = NULL;
+    for (int i = 2; i + 1 < n; i++)
+        if (strcmp(tok[i], "via") == 0) via = tok[i + 1];
     msgw_batch *b;
-    msgw_record *rec = new_record(r, &b, "person_registration", NULL);
+    msgw_record *rec = new_record(r, &b, "person_registration", via);
     size_t cap = 0;
     msgw_person *p = msgw_record_add_person(rec, b->arena, &cap);
     snprintf(p->id_number, sizeof p->id_number, "%s", tok[1]);
     for (int i = 2; i < n; i++) {
-        if (strcmp(tok[i], "born") == 0 && i + 1 < n) parse_date(r, tok[++i], &p->birth_date);
+        if (strcmp(tok[i], "via") == 0 && i + 1 < n) i++;
+        else if (strcmp(tok[i], "born") == 0 && i + 1 < n) parse_date(r, tok[++i], &p->birth_date);
         else if (strcmp(tok[i], "sex") == 0 && i + 1 < n) p->sex = msgw_arena_strdup(b->arena, tok[++i]);
         else if (strcmp(tok[i], "hukou") == 0 && i + 1 < n) p->hukou_region = msgw_arena_strdup(b->arena, tok[++i]);
         else if (strcmp(tok[i], "residence") == 0 && i + 1 < n) p->residence_region = msgw_arena_strdup(b->arena, tok[++i]);
@@ -325,6 +331,30 @@ static void do_fact(run *r, char **tok, int n)
     apply_batch(r, b);
 }
 
+/* `json PATH=VALUE`: the explanation's member at the dotted PATH (array elements by index) has VALUE
+ * (a string as it is, a number, true, false or null as written in JSON). */
+static bool explanation_has(const json_t *x, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) return false;
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)(eq - spec), spec);
+    const json_t *v = x;
+    char *save = NULL;
+    for (char *k = strtok_r(path, ".", &save); k && v; k = strtok_r(NULL, ".", &save))
+        v = json_is_array(v) ? json_array_get(v, strtoul(k, NULL, 10)) : json_object_get(v, k);
+    if (!v) return false;
+    const char *want = eq + 1;
+    char got[64];
+    if (json_is_string(v)) return strcmp(json_string_value(v), want) == 0;
+    if (json_is_integer(v)) snprintf(got, sizeof got, "%lld", (long long)json_integer_value(v));
+    else if (json_is_true(v)) snprintf(got, sizeof got, "true");
+    else if (json_is_false(v)) snprintf(got, sizeof got, "false");
+    else if (json_is_null(v)) snprintf(got, sizeof got, "null");
+    else return false;
+    return strcmp(got, want) == 0;
+}
+
 static bool transition_matches(const msgw_transition *t, char **tok, int n, run *r)
 {
     const char *kinds[] = {"NEW", "LOST", "CHANGED"};
@@ -344,6 +374,8 @@ static bool transition_matches(const msgw_transition *t, char **tok, int n, run 
             if (!parse_date(r, tok[i + 1], &d) || t->after.since != d) return false;
         } else if (strcmp(tok[i], "cause") == 0) {
             if (!strstr(t->text, tok[i + 1])) return false;
+        } else if (strcmp(tok[i], "json") == 0) {
+            if (!explanation_has(t->explanation, tok[i + 1])) return false;
         } else {
             failf(r, "expect: unknown word '%s'", tok[i]);
             return false;
@@ -368,9 +400,19 @@ static void do_expect(run *r, char **tok, int n)
     }
     if (n >= 3 && strcmp(tok[1], "error") == 0) {
         bool found = false;
-        for (size_t i = 0; i < r->errs.n; i++)
+        for (size_t i = r->errs_seen; i < r->errs.n; i++)
             found = found || (r->errs.v[i].location && strncmp(r->errs.v[i].location, tok[2], strlen(tok[2])) == 0);
         if (!found) failf(r, "expected an evaluation error for %s", tok[2]);
+        r->errs_seen = r->errs.n;
+        return;
+    }
+    if (n >= 3 && strcmp(tok[1], "no") == 0 && strcmp(tok[2], "error") == 0) {
+        const char *only = n >= 5 && strcmp(tok[3], "for") == 0 ? tok[4] : NULL;
+        for (size_t i = r->errs_seen; i < r->errs.n; i++)
+            if (!only || (r->errs.v[i].location && strncmp(r->errs.v[i].location, only, strlen(only)) == 0))
+                failf(r, "expected no evaluation error%s%s, got one at %s", only ? " for " : "", only ? only : "",
+                      r->errs.v[i].location ? r->errs.v[i].location : "?");
+        r->errs_seen = r->errs.n;
         return;
     }
     if (n < 4) {
@@ -450,6 +492,22 @@ static void do_line(run *r, char **tok, int n)
     } else failf(r, "cannot read this line");
 }
 
+/* Splits a line at blanks; "a quoted text" is one word (without its quotes). */
+static int tokenize(char *line, char **tok, int max)
+{
+    int n = 0;
+    for (char *p = line; *p && n < max;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        bool quoted = *p == '"';
+        if (quoted) p++;
+        tok[n++] = p;
+        while (*p && (quoted ? *p != '"' : (*p != ' ' && *p != '\t' && *p != '\r'))) p++;
+        if (*p) *p++ = '\0';
+    }
+    return n;
+}
+
 static void run_file(void **state)
 {
     const char *name = *state;
@@ -469,9 +527,7 @@ static void run_file(void **state)
         char *hash = strchr(line, '#');
         if (hash) *hash = '\0';
         char *tok[64];
-        int n = 0;
-        char *s2 = NULL;
-        for (char *t = strtok_r(line, " \t\r", &s2); t && n < 64; t = strtok_r(NULL, " \t\r", &s2)) tok[n++] = t;
+        int n = tokenize(line, tok, 64);
         if (n) do_line(&r, tok, n);
     }
     end_scenario(&r);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "msgw/peer.h"
+#include "msgw/route.h"
 #include "testutil.h"
 
 typedef struct fx {
@@ -212,12 +213,89 @@ static void test_misaddressed_and_foreign_signers(void **state)
     json_decref(r);
 }
 
+/*
+ * Routing to peers (msgw_route_peers) from Tianjin peering with Hebei (13, relaying) and Beijing
+ * (11): by the hukou or the residence of the record's persons, to both when both are elsewhere;
+ * what came from a peer only on to relaying peers, never back or to a region it passed.
+ */
+static msgw_config *three_way(fx *f)
+{
+    char text[3072];
+    snprintf(text, sizeof text,
+             "{\"region\": \"12\", \"data_dir\": \"%s/d\","
+             " \"tls\": {\"ca\": \"%s/12/ca.crt\", \"cert\": \"%s/12/gateway.crt\", \"key\": \"%s/12/gateway.key\"},"
+             " \"peering\": {\"listen\": \"127.0.0.1:0\"},"
+             " \"departments\": [{\"id\": \"cdpf\", \"certificate\": {\"organization\": \"12\", \"unit\": \"cdpf\"},"
+             " \"push\": [\"disability_certificate\"]}],"
+             " \"peers\": [{\"id\": \"hebei\", \"region\": \"13\", \"url\": \"https://localhost:1\", \"relay\": true,"
+             " \"ca\": \"%s/13/ca.crt\", \"kinds\": [\"disability_certificate\"], \"fields\": [\"hukou_region\"]},"
+             " {\"id\": \"beijing\", \"region\": \"11\", \"url\": \"https://localhost:2\","
+             " \"ca\": \"%s/11/ca.crt\", \"kinds\": [\"disability_certificate\"], \"fields\": [\"hukou_region\"]}]}",
+             f->dir, f->dir, f->dir, f->dir, f->dir, f->dir);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_config *c = msgw_config_parse(text, strlen(text), tu_ctx()->dict, &e);
+    assert_non_null(c);
+    msgw_errors_clear(&e);
+    return c;
+}
+
+/* The recipients of the envelopes routed for one person with these regions, as "a,b". */
+static const char *routed(const msgw_config *c, const msgw_peers *p, const char *hukou, const char *residence,
+                          const char *from_peer, const char (*hops)[16], size_t nhops)
+{
+    static char out[64];
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_person person;
+    msgw_person_init(&person);
+    memcpy(person.id_number, "120101199001010012", 19);
+    person.hukou_region = hukou;
+    person.residence_region = residence;
+    msgw_record r = {.kind = "disability_certificate", .message_id = "cdpf:X", .source_department = "cdpf",
+                     .source_message_id = "X", .persons = &person, .npersons = 1};
+    msgw_route_env env = {.peers = p, .from_peer = from_peer, .hops = hops, .nhops = nhops};
+    msgw_outbox_list box = {0};
+    msgw_route_peers(c, &env, &r, a, &box);
+    out[0] = '\0';
+    for (size_t i = 0; i < box.n; i++) {
+        assert_string_equal(box.v[i].media_type, MSGW_ENVELOPE_MEDIA_TYPE);
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "", box.v[i].recipient);
+    }
+    free(box.v);
+    msgw_arena_destroy(&a);
+    return out;
+}
+
+static void test_routing_to_peers(void **state)
+{
+    fx *f = *state;
+    msgw_config *c = three_way(f);
+    msgw_peers *p = peers(c);
+    assert_string_equal(routed(c, p, "120101", "120101", NULL, NULL, 0), "");            /* ours alone */
+    assert_string_equal(routed(c, p, "131082", "120101", NULL, NULL, 0), "hebei");       /* hukou in Hebei */
+    assert_string_equal(routed(c, p, "120101", "110105", NULL, NULL, 0), "beijing");     /* lives in Beijing */
+    assert_string_equal(routed(c, p, "131082", "110105", NULL, NULL, 0), "hebei,beijing"); /* both */
+    assert_string_equal(routed(c, p, NULL, NULL, NULL, NULL, 0), "");                     /* unknown: kept */
+    /* from Beijing: relayed only to Hebei (which relays), never back to Beijing */
+    const char from_bj[][16] = {"11"};
+    assert_string_equal(routed(c, p, "131082", "110105", "beijing", from_bj, 1), "hebei");
+    /* from Beijing having passed Hebei before: not to Hebei again */
+    const char via_hb[][16] = {"13", "11"};
+    assert_string_equal(routed(c, p, "131082", "110105", "beijing", via_hb, 2), "");
+    /* from Hebei: Beijing does not relay, and Hebei is where it came from */
+    const char from_hb[][16] = {"13"};
+    assert_string_equal(routed(c, p, "131082", "110105", "hebei", from_hb, 1), "");
+    msgw_peers_destroy(&p);
+    msgw_config_destroy(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sealed_envelope_opens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alterations_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misaddressed_and_foreign_signers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routing_to_peers, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

@@ -73,6 +73,8 @@ typedef struct lg_opts {
     size_t count;
     bool any_reply, cycle;
     const char *sent_log, *label;
+    const char *region, *catalogue; /* popgen region; the catalogue --flagging evaluates */
+    const char *overlay;            /* that catalogue's deployment overlay (parameter values) */
 } lg_opts;
 
 /* ---- the bodies ------------------------------------------------------------------ */
@@ -123,7 +125,7 @@ static popgen *grow(const msgw_dict *dict, const lg_opts *o, size_t households)
     popgen_opts_defaults(&po);
     po.seed = o->seed;
     po.households = households;
-    po.region = "tianjin"; /* the bench gateway serves region 12 with the Tianjin catalogue */
+    po.region = o->region; /* --region: tianjin (the bench gateway serves region 12) by default */
     po.disability_percent = o->disability_percent;
     po.low_income_percent = o->low_income_percent;
     msgw_errors e;
@@ -193,7 +195,9 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
     msgw_catalogue *cat = NULL;
     msgw_elig *elig = NULL;
     if (o->flagging) {
-        cat = msgw_catalogue_load(dict, "tianjin", &e);
+        cat = msgw_catalogue_load(dict, o->catalogue, &e);
+        if (cat && o->overlay && !msgw_catalogue_overlay(cat, o->overlay, &e))
+            msgw_catalogue_destroy(&cat);
         if (!cat) {
             print_errors("catalogue", &e);
             exit(2);
@@ -764,6 +768,10 @@ static const char usage[] =
     "  --records N           distinct records generated before the clock starts (20000)\n"
     "  --seed N              population seed (1): a new seed for each run against the same store\n"
     "  --flagging            only records that cause an eligibility transition for a new person\n"
+    "  --region R            the population's region: beijing tianjin langfang all (tianjin)\n"
+    "  --catalogue C         the catalogue --flagging evaluates (tianjin): the one of the gateway\n"
+    "                        that decides the person's services (langfang for Langfang persons)\n"
+    "  --catalogue-overlay F the gateway's catalogue_overlay (Langfang's local parameter values)\n"
     "  --disability-percent P, --low-income-percent P   population overrides (docs/popgen.md)\n"
     "  --duration S          stop sending after S seconds (10)\n"
     "  --count N             stop after N requests\n"
@@ -798,7 +806,9 @@ int main(int argc, char **argv)
                  .records = 20000,
                  .seed = 1,
                  .duration = 10,
-                 .grace = 30};
+                 .grace = 30,
+                 .region = "tianjin",
+                 .catalogue = "tianjin"};
     enum {
         O_ENDPOINT = 256,
         O_SKEY,
@@ -824,7 +834,10 @@ int main(int argc, char **argv)
         O_ANY,
         O_CYCLE,
         O_SENT,
-        O_LABEL
+        O_LABEL,
+        O_REGION,
+        O_CATALOGUE,
+        O_OVERLAY
     };
     static const struct option lo[] = {{"endpoint", required_argument, 0, O_ENDPOINT},
                                        {"server-key", required_argument, 0, O_SKEY},
@@ -851,6 +864,9 @@ int main(int argc, char **argv)
                                        {"cycle", no_argument, 0, O_CYCLE},
                                        {"sent-log", required_argument, 0, O_SENT},
                                        {"label", required_argument, 0, O_LABEL},
+                                       {"region", required_argument, 0, O_REGION},
+                                       {"catalogue", required_argument, 0, O_CATALOGUE},
+                                       {"catalogue-overlay", required_argument, 0, O_OVERLAY},
                                        {0, 0, 0, 0}};
     int c;
     optind = 2;
@@ -930,6 +946,15 @@ int main(int argc, char **argv)
             break;
         case O_LABEL:
             o.label = optarg;
+            break;
+        case O_REGION:
+            o.region = optarg;
+            break;
+        case O_CATALOGUE:
+            o.catalogue = optarg;
+            break;
+        case O_OVERLAY:
+            o.overlay = optarg;
             break;
         default:
             fputs(usage, stderr);

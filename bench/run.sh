@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: runs the decode, eligibility and daemon benchmarks of a release build and keeps their
-# tables.
+# make bench: runs the decode, eligibility, daemon and cross-region forwarding benchmarks of a
+# release build and keeps their tables.
 #   ./bench/run.sh BUILD_DIR [bench_decode options...]   (with options: the decode benchmark only)
 # BUILD_DIR must be a release build (meson setup BUILD_DIR --buildtype=release -Dtests=false);
 # the table is printed and written to BUILD_DIR/bench-report.txt.  See docs/benchmarks.md.
@@ -43,4 +43,13 @@ fi
 if [ -x "$build/bench/loadgen" ] && [ "${1:-}" = "" ] && [ "${MSGW_BENCH_DAEMON:-1}" != 0 ]; then
 	echo
 	"$(dirname "$0")/daemon.sh" "$build"
+fi
+
+# Cross-region forwarding (issue 6 §7): three gateways peering on this machine, Tianjin's ingest and
+# the envelopes it delivers to Hebei per second, push at Tianjin -> notice at Hebei p50 / p99, against
+# the single gateway of the same rounds; bench/federation.sh appends its table to the report (about
+# 4 minutes with 4 s runs).  MSGW_BENCH_FEDERATION=0 skips it.
+if [ -x "$build/bench/loadgen" ] && [ "${1:-}" = "" ] && [ "${MSGW_BENCH_FEDERATION:-1}" != 0 ]; then
+	echo
+	"$(dirname "$0")/federation.sh" "$build" --seconds 4
 fi

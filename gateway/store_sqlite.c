@@ -44,8 +44,8 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_TRANSITION] = "INSERT INTO transitions(at, person, service, kind, eligible, tier, amount, hukou_region, "
                       "residence_region, explanation, cause, record_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
                       "?10, ?11, ?12)",
-    [ST_ENVELOPE] = "INSERT INTO envelopes(record_seq, peer, message_id, digest, body, received_at) VALUES "
-                    "(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_ENVELOPE] = "INSERT INTO envelopes(record_seq, peer, message_id, digest, body, received_at, direction) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_FIND] = "SELECT seq, recorded_at FROM records WHERE message_id = ?1",
     [ST_RECORD] = "INSERT INTO records(message_id, kind, sender, source_message_id, body_digest, "
                   "recorded_at, canonical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -106,9 +106,11 @@ static const char schema_sql[] =
     " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
     " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (person, service)) WITHOUT ROWID;"
-    /* peers' envelopes as received, signature included: what this gateway can show it was sent */
+    /* envelopes exchanged with peer gateways, signature included, as sent or received: what this
+     * gateway can show it sent and was sent */
     "CREATE TABLE IF NOT EXISTS envelopes(id INTEGER PRIMARY KEY, record_seq INTEGER, peer TEXT NOT NULL,"
-    " message_id TEXT NOT NULL, digest TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL);"
+    " message_id TEXT NOT NULL, digest TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL,"
+    " direction TEXT NOT NULL DEFAULT 'received' CHECK (direction IN ('sent', 'received')));"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     /* The transition log the administrators read (recent transitions by service and district, a
      * person's history); retention.transitions_days prunes it. */
@@ -295,6 +297,23 @@ static bool put_facts(sqlite_store *s, const msgw_record *r, int64_t seq, msgw_t
     return true;
 }
 
+/* One envelope kept as evidence (record_seq: the record it carried; 0 none). */
+static bool keep_envelope(sqlite_store *s, int64_t record_seq, const char *peer, const char *message_id,
+                          const char *digest, const void *body, size_t len, const char *direction, msgw_time now,
+                          msgw_errors *e)
+{
+    sqlite3_stmt *st = s->st[ST_ENVELOPE];
+    if (record_seq) sqlite3_bind_int64(st, 1, record_seq);
+    else sqlite3_bind_null(st, 1);
+    bind_text(st, 2, peer);
+    bind_text(st, 3, message_id ? message_id : "");
+    bind_text(st, 4, digest);
+    sqlite3_bind_blob(st, 5, body, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    bind_text(st, 7, direction);
+    return step_done(s, st, e, "store envelope");
+}
+
 static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
     sqlite3_stmt *st = s->st[ST_OUTBOX];
@@ -311,6 +330,10 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
         sqlite3_bind_int64(st, 8, now);
         bind_text(st, 9, m->cause);
         if (!step_done(s, st, e, "store outbox message")) return false;
+        if (m->evidence && sqlite3_changes(s->db) &&
+            !keep_envelope(s, it->record ? it->seq : 0, m->recipient, m->cause, m->evidence, m->body, m->len, "sent",
+                           now, e))
+            return false;
     }
     return true;
 }
@@ -359,15 +382,8 @@ static bool put_verdicts(sqlite_store *s, const msgw_store_item *it, msgw_time n
 
 static bool put_envelope(sqlite_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
-    if (!it->envelope) return true;
-    sqlite3_stmt *st = s->st[ST_ENVELOPE];
-    sqlite3_bind_int64(st, 1, it->seq);
-    bind_text(st, 2, it->sender);
-    bind_text(st, 3, it->record->message_id);
-    bind_text(st, 4, it->envelope_digest);
-    sqlite3_bind_blob(st, 5, it->envelope, (int)it->envelope_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
-    return step_done(s, st, e, "store envelope");
+    return !it->envelope || keep_envelope(s, it->seq, it->sender, it->record->message_id, it->envelope_digest,
+                                          it->envelope, it->envelope_len, "received", now, e);
 }
 
 static bool put_item(sqlite_store *s, msgw_store_item *it, msgw_time now, msgw_errors *e)
@@ -779,7 +795,7 @@ static bool sqlite_trace(void *impl, const char *message_id, json_t **out, msgw_
     }
     json_t *envelope = rows(s,
                             "SELECT peer, digest AS signed_sha256, length(body) AS bytes, received_at FROM envelopes "
-                            "WHERE record_seq = ?2 AND ?1 IS ?1",
+                            "WHERE record_seq = ?2 AND direction = 'received' AND ?1 IS ?1",
                             NULL, seq, NULL, e);
     if (json_array_size(envelope)) /* it came from a peer gateway: the evidence kept */
         json_object_set(r, "envelope", json_array_get(envelope, 0));

@@ -41,6 +41,8 @@ typedef struct msgw_outbox_msg {
     const void *body;
     size_t len;
     const char *cause; /* message id of the record that caused it (traces, latency), may be NULL */
+    const char *evidence; /* an envelope to a peer gateway: the SHA-256 of its signed bytes; the
+                           * envelope is then also kept as evidence (docs/federation.md) */
 } msgw_outbox_msg;
 
 /* A person's verdict on a service, written with the commit that changed it: the eligibility state

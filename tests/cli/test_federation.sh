@@ -142,6 +142,10 @@ ok sql_is tianjin "select count(*) from outbox where recipient='beijing'" 0
 # Hebei stores both (sender: the peer), keeps the envelopes, and flags LF-071 under Langfang's catalogue
 ok sql_is hebei "select count(*) from records where sender='tianjin'" 2
 ok sql_is hebei "select count(distinct message_id) from envelopes where peer='tianjin'" 2
+# both sides keep the signed envelopes, and their digests agree (the same signed bytes)
+ok sql_is tianjin "select count(*) from envelopes where direction='sent' and peer='hebei'" 2
+ok test "$(sql tianjin "select group_concat(digest, ',') from (select digest from envelopes where direction='sent' order by digest)")" = \
+	"$(sql hebei "select group_concat(digest, ',') from (select digest from envelopes where direction='received' order by digest)")"
 ok wait_for 30 "Hebei's LF-071 notice delivered to its civil affairs" \
 	sql_is hebei "select count(*) from outbox where recipient='mca' and kind='eligibility' and state='delivered' and person='$LF' and cast(body as text) like '%LF-071%'" 1
 ok sql_is hebei "select kind || ' ' || service || ' ' || tier || ' ' || amount from transitions where person='$LF'" "new LF-071 living 10000"

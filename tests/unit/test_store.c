@@ -83,7 +83,7 @@ static void test_commit_and_replay(void **state)
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027",
-                         "<x/>", 4,      "mca:A"};
+                         "<x/>", 4,      "mca:A", NULL};
     msgw_store_item items[2] = {
         {.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
         {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
@@ -120,7 +120,7 @@ static void test_batch_is_atomic(void **state)
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml",
-                           "p",    "x",  1,        NULL}; /* no recipient */
+                           "p",    "x",  1,        NULL, NULL}; /* no recipient */
     msgw_store_item items[2] = {
         {.record = record_with_id(f, "mca:C"), .sender = "mca"},
         {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
@@ -137,9 +137,9 @@ static void test_outbox_order_retry_dead(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL},
-                            {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL},
-                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL}};
+    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL, NULL},
+                            {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL, NULL},
+                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL, NULL}};
     msgw_store_item it = {
         .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
@@ -211,13 +211,13 @@ static void test_settle_batch(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m[7] = {{"a1", "mca", "record", "t", "P", "1", 1, "x:1"},
-                            {"a2", "mca", "record", "t", "P", "2", 1, "x:1"},
-                            {"a3", "mca", "record", "t", "Q", "3", 1, "x:1"},
-                            {"a4", "mca", "record", "t", "R", "4", 1, "x:1"},
-                            {"b1", "hrss", "record", "t", "P", "5", 1, "x:1"},
-                            {"b2", "hrss", "record", "t", "S", "6", 1, "x:1"},
-                            {"c1", "cdpf", "record", "t", "P", "7", 1, "x:1"}};
+    msgw_outbox_msg m[7] = {{"a1", "mca", "record", "t", "P", "1", 1, "x:1", NULL},
+                            {"a2", "mca", "record", "t", "P", "2", 1, "x:1", NULL},
+                            {"a3", "mca", "record", "t", "Q", "3", 1, "x:1", NULL},
+                            {"a4", "mca", "record", "t", "R", "4", 1, "x:1", NULL},
+                            {"b1", "hrss", "record", "t", "P", "5", 1, "x:1", NULL},
+                            {"b2", "hrss", "record", "t", "S", "6", 1, "x:1", NULL},
+                            {"c1", "cdpf", "record", "t", "P", "7", 1, "x:1", NULL}};
     msgw_store_item it = {
         .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 7};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
@@ -366,7 +366,7 @@ static void test_retention_returns_space(void **state)
     msgw_settlement *v = calloc(N, sizeof *v);
     for (int i = 0; i < N; i++) {
         snprintf(ev[i], 16, "ev%d", i);
-        m[i] = (msgw_outbox_msg){ev[i], "mca", "record", "t", ev[i], body, BODY, NULL};
+        m[i] = (msgw_outbox_msg){ev[i], "mca", "record", "t", ev[i], body, BODY, NULL, NULL};
         it[i] = (msgw_store_item){.record = record_with_id(f, msgw_arena_printf(f->b->arena, "r:%d", i)),
                                   .sender = "x", .outbox = &m[i], .noutbox = 1};
     }
@@ -474,7 +474,7 @@ static void test_prune_records(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL};
+    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL, NULL};
     msgw_store_verdict v = {.person = "120101195603070027", .service = "S", .eligible = true, .since = 100,
                             .amount = INT64_MIN};
     msgw_store_item it[] = {{.record = record_with_id(f, "p:old"), .sender = "mca", .verdicts = &v, .nverdicts = 1},

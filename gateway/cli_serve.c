@@ -80,13 +80,19 @@ static void log_errors(const msgw_errors *e)
     for (size_t i = 0; i < e->n; i++) log_line("error", "startup", msgw_error_format(&e->v[i], buf, sizeof buf));
 }
 
-/* Drain: once every accepted request is committed and answered (or after 10 s), the loop ends. */
+/*
+ * Drain: once every accepted request is committed and answered (or after 10 s), the loop ends —
+ * but not in the first second: a connection accepted just before the stop may still be in its TLS
+ * handshake, its request not yet read, and it deserves its answer too.
+ */
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     daemon_t *d = arg;
-    if (msgw_ingest_in_flight(d->ingest) == 0 || msgw_time_now() > d->drain_deadline) {
+    msgw_time now = msgw_time_now();
+    bool settled = msgw_ingest_in_flight(d->ingest) == 0 && now >= d->drain_deadline - 9 * 1000000;
+    if (settled || now > d->drain_deadline) {
         log_line("info", "stopped", msgw_ingest_in_flight(d->ingest) ? "drain deadline passed" : "drained");
         event_base_loopexit(d->base, NULL);
     }

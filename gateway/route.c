@@ -321,6 +321,10 @@ static void notice_cause(const json_t *x, msgw_arena *a, msgw_notice_cause *c)
     c->old_value = jint(cj, "old");
     c->new_value = jint(cj, "new");
     c->death = json_is_true(json_object_get(cj, "death"));
+    const json_t *jd = json_object_get(cj, "jurisdiction");
+    c->jurisdiction_by = jstr(jd, "decided_by");
+    c->jurisdiction_region = jstr(jd, "region");
+    c->jurisdiction_served = jstr(jd, "served");
 }
 
 static const char *tier_name(const msgw_service *s, const msgw_verdict *v)

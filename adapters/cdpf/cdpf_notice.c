@@ -92,6 +92,13 @@ static void put_cause(msgw_xmlw *w, const msgw_notice_cause *c)
         msgw_xmlw_int(w, "NewValue", c->new_value);
     }
     if (c->death) msgw_xmlw_text(w, "Death", "true");
+    if (c->jurisdiction_by) { /* the deciding place is outside the region served */
+        msgw_xmlw_open(w, "Jurisdiction");
+        msgw_xmlw_text(w, "DecidedBy", c->jurisdiction_by);
+        msgw_xmlw_text(w, "Region", c->jurisdiction_region);
+        msgw_xmlw_text(w, "Served", c->jurisdiction_served);
+        msgw_xmlw_close(w, "Jurisdiction");
+    }
     msgw_xmlw_close(w, "Cause");
 }
 

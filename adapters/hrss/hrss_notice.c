@@ -103,6 +103,11 @@ static json_t *cause(const msgw_notice_cause *c)
         set_int(o, "newValue", c->new_value);
     }
     if (c->death) json_object_set_new(o, "death", json_true());
+    if (c->jurisdiction_by) /* the deciding place is outside the region served */
+        json_object_set_new(o, "jurisdiction",
+                            json_pack("{s:s,s:s?,s:s}", "decidedBy", c->jurisdiction_by, "region",
+                                      c->jurisdiction_region, "served",
+                                      c->jurisdiction_served ? c->jurisdiction_served : ""));
     return o;
 }
 

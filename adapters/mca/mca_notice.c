@@ -62,6 +62,10 @@
 #define N_CSYZ "CSYZ"   /* 参数原值: parameter value before */
 #define N_CSXZ "CSXZ"   /* 参数新值: parameter value after */
 #define N_SW "SW"       /* 死亡: a death ended it */
+#define N_GX "GX"       /* 管辖: the deciding place is outside the region served */
+#define N_GXYJ "YJ"     /* 依据: hukou | residence */
+#define N_GXQH "QH"     /* 区划: the place's region */
+#define N_GXFW "FW"     /* 服务区划: the region served */
 
 static void put_entitlement(msgw_xmlw *w, const msgw_notice *n)
 {
@@ -128,6 +132,13 @@ static void put_cause(msgw_xmlw *w, const msgw_notice_cause *c)
         msgw_xmlw_int(w, N_CSXZ, c->new_value);
     }
     if (c->death) msgw_xmlw_text(w, N_SW, "true");
+    if (c->jurisdiction_by) {
+        msgw_xmlw_open(w, N_GX);
+        msgw_xmlw_text(w, N_GXYJ, c->jurisdiction_by);
+        msgw_xmlw_text(w, N_GXQH, c->jurisdiction_region);
+        msgw_xmlw_text(w, N_GXFW, c->jurisdiction_served);
+        msgw_xmlw_close(w, N_GX);
+    }
     msgw_xmlw_close(w, N_CAUSE);
 }
 

@@ -64,6 +64,10 @@ typedef struct msgw_notice_cause {
     msgw_date param_from;  /* the old value (MSGW_ABSENT: none) and the new one */
     int64_t old_value, new_value;
     bool death; /* a LOST caused by a recorded death */
+    /* a LOST because the deciding place is outside the region served (docs/eligibility.md,
+     * "Jurisdiction"): whose place decides ("hukou", "residence"), its region, the region served;
+     * NULL otherwise */
+    const char *jurisdiction_by, *jurisdiction_region, *jurisdiction_served;
 } msgw_notice_cause;
 
 typedef struct msgw_notice {

@@ -598,6 +598,44 @@ static void test_disability_story(void **state)
     fx_destroy(f);
 }
 
+/* The holder's hukou moves to Langfang (131082): the Tianjin services decided by hukou end, and
+ * each department's notice says why — the deciding place is outside the region served. */
+static void test_jurisdiction_lost(void **state)
+{
+    (void)state;
+    fx *f = fx_new("", "", "");
+    enrolment(f);
+    disability(f, "2026-11-02", "P1-2", "2026-11-02", "2036-11-01", "issue");
+    apply(f, "2026-12-10",
+          "{\"kind\": \"person_registration\", \"message_id\": \"health:MOVE\","
+          " \"source\": {\"department\": \"health\", \"message_id\": \"MOVE\"},"
+          " \"recorded_at\": \"2026-12-10T09:00:00Z\","
+          " \"persons\": [{\"id_number\": \"" HOLDER "\", \"hukou_region\": \"131082\","
+          "   \"residence_region\": \"131082\"}], \"facts\": []}");
+    const msgw_outbox_msg *m = find(f, "mca", "TJ-D7-12", MSGW_TR_LOST);
+    assert_string_equal(m->cause, "health:MOVE");
+    xmlDocPtr doc = parse_xml(m);
+    expect_xsd_valid("mca-notice.xsd", doc);
+    expect_xp(doc, "/EligibilityNotice/Cause/GX/YJ", "hukou");
+    expect_xp(doc, "/EligibilityNotice/Cause/GX/QH", "131082");
+    expect_xp(doc, "/EligibilityNotice/Cause/GX/FW", "12");
+    xmlFreeDoc(doc);
+    doc = parse_xml(find(f, "cdpf", "TJ-D7-12", MSGW_TR_LOST));
+    expect_xsd_valid("cdpf-notice.xsd", doc);
+    expect_xp(doc, "/c:EligibilityNotice/c:Cause/c:Jurisdiction/c:DecidedBy", "hukou");
+    expect_xp(doc, "/c:EligibilityNotice/c:Cause/c:Jurisdiction/c:Region", "131082");
+    xmlFreeDoc(doc);
+    m = find(f, "hrss", "TJ-D7-10", MSGW_TR_LOST);
+    json_t *j = parse_json(m->body, m->len);
+    expect_json_valid("hrss-notice.schema.json", j);
+    const json_t *jd = json_object_get(json_object_get(j, "cause"), "jurisdiction");
+    assert_string_equal(js(jd, "decidedBy"), "hukou");
+    assert_string_equal(js(jd, "served"), "12");
+    json_decref(j);
+    check_all_valid(f);
+    fx_destroy(f);
+}
+
 /* ---- health: a FHIR R4 Flag ----------------------------------------------------------------- */
 
 /* FHIR JSON rules a generic JSON Schema does not state: no empty strings, arrays or objects, and
@@ -919,7 +957,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_disability_story), cmocka_unit_test(test_health_flag),
+        cmocka_unit_test(test_disability_story),
+        cmocka_unit_test(test_jurisdiction_lost), cmocka_unit_test(test_health_flag),
         cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
            cmocka_unit_test(test_encoders_hostile_text),
     };

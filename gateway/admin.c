@@ -214,12 +214,9 @@ static msgw_store *admin_store(msgw_admin *a, msgw_errors *e)
     return a->store;
 }
 
-/* A JSON error answer: {"status", "errors": [{"rule", "message"}]}. */
-static void reply_error(struct evhttp_request *req, int status, const char *reason, const char *rule,
-                        const char *message)
+static void store_unavailable(struct evhttp_request *req, const msgw_errors *e)
 {
-    reply_json(req, status, reason,
-               json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", message));
+    msgw_http_error(req, 503, "store.unavailable", e->n && e->v[0].message ? e->v[0].message : "the store cannot be read");
 }
 
 /* One thing looked up by the key at the end of the path: found (200), unknown (404), or 503. */
@@ -231,10 +228,8 @@ static void lookup(msgw_admin *a, struct evhttp_request *req, const char *escape
     msgw_errors e;
     msgw_errors_init(&e);
     json_t *t = NULL;
-    if (!admin_store(a, &e) || !find(a->store, key ? key : "", &t, &e))
-        reply_error(req, 503, "Service Unavailable", "store.unavailable",
-                    e.n && e.v[0].message ? e.v[0].message : "the store cannot be read");
-    else if (!t) reply_error(req, 404, "Not Found", rule, unknown);
+    if (!admin_store(a, &e) || !find(a->store, key ? key : "", &t, &e)) store_unavailable(req, &e);
+    else if (!t) msgw_http_error(req, 404, rule, unknown);
     else reply_json(req, 200, "OK", t);
     msgw_errors_clear(&e);
     free(key);
@@ -245,13 +240,6 @@ static void message_trace(msgw_admin *a, struct evhttp_request *req, const char 
 {
     lookup(a, req, escaped, msgw_store_trace, "trace.unknown",
            "no stored record has this message id (a rejected record is never stored)");
-}
-
-static void store_unavailable(struct evhttp_request *req, const msgw_errors *e)
-{
-    reply_json(req, 503, "Service Unavailable",
-               json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "store.unavailable", "message",
-                         e->n && e->v[0].message ? e->v[0].message : "the store cannot be read"));
 }
 
 /* The query parameter name of req's URI, or NULL; *q must be cleared by the caller. */
@@ -312,7 +300,7 @@ static void replay(msgw_admin *a, struct evhttp_request *req, const char *rest)
     if (n < 0 || remaining < 0) {
         store_unavailable(req, &e);
     } else if (n == 0 && id) {
-        reply_error(req, 404, "Not Found", "deadletter.unknown", "no dead letter has this id");
+        msgw_http_error(req, 404, "deadletter.unknown", "no dead letter has this id");
     } else {
         char o[64] = "", ou[64] = "";
         msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
@@ -349,7 +337,7 @@ static void reevaluate(msgw_admin *a, struct evhttp_request *req)
         char msg[160];
         snprintf(msg, sizeof msg, "%.64s: %s", service,
                  sv ? "the gateway does not decide this service (no machine rule)" : "no such service in the catalogue");
-        reply_error(req, 404, "Not Found", "service.unknown", msg);
+        msgw_http_error(req, 404, "service.unknown", msg);
         evhttp_clear_headers(&q);
         return;
     }
@@ -376,7 +364,7 @@ static void reevaluate(msgw_admin *a, struct evhttp_request *req)
 static void audit_verify(msgw_admin *a, struct evhttp_request *req)
 {
     if (!a->audit) {
-        reply_error(req, 503, "Service Unavailable", "audit.unavailable", "this gateway keeps no audit log");
+        msgw_http_error(req, 503, "audit.unavailable", "this gateway keeps no audit log");
         return;
     }
     msgw_audit_report r;
@@ -424,7 +412,7 @@ static void operation(msgw_admin *a, struct evhttp_request *req, const char *res
     long id = strtol(rest, &end, 10);
     json_t *op = end && !*end && id > 0 && id < INT32_MAX ? msgw_ingest_operation(a->ingest, (int)id) : NULL;
     if (op) reply_json(req, 200, "OK", op);
-    else reply_error(req, 404, "Not Found", "operation.unknown", "no such operation (only the latest 16 are kept)");
+    else msgw_http_error(req, 404, "operation.unknown", "no such operation (only the latest 16 are kept)");
 }
 
 void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
@@ -553,9 +541,7 @@ static json_t *live_hello(const msgw_admin *a)
 static void events(msgw_admin *a, struct evhttp_request *req)
 {
     if (!a->live || !msgw_admin_live_attach(a->live, req, live_hello(a)))
-        reply_json(req, 503, "Service Unavailable",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 503, "errors", "rule", "admin.streams", "message",
-                             "too many dashboards are open"));
+        msgw_http_error(req, 503, "admin.streams", "too many dashboards are open");
 }
 
 /* GET /v1/transitions?service=CODE&district=PREFIX&limit=N */
@@ -616,18 +602,14 @@ static void on_request(struct evhttp_request *req, void *arg)
     msgw_admin *a = arg;
     msgw_tls_no_delay(req);
     if (!is_admin(a, req)) {
-        reply_json(req, 403, "Forbidden",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 403, "errors", "rule", "admin.role", "message",
-                             "the administrators' listener admits administrator certificates only"));
+        msgw_http_error(req, 403, "admin.role", "the administrators' listener admits administrator certificates only");
         return;
     }
     const char *uri = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!uri) uri = "";
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST && !same_origin(req)) {
-        reply_json(req, 403, "Forbidden",
-                   json_pack("{s:i,s:[{s:s,s:s}]}", "status", 403, "errors", "rule", "admin.origin", "message",
-                             "a request from a page of another site is refused"));
+        msgw_http_error(req, 403, "admin.origin", "a request from a page of another site is refused");
     } else if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
         replay(a, req, uri + 16);
     } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/retention") == 0) {

@@ -78,74 +78,22 @@ static const msgw_department *department_of(msgw_https *h, struct evhttp_request
                                                                    : NULL;
 }
 
-static void reply(struct evhttp_request *req, int status, const char *reason, const char *body, size_t len,
-                  unsigned retry_after)
-{
-    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
-    evhttp_add_header(hdr, "Content-Type", "application/json");
-    if (status == 503 || status == 429) {
-        char secs[16];
-        snprintf(secs, sizeof secs, "%u", retry_after ? retry_after : 1);
-        evhttp_add_header(hdr, "Retry-After", secs);
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (len) evbuffer_add(b, body, len);
-    evhttp_send_reply(req, status, reason, b); /* frees req when its client has gone */
-    evbuffer_free(b);
-}
-
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
-static void reply_error(struct evhttp_request *req, int status, const char *rule, const char *msg)
-{
-    msgw_buf b;
-    msgw_buf_init(&b);
-    json_t *o = json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", msg);
-    char *s = json_dumps(o, JSON_COMPACT);
-    msgw_buf_puts(&b, s);
-    msgw_buf_puts(&b, "\n");
-    free(s);
-    json_decref(o);
-    reply(req, status, reason_of(status), b.data, b.len, 1);
-    msgw_buf_free(&b);
-}
-
 /* The commit worker's answer to a queued request, on the loop thread. */
 static void on_committed(void *ud, int status, const char *answer, size_t len)
 {
-    if (status) reply(ud, status, reason_of(status), answer, len, 1);
+    if (status) msgw_http_reply(ud, status, answer, len, 1);
 }
 
 static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = malloc(len + 1);
-    if (!body) abort();
-    evbuffer_copyout(in, body, len);
-    body[len] = '\0';
+    size_t len;
+    char *body = msgw_http_body(req, &len);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     msgw_buf out;
     msgw_buf_init(&out);
     int status = msgw_ingest_submit(h->ingest, dept, ct, body, len, false, on_committed, req, &out);
     free(body);
-    if (status) reply(req, status, reason_of(status), out.data, out.len, msgw_ingest_retry_after(h->ingest));
+    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(h->ingest));
     msgw_buf_free(&out);
 }
 
@@ -156,14 +104,14 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
     const char *p = path + strlen("/v1/persons/");
     const char *slash = strchr(p, '/');
     if (!slash || strcmp(slash, "/eligibility") != 0 || (size_t)(slash - p) >= sizeof id) {
-        reply_error(req, 404, "ingress.path", "no such resource");
+        msgw_http_error(req, 404, "ingress.path", "no such resource");
         return;
     }
     snprintf(id, sizeof id, "%.*s", (int)(slash - p), p);
     char norm[19];
     if (msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) > MSGW_IDNUM_OK &&
         msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) != MSGW_IDNUM_CONVERTED) {
-        reply_error(req, 400, "gb11643", "not a valid resident ID number");
+        msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
     json_t *all = msgw_ingest_person_json(h->ingest, norm, msgw_date_today());
@@ -185,7 +133,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
     msgw_buf_puts(&b, txt);
     free(txt);
     json_decref(o);
-    reply(req, 200, "OK", b.data, b.len, 0);
+    msgw_http_reply(req, 200, b.data, b.len, 0);
     msgw_buf_free(&b);
 }
 
@@ -195,7 +143,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     msgw_tls_no_delay(req);
     const msgw_department *dept = department_of(h, req);
     if (!dept) {
-        reply_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
+        msgw_http_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
         return;
     }
     const char *uri = evhttp_request_get_uri(req);
@@ -204,11 +152,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (path && strcmp(path, "/v1/records") == 0) {
         if (cmd == EVHTTP_REQ_POST) post_records(h, req, dept);
-        else reply_error(req, 405, "ingress.method", "POST records to /v1/records");
+        else msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records");
     } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
         get_eligibility(h, req, dept, path);
     } else {
-        reply_error(req, 404, "ingress.path", "no such resource");
+        msgw_http_error(req, 404, "ingress.path", "no such resource");
     }
     if (u) evhttp_uri_free(u);
 }

@@ -36,45 +36,9 @@ static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
     return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-    }
-}
-
-static void reply(struct evhttp_request *req, int status, const char *body, size_t len)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    if (status == 503 || status == 429) evhttp_add_header(h, "Retry-After", "1");
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, body, len);
-    evhttp_send_reply(req, status, reason_of(status), b);
-    evbuffer_free(b);
-}
-
-static void reply_error(struct evhttp_request *req, int status, const char *rule, const char *message)
-{
-    json_t *o = json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", message);
-    char *s = json_dumps(o, JSON_COMPACT);
-    reply(req, status, s, strlen(s));
-    free(s);
-    json_decref(o);
-}
-
 static void on_committed(void *ud, int status, const char *answer, size_t len)
 {
-    if (status) reply(ud, status, answer, len);
+    if (status) msgw_http_reply(ud, status, answer, len, 1);
 }
 
 /* A refused envelope: what the header said (when it could be read), the peer and the rule. */
@@ -95,12 +59,8 @@ static int status_of(const char *rule)
 
 static void post_envelope(msgw_peering *p, struct evhttp_request *req, const msgw_department *peer)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = malloc(len + 1);
-    if (!body) abort();
-    evbuffer_copyout(in, body, len);
-    body[len] = '\0';
+    size_t len;
+    char *body = msgw_http_body(req, &len);
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_envelope hdr;
@@ -108,7 +68,7 @@ static void post_envelope(msgw_peering *p, struct evhttp_request *req, const msg
     if (!msgw_peers_open(p->peers, peer, body, len, &record, &hdr, &e)) {
         const char *rule = e.n && e.v[0].rule ? e.v[0].rule : "envelope.format";
         audit_refusal(p, peer, &hdr, rule);
-        reply_error(req, status_of(rule), rule, e.n && e.v[0].message ? e.v[0].message : "refused");
+        msgw_http_error(req, status_of(rule), rule, e.n && e.v[0].message ? e.v[0].message : "refused");
     } else {
         char *text = json_dumps(record, JSON_COMPACT);
         msgw_buf out;
@@ -117,7 +77,7 @@ static void post_envelope(msgw_peering *p, struct evhttp_request *req, const msg
                                                  req, &out);
         if (status) {
             audit_refusal(p, peer, &hdr, "envelope.record");
-            reply(req, status, out.data ? out.data : "", out.len);
+            msgw_http_reply(req, status, out.data, out.len, 1);
         }
         msgw_buf_free(&out);
         free(text);
@@ -137,13 +97,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     if (!peer) {
-        reply_error(req, 403, "peer.certificate", "the client certificate names no configured peer gateway");
+        msgw_http_error(req, 403, "peer.certificate", "the client certificate names no configured peer gateway");
     } else if (!path || strcmp(path, "/v1/envelopes") != 0) {
-        reply_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
+        msgw_http_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
     } else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
+        msgw_http_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
     } else if (!ct || strncmp(ct, MSGW_ENVELOPE_MEDIA_TYPE, strlen(MSGW_ENVELOPE_MEDIA_TYPE)) != 0) {
-        reply_error(req, 415, "peer.media_type", "an envelope is " MSGW_ENVELOPE_MEDIA_TYPE);
+        msgw_http_error(req, 415, "peer.media_type", "an envelope is " MSGW_ENVELOPE_MEDIA_TYPE);
     } else {
         post_envelope(p, req, peer);
     }

@@ -16,6 +16,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "msgw/buf.h"
 #include "msgw/tls.h"
 
 static SSL *ssl_of(struct evhttp_request *req)
@@ -160,4 +164,63 @@ msgw_metric *msgw_tls_failures_family(msgw_metrics *m)
     return msgw_metrics_counter(m, "msgw_tls_handshake_failures_total",
                                 "TLS handshakes the gateway ended with an alert, by listener (ingress, admin, peering).",
                                 "listener", NULL);
+}
+
+const char *msgw_http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+char *msgw_http_body(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    *len = evbuffer_get_length(in);
+    char *body = malloc(*len + 1);
+    if (!body) abort();
+    evbuffer_copyout(in, body, *len);
+    body[*len] = '\0';
+    return body;
+}
+
+void msgw_http_reply(struct evhttp_request *req, int status, const char *body, size_t len, unsigned retry_after)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    evhttp_add_header(hdr, "Content-Type", "application/json");
+    if (status == 503 || status == 429) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", retry_after ? retry_after : 1);
+        evhttp_add_header(hdr, "Retry-After", secs);
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (len) evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, msgw_http_reason(status), b); /* frees req when its client has gone */
+    evbuffer_free(b);
+}
+
+void msgw_http_error(struct evhttp_request *req, int status, const char *rule, const char *message)
+{
+    json_t *o = json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", message);
+    char *s = json_dumps(o, JSON_COMPACT);
+    msgw_buf b;
+    msgw_buf_init(&b);
+    msgw_buf_puts(&b, s);
+    msgw_buf_puts(&b, "\n");
+    msgw_http_reply(req, status, b.data, b.len, 1);
+    msgw_buf_free(&b);
+    free(s);
+    json_decref(o);
 }

@@ -3,7 +3,8 @@
  * administrators' listener and the peering listener): the server TLS context — TLS 1.2 and 1.3 only,
  * forward-secret AEAD suites, a client certificate from the gateway's CA
  * required at the handshake — the subject of a request's verified client
- * certificate, TCP_NODELAY on a request's connection, and certificate expiry.
+ * certificate, TCP_NODELAY on a request's connection, certificate expiry, and
+ * the JSON answers the department and peer listeners give.
  */
 #ifndef MSGW_TLS_H
 #define MSGW_TLS_H
@@ -43,6 +44,15 @@ typedef struct msgw_tls_failures {
 void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f);
 /* The family, registered in m (NULL: none). */
 msgw_metric *msgw_tls_failures_family(msgw_metrics *m);
+/* The reason phrase of an HTTP status the listeners answer. */
+const char *msgw_http_reason(int status);
+/* The request's body, NUL-terminated (malloc'd; the caller frees), its length in *len. */
+char *msgw_http_body(struct evhttp_request *req, size_t *len);
+/* A JSON answer (body may be NULL when len is 0); 503 and 429 carry Retry-After (retry_after
+ * seconds, at least 1). */
+void msgw_http_reply(struct evhttp_request *req, int status, const char *body, size_t len, unsigned retry_after);
+/* {"status", "errors": [{"rule", "message"}]} as the answer. */
+void msgw_http_error(struct evhttp_request *req, int status, const char *rule, const char *message);
 /* When the certificate in a PEM file expires (notAfter); 0 when the file holds none. */
 msgw_time msgw_tls_cert_expiry(const char *pem_path);
 

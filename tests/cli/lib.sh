@@ -1,12 +1,17 @@
 # Shared by the process tests (source it first): a temporary directory removed on exit with every
-# process started into pids, ok CMD... counting passes and failures, and wait_file.
+# process started into pids (and the daemon in pid), ok CMD... counting passes and failures, and
+# wait_file.
 # shellcheck shell=bash
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+pids=() pid=
+cleanup() {
+	for p in "${pids[@]}" $pid; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
 pass=0 fail=0
 ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }

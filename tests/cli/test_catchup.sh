@@ -4,15 +4,8 @@
 # (with no causing record) instead of being adopted silently.  The history is made by hand: a
 # person registered five days ago, aged 64 then, turned 65 three days ago (TJ-D5-01 老年人健康管理,
 # residence Tianjin, age >= 65, the health commission's service).
-set -uo pipefail
-msgw=${MSGW_BIN:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 P=$tmp/pki
 "$root/certs/dev-pki.sh" "$P" 12 >/dev/null 2>&1
 cat >"$tmp/msgw.json" <<JSON

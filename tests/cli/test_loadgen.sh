@@ -4,17 +4,10 @@
 # new (stored, not duplicates) until the same seed is pushed again, notices caused by flagging
 # records reach the receiver by webhook and over ZeroMQ and are matched to their pushes.  No
 # figure is judged: rates only have to be positive.
-set -uo pipefail
-msgw=${MSGW_BIN:?}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 loadgen=${MSGW_LOADGEN:?}
 receiver=${MSGW_RECEIVER:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
 wait_file() { for _ in $(seq 200); do [[ -s $1 ]] && return 0; sleep 0.05; done; return 1; }
 # jq-free checks of loadgen's JSON line: expr is Python over the dict j
 check() { python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"; }

@@ -9,15 +9,8 @@
 #     their delivery state);
 #   - the audit log holds the pushes, the reloads and the delivery attempts, verifies, and shows no
 #     unmasked ID number.
-set -uo pipefail
-msgw=${MSGW_BIN:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 P=$tmp/pki
 "$root/certs/dev-pki.sh" "$P" 12 >/dev/null 2>&1
 echo '{ "parameters": {} }' >"$tmp/overlay.json"

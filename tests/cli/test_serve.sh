@@ -2,15 +2,8 @@
 # The daemon as a process, over real TLS with real client certificates (curl): pushes are
 # stored durably and answered 202, replays return the original outcome, every refusal has its
 # status code, and clients without a valid certificate are refused at the handshake.
-set -uo pipefail
-msgw=${MSGW_BIN:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 "$root/certs/dev-pki.sh" "$tmp/pki" 12 >/dev/null 2>&1
 "$root/certs/dev-pki.sh" "$tmp/other" 12 >/dev/null 2>&1 # another CA, same names

@@ -9,16 +9,10 @@
 #    (attempts counted) and dead-lettered after delivery.max_attempts;
 #  - a feed subscriber sees "delivery" events from both deliverers (ZeroMQ, and webhooks for hrss),
 #    and "record" events once ingest publishes them, with masked ID numbers only, never a body.
-set -uo pipefail
-msgw=${MSGW_BIN:?}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 consumer=${MSGW_ZMQ_CONSUMER:?}
 sub=${MSGW_ZMQ_SUB:?}
-root=${MSGW_SOURCE_ROOT:?}
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0 fail=0
 # check NAME COMMAND...: a named assertion; a failure says which one and what was found
 check() {
   local name=$1

@@ -222,6 +222,22 @@ static void coerce_literal(compiler *c, etype *lit, const etype *other, size_t i
     lit->is_string_lit = false;
 }
 
+/*
+ * person.residence_place: where the person lives, found as the engine's
+ * jurisdiction finds it (docs/eligibility.md): the current residence fact,
+ * else the registration's residence, else the hukou (the person's, else the
+ * household's).  People live where they are registered unless told otherwise,
+ * so a person known only by hukou still gets the services of the place.
+ */
+static etype residence_place(compiler *c)
+{
+    int fi = msgw_rule_env_fact_index(c->env, "residence");
+    int slot = fi >= 0 ? msgw_rule_env_slot(c->env, "residence", "residence_region") : -1;
+    if (fi >= 0) c->r->depends |= (uint64_t)1 << fi;
+    emit(c, OP_PLACE, slot, 1);
+    return simple(MSGW_RT_REGION);
+}
+
 static etype field_path(compiler *c, const token *first)
 {
     char a[64], b[64];
@@ -239,6 +255,7 @@ static etype field_path(compiler *c, const token *first)
             emit(c, OP_AGE, 0, 1);
             return simple(MSGW_RT_INT);
         }
+        if (strcmp(b, "residence_place") == 0) return residence_place(c);
         static const struct {
             const char *n;
             int slot;

@@ -36,7 +36,7 @@ typedef enum {
     OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
     OP_NOT, OP_JF_KEEP, OP_JT_KEEP, OP_POP,
     OP_IN_MASK, OP_WITHIN, OP_INCLUDES, OP_PRESENT,
-    OP_AGG, OP_RET,
+    OP_AGG, OP_RET, OP_PLACE,
     /* superinstructions made by the peephole pass (rules.c: fuse) */
     OP_SLOT_CMP_CONST, OP_SLOT_WITHIN, OP_SLOT_IN_MASK, OP_AGE_CMP_CONST,
 } rule_op;

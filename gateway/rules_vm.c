@@ -88,6 +88,16 @@ static int64_t household_value(const msgw_eval_ctx *ctx, const msgw_view *view, 
     return MSGW_ABSENT;
 }
 
+/* person.residence_place (rules.c): the first region known of residence fact, registered
+ * residence, hukou, household.  slot is the residence fact's region, -1 without such a fact type. */
+static int64_t residence_place(const msgw_eval_ctx *ctx, const msgw_view *view, int64_t slot)
+{
+    if (slot >= 0 && view->slots[slot] != MSGW_ABSENT) return view->slots[slot];
+    if (view->slots[P_RESIDENCE] != MSGW_ABSENT) return view->slots[P_RESIDENCE];
+    if (view->slots[P_HUKOU_REGION] != MSGW_ABSENT) return view->slots[P_HUKOU_REGION];
+    return ctx->household ? ctx->household->region : MSGW_ABSENT;
+}
+
 #define BIN(expr)                                                                                  \
     do {                                                                                           \
         int64_t b = st[--sp], a = st[sp - 1];                                                      \
@@ -179,6 +189,7 @@ static int64_t run(vm *m, size_t pc, const msgw_view *view)
             pc += (size_t)in->len;
             break;
         case OP_RET: return sp ? st[sp - 1] : MSGW_ABSENT;
+        case OP_PLACE: st[sp++] = residence_place(ctx, view, in->arg); break;
         case OP_SLOT_CMP_CONST: st[sp++] = compare(view->slots[in->arg], in->arg2, in->aux); break;
         case OP_AGE_CMP_CONST: {
             int64_t b = view->slots[P_BIRTH];

@@ -162,6 +162,37 @@ static void test_age_boundaries(void **state)
     free(slots);
 }
 
+/* person.residence_place: the residence fact, else the registered residence, else the hukou, else the household. */
+static void test_residence_place(void **state)
+{
+    fixture *f = *state;
+    int64_t *slots = calloc(msgw_rule_env_slots(f->env), sizeof *slots);
+    msgw_view v;
+    msgw_date d = msgw_date_from_ymd(2026, 11, 25);
+    const char *in_tj = "person.residence_place within \"12\"";
+    person_view(f, &v, slots, "1950-01-01", "410105", NULL, NULL, d); /* hukou in Zhengzhou only */
+    assert_int_equal(eval(f, in_tj, MSGW_RT_BOOL, &v, NULL, d, NULL), 0);
+    assert_int_equal(eval(f, "person.residence_place within \"41\"", MSGW_RT_BOOL, &v, NULL, d, NULL), 1);
+    v.slots[msgw_rule_env_slot(f->env, NULL, "residence_region")] = 120104; /* registered in Tianjin */
+    assert_int_equal(eval(f, in_tj, MSGW_RT_BOOL, &v, NULL, d, NULL), 1);
+    msgw_fact moved;
+    msgw_fact_init(&moved);
+    moved.type = "residence";
+    moved.valid_from = msgw_date_from_ymd(2026, 6, 1);
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_fact_add_attr(&moved, a, "residence_region", (msgw_value){MSGW_V_CODE, {.s = "110105"}});
+    msgw_view_apply_fact(f->env, &v, &moved, d); /* a residence fact in Beijing outranks the registration */
+    assert_int_equal(eval(f, in_tj, MSGW_RT_BOOL, &v, NULL, d, NULL), 0);
+    assert_int_equal(eval(f, "person.residence_place within \"11\"", MSGW_RT_BOOL, &v, NULL, d, NULL), 1);
+    /* no region of the person at all: the household's */
+    person_view(f, &v, slots, "1950-01-01", NULL, NULL, NULL, d);
+    msgw_hview h = {&v, 1, 1, MSGW_ABSENT, 120116, MSGW_ABSENT};
+    assert_int_equal(eval(f, in_tj, MSGW_RT_BOOL, &v, &h, d, NULL), 1);
+    assert_int_equal(eval(f, in_tj, MSGW_RT_BOOL, &v, NULL, d, NULL), 0);
+    msgw_arena_destroy(&a);
+    free(slots);
+}
+
 static void test_household_money(void **state)
 {
     fixture *f = *state;
@@ -233,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_severe_disability_care),
         cmocka_unit_test(test_age_boundaries),
+        cmocka_unit_test(test_residence_place),
         cmocka_unit_test(test_household_money),
         cmocka_unit_test(test_required_facts),
     };

@@ -148,17 +148,25 @@ ok test "$(sql tianjin "select group_concat(digest, ',') from (select digest fro
 	"$(sql hebei "select group_concat(digest, ',') from (select digest from envelopes where direction='received' order by digest)")"
 ok wait_for 30 "Hebei's LF-071 notice delivered to its civil affairs" \
 	sql_is hebei "select count(*) from outbox where recipient='mca' and kind='eligibility' and state='delivered' and person='$LF' and cast(body as text) like '%LF-071%'" 1
-ok sql_is hebei "select kind || ' ' || service || ' ' || tier || ' ' || amount from transitions where person='$LF'" "new LF-071 living 10000"
+ok sql_is hebei "select kind || ' ' || service || ' ' || tier || ' ' || amount from transitions where person='$LF' and service='LF-071'" "new LF-071 living 10000"
+# his other Langfang services (医疗救助 for a 低保 family ...) are decided by hukou too: he lives in
+# Tianjin, so none decided where the person lives
+residence_decided=$(python3 -c 'import json,sys; print(",".join("%r" % s["code"] for s in json.load(open(sys.argv[1]))["services"] if s.get("decided_by") == "residence"))' \
+	"$root/schemas/catalogue/langfang.json")
+ok sql_is hebei "select count(*) from transitions where person='$LF' and (kind<>'new' or service in ($residence_decided))" 0
 ok sql_is hebei "select count(*) from transitions where person<>'$LF'" 0
-# the notice is civil affairs' own XML, names the service, and arrived once with its event id
+# the notice is civil affairs' own XML, names the service, and arrived once with its event id (as
+# did civil affairs' other notices)
 ok python3 - "$tmp/hebei/msgw.db" "$tmp/hebei-mca.log" <<'PY'
 import json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-event, media, body = db.execute("select event_id, media_type, body from outbox where recipient='mca' and kind='eligibility'").fetchone()
+event, media, body = db.execute("select event_id, media_type, body from outbox where recipient='mca' and kind='eligibility' "
+                                "and cast(body as text) like '%LF-071%'").fetchone()
 body = body.decode() if isinstance(body, bytes) else body
-got = [json.loads(l) for l in open(sys.argv[2])]
+events = sorted(e for (e,) in db.execute("select event_id from outbox where recipient='mca' and kind='eligibility'"))
+got = sorted(x["event"] for x in map(json.loads, open(sys.argv[2])) if x["kind"] == "eligibility")
 sys.exit(0 if media == "application/vnd.msgw.mca.notice+xml" and "LF-071" in body and "困难残疾人生活补贴" in body
-         and [x["event"] for x in got if x["kind"] == "eligibility"] == [event] else 1)
+         and event in got and got == events else 1)
 PY
 # Tianjin flags its own resident in Tianjin (TJ-D7-12 to civil affairs), and none of the
 # hukou-decided services for the Langfang person: those are Hebei's

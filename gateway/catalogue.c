@@ -59,6 +59,7 @@ static bool load_param(msgw_catalogue *c, const char *file, const char *name, js
     msgw_param *p = &c->params[idx];
     if (jstr(pj, "unit")) p->unit = jstr(pj, "unit");
     p->local = p->local || json_is_true(json_object_get(pj, "local"));
+    if (json_is_object(json_object_get(pj, "source"))) p->source = json_object_get(pj, "source");
     json_t *vals = json_object_get(pj, "values");
     size_t n = json_array_size(vals);
     if (!n) return true;

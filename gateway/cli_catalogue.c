@@ -17,7 +17,8 @@ static const char catalogue_help[] =
     "\n"
     "CATALOGUE is a built-in catalogue (tianjin, langfang) or a catalogue file.\n"
     "check: loads it as the gateway does (every rule parsed and type-checked, every parameter\n"
-    "       checked) and prints its services, rules and parameters, or each load error.\n"
+    "       checked) and prints its services, rules and parameters, or each load error; then\n"
+    "       each parameter without a value, the services that need it and its source line.\n"
     "show:  prints a service: its metadata, rule, tiers and the parameter values in force on\n"
     "       the date (default today).\n"
     "\n"
@@ -27,6 +28,32 @@ static void print_errors(const msgw_errors *e)
 {
     char buf[2048];
     for (size_t i = 0; i < e->n; i++) fprintf(stderr, "error: %s\n", msgw_error_format(&e->v[i], buf, sizeof buf));
+}
+
+/*
+ * The parameters a deployment still has to supply: a rule that reaches one is an evaluation
+ * error (docs/eligibility.md), so check names each with the services that need it and the line
+ * of the standard that leaves it open.
+ */
+static void print_unvalued(const char *name, const msgw_catalogue *c)
+{
+    for (size_t p = 0; p < c->nparams; p++) {
+        const msgw_param *pa = &c->params[p];
+        if (pa->nvalues) continue;
+        printf("%s: parameter %s has no value; needed by", name, pa->name);
+        size_t n = 0;
+        for (size_t i = 0; i < c->nservices; i++)
+            if ((c->services[i].params >> p) & 1)
+                printf("%s %s", n++ ? "," : "", c->services[i].code);
+        if (!n) printf(" no service");
+        const char *file = json_string_value(json_object_get(pa->source, "file"));
+        json_int_t line = json_integer_value(json_object_get(pa->source, "line"));
+        if (file && line > 0)
+            printf("; source %s line %lld", file, (long long)line);
+        else
+            printf("; no source");
+        printf("\n");
+    }
 }
 
 static int check(int argc, char **argv, const char *overlay, msgw_dict *d)
@@ -47,6 +74,7 @@ static int check(int argc, char **argv, const char *overlay, msgw_dict *d)
             printf("%s: ok: catalogue %s (region %s), %zu services, %zu with machine rules, "
                    "%zu parameters (%zu without a value: the deployment supplies them)\n",
                    argv[i], c->id, c->region, c->nservices, msgw_catalogue_count_rules(c), c->nparams, local);
+            print_unvalued(argv[i], c);
         }
         msgw_catalogue_destroy(&c);
         msgw_errors_clear(&e);

@@ -25,7 +25,8 @@ typedef struct msgw_param {
     const char *unit;
     msgw_param_value *values; /* sorted by from */
     size_t nvalues;
-    bool local; /* the standard leaves the value to the deployment */
+    bool local;     /* the standard leaves the value to the deployment */
+    json_t *source; /* the parameter's own citation ({"file", "line", ...}), may be NULL */
 } msgw_param;
 
 typedef struct msgw_tier {

@@ -64,6 +64,11 @@ done
 # catalogues and the eligibility engine through the command line
 check catalogue-check 0 "$msgw" catalogue check tianjin langfang
 contains catalogue-counts "$tmp/out" "94 services"
+# every parameter the deployment must still supply: the services that need it, the line that leaves it open
+contains catalogue-unvalued "$tmp/out" "langfang: parameter lf_dibao_standard_urban has no value; needed by LF-046, LF-072; source seeds/004_84effb67fc5105bc.txt line 1206"
+check catalogue-overlay 0 "$msgw" catalogue check --overlay "$root/schemas/catalogue/langfang-overlay.example.json" langfang
+contains catalogue-overlay-supplies-all "$tmp/out" "(0 without a value"
+if grep -q "has no value" "$tmp/out"; then fail=$((fail + 1)); echo "FAIL catalogue-overlay: a parameter still without value"; else pass=$((pass + 1)); fi
 check catalogue-bad 1 "$msgw" catalogue check "$root/tests/data/catalogue/bad-rule.json"
 contains catalogue-bad-msg "$tmp/err" "service T-BAD rule.eligible, column"
 check catalogue-show 0 "$msgw" catalogue show --catalogue "$root/tests/data/catalogue/test.json" --date 2026-11-25 T-DIBAO

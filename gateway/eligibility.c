@@ -44,6 +44,9 @@ typedef struct pstate {
     size_t nfacts, cap;
     msgw_verdict *verdicts; /* one per rule service */
     long next_birthday;     /* next person with the same birthday */
+    /* the day a record moved the hukou (or the registered residence) here from a region known
+     * before: a verdict that the move made cannot hold from earlier */
+    msgw_date hukou_moved, residence_moved;
 } pstate;
 
 typedef struct hstate {
@@ -87,6 +90,7 @@ struct msgw_elig {
     int residence_fact; /* fact index of "residence" (where the person lives, dated), -1 none */
     long birthdays[12 * 31];
     int death_fact; /* fact index of "death" */
+    msgw_date in_force; /* the catalogue's date of issue: no one is eligible under it before */
     size_t last_evaluated;
     /* the parameter index: threshold keys, each person's key values, sorted lazily */
     msgw_threshold keys[16];
@@ -177,6 +181,15 @@ void msgw_elig_serve(msgw_elig *e, const char *region)
     jurisdiction_init(e, cat_inside ? cat : region);
 }
 
+/* The catalogue's source.issued, MSGW_DATE_NONE without one (a test catalogue). */
+static msgw_date catalogue_issued(const msgw_catalogue *cat)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(cat->doc, "source"), "issued"));
+    msgw_date d = MSGW_DATE_NONE;
+    if (!s || !msgw_date_parse_iso(s, strlen(s), &d)) return MSGW_DATE_NONE;
+    return d;
+}
+
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
 {
     msgw_elig *e = calloc(1, sizeof *e);
@@ -193,6 +206,7 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     jurisdiction_init(e, cat->region);
     for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
     e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
+    e->in_force = catalogue_issued(cat);
     e->eligible_lists = calloc(e->nrules + 1, sizeof *e->eligible_lists);
     e->eligible_n = calloc(e->nrules + 1, sizeof *e->eligible_n);
     e->eligible_cap = calloc(e->nrules + 1, sizeof *e->eligible_cap);
@@ -266,6 +280,7 @@ static long person_get(msgw_elig *e, const char *id, bool create)
     memcpy(p->p.id_number, id, 19);
     p->p.birth_date = msgw_idnum_birth_date(id);
     p->household = -1;
+    p->hukou_moved = p->residence_moved = MSGW_DATE_NONE;
     p->verdicts = calloc(e->nrules + 1, sizeof *p->verdicts);
     if (!p->verdicts) abort();
     for (size_t r = 0; r < e->nrules; r++) {
@@ -502,6 +517,7 @@ static void build_view(msgw_elig *e, const pstate *ps, msgw_view *v, int64_t *sl
 {
     msgw_view_init(e->cat->env, v, slots);
     msgw_view_set_person(e->cat->env, v, &ps->p);
+    msgw_view_set_moves(e->cat->env, v, ps->hukou_moved, ps->residence_moved);
     for (size_t i = 0; i < ps->nfacts; i++) msgw_view_apply_fact(e->cat->env, v, &ps->facts[i].f, date);
 }
 
@@ -570,36 +586,39 @@ static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx 
         }
         break;
     }
-    if (s->since) {
-        int64_t d = MSGW_ABSENT;
-        msgw_rule_eval(s->since, ctx, &d, bad_param);
-        if (d != MSGW_ABSENT) v.since = (msgw_date)d;
-    }
     return v;
 }
 
 /*
- * Without a `since` rule: the latest start among the facts the rule reads
- * (of every household member when the rule reads household fields), else
- * the evaluation date.  So a backdated fact dates the eligibility back.
+ * The day a person became eligible (a NEW verdict): the latest of the day
+ * each deciding part of the rule began to hold (msgw_rule_eval_dated: the
+ * start of every fact it read, the birthday an age threshold was crossed,
+ * the day each parameter value took effect), over the eligibility, the tier
+ * chosen and its amount, and the rule's own `since` when it has one.  Never
+ * before the catalogue was issued (its rules hold from then), never after
+ * the evaluation date; the evaluation date when nothing dates it.
  */
-static msgw_date default_since(msgw_elig *e, const msgw_service *s, const msgw_view *self,
-                               const msgw_hview *h, msgw_date date)
+static msgw_date eligible_since(const msgw_elig *e, const msgw_service *s, const msgw_eval_ctx *ctx,
+                                const msgw_verdict *v)
 {
-    msgw_date since = MSGW_DATE_NONE;
-    const msgw_rule_env *env = e->cat->env;
-    bool household = (s->depends & BIT_PERSON) && h && h->nmembers > 1;
-    size_t n = household ? h->nmembers : 1;
-    for (size_t m = 0; m < n; m++) {
-        const msgw_view *v = household ? &h->members[m] : self;
-        for (size_t f = 0; f < env->nfacts; f++) {
-            if (!((s->depends >> f) & 1) || !v->slots[env->facts[f].present]) continue;
-            int64_t from = v->slots[env->facts[f].valid_from];
-            if (from != MSGW_ABSENT && from > INT32_MIN + 1 && (since == MSGW_DATE_NONE || from > since))
-                since = (msgw_date)from;
+    msgw_date since = MSGW_DATE_NONE, d;
+    int64_t value = 0;
+    int bad = -1;
+    msgw_rule_eval_dated(s->eligible, ctx, &value, &since, &bad);
+    if (v->tier >= 0) {
+        const msgw_tier *t = &s->tiers[v->tier];
+        msgw_rule_eval_dated(t->when, ctx, &value, &d, &bad);
+        if (d > since) since = d;
+        if (t->amount) {
+            msgw_rule_eval_dated(t->amount, ctx, &value, &d, &bad);
+            if (d > since) since = d;
         }
     }
-    return since == MSGW_DATE_NONE || since > date ? date : since;
+    if (s->since && msgw_rule_eval(s->since, ctx, &value, &bad) == MSGW_EVAL_OK && value != MSGW_ABSENT &&
+        value > since)
+        since = (msgw_date)value;
+    if (since == MSGW_DATE_NONE || since > ctx->date) return ctx->date;
+    return e->in_force != MSGW_DATE_NONE && since < e->in_force ? e->in_force : since;
 }
 
 static bool verdict_same(const msgw_verdict *a, const msgw_verdict *b)
@@ -833,14 +852,29 @@ static void eligible_list_add(msgw_elig *e, size_t r, long pi)
     e->eligible_lists[r][e->eligible_n[r]++] = pi;
 }
 
+/* The parameters' values on a date, with the day each value took effect (for dating verdicts). */
+typedef struct params_on {
+    int64_t value[MSGW_MAX_PARAMS];
+    msgw_date from[MSGW_MAX_PARAMS];
+} params_on;
+
+static void params_on_date(const msgw_elig *e, msgw_date date, params_on *p)
+{
+    for (size_t i = 0; i < e->cat->nparams && i < MSGW_MAX_PARAMS; i++) {
+        const msgw_param_value *v = msgw_param_at(&e->cat->params[i], date);
+        p->value[i] = v ? v->value : MSGW_ABSENT;
+        p->from[i] = v ? v->from : MSGW_DATE_NONE;
+    }
+}
+
 /* Re-evaluates person pi's services that read anything in mask. */
 /* Evaluates the rules of person pi that read what mask names (only: that rule alone; -1 all). */
-static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const int64_t *params,
+static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const params_on *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
 {
     msgw_hview h;
     const msgw_view *self = build_household(e, pi, date, &h);
-    msgw_eval_ctx ctx = {date, params, self, &h};
+    msgw_eval_ctx ctx = {date, params->value, self, &h, params->from};
     pstate *ps = &e->persons[pi];
     for (size_t k = 0; k < e->nkeys; k++) {
         int64_t kv = msgw_threshold_key(&e->keys[k], self, &h);
@@ -875,9 +909,8 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
             continue;
         }
         msgw_verdict *before = &ps->verdicts[r];
-        if (now.eligible) {
-            if (now.since == MSGW_DATE_NONE) now.since = before->eligible ? before->since : default_since(e, s, self, &h, date);
-        }
+        /* a CHANGED tier or amount keeps the day the eligibility began */
+        if (now.eligible) now.since = before->eligible ? before->since : eligible_since(e, s, &ctx, &now);
         if (verdict_same(before, &now)) {
             before->error = false;
             continue;
@@ -897,12 +930,12 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
 static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t *masks, size_t n, msgw_date date,
                               const cause *c, msgw_transitions *out, msgw_errors *err)
 {
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     for (size_t i = 0; i < n; i++) {
         long pi = persons[i], hi = e->persons[pi].household;
         if (hi < 0) {
-            evaluate_person(e, pi, date, masks[i], -1, params, c, out, err);
+            evaluate_person(e, pi, date, masks[i], -1, &params, c, out, err);
             continue;
         }
         bool done = false;
@@ -912,7 +945,7 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
         for (size_t j = i; j < n; j++)
             if (e->persons[persons[j]].household == hi) mask |= masks[j];
         const hstate *hs = &e->households[hi];
-        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, -1, params, c, out, err);
+        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, -1, &params, c, out, err);
     }
 }
 
@@ -948,6 +981,8 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         const pstate *ps = &e->persons[persons[i]];
         const char *hk = person_hukou(e, ps), *rs = ps->p.residence_region;
         if (!same_str(hk, regions[2 * i]) || !same_str(rs, regions[2 * i + 1])) masks[i] |= BIT_REGION;
+        if (regions[2 * i] && !same_str(hk, regions[2 * i])) e->persons[persons[i]].hukou_moved = date;
+        if (regions[2 * i + 1] && !same_str(rs, regions[2 * i + 1])) e->persons[persons[i]].residence_moved = date;
     }
     for (size_t f = 0; f < r->nfacts; f++) {
         const msgw_fact *fact = &r->facts[f];
@@ -1103,8 +1138,8 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
                              msgw_transitions *out, msgw_errors *err)
 {
     if (oldv == newv) return; /* not in force yet, or the same value: nothing moves */
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     cause c = {"parameter", NULL, e->cat->params[pi].name, from, oldv, newv, NULL};
     unsigned char *pick = calloc(e->n + 1, 1);
     if (!pick) abort();
@@ -1124,7 +1159,7 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
         }
     }
     for (size_t i = 0; i < e->n; i++)
-        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, -1, params, &c, out, err);
+        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, -1, &params, &c, out, err);
     free(pick);
 }
 
@@ -1232,11 +1267,11 @@ size_t msgw_elig_reevaluate_range(msgw_elig *e, msgw_date date, const char *serv
     long only = service ? rule_index(e, service) : -1;
     e->last_evaluated = 0;
     if (service && only < 0) return 0;
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     cause c = {"calendar", NULL, NULL, MSGW_DATE_NONE, 0, 0, NULL};
     if (to > e->n) to = e->n;
-    for (size_t i = from; i < to; i++) evaluate_person(e, (long)i, date, ALL_BITS, only, params, &c, out, err);
+    for (size_t i = from; i < to; i++) evaluate_person(e, (long)i, date, ALL_BITS, only, &params, &c, out, err);
     return to > from ? to - from : 0;
 }
 

@@ -791,6 +791,40 @@ static void test_health_flag(void **state)
  */
 
 /* Departments whose records travel in GB18030 get their notices in GB18030 too. */
+/*
+ * "Since" is the day the person became eligible, in every format: a woman first heard of at 100
+ * (born 1926-03-15, an address recorded in 2000) has had the centenarian allowance since her 100th
+ * birthday (mca KSRQ); health management and the resident pension since long before the catalogue
+ * was issued, so since its issue date (FHIR period.start, hrss AAE030).
+ */
+static void test_since_in_every_format(void **state)
+{
+    (void)state;
+    fx *f = fx_new("", "", "");
+    apply(f, "2026-11-25",
+          "{\"kind\": \"person_registration\", \"message_id\": \"mca:C100\","
+          " \"source\": {\"department\": \"mca\", \"message_id\": \"C100\"},"
+          " \"recorded_at\": \"2026-11-25T09:00:00Z\","
+          " \"persons\": [{\"id_number\": \"12010219260315002X\", \"sex\": \"2\","
+          "   \"hukou_region\": \"120102\", \"hukou_type\": \"1\"}],"
+          " \"facts\": [{\"type\": \"residence\", \"subject\": \"12010219260315002X\","
+          "   \"valid_from\": \"2000-01-01\", \"attributes\": {\"residence_region\": \"120102\"}}]}");
+    const msgw_outbox_msg *m = find(f, "mca", "TJ-D5-08", MSGW_TR_NEW);
+    xmlDocPtr doc = parse_xml(m);
+    expect_xp(doc, "/EligibilityNotice/Entitlement/KSRQ", "2026-03-15");
+    xmlFreeDoc(doc);
+    m = find(f, "health", "TJ-D5-01", MSGW_TR_NEW);
+    json_t *j = parse_json(m->body, m->len);
+    assert_string_equal(js(json_object_get(j, "period"), "start"), "2021-12-06");
+    json_decref(j);
+    m = find(f, "hrss", "TJ-D5-05", MSGW_TR_NEW);
+    j = parse_json(m->body, m->len);
+    assert_string_equal(js(j, "AAE030"), "2021-12-06");
+    json_decref(j);
+    check_all_valid(f);
+    fx_destroy(f);
+}
+
 static void test_gb18030(void **state)
 {
     (void)state;
@@ -959,7 +993,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disability_story),
         cmocka_unit_test(test_jurisdiction_lost), cmocka_unit_test(test_health_flag),
-        cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
+        cmocka_unit_test(test_since_in_every_format), cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
            cmocka_unit_test(test_encoders_hostile_text),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

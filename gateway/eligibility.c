@@ -320,7 +320,30 @@ static void person_update(msgw_elig *e, pstate *ps, const msgw_person *p, const 
     field_update(e, &ps->p.residence_region, &ps->src[F_RESIDENCE], p->residence_region, mid);
 }
 
-static void household_update(msgw_elig *e, const msgw_household *h, const char *mid)
+/* Persons a roster touched beyond its own members, each to be re-evaluated once. */
+typedef struct touched {
+    long *v;
+    size_t n, cap;
+} touched;
+
+static void touched_add(touched *t, long pi)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i] == pi) return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->v = realloc(t->v, t->cap * sizeof *t->v);
+        if (!t->v) abort();
+    }
+    t->v[t->n++] = pi;
+}
+
+/*
+ * The roster is the household as of now.  Members not on it have left: they are on their own
+ * now, and whoever stays behind in a household a member moved out of has one member fewer; both
+ * are added to *left, since their household aggregates changed too.
+ */
+static void household_update(msgw_elig *e, const msgw_household *h, const char *mid, touched *left)
 {
     if (!h->id) return;
     long hi = msgw_idmap_get(e->household_index, h->id);
@@ -339,9 +362,11 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
     field_update(e, &hs->region, &hs->region_src, h->region, mid);
     field_update(e, &hs->hukou_type, &hs->type_src, h->hukou_type, mid);
     hs->roster_src = mid;
-    /* The roster is the household as of now: members not on it have left. */
     for (size_t i = 0; i < hs->n; i++)
-        if (e->persons[hs->members[i]].household == hi) e->persons[hs->members[i]].household = -1;
+        if (e->persons[hs->members[i]].household == hi) {
+            e->persons[hs->members[i]].household = -1;
+            touched_add(left, hs->members[i]); /* dropped, unless the roster names them again */
+        }
     free(hs->members);
     hs->members = calloc(h->nmembers + 1, sizeof *hs->members);
     if (!hs->members) abort();
@@ -354,10 +379,13 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
             hstate *o = &e->households[old];
             for (size_t k = 0; k < o->n; k++)
                 if (o->members[k] == pi) o->members[k--] = o->members[--o->n];
+            for (size_t k = 0; k < o->n; k++) touched_add(left, o->members[k]);
         }
         e->persons[pi].household = hi;
         hs->members[hs->n++] = pi;
     }
+    for (size_t i = 0; i < left->n; i++) /* named again: not dropped */
+        if (e->persons[left->v[i]].household == hi) left->v[i--] = left->v[--left->n];
 }
 
 static void boundary_add(msgw_elig *e, msgw_date day, long person, uint64_t bit)
@@ -973,7 +1001,8 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         person_update(e, ps, &r->persons[i], mid);
         masks[i] = BIT_PERSON;
     }
-    if (r->household) household_update(e, r->household, mid);
+    touched left = {NULL, 0, 0};
+    if (r->household) household_update(e, r->household, mid, &left);
     /* A move (the person's own hukou or residence, or the household's region they take) re-evaluates
      * every service: each is decided by a place (jurisdiction).  evaluate_affected passes the bit on
      * to the whole household. */
@@ -998,6 +1027,15 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         for (size_t i = 0; i < n; i++)
             if (persons[i] == pi && fi >= 0) masks[i] |= (uint64_t)1 << fi;
     }
+    /* who left the household, or stayed behind in one a member left: their household changed */
+    persons = realloc(persons, (n + left.n + 1) * sizeof *persons);
+    masks = realloc(masks, (n + left.n + 1) * sizeof *masks);
+    if (!persons || !masks) abort();
+    for (size_t i = 0; i < left.n; i++) {
+        persons[n] = left.v[i];
+        masks[n++] = BIT_PERSON | BIT_REGION; /* the household's region may have been their hukou */
+    }
+    free(left.v);
     cause c = {"record", r, NULL, MSGW_DATE_NONE, 0, 0, previous};
     evaluate_affected(e, persons, masks, n, date, &c, out, err);
     free(persons);

@@ -73,6 +73,20 @@ typedef struct cause {
     const msgw_fact *const *previous; /* per fact of the record: the fact it replaces, or NULL */
 } cause;
 
+/* The parameters' values on a date, with the day each value took effect (for dating verdicts). */
+typedef struct params_on {
+    int64_t value[MSGW_MAX_PARAMS];
+    msgw_date from[MSGW_MAX_PARAMS];
+} params_on;
+
+/* Slots and views for one household on one date, reused from person to person. */
+typedef struct view_buf {
+    int64_t *scratch;
+    size_t scratch_cap;
+    msgw_view *views;
+    size_t views_cap;
+} view_buf;
+
 struct msgw_elig {
     const msgw_catalogue *cat;
     msgw_arena *arena;
@@ -108,10 +122,10 @@ struct msgw_elig {
     boundary *bounds; /* sorted by day when !bounds_dirty */
     size_t nbounds, capbounds;
     bool bounds_dirty;
-    int64_t *scratch; /* slots for a household's views */
-    size_t scratch_cap;
-    msgw_view *views;
-    size_t views_cap;
+    view_buf today;   /* a household's views on the evaluation date */
+    view_buf at_death; /* and on a death's date, for the rules about the death */
+    params_on at_death_params;
+    int death_date_slot; /* death.death_date, -1 if the dictionary has none */
 };
 
 void msgw_transitions_init(msgw_transitions *t)
@@ -206,6 +220,7 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     jurisdiction_init(e, cat->region);
     for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
     e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
+    e->death_date_slot = msgw_rule_env_slot(cat->env, "death", "death_date");
     e->in_force = catalogue_issued(cat);
     e->eligible_lists = calloc(e->nrules + 1, sizeof *e->eligible_lists);
     e->eligible_n = calloc(e->nrules + 1, sizeof *e->eligible_n);
@@ -236,8 +251,10 @@ void msgw_elig_destroy(msgw_elig **ep)
     free(e->households);
     free(e->rules);
     free(e->deps);
-    free(e->scratch);
-    free(e->views);
+    free(e->today.scratch);
+    free(e->today.views);
+    free(e->at_death.scratch);
+    free(e->at_death.views);
     free(e->bounds);
     free(e->keyvals);
     for (size_t k = 0; k < e->nkeys; k++) free(e->keyindex[k]);
@@ -555,28 +572,28 @@ static int64_t region_int(const char *s)
 }
 
 /* Builds the views of person pi's household (or of pi alone); returns pi's view. */
-static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, msgw_hview *h)
+static const msgw_view *build_household(msgw_elig *e, view_buf *vb, long pi, msgw_date date, msgw_hview *h)
 {
     const pstate *ps = &e->persons[pi];
     const hstate *hs = ps->household >= 0 ? &e->households[ps->household] : NULL;
     size_t n = hs ? hs->n : 1, nslots = msgw_rule_env_slots(e->cat->env);
-    if (n * nslots > e->scratch_cap) {
-        e->scratch_cap = n * nslots * 2;
-        e->scratch = realloc(e->scratch, e->scratch_cap * sizeof *e->scratch);
-        if (!e->scratch) abort();
+    if (n * nslots > vb->scratch_cap) {
+        vb->scratch_cap = n * nslots * 2;
+        vb->scratch = realloc(vb->scratch, vb->scratch_cap * sizeof *vb->scratch);
+        if (!vb->scratch) abort();
     }
-    if (n > e->views_cap) {
-        e->views_cap = n * 2;
-        e->views = realloc(e->views, e->views_cap * sizeof *e->views);
-        if (!e->views) abort();
+    if (n > vb->views_cap) {
+        vb->views_cap = n * 2;
+        vb->views = realloc(vb->views, vb->views_cap * sizeof *vb->views);
+        if (!vb->views) abort();
     }
-    const msgw_view *self = &e->views[0];
+    const msgw_view *self = &vb->views[0];
     for (size_t i = 0; i < n; i++) {
         long mi = hs ? hs->members[i] : pi;
-        build_view(e, &e->persons[mi], &e->views[i], e->scratch + i * nslots, date);
-        if (mi == pi) self = &e->views[i];
+        build_view(e, &e->persons[mi], &vb->views[i], vb->scratch + i * nslots, date);
+        if (mi == pi) self = &vb->views[i];
     }
-    h->members = e->views;
+    h->members = vb->views;
     h->nmembers = n;
     msgw_hview_compute(e->cat->env, h);
     const msgw_view *head = self;
@@ -585,7 +602,7 @@ static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, m
     return self;
 }
 
-static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx *ctx, bool dead,
+static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, const msgw_eval_ctx *ctx, bool dead,
                              uint64_t presence, int *bad_param)
 {
     msgw_verdict v = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
@@ -732,9 +749,12 @@ static json_t *explain_jurisdiction(const msgw_elig *e, const msgw_service *s, c
     return j;
 }
 
+/* date: the evaluation date; decided: the date the rule was decided as of (the death's, for a rule
+ * about a death), whose parameter values the explanation shows. */
 static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
                             const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
-                            const cause *c, const place *outside, msgw_date date, msgw_transitions *out)
+                            const cause *c, const place *outside, msgw_date date, msgw_date decided,
+                            msgw_transitions *out)
 {
     msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
     if (out->n == out->cap) {
@@ -776,7 +796,7 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     json_t *params = json_array();
     for (size_t p = 0; p < e->cat->nparams; p++) {
         if (!((s->params >> p) & 1)) continue;
-        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], date);
+        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], decided);
         json_t *pj = json_object();
         json_object_set_new(pj, "name", json_string(e->cat->params[p].name));
         if (pv) {
@@ -880,12 +900,6 @@ static void eligible_list_add(msgw_elig *e, size_t r, long pi)
     e->eligible_lists[r][e->eligible_n[r]++] = pi;
 }
 
-/* The parameters' values on a date, with the day each value took effect (for dating verdicts). */
-typedef struct params_on {
-    int64_t value[MSGW_MAX_PARAMS];
-    msgw_date from[MSGW_MAX_PARAMS];
-} params_on;
-
 static void params_on_date(const msgw_elig *e, msgw_date date, params_on *p)
 {
     for (size_t i = 0; i < e->cat->nparams && i < MSGW_MAX_PARAMS; i++) {
@@ -895,13 +909,48 @@ static void params_on_date(const msgw_elig *e, msgw_date date, params_on *p)
     }
 }
 
-/* Re-evaluates person pi's services that read anything in mask. */
+/* A person and their household as of one date: what a rule is evaluated on. */
+typedef struct as_of {
+    msgw_hview h;
+    msgw_eval_ctx ctx;
+    uint64_t presence;
+    bool dead;
+} as_of;
+
+/*
+ * A rule that cannot hold without a death (the funeral subsidy) is about the death: it is decided as
+ * of the death date, on the facts current that day (the pension scheme the deceased belonged to when
+ * they died, not after a department closed it) and the parameter values then in force.  Returns the
+ * context to decide s with: the evaluation date's, or the one on the death date, built once.
+ */
+static const as_of *decided_as_of(msgw_elig *e, const msgw_service *s, long pi, const as_of *today, as_of *death,
+                                  bool *built)
+{
+    uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
+    if (!today->dead || !(msgw_rule_required(s->eligible) & death_bit)) return today;
+    if (*built) return death->ctx.date == today->ctx.date ? today : death;
+    *built = true;
+    const msgw_view *self = today->ctx.person;
+    int64_t day = e->death_date_slot >= 0 ? self->slots[e->death_date_slot] : MSGW_ABSENT;
+    if (day == MSGW_ABSENT) day = self->slots[e->cat->env->facts[e->death_fact].valid_from];
+    if (day == MSGW_ABSENT || day <= INT32_MIN + 1 || day >= today->ctx.date) {
+        death->ctx.date = today->ctx.date;
+        return today;
+    }
+    params_on_date(e, (msgw_date)day, &e->at_death_params);
+    self = build_household(e, &e->at_death, pi, (msgw_date)day, &death->h);
+    death->ctx = (msgw_eval_ctx){(msgw_date)day, e->at_death_params.value, self, &death->h, e->at_death_params.from};
+    death->presence = msgw_view_presence(e->cat->env, self);
+    death->dead = true;
+    return death;
+}
+
 /* Evaluates the rules of person pi that read what mask names (only: that rule alone; -1 all). */
 static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const params_on *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
 {
     msgw_hview h;
-    const msgw_view *self = build_household(e, pi, date, &h);
+    const msgw_view *self = build_household(e, &e->today, pi, date, &h);
     msgw_eval_ctx ctx = {date, params->value, self, &h, params->from};
     pstate *ps = &e->persons[pi];
     for (size_t k = 0; k < e->nkeys; k++) {
@@ -915,6 +964,9 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     uint64_t presence = msgw_view_presence(e->cat->env, self);
     uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
     bool has_residence = e->residence_fact >= 0 && ((presence >> e->residence_fact) & 1);
+    as_of today = {h, ctx, presence, dead}, at_death;
+    today.ctx.household = &today.h;
+    bool death_built = false;
     /* jurisdiction, per decided_by (hukou, residence): the place, found once per person when needed */
     place places[2] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
     int within[2] = {-1, -1}; /* -1 not looked at yet */
@@ -930,15 +982,16 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         }
         /* Outside the region served: not this gateway's case, whatever the rule would say. */
         msgw_verdict now = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
-        if (within[by] != 0) now = evaluate(e, s, &ctx, dead, presence, &bad);
+        const as_of *on = decided_as_of(e, s, pi, &today, &at_death, &death_built);
+        if (within[by] != 0) now = evaluate(e, s, &on->ctx, on->dead, on->presence, &bad);
         if (now.error) {
-            report_error(e, s, ps, bad, date, err);
+            report_error(e, s, ps, bad, on->ctx.date, err);
             ps->verdicts[r].error = true;
             continue;
         }
         msgw_verdict *before = &ps->verdicts[r];
         /* a CHANGED tier or amount keeps the day the eligibility began */
-        if (now.eligible) now.since = before->eligible ? before->since : eligible_since(e, s, &ctx, &now);
+        if (now.eligible) now.since = before->eligible ? before->since : eligible_since(e, s, &on->ctx, &now);
         if (verdict_same(before, &now)) {
             before->error = false;
             continue;
@@ -946,7 +999,8 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         msgw_verdict old = *before;
         *before = now;
         if (now.eligible && !old.eligible) eligible_list_add(e, r, pi);
-        emit_transition(e, s, ps, self, &h, &old, &now, c, within[by] == 0 ? &places[by] : NULL, date, out);
+        emit_transition(e, s, ps, on->ctx.person, on->ctx.household, &old, &now, c,
+                        within[by] == 0 ? &places[by] : NULL, date, on->ctx.date, out);
     }
 }
 

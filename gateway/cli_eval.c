@@ -112,9 +112,11 @@ static void print_transitions(const msgw_transitions *t, bool as_json)
 {
     for (size_t i = 0; i < t->n; i++) {
         if (as_json) {
-            char *s = json_dumps(t->v[i].explanation, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_t *x = msgw_explanation_json(&t->v[i].explanation);
+            char *s = json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER);
             printf("{\"transition\":%s}\n", s);
             free(s);
+            json_decref(x);
         } else {
             printf("  %s\n", t->v[i].text);
         }

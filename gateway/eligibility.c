@@ -135,11 +135,8 @@ void msgw_transitions_init(msgw_transitions *t)
 
 void msgw_transitions_clear(msgw_transitions *t)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        json_decref(t->v[i].explanation);
-        free(t->v[i].text);
-    }
     free(t->v);
+    msgw_arena_destroy(&t->arena);
     msgw_transitions_init(t);
 }
 
@@ -671,22 +668,28 @@ static bool verdict_same(const msgw_verdict *a, const msgw_verdict *b)
     return a->eligible == b->eligible && (!a->eligible || (a->tier == b->tier && a->amount == b->amount));
 }
 
-static json_t *explain_fact(const sfact *sf)
+/* A copy in the transitions' arena: explanations outlive the engine's state (a rebuild, a reload). */
+static const char *tkeep(msgw_arena *a, const char *s)
 {
-    json_t *o = json_object();
-    char b[11], t[28];
-    json_object_set_new(o, "type", json_string(sf->f.type));
-    if (sf->f.valid_from != MSGW_DATE_NONE) json_object_set_new(o, "valid_from", json_string(msgw_date_format(sf->f.valid_from, b)));
-    if (sf->f.valid_to != MSGW_DATE_NONE) json_object_set_new(o, "valid_to", json_string(msgw_date_format(sf->f.valid_to, b)));
-    json_t *attrs = json_object();
+    return s ? msgw_arena_strdup(a, s) : NULL;
+}
+
+static msgw_expl_fact explain_fact(msgw_arena *a, const sfact *sf)
+{
+    msgw_attr *attrs = msgw_arena_alloc(a, (sf->f.nattrs + 1) * sizeof *attrs);
     for (size_t i = 0; i < sf->f.nattrs; i++) {
-        json_object_set_new(attrs, sf->f.attrs[i].name, msgw_canon_value(&sf->f.attrs[i].v));
+        attrs[i] = sf->f.attrs[i];
+        attrs[i].name = tkeep(a, attrs[i].name);
+        if (attrs[i].v.kind == MSGW_V_CODE || attrs[i].v.kind == MSGW_V_STRING) attrs[i].v.u.s = tkeep(a, attrs[i].v.u.s);
     }
-    json_object_set_new(o, "attributes", attrs);
-    json_object_set_new(o, "department", json_string(sf->department ? sf->department : ""));
-    json_object_set_new(o, "message_id", json_string(sf->message_id ? sf->message_id : ""));
-    json_object_set_new(o, "recorded_at", json_string(msgw_time_format(sf->recorded_at, t)));
-    return o;
+    return (msgw_expl_fact){.type = tkeep(a, sf->f.type),
+                            .valid_from = sf->f.valid_from,
+                            .valid_to = sf->f.valid_to,
+                            .attrs = attrs,
+                            .nattrs = sf->f.nattrs,
+                            .department = tkeep(a, sf->department ? sf->department : ""),
+                            .message_id = tkeep(a, sf->message_id ? sf->message_id : ""),
+                            .recorded_at = sf->recorded_at};
 }
 
 static void money_text(char *buf, size_t len, int64_t fen)
@@ -695,177 +698,191 @@ static void money_text(char *buf, size_t len, int64_t fen)
     else snprintf(buf, len, "%lld.%02lld yuan", (long long)(fen / 100), (long long)(llabs(fen) % 100));
 }
 
-static const char *kind_name(msgw_transition_kind k)
+static void value_text(const msgw_value *v, char *buf, size_t len)
 {
-    return k == MSGW_TR_NEW ? "NEW" : k == MSGW_TR_LOST ? "LOST" : "CHANGED";
+    if (v->kind == MSGW_V_CODE) snprintf(buf, len, "%s", v->u.s);
+    else snprintf(buf, len, "%lld", (long long)v->u.i);
 }
 
-/* "cdpf message cdpf:EV-2 changed disability_grade from 3 to 2" and its JSON twin. */
-static void explain_changes(const cause *c, const pstate *ps, json_t *changes, char *text, size_t len)
+/* The attributes the causing record changed for this person (codes and numbers), and the same as text. */
+static void explain_changes(msgw_arena *a, const cause *c, const pstate *ps, msgw_expl_cause *xc, char *text,
+                            size_t len)
 {
-    size_t used = strlen(text);
+    size_t used = strlen(text), n = 0, cap = 0;
     const msgw_record *r = c->record;
+    for (size_t i = 0; r && i < r->nfacts; i++)
+        if (strcmp(r->facts[i].subject, ps->p.id_number) == 0) cap += r->facts[i].nattrs;
+    msgw_expl_change *v = msgw_arena_alloc(a, (cap + 1) * sizeof *v);
     for (size_t i = 0; r && i < r->nfacts; i++) {
         const msgw_fact *f = &r->facts[i];
         if (strcmp(f->subject, ps->p.id_number) != 0) continue;
         const msgw_fact *prev = c->previous ? c->previous[i] : NULL;
-        for (size_t a = 0; a < f->nattrs; a++) {
-            const msgw_attr *now = &f->attrs[a];
+        for (size_t k = 0; k < f->nattrs; k++) {
+            const msgw_attr *now = &f->attrs[k];
             const msgw_attr *was = prev ? msgw_fact_attr(prev, now->name) : NULL;
             if (was && msgw_value_equal(&was->v, &now->v)) continue;
             if (now->v.kind != MSGW_V_CODE && now->v.kind != MSGW_V_MONEY && now->v.kind != MSGW_V_INT) continue;
             char nb[64], wb[64] = "none";
-            if (now->v.kind == MSGW_V_CODE) snprintf(nb, sizeof nb, "%s", now->v.u.s);
-            else snprintf(nb, sizeof nb, "%lld", (long long)now->v.u.i);
-            if (was && was->v.kind == MSGW_V_CODE) snprintf(wb, sizeof wb, "%s", was->v.u.s);
-            else if (was) snprintf(wb, sizeof wb, "%lld", (long long)was->v.u.i);
-            json_t *ch = json_object();
-            json_object_set_new(ch, "fact", json_string(f->type));
-            json_object_set_new(ch, "attribute", json_string(now->name));
-            json_object_set_new(ch, "from", was ? json_string(wb) : json_null());
-            json_object_set_new(ch, "to", json_string(nb));
-            json_array_append_new(changes, ch);
+            value_text(&now->v, nb, sizeof nb);
+            if (was) value_text(&was->v, wb, sizeof wb);
+            v[n++] = (msgw_expl_change){tkeep(a, f->type), tkeep(a, now->name), was ? tkeep(a, wb) : NULL, tkeep(a, nb)};
             if (used + 80 < len)
                 used += (size_t)snprintf(text + used, len - used, "%s %s from %s to %s", used && text[used - 1] != ' ' ? ";" : "", now->name, wb, nb);
         }
     }
+    xc->changes = v;
+    xc->nchanges = n;
 }
 
-/* "hukou 131082 is outside the region served (12): decided where the hukou is" and its JSON twin. */
-static json_t *explain_jurisdiction(const msgw_elig *e, const msgw_service *s, const place *pl, msgw_buf *text)
+/* "hukou 131082 is outside the region served (12): decided where the hukou is", with the cause's fields. */
+static void explain_jurisdiction(const msgw_elig *e, msgw_arena *a, const msgw_service *s, const place *pl,
+                                 msgw_expl_cause *xc, msgw_buf *text)
 {
     bool by_residence = s->decided_by == MSGW_BY_RESIDENCE;
-    json_t *j = json_object();
-    json_object_set_new(j, "decided_by", json_string(by_residence ? "residence" : "hukou"));
-    json_object_set_new(j, "region", json_string(pl->region));
-    json_object_set_new(j, "region_of", json_string(pl->of));
-    json_object_set_new(j, "source", json_string(pl->source));
-    json_object_set_new(j, "served", json_string(e->served));
+    xc->jurisdiction_by = by_residence ? "residence" : "hukou";
+    xc->jurisdiction_region = tkeep(a, pl->region);
+    xc->jurisdiction_of = pl->of;
+    xc->jurisdiction_source = pl->source;
+    xc->jurisdiction_served = tkeep(a, e->served);
     bool stand_in = by_residence && strcmp(pl->of, "hukou") == 0; /* residence unknown */
     msgw_buf_printf(text, "%s%s %s%s is outside the region served (%s): decided where %s",
                     stand_in ? "residence unknown, " : "", pl->of, pl->region,
                     strcmp(pl->source, "household") == 0 ? " (the household's)" : "", e->served,
                     by_residence ? "the person lives" : "the hukou is");
-    return j;
+}
+
+/* The parameters the rule reads, with their values in force on the date decided. */
+static void explain_params(const msgw_elig *e, msgw_arena *a, const msgw_service *s, msgw_date decided,
+                           msgw_explanation *x)
+{
+    msgw_expl_param *v = msgw_arena_alloc(a, (e->cat->nparams + 1) * sizeof *v);
+    size_t n = 0;
+    for (size_t p = 0; p < e->cat->nparams; p++) {
+        if (!((s->params >> p) & 1)) continue;
+        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], decided);
+        v[n++] = (msgw_expl_param){e->cat->params[p].name, pv ? pv->value : MSGW_ABSENT,
+                                   pv ? pv->from : MSGW_DATE_NONE, pv ? pv->source : NULL};
+    }
+    x->params = v;
+    x->nparams = n;
+}
+
+/* The facts that decided: the person's current facts of every type the rule reads. */
+static void explain_facts(const msgw_elig *e, msgw_arena *a, const msgw_service *s, const pstate *ps,
+                          msgw_date date, msgw_explanation *x)
+{
+    const msgw_rule_env *env = e->cat->env;
+    msgw_expl_fact *v = msgw_arena_alloc(a, (env->nfacts + 1) * sizeof *v);
+    size_t n = 0;
+    for (size_t f = 0; f < env->nfacts; f++) {
+        if (!((s->depends >> f) & 1)) continue;
+        const sfact *sf = current_fact(ps, env->facts[f].ft->id, date);
+        if (sf) v[n++] = explain_fact(a, sf);
+    }
+    x->facts = v;
+    x->nfacts = n;
+}
+
+/* What caused the transition, and its readable form in ctext. */
+static void explain_cause(msgw_arena *a, const cause *c, const pstate *ps, msgw_date date, msgw_expl_cause *xc,
+                          char *ctext, size_t len)
+{
+    if (c->record) {
+        xc->kind = MSGW_CAUSE_RECORD;
+        xc->department = tkeep(a, c->record->source_department ? c->record->source_department : "");
+        xc->message_id = tkeep(a, c->record->message_id ? c->record->message_id : "");
+        char chg[384] = "";
+        explain_changes(a, c, ps, xc, chg, sizeof chg);
+        snprintf(ctext, len, "%s message %s%s%s", c->record->source_department ? c->record->source_department : "?",
+                 c->record->message_id ? c->record->message_id : "?", chg[0] ? " changed" : "", chg);
+    } else if (c->param) {
+        char ob[48], nb[48], fb[11];
+        money_text(ob, sizeof ob, c->param_old);
+        money_text(nb, sizeof nb, c->param_new);
+        xc->kind = MSGW_CAUSE_PARAMETER;
+        xc->parameter = tkeep(a, c->param);
+        xc->param_from = c->param_from;
+        xc->old_value = c->param_old;
+        xc->new_value = c->param_new;
+        snprintf(ctext, len, "parameter $%s changed from %s to %s on %s", c->param, ob, nb,
+                 msgw_date_format(c->param_from, fb));
+    } else {
+        char b[11];
+        xc->kind = MSGW_CAUSE_CALENDAR;
+        snprintf(ctext, len, "calendar: %s", msgw_date_format(date, b));
+    }
+}
+
+static msgw_transition *transition_add(msgw_transitions *out)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->v = realloc(out->v, out->cap * sizeof *out->v);
+        if (!out->v) abort();
+    }
+    if (!out->arena) out->arena = msgw_arena_new(0);
+    msgw_transition *t = &out->v[out->n++];
+    memset(t, 0, sizeof *t);
+    return t;
 }
 
 /* date: the evaluation date; decided: the date the rule was decided as of (the death's, for a rule
- * about a death), whose parameter values the explanation shows. */
+ * about a death), whose parameter values and facts the explanation shows. */
 static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
                             const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
                             const cause *c, const place *outside, msgw_date date, msgw_date decided,
                             msgw_transitions *out)
 {
     msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
-    if (out->n == out->cap) {
-        out->cap = out->cap ? out->cap * 2 : 16;
-        out->v = realloc(out->v, out->cap * sizeof *out->v);
-        if (!out->v) abort();
-    }
-    msgw_transition *t = &out->v[out->n++];
-    memset(t, 0, sizeof *t);
+    msgw_transition *t = transition_add(out);
+    msgw_arena *a = out->arena;
     t->kind = kind;
     memcpy(t->person, ps->p.id_number, 19);
     t->service = s;
     t->before = *before;
     t->after = *after;
-    char b[11], amount[48];
-    json_t *x = json_object();
-    json_object_set_new(x, "kind", json_string(kind_name(kind)));
-    json_object_set_new(x, "service", json_string(s->code));
-    json_object_set_new(x, "name", json_string(s->name));
-    json_object_set_new(x, "person", json_string(ps->p.id_number));
-    json_object_set_new(x, "date", json_string(msgw_date_format(date, b)));
+    msgw_explanation *x = &t->explanation;
     const msgw_verdict *v = after->eligible ? after : before;
     const char *tier = v->tier >= 0 ? s->tiers[v->tier].name : NULL;
-    if (after->eligible) json_object_set_new(x, "since", json_string(msgw_date_format(after->since, b)));
-    if (tier) json_object_set_new(x, "tier", json_string(tier));
-    if (v->amount != MSGW_ABSENT) json_object_set_new(x, "amount_fen", json_integer(after->eligible ? after->amount : 0));
-    if (kind == MSGW_TR_CHANGED) {
-        json_t *prev = json_object();
-        if (before->tier >= 0) json_object_set_new(prev, "tier", json_string(s->tiers[before->tier].name));
-        if (before->amount != MSGW_ABSENT) json_object_set_new(prev, "amount_fen", json_integer(before->amount));
-        json_object_set_new(x, "previous", prev);
-    }
-    if (s->amount_period) json_object_set_new(x, "amount_period", json_string(s->amount_period));
-    json_object_set_new(x, "departments", json_array());
-    for (size_t i = 0; i < s->ndepartments; i++) json_array_append_new(json_object_get(x, "departments"), json_string(s->departments[i]));
-    json_object_set_new(x, "rule", json_string(msgw_rule_source(s->eligible)));
-    if (s->source) json_object_set(x, "rule_source", s->source);
-    /* parameters the rule used, with their values in force and where they come from */
-    json_t *params = json_array();
-    for (size_t p = 0; p < e->cat->nparams; p++) {
-        if (!((s->params >> p) & 1)) continue;
-        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], decided);
-        json_t *pj = json_object();
-        json_object_set_new(pj, "name", json_string(e->cat->params[p].name));
-        if (pv) {
-            json_object_set_new(pj, "value", json_integer(pv->value));
-            json_object_set_new(pj, "from", json_string(msgw_date_format(pv->from, b)));
-            if (pv->source) json_object_set_new(pj, "source", json_string(pv->source));
-        }
-        json_array_append_new(params, pj);
-    }
-    json_object_set_new(x, "parameters", params);
-    /* the facts that decided: the person's current facts of every type the rule reads */
-    json_t *facts = json_array();
-    const msgw_rule_env *env = e->cat->env;
-    for (size_t f = 0; f < env->nfacts; f++) {
-        if (!((s->depends >> f) & 1)) continue;
-        const sfact *sf = current_fact(ps, env->facts[f].ft->id, date);
-        if (sf) json_array_append_new(facts, explain_fact(sf));
-    }
-    json_object_set_new(x, "facts", facts);
-    json_t *person = json_object();
-    if (ps->p.hukou_region) json_object_set_new(person, "hukou_region", json_string(ps->p.hukou_region));
-    if (ps->p.residence_region) json_object_set_new(person, "residence_region", json_string(ps->p.residence_region));
-    if (self->slots[P_BIRTH] != MSGW_ABSENT) json_object_set_new(person, "age", json_integer(msgw_date_age((msgw_date)self->slots[P_BIRTH], date)));
-    json_object_set_new(x, "person_facts", person);
-    if (s->depends & BIT_PERSON) {
-        json_t *hh = json_object();
-        json_object_set_new(hh, "size", json_integer(h->size));
-        if (h->per_capita_income != MSGW_ABSENT) json_object_set_new(hh, "per_capita_income_fen", json_integer(h->per_capita_income));
-        json_object_set_new(x, "household", hh);
-    }
+    *x = (msgw_explanation){.kind = kind,
+                            .service = s->code,
+                            .name = s->name,
+                            .person = t->person,
+                            .date = date,
+                            .since = after->eligible ? after->since : MSGW_DATE_NONE,
+                            .tier = tier,
+                            .amount = v->amount == MSGW_ABSENT ? MSGW_ABSENT : after->eligible ? after->amount : 0,
+                            .has_previous = kind == MSGW_TR_CHANGED,
+                            .previous_tier = before->tier >= 0 ? s->tiers[before->tier].name : NULL,
+                            .previous_amount = before->amount,
+                            .amount_period = s->amount_period,
+                            .departments = s->departments,
+                            .ndepartments = s->ndepartments,
+                            .rule = msgw_rule_source(s->eligible),
+                            .rule_source = s->source,
+                            .hukou_region = tkeep(a, ps->p.hukou_region),
+                            .residence_region = tkeep(a, ps->p.residence_region),
+                            .age = self->slots[P_BIRTH] != MSGW_ABSENT ? msgw_date_age((msgw_date)self->slots[P_BIRTH], decided) : -1,
+                            .household = (s->depends & BIT_PERSON) != 0,
+                            .household_size = h->size,
+                            .per_capita_income = h->per_capita_income};
+    explain_params(e, a, s, decided, x);
+    explain_facts(e, a, s, ps, decided, x);
     char ctext[512] = "";
-    json_t *cj = json_object();
-    json_object_set_new(cj, "type", json_string(c->kind));
-    if (c->record) {
-        json_object_set_new(cj, "department", json_string(c->record->source_department ? c->record->source_department : ""));
-        json_object_set_new(cj, "message_id", json_string(c->record->message_id ? c->record->message_id : ""));
-        json_t *changes = json_array();
-        char chg[384] = "";
-        explain_changes(c, ps, changes, chg, sizeof chg);
-        json_object_set_new(cj, "changes", changes);
-        snprintf(ctext, sizeof ctext, "%s message %s%s%s", c->record->source_department ? c->record->source_department : "?",
-                 c->record->message_id ? c->record->message_id : "?", chg[0] ? " changed" : "", chg);
-    } else if (c->param) {
-        char ob[48], nb[48], fb[11];
-        money_text(ob, sizeof ob, c->param_old);
-        money_text(nb, sizeof nb, c->param_new);
-        json_object_set_new(cj, "parameter", json_string(c->param));
-        json_object_set_new(cj, "from", json_string(msgw_date_format(c->param_from, fb)));
-        json_object_set_new(cj, "old", c->param_old == MSGW_ABSENT ? json_null() : json_integer(c->param_old));
-        json_object_set_new(cj, "new", json_integer(c->param_new));
-        snprintf(ctext, sizeof ctext, "parameter $%s changed from %s to %s on %s", c->param, ob, nb, fb);
-    } else {
-        snprintf(ctext, sizeof ctext, "calendar: %s", msgw_date_format(date, b));
-    }
+    explain_cause(a, c, ps, date, &x->cause, ctext, sizeof ctext);
+    const msgw_rule_env *env = e->cat->env;
     bool died = e->death_fact >= 0 && self->slots[env->facts[e->death_fact].present] == 1 && kind == MSGW_TR_LOST;
-    if (died) json_object_set_new(cj, "death", json_true());
+    x->cause.death = died;
     /* the place that decides is outside the region served (only ever a LOST: nothing is evaluated there) */
     msgw_buf jt;
     msgw_buf_init(&jt);
-    if (outside && kind == MSGW_TR_LOST)
-        json_object_set_new(cj, "jurisdiction", explain_jurisdiction(e, s, outside, &jt));
-    json_object_set_new(x, "cause", cj);
-    t->explanation = x;
+    if (outside && kind == MSGW_TR_LOST) explain_jurisdiction(e, a, s, outside, &x->cause, &jt);
+    char amount[48], mask[19], since[11];
     money_text(amount, sizeof amount, after->eligible ? after->amount : before->amount);
-    char mask[19], since[11];
     msgw_idnum_mask(ps->p.id_number, mask);
     msgw_buf tb;
     msgw_buf_init(&tb);
-    msgw_buf_printf(&tb, "%s %s %s (%s) for %s", kind_name(kind), s->code, s->name, e->cat->id, mask);
+    msgw_buf_printf(&tb, "%s %s %s (%s) for %s", msgw_transition_kind_name(kind), s->code, s->name, e->cat->id, mask);
     if (after->eligible) msgw_buf_printf(&tb, " since %s", msgw_date_format(after->since, since));
     if (tier) msgw_buf_printf(&tb, ", tier %s", tier);
     if (v->amount != MSGW_ABSENT)
@@ -876,8 +893,8 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     bool named = jt.len && outside->region == ps->p.hukou_region;
     if (ps->p.hukou_region && !named) msgw_buf_printf(&tb, "; hukou %s", ps->p.hukou_region);
     msgw_buf_free(&jt);
-    char *text = tb.data;
-    t->text = text;
+    t->text = tkeep(a, tb.data ? tb.data : "");
+    msgw_buf_free(&tb);
 }
 
 static void report_error(msgw_elig *e, const msgw_service *s, const pstate *ps, int bad, msgw_date date, msgw_errors *err)

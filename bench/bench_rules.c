@@ -178,7 +178,7 @@ static size_t eval_household(evaluator *ev, const cperson *p, size_t i, size_t n
     msgw_hview h = {ev->views, k, 0, 0, p[i].region, p[i].hukou_type};
     msgw_hview_compute(ev->cat->env, &h);
     for (size_t j = 0; j < k; j++) {
-        msgw_eval_ctx ctx = {ev->date, ev->params, &ev->views[j], &h};
+        msgw_eval_ctx ctx = {ev->date, ev->params, &ev->views[j], &h, NULL};
         uint64_t presence = msgw_view_presence(ev->cat->env, &ev->views[j]);
         for (size_t s = 0; s < ev->cat->nservices; s++) {
             const msgw_service *svc = &ev->cat->services[s];

@@ -55,7 +55,7 @@ fi
 if [[ -f $out/canonical.json ]]; then
   step "Proactive discovery: the population evaluated against Tianjin's catalogue"
   "$msgw" eval --catalogue tianjin --date "$(date +%F)" --from canonical "$out/canonical.json" > "$out/eval.txt" || true
-  grep -E '^  (NEW|LOST|CHANGED)' "$out/eval.txt" | head -n 15
+  awk '/^  (NEW|LOST|CHANGED)/ && n++ < 15' "$out/eval.txt" # awk reads it all: no SIGPIPE under pipefail
   echo "... $(grep -cE '^  (NEW|LOST|CHANGED)' "$out/eval.txt") transitions in all, explained in $out/eval.txt"
 fi
 

@@ -84,8 +84,7 @@ char *msgw_cli_read(const char *path, size_t limit, size_t *len)
     return buf;
 }
 
-/* The adapter media type that fits a file name: ".csv" picks a CSV type, and so on. */
-static const char *guess_media_type(const msgw_adapter *ad, const char *path)
+const char *msgw_cli_media_type(const msgw_adapter *ad, const char *path)
 {
     const char *ext = strrchr(path, '.');
     if (ext) {
@@ -191,7 +190,7 @@ static int run_files(int argc, char **argv, const char *help, record_sink sink, 
             rc = MSGW_EXIT_USAGE;
             continue;
         }
-        const char *mt = o.media_type ? o.media_type : guess_media_type(o.ad, argv[i]);
+        const char *mt = o.media_type ? o.media_type : msgw_cli_media_type(o.ad, argv[i]);
         msgw_batch *b = msgw_batch_new();
         msgw_decode(&env.ctx, o.ad, mt, buf, len, b);
         free(buf);

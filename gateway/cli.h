@@ -17,6 +17,11 @@ int msgw_cmd_admin(int argc, char **argv);
 /* Reads a whole file ("-" = stdin), refusing more than limit bytes; NULL after saying why. */
 char *msgw_cli_read(const char *path, size_t limit, size_t *len);
 
+/* The adapter's media type that fits a file name (".csv" picks its CSV type, and so on), else its
+ * first: how validate, normalize and eval read a file given without --media-type. */
+struct msgw_adapter;
+const char *msgw_cli_media_type(const struct msgw_adapter *ad, const char *path);
+
 /* Exit codes shared by the commands. */
 enum { MSGW_EXIT_OK = 0, MSGW_EXIT_INVALID = 1, MSGW_EXIT_USAGE = 2 };
 

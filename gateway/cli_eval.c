@@ -20,10 +20,11 @@
 
 static const char eval_help[] =
     "Usage: msgw eval [--catalogue NAME] [--overlay FILE] [--date YYYY-MM-DD] [--from DEPARTMENT]\n"
-    "                 [--state DIR] [--json] FILE...\n"
+    "                 [--media-type TYPE] [--state DIR] [--json] FILE...\n"
     "\n"
     "Decodes and validates the records of each FILE (department format given by --from, default\n"
-    "canonical JSON), applies them to the eligibility engine of the catalogue (default tianjin) on\n"
+    "canonical JSON; the department's media type from the file extension, as validate does, or\n"
+    "--media-type: e.g. a .csv file of --from cdpf is its roster CSV), applies them to the eligibility engine of the catalogue (default tianjin) on\n"
     "the date (default today), and prints each person's verdicts and every transition (NEW, LOST,\n"
     "CHANGED) with its explanation.\n"
     "\n"
@@ -111,9 +112,11 @@ static void print_transitions(const msgw_transitions *t, bool as_json)
 {
     for (size_t i = 0; i < t->n; i++) {
         if (as_json) {
-            char *s = json_dumps(t->v[i].explanation, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_t *x = msgw_explanation_json(&t->v[i].explanation);
+            char *s = json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER);
             printf("{\"transition\":%s}\n", s);
             free(s);
+            json_decref(x);
         } else {
             printf("  %s\n", t->v[i].text);
         }
@@ -153,8 +156,8 @@ static void print_verdicts(eval_env *env, const char *const *ids, size_t n, msgw
     }
 }
 
-static int run_eval(eval_env *env, const msgw_adapter *ad, int nfiles, char **files, msgw_date date, bool as_json,
-                    msgw_transitions *tr, msgw_errors *err)
+static int run_eval(eval_env *env, const msgw_adapter *ad, const char *media_type, int nfiles, char **files,
+                    msgw_date date, bool as_json, msgw_transitions *tr, msgw_errors *err)
 {
     int rc = MSGW_EXIT_OK;
     for (int i = 0; i < nfiles; i++) {
@@ -165,7 +168,7 @@ static int run_eval(eval_env *env, const msgw_adapter *ad, int nfiles, char **fi
             continue;
         }
         msgw_batch *b = msgw_batch_new();
-        msgw_decode(&env->ctx, ad, ad->media_types[0], buf, len, b);
+        msgw_decode(&env->ctx, ad, media_type ? media_type : msgw_cli_media_type(ad, files[i]), buf, len, b);
         free(buf);
         char prefix[512];
         snprintf(prefix, sizeof prefix, "%s: ", files[i]);
@@ -199,17 +202,19 @@ int msgw_cmd_eval(int argc, char **argv)
         {"catalogue", required_argument, 0, 'c'}, {"overlay", required_argument, 0, 'o'},
         {"date", required_argument, 0, 'd'},      {"from", required_argument, 0, 'f'},
         {"state", required_argument, 0, 's'},     {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
-    const char *catname = "tianjin", *overlay = NULL, *state = NULL, *from = "canonical";
+        {"media-type", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *catname = "tianjin", *overlay = NULL, *state = NULL, *from = NULL, *media_type = NULL;
     msgw_date date = msgw_date_today();
     bool as_json = false;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:o:d:f:s:jh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:o:d:f:s:m:jh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': catname = optarg; break;
         case 'o': overlay = optarg; break;
         case 'f': from = optarg; break;
+        case 'm': media_type = optarg; break;
         case 's': state = optarg; break;
         case 'j': as_json = true; break;
         case 'd':
@@ -222,9 +227,17 @@ int msgw_cmd_eval(int argc, char **argv)
         default: fputs(eval_help, stderr); return MSGW_EXIT_USAGE;
         }
     }
-    const msgw_adapter *ad = msgw_adapter_find(from);
+    /* --media-type alone names its department; neither means canonical JSON */
+    const msgw_adapter *ad = from ? msgw_adapter_find(from)
+                             : media_type ? msgw_adapter_for_media_type(media_type)
+                                          : msgw_adapter_find("canonical");
     if (!ad || optind >= argc) {
-        fprintf(stderr, "msgw eval: %s\n\n%s", ad ? "no FILE given" : "unknown --from department", eval_help);
+        fprintf(stderr, "msgw eval: %s\n\n%s",
+                ad ? "no FILE given" : from ? "unknown --from department" : "unknown --media-type", eval_help);
+        return MSGW_EXIT_USAGE;
+    }
+    if (media_type && msgw_adapter_for_media_type(media_type) != ad) {
+        fprintf(stderr, "msgw eval: media type '%s' is not one of %s's (see 'msgw adapters')\n", media_type, from);
         return MSGW_EXIT_USAGE;
     }
     eval_env env;
@@ -260,7 +273,7 @@ int msgw_cmd_eval(int argc, char **argv)
         snprintf(path, sizeof path, "%s/records.jsonl", state);
         env.log = fopen(path, "a");
     }
-    rc = run_eval(&env, ad, argc - optind, argv + optind, date, as_json, &tr, &err);
+    rc = run_eval(&env, ad, media_type, argc - optind, argv + optind, date, as_json, &tr, &err);
     if (err.nerrors) {
         print_errs("msgw eval: ", &err);
         if (rc == MSGW_EXIT_OK) rc = MSGW_EXIT_INVALID;

@@ -118,6 +118,14 @@ int msgw_date_age(msgw_date birth, msgw_date at)
     return age;
 }
 
+msgw_date msgw_date_birthday(msgw_date birth, int years)
+{
+    int y, m, d;
+    msgw_date_to_ymd(birth, &y, &m, &d);
+    msgw_date day = msgw_date_from_ymd(y + years, m, d);
+    return day != MSGW_DATE_NONE ? day : msgw_date_from_ymd(y + years, 3, 1);
+}
+
 /* Called for every ID number checked: a per-thread cache of the last answer
  * keeps localtime_r (and its time-zone lookups) off the hot path. */
 msgw_date msgw_date_at(msgw_time t)

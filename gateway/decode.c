@@ -22,8 +22,33 @@ static void assign_message_id(msgw_batch *b, msgw_record *r, const char *departm
     }
 }
 
+/*
+ * A record's provenance is the department that pushed it.  A department's own format names that
+ * department (the adapter's name); a canonical document may name one in `source.department`, which
+ * must then be the sender: no department speaks in another's name.
+ */
+static bool source_is_sender(const msgw_adapter *ad, msgw_record *r, const char *sender, msgw_errors *e, int rec)
+{
+    const char *named = r->source_department;
+    if (named && strcmp(named, ad->name) != 0 && strcmp(named, sender) != 0) {
+        msgw_error_add(e, rec, r->loc, "source.department", "record.source",
+                       "the record names department %s as its source, but department %s pushed it: a "
+                       "department sends records in its own name only",
+                       named, sender);
+        return false;
+    }
+    r->source_department = sender;
+    return true;
+}
+
 void msgw_decode(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char *media_type,
                  const char *buf, size_t len, msgw_batch *out)
+{
+    msgw_decode_as(ctx, ad, media_type, NULL, buf, len, out);
+}
+
+void msgw_decode_as(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char *media_type,
+                    const char *sender, const char *buf, size_t len, msgw_batch *out)
 {
     if (ctx->max_document_bytes && len > ctx->max_document_bytes) {
         msgw_error_add(&out->errors, -1, NULL, NULL, "document.size",
@@ -44,6 +69,8 @@ void msgw_decode(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char
         if (!r) continue;
         if (!msgw_errors_record_failed(&out->errors, (int)i))
             msgw_dict_check_record(ctx->dict, r, &out->errors, (int)i);
+        if (sender && !msgw_errors_record_failed(&out->errors, (int)i))
+            source_is_sender(ad, r, sender, &out->errors, (int)i);
         if (msgw_errors_record_failed(&out->errors, (int)i) ||
             msgw_errors_record_failed(&out->errors, -1)) {
             out->items[i].record = NULL;

@@ -44,6 +44,9 @@ typedef struct pstate {
     size_t nfacts, cap;
     msgw_verdict *verdicts; /* one per rule service */
     long next_birthday;     /* next person with the same birthday */
+    /* the day a record moved the hukou (or the registered residence) here from a region known
+     * before: a verdict that the move made cannot hold from earlier */
+    msgw_date hukou_moved, residence_moved;
 } pstate;
 
 typedef struct hstate {
@@ -70,6 +73,20 @@ typedef struct cause {
     const msgw_fact *const *previous; /* per fact of the record: the fact it replaces, or NULL */
 } cause;
 
+/* The parameters' values on a date, with the day each value took effect (for dating verdicts). */
+typedef struct params_on {
+    int64_t value[MSGW_MAX_PARAMS];
+    msgw_date from[MSGW_MAX_PARAMS];
+} params_on;
+
+/* Slots and views for one household on one date, reused from person to person. */
+typedef struct view_buf {
+    int64_t *scratch;
+    size_t scratch_cap;
+    msgw_view *views;
+    size_t views_cap;
+} view_buf;
+
 struct msgw_elig {
     const msgw_catalogue *cat;
     msgw_arena *arena;
@@ -87,6 +104,7 @@ struct msgw_elig {
     int residence_fact; /* fact index of "residence" (where the person lives, dated), -1 none */
     long birthdays[12 * 31];
     int death_fact; /* fact index of "death" */
+    msgw_date in_force; /* the catalogue's date of issue: no one is eligible under it before */
     size_t last_evaluated;
     /* the parameter index: threshold keys, each person's key values, sorted lazily */
     msgw_threshold keys[16];
@@ -104,10 +122,10 @@ struct msgw_elig {
     boundary *bounds; /* sorted by day when !bounds_dirty */
     size_t nbounds, capbounds;
     bool bounds_dirty;
-    int64_t *scratch; /* slots for a household's views */
-    size_t scratch_cap;
-    msgw_view *views;
-    size_t views_cap;
+    view_buf today;   /* a household's views on the evaluation date */
+    view_buf at_death; /* and on a death's date, for the rules about the death */
+    params_on at_death_params;
+    int death_date_slot; /* death.death_date, -1 if the dictionary has none */
 };
 
 void msgw_transitions_init(msgw_transitions *t)
@@ -117,11 +135,8 @@ void msgw_transitions_init(msgw_transitions *t)
 
 void msgw_transitions_clear(msgw_transitions *t)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        json_decref(t->v[i].explanation);
-        free(t->v[i].text);
-    }
     free(t->v);
+    msgw_arena_destroy(&t->arena);
     msgw_transitions_init(t);
 }
 
@@ -177,6 +192,15 @@ void msgw_elig_serve(msgw_elig *e, const char *region)
     jurisdiction_init(e, cat_inside ? cat : region);
 }
 
+/* The catalogue's source.issued, MSGW_DATE_NONE without one (a test catalogue). */
+static msgw_date catalogue_issued(const msgw_catalogue *cat)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(cat->doc, "source"), "issued"));
+    msgw_date d = MSGW_DATE_NONE;
+    if (!s || !msgw_date_parse_iso(s, strlen(s), &d)) return MSGW_DATE_NONE;
+    return d;
+}
+
 msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
 {
     msgw_elig *e = calloc(1, sizeof *e);
@@ -193,6 +217,8 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     jurisdiction_init(e, cat->region);
     for (size_t i = 0; i < sizeof e->birthdays / sizeof e->birthdays[0]; i++) e->birthdays[i] = -1;
     e->death_fact = msgw_rule_env_fact_index(cat->env, "death");
+    e->death_date_slot = msgw_rule_env_slot(cat->env, "death", "death_date");
+    e->in_force = catalogue_issued(cat);
     e->eligible_lists = calloc(e->nrules + 1, sizeof *e->eligible_lists);
     e->eligible_n = calloc(e->nrules + 1, sizeof *e->eligible_n);
     e->eligible_cap = calloc(e->nrules + 1, sizeof *e->eligible_cap);
@@ -222,8 +248,10 @@ void msgw_elig_destroy(msgw_elig **ep)
     free(e->households);
     free(e->rules);
     free(e->deps);
-    free(e->scratch);
-    free(e->views);
+    free(e->today.scratch);
+    free(e->today.views);
+    free(e->at_death.scratch);
+    free(e->at_death.views);
     free(e->bounds);
     free(e->keyvals);
     for (size_t k = 0; k < e->nkeys; k++) free(e->keyindex[k]);
@@ -266,6 +294,7 @@ static long person_get(msgw_elig *e, const char *id, bool create)
     memcpy(p->p.id_number, id, 19);
     p->p.birth_date = msgw_idnum_birth_date(id);
     p->household = -1;
+    p->hukou_moved = p->residence_moved = MSGW_DATE_NONE;
     p->verdicts = calloc(e->nrules + 1, sizeof *p->verdicts);
     if (!p->verdicts) abort();
     for (size_t r = 0; r < e->nrules; r++) {
@@ -305,7 +334,30 @@ static void person_update(msgw_elig *e, pstate *ps, const msgw_person *p, const 
     field_update(e, &ps->p.residence_region, &ps->src[F_RESIDENCE], p->residence_region, mid);
 }
 
-static void household_update(msgw_elig *e, const msgw_household *h, const char *mid)
+/* Persons a roster touched beyond its own members, each to be re-evaluated once. */
+typedef struct touched {
+    long *v;
+    size_t n, cap;
+} touched;
+
+static void touched_add(touched *t, long pi)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i] == pi) return;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->v = realloc(t->v, t->cap * sizeof *t->v);
+        if (!t->v) abort();
+    }
+    t->v[t->n++] = pi;
+}
+
+/*
+ * The roster is the household as of now.  Members not on it have left: they are on their own
+ * now, and whoever stays behind in a household a member moved out of has one member fewer; both
+ * are added to *left, since their household aggregates changed too.
+ */
+static void household_update(msgw_elig *e, const msgw_household *h, const char *mid, touched *left)
 {
     if (!h->id) return;
     long hi = msgw_idmap_get(e->household_index, h->id);
@@ -324,9 +376,11 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
     field_update(e, &hs->region, &hs->region_src, h->region, mid);
     field_update(e, &hs->hukou_type, &hs->type_src, h->hukou_type, mid);
     hs->roster_src = mid;
-    /* The roster is the household as of now: members not on it have left. */
     for (size_t i = 0; i < hs->n; i++)
-        if (e->persons[hs->members[i]].household == hi) e->persons[hs->members[i]].household = -1;
+        if (e->persons[hs->members[i]].household == hi) {
+            e->persons[hs->members[i]].household = -1;
+            touched_add(left, hs->members[i]); /* dropped, unless the roster names them again */
+        }
     free(hs->members);
     hs->members = calloc(h->nmembers + 1, sizeof *hs->members);
     if (!hs->members) abort();
@@ -339,10 +393,13 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
             hstate *o = &e->households[old];
             for (size_t k = 0; k < o->n; k++)
                 if (o->members[k] == pi) o->members[k--] = o->members[--o->n];
+            for (size_t k = 0; k < o->n; k++) touched_add(left, o->members[k]);
         }
         e->persons[pi].household = hi;
         hs->members[hs->n++] = pi;
     }
+    for (size_t i = 0; i < left->n; i++) /* named again: not dropped */
+        if (e->persons[left->v[i]].household == hi) left->v[i--] = left->v[--left->n];
 }
 
 static void boundary_add(msgw_elig *e, msgw_date day, long person, uint64_t bit)
@@ -502,6 +559,7 @@ static void build_view(msgw_elig *e, const pstate *ps, msgw_view *v, int64_t *sl
 {
     msgw_view_init(e->cat->env, v, slots);
     msgw_view_set_person(e->cat->env, v, &ps->p);
+    msgw_view_set_moves(e->cat->env, v, ps->hukou_moved, ps->residence_moved);
     for (size_t i = 0; i < ps->nfacts; i++) msgw_view_apply_fact(e->cat->env, v, &ps->facts[i].f, date);
 }
 
@@ -511,28 +569,28 @@ static int64_t region_int(const char *s)
 }
 
 /* Builds the views of person pi's household (or of pi alone); returns pi's view. */
-static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, msgw_hview *h)
+static const msgw_view *build_household(msgw_elig *e, view_buf *vb, long pi, msgw_date date, msgw_hview *h)
 {
     const pstate *ps = &e->persons[pi];
     const hstate *hs = ps->household >= 0 ? &e->households[ps->household] : NULL;
     size_t n = hs ? hs->n : 1, nslots = msgw_rule_env_slots(e->cat->env);
-    if (n * nslots > e->scratch_cap) {
-        e->scratch_cap = n * nslots * 2;
-        e->scratch = realloc(e->scratch, e->scratch_cap * sizeof *e->scratch);
-        if (!e->scratch) abort();
+    if (n * nslots > vb->scratch_cap) {
+        vb->scratch_cap = n * nslots * 2;
+        vb->scratch = realloc(vb->scratch, vb->scratch_cap * sizeof *vb->scratch);
+        if (!vb->scratch) abort();
     }
-    if (n > e->views_cap) {
-        e->views_cap = n * 2;
-        e->views = realloc(e->views, e->views_cap * sizeof *e->views);
-        if (!e->views) abort();
+    if (n > vb->views_cap) {
+        vb->views_cap = n * 2;
+        vb->views = realloc(vb->views, vb->views_cap * sizeof *vb->views);
+        if (!vb->views) abort();
     }
-    const msgw_view *self = &e->views[0];
+    const msgw_view *self = &vb->views[0];
     for (size_t i = 0; i < n; i++) {
         long mi = hs ? hs->members[i] : pi;
-        build_view(e, &e->persons[mi], &e->views[i], e->scratch + i * nslots, date);
-        if (mi == pi) self = &e->views[i];
+        build_view(e, &e->persons[mi], &vb->views[i], vb->scratch + i * nslots, date);
+        if (mi == pi) self = &vb->views[i];
     }
-    h->members = e->views;
+    h->members = vb->views;
     h->nmembers = n;
     msgw_hview_compute(e->cat->env, h);
     const msgw_view *head = self;
@@ -541,7 +599,7 @@ static const msgw_view *build_household(msgw_elig *e, long pi, msgw_date date, m
     return self;
 }
 
-static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx *ctx, bool dead,
+static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, const msgw_eval_ctx *ctx, bool dead,
                              uint64_t presence, int *bad_param)
 {
     msgw_verdict v = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
@@ -570,36 +628,39 @@ static msgw_verdict evaluate(msgw_elig *e, const msgw_service *s, msgw_eval_ctx 
         }
         break;
     }
-    if (s->since) {
-        int64_t d = MSGW_ABSENT;
-        msgw_rule_eval(s->since, ctx, &d, bad_param);
-        if (d != MSGW_ABSENT) v.since = (msgw_date)d;
-    }
     return v;
 }
 
 /*
- * Without a `since` rule: the latest start among the facts the rule reads
- * (of every household member when the rule reads household fields), else
- * the evaluation date.  So a backdated fact dates the eligibility back.
+ * The day a person became eligible (a NEW verdict): the latest of the day
+ * each deciding part of the rule began to hold (msgw_rule_eval_dated: the
+ * start of every fact it read, the birthday an age threshold was crossed,
+ * the day each parameter value took effect), over the eligibility, the tier
+ * chosen and its amount, and the rule's own `since` when it has one.  Never
+ * before the catalogue was issued (its rules hold from then), never after
+ * the evaluation date; the evaluation date when nothing dates it.
  */
-static msgw_date default_since(msgw_elig *e, const msgw_service *s, const msgw_view *self,
-                               const msgw_hview *h, msgw_date date)
+static msgw_date eligible_since(const msgw_elig *e, const msgw_service *s, const msgw_eval_ctx *ctx,
+                                const msgw_verdict *v)
 {
-    msgw_date since = MSGW_DATE_NONE;
-    const msgw_rule_env *env = e->cat->env;
-    bool household = (s->depends & BIT_PERSON) && h && h->nmembers > 1;
-    size_t n = household ? h->nmembers : 1;
-    for (size_t m = 0; m < n; m++) {
-        const msgw_view *v = household ? &h->members[m] : self;
-        for (size_t f = 0; f < env->nfacts; f++) {
-            if (!((s->depends >> f) & 1) || !v->slots[env->facts[f].present]) continue;
-            int64_t from = v->slots[env->facts[f].valid_from];
-            if (from != MSGW_ABSENT && from > INT32_MIN + 1 && (since == MSGW_DATE_NONE || from > since))
-                since = (msgw_date)from;
+    msgw_date since = MSGW_DATE_NONE, d;
+    int64_t value = 0;
+    int bad = -1;
+    msgw_rule_eval_dated(s->eligible, ctx, &value, &since, &bad);
+    if (v->tier >= 0) {
+        const msgw_tier *t = &s->tiers[v->tier];
+        msgw_rule_eval_dated(t->when, ctx, &value, &d, &bad);
+        if (d > since) since = d;
+        if (t->amount) {
+            msgw_rule_eval_dated(t->amount, ctx, &value, &d, &bad);
+            if (d > since) since = d;
         }
     }
-    return since == MSGW_DATE_NONE || since > date ? date : since;
+    if (s->since && msgw_rule_eval(s->since, ctx, &value, &bad) == MSGW_EVAL_OK && value != MSGW_ABSENT &&
+        value > since)
+        since = (msgw_date)value;
+    if (since == MSGW_DATE_NONE || since > ctx->date) return ctx->date;
+    return e->in_force != MSGW_DATE_NONE && since < e->in_force ? e->in_force : since;
 }
 
 static bool verdict_same(const msgw_verdict *a, const msgw_verdict *b)
@@ -607,22 +668,28 @@ static bool verdict_same(const msgw_verdict *a, const msgw_verdict *b)
     return a->eligible == b->eligible && (!a->eligible || (a->tier == b->tier && a->amount == b->amount));
 }
 
-static json_t *explain_fact(const sfact *sf)
+/* A copy in the transitions' arena: explanations outlive the engine's state (a rebuild, a reload). */
+static const char *tkeep(msgw_arena *a, const char *s)
 {
-    json_t *o = json_object();
-    char b[11], t[28];
-    json_object_set_new(o, "type", json_string(sf->f.type));
-    if (sf->f.valid_from != MSGW_DATE_NONE) json_object_set_new(o, "valid_from", json_string(msgw_date_format(sf->f.valid_from, b)));
-    if (sf->f.valid_to != MSGW_DATE_NONE) json_object_set_new(o, "valid_to", json_string(msgw_date_format(sf->f.valid_to, b)));
-    json_t *attrs = json_object();
+    return s ? msgw_arena_strdup(a, s) : NULL;
+}
+
+static msgw_expl_fact explain_fact(msgw_arena *a, const sfact *sf)
+{
+    msgw_attr *attrs = msgw_arena_alloc(a, (sf->f.nattrs + 1) * sizeof *attrs);
     for (size_t i = 0; i < sf->f.nattrs; i++) {
-        json_object_set_new(attrs, sf->f.attrs[i].name, msgw_canon_value(&sf->f.attrs[i].v));
+        attrs[i] = sf->f.attrs[i];
+        attrs[i].name = tkeep(a, attrs[i].name);
+        if (attrs[i].v.kind == MSGW_V_CODE || attrs[i].v.kind == MSGW_V_STRING) attrs[i].v.u.s = tkeep(a, attrs[i].v.u.s);
     }
-    json_object_set_new(o, "attributes", attrs);
-    json_object_set_new(o, "department", json_string(sf->department ? sf->department : ""));
-    json_object_set_new(o, "message_id", json_string(sf->message_id ? sf->message_id : ""));
-    json_object_set_new(o, "recorded_at", json_string(msgw_time_format(sf->recorded_at, t)));
-    return o;
+    return (msgw_expl_fact){.type = tkeep(a, sf->f.type),
+                            .valid_from = sf->f.valid_from,
+                            .valid_to = sf->f.valid_to,
+                            .attrs = attrs,
+                            .nattrs = sf->f.nattrs,
+                            .department = tkeep(a, sf->department ? sf->department : ""),
+                            .message_id = tkeep(a, sf->message_id ? sf->message_id : ""),
+                            .recorded_at = sf->recorded_at};
 }
 
 static void money_text(char *buf, size_t len, int64_t fen)
@@ -631,174 +698,191 @@ static void money_text(char *buf, size_t len, int64_t fen)
     else snprintf(buf, len, "%lld.%02lld yuan", (long long)(fen / 100), (long long)(llabs(fen) % 100));
 }
 
-static const char *kind_name(msgw_transition_kind k)
+static void value_text(const msgw_value *v, char *buf, size_t len)
 {
-    return k == MSGW_TR_NEW ? "NEW" : k == MSGW_TR_LOST ? "LOST" : "CHANGED";
+    if (v->kind == MSGW_V_CODE) snprintf(buf, len, "%s", v->u.s);
+    else snprintf(buf, len, "%lld", (long long)v->u.i);
 }
 
-/* "cdpf message cdpf:EV-2 changed disability_grade from 3 to 2" and its JSON twin. */
-static void explain_changes(const cause *c, const pstate *ps, json_t *changes, char *text, size_t len)
+/* The attributes the causing record changed for this person (codes and numbers), and the same as text. */
+static void explain_changes(msgw_arena *a, const cause *c, const pstate *ps, msgw_expl_cause *xc, char *text,
+                            size_t len)
 {
-    size_t used = strlen(text);
+    size_t used = strlen(text), n = 0, cap = 0;
     const msgw_record *r = c->record;
+    for (size_t i = 0; r && i < r->nfacts; i++)
+        if (strcmp(r->facts[i].subject, ps->p.id_number) == 0) cap += r->facts[i].nattrs;
+    msgw_expl_change *v = msgw_arena_alloc(a, (cap + 1) * sizeof *v);
     for (size_t i = 0; r && i < r->nfacts; i++) {
         const msgw_fact *f = &r->facts[i];
         if (strcmp(f->subject, ps->p.id_number) != 0) continue;
         const msgw_fact *prev = c->previous ? c->previous[i] : NULL;
-        for (size_t a = 0; a < f->nattrs; a++) {
-            const msgw_attr *now = &f->attrs[a];
+        for (size_t k = 0; k < f->nattrs; k++) {
+            const msgw_attr *now = &f->attrs[k];
             const msgw_attr *was = prev ? msgw_fact_attr(prev, now->name) : NULL;
             if (was && msgw_value_equal(&was->v, &now->v)) continue;
             if (now->v.kind != MSGW_V_CODE && now->v.kind != MSGW_V_MONEY && now->v.kind != MSGW_V_INT) continue;
             char nb[64], wb[64] = "none";
-            if (now->v.kind == MSGW_V_CODE) snprintf(nb, sizeof nb, "%s", now->v.u.s);
-            else snprintf(nb, sizeof nb, "%lld", (long long)now->v.u.i);
-            if (was && was->v.kind == MSGW_V_CODE) snprintf(wb, sizeof wb, "%s", was->v.u.s);
-            else if (was) snprintf(wb, sizeof wb, "%lld", (long long)was->v.u.i);
-            json_t *ch = json_object();
-            json_object_set_new(ch, "fact", json_string(f->type));
-            json_object_set_new(ch, "attribute", json_string(now->name));
-            json_object_set_new(ch, "from", was ? json_string(wb) : json_null());
-            json_object_set_new(ch, "to", json_string(nb));
-            json_array_append_new(changes, ch);
+            value_text(&now->v, nb, sizeof nb);
+            if (was) value_text(&was->v, wb, sizeof wb);
+            v[n++] = (msgw_expl_change){tkeep(a, f->type), tkeep(a, now->name), was ? tkeep(a, wb) : NULL, tkeep(a, nb)};
             if (used + 80 < len)
                 used += (size_t)snprintf(text + used, len - used, "%s %s from %s to %s", used && text[used - 1] != ' ' ? ";" : "", now->name, wb, nb);
         }
     }
+    xc->changes = v;
+    xc->nchanges = n;
 }
 
-/* "hukou 131082 is outside the region served (12): decided where the hukou is" and its JSON twin. */
-static json_t *explain_jurisdiction(const msgw_elig *e, const msgw_service *s, const place *pl, msgw_buf *text)
+/* "hukou 131082 is outside the region served (12): decided where the hukou is", with the cause's fields. */
+static void explain_jurisdiction(const msgw_elig *e, msgw_arena *a, const msgw_service *s, const place *pl,
+                                 msgw_expl_cause *xc, msgw_buf *text)
 {
     bool by_residence = s->decided_by == MSGW_BY_RESIDENCE;
-    json_t *j = json_object();
-    json_object_set_new(j, "decided_by", json_string(by_residence ? "residence" : "hukou"));
-    json_object_set_new(j, "region", json_string(pl->region));
-    json_object_set_new(j, "region_of", json_string(pl->of));
-    json_object_set_new(j, "source", json_string(pl->source));
-    json_object_set_new(j, "served", json_string(e->served));
+    xc->jurisdiction_by = by_residence ? "residence" : "hukou";
+    xc->jurisdiction_region = tkeep(a, pl->region);
+    xc->jurisdiction_of = pl->of;
+    xc->jurisdiction_source = pl->source;
+    xc->jurisdiction_served = tkeep(a, e->served);
     bool stand_in = by_residence && strcmp(pl->of, "hukou") == 0; /* residence unknown */
     msgw_buf_printf(text, "%s%s %s%s is outside the region served (%s): decided where %s",
                     stand_in ? "residence unknown, " : "", pl->of, pl->region,
                     strcmp(pl->source, "household") == 0 ? " (the household's)" : "", e->served,
                     by_residence ? "the person lives" : "the hukou is");
-    return j;
 }
 
-static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
-                            const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
-                            const cause *c, const place *outside, msgw_date date, msgw_transitions *out)
+/* The parameters the rule reads, with their values in force on the date decided. */
+static void explain_params(const msgw_elig *e, msgw_arena *a, const msgw_service *s, msgw_date decided,
+                           msgw_explanation *x)
 {
-    msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
-    if (out->n == out->cap) {
-        out->cap = out->cap ? out->cap * 2 : 16;
-        out->v = realloc(out->v, out->cap * sizeof *out->v);
-        if (!out->v) abort();
-    }
-    msgw_transition *t = &out->v[out->n++];
-    memset(t, 0, sizeof *t);
-    t->kind = kind;
-    memcpy(t->person, ps->p.id_number, 19);
-    t->service = s;
-    t->before = *before;
-    t->after = *after;
-    char b[11], amount[48];
-    json_t *x = json_object();
-    json_object_set_new(x, "kind", json_string(kind_name(kind)));
-    json_object_set_new(x, "service", json_string(s->code));
-    json_object_set_new(x, "name", json_string(s->name));
-    json_object_set_new(x, "person", json_string(ps->p.id_number));
-    json_object_set_new(x, "date", json_string(msgw_date_format(date, b)));
-    const msgw_verdict *v = after->eligible ? after : before;
-    const char *tier = v->tier >= 0 ? s->tiers[v->tier].name : NULL;
-    if (after->eligible) json_object_set_new(x, "since", json_string(msgw_date_format(after->since, b)));
-    if (tier) json_object_set_new(x, "tier", json_string(tier));
-    if (v->amount != MSGW_ABSENT) json_object_set_new(x, "amount_fen", json_integer(after->eligible ? after->amount : 0));
-    if (kind == MSGW_TR_CHANGED) {
-        json_t *prev = json_object();
-        if (before->tier >= 0) json_object_set_new(prev, "tier", json_string(s->tiers[before->tier].name));
-        if (before->amount != MSGW_ABSENT) json_object_set_new(prev, "amount_fen", json_integer(before->amount));
-        json_object_set_new(x, "previous", prev);
-    }
-    if (s->amount_period) json_object_set_new(x, "amount_period", json_string(s->amount_period));
-    json_object_set_new(x, "departments", json_array());
-    for (size_t i = 0; i < s->ndepartments; i++) json_array_append_new(json_object_get(x, "departments"), json_string(s->departments[i]));
-    json_object_set_new(x, "rule", json_string(msgw_rule_source(s->eligible)));
-    if (s->source) json_object_set(x, "rule_source", s->source);
-    /* parameters the rule used, with their values in force and where they come from */
-    json_t *params = json_array();
+    msgw_expl_param *v = msgw_arena_alloc(a, (e->cat->nparams + 1) * sizeof *v);
+    size_t n = 0;
     for (size_t p = 0; p < e->cat->nparams; p++) {
         if (!((s->params >> p) & 1)) continue;
-        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], date);
-        json_t *pj = json_object();
-        json_object_set_new(pj, "name", json_string(e->cat->params[p].name));
-        if (pv) {
-            json_object_set_new(pj, "value", json_integer(pv->value));
-            json_object_set_new(pj, "from", json_string(msgw_date_format(pv->from, b)));
-            if (pv->source) json_object_set_new(pj, "source", json_string(pv->source));
-        }
-        json_array_append_new(params, pj);
+        const msgw_param_value *pv = msgw_param_at(&e->cat->params[p], decided);
+        v[n++] = (msgw_expl_param){e->cat->params[p].name, pv ? pv->value : MSGW_ABSENT,
+                                   pv ? pv->from : MSGW_DATE_NONE, pv ? pv->source : NULL};
     }
-    json_object_set_new(x, "parameters", params);
-    /* the facts that decided: the person's current facts of every type the rule reads */
-    json_t *facts = json_array();
+    x->params = v;
+    x->nparams = n;
+}
+
+/* The facts that decided: the person's current facts of every type the rule reads. */
+static void explain_facts(const msgw_elig *e, msgw_arena *a, const msgw_service *s, const pstate *ps,
+                          msgw_date date, msgw_explanation *x)
+{
     const msgw_rule_env *env = e->cat->env;
+    msgw_expl_fact *v = msgw_arena_alloc(a, (env->nfacts + 1) * sizeof *v);
+    size_t n = 0;
     for (size_t f = 0; f < env->nfacts; f++) {
         if (!((s->depends >> f) & 1)) continue;
         const sfact *sf = current_fact(ps, env->facts[f].ft->id, date);
-        if (sf) json_array_append_new(facts, explain_fact(sf));
+        if (sf) v[n++] = explain_fact(a, sf);
     }
-    json_object_set_new(x, "facts", facts);
-    json_t *person = json_object();
-    if (ps->p.hukou_region) json_object_set_new(person, "hukou_region", json_string(ps->p.hukou_region));
-    if (ps->p.residence_region) json_object_set_new(person, "residence_region", json_string(ps->p.residence_region));
-    if (self->slots[P_BIRTH] != MSGW_ABSENT) json_object_set_new(person, "age", json_integer(msgw_date_age((msgw_date)self->slots[P_BIRTH], date)));
-    json_object_set_new(x, "person_facts", person);
-    if (s->depends & BIT_PERSON) {
-        json_t *hh = json_object();
-        json_object_set_new(hh, "size", json_integer(h->size));
-        if (h->per_capita_income != MSGW_ABSENT) json_object_set_new(hh, "per_capita_income_fen", json_integer(h->per_capita_income));
-        json_object_set_new(x, "household", hh);
-    }
-    char ctext[512] = "";
-    json_t *cj = json_object();
-    json_object_set_new(cj, "type", json_string(c->kind));
+    x->facts = v;
+    x->nfacts = n;
+}
+
+/* What caused the transition, and its readable form in ctext. */
+static void explain_cause(msgw_arena *a, const cause *c, const pstate *ps, msgw_date date, msgw_expl_cause *xc,
+                          char *ctext, size_t len)
+{
     if (c->record) {
-        json_object_set_new(cj, "department", json_string(c->record->source_department ? c->record->source_department : ""));
-        json_object_set_new(cj, "message_id", json_string(c->record->message_id ? c->record->message_id : ""));
-        json_t *changes = json_array();
+        xc->kind = MSGW_CAUSE_RECORD;
+        xc->department = tkeep(a, c->record->source_department ? c->record->source_department : "");
+        xc->message_id = tkeep(a, c->record->message_id ? c->record->message_id : "");
         char chg[384] = "";
-        explain_changes(c, ps, changes, chg, sizeof chg);
-        json_object_set_new(cj, "changes", changes);
-        snprintf(ctext, sizeof ctext, "%s message %s%s%s", c->record->source_department ? c->record->source_department : "?",
+        explain_changes(a, c, ps, xc, chg, sizeof chg);
+        snprintf(ctext, len, "%s message %s%s%s", c->record->source_department ? c->record->source_department : "?",
                  c->record->message_id ? c->record->message_id : "?", chg[0] ? " changed" : "", chg);
     } else if (c->param) {
         char ob[48], nb[48], fb[11];
         money_text(ob, sizeof ob, c->param_old);
         money_text(nb, sizeof nb, c->param_new);
-        json_object_set_new(cj, "parameter", json_string(c->param));
-        json_object_set_new(cj, "from", json_string(msgw_date_format(c->param_from, fb)));
-        json_object_set_new(cj, "old", c->param_old == MSGW_ABSENT ? json_null() : json_integer(c->param_old));
-        json_object_set_new(cj, "new", json_integer(c->param_new));
-        snprintf(ctext, sizeof ctext, "parameter $%s changed from %s to %s on %s", c->param, ob, nb, fb);
+        xc->kind = MSGW_CAUSE_PARAMETER;
+        xc->parameter = tkeep(a, c->param);
+        xc->param_from = c->param_from;
+        xc->old_value = c->param_old;
+        xc->new_value = c->param_new;
+        snprintf(ctext, len, "parameter $%s changed from %s to %s on %s", c->param, ob, nb,
+                 msgw_date_format(c->param_from, fb));
     } else {
-        snprintf(ctext, sizeof ctext, "calendar: %s", msgw_date_format(date, b));
+        char b[11];
+        xc->kind = MSGW_CAUSE_CALENDAR;
+        snprintf(ctext, len, "calendar: %s", msgw_date_format(date, b));
     }
+}
+
+static msgw_transition *transition_add(msgw_transitions *out)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 16;
+        out->v = realloc(out->v, out->cap * sizeof *out->v);
+        if (!out->v) abort();
+    }
+    if (!out->arena) out->arena = msgw_arena_new(0);
+    msgw_transition *t = &out->v[out->n++];
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+/* date: the evaluation date; decided: the date the rule was decided as of (the death's, for a rule
+ * about a death), whose parameter values and facts the explanation shows. */
+static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, const msgw_view *self,
+                            const msgw_hview *h, const msgw_verdict *before, const msgw_verdict *after,
+                            const cause *c, const place *outside, msgw_date date, msgw_date decided,
+                            msgw_transitions *out)
+{
+    msgw_transition_kind kind = !before->eligible ? MSGW_TR_NEW : !after->eligible ? MSGW_TR_LOST : MSGW_TR_CHANGED;
+    msgw_transition *t = transition_add(out);
+    msgw_arena *a = out->arena;
+    t->kind = kind;
+    memcpy(t->person, ps->p.id_number, 19);
+    t->service = s;
+    t->before = *before;
+    t->after = *after;
+    msgw_explanation *x = &t->explanation;
+    const msgw_verdict *v = after->eligible ? after : before;
+    const char *tier = v->tier >= 0 ? s->tiers[v->tier].name : NULL;
+    *x = (msgw_explanation){.kind = kind,
+                            .service = s->code,
+                            .name = s->name,
+                            .person = t->person,
+                            .date = date,
+                            .since = after->eligible ? after->since : MSGW_DATE_NONE,
+                            .tier = tier,
+                            .amount = v->amount == MSGW_ABSENT ? MSGW_ABSENT : after->eligible ? after->amount : 0,
+                            .has_previous = kind == MSGW_TR_CHANGED,
+                            .previous_tier = before->tier >= 0 ? s->tiers[before->tier].name : NULL,
+                            .previous_amount = before->amount,
+                            .amount_period = s->amount_period,
+                            .departments = s->departments,
+                            .ndepartments = s->ndepartments,
+                            .rule = msgw_rule_source(s->eligible),
+                            .rule_source = s->source,
+                            .hukou_region = tkeep(a, ps->p.hukou_region),
+                            .residence_region = tkeep(a, ps->p.residence_region),
+                            .age = self->slots[P_BIRTH] != MSGW_ABSENT ? msgw_date_age((msgw_date)self->slots[P_BIRTH], decided) : -1,
+                            .household = (s->depends & BIT_PERSON) != 0,
+                            .household_size = h->size,
+                            .per_capita_income = h->per_capita_income};
+    explain_params(e, a, s, decided, x);
+    explain_facts(e, a, s, ps, decided, x);
+    char ctext[512] = "";
+    explain_cause(a, c, ps, date, &x->cause, ctext, sizeof ctext);
+    const msgw_rule_env *env = e->cat->env;
     bool died = e->death_fact >= 0 && self->slots[env->facts[e->death_fact].present] == 1 && kind == MSGW_TR_LOST;
-    if (died) json_object_set_new(cj, "death", json_true());
+    x->cause.death = died;
     /* the place that decides is outside the region served (only ever a LOST: nothing is evaluated there) */
     msgw_buf jt;
     msgw_buf_init(&jt);
-    if (outside && kind == MSGW_TR_LOST)
-        json_object_set_new(cj, "jurisdiction", explain_jurisdiction(e, s, outside, &jt));
-    json_object_set_new(x, "cause", cj);
-    t->explanation = x;
+    if (outside && kind == MSGW_TR_LOST) explain_jurisdiction(e, a, s, outside, &x->cause, &jt);
+    char amount[48], mask[19], since[11];
     money_text(amount, sizeof amount, after->eligible ? after->amount : before->amount);
-    char mask[19], since[11];
     msgw_idnum_mask(ps->p.id_number, mask);
     msgw_buf tb;
     msgw_buf_init(&tb);
-    msgw_buf_printf(&tb, "%s %s %s (%s) for %s", kind_name(kind), s->code, s->name, e->cat->id, mask);
+    msgw_buf_printf(&tb, "%s %s %s (%s) for %s", msgw_transition_kind_name(kind), s->code, s->name, e->cat->id, mask);
     if (after->eligible) msgw_buf_printf(&tb, " since %s", msgw_date_format(after->since, since));
     if (tier) msgw_buf_printf(&tb, ", tier %s", tier);
     if (v->amount != MSGW_ABSENT)
@@ -809,8 +893,8 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     bool named = jt.len && outside->region == ps->p.hukou_region;
     if (ps->p.hukou_region && !named) msgw_buf_printf(&tb, "; hukou %s", ps->p.hukou_region);
     msgw_buf_free(&jt);
-    char *text = tb.data;
-    t->text = text;
+    t->text = tkeep(a, tb.data ? tb.data : "");
+    msgw_buf_free(&tb);
 }
 
 static void report_error(msgw_elig *e, const msgw_service *s, const pstate *ps, int bad, msgw_date date, msgw_errors *err)
@@ -833,14 +917,58 @@ static void eligible_list_add(msgw_elig *e, size_t r, long pi)
     e->eligible_lists[r][e->eligible_n[r]++] = pi;
 }
 
-/* Re-evaluates person pi's services that read anything in mask. */
+static void params_on_date(const msgw_elig *e, msgw_date date, params_on *p)
+{
+    for (size_t i = 0; i < e->cat->nparams && i < MSGW_MAX_PARAMS; i++) {
+        const msgw_param_value *v = msgw_param_at(&e->cat->params[i], date);
+        p->value[i] = v ? v->value : MSGW_ABSENT;
+        p->from[i] = v ? v->from : MSGW_DATE_NONE;
+    }
+}
+
+/* A person and their household as of one date: what a rule is evaluated on. */
+typedef struct as_of {
+    msgw_hview h;
+    msgw_eval_ctx ctx;
+    uint64_t presence;
+    bool dead;
+} as_of;
+
+/*
+ * A rule that cannot hold without a death (the funeral subsidy) is about the death: it is decided as
+ * of the death date, on the facts current that day (the pension scheme the deceased belonged to when
+ * they died, not after a department closed it) and the parameter values then in force.  Returns the
+ * context to decide s with: the evaluation date's, or the one on the death date, built once.
+ */
+static const as_of *decided_as_of(msgw_elig *e, const msgw_service *s, long pi, const as_of *today, as_of *death,
+                                  bool *built)
+{
+    uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
+    if (!today->dead || !(msgw_rule_required(s->eligible) & death_bit)) return today;
+    if (*built) return death->ctx.date == today->ctx.date ? today : death;
+    *built = true;
+    const msgw_view *self = today->ctx.person;
+    int64_t day = e->death_date_slot >= 0 ? self->slots[e->death_date_slot] : MSGW_ABSENT;
+    if (day == MSGW_ABSENT) day = self->slots[e->cat->env->facts[e->death_fact].valid_from];
+    if (day == MSGW_ABSENT || day <= INT32_MIN + 1 || day >= today->ctx.date) {
+        death->ctx.date = today->ctx.date;
+        return today;
+    }
+    params_on_date(e, (msgw_date)day, &e->at_death_params);
+    self = build_household(e, &e->at_death, pi, (msgw_date)day, &death->h);
+    death->ctx = (msgw_eval_ctx){(msgw_date)day, e->at_death_params.value, self, &death->h, e->at_death_params.from};
+    death->presence = msgw_view_presence(e->cat->env, self);
+    death->dead = true;
+    return death;
+}
+
 /* Evaluates the rules of person pi that read what mask names (only: that rule alone; -1 all). */
-static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const int64_t *params,
+static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const params_on *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
 {
     msgw_hview h;
-    const msgw_view *self = build_household(e, pi, date, &h);
-    msgw_eval_ctx ctx = {date, params, self, &h};
+    const msgw_view *self = build_household(e, &e->today, pi, date, &h);
+    msgw_eval_ctx ctx = {date, params->value, self, &h, params->from};
     pstate *ps = &e->persons[pi];
     for (size_t k = 0; k < e->nkeys; k++) {
         int64_t kv = msgw_threshold_key(&e->keys[k], self, &h);
@@ -853,6 +981,9 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
     uint64_t presence = msgw_view_presence(e->cat->env, self);
     uint64_t death_bit = e->death_fact >= 0 ? (uint64_t)1 << e->death_fact : 0;
     bool has_residence = e->residence_fact >= 0 && ((presence >> e->residence_fact) & 1);
+    as_of today = {h, ctx, presence, dead}, at_death;
+    today.ctx.household = &today.h;
+    bool death_built = false;
     /* jurisdiction, per decided_by (hukou, residence): the place, found once per person when needed */
     place places[2] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
     int within[2] = {-1, -1}; /* -1 not looked at yet */
@@ -868,16 +999,16 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         }
         /* Outside the region served: not this gateway's case, whatever the rule would say. */
         msgw_verdict now = {false, false, -1, MSGW_ABSENT, MSGW_DATE_NONE};
-        if (within[by] != 0) now = evaluate(e, s, &ctx, dead, presence, &bad);
+        const as_of *on = decided_as_of(e, s, pi, &today, &at_death, &death_built);
+        if (within[by] != 0) now = evaluate(e, s, &on->ctx, on->dead, on->presence, &bad);
         if (now.error) {
-            report_error(e, s, ps, bad, date, err);
+            report_error(e, s, ps, bad, on->ctx.date, err);
             ps->verdicts[r].error = true;
             continue;
         }
         msgw_verdict *before = &ps->verdicts[r];
-        if (now.eligible) {
-            if (now.since == MSGW_DATE_NONE) now.since = before->eligible ? before->since : default_since(e, s, self, &h, date);
-        }
+        /* a CHANGED tier or amount keeps the day the eligibility began */
+        if (now.eligible) now.since = before->eligible ? before->since : eligible_since(e, s, &on->ctx, &now);
         if (verdict_same(before, &now)) {
             before->error = false;
             continue;
@@ -885,7 +1016,8 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
         msgw_verdict old = *before;
         *before = now;
         if (now.eligible && !old.eligible) eligible_list_add(e, r, pi);
-        emit_transition(e, s, ps, self, &h, &old, &now, c, within[by] == 0 ? &places[by] : NULL, date, out);
+        emit_transition(e, s, ps, on->ctx.person, on->ctx.household, &old, &now, c,
+                        within[by] == 0 ? &places[by] : NULL, date, on->ctx.date, out);
     }
 }
 
@@ -897,12 +1029,12 @@ static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask
 static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t *masks, size_t n, msgw_date date,
                               const cause *c, msgw_transitions *out, msgw_errors *err)
 {
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     for (size_t i = 0; i < n; i++) {
         long pi = persons[i], hi = e->persons[pi].household;
         if (hi < 0) {
-            evaluate_person(e, pi, date, masks[i], -1, params, c, out, err);
+            evaluate_person(e, pi, date, masks[i], -1, &params, c, out, err);
             continue;
         }
         bool done = false;
@@ -912,7 +1044,7 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
         for (size_t j = i; j < n; j++)
             if (e->persons[persons[j]].household == hi) mask |= masks[j];
         const hstate *hs = &e->households[hi];
-        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, -1, params, c, out, err);
+        for (size_t k = 0; k < hs->n; k++) evaluate_person(e, hs->members[k], date, mask, -1, &params, c, out, err);
     }
 }
 
@@ -940,7 +1072,8 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         person_update(e, ps, &r->persons[i], mid);
         masks[i] = BIT_PERSON;
     }
-    if (r->household) household_update(e, r->household, mid);
+    touched left = {NULL, 0, 0};
+    if (r->household) household_update(e, r->household, mid, &left);
     /* A move (the person's own hukou or residence, or the household's region they take) re-evaluates
      * every service: each is decided by a place (jurisdiction).  evaluate_affected passes the bit on
      * to the whole household. */
@@ -948,6 +1081,8 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         const pstate *ps = &e->persons[persons[i]];
         const char *hk = person_hukou(e, ps), *rs = ps->p.residence_region;
         if (!same_str(hk, regions[2 * i]) || !same_str(rs, regions[2 * i + 1])) masks[i] |= BIT_REGION;
+        if (regions[2 * i] && !same_str(hk, regions[2 * i])) e->persons[persons[i]].hukou_moved = date;
+        if (regions[2 * i + 1] && !same_str(rs, regions[2 * i + 1])) e->persons[persons[i]].residence_moved = date;
     }
     for (size_t f = 0; f < r->nfacts; f++) {
         const msgw_fact *fact = &r->facts[f];
@@ -963,6 +1098,15 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         for (size_t i = 0; i < n; i++)
             if (persons[i] == pi && fi >= 0) masks[i] |= (uint64_t)1 << fi;
     }
+    /* who left the household, or stayed behind in one a member left: their household changed */
+    persons = realloc(persons, (n + left.n + 1) * sizeof *persons);
+    masks = realloc(masks, (n + left.n + 1) * sizeof *masks);
+    if (!persons || !masks) abort();
+    for (size_t i = 0; i < left.n; i++) {
+        persons[n] = left.v[i];
+        masks[n++] = BIT_PERSON | BIT_REGION; /* the household's region may have been their hukou */
+    }
+    free(left.v);
     cause c = {"record", r, NULL, MSGW_DATE_NONE, 0, 0, previous};
     evaluate_affected(e, persons, masks, n, date, &c, out, err);
     free(persons);
@@ -1103,8 +1247,8 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
                              msgw_transitions *out, msgw_errors *err)
 {
     if (oldv == newv) return; /* not in force yet, or the same value: nothing moves */
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     cause c = {"parameter", NULL, e->cat->params[pi].name, from, oldv, newv, NULL};
     unsigned char *pick = calloc(e->n + 1, 1);
     if (!pick) abort();
@@ -1124,7 +1268,7 @@ static void reevaluate_param(msgw_elig *e, int pi, int64_t oldv, int64_t newv, m
         }
     }
     for (size_t i = 0; i < e->n; i++)
-        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, -1, params, &c, out, err);
+        if (scan_all || pick[i]) evaluate_person(e, (long)i, date, mask, -1, &params, &c, out, err);
     free(pick);
 }
 
@@ -1232,11 +1376,11 @@ size_t msgw_elig_reevaluate_range(msgw_elig *e, msgw_date date, const char *serv
     long only = service ? rule_index(e, service) : -1;
     e->last_evaluated = 0;
     if (service && only < 0) return 0;
-    int64_t params[MSGW_MAX_PARAMS];
-    msgw_catalogue_params_at(e->cat, date, params);
+    params_on params;
+    params_on_date(e, date, &params);
     cause c = {"calendar", NULL, NULL, MSGW_DATE_NONE, 0, 0, NULL};
     if (to > e->n) to = e->n;
-    for (size_t i = from; i < to; i++) evaluate_person(e, (long)i, date, ALL_BITS, only, params, &c, out, err);
+    for (size_t i = from; i < to; i++) evaluate_person(e, (long)i, date, ALL_BITS, only, &params, &c, out, err);
     return to > from ? to - from : 0;
 }
 

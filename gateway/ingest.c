@@ -931,7 +931,8 @@ static int screen(msgw_ingest *ing, const msgw_department *dept, const char *med
                       media_type ? media_type : "(none)");
     if (msgw_ingest_saturated(ing))
         return overload(ing, dept->id, ing->cfg->queue_max_records, ing->cfg->queue_max_bytes, out);
-    msgw_decode(ing->ctx, ad, media_type, body, len, b);
+    /* a department speaks for itself; a peer's records keep the origin region's departments */
+    msgw_decode_as(ing->ctx, ad, media_type, dept->peer_region ? NULL : dept->id, body, len, b);
     for (size_t i = 0; i < b->nitems; i++) {
         const msgw_record *r = b->items[i].record;
         if (r && !msgw_department_may_push(dept, r->kind))

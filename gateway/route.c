@@ -185,89 +185,20 @@ void msgw_route_peers(const msgw_config *cfg, const msgw_route_env *env, const m
 
 /* ---- eligibility notices ------------------------------------------------ */
 
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static msgw_date jdate(const json_t *o, const char *key)
-{
-    const char *s = jstr(o, key);
-    msgw_date d;
-    return s && msgw_date_parse_iso(s, strlen(s), &d) ? d : MSGW_DATE_NONE;
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : MSGW_ABSENT;
-}
-
-/* An explanation attribute typed again: the dictionary says whether a number is money and a string
- * a date or a code (without one, the JSON type decides). */
-static msgw_value typed_value(const msgw_dict *d, const char *name, const json_t *j)
-{
-    const msgw_element *el = d ? msgw_dict_element(d, name) : NULL;
-    msgw_value v = {.kind = MSGW_V_NONE};
-    if (json_is_string(j)) {
-        const char *s = json_string_value(j);
-        if (el && el->type == MSGW_TY_DATE && msgw_date_parse_iso(s, strlen(s), &v.u.d)) {
-            v.kind = MSGW_V_DATE;
-        } else {
-            v.kind = el && el->type == MSGW_TY_CODE ? MSGW_V_CODE : MSGW_V_STRING;
-            v.u.s = s;
-        }
-    } else if (json_is_integer(j)) {
-        v.kind = el && el->type == MSGW_TY_MONEY ? MSGW_V_MONEY : MSGW_V_INT;
-        v.u.i = (int64_t)json_integer_value(j);
-    } else if (json_is_boolean(j)) {
-        v.kind = MSGW_V_BOOL;
-        v.u.b = json_is_true(j);
-    }
-    return v;
-}
-
-static void notice_fact(const msgw_dict *d, const json_t *j, msgw_arena *a, msgw_notice_fact *f)
-{
-    const json_t *attrs = json_object_get(j, "attributes");
-    msgw_attr *v = msgw_arena_alloc(a, (json_object_size(attrs) + 1) * sizeof *v);
-    size_t n = 0;
-    const char *key;
-    const json_t *val;
-    json_object_foreach((json_t *)attrs, key, val)
-    {
-        msgw_value tv = typed_value(d, key, val);
-        if (tv.kind != MSGW_V_NONE) v[n++] = (msgw_attr){key, tv};
-    }
-    const char *rec = jstr(j, "recorded_at");
-    msgw_time at = 0;
-    if (!rec || !msgw_time_parse(rec, &at)) at = 0;
-    *f = (msgw_notice_fact){.type = jstr(j, "type"),
-                            .valid_from = jdate(j, "valid_from"),
-                            .valid_to = jdate(j, "valid_to"),
-                            .attrs = v,
-                            .nattrs = n,
-                            .department = jstr(j, "department"),
-                            .message_id = jstr(j, "message_id"),
-                            .recorded_at = at};
-}
-
 /*
  * The explanation's facts (the person's current facts the rule reads); for a LOST also the causing
  * record's facts about the person, since a fact that stopped holding (a revoked certificate) is no
  * longer current, yet it is what decided.
  */
-static void notice_facts(const msgw_dict *d, const msgw_transition *t, const msgw_record *cause,
-                         msgw_arena *a, msgw_notice *n)
+static void notice_facts(const msgw_transition *t, const msgw_record *cause, msgw_arena *a, msgw_notice *n)
 {
-    const json_t *facts = json_object_get(t->explanation, "facts");
+    const msgw_explanation *x = &t->explanation;
     size_t extra = t->kind == MSGW_TR_LOST && cause ? cause->nfacts : 0;
-    msgw_notice_fact *v = msgw_arena_alloc(a, (json_array_size(facts) + extra + 1) * sizeof *v);
-    size_t i, k = 0;
-    const json_t *j;
-    json_array_foreach(facts, i, j) notice_fact(d, j, a, &v[k++]);
+    msgw_notice_fact *v = msgw_arena_alloc(a, (x->nfacts + extra + 1) * sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < x->nfacts; i++) v[k++] = x->facts[i];
     size_t current = k;
-    for (i = 0; i < extra; i++) {
+    for (size_t i = 0; i < extra; i++) {
         const msgw_fact *f = &cause->facts[i];
         bool listed = strcmp(f->subject, t->person) != 0;
         for (size_t c = 0; c < current && !listed; c++)
@@ -285,46 +216,6 @@ static void notice_facts(const msgw_dict *d, const msgw_transition *t, const msg
     }
     n->facts = v;
     n->nfacts = k;
-}
-
-static void notice_params(const json_t *x, msgw_arena *a, msgw_notice *n)
-{
-    const json_t *params = json_object_get(x, "parameters");
-    msgw_notice_param *v = msgw_arena_alloc(a, (json_array_size(params) + 1) * sizeof *v);
-    size_t i;
-    const json_t *j;
-    json_array_foreach(params, i, j) v[i] =
-        (msgw_notice_param){jstr(j, "name"), jint(j, "value"), jdate(j, "from"), jstr(j, "source")};
-    n->params = v;
-    n->nparams = json_array_size(params);
-}
-
-static void notice_cause(const json_t *x, msgw_arena *a, msgw_notice_cause *c)
-{
-    const json_t *cj = json_object_get(x, "cause");
-    const char *type = jstr(cj, "type");
-    c->kind = type && strcmp(type, "record") == 0      ? MSGW_CAUSE_RECORD
-              : type && strcmp(type, "parameter") == 0 ? MSGW_CAUSE_PARAMETER
-                                                       : MSGW_CAUSE_CALENDAR;
-    c->department = jstr(cj, "department");
-    c->message_id = jstr(cj, "message_id");
-    const json_t *changes = json_object_get(cj, "changes");
-    msgw_notice_change *v = msgw_arena_alloc(a, (json_array_size(changes) + 1) * sizeof *v);
-    size_t i;
-    const json_t *j;
-    json_array_foreach(changes, i, j) v[i] =
-        (msgw_notice_change){jstr(j, "fact"), jstr(j, "attribute"), jstr(j, "from"), jstr(j, "to")};
-    c->changes = v;
-    c->nchanges = json_array_size(changes);
-    c->parameter = jstr(cj, "parameter");
-    c->param_from = jdate(cj, "from");
-    c->old_value = jint(cj, "old");
-    c->new_value = jint(cj, "new");
-    c->death = json_is_true(json_object_get(cj, "death"));
-    const json_t *jd = json_object_get(cj, "jurisdiction");
-    c->jurisdiction_by = jstr(jd, "decided_by");
-    c->jurisdiction_region = jstr(jd, "region");
-    c->jurisdiction_served = jstr(jd, "served");
 }
 
 static const char *tier_name(const msgw_service *s, const msgw_verdict *v)
@@ -373,7 +264,8 @@ static void notice_entitlement(const msgw_transition *t, const msgw_record *caus
 void msgw_route_notice(const msgw_adapter_ctx *ctx, const msgw_transition *t,
                        const msgw_record *cause, msgw_arena *a, msgw_notice *n)
 {
-    const json_t *x = t->explanation;
+    (void)ctx;
+    const msgw_explanation *x = &t->explanation;
     const msgw_person *p = cause ? msgw_record_person(cause, t->person) : NULL;
     memset(n, 0, sizeof *n);
     n->kind = t->kind;
@@ -381,13 +273,14 @@ void msgw_route_notice(const msgw_adapter_ctx *ctx, const msgw_transition *t,
     n->service_name = t->service->name;
     n->person = t->person;
     n->person_name = p ? p->name : NULL;
-    n->hukou_region = jstr(json_object_get(x, "person_facts"), "hukou_region");
-    n->date = jdate(x, "date");
+    n->hukou_region = x->hukou_region;
+    n->date = x->date;
     notice_entitlement(t, cause, n);
-    n->rule = jstr(x, "rule");
-    notice_facts(ctx ? ctx->dict : NULL, t, cause, a, n);
-    notice_params(x, a, n);
-    notice_cause(x, a, &n->cause);
+    n->rule = x->rule;
+    notice_facts(t, cause, a, n);
+    n->params = x->params;
+    n->nparams = x->nparams;
+    n->cause = x->cause;
     n->text = t->text;
     n->explanation = x;
 }
@@ -417,25 +310,6 @@ static void project_fact(const msgw_department *d, msgw_notice_fact *f, msgw_are
     f->nattrs = n;
 }
 
-/* The explanation as data, with the same projection; a new reference the caller releases. */
-static json_t *project_explanation(const msgw_department *d, const json_t *x)
-{
-    json_t *copy = json_deep_copy(x);
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(copy, "facts"), i, f) {
-        const char *sender = jstr(f, "department"), *key;
-        json_t *attrs = json_object_get(f, "attributes"), *v;
-        void *tmp;
-        json_object_foreach_safe(attrs, tmp, key, v) if (!entitled(d, sender, key)) json_object_del(attrs, key);
-    }
-    json_t *cause = json_object_get(copy, "cause"), *changes = json_object_get(cause, "changes");
-    const char *sender = jstr(cause, "department");
-    for (size_t k = json_array_size(changes); k-- > 0;)
-        if (!entitled(d, sender, jstr(json_array_get(changes, k), "attribute"))) json_array_remove(changes, k);
-    return copy;
-}
-
 /* The notice as department d may see it (facts, changes and explanation projected). */
 static void project_notice(const msgw_department *d, const msgw_notice *full, msgw_arena *a, msgw_notice *n)
 {
@@ -452,7 +326,17 @@ static void project_notice(const msgw_department *d, const msgw_notice *full, ms
         if (entitled(d, full->cause.department, full->cause.changes[i].attribute))
             changes[n->cause.nchanges++] = full->cause.changes[i];
     n->cause.changes = changes;
-    n->explanation = full->explanation ? project_explanation(d, full->explanation) : NULL;
+    /* the canonical notice is the explanation: projected the same way (its own facts, no extras) */
+    msgw_explanation *x = msgw_arena_alloc(a, sizeof *x);
+    *x = *full->explanation;
+    msgw_notice_fact *xf = msgw_arena_alloc(a, (x->nfacts + 1) * sizeof *xf);
+    for (size_t i = 0; i < x->nfacts; i++) {
+        xf[i] = x->facts[i];
+        project_fact(d, &xf[i], a);
+    }
+    x->facts = xf;
+    x->cause = n->cause;
+    n->explanation = x;
 }
 
 /* The recipient's format; the canonical notice when its adapter writes none or fails. */
@@ -498,7 +382,7 @@ void msgw_route_transition(const msgw_config *cfg, const msgw_adapter_ctx *ctx,
         /* without a causing record, the evaluation date tells two calendar transitions apart */
         msgw_date day = full.date != MSGW_DATE_NONE ? full.date : t->after.since;
         n.event_id = event_id(a, d->id, t->person, t->service->code,
-                              msgw_arena_printf(a, "%s|%s", msgw_notice_kind_name(t->kind),
+                              msgw_arena_printf(a, "%s|%s", msgw_transition_kind_name(t->kind),
                                                 cause_id ? cause_id : msgw_date_format(day, when)));
         msgw_outbox_msg m = {.event_id = n.event_id,
                              .recipient = d->id,
@@ -506,7 +390,6 @@ void msgw_route_transition(const msgw_config *cfg, const msgw_adapter_ctx *ctx,
                              .person = msgw_arena_strdup(a, t->person),
                              .cause = cause_id ? msgw_arena_strdup(a, cause_id) : NULL};
         encode_notice_for(ctx, d, &n, a, &m.media_type, &m.body, &m.len);
-        json_decref((json_t *)n.explanation);
         push(out, m);
     }
 }

@@ -728,6 +728,7 @@ msgw_rule *msgw_rule_compile(msgw_rule_env *env, const char *src, msgw_rtype wan
     c.r->required = t.req;
     c.r->stack = c.maxdepth + 1;
     c.r->type = t.t;
+    c.r->env = env;
     c.r->source = strdup(src);
     return c.r;
 }

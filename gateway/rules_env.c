@@ -56,6 +56,11 @@ msgw_rule_env *msgw_rule_env_new(const msgw_dict *d)
     env->hukou_type = msgw_dict_element(d, "hukou_type");
     for (size_t i = 0; i < msgw_dict_count_fact_types(d) && env->nfacts < MSGW_MAX_FACT_TYPES; i++)
         layout_fact(env, msgw_dict_fact_type_at(d, i));
+    int *slot_fact = malloc(env->nslots * sizeof *slot_fact);
+    if (!slot_fact) abort();
+    for (size_t s = 0; s < env->nslots; s++) slot_fact[s] = msgw_rule_env_slot_fact(env, (int)s);
+    env->slot_fact = slot_fact; /* from now on the lookup reads it */
+    env->income_fact = msgw_rule_env_fact_index(env, "income");
     return env;
 }
 
@@ -68,6 +73,7 @@ void msgw_rule_env_destroy(msgw_rule_env **envp)
         free(env->facts[i].set);
     }
     for (size_t i = 0; i < env->nparams; i++) free(env->param_names[i]);
+    free(env->slot_fact);
     free(env);
     *envp = NULL;
 }
@@ -119,8 +125,9 @@ const char *msgw_rule_env_fact_name(const msgw_rule_env *env, int index)
 int msgw_rule_env_slot(const msgw_rule_env *env, const char *fact, const char *attr)
 {
     if (!fact) {
-        static const char *const person[] = {"birth_date", "sex", "hukou_region", "hukou_type",
-                                             "residence_region"};
+        static const char *const person[P_NSLOTS] = {"birth_date",       "sex",         "hukou_region",
+                                                     "hukou_type",       "residence_region", "hukou_moved",
+                                                     "residence_moved"};
         for (int i = 0; i < P_NSLOTS; i++)
             if (strcmp(person[i], attr) == 0) return i;
         return -1;
@@ -138,6 +145,7 @@ int msgw_rule_env_slot(const msgw_rule_env *env, const char *fact, const char *a
 
 int msgw_rule_env_slot_fact(const msgw_rule_env *env, int slot)
 {
+    if (env->slot_fact) return slot >= 0 && (size_t)slot < env->nslots ? env->slot_fact[slot] : -1;
     for (size_t i = 0; i < env->nfacts; i++) {
         const fact_layout *fl = &env->facts[i];
         if (slot == fl->present || slot == fl->valid_from || slot == fl->valid_to) return (int)i;
@@ -200,6 +208,13 @@ void msgw_view_set_person(const msgw_rule_env *env, msgw_view *v, const msgw_per
     if (p->hukou_region) v->slots[P_HUKOU_REGION] = region_value(p->hukou_region);
     if (p->hukou_type) v->slots[P_HUKOU_TYPE] = code_index(env->hukou_type, p->hukou_type);
     if (p->residence_region) v->slots[P_RESIDENCE] = region_value(p->residence_region);
+}
+
+void msgw_view_set_moves(const msgw_rule_env *env, msgw_view *v, msgw_date hukou, msgw_date residence)
+{
+    (void)env;
+    v->slots[P_HUKOU_MOVED] = hukou == MSGW_DATE_NONE ? MSGW_ABSENT : hukou;
+    v->slots[P_RESIDENCE_MOVED] = residence == MSGW_DATE_NONE ? MSGW_ABSENT : residence;
 }
 
 static int64_t attr_value(const msgw_element *el, const msgw_value *val)

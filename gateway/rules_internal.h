@@ -5,7 +5,11 @@
 #include "msgw/rules.h"
 
 /* Person slots come first; fact types follow, each with a block of slots. */
-enum { P_BIRTH = 0, P_SEX, P_HUKOU_REGION, P_HUKOU_TYPE, P_RESIDENCE, P_NSLOTS };
+enum {
+    P_BIRTH = 0, P_SEX, P_HUKOU_REGION, P_HUKOU_TYPE, P_RESIDENCE,
+    P_HUKOU_MOVED, P_RESIDENCE_MOVED, /* the day each region last changed, when known: for dating */
+    P_NSLOTS
+};
 
 #define MSGW_MAX_FACT_TYPES 62 /* dependency masks are uint64_t; bit 63 = person fields */
 #define MSGW_MAX_PARAMS 64
@@ -25,6 +29,8 @@ struct msgw_rule_env {
     fact_layout facts[MSGW_MAX_FACT_TYPES];
     size_t nfacts;
     const msgw_element *sex, *hukou_type;
+    int *slot_fact;  /* per slot: the fact type whose block holds it, -1 for person slots */
+    int income_fact; /* the fact type household.per_capita_income sums, -1 if none */
     char *param_names[MSGW_MAX_PARAMS];
     msgw_rtype param_types[MSGW_MAX_PARAMS];
     size_t nparams;
@@ -68,6 +74,7 @@ struct msgw_rule {
     uint64_t depends, params;
     uint64_t required; /* fact types without which the rule cannot be true */
     msgw_rtype type;
+    const msgw_rule_env *env; /* outlives its rules: the dated evaluation reads the slot layout */
     char *source;
 };
 

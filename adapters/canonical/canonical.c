@@ -2,8 +2,8 @@
  * The canonical JSON "format" as an adapter: what gateways exchange with
  * each other and what `msgw normalize` prints, accepted back in so a
  * canonical document can be validated and round-tripped like any other.
- * Its eligibility notice is the transition's explanation itself
- * (application/vnd.msgw.eligibility+json, docs/eligibility.md): what every
+ * Its eligibility notice is the transition's explanation itself, written as
+ * JSON here (application/vnd.msgw.eligibility+json, docs/eligibility.md): what every
  * department whose own format writes no notice receives.
  */
 #include <jansson.h>
@@ -51,8 +51,9 @@ static bool canonical_encode_notice(const msgw_adapter_ctx *ctx, const char *med
 {
     (void)ctx;
     (void)media_type;
-    char *text =
-        n->explanation ? json_dumps(n->explanation, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_t *x = n->explanation ? msgw_explanation_json(n->explanation) : NULL;
+    char *text = x ? json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(x);
     if (!text) {
         msgw_error_add(e, -1, NULL, NULL, "notice.explanation",
                        "the transition of %s for %s has no explanation to send", n->service_code,

@@ -74,7 +74,7 @@ static void put_parameter(msgw_xmlw *w, const msgw_notice_param *p)
 static void put_cause(msgw_xmlw *w, const msgw_notice_cause *c)
 {
     msgw_xmlw_open(w, "Cause");
-    msgw_xmlw_text(w, "Type", msgw_notice_cause_name(c->kind));
+    msgw_xmlw_text(w, "Type", msgw_cause_kind_name(c->kind));
     msgw_xmlw_text(w, "Department", c->department);
     msgw_xmlw_text(w, "MessageId", c->message_id);
     for (size_t i = 0; i < c->nchanges; i++) {
@@ -106,7 +106,7 @@ static void put_notice(msgw_xmlw *w, const msgw_notice *n)
 {
     msgw_xmlw_open_attrs(w, NOTICE_ROOT, "xmlns", NOTICE_NS, "version", "1", NULL);
     msgw_xmlw_text(w, "NoticeId", or_empty(n->event_id));
-    msgw_xmlw_text(w, "NoticeType", msgw_notice_kind_name(n->kind));
+    msgw_xmlw_text(w, "NoticeType", msgw_transition_kind_name(n->kind));
     msgw_xmlw_date(w, "EvaluationDate", n->date);
     msgw_xmlw_open(w, "Service");
     msgw_xmlw_text(w, "Code", n->service_code);

@@ -147,7 +147,7 @@ static void put_parameter(json_t *list, const msgw_notice_param *p)
 static void put_cause(json_t *list, const msgw_notice_cause *c)
 {
     json_t *x = json_array();
-    ext_code(x, "type", msgw_notice_cause_name(c->kind));
+    ext_code(x, "type", msgw_cause_kind_name(c->kind));
     ext_code(x, "department", c->department);
     ext_string(x, "messageId", c->message_id);
     for (size_t i = 0; i < c->nchanges; i++) {
@@ -171,7 +171,7 @@ static void put_cause(json_t *list, const msgw_notice_cause *c)
 static json_t *notice_extension(const msgw_notice *n)
 {
     json_t *x = json_array();
-    ext_code(x, "kind", msgw_notice_kind_name(n->kind));
+    ext_code(x, "kind", msgw_transition_kind_name(n->kind));
     ext_date(x, "evaluationDate", n->date);
     ext_string(x, "tier", n->tier);
     ext_int(x, "amountFen", n->amount);

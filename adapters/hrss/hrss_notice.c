@@ -80,7 +80,7 @@ static json_t *parameter(const msgw_notice_param *p)
 static json_t *cause(const msgw_notice_cause *c)
 {
     json_t *o = json_object();
-    set_str(o, "causeType", msgw_notice_cause_name(c->kind));
+    set_str(o, "causeType", msgw_cause_kind_name(c->kind));
     set_str(o, "sourceDept", c->department);
     set_str(o, "sourceMsgId", c->message_id);
     if (c->nchanges) {
@@ -117,7 +117,7 @@ static json_t *notice_json(const msgw_notice *n)
     json_t *o = json_object();
     set_str(o, "msgType", NOTICE_MSG_TYPE);
     set_str(o, "noticeId", n->event_id ? n->event_id : "");
-    set_str(o, "changeType", msgw_notice_kind_name(n->kind));
+    set_str(o, "changeType", msgw_transition_kind_name(n->kind));
     set_date(o, "evalDate", n->date);
     set_str(o, "serviceCode", n->service_code);
     set_str(o, "serviceName", n->service_name);

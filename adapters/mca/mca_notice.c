@@ -114,7 +114,7 @@ static void put_parameter(msgw_xmlw *w, const msgw_notice_param *p)
 static void put_cause(msgw_xmlw *w, const msgw_notice_cause *c)
 {
     msgw_xmlw_open(w, N_CAUSE);
-    msgw_xmlw_text(w, N_YYLX, msgw_notice_cause_name(c->kind));
+    msgw_xmlw_text(w, N_YYLX, msgw_cause_kind_name(c->kind));
     msgw_xmlw_text(w, N_LYBM, c->department);
     msgw_xmlw_text(w, N_XXBH, c->message_id);
     for (size_t i = 0; i < c->nchanges; i++) {
@@ -149,7 +149,7 @@ static void put_notice(msgw_xmlw *w, const msgw_notice *n)
     msgw_xmlw_text(w, N_TZBH, n->event_id ? n->event_id : "");
     msgw_xmlw_text(w, N_FSXT, "msgw");
     msgw_xmlw_close(w, N_HEADER);
-    msgw_xmlw_text(w, N_BDLX, msgw_notice_kind_name(n->kind));
+    msgw_xmlw_text(w, N_BDLX, msgw_transition_kind_name(n->kind));
     msgw_xmlw_date(w, N_PDRQ, n->date);
     msgw_xmlw_open(w, N_SERVICE);
     msgw_xmlw_text(w, N_FWBM, n->service_code);

@@ -74,5 +74,12 @@ const msgw_adapter *msgw_adapter_for_media_type(const char *media_type);
  */
 void msgw_decode(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char *media_type,
                  const char *buf, size_t len, msgw_batch *out);
+/*
+ * The same, for records a department pushed: sender (the authenticated department) becomes every
+ * record's source, and a record that names another department as its source (a canonical
+ * document's source.department) is rejected (rule record.source).  sender NULL: msgw_decode.
+ */
+void msgw_decode_as(const msgw_adapter_ctx *ctx, const msgw_adapter *ad, const char *media_type,
+                    const char *sender, const char *buf, size_t len, msgw_batch *out);
 
 #endif

@@ -28,6 +28,9 @@ bool msgw_date_parse_compact(const char *s, size_t len, msgw_date *out);
 char *msgw_date_format(msgw_date date, char buf[11]);
 /* Whole years of age on day `at` for someone born on `birth` (birthday on Feb 29 counts on Mar 1). */
 int msgw_date_age(msgw_date birth, msgw_date at);
+/* The day msgw_date_age(birth, day) first reaches years: a 29 February birthday falls on 1 March
+ * in other years. */
+msgw_date msgw_date_birthday(msgw_date birth, int years);
 msgw_date msgw_date_today(void);
 /* The local calendar day of an instant (what msgw_date_today was then). */
 msgw_date msgw_date_at(msgw_time t);

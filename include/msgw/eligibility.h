@@ -17,10 +17,10 @@
 
 #include <jansson.h>
 
+#include "msgw/arena.h"
 #include "msgw/catalogue.h"
+#include "msgw/explanation.h"
 #include "msgw/model.h"
-
-typedef enum { MSGW_TR_NEW, MSGW_TR_LOST, MSGW_TR_CHANGED } msgw_transition_kind;
 
 typedef struct msgw_verdict {
     bool eligible;
@@ -35,13 +35,15 @@ typedef struct msgw_transition {
     char person[19];
     const msgw_service *service;
     msgw_verdict before, after;
-    json_t *explanation; /* owned: the reasons as data (docs/eligibility.md) */
-    char *text;          /* owned: the same, readable */
+    msgw_explanation explanation; /* the reasons as data (docs/eligibility.md) */
+    const char *text;             /* the same, readable (ID number masked) */
 } msgw_transition;
 
+/* Transitions with their explanations, which live in the list's arena until it is cleared. */
 typedef struct msgw_transitions {
     msgw_transition *v;
     size_t n, cap;
+    msgw_arena *arena;
 } msgw_transitions;
 
 void msgw_transitions_init(msgw_transitions *t);

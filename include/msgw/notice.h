@@ -27,48 +27,11 @@
 /* Code system of the catalogues' service codes (TJ-D7-12, LF-052: the prefix says whose). */
 #define MSGW_NOTICE_SERVICE_SYSTEM "urn:msgw:catalogue:service"
 
-/* A fact that decided, with its provenance. */
-typedef struct msgw_notice_fact {
-    const char *type;               /* dictionary fact type */
-    msgw_date valid_from, valid_to; /* MSGW_DATE_NONE: open */
-    const msgw_attr *attrs;         /* typed by the dictionary (codes, money, dates, ...) */
-    size_t nattrs;
-    const char *department; /* who sent it */
-    const char *message_id; /* the message that carried it */
-    msgw_time recorded_at;  /* when the gateway recorded it; 0 unknown */
-} msgw_notice_fact;
-
-/* A catalogue parameter the rule used, with the value in force on the evaluation date. */
-typedef struct msgw_notice_param {
-    const char *name;
-    int64_t value;      /* MSGW_ABSENT: no value on the date */
-    msgw_date from;     /* the value's valid-from date, MSGW_DATE_NONE without a value */
-    const char *source; /* citation, may be NULL */
-} msgw_notice_param;
-
-/* One attribute the causing record changed ("disability_grade from 3 to 2"). */
-typedef struct msgw_notice_change {
-    const char *fact, *attribute;
-    const char *from; /* NULL: the attribute was not known before */
-    const char *to;
-} msgw_notice_change;
-
-typedef enum { MSGW_CAUSE_RECORD, MSGW_CAUSE_CALENDAR, MSGW_CAUSE_PARAMETER } msgw_cause_kind;
-
-typedef struct msgw_notice_cause {
-    msgw_cause_kind kind;
-    const char *department, *message_id; /* RECORD */
-    const msgw_notice_change *changes;   /* RECORD */
-    size_t nchanges;
-    const char *parameter; /* PARAMETER: its name, the date its new value applies from, */
-    msgw_date param_from;  /* the old value (MSGW_ABSENT: none) and the new one */
-    int64_t old_value, new_value;
-    bool death; /* a LOST caused by a recorded death */
-    /* a LOST because the deciding place is outside the region served (docs/eligibility.md,
-     * "Jurisdiction"): whose place decides ("hukou", "residence"), its region, the region served;
-     * NULL otherwise */
-    const char *jurisdiction_by, *jurisdiction_region, *jurisdiction_served;
-} msgw_notice_cause;
+/* The explanation's parts, as the notice encoders know them (include/msgw/explanation.h). */
+typedef msgw_expl_fact msgw_notice_fact;
+typedef msgw_expl_param msgw_notice_param;
+typedef msgw_expl_change msgw_notice_change;
+typedef msgw_expl_cause msgw_notice_cause;
 
 typedef struct msgw_notice {
     const char *event_id; /* the outbox event id: receivers de-duplicate by it */
@@ -96,20 +59,10 @@ typedef struct msgw_notice {
     const msgw_notice_param *params;
     size_t nparams;
     msgw_notice_cause cause;
-    const char *text;          /* the readable line (ID number masked) */
-    const json_t *explanation; /* the explanation as data (docs/eligibility.md) */
+    const char *text;                    /* the readable line (ID number masked) */
+    const msgw_explanation *explanation; /* the explanation, projected for the recipient like the
+                                            facts and changes above (the canonical notice) */
 } msgw_notice;
 
-/* "NEW", "LOST", "CHANGED": the names every notice format uses. */
-static inline const char *msgw_notice_kind_name(msgw_transition_kind k)
-{
-    return k == MSGW_TR_NEW ? "NEW" : k == MSGW_TR_LOST ? "LOST" : "CHANGED";
-}
-
-/* "record", "calendar", "parameter". */
-static inline const char *msgw_notice_cause_name(msgw_cause_kind k)
-{
-    return k == MSGW_CAUSE_RECORD ? "record" : k == MSGW_CAUSE_CALENDAR ? "calendar" : "parameter";
-}
 
 #endif

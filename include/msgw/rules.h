@@ -127,6 +127,7 @@ typedef struct msgw_eval_ctx {
     const int64_t *params;      /* resolved parameter values on date (MSGW_ABSENT: no value) */
     const msgw_view *person;
     const msgw_hview *household; /* may be NULL: treated as a household of one */
+    const msgw_date *param_from; /* the day each value in params took effect; may be NULL */
 } msgw_eval_ctx;
 
 typedef enum { MSGW_EVAL_OK = 0, MSGW_EVAL_NO_PARAM, MSGW_EVAL_DIV_ZERO } msgw_eval_status;
@@ -137,11 +138,27 @@ msgw_eval_status msgw_rule_eval(const msgw_rule *r, const msgw_eval_ctx *ctx, in
                                 int *bad_param);
 
 /*
+ * Evaluates r as msgw_rule_eval does and dates the result: *since receives the
+ * day from which the value has held as far as the data shows, the latest of
+ * the start of every fact it read (or the day after one ended, for a fact it
+ * found missing), the day each parameter value it read took effect
+ * (ctx->param_from), and the birthday on which an age comparison last turned
+ * (`person.age >= 65` holds from the 65th birthday).  Of `A and B` both count;
+ * of `A or B`, the side that decided.  MSGW_DATE_NONE when nothing dates it
+ * (`not has(death)` alone).  Slower than msgw_rule_eval: for verdicts that change.
+ */
+msgw_eval_status msgw_rule_eval_dated(const msgw_rule *r, const msgw_eval_ctx *ctx, int64_t *out,
+                                      msgw_date *since, int *bad_param);
+
+/*
  * Builds a person's view on date from canonical facts (any number of
  * records about the person): the current fact of each type wins.
  */
 void msgw_view_init(const msgw_rule_env *env, msgw_view *v, int64_t *slots);
 void msgw_view_set_person(const msgw_rule_env *env, msgw_view *v, const msgw_person *p);
+/* The days the person's hukou and registered residence last changed (MSGW_DATE_NONE: never, as far
+ * as is known): msgw_rule_eval_dated dates `person.hukou_region within "12"` from the move. */
+void msgw_view_set_moves(const msgw_rule_env *env, msgw_view *v, msgw_date hukou, msgw_date residence);
 /* Applies one fact if it is current on date and newer than what the view holds. */
 void msgw_view_apply_fact(const msgw_rule_env *env, msgw_view *v, const msgw_fact *f,
                           msgw_date date);

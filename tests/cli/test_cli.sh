@@ -92,5 +92,18 @@ check eval-json 0 "$msgw" eval --json --catalogue "$root/tests/data/catalogue/te
 if python3 -c 'import json,sys; t=[json.loads(l)["transition"] for l in open(sys.argv[1]) if l.startswith("{\"transition")]; assert t[0]["cause"]["message_id"]=="cdpf:EV-1" and t[0]["amount_fen"]==20000, t' "$tmp/out"; then
   pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL eval-json"; cat "$tmp/out"; fi
 
+# eval reads each department's files as validate does: the disability federation's roster CSV by its
+# extension, or by --media-type whatever the file is called (which alone names the department)
+check eval-csv 0 "$msgw" eval --from cdpf --date 2026-11-25 "$root/tests/data/cdpf/roster-202610.csv"
+contains eval-csv-new "$tmp/out" "NEW TJ-D7-12"
+contains eval-csv-masked "$tmp/out" "120101********1233"
+cp "$root/tests/data/cdpf/roster-202610.csv" "$tmp/roster.txt"
+check eval-csv-by-type 0 "$msgw" eval --media-type text/csv --date 2026-11-25 "$tmp/roster.txt"
+contains eval-csv-by-type-new "$tmp/out" "NEW TJ-D7-12"
+check eval-csv-unnamed 1 "$msgw" eval --from cdpf --date 2026-11-25 "$tmp/roster.txt"
+contains eval-csv-unnamed-xml "$tmp/err" "xml.not_well_formed"
+check eval-type-mismatch 2 "$msgw" eval --from mca --media-type text/csv "$tmp/roster.txt"
+contains eval-type-mismatch-says "$tmp/err" "media type 'text/csv' is not one of mca's"
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make run` end to end: deploy/demo.sh with the test build, one feeder round.  The departments'
-# receivers must get eligibility flags: civil affairs and the disability federation over webhooks,
-# human resources and social security over ZeroMQ (acknowledged), and the live feed must show them.
+# `make run` end to end: deploy/demo.sh with the test build, one feeder round.  Every department's
+# receiver must get eligibility flags: civil affairs, health and the disability federation over
+# webhooks, human resources and social security over ZeroMQ (acknowledged), and the live feed must
+# show them.  Health's come from people known by their hukou alone (their Patients carry no
+# residence): 老年人健康管理 and the other residence-decided services are theirs where they live.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -15,6 +17,7 @@ ok test $? -eq 0
 flags() { grep -c '"kind": "eligibility"' "$out/receiver-$1.jsonl" 2>/dev/null || echo 0; }
 ok test "$(flags mca)" -gt 0
 ok test "$(flags cdpf)" -gt 0
+ok test "$(flags health)" -gt 0
 ok test "$(awk '$3 == "eligibility"' "$out/receiver-hrss.txt" | wc -l)" -gt 0
 ok grep -q '^transition ' "$out/feed.jsonl"
 ok grep -q 'round 1:' "$build/demo.log"

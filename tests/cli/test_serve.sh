@@ -87,6 +87,19 @@ ok test "$(sql "select count(*) from outbox where kind='eligibility' and recipie
 ok test "$(sql "select count(*) from outbox where kind='eligibility' and recipient='cdpf' and media_type = 'application/vnd.msgw.cdpf.notice+xml' and cast(body as text) like '%<Code>TJ-D7-12</Code>%'")" -ge 2
 ok test "$(sql "select count(*) from outbox where kind='eligibility' and media_type not in ('application/vnd.msgw.mca.notice+xml', 'application/vnd.msgw.cdpf.notice+xml')")" = 0
 ok test "$(sql "select count(*) from outbox where state='pending'")" = "$(sql "select count(*) from outbox")"
+# a department speaks in its own name only: canonical JSON that names another department as its
+# source is rejected (record.source) and nothing of it is stored; without a source it is the sender's
+CANON=application/vnd.msgw.canonical+json
+"$msgw" normalize --from cdpf "$root/tests/data/cdpf/certificate-events.xml" | head -1 |
+  python3 -c 'import json,sys; r=json.load(sys.stdin); r["source"]={"department": "mca", "message_id": "CANON-1"}; print(json.dumps(r))' >"$tmp/claim.json"
+push cdpf $CANON "$tmp/claim.json"
+ok test "$(cat "$tmp/code")" = 422
+ok body_has 'd["records"][0]["outcome"] == "rejected" and d["records"][0]["errors"][0]["rule"] == "record.source" and "department mca" in d["records"][0]["errors"][0]["message"]'
+ok test "$(sql "select count(*) from records where message_id like '%CANON-1'")" = 0
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); del r["source"]; r["facts"][0]["valid_from"]="2026-10-16"; print(json.dumps(r))' "$tmp/claim.json" >"$tmp/own.json"
+push cdpf $CANON "$tmp/own.json"
+ok test "$(cat "$tmp/code")" = 202
+ok test "$(sql "select sender || ' ' || substr(message_id, 1, 12) from records order by seq desc limit 1")" = "cdpf cdpf:sha256:"
 before=$(sql "select count(*) from outbox")
 # SIGHUP reloads the configuration: a department added to the file may push at once
 push health application/fhir+json "$root/tests/data/health/transaction-tianjin-langfang.json"
@@ -108,7 +121,7 @@ kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
-ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records where sender != 'health'")" = "7,7"
+ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records where sender != 'health'")" = "8,8"
 # a restart rebuilds the eligibility state from the store: replays cause nothing new
 rm -f "$tmp/port"
 "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &

@@ -165,7 +165,7 @@ static const msgw_outbox_msg *find(const fx *f, const char *recipient, const cha
         found = &f->out.v[i];
     }
     if (!found)
-        fail_msg("no %s notice of %s to %s", msgw_notice_kind_name(kind), service, recipient);
+        fail_msg("no %s notice of %s to %s", msgw_transition_kind_name(kind), service, recipient);
     return found;
 }
 
@@ -468,7 +468,7 @@ static void check_canonical_new(fx *f)
     assert_string_equal(m->media_type, "application/vnd.msgw.eligibility+json");
     expect_event_id(m, "TJ-D7-09", "NEW", "cdpf:P1-2");
     /* the explanation itself, with other departments' attributes withheld (it subscribes to none) */
-    json_t *want = json_deep_copy(t->explanation);
+    json_t *want = msgw_explanation_json(&t->explanation);
     size_t i;
     json_t *fx_;
     json_array_foreach(json_object_get(want, "facts"), i, fx_) json_object_set_new(fx_, "attributes", json_object());
@@ -791,6 +791,40 @@ static void test_health_flag(void **state)
  */
 
 /* Departments whose records travel in GB18030 get their notices in GB18030 too. */
+/*
+ * "Since" is the day the person became eligible, in every format: a woman first heard of at 100
+ * (born 1926-03-15, an address recorded in 2000) has had the centenarian allowance since her 100th
+ * birthday (mca KSRQ); health management and the resident pension since long before the catalogue
+ * was issued, so since its issue date (FHIR period.start, hrss AAE030).
+ */
+static void test_since_in_every_format(void **state)
+{
+    (void)state;
+    fx *f = fx_new("", "", "");
+    apply(f, "2026-11-25",
+          "{\"kind\": \"person_registration\", \"message_id\": \"mca:C100\","
+          " \"source\": {\"department\": \"mca\", \"message_id\": \"C100\"},"
+          " \"recorded_at\": \"2026-11-25T09:00:00Z\","
+          " \"persons\": [{\"id_number\": \"12010219260315002X\", \"sex\": \"2\","
+          "   \"hukou_region\": \"120102\", \"hukou_type\": \"1\"}],"
+          " \"facts\": [{\"type\": \"residence\", \"subject\": \"12010219260315002X\","
+          "   \"valid_from\": \"2000-01-01\", \"attributes\": {\"residence_region\": \"120102\"}}]}");
+    const msgw_outbox_msg *m = find(f, "mca", "TJ-D5-08", MSGW_TR_NEW);
+    xmlDocPtr doc = parse_xml(m);
+    expect_xp(doc, "/EligibilityNotice/Entitlement/KSRQ", "2026-03-15");
+    xmlFreeDoc(doc);
+    m = find(f, "health", "TJ-D5-01", MSGW_TR_NEW);
+    json_t *j = parse_json(m->body, m->len);
+    assert_string_equal(js(json_object_get(j, "period"), "start"), "2021-12-06");
+    json_decref(j);
+    m = find(f, "hrss", "TJ-D5-05", MSGW_TR_NEW);
+    j = parse_json(m->body, m->len);
+    assert_string_equal(js(j, "AAE030"), "2021-12-06");
+    json_decref(j);
+    check_all_valid(f);
+    fx_destroy(f);
+}
+
 static void test_gb18030(void **state)
 {
     (void)state;
@@ -864,7 +898,6 @@ static void test_encoders_hostile_text(void **state)
         "",
     };
     static const char *const adapters[] = {"mca", "cdpf", "hrss", "health", "canonical"};
-    json_t *x = json_pack("{s:s}", "kind", "NEW");
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         const char *s = names[k];
         bool xml_ok = !strchr(s, '\001') && !strstr(s, "\xEF\xBF\xBF");
@@ -875,6 +908,15 @@ static void test_encoders_hostile_text(void **state)
         msgw_notice_fact fact = {"observation", MSGW_DATE_NONE, 20000, attrs, 4, s, s, 1};
         msgw_notice_param param = {s, INT64_MIN + 1, 0, s};
         msgw_notice_change change = {s, s, NULL, s};
+        /* the canonical notice writes the explanation: the same hostile text in every field */
+        msgw_explanation x = {.kind = MSGW_TR_LOST, .service = "TJ-D4-05", .name = s, .person = PATIENT,
+                              .date = 20000, .since = MSGW_DATE_NONE, .tier = s, .amount = 0,
+                              .amount_period = s, .rule = s, .params = &param, .nparams = 1, .facts = &fact,
+                              .nfacts = 1, .hukou_region = s, .age = -1,
+                              .cause = {.kind = MSGW_CAUSE_RECORD, .department = s, .message_id = s,
+                                        .changes = &change, .nchanges = 1, .jurisdiction_by = s,
+                                        .jurisdiction_region = s, .jurisdiction_of = s,
+                                        .jurisdiction_source = s, .jurisdiction_served = s}};
         msgw_notice n = {.event_id = "e1",
                          .kind = MSGW_TR_LOST,
                          .service_code = "TJ-D4-05",
@@ -904,7 +946,7 @@ static void test_encoders_hostile_text(void **state)
                                    .nchanges = 1,
                                    .death = true},
                          .text = s,
-                         .explanation = x};
+                         .explanation = &x};
         for (size_t a = 0; a < sizeof adapters / sizeof *adapters; a++) {
             const msgw_adapter *ad = msgw_adapter_find(adapters[a]);
             msgw_buf b;
@@ -944,7 +986,6 @@ static void test_encoders_hostile_text(void **state)
             msgw_errors_clear(&e);
         }
     }
-    json_decref(x);
 }
 
 static int teardown(void **state)
@@ -959,7 +1000,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disability_story),
         cmocka_unit_test(test_jurisdiction_lost), cmocka_unit_test(test_health_flag),
-        cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
+        cmocka_unit_test(test_since_in_every_format), cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
            cmocka_unit_test(test_encoders_hostile_text),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

@@ -109,7 +109,7 @@ static int64_t eval(fixture *f, const char *src, msgw_rtype t, const msgw_view *
     msgw_rule *r = msgw_rule_compile(f->env, src, t, "test", &e);
     if (!r) tu_dump_errors(&(msgw_batch){.errors = e});
     assert_non_null(r);
-    msgw_eval_ctx ctx = {date, f->params, v, h};
+    msgw_eval_ctx ctx = {date, f->params, v, h, NULL};
     int64_t out = 0;
     int bad = -1;
     msgw_eval_status s = msgw_rule_eval(r, &ctx, &out, &bad);
@@ -193,6 +193,74 @@ static void test_residence_place(void **state)
     free(slots);
 }
 
+static msgw_date dated(fixture *f, const char *src, const msgw_view *v, const msgw_hview *h, msgw_date date,
+                        const msgw_date *param_from, int64_t want)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_rule *r = msgw_rule_compile(f->env, src, MSGW_RT_BOOL, "test", &e);
+    assert_non_null(r);
+    msgw_eval_ctx ctx = {date, f->params, v, h, param_from};
+    int64_t out = -1;
+    msgw_date since = 0;
+    int bad = -1;
+    msgw_rule_eval_dated(r, &ctx, &out, &since, &bad);
+    assert_int_equal(out, want);
+    int64_t plain = -1;
+    msgw_rule_eval(r, &ctx, &plain, &bad); /* dating never changes the value */
+    assert_int_equal(plain, out);
+    msgw_rule_destroy(&r);
+    msgw_errors_clear(&e);
+    return since;
+}
+
+static msgw_date ymd(int y, int m, int d)
+{
+    return msgw_date_from_ymd(y, m, d);
+}
+
+/*
+ * Dating a rule's value: the latest start of the facts that decide it, the birthday on which an
+ * age comparison turned, the day a parameter value took effect; of an `or`, the side that decided.
+ */
+static void test_dated(void **state)
+{
+    fixture *f = *state;
+    int64_t *slots = calloc(msgw_rule_env_slots(f->env), sizeof *slots);
+    msgw_view v;
+    msgw_date d = ymd(2026, 11, 25);
+    person_view(f, &v, slots, "1961-11-25", "120101", "2", NULL, d); /* grade 2 since 2020-01-01 */
+    assert_int_equal(dated(f, "person.age >= 65", &v, NULL, d, NULL, 1), ymd(2026, 11, 25));
+    assert_int_equal(dated(f, "person.age >= 60", &v, NULL, d, NULL, 1), ymd(2021, 11, 25));
+    assert_int_equal(dated(f, "person.age < 60", &v, NULL, d, NULL, 0), ymd(2021, 11, 25));
+    assert_int_equal(dated(f, "person.age < 70", &v, NULL, d, NULL, 1), MSGW_DATE_NONE);
+    assert_int_equal(dated(f, "80 > person.age", &v, NULL, d, NULL, 1), MSGW_DATE_NONE);
+    assert_int_equal(dated(f, "64 < person.age", &v, NULL, d, NULL, 1), ymd(2026, 11, 25));
+    assert_int_equal(dated(f, "person.age <= 6", &v, NULL, d, NULL, 0), ymd(1968, 11, 25));
+    assert_int_equal(dated(f, "has(disability)", &v, NULL, d, NULL, 1), ymd(2020, 1, 1));
+    assert_int_equal(dated(f, "not has(death)", &v, NULL, d, NULL, 1), MSGW_DATE_NONE);
+    assert_int_equal(dated(f, "person.hukou_region within \"12\" and not has(death) and has(disability)", &v, NULL, d,
+                           NULL, 1),
+                     ymd(2020, 1, 1));
+    /* and: the later of both sides */
+    assert_int_equal(dated(f, "disability.disability_grade in [\"1\", \"2\"] and person.age >= 60", &v, NULL, d, NULL, 1),
+                     ymd(2021, 11, 25));
+    /* or: the side that decided */
+    assert_int_equal(dated(f, "person.age >= 100 or person.age >= 60", &v, NULL, d, NULL, 1), ymd(2021, 11, 25));
+    assert_int_equal(dated(f, "has(disability) or person.age >= 60", &v, NULL, d, NULL, 1), ymd(2020, 1, 1));
+    /* a parameter value counts from the day it took effect */
+    msgw_date from[4] = {ymd(2027, 1, 1), MSGW_DATE_NONE, MSGW_DATE_NONE, MSGW_DATE_NONE};
+    assert_int_equal(dated(f, "has(disability) and 100yuan < $dibao_standard", &v, NULL, d, from, 1), ymd(2027, 1, 1));
+    /* a 29 February birthday is crossed on 1 March in other years */
+    person_view(f, &v, slots, "1960-02-29", "120101", NULL, NULL, d);
+    assert_int_equal(dated(f, "person.age >= 65", &v, NULL, d, NULL, 1), ymd(2025, 3, 1));
+    assert_int_equal(dated(f, "person.age >= 64", &v, NULL, d, NULL, 1), ymd(2024, 2, 29));
+    /* a revoked certificate: "no certificate" holds from the day after it ended */
+    person_view(f, &v, slots, "1961-11-25", "120101", "2", "2026-03-01", d);
+    assert_int_equal(dated(f, "not has(disability)", &v, NULL, d, NULL, 1), ymd(2026, 3, 2));
+    free(slots);
+}
+
 static void test_household_money(void **state)
 {
     fixture *f = *state;
@@ -265,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_severe_disability_care),
         cmocka_unit_test(test_age_boundaries),
         cmocka_unit_test(test_residence_place),
+        cmocka_unit_test(test_dated),
         cmocka_unit_test(test_household_money),
         cmocka_unit_test(test_required_facts),
     };

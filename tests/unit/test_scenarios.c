@@ -375,7 +375,10 @@ static bool transition_matches(const msgw_transition *t, char **tok, int n, run 
         } else if (strcmp(tok[i], "cause") == 0) {
             if (!strstr(t->text, tok[i + 1])) return false;
         } else if (strcmp(tok[i], "json") == 0) {
-            if (!explanation_has(t->explanation, tok[i + 1])) return false;
+            json_t *x = msgw_explanation_json(&t->explanation);
+            bool has = explanation_has(x, tok[i + 1]);
+            json_decref(x);
+            if (!has) return false;
         } else {
             failf(r, "expect: unknown word '%s'", tok[i]);
             return false;

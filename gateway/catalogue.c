@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msgw/catalogue.h"
 #include "msgw/schemas.h"
@@ -160,6 +161,126 @@ static bool load_service(msgw_catalogue *c, const char *file, msgw_service *s, j
     return !rj || json_is_null(rj) || load_rule(c, file, s, rj, e);
 }
 
+static const char *const decidability_names[MSGW_DECIDE_COUNT] = {"none", "rule", "universal",
+                                                                  "needs_facts", "pending"};
+
+const char *msgw_decidability_name(msgw_decidability d)
+{
+    return d < MSGW_DECIDE_COUNT ? decidability_names[d] : "none";
+}
+
+/* A built-in catalogue (schemas/catalogue/NAME.json embedded in the binary) rather than a file. */
+static bool is_embedded(const char *name)
+{
+    char emb[256];
+    snprintf(emb, sizeof emb, "catalogue/%s.json", name);
+    return !strchr(name, '/') && msgw_embedded_find(emb);
+}
+
+/*
+ * The department list the decidability's holders are checked against: the departments.json
+ * beside a catalogue file, so a catalogue kept elsewhere brings its own, else the embedded one.
+ */
+static json_t *load_departments(const char *name, msgw_errors *e)
+{
+    json_error_t je;
+    char path[1024];
+    const char *slash = strrchr(name, '/');
+    if (!is_embedded(name)) {
+        if (slash)
+            snprintf(path, sizeof path, "%.*s/departments.json", (int)(slash - name), name);
+        else
+            snprintf(path, sizeof path, "departments.json");
+        if (access(path, R_OK) == 0) {
+            json_t *d = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+            if (!d)
+                msgw_error_add(e, -1, path, NULL, "catalogue.departments", "line %d, column %d: %s",
+                               je.line, je.column, je.text);
+            return d;
+        }
+    }
+    const msgw_embedded_file *f = msgw_embedded_find("catalogue/departments.json");
+    json_t *d = f ? json_loadb(f->data, f->len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (!d)
+        msgw_error_add(e, -1, "departments.json", NULL, "catalogue.departments",
+                       "the department list does not load: %s", f ? je.text : "not embedded");
+    return d;
+}
+
+static bool department_known(json_t *depts, const char *id)
+{
+    json_t *list = json_object_get(depts, "departments"), *d;
+    size_t i;
+    json_array_foreach(list, i, d) if (jstr(d, "id") && strcmp(jstr(d, "id"), id) == 0) return true;
+    return false;
+}
+
+/*
+ * A service's decidability ("decidability": {"class", "note", "facts": [{"fact", "held_by"}]}),
+ * checked against its rule: class rule exactly when the service has one; the classes that are
+ * not decided say why (note), and those waiting for facts name each fact and the department of
+ * departments.json that holds it.  Absent: MSGW_DECIDE_NONE, which `msgw catalogue check`
+ * rejects for the shipped catalogues while test catalogues may leave it out.
+ */
+static bool load_decidability(const char *file, const char *name, msgw_service *s, json_t *dj,
+                              json_t **depts, msgw_errors *e)
+{
+    char where[512], msg[512] = "";
+    snprintf(where, sizeof where, "%s: service %s", file, s->code);
+    s->decidability = MSGW_DECIDE_NONE;
+    if (!dj || json_is_null(dj)) return true;
+    const char *cls = jstr(dj, "class");
+    for (int d = MSGW_DECIDE_RULE; cls && d < MSGW_DECIDE_COUNT; d++)
+        if (strcmp(cls, decidability_names[d]) == 0) s->decidability = (msgw_decidability)d;
+    s->decidability_note = jstr(dj, "note");
+    json_t *facts = json_object_get(dj, "facts");
+    bool waits =
+        s->decidability == MSGW_DECIDE_NEEDS_FACTS || s->decidability == MSGW_DECIDE_PENDING;
+    if (!json_is_object(dj) || s->decidability == MSGW_DECIDE_NONE)
+        snprintf(msg, sizeof msg, "class must be rule, universal, needs_facts or pending, found %s",
+                 cls ? cls : "none");
+    else if (s->decidability == MSGW_DECIDE_RULE && !s->eligible)
+        snprintf(msg, sizeof msg, "class rule, but the service has no rule");
+    else if (s->decidability != MSGW_DECIDE_RULE && s->eligible)
+        snprintf(msg, sizeof msg, "the service has a rule, so its class is rule, not %s", cls);
+    else if (facts && !json_is_array(facts))
+        snprintf(msg, sizeof msg, "facts must be a list of {\"fact\", \"held_by\"}");
+    else if (waits && json_array_size(facts) == 0)
+        snprintf(msg, sizeof msg,
+                 "class %s names no facts: list each fact that would decide it and the "
+                 "department that holds it",
+                 cls);
+    else if (s->decidability == MSGW_DECIDE_UNIVERSAL && json_array_size(facts))
+        snprintf(
+            msg, sizeof msg,
+            "class universal (no individual eligibility) cannot name facts that would decide it");
+    else if (s->decidability != MSGW_DECIDE_RULE &&
+             !(s->decidability_note && *s->decidability_note))
+        snprintf(msg, sizeof msg, "class %s needs a note saying why", cls);
+    s->nmissing = msg[0] ? 0 : json_array_size(facts);
+    s->missing = calloc(s->nmissing + 1, sizeof *s->missing);
+    if (!s->missing) abort();
+    for (size_t i = 0; !msg[0] && i < s->nmissing; i++) {
+        json_t *fj = json_array_get(facts, i);
+        msgw_missing_fact *m = &s->missing[i];
+        m->fact = jstr(fj, "fact");
+        m->held_by = jstr(fj, "held_by");
+        if (!m->fact || !*m->fact)
+            snprintf(msg, sizeof msg, "facts[%zu] needs a \"fact\": what would decide it", i);
+        else if (!m->held_by)
+            snprintf(msg, sizeof msg,
+                     "facts[%zu] (%s) needs \"held_by\": the department that holds it", i, m->fact);
+        else if (!*depts && !(*depts = load_departments(name, e)))
+            return false;
+        else if (!department_known(*depts, m->held_by))
+            snprintf(msg, sizeof msg,
+                     "facts[%zu] (%s): held_by %s is not a department of departments.json", i,
+                     m->fact, m->held_by);
+    }
+    if (msg[0]) msgw_error_add(e, -1, where, "decidability", "catalogue.decidability", "%s", msg);
+    return !msg[0];
+}
+
 static json_t *load_json(const char *name, char *file, size_t filelen, msgw_errors *e)
 {
     json_error_t je;
@@ -214,6 +335,16 @@ msgw_catalogue *msgw_catalogue_load(const msgw_dict *d, const char *name, msgw_e
                 msgw_error_add(e, -1, file, c->services[i].code, "catalogue.service", "service code used twice");
                 ok = false;
             }
+    /* Every decidability error at once: they are independent, and check should list them all. */
+    json_t *depts = NULL;
+    bool decided = ok;
+    for (size_t i = 0; ok && i < c->nservices; i++)
+        decided = load_decidability(file, name, &c->services[i],
+                                    json_object_get(json_array_get(services, i), "decidability"),
+                                    &depts, e) &&
+                  decided;
+    json_decref(depts);
+    ok = ok && decided;
     if (!ok) msgw_catalogue_destroy(&c);
     return c;
 }
@@ -255,6 +386,7 @@ void msgw_catalogue_destroy(msgw_catalogue **cp)
         }
         free(s->tiers);
         free(s->departments);
+        free(s->missing);
     }
     for (size_t i = 0; i < c->nparams; i++) free(c->params[i].values);
     free(c->services);

@@ -5,7 +5,9 @@ The catalogues are hand-checked transcriptions of policy documents; the eligibil
 trust them, so every claim they make that can be checked mechanically is checked here: the service
 counts the documents state, stable and well-formed codes, required fields, references to domains
 and departments, and that each service's source line really is the line of the seed file that
-names it (and that the quoted cell texts really occur in the seed).
+names it (and that the quoted cell texts really occur in the seed). Each service's decidability
+class must agree with its rule and name the facts it waits for and their holders, and a rule
+must test the place its decided_by names (the hukou region or the residence place).
 
 Usage: tools/check_catalogue.py [--catalogue-dir DIR] [--seeds DIR]
 Exit status 0 when everything holds, 1 with one message per problem otherwise.
@@ -29,6 +31,10 @@ BASIS = ("text", "inferred")
 SERVICE_REQUIRED = ("code", "name", "domain", "target_group", "standard", "spending",
                     "departments", "decided_by", "decided_by_basis", "source")
 SOURCE_REQUIRED = ("file", "chapter", "table", "row", "line")
+# docs/eligibility.md, "Decidability"; the C loader (gateway/catalogue.c) checks the same.
+CLASSES = ("rule", "universal", "needs_facts", "pending")
+# The place a rule tests, by decided_by (schemas/catalogue/RULES.md, conventions).
+PLACE_FIELD = {"hukou": "person.hukou_region", "residence": "person.residence_place"}
 
 
 class Problems:
@@ -162,6 +168,55 @@ def check_decided_by(where, svc, problems):
         problems.add(where, "decided_by_basis is 'inferred' but 'decided_by_note' explains nothing")
 
 
+def check_decidability(where, svc, dept_ids, problems):
+    """One class per service, agreeing with the rule; what a service waits for is named with its holder."""
+    dec = svc.get("decidability")
+    if not isinstance(dec, dict):
+        problems.add(where, "field 'decidability' is required: {\"class\": rule|universal|needs_facts|pending, ...}")
+        return None
+    cls = dec.get("class")
+    if cls not in CLASSES:
+        problems.add(where, f"decidability.class must be one of {CLASSES}, found '{cls}'")
+        return None
+    has_rule = svc.get("rule") is not None
+    if cls == "rule" and not has_rule:
+        problems.add(where, "decidability.class is 'rule' but the service has no rule")
+    if cls != "rule" and has_rule:
+        problems.add(where, f"the service has a rule, so decidability.class must be 'rule', not '{cls}'")
+    facts = dec.get("facts")
+    if facts is not None and not isinstance(facts, list):
+        problems.add(where, "decidability.facts must be a list")
+        facts = []
+    if cls in ("needs_facts", "pending") and not facts:
+        problems.add(where, f"decidability.class '{cls}' names no facts: list each fact that would decide it and who holds it")
+    if cls == "universal" and facts:
+        problems.add(where, "decidability.class 'universal' (no individual eligibility) cannot name facts")
+    if cls != "rule" and is_empty(dec.get("note")):
+        problems.add(where, f"decidability.class '{cls}' needs a note saying why")
+    for i, fact in enumerate(facts or []):
+        if not isinstance(fact, dict) or is_empty(fact.get("fact")):
+            problems.add(where, f"decidability.facts[{i}] needs a 'fact': what would decide it")
+        elif is_empty(fact.get("held_by")):
+            problems.add(where, f"decidability.facts[{i}] ({fact['fact']}) needs 'held_by': the department that holds it")
+        elif dept_ids is not None and fact["held_by"] not in dept_ids:
+            problems.add(where, f"decidability.facts[{i}] ({fact['fact']}): held_by '{fact['held_by']}' is not in departments.json")
+    return cls
+
+
+def check_rule_place(where, svc, region, problems):
+    """A rule tests the place its decided_by names, within the catalogue's region."""
+    rule = svc.get("rule")
+    if not rule or svc.get("decided_by") not in PLACE_FIELD:
+        return
+    eligible = rule.get("eligible", "")
+    want = f'{PLACE_FIELD[svc["decided_by"]]} within "{region}"'
+    if want not in eligible:
+        problems.add(where, f"decided_by is '{svc['decided_by']}' but the rule does not test {want}")
+    for by, field in PLACE_FIELD.items():
+        if by != svc["decided_by"] and f"{field} within" in eligible:
+            problems.add(where, f"decided_by is '{svc['decided_by']}' but the rule tests {field}")
+
+
 def check_department_refs(where, svc, dept_ids, problems):
     for field in ("departments", "departments_current"):
         value = svc.get(field)
@@ -229,6 +284,7 @@ def check_services(fname, cat, spec, catalogue_id, domains, dept_ids, seeds, cod
         problems.add(fname, f"expected {spec['count']} services (the count the source states), found {len(services)}")
     positions = {}
     domain_counts = {}
+    classes = {c: 0 for c in CLASSES}
     for i, svc in enumerate(services):
         where = service_where(fname, i, svc)
         code = svc.get("code")
@@ -243,6 +299,10 @@ def check_services(fname, cat, spec, catalogue_id, domains, dept_ids, seeds, cod
         domain_counts[svc.get("domain")] = domain_counts.get(svc.get("domain"), 0) + 1
         check_code(where, svc, spec, positions[key], problems)
         check_decided_by(where, svc, problems)
+        check_rule_place(where, svc, cat.get("region"), problems)
+        cls = check_decidability(where, svc, dept_ids, problems)
+        if cls:
+            classes[cls] += 1
         if dept_ids is not None:
             check_department_refs(where, svc, dept_ids, problems)
         if seeds.present():
@@ -252,6 +312,7 @@ def check_services(fname, cat, spec, catalogue_id, domains, dept_ids, seeds, cod
         if stated is not None and stated != domain_counts.get(dom_id, 0):
             problems.add(f"{fname}: domain {dom_id} ({dom.get('name')})",
                          f"states {stated} services but holds {domain_counts.get(dom_id, 0)}")
+    return classes
 
 
 def check_domain_sources(fname, domains, seeds, problems):
@@ -296,10 +357,11 @@ def main():
             continue
         check_catalogue_header(spec["file"], cat, catalogue_id, problems)
         domains = check_domains(spec["file"], cat, problems)
-        check_services(spec["file"], cat, spec, catalogue_id, domains, dept_ids, seeds, codes, problems)
+        classes = check_services(spec["file"], cat, spec, catalogue_id, domains, dept_ids, seeds, codes, problems)
         if seeds.present():
             check_domain_sources(spec["file"], domains, seeds, problems)
-        summary.append(f"{catalogue_id}: {len(cat.get('services', []))} services in {len(domains)} domains")
+        summary.append(f"{catalogue_id}: {len(cat.get('services', []))} services in {len(domains)} domains, "
+                       + ", ".join(f"{n} {c}" for c, n in classes.items()))
 
     for item in problems.items:
         print(f"error: {item}", file=sys.stderr)

@@ -37,6 +37,27 @@ typedef struct msgw_tier {
 
 typedef enum { MSGW_BY_HUKOU, MSGW_BY_RESIDENCE } msgw_decided_by;
 
+/*
+ * How far the gateway can decide a service (schemas/catalogue/README.md, "decidability"): by its
+ * machine rule; not at all because it is universal (no individual eligibility); or not until
+ * facts no department pushes today arrive; or "pending": the facts pushed today could decide it
+ * but no rule has been written yet.  NONE: the catalogue does not say (check rejects it).
+ */
+typedef enum {
+    MSGW_DECIDE_NONE,
+    MSGW_DECIDE_RULE,
+    MSGW_DECIDE_UNIVERSAL,
+    MSGW_DECIDE_NEEDS_FACTS,
+    MSGW_DECIDE_PENDING,
+    MSGW_DECIDE_COUNT
+} msgw_decidability;
+
+/* A fact that would decide a service (or the part of it its rule cannot), and its holder. */
+typedef struct msgw_missing_fact {
+    const char *fact;    /* what it is, in words */
+    const char *held_by; /* a department id of departments.json */
+} msgw_missing_fact;
+
 typedef struct msgw_service {
     const char *code, *name, *domain;
     const char **departments;
@@ -51,6 +72,10 @@ typedef struct msgw_service {
     uint64_t depends;          /* fact-type bitmask, bit 63 person / household fields */
     uint64_t params;           /* parameter bitmask */
     json_t *source;            /* the rule's citation */
+    msgw_decidability decidability;
+    const char *decidability_note; /* why, in words; may be NULL for a rule */
+    msgw_missing_fact *missing;    /* what would decide it (or the rest of it) */
+    size_t nmissing;
 } msgw_service;
 
 typedef struct msgw_catalogue {
@@ -63,7 +88,11 @@ typedef struct msgw_catalogue {
     json_t *doc; /* owns the strings above */
 } msgw_catalogue;
 
-/* name: "tianjin", "langfang" (embedded) or a path to a catalogue file. */
+/* "rule", "universal", "needs_facts", "pending" ("none" for MSGW_DECIDE_NONE). */
+const char *msgw_decidability_name(msgw_decidability d);
+/* name: "tianjin", "langfang" (embedded) or a path to a catalogue file.  A service's
+ * decidability, when given, is checked against its rule and departments.json (the one beside a
+ * catalogue file, else the embedded one). */
 msgw_catalogue *msgw_catalogue_load(const msgw_dict *d, const char *name, msgw_errors *e);
 /* Overlays a deployment's parameter values ({"parameters": {...}} with the same shape). */
 bool msgw_catalogue_overlay(msgw_catalogue *c, const char *path, msgw_errors *e);

@@ -66,6 +66,27 @@ check catalogue-check 0 "$msgw" catalogue check tianjin langfang
 contains catalogue-counts "$tmp/out" "94 services"
 # every parameter the deployment must still supply: the services that need it, the line that leaves it open
 contains catalogue-unvalued "$tmp/out" "langfang: parameter lf_dibao_standard_urban has no value; needed by LF-046, LF-072; source seeds/004_84effb67fc5105bc.txt line 1206"
+# every service carries a decidability class; check counts them (docs/eligibility.md has the table)
+contains catalogue-classes "$tmp/out" "langfang: decidability: "
+contains catalogue-classes-tianjin "$tmp/out" "tianjin: decidability: "
+check catalogue-unclassified 1 "$msgw" catalogue check "$root/tests/data/catalogue/test.json"
+contains catalogue-unclassified-msg "$tmp/err" "service T-DIBAO has no decidability"
+check catalogue-bad-decidability 1 "$msgw" catalogue check "$root/tests/data/catalogue/bad-decidability.json"
+for msg in "service D-RULE-NOT-RULE: decidability: the service has a rule, so its class is rule, not universal" \
+           "service D-RULE-NO-RULE: decidability: class rule, but the service has no rule" \
+           "service D-NO-FACTS: decidability: class needs_facts names no facts" \
+           "service D-EMPTY-FACTS: decidability: class pending names no facts" \
+           "service D-UNKNOWN-DEPT: decidability: facts[0] (school enrolment): held_by ministry_of_magic is not a department of departments.json" \
+           "service D-UNKNOWN-CLASS: decidability: class must be rule, universal, needs_facts or pending, found maybe" \
+           "service D-NO-NOTE: decidability: class universal needs a note saying why" \
+           "service D-FACT-NO-HOLDER: decidability: facts[0] (school enrolment) needs \"held_by\""; do
+  contains catalogue-bad-decidability-msg "$tmp/err" "$msg"
+done
+if grep -q "D-OK" "$tmp/err"; then fail=$((fail + 1)); echo "FAIL catalogue-bad-decidability: the well-formed entry was reported"; else pass=$((pass + 1)); fi
+check catalogue-decidability 0 "$msgw" catalogue decidability langfang
+contains catalogue-decidability-line "$tmp/out" "langfang LF-001 needs_facts 免费义务教育: school enrolment"
+check catalogue-show-decidability 0 "$msgw" catalogue show --catalogue langfang LF-038
+contains catalogue-show-decidability-line "$tmp/out" "decidability: needs_facts"
 check catalogue-overlay 0 "$msgw" catalogue check --overlay "$root/schemas/catalogue/langfang-overlay.example.json" langfang
 contains catalogue-overlay-supplies-all "$tmp/out" "(0 without a value"
 if grep -q "has no value" "$tmp/out"; then fail=$((fail + 1)); echo "FAIL catalogue-overlay: a parameter still without value"; else pass=$((pass + 1)); fi

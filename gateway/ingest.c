@@ -30,6 +30,7 @@
 #include "msgw/feed.h"
 #include "msgw/idnum.h"
 #include "msgw/ingest.h"
+#include "msgw/log.h"
 #include "msgw/metrics.h"
 #include "msgw/peer.h"
 #include "msgw/route.h"
@@ -682,7 +683,7 @@ static void sweep_to_today(msgw_ingest *ing)
         } else {
             /* the day's notices were not stored: undone, and swept again at the next try */
             msgw_elig_rollback(ing->elig);
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the sweep's notices could not be stored\"}\n");
+            msgw_log_errors(MSGW_LOG_ERROR, "the sweep's notices could not be stored: retried later", &e);
         }
         msgw_transitions_clear(&tr);
     }

@@ -27,6 +27,7 @@
 #include "msgw/zmq_ingress.h"
 #include "msgw/https.h"
 #include "msgw/ingest.h"
+#include "msgw/log.h"
 
 static const char serve_help[] =
     "Usage: msgw serve --config FILE [--port-file FILE]\n"
@@ -63,23 +64,6 @@ typedef struct daemon {
     char store_spec[4096];
 } daemon_t;
 
-static void log_line(const char *level, const char *msg, const char *detail)
-{
-    char t[28];
-    json_t *o = json_pack("{s:s,s:s,s:s}", "time", msgw_time_format(msgw_time_now(), t), "level", level, "msg", msg);
-    if (detail) json_object_set_new(o, "detail", json_string(detail));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    fprintf(stderr, "%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
-static void log_errors(const msgw_errors *e)
-{
-    char buf[1024];
-    for (size_t i = 0; i < e->n; i++) log_line("error", "startup", msgw_error_format(&e->v[i], buf, sizeof buf));
-}
-
 /*
  * Drain: once every accepted request is committed and answered (or after 10 s), the loop ends —
  * but not in the first second: a connection accepted just before the stop may still be in its TLS
@@ -93,7 +77,7 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     msgw_time now = msgw_time_now();
     bool settled = msgw_ingest_in_flight(d->ingest) == 0 && now >= d->drain_deadline - 9 * 1000000;
     if (settled || now > d->drain_deadline) {
-        log_line("info", "stopped", msgw_ingest_in_flight(d->ingest) ? "drain deadline passed" : "drained");
+        msgw_log(MSGW_LOG_INFO, "stopped", "detail", msgw_ingest_in_flight(d->ingest) ? "drain deadline passed" : "drained", NULL);
         event_base_loopexit(d->base, NULL);
     }
 }
@@ -104,7 +88,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     (void)what;
     daemon_t *d = arg;
     if (d->drain) return;
-    log_line("info", "stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    msgw_log(MSGW_LOG_INFO, "stopping", "detail", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     msgw_https_stop_accepting(d->https);
     if (d->zmq) msgw_zmq_ingress_pause(d->zmq);
     d->drain_deadline = msgw_time_now() + 10 * 1000000;
@@ -152,8 +136,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     bool peers_ok = !cat || !cfg->npeers || peers;
     if (!cat || !peers_ok || !msgw_https_reconfigure(d->https, cfg, &e)) {
         msgw_peers_destroy(&peers);
-        log_errors(&e);
-        log_line("error", "reload failed: the previous configuration stays", NULL);
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+        msgw_log(MSGW_LOG_ERROR, "reload failed: the previous configuration stays", NULL);
         audit_reload(d, "refused", e.n ? e.v[0].message : NULL);
         msgw_catalogue_destroy(&cat);
         msgw_config_destroy(&cfg);
@@ -162,14 +146,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
     msgw_reload how = msgw_ingest_reconfigure(d->ingest, cfg, d->cat, cat, &e);
-    if (how == MSGW_RELOAD_FAILED) log_errors(&e);
+    if (how == MSGW_RELOAD_FAILED) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     if (how == MSGW_RELOAD_REBUILT && strcmp(d->cat->id, cat->id) == 0)
-        log_line("warning", "catalogue rules changed: engine rebuilt", "verdicts the new rules change take effect without notices");
+        msgw_log(MSGW_LOG_WARNING, "catalogue rules changed: engine rebuilt", "detail", "verdicts the new rules change take effect without notices", NULL);
     if (how == MSGW_RELOAD_PARAMETERS) { /* the engine keeps its catalogue, with the new values added */
         msgw_catalogue_destroy(&cat);
         cat = d->cat;
         d->cat = NULL;
-        log_line("info", "parameter values applied", "transitions routed to the departments");
+        msgw_log(MSGW_LOG_INFO, "parameter values applied", "detail", "transitions routed to the departments", NULL);
     }
     if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
     if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
@@ -180,14 +164,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
     d->cat = cat;
-    if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) log_errors(&e);
+    if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
-    if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) log_errors(&e);
+    if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_peers_destroy(&d->peers);
     d->peers = peers;
     d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
-    if (!d->deliverer) log_errors(&e);
-    log_line("info", "reloaded", d->config_path);
+    if (!d->deliverer) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    msgw_log(MSGW_LOG_INFO, "reloaded", "detail", d->config_path, NULL);
     audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
                     : how == MSGW_RELOAD_REBUILT  ? "reloaded"
                                                   : "reloaded; engine rebuilt after a failure",
@@ -339,24 +323,24 @@ int msgw_cmd_serve(int argc, char **argv)
     msgw_errors_init(&e);
     int rc = MSGW_EXIT_OK;
     if (!start(&d, config, &e)) {
-        log_errors(&e);
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
         rc = MSGW_EXIT_USAGE;
     } else {
-        if (d.zdeliver) log_line("info", "zmq delivery listening", msgw_zmq_deliverer_endpoint(d.zdeliver));
+        if (d.zdeliver) msgw_log(MSGW_LOG_INFO, "zmq delivery listening", "detail", msgw_zmq_deliverer_endpoint(d.zdeliver), NULL);
         if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
         const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
-        if (feed) log_line("info", "feed listening", feed);
+        if (feed) msgw_log(MSGW_LOG_INFO, "feed listening", "detail", feed, NULL);
         if (feed && port_file) write_endpoint(port_file, "feed", feed);
         if (d.peering) {
             char peering_port[16];
             snprintf(peering_port, sizeof peering_port, "%d", msgw_peering_port(d.peering));
-            log_line("info", "peering listening", peering_port);
+            msgw_log(MSGW_LOG_INFO, "peering listening", "detail", peering_port, NULL);
             if (port_file) write_endpoint(port_file, "peering", peering_port);
         }
         if (d.admin) {
             char admin_port[16];
             snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));
-            log_line("info", "admin listening", admin_port);
+            msgw_log(MSGW_LOG_INFO, "admin listening", "detail", admin_port, NULL);
             if (port_file) write_endpoint(port_file, "admin", admin_port);
         }
         char port[16];
@@ -368,9 +352,9 @@ int msgw_cmd_serve(int argc, char **argv)
                 fclose(f);
             }
         }
-        log_line("info", "listening", port);
+        msgw_log(MSGW_LOG_INFO, "listening", "detail", port, NULL);
         if (d.zmq) {
-            log_line("info", "zmq listening", msgw_zmq_ingress_endpoint(d.zmq));
+            msgw_log(MSGW_LOG_INFO, "zmq listening", "detail", msgw_zmq_ingress_endpoint(d.zmq), NULL);
             if (port_file) {
                 char zf[4096];
                 snprintf(zf, sizeof zf, "%s.zmq", port_file);
@@ -382,7 +366,7 @@ int msgw_cmd_serve(int argc, char **argv)
             }
         }
         event_base_dispatch(d.base);
-        log_line("info", "stopped", NULL);
+        msgw_log(MSGW_LOG_INFO, "stopped", NULL);
     }
     msgw_errors_clear(&e);
     stop(&d);

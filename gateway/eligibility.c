@@ -47,6 +47,7 @@ typedef struct pstate {
     /* the day a record moved the hukou (or the registered residence) here from a region known
      * before: a verdict that the move made cannot hold from earlier */
     msgw_date hukou_moved, residence_moved;
+    unsigned saved_in; /* the savepoint that holds this person's earlier state (0: none) */
 } pstate;
 
 typedef struct hstate {
@@ -54,6 +55,7 @@ typedef struct hstate {
     const char *roster_src, *region_src, *type_src; /* the records that set them */
     long *members;
     size_t n;
+    unsigned saved_in; /* as pstate's */
 } hstate;
 
 /* A day on which a stored fact starts or stops holding: the sweep re-evaluates its person then. */
@@ -62,6 +64,37 @@ typedef struct boundary {
     long person;
     uint64_t bit;
 } boundary;
+
+/*
+ * A savepoint (msgw_elig_begin): the state of every person and household the
+ * changes since touched, as it was, so that msgw_elig_rollback can undo a
+ * group whose commit failed without a full replay.  Facts are only ever
+ * appended, so a person's earlier facts are a count; verdicts and
+ * parameter-index keys change in place and are copied.
+ */
+typedef struct saved_person {
+    long pi;
+    pstate was;
+    msgw_verdict *verdicts;
+    int64_t *keyvals;
+} saved_person;
+
+typedef struct saved_household {
+    long hi;
+    hstate was;
+    long *members;
+} saved_household;
+
+typedef struct savepoint {
+    unsigned id; /* 0: none active */
+    size_t n, nh; /* persons and households that existed */
+    saved_person *persons;
+    size_t npersons, cap;
+    saved_household *households;
+    size_t nhouseholds, caph;
+    char **seen; /* message ids applied since */
+    size_t nseen, capseen;
+} savepoint;
 
 /* What caused an evaluation, for the explanations. */
 typedef struct cause {
@@ -126,7 +159,11 @@ struct msgw_elig {
     view_buf at_death; /* and on a death's date, for the rules about the death */
     params_on at_death_params;
     int death_date_slot; /* death.death_date, -1 if the dictionary has none */
+    savepoint sp;
+    unsigned last_savepoint;
 };
+
+static void savepoint_free(savepoint *sp);
 
 void msgw_transitions_init(msgw_transitions *t)
 {
@@ -262,6 +299,7 @@ void msgw_elig_destroy(msgw_elig **ep)
     msgw_idmap_destroy(&e->person_index);
     msgw_idmap_destroy(&e->household_index);
     msgw_idmap_destroy(&e->seen);
+    savepoint_free(&e->sp);
     msgw_arena_destroy(&e->arena);
     free(e);
     *ep = NULL;
@@ -277,6 +315,146 @@ static int birthday_bucket(msgw_date birth)
     int y, m, d;
     msgw_date_to_ymd(birth, &y, &m, &d);
     return (m - 1) * 31 + (d - 1);
+}
+
+/* ---- savepoints ---- */
+
+static void *grow_to(void *v, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return v;
+    *cap = *cap ? *cap * 2 : 16;
+    if (*cap < need) *cap = need;
+    v = realloc(v, *cap * size);
+    if (!v) abort();
+    return v;
+}
+
+/* Before person pi changes: keep what it was, once per savepoint (persons made since need none). */
+static void save_person(msgw_elig *e, long pi)
+{
+    savepoint *sp = &e->sp;
+    pstate *ps = &e->persons[pi];
+    if (!sp->id || (size_t)pi >= sp->n || ps->saved_in == sp->id) return;
+    ps->saved_in = sp->id;
+    sp->persons = grow_to(sp->persons, &sp->cap, sp->npersons + 1, sizeof *sp->persons);
+    saved_person *s = &sp->persons[sp->npersons++];
+    s->pi = pi;
+    s->was = *ps;
+    s->verdicts = malloc((e->nrules + 1) * sizeof *s->verdicts);
+    s->keyvals = malloc((e->nkeys + 1) * sizeof *s->keyvals);
+    if (!s->verdicts || !s->keyvals) abort();
+    memcpy(s->verdicts, ps->verdicts, e->nrules * sizeof *s->verdicts);
+    if (e->nkeys) memcpy(s->keyvals, &e->keyvals[pi * (long)e->nkeys], e->nkeys * sizeof *s->keyvals);
+}
+
+static void save_household(msgw_elig *e, long hi)
+{
+    savepoint *sp = &e->sp;
+    hstate *hs = &e->households[hi];
+    if (!sp->id || (size_t)hi >= sp->nh || hs->saved_in == sp->id) return;
+    hs->saved_in = sp->id;
+    sp->households = grow_to(sp->households, &sp->caph, sp->nhouseholds + 1, sizeof *sp->households);
+    saved_household *s = &sp->households[sp->nhouseholds++];
+    s->hi = hi;
+    s->was = *hs;
+    s->members = malloc((hs->n + 1) * sizeof *s->members);
+    if (!s->members) abort();
+    memcpy(s->members, hs->members, hs->n * sizeof *s->members);
+}
+
+static void save_seen(msgw_elig *e, const char *message_id)
+{
+    savepoint *sp = &e->sp;
+    if (!sp->id) return;
+    sp->seen = grow_to(sp->seen, &sp->capseen, sp->nseen + 1, sizeof *sp->seen);
+    sp->seen[sp->nseen] = strdup(message_id);
+    if (!sp->seen[sp->nseen++]) abort();
+}
+
+static void savepoint_free(savepoint *sp)
+{
+    for (size_t i = 0; i < sp->npersons; i++) {
+        free(sp->persons[i].verdicts);
+        free(sp->persons[i].keyvals);
+    }
+    for (size_t i = 0; i < sp->nhouseholds; i++) free(sp->households[i].members);
+    for (size_t i = 0; i < sp->nseen; i++) free(sp->seen[i]);
+    free(sp->persons);
+    free(sp->households);
+    free(sp->seen);
+    memset(sp, 0, sizeof *sp);
+}
+
+void msgw_elig_begin(msgw_elig *e)
+{
+    savepoint_free(&e->sp);
+    e->sp.id = ++e->last_savepoint ? e->last_savepoint : ++e->last_savepoint; /* never 0 */
+    e->sp.n = e->n;
+    e->sp.nh = e->nh;
+}
+
+void msgw_elig_release(msgw_elig *e)
+{
+    savepoint_free(&e->sp);
+}
+
+/* Persons and households made since the savepoint go, with every index entry that names them. */
+static void drop_new(msgw_elig *e, size_t n, size_t nh)
+{
+    for (size_t i = e->n; i-- > n;) {
+        pstate *ps = &e->persons[i];
+        int b = birthday_bucket(ps->p.birth_date); /* pushed at the head of their bucket: popped back */
+        if (e->birthdays[b] == (long)i) e->birthdays[b] = ps->next_birthday;
+        msgw_idmap_del(e->person_index, ps->p.id_number);
+        free(ps->facts);
+        free(ps->verdicts);
+    }
+    for (size_t i = e->nh; i-- > nh;) {
+        msgw_idmap_del(e->household_index, e->households[i].id);
+        free(e->households[i].members);
+    }
+    e->n = n;
+    e->nh = nh;
+    size_t k = 0;
+    for (size_t i = 0; i < e->nbounds; i++)
+        if ((size_t)e->bounds[i].person < n) e->bounds[k++] = e->bounds[i];
+    e->nbounds = k; /* order kept: a sorted index stays sorted */
+    for (size_t r = 0; r < e->nrules; r++) {
+        k = 0;
+        for (size_t i = 0; i < e->eligible_n[r]; i++)
+            if ((size_t)e->eligible_lists[r][i] < n) e->eligible_lists[r][k++] = e->eligible_lists[r][i];
+        e->eligible_n[r] = k;
+    }
+}
+
+void msgw_elig_rollback(msgw_elig *e)
+{
+    savepoint *sp = &e->sp;
+    if (!sp->id) return;
+    for (size_t i = 0; i < sp->npersons; i++) {
+        saved_person *s = &sp->persons[i];
+        pstate *ps = &e->persons[s->pi];
+        s->was.facts = ps->facts; /* the array may have moved; the facts added since are dropped */
+        s->was.cap = ps->cap;
+        s->was.verdicts = ps->verdicts;
+        memcpy(ps->verdicts, s->verdicts, e->nrules * sizeof *ps->verdicts);
+        if (e->nkeys) memcpy(&e->keyvals[s->pi * (long)e->nkeys], s->keyvals, e->nkeys * sizeof *s->keyvals);
+        *ps = s->was;
+        ps->saved_in = 0;
+    }
+    for (size_t i = 0; i < sp->nhouseholds; i++) {
+        saved_household *s = &sp->households[i];
+        hstate *hs = &e->households[s->hi];
+        free(hs->members);
+        *hs = s->was;
+        hs->members = s->members;
+        hs->saved_in = 0;
+        s->members = NULL;
+    }
+    for (size_t i = 0; i < sp->nseen; i++) msgw_idmap_del(e->seen, sp->seen[i]);
+    drop_new(e, sp->n, sp->nh);
+    e->keys_dirty = true; /* the parameter index is rebuilt from the restored keys */
+    savepoint_free(sp);
 }
 
 static long person_get(msgw_elig *e, const char *id, bool create)
@@ -372,12 +550,14 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
         e->households[hi].id = keep(e, h->id);
         msgw_idmap_put(e->household_index, h->id, hi);
     }
+    save_household(e, hi);
     hstate *hs = &e->households[hi];
     field_update(e, &hs->region, &hs->region_src, h->region, mid);
     field_update(e, &hs->hukou_type, &hs->type_src, h->hukou_type, mid);
     hs->roster_src = mid;
     for (size_t i = 0; i < hs->n; i++)
         if (e->persons[hs->members[i]].household == hi) {
+            save_person(e, hs->members[i]);
             e->persons[hs->members[i]].household = -1;
             touched_add(left, hs->members[i]); /* dropped, unless the roster names them again */
         }
@@ -387,9 +567,11 @@ static void household_update(msgw_elig *e, const msgw_household *h, const char *
     hs->n = 0;
     for (size_t i = 0; i < h->nmembers; i++) {
         long pi = person_get(e, h->members[i].id_number, true);
+        save_person(e, pi);
         if (!e->persons[pi].origin) e->persons[pi].origin = mid;
         long old = e->persons[pi].household;
         if (old >= 0 && old != hi) { /* moved households: leave the old one */
+            save_household(e, old);
             hstate *o = &e->households[old];
             for (size_t k = 0; k < o->n; k++)
                 if (o->members[k] == pi) o->members[k--] = o->members[--o->n];
@@ -460,6 +642,7 @@ static void schedule_timers(msgw_elig *e, const msgw_fact *f, int fi, long pi, u
 static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_record *r)
 {
     long pi = ps - e->persons;
+    save_person(e, pi);
     int fi = msgw_rule_env_fact_index(e->cat->env, f->type);
     uint64_t bit = fi >= 0 ? (uint64_t)1 << fi : 0;
     if (f->valid_from != MSGW_DATE_NONE) boundary_add(e, f->valid_from, pi, bit);
@@ -966,6 +1149,7 @@ static const as_of *decided_as_of(msgw_elig *e, const msgw_service *s, long pi, 
 static void evaluate_person(msgw_elig *e, long pi, msgw_date date, uint64_t mask, long only, const params_on *params,
                             const cause *c, msgw_transitions *out, msgw_errors *err)
 {
+    save_person(e, pi); /* its verdicts and keys may change */
     msgw_hview h;
     const msgw_view *self = build_household(e, &e->today, pi, date, &h);
     msgw_eval_ctx ctx = {date, params->value, self, &h, params->from};
@@ -1052,7 +1236,10 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
 {
     e->last_evaluated = 0;
     if (r->message_id && msgw_idmap_get(e->seen, r->message_id) >= 0) return; /* replay: nothing new */
-    if (r->message_id) msgw_idmap_put(e->seen, r->message_id, 1);
+    if (r->message_id) {
+        msgw_idmap_put(e->seen, r->message_id, 1);
+        save_seen(e, r->message_id);
+    }
     const char *mid = r->message_id ? keep(e, r->message_id) : NULL;
     size_t n = r->npersons;
     long *persons = calloc(n + 1, sizeof *persons);
@@ -1065,6 +1252,7 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
     if (!persons || !masks || !previous || !prevcopy || !regions) abort();
     for (size_t i = 0; i < n; i++) {
         persons[i] = person_get(e, r->persons[i].id_number, true);
+        save_person(e, persons[i]);
         pstate *ps = &e->persons[persons[i]];
         if (!ps->origin) ps->origin = mid;
         regions[2 * i] = person_hukou(e, ps);
@@ -1081,7 +1269,7 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
         const pstate *ps = &e->persons[persons[i]];
         const char *hk = person_hukou(e, ps), *rs = ps->p.residence_region;
         if (!same_str(hk, regions[2 * i]) || !same_str(rs, regions[2 * i + 1])) masks[i] |= BIT_REGION;
-        if (regions[2 * i] && !same_str(hk, regions[2 * i])) e->persons[persons[i]].hukou_moved = date;
+        if (regions[2 * i] && !same_str(hk, regions[2 * i])) e->persons[persons[i]].hukou_moved = date; /* saved above */
         if (regions[2 * i + 1] && !same_str(rs, regions[2 * i + 1])) e->persons[persons[i]].residence_moved = date;
     }
     for (size_t f = 0; f < r->nfacts; f++) {

@@ -1,4 +1,5 @@
 /* String -> int index with linear probing; grows at 50% load so probes stay short. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,26 @@ void msgw_idmap_put(msgw_idmap *m, const char *key, long value)
         m->n++;
     }
     m->vals[i] = value;
+}
+
+/* Linear probing without tombstones: the keys after the hole that would no longer be found from
+ * their home slot move back into it (Knuth's algorithm R). */
+void msgw_idmap_del(msgw_idmap *m, const char *key)
+{
+    size_t mask = m->cap - 1, i = slot_of(m->keys, m->cap, key);
+    if (!m->keys[i]) return;
+    free(m->keys[i]);
+    m->keys[i] = NULL;
+    m->n--;
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = hash(m->keys[j]) & mask;
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        m->keys[j] = NULL;
+        i = j;
+    }
 }
 
 size_t msgw_idmap_count(const msgw_idmap *m)

@@ -15,6 +15,8 @@ void msgw_idmap_destroy(msgw_idmap **m);
 long msgw_idmap_get(const msgw_idmap *m, const char *key);
 /* Sets key to value (value >= 0). */
 void msgw_idmap_put(msgw_idmap *m, const char *key, long value);
+/* Removes key (nothing when absent). */
+void msgw_idmap_del(msgw_idmap *m, const char *key);
 size_t msgw_idmap_count(const msgw_idmap *m);
 
 #endif

@@ -30,6 +30,7 @@
 #include "msgw/feed.h"
 #include "msgw/idnum.h"
 #include "msgw/ingest.h"
+#include "msgw/log.h"
 #include "msgw/metrics.h"
 #include "msgw/peer.h"
 #include "msgw/route.h"
@@ -560,16 +561,14 @@ static void commit_group(msgw_ingest *ing, job *first, size_t njobs)
     g.boxes = calloc(g.nitems + 1, sizeof *g.boxes);
     if (!g.items || !g.boxes) abort();
     pthread_mutex_lock(&ing->engine_lock);
+    msgw_elig_begin(ing->elig);
     prepare(ing, &g);
     msgw_errors serr;
     msgw_errors_init(&serr);
     bool ok = g.nitems == 0 || msgw_store_commit(ing->store, g.items, g.nitems, msgw_time_now(), &serr);
     if (g.nitems) atomic_store(&ing->commit_failed, !ok);
-    if (!ok) {
-        /* nothing was stored: the engine must forget what it just applied */
-        msgw_errors_clear(&serr);
-        rebuild_engine(ing, &serr);
-    }
+    if (ok) msgw_elig_release(ing->elig);
+    else msgw_elig_rollback(ing->elig); /* nothing was stored: the engine forgets what it applied */
     pthread_mutex_unlock(&ing->engine_lock);
     msgw_errors_clear(&serr);
     if (ok && ing->pub) publish(ing, &g);
@@ -671,16 +670,24 @@ static void sweep_to_today(msgw_ingest *ing)
     msgw_errors e;
     msgw_errors_init(&e);
     pthread_mutex_lock(&ing->engine_lock);
-    for (msgw_date d = ing->swept + 1; d <= today; d++) {
+    bool ok = true;
+    for (msgw_date d = ing->swept + 1; d <= today && ok; d++) {
         msgw_transitions tr;
         msgw_transitions_init(&tr);
+        msgw_elig_begin(ing->elig);
         msgw_elig_sweep(ing->elig, d, &tr, &e);
-        if (!commit_unprompted(ing, &tr, true, &e))
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"the sweep's notices could not be stored\"}\n");
+        ok = commit_unprompted(ing, &tr, true, &e);
+        if (ok) {
+            msgw_elig_release(ing->elig);
+            ing->swept = d;
+        } else {
+            /* the day's notices were not stored: undone, and swept again at the next try */
+            msgw_elig_rollback(ing->elig);
+            msgw_log_errors(MSGW_LOG_ERROR, "the sweep's notices could not be stored: retried later", &e);
+        }
         msgw_transitions_clear(&tr);
     }
-    ing->swept = today;
-    msgw_store_meta_set(ing->store, "swept", today, &e);
+    if (ok) msgw_store_meta_set(ing->store, "swept", today, &e);
     pthread_mutex_unlock(&ing->engine_lock);
     apply_retention(ing, &e); /* once a day */
     msgw_errors_clear(&e);
@@ -720,10 +727,12 @@ static bool reevaluate_step(msgw_ingest *ing, job *j)
         pthread_mutex_lock(&ing->engine_lock);
         total = msgw_elig_count_persons(ing->elig);
         size_t to = j->reevaluated + REEVALUATE_STEP < total ? j->reevaluated + REEVALUATE_STEP : total;
+        msgw_elig_begin(ing->elig);
         msgw_elig_reevaluate_range(ing->elig, msgw_date_today(), service[0] ? service : NULL, j->reevaluated, to, &tr,
                                    &e);
         ok = commit_unprompted(ing, &tr, true, &e);
-        if (!ok) rebuild_engine(ing, &e); /* the store is the truth */
+        if (ok) msgw_elig_release(ing->elig);
+        else msgw_elig_rollback(ing->elig); /* the store is the truth */
         pthread_mutex_unlock(&ing->engine_lock);
         j->reevaluated = to;
     }

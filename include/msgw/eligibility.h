@@ -58,6 +58,16 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat);
 void msgw_elig_serve(msgw_elig *e, const char *region);
 void msgw_elig_destroy(msgw_elig **e);
 /*
+ * Savepoints: begin remembers the state; what is applied, swept or
+ * re-evaluated after it can be undone by rollback (a group whose commit
+ * failed: the engine is as before, without a replay of the store), or kept
+ * by release.  One at a time; begin releases an earlier one.  Parameter
+ * values (msgw_elig_param_change changes the catalogue) are not undone.
+ */
+void msgw_elig_begin(msgw_elig *e);
+void msgw_elig_rollback(msgw_elig *e);
+void msgw_elig_release(msgw_elig *e);
+/*
  * Applies a validated record on evaluation date `date`.  A record whose
  * message id was applied before changes nothing and emits nothing.
  */

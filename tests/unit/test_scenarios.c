@@ -108,9 +108,10 @@ static const char *scenario_value(const char *v, char *buf, size_t len)
     return v;
 }
 
+/* The household whose latest roster names the person (a roster is the household as of now). */
 static hh *household_of(run *r, const char *id)
 {
-    for (int i = 0; i < r->nh; i++)
+    for (int i = r->nh; i-- > 0;)
         for (int m = 0; m < r->households[i].n; m++)
             if (strcmp(r->households[i].members[m], id) == 0) return &r->households[i];
     return NULL;
@@ -224,7 +225,10 @@ static void do_person(run *r, char **tok, int n)
 
 static void do_household(run *r, char **tok, int n)
 {
-    hh *h = &r->households[r->nh++];
+    hh *h = NULL;
+    for (int i = 0; i < r->nh && !h; i++) /* a new roster of a household replaces its last */
+        if (strcmp(r->households[i].id, tok[1]) == 0) h = &r->households[i];
+    if (!h) h = &r->households[r->nh++];
     memset(h, 0, sizeof *h);
     snprintf(h->id, sizeof h->id, "%s", tok[1]);
     int i = 2;
@@ -470,6 +474,8 @@ static void do_line(run *r, char **tok, int n)
     else if (strcmp(w, "sweep") == 0) msgw_elig_sweep(r->elig, r->date, &r->tr, &r->errs);
     else if (strcmp(w, "replay") == 0 && r->last) msgw_elig_apply(r->elig, r->last->items[0].record, r->date, &r->tr, &r->errs);
     else if (strcmp(w, "ignore") == 0) r->ignore_others = true;
+    else if (strcmp(w, "savepoint") == 0) msgw_elig_begin(r->elig);
+    else if (strcmp(w, "rollback") == 0) msgw_elig_rollback(r->elig);
     else if (strcmp(w, "overlay") == 0 && n == 2) {
         msgw_errors e;
         msgw_errors_init(&e);

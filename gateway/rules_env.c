@@ -280,9 +280,9 @@ void msgw_hview_compute(const msgw_rule_env *env, msgw_hview *h)
     int dead_slot = death >= 0 ? env->facts[death].present : -1;
     int64_t total = 0, living = 0;
     bool known = slot >= 0;
-    for (size_t i = 0; known && i < h->nmembers; i++) {
+    for (size_t i = 0; i < h->nmembers; i++) { /* every living member counts, income known or not */
         if (dead_slot >= 0 && h->members[i].slots[dead_slot] == 1) continue;
-        int64_t v = h->members[i].slots[slot];
+        int64_t v = known ? h->members[i].slots[slot] : MSGW_ABSENT;
         if (v == MSGW_ABSENT) known = false;
         else total += v;
         living++;

@@ -1030,7 +1030,7 @@ static void emit_transition(msgw_elig *e, const msgw_service *s, pstate *ps, con
     *x = (msgw_explanation){.kind = kind,
                             .service = s->code,
                             .name = s->name,
-                            .person = t->person,
+                            .person = tkeep(a, ps->p.id_number), /* not t->person: the list may move */
                             .date = date,
                             .since = after->eligible ? after->since : MSGW_DATE_NONE,
                             .tier = tier,

@@ -150,7 +150,7 @@ int msgw_rule_env_slot_fact(const msgw_rule_env *env, int slot)
         const fact_layout *fl = &env->facts[i];
         if (slot == fl->present || slot == fl->valid_from || slot == fl->valid_to) return (int)i;
         for (size_t a = 0; a < fl->ft->nattrs; a++)
-            if (slot == fl->attr[a]) return (int)i;
+            if (slot == fl->attr[a] || slot == fl->set[a]) return (int)i;
     }
     return -1;
 }

@@ -88,8 +88,9 @@ static int64_t household_since(const msgw_rule_env *env, const msgw_eval_ctx *ct
 
 /*
  * `age OP k` (age on the left; how is OP_EQ..OP_GE minus OP_EQ): the birthday on which its truth
- * last turned, or NO_DATE when it has had today's value since birth.  Every comparison but == and
- * != turns once, at t: true from birthday t on for >= and >, false from then on for < and <=.
+ * last turned, or the birth date when it has had today's value since birth (`age <= 6` of a child).
+ * Every comparison but == and != turns once, at t: true from birthday t on for >= and >, false
+ * from then on for < and <=.
  */
 static int64_t age_turned(int64_t birth, int64_t age, int64_t k, int how)
 {
@@ -98,12 +99,12 @@ static int64_t age_turned(int64_t birth, int64_t age, int64_t k, int how)
     case 0: /* ==: true from birthday k to birthday k + 1; != the opposite */
     case 1:
         return age == k ? msgw_date_birthday((msgw_date)birth, (int)k)
-               : age > k ? msgw_date_birthday((msgw_date)birth, (int)k + 1) : NO_DATE;
+               : age > k ? msgw_date_birthday((msgw_date)birth, (int)k + 1) : birth;
     case 2: /* < */
     case 5: t = k; break; /* >= */
     default: t = k + 1; break; /* <=, > */
     }
-    return age >= t && t > 0 ? msgw_date_birthday((msgw_date)birth, (int)t) : NO_DATE;
+    return age >= t && t > 0 ? msgw_date_birthday((msgw_date)birth, (int)t) : birth;
 }
 
 /* The date of a comparison's result: an age against a number turns on a birthday; anything

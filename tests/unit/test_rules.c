@@ -233,8 +233,8 @@ static void test_dated(void **state)
     assert_int_equal(dated(f, "person.age >= 65", &v, NULL, d, NULL, 1), ymd(2026, 11, 25));
     assert_int_equal(dated(f, "person.age >= 60", &v, NULL, d, NULL, 1), ymd(2021, 11, 25));
     assert_int_equal(dated(f, "person.age < 60", &v, NULL, d, NULL, 0), ymd(2021, 11, 25));
-    assert_int_equal(dated(f, "person.age < 70", &v, NULL, d, NULL, 1), MSGW_DATE_NONE);
-    assert_int_equal(dated(f, "80 > person.age", &v, NULL, d, NULL, 1), MSGW_DATE_NONE);
+    assert_int_equal(dated(f, "person.age < 70", &v, NULL, d, NULL, 1), ymd(1961, 11, 25)); /* since birth */
+    assert_int_equal(dated(f, "80 > person.age", &v, NULL, d, NULL, 1), ymd(1961, 11, 25));
     assert_int_equal(dated(f, "64 < person.age", &v, NULL, d, NULL, 1), ymd(2026, 11, 25));
     assert_int_equal(dated(f, "person.age <= 6", &v, NULL, d, NULL, 0), ymd(1968, 11, 25));
     assert_int_equal(dated(f, "has(disability)", &v, NULL, d, NULL, 1), ymd(2020, 1, 1));
@@ -255,6 +255,16 @@ static void test_dated(void **state)
     person_view(f, &v, slots, "1960-02-29", "120101", NULL, NULL, d);
     assert_int_equal(dated(f, "person.age >= 65", &v, NULL, d, NULL, 1), ymd(2025, 3, 1));
     assert_int_equal(dated(f, "person.age >= 64", &v, NULL, d, NULL, 1), ymd(2024, 2, 29));
+    /* includes reads every current fact of the type: dated from the latest start */
+    msgw_fact ins;
+    msgw_fact_init(&ins);
+    ins.type = "insurance";
+    ins.valid_from = ymd(2019, 5, 1);
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_fact_add_attr(&ins, a, "insurance_type", (msgw_value){MSGW_V_CODE, {.s = "310"}});
+    msgw_view_apply_fact(f->env, &v, &ins, d);
+    assert_int_equal(dated(f, "insurance.insurance_type includes \"310\"", &v, NULL, d, NULL, 1), ymd(2019, 5, 1));
+    msgw_arena_destroy(&a);
     /* a revoked certificate: "no certificate" holds from the day after it ended */
     person_view(f, &v, slots, "1961-11-25", "120101", "2", "2026-03-01", d);
     assert_int_equal(dated(f, "not has(disability)", &v, NULL, d, NULL, 1), ymd(2026, 3, 2));

@@ -162,7 +162,7 @@ static bool load_service(msgw_catalogue *c, const char *file, msgw_service *s, j
 }
 
 static const char *const decidability_names[MSGW_DECIDE_COUNT] = {"none", "rule", "universal",
-                                                                  "needs_facts", "pending"};
+                                                                  "needs_facts"};
 
 const char *msgw_decidability_name(msgw_decidability d)
 {
@@ -234,10 +234,9 @@ static bool load_decidability(const char *file, const char *name, msgw_service *
         if (strcmp(cls, decidability_names[d]) == 0) s->decidability = (msgw_decidability)d;
     s->decidability_note = jstr(dj, "note");
     json_t *facts = json_object_get(dj, "facts");
-    bool waits =
-        s->decidability == MSGW_DECIDE_NEEDS_FACTS || s->decidability == MSGW_DECIDE_PENDING;
+    bool waits = s->decidability == MSGW_DECIDE_NEEDS_FACTS;
     if (!json_is_object(dj) || s->decidability == MSGW_DECIDE_NONE)
-        snprintf(msg, sizeof msg, "class must be rule, universal, needs_facts or pending, found %s",
+        snprintf(msg, sizeof msg, "class must be rule, universal or needs_facts, found %s",
                  cls ? cls : "none");
     else if (s->decidability == MSGW_DECIDE_RULE && !s->eligible)
         snprintf(msg, sizeof msg, "class rule, but the service has no rule");

@@ -25,7 +25,7 @@ static const char catalogue_help[] =
     "       and how many services each decidability class holds (every service needs one).\n"
     "show:  prints a service: its metadata, rule, tiers and the parameter values in force on\n"
     "       the date (default today).\n"
-    "decidability: lists every service with its class (rule, universal, needs_facts, pending),\n"
+    "decidability: lists every service with its class (rule, universal, needs_facts),\n"
     "       the facts that would decide it and who holds them; --markdown prints the counts and\n"
     "       the lists as docs/eligibility.md shows them.\n"
     "\n"
@@ -78,13 +78,12 @@ static bool print_classes(const char *name, const msgw_catalogue *c)
     for (size_t i = 0; i < c->nservices; i++)
         if (c->services[i].decidability == MSGW_DECIDE_NONE)
             fprintf(stderr,
-                    "error: %s: service %s has no decidability (class rule, universal, needs_facts "
-                    "or pending; schemas/catalogue/README.md)\n",
+                    "error: %s: service %s has no decidability (class rule, universal or "
+                    "needs_facts; schemas/catalogue/README.md)\n",
                     name, c->services[i].code);
     printf("%s: decidability: %zu decided by a rule, %zu universal, %zu need facts no department "
-           "pushes, %zu pending (the facts pushed could decide them; no rule yet)",
-           name, n[MSGW_DECIDE_RULE], n[MSGW_DECIDE_UNIVERSAL], n[MSGW_DECIDE_NEEDS_FACTS],
-           n[MSGW_DECIDE_PENDING]);
+           "pushes",
+           name, n[MSGW_DECIDE_RULE], n[MSGW_DECIDE_UNIVERSAL], n[MSGW_DECIDE_NEEDS_FACTS]);
     if (n[MSGW_DECIDE_NONE]) printf(", %zu without a class", n[MSGW_DECIDE_NONE]);
     printf("\n");
     return n[MSGW_DECIDE_NONE] == 0;
@@ -143,7 +142,7 @@ static void print_missing(const msgw_service *s, bool markdown)
 }
 
 static const char *const class_label[MSGW_DECIDE_COUNT] = {"none", "rule", "universal",
-                                                           "needs facts", "pending"};
+                                                           "needs facts"};
 
 /*
  * The decidability table: counts per catalogue, then every service.  --markdown is the exact
@@ -166,15 +165,14 @@ static int decidability(int argc, char **argv, bool markdown, msgw_dict *d)
         msgw_errors_clear(&e);
     }
     if (markdown && rc == MSGW_EXIT_OK) {
-        printf("| catalogue | services | decided by a rule | universal | needs facts | pending |\n"
-               "|---|---:|---:|---:|---:|---:|\n");
+        printf("| catalogue | services | decided by a rule | universal | needs facts |\n"
+               "|---|---:|---:|---:|---:|\n");
         for (int i = 0; i < argc; i++) {
             size_t n[MSGW_DECIDE_COUNT], all = cats[i]->nservices;
             count_classes(cats[i], n);
-            printf("| %s (`%s`) | %zu | %zu (%zu%%) | %zu | %zu | %zu |\n", cats[i]->name,
-                   cats[i]->id, all, n[MSGW_DECIDE_RULE],
-                   all ? (100 * n[MSGW_DECIDE_RULE] + all / 2) / all : 0, n[MSGW_DECIDE_UNIVERSAL],
-                   n[MSGW_DECIDE_NEEDS_FACTS], n[MSGW_DECIDE_PENDING]);
+            printf("| %s (`%s`) | %zu | %zu (%zu%%) | %zu | %zu |\n", cats[i]->name, cats[i]->id,
+                   all, n[MSGW_DECIDE_RULE], all ? (100 * n[MSGW_DECIDE_RULE] + all / 2) / all : 0,
+                   n[MSGW_DECIDE_UNIVERSAL], n[MSGW_DECIDE_NEEDS_FACTS]);
         }
         for (int i = 0; i < argc; i++) {
             printf("\n### %s (`%s`)\n\n", cats[i]->name, cats[i]->id);
@@ -195,9 +193,9 @@ static int decidability(int argc, char **argv, bool markdown, msgw_dict *d)
         for (int i = 0; i < argc; i++) {
             size_t n[MSGW_DECIDE_COUNT];
             count_classes(cats[i], n);
-            printf("%s: %zu services: %zu rule, %zu universal, %zu needs_facts, %zu pending\n",
-                   cats[i]->id, cats[i]->nservices, n[MSGW_DECIDE_RULE], n[MSGW_DECIDE_UNIVERSAL],
-                   n[MSGW_DECIDE_NEEDS_FACTS], n[MSGW_DECIDE_PENDING]);
+            printf("%s: %zu services: %zu rule, %zu universal, %zu needs_facts\n", cats[i]->id,
+                   cats[i]->nservices, n[MSGW_DECIDE_RULE], n[MSGW_DECIDE_UNIVERSAL],
+                   n[MSGW_DECIDE_NEEDS_FACTS]);
             for (size_t k = 0; k < cats[i]->nservices; k++) {
                 const msgw_service *s = &cats[i]->services[k];
                 printf("%s %s %s %s", cats[i]->id, s->code, msgw_decidability_name(s->decidability),

@@ -32,7 +32,7 @@ SERVICE_REQUIRED = ("code", "name", "domain", "target_group", "standard", "spend
                     "departments", "decided_by", "decided_by_basis", "source")
 SOURCE_REQUIRED = ("file", "chapter", "table", "row", "line")
 # docs/eligibility.md, "Decidability"; the C loader (gateway/catalogue.c) checks the same.
-CLASSES = ("rule", "universal", "needs_facts", "pending")
+CLASSES = ("rule", "universal", "needs_facts")
 # The place a rule tests, by decided_by (schemas/catalogue/RULES.md, conventions).
 PLACE_FIELD = {"hukou": "person.hukou_region", "residence": "person.residence_place"}
 
@@ -172,7 +172,7 @@ def check_decidability(where, svc, dept_ids, problems):
     """One class per service, agreeing with the rule; what a service waits for is named with its holder."""
     dec = svc.get("decidability")
     if not isinstance(dec, dict):
-        problems.add(where, "field 'decidability' is required: {\"class\": rule|universal|needs_facts|pending, ...}")
+        problems.add(where, "field 'decidability' is required: {\"class\": rule|universal|needs_facts, ...}")
         return None
     cls = dec.get("class")
     if cls not in CLASSES:
@@ -187,7 +187,7 @@ def check_decidability(where, svc, dept_ids, problems):
     if facts is not None and not isinstance(facts, list):
         problems.add(where, "decidability.facts must be a list")
         facts = []
-    if cls in ("needs_facts", "pending") and not facts:
+    if cls == "needs_facts" and not facts:
         problems.add(where, f"decidability.class '{cls}' names no facts: list each fact that would decide it and who holds it")
     if cls == "universal" and facts:
         problems.add(where, "decidability.class 'universal' (no individual eligibility) cannot name facts")

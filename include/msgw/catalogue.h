@@ -40,15 +40,13 @@ typedef enum { MSGW_BY_HUKOU, MSGW_BY_RESIDENCE } msgw_decided_by;
 /*
  * How far the gateway can decide a service (schemas/catalogue/README.md, "decidability"): by its
  * machine rule; not at all because it is universal (no individual eligibility); or not until
- * facts no department pushes today arrive; or "pending": the facts pushed today could decide it
- * but no rule has been written yet.  NONE: the catalogue does not say (check rejects it).
+ * facts no department pushes today arrive.  NONE: the catalogue does not say (check rejects it).
  */
 typedef enum {
     MSGW_DECIDE_NONE,
     MSGW_DECIDE_RULE,
     MSGW_DECIDE_UNIVERSAL,
     MSGW_DECIDE_NEEDS_FACTS,
-    MSGW_DECIDE_PENDING,
     MSGW_DECIDE_COUNT
 } msgw_decidability;
 
@@ -88,7 +86,7 @@ typedef struct msgw_catalogue {
     json_t *doc; /* owns the strings above */
 } msgw_catalogue;
 
-/* "rule", "universal", "needs_facts", "pending" ("none" for MSGW_DECIDE_NONE). */
+/* "rule", "universal", "needs_facts" ("none" for MSGW_DECIDE_NONE). */
 const char *msgw_decidability_name(msgw_decidability d);
 /* name: "tianjin", "langfang" (embedded) or a path to a catalogue file.  A service's
  * decidability, when given, is checked against its rule and departments.json (the one beside a

@@ -75,9 +75,10 @@ check catalogue-bad-decidability 1 "$msgw" catalogue check "$root/tests/data/cat
 for msg in "service D-RULE-NOT-RULE: decidability: the service has a rule, so its class is rule, not universal" \
            "service D-RULE-NO-RULE: decidability: class rule, but the service has no rule" \
            "service D-NO-FACTS: decidability: class needs_facts names no facts" \
-           "service D-EMPTY-FACTS: decidability: class pending names no facts" \
+           "service D-EMPTY-FACTS: decidability: class needs_facts names no facts" \
            "service D-UNKNOWN-DEPT: decidability: facts[0] (school enrolment): held_by ministry_of_magic is not a department of departments.json" \
-           "service D-UNKNOWN-CLASS: decidability: class must be rule, universal, needs_facts or pending, found maybe" \
+           "service D-UNKNOWN-CLASS: decidability: class must be rule, universal or needs_facts, found maybe" \
+           "service D-PENDING: decidability: class must be rule, universal or needs_facts, found pending" \
            "service D-NO-NOTE: decidability: class universal needs a note saying why" \
            "service D-FACT-NO-HOLDER: decidability: facts[0] (school enrolment) needs \"held_by\""; do
   contains catalogue-bad-decidability-msg "$tmp/err" "$msg"

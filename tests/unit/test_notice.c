@@ -91,13 +91,6 @@ static fx *fx_new(const char *mca_mt, const char *hrss_mt, const char *cdpf_mt)
     assert_non_null(f->cfg);
     f->arena = msgw_arena_new(0);
     msgw_transitions_init(&f->tr);
-    /* Room for every transition of a test, so the list never grows while its transitions are read:
-     * an explanation's person points into its own transition (gateway/eligibility.c,
-     * emit_transition: .person = t->person), which a realloc of the list leaves dangling.  Remove
-     * once the engine copies it into the transitions' arena. */
-    f->tr.cap = 512;
-    f->tr.v = calloc(f->tr.cap, sizeof *f->tr.v);
-    assert_non_null(f->tr.v);
     msgw_errors_clear(&e);
     return f;
 }

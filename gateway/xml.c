@@ -248,6 +248,26 @@ static const char *xsd_rule(int code)
     }
 }
 
+/*
+ * A generated schema writes a long code list (the region table's thousands of codes) as one
+ * pattern matching exactly its codes (tools/gen_schemas.py, XSD_ENUMERATION_MAX).  libxml2 quotes
+ * the whole pattern in its message, which tells the sender nothing: say what it means instead.
+ * Only those patterns are this long; a hand-written one (the ID number's) is far shorter.
+ */
+#define CODE_LIST_PATTERN_MIN 400
+
+static const char *explain_long_pattern(const char *m, char *out, size_t outlen)
+{
+    static const char by[] = " is not accepted by the pattern '";
+    const char *at = strstr(m, by);
+    if (!at || strlen(at + sizeof by - 1) < CODE_LIST_PATTERN_MIN) return m;
+    snprintf(out, outlen,
+             "%.*s is not a code of this field's code list (the schema's pattern is generated from "
+             "the list and matches exactly its codes; see docs/dictionary.md)",
+             (int)(at - m), m);
+    return out;
+}
+
 static void on_schema_error(void *ud, const xmlError *err)
 {
     validate_state *st = ud;
@@ -271,11 +291,12 @@ static void on_schema_error(void *ud, const xmlError *err)
     } else if (err->line) {
         snprintf(loc, sizeof loc, "line %d", err->line);
     }
-    char msg[512];
+    char msg[512], explained[512];
     const char *m = err->message ? err->message : "schema violation";
     /* The location and field already say which element: drop libxml2's "Element '{ns}X': " */
     if (strncmp(m, "Element '", 9) == 0 && strstr(m, "': ")) m = strstr(m, "': ") + 3;
     if (strncmp(m, "[facet '", 8) == 0 && strstr(m, "'] ")) m = strstr(m, "'] ") + 3;
+    m = explain_long_pattern(m, explained, sizeof explained);
     snprintf(msg, sizeof msg, "%s", m);
     trim_message(msg);
     msgw_error_add(st->e, rec, loc[0] ? loc : NULL, field, xsd_rule(err->code), "%s", msg);

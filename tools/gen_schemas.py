@@ -248,6 +248,57 @@ def code_values(el, codelists):
     return [c for c in codes if levels is None or c.get('level') in levels]
 
 
+# A code list longer than this is written into an XSD as one pattern matching exactly its codes
+# (code_pattern) instead of one xs:enumeration per code: libxml2 checks a value against the
+# enumeration facets one by one, so the region table's thousands of codes would cost thousands
+# of comparisons per value; a pattern is compiled once into an automaton that reads each character
+# once.  The pattern accepts exactly the same codes, so the schema still rejects an unknown one.
+XSD_ENUMERATION_MAX = 200
+
+
+def digit_class(chars):
+    """['0', '1', '2', '5'] -> '[0-25]'; one character stays itself."""
+    if len(chars) == 1:
+        return regex_literal(chars[0])
+    runs, out = [], ''
+    for ch in sorted(chars):
+        if runs and ord(ch) == ord(runs[-1][1]) + 1:
+            runs[-1][1] = ch
+        else:
+            runs.append([ch, ch])
+    for lo, hi in runs:
+        out += lo if lo == hi else '%s%s%s' % (lo, '-' if ord(hi) > ord(lo) + 1 else '', hi)
+    return '[%s]' % out
+
+
+def code_pattern(codes):
+    """A regular expression (XSD and ECMAScript syntax) matching exactly the given codes, all of
+    one length: a trie of their characters in which characters with the same continuation share a
+    class.  The branches at each point start with distinct characters, so the automaton is
+    deterministic and matching reads each character once."""
+    if len({len(c) for c in codes}) != 1 or not all(c.isalnum() for c in codes):
+        fail('code_pattern: codes must be alphanumeric and of one length')
+    memo = {}
+
+    def build(suffixes):
+        key = frozenset(suffixes)
+        if key in memo:
+            return memo[key]
+        if suffixes == {''}:
+            return ''
+        heads = {}
+        for s in suffixes:
+            heads.setdefault(s[0], set()).add(s[1:])
+        by_rest = {}
+        for ch in sorted(heads):
+            by_rest.setdefault(build(heads[ch]), []).append(ch)
+        alts = sorted((digit_class(chars) + rest for rest, chars in by_rest.items()))
+        memo[key] = alts[0] if len(alts) == 1 else '(%s)' % '|'.join(alts)
+        return memo[key]
+
+    return build(set(codes))
+
+
 def bare_pattern(p):
     """XSD patterns are implicitly anchored and have no ^ or $."""
     if p.startswith('^'):
@@ -285,8 +336,19 @@ def xsd_documentation(text):
 
 def xsd_simple_type(x, eid, el, codelists):
     x.line(1, '<xs:simpleType name=%s>' % quoteattr('t_' + eid))
-    x.line(2, xsd_documentation('%s (%s)' % (el['label'], el.get('standard', ''))))
+    doc = '%s (%s)' % (el['label'], el.get('standard', ''))
     t = el['type']
+    long_code_list = t == 'code' and len(code_values(el, codelists)) > XSD_ENUMERATION_MAX
+    if long_code_list:
+        codes = code_values(el, codelists)
+        doc += ('; one of the %d codes of code list %s%s (schemas/codelists/%s.json, listed in '
+                'docs/dictionary.md): the pattern is generated from the list and matches exactly '
+                'those codes%s' % (
+                    len(codes), el['codelist'],
+                    ', levels ' + '/'.join(el['levels']) if el.get('levels') else '',
+                    el['codelist'], '; the gateway accepts a statistical or retired code with a '
+                    'warning' if any('warning' in c for c in codes) else ''))
+    x.line(2, xsd_documentation(doc))
     if t == 'idnum':
         xsd_restriction(x, 2, 'xs:string', [('pattern', IDNUM_PATTERN)])
     elif t == 'certno':
@@ -302,6 +364,9 @@ def xsd_simple_type(x, eid, el, codelists):
         xsd_restriction(x, 2, 'xs:long', [('minInclusive', el['min']), ('maxInclusive', el['max'])])
     elif t == 'bool':
         xsd_restriction(x, 2, 'xs:boolean', [])
+    elif long_code_list:
+        codes = [c['code'] for c in code_values(el, codelists)]
+        xsd_restriction(x, 2, 'xs:string', [('pattern', code_pattern(codes))])
     else:
         x.line(2, '<xs:restriction base="xs:string">')
         for c in code_values(el, codelists):
@@ -689,8 +754,10 @@ def csvw_datatype(node, d, codelists):
         return {'base': 'long', 'minimum': el['min'], 'maximum': el['max']}
     if t == 'bool':
         return {'base': 'boolean', 'format': 'true|false'}
-    return {'base': 'string',
-            'format': '|'.join(regex_literal(c['code']) for c in code_values(el, codelists))}
+    codes = [c['code'] for c in code_values(el, codelists)]
+    if len(codes) > XSD_ENUMERATION_MAX:
+        return {'base': 'string', 'format': code_pattern(codes)}
+    return {'base': 'string', 'format': '|'.join(regex_literal(c) for c in codes)}
 
 
 def csvw_description(node, d, codelists):
@@ -837,17 +904,24 @@ def doc_codelist(cid, cl):
     return out
 
 
+REGION_LEVELS = ('province', 'prefecture', 'county', 'statistical', 'retired')
+
+
 def doc_region_counts(cl):
-    out = ['| province | province | prefecture | county | statistical |', '|---|---|---|---|---|']
+    out = ['| province | %s | total |' % ' | '.join(REGION_LEVELS),
+           '|---|%s---|' % ('---|' * len(REGION_LEVELS))]
     counts = {}
     for c in cl['codes']:
         level_counts = counts.setdefault(c['code'][:2], {})
         level_counts[c.get('level', '?')] = level_counts.get(c.get('level', '?'), 0) + 1
     for prov in sorted(counts):
         n = counts[prov]
-        out.append('| %s %s | %d | %d | %d | %d |' % (
-            prov, label_of(cl, prov + '0000'), n.get('province', 0), n.get('prefecture', 0),
-            n.get('county', 0), n.get('statistical', 0)))
+        out.append('| %s %s | %s | %d |' % (
+            prov, label_of(cl, prov + '0000'), ' | '.join(str(n.get(lv, 0)) for lv in REGION_LEVELS),
+            sum(n.values())))
+    out.append('| all | %s | %d |' % (
+        ' | '.join(str(sum(n.get(lv, 0) for n in counts.values())) for lv in REGION_LEVELS),
+        len(cl['codes'])))
     return out
 
 
@@ -855,27 +929,72 @@ def label_of(cl, code):
     return next((c['label'] for c in cl['codes'] if c['code'] == code), '')
 
 
+def short_listing(c):
+    """When a retired code was last listed, briefly: "2012-10" (a GB/T 2260 revision) or
+    "stats 2017" (the statistics bureau's table of that year)."""
+    listed = c.get('last_listed', '')
+    if listed.startswith('GB/T 2260 revision '):
+        return listed[len('GB/T 2260 revision '):]
+    digits = [w for w in listed.split() if w.isdigit()]
+    return 'stats ' + digits[0] if digits else listed
+
+
 def doc_region(cl):
     src = cl.get('source', {})
+    retired_sources = '; '.join('%s (%s)' % (md(r.get('package', '?')), md(r.get('data', '?')))
+                                for r in src.get('retired', []))
     out = ['### Code list `region`', '',
            'Standard: %s. Generated by `tools/gen_regions.py` from %s (%s, data as of %s; '
-           'licence: %s); see `schemas/codelists/REGION-SOURCE.md`.' % (
+           'licence: %s); 710000, 810000 and 820000 from %s; retired codes from %s. See '
+           '`schemas/codelists/REGION-SOURCE.md`.' % (
                md(cl.get('standard', '')), md(src.get('package', '?')), md(src.get('data', '?')),
-               src.get('data_date', '?'), md(src.get('licence', '?'))),
+               src.get('data_date', '?'), md(src.get('licence', '?')),
+               md(src.get('provinces_710000_810000_820000', '?')), retired_sources),
            '', 'Levels: `province` (PP0000), `prefecture` (PPCC00), `county` (a GB/T 2260 '
-           'county-level division) and `statistical` (a statistics-bureau code for a development '
-           'zone, county part 71-80: **not** a GB/T 2260 division; accepted with a warning). '
-           'Elements with `levels` accept only codes of those levels.', '']
+           'county-level division; also the three prefecture-level cities without one, 441900 '
+           '东莞市, 442000 中山市 and 460400 儋州市), `statistical` (a statistics-bureau code for a '
+           'development zone, county part 71-80: **not** a GB/T 2260 division; accepted with a '
+           'warning) and `retired` (a code a GB/T 2260 revision since 2002-12 or a statistics-'
+           'bureau table since 2017 listed and the current table does not: accepted with a warning '
+           'naming its last label and listing, as ID cards and old records keep such codes). '
+           'Elements with `levels` accept only codes of those levels.', '',
+           'The generated XSDs and the CSVW metadata write this list as one pattern that matches '
+           'exactly its codes (a code list of more than %d codes; an XSD enumeration of thousands '
+           'of codes is checked one by one by libxml2), the JSON Schemas as an `enum`.'
+           % XSD_ENUMERATION_MAX, '']
     out += doc_region_counts(cl)
-    out += ['', 'County-level codes by prefecture (statistical codes in *italics*):', '']
+    out += ['', 'County-level codes by prefecture (statistical codes in *italics*; 710000 台湾省, '
+                '810000 香港特别行政区 and 820000 澳门特别行政区 have no divisions in GB/T 2260):',
+            '']
     by_parent = {}
     for c in cl['codes']:
         by_parent.setdefault(c.get('parent'), []).append(c)
-    for pref in (c for c in cl['codes'] if c.get('level') == 'prefecture'):
-        prov = label_of(cl, pref.get('parent')) if pref['label'] == '市辖区' else ''
-        items = ['*%s %s*' % (c['code'], c['label']) if c.get('level') == 'statistical'
-                 else '%s %s' % (c['code'], c['label']) for c in by_parent.get(pref['code'], [])]
-        out.append('- **%s %s%s**: %s' % (pref['code'], prov, pref['label'], ', '.join(items)))
+    current = ('county', 'statistical')
+    for prov in (c for c in cl['codes'] if c.get('level') == 'province'):
+        direct = [c for c in by_parent.get(prov['code'], []) if c.get('level') in current]
+        if direct:  # prefecture-level cities without counties sit under their province
+            out.append('- **%s %s**: %s' % (prov['code'], prov['label'], ', '.join(
+                '%s %s' % (c['code'], c['label']) for c in direct)))
+        for pref in (c for c in by_parent.get(prov['code'], []) if c.get('level') == 'prefecture'):
+            grouping = prov['label'] if pref['label'] in ('市辖区', '县') else ''
+            items = ['*%s %s*' % (c['code'], c['label']) if c.get('level') == 'statistical'
+                     else '%s %s' % (c['code'], c['label'])
+                     for c in by_parent.get(pref['code'], []) if c.get('level') in current]
+            out.append('- **%s %s%s**: %s' % (pref['code'], grouping, pref['label'],
+                                              ', '.join(items)))
+    out += ['', 'Retired codes by province, with their last label and when they were last listed '
+                '(a GB/T 2260 revision, or *stats YEAR* for the statistics bureau\'s table of that '
+                'year; codes that were never GB/T 2260 divisions in *italics*):', '']
+    retired = {}
+    for c in cl['codes']:
+        if c.get('level') == 'retired':
+            retired.setdefault(c['code'][:2], []).append(c)
+    for prov in sorted(retired):
+        items = []
+        for c in retired[prov]:
+            text = '%s %s (%s)' % (c['code'], c['label'], short_listing(c))
+            items.append('*%s*' % text if 'not a GB/T 2260' in c.get('warning', '') else text)
+        out.append('- **%s %s**: %s' % (prov, label_of(cl, prov + '0000'), ', '.join(items)))
     return out
 
 
@@ -939,6 +1058,10 @@ both). A document that passes its schema can still be rejected by the gateway's 
 - **Statistics-bureau region codes** (level `statistical`, e.g. 131071 廊坊经济技术开发区) are in
   the code list and pass the schema; the gateway accepts them **with a warning** because they
   are not GB/T 2260 administrative divisions.
+- **Retired region codes** (level `retired`, e.g. 320103 白下区, merged into 秦淮区 in 2013) are in
+  the code list and pass the schema; the gateway accepts them **with a warning** (`code.warning`,
+  e.g. `320103 is a retired GB/T 2260 code (白下区, last listed in GB/T 2260 revision 2012-10);
+  current divisions have replaced it`).
 - **Disability certificate number agrees with its holder**: its first 18 characters are the
   holder's ID number and its last two digits the category and grade sent in the same record.
 - **Periods**: an end date (`valid_to`, `end_date`) is not before the start date.

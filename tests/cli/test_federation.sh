@@ -13,6 +13,9 @@
 #  3. an altered envelope is refused (403 envelope.signature, audited "rejected", nothing stored);
 #  4. a gateway certificate of an untrusted "Tianjin" CA, and a department certificate of Hebei's own
 #     CA, fail the TLS handshake at Hebei's peering port;
+#  4b. people registered in Zhengzhou and Shanghai, whose regions have no peer, are accepted (202),
+#     stored and evaluated in Tianjin, and forwarded nowhere; a Langfang one and one under a retired
+#     Baoding code still go to Hebei;
 #  5. every audit log verifies, every gateway exits 0 on SIGTERM with no sanitizer report;
 #  6. the demo (deploy/federation.sh, make federation) runs its scripted scenario and says so.
 # shellcheck source=lib.sh
@@ -271,6 +274,63 @@ ok python3 -c '
 import re, sys
 m = re.search(r"^msgw_tls_handshake_failures_total\{[^}]*listener=\"peering\"[^}]*\} (\d+)", sys.stdin.read(), re.M)
 sys.exit(0 if m and int(m.group(1)) >= 2 else 1)' < <(admin_get hebei /metrics)
+
+# ---- 4b. people registered in provinces without a peer ---------------------------------------------
+# Tianjin's disability federation certifies four residents of Tianjin (issue 12): a child registered
+# in Zhengzhou (410105) and an adult registered in Shanghai (310101), whose regions have no peer, a
+# Langfang-registered adult (131003) and one still registered under a retired Baoding code (130621
+# 满城县, a district since 2015), whose region, Hebei, has one.  All four are accepted and stored;
+# only the two Hebei ones are forwarded; the child gets Tianjin's residence-decided 学前教育幼儿资助
+# (TJ-D2-10) and, like the Shanghai adult, none of its hukou-decided services.
+read -r ZZ SH LF2 BD < <(python3 - "$tmp/provinces.json" <<'PY'
+import datetime, json, sys
+W, C = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], "10X98765432"
+def idnum(region, born, seq):
+    s = region + born.strftime("%Y%m%d") + seq
+    return s + C[sum(int(a) * w for a, w in zip(s, W)) % 11]
+today = datetime.date.today()
+child_born = today - datetime.timedelta(days=5 * 365 + 60)  # 5 years old, whatever the day
+people = [  # name, sex, born, hukou, residence, category, grade
+    ("王小雨", "1", child_born, "410105", "120104", "5", "2"),
+    ("陈静", "2", datetime.date(1985, 2, 3), "310101", "120116", "4", "3"),
+    ("刘强", "1", datetime.date(1988, 4, 9), "131003", "120104", "1", "2"),
+    ("赵德胜", "1", datetime.date(1955, 9, 20), "130621", "120101", "4", "2"),
+]
+records, ids = [], []
+for i, (name, sex, born, hukou, residence, cat, grade) in enumerate(people):
+    pid = idnum(hukou, born, "%02d%s" % (21 + i, sex))
+    ids.append(pid)
+    records.append({
+        "kind": "disability_certificate",
+        "source": {"department": "cdpf", "message_id": "TJ-CL-120104-2026-0020%d" % (i + 1)},
+        "persons": [{"id_number": pid, "name": name, "sex": sex, "birth_date": born.isoformat(),
+                     "hukou_region": hukou, "hukou_type": "1", "residence_region": residence}],
+        "facts": [{"type": "disability", "subject": pid,
+                   "valid_from": (today - datetime.timedelta(days=30)).isoformat(),
+                   "attributes": {"disability_certificate_no": pid + cat + grade,
+                                  "disability_category": cat, "disability_grade": grade,
+                                  "certificate_event": "issue"}}]})
+json.dump(records, open(sys.argv[1], "w"), ensure_ascii=False)
+print(" ".join(ids))
+PY
+)
+hebei_before=$(sql hebei "select count(*) from records where sender='tianjin'")
+ok test "$(push tianjin cdpf "$tmp/provinces.json")" = 202
+ok python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["records"]; sys.exit(0 if [x["outcome"] for x in r] == ["stored"] * 4 else 1)' "$tmp/pushed.json"
+ok sql_is tianjin "select count(*) from records where message_id like 'cdpf:TJ-CL-120104-2026-0020%'" 4
+ok sql_is tianjin "select count(*) from facts where type='disability' and subject in ('$ZZ', '$SH', '$LF2', '$BD')" 4
+ok wait_for 30 "the Langfang and Baoding certificates delivered to Hebei" \
+	sql_is tianjin "select count(*) from outbox where recipient='hebei' and state='delivered' and person in ('$LF2', '$BD')" 2
+# no envelope for the Zhengzhou and Shanghai people, to any peer: their regions have none
+ok sql_is tianjin "select count(*) from outbox where person in ('$ZZ', '$SH') and recipient not in ('mca', 'cdpf')" 0
+ok sql_is tianjin "select count(*) from envelopes where direction='sent' and message_id like 'cdpf:TJ-CL-120104-2026-0020%'" 2
+ok sql_is hebei "select count(*) from records where sender='tianjin'" "$((hebei_before + 2))"
+ok sql_is hebei "select count(*) from records where canonical like '%$ZZ%' or canonical like '%$SH%'" 0
+ok sql_is beijing "select count(*) from records" 0
+# evaluated here: the residence-decided service for the child, no hukou-decided one for either
+ok sql_is tianjin "select count(*) from transitions where person='$ZZ' and service='TJ-D2-10' and kind='new'" 1
+ok sql_is tianjin "select count(*) from transitions where person in ('$ZZ', '$SH') and service in ($hukou_decided)" 0
+ok sql_is tianjin "select hukou_region || ' ' || residence_region from transitions where person='$ZZ' and service='TJ-D2-10'" "410105 120104"
 
 # ---- 5. the evidence verifies, and everyone stops cleanly -------------------------------------------
 for g in $GATEWAYS; do ok stop "$g"; done

@@ -88,16 +88,62 @@ static void test_code_lists(void **state)
     expect_ok("marital_status", "21", &v, 0);
 }
 
+/* Accepted with exactly one warning, of rule `rule`, whose message contains msg_part. */
+static void expect_warning(const char *el, const char *text, const char *rule, const char *msg_part)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_arena *a = msgw_arena_new(0);
+    msgw_value v;
+    assert_true(parse(el, text, &v, &e, a));
+    assert_int_equal(e.nerrors, 0);
+    assert_int_equal(e.nwarnings, 1);
+    assert_int_equal(e.v[0].severity, MSGW_SEV_WARNING);
+    assert_string_equal(e.v[0].rule, rule);
+    assert_string_equal(e.v[0].field, "FIELD");
+    if (!strstr(e.v[0].message, msg_part)) {
+        fprintf(stderr, "message '%s' lacks '%s'\n", e.v[0].message, msg_part);
+        fail();
+    }
+    assert_string_equal(v.u.s, text);
+    msgw_errors_clear(&e);
+    msgw_arena_destroy(&a);
+}
+
 static void test_regions(void **state)
 {
     (void)state;
     msgw_value v;
-    expect_ok("hukou_region", "120101", &v, 0);  /* Heping, Tianjin */
-    expect_ok("hukou_region", "110105", &v, 0);  /* Chaoyang, Beijing */
-    expect_ok("hukou_region", "131082", &v, 0);  /* Sanhe, Langfang */
+    expect_ok("hukou_region", "120101", &v, 0); /* Heping, Tianjin */
+    expect_ok("hukou_region", "110105", &v, 0); /* Chaoyang, Beijing */
+    expect_ok("hukou_region", "131082", &v, 0); /* Sanhe, Langfang */
+    /* every province: Zhengzhou, Shanghai, Guangzhou, Urumqi, and Dongguan, a prefecture-level
+     * city without counties whose own code is the place of registration */
+    expect_ok("hukou_region", "410105", &v, 0);
+    expect_ok("hukou_region", "310101", &v, 0);
+    expect_ok("residence_region", "440106", &v, 0);
+    expect_ok("hukou_region", "650102", &v, 0);
+    expect_ok("hukou_region", "441900", &v, 0);
+    /* retired codes stay on ID cards and in old records: accepted, with a warning naming them */
+    expect_warning("hukou_region", "320103", "code.warning",
+                   "320103 is a retired GB/T 2260 code (白下区, last listed in GB/T 2260 revision "
+                   "2012-10)");
+    expect_warning("residence_region", "130621", "code.warning",
+                   "130621 is a retired GB/T 2260 code (满城县");
+    expect_warning("hukou_region", "131001", "code.warning", "(廊坊市 市辖区, last listed");
+    expect_warning("hukou_region", "140471", "code.warning",
+                   "140471 is a retired statistics-bureau code");
+    expect_warning("insured_region", "139001", "code.warning",
+                   "139001 is a retired GB/T 2260 code (定州市");
+    expect_warning("hukou_region", "131071", "code.warning", "131071 is a statistics-bureau code");
     expect_error("hukou_region", "120199", "code.member", NULL);
-    expect_error("hukou_region", "310101", "code.member", NULL); /* Shanghai: not in the table */
+    expect_error("hukou_region", "999999", "code.member", "\"999999\" is not a code of region");
     expect_error("hukou_region", "120000", "code.level", "province");
+    expect_error("residence_region", "410100", "code.level", "prefecture");
+    /* GB/T 2260 lists Taiwan, Hong Kong and Macao at province level only */
+    expect_error("hukou_region", "810000", "code.level", "province");
+    expect_ok("insured_region", "810000", &v, 0);
+    expect_ok("insured_region", "310000", &v, 0);
 }
 
 static void test_dates_money_strings(void **state)

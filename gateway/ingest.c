@@ -198,11 +198,16 @@ static json_t *outcomes_json(const msgw_batch *b, const msgw_store_item *items)
         } else {
             json_object_set_new(o, "outcome", json_string("rejected"));
         }
-        json_t *errs = json_array();
+        /* errors rejected the record; warnings (a retired region code ...) did not */
+        json_t *errs = json_array(), *warns = json_array();
         for (size_t x = 0; x < b->errors.n; x++)
-            if (b->errors.v[x].record == (int)i) json_array_append_new(errs, error_json(&b->errors.v[x]));
+            if (b->errors.v[x].record == (int)i)
+                json_array_append_new(b->errors.v[x].severity == MSGW_SEV_ERROR ? errs : warns,
+                                      error_json(&b->errors.v[x]));
         if (json_array_size(errs)) json_object_set_new(o, "errors", errs);
         else json_decref(errs);
+        if (json_array_size(warns)) json_object_set_new(o, "warnings", warns);
+        else json_decref(warns);
         json_array_append_new(recs, o);
     }
     return recs;
@@ -217,11 +222,15 @@ static int batch_answer(const msgw_batch *b, const msgw_store_item *items, size_
     json_t *res = json_object();
     json_object_set_new(res, "status", json_integer(status));
     json_object_set_new(res, "records", outcomes_json(b, items));
-    json_t *doc_errs = json_array();
+    json_t *doc_errs = json_array(), *doc_warns = json_array();
     for (size_t x = 0; x < b->errors.n; x++)
-        if (b->errors.v[x].record < 0) json_array_append_new(doc_errs, error_json(&b->errors.v[x]));
+        if (b->errors.v[x].record < 0)
+            json_array_append_new(b->errors.v[x].severity == MSGW_SEV_ERROR ? doc_errs : doc_warns,
+                                  error_json(&b->errors.v[x]));
     if (json_array_size(doc_errs)) json_object_set_new(res, "errors", doc_errs);
     else json_decref(doc_errs);
+    if (json_array_size(doc_warns)) json_object_set_new(res, "warnings", doc_warns);
+    else json_decref(doc_warns);
     json_object_set_new(res, "transitions", json_integer((json_int_t)transitions));
     json_object_set_new(res, "messages", json_integer((json_int_t)messages));
     return answer(out, status, res);

@@ -50,6 +50,10 @@ ok test "$(cat "$tmp/code")" = 202
 ok body_has '[r["outcome"] for r in d["records"]] == ["duplicate", "rejected", "rejected"] and d["records"][1]["errors"][0]["rule"] == "gb11643.check_character"'
 push mca $MCA "$root/tests/data/mca/agree/bad/bad-name-too-long.xml"
 ok test "$(cat "$tmp/code")" = 422
+# people registered in other provinces are accepted; a retired region code with a warning naming it
+push mca $MCA "$root/tests/data/mca/agree/good/other-provinces.xml"
+ok test "$(cat "$tmp/code")" = 202
+ok body_has 'all(r["outcome"] == "stored" for r in d["records"]) and any(w["rule"] == "code.warning" and "retired" in w["message"] for r in d["records"] for w in r.get("warnings", [])) and not any("errors" in r for r in d["records"])'
 push mca $MCA "$root/tests/data/mca/invalid-truncated.xml"
 ok test "$(cat "$tmp/code")" = 400
 push mca text/plain "$root/tests/data/mca/roster-valid.xml"
@@ -121,7 +125,7 @@ kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
-ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records where sender != 'health'")" = "8,8"
+ok test "$(sql "select count(*) || ',' || count(distinct message_id) from records where sender != 'health'")" = "10,10"
 # a restart rebuilds the eligibility state from the store: replays cause nothing new
 rm -f "$tmp/port"
 "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &

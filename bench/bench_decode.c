@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "msgw/adapter.h"
-#include "msgw/schemas.h"
+#include "msgw/decode/decode.h"
+#include "msgw/validate/schemas.h"
 #include "popgen_lib.h"
 
 typedef enum { BARE_JSON, BARE_XML, BARE_CSV } bare_kind;

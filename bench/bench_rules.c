@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "msgw/catalogue.h"
+#include "msgw/engine/catalogue.h"
 
 typedef struct cperson { /* the compact form: what the rules read, nothing else */
     int32_t birth, region, household;

@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 build=$(cd "$build" && pwd)
-msgw=$build/gateway/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver echo_=$build/bench/zmq_echo
+msgw=$build/gateway/cli/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver echo_=$build/bench/zmq_echo
 for x in "$msgw" "$loadgen" "$receiver" "$echo_" "$build/tools/msgw-curve-keygen"; do
 	[ -x "$x" ] || { echo "bench/daemon.sh: $x not built: ninja -C $build" >&2; exit 2; }
 done

@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 build=$(cd "$build" && pwd)
-msgw=$build/gateway/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver
+msgw=$build/gateway/cli/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver
 for x in "$msgw" "$loadgen" "$receiver" "$build/tools/msgw-curve-keygen"; do
 	[ -x "$x" ] || { echo "bench/federation.sh: $x not built: ninja -C $build" >&2; exit 2; }
 done

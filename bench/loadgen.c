@@ -48,10 +48,10 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "msgw/adapter.h"
-#include "msgw/catalogue.h"
-#include "msgw/eligibility.h"
-#include "msgw/schemas.h"
+#include "msgw/decode/decode.h"
+#include "msgw/engine/catalogue.h"
+#include "msgw/engine/eligibility.h"
+#include "msgw/validate/schemas.h"
 #include "popgen_lib.h"
 
 /* ---- options ------------------------------------------------------------------ */

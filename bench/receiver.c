@@ -5,7 +5,7 @@
  * - the departments' webhook: HTTPS with mutual TLS (libevent evhttp over
  *   bufferevent_openssl, the client certificate checked against the CA) that
  *   answers every delivery 200;
- * - ZeroMQ (docs/zmq.md, include/msgw/zmq_deliver.h): for each --zmq-key
+ * - ZeroMQ (docs/zmq.md, include/msgw/deliver/zmq_deliver.h): for each --zmq-key
  *   NAME=FILE, a DEALER with that department's CURVE key connected to the
  *   gateway's zmq.deliver_listen, which says READY on every completed
  *   handshake (so a restarted gateway on the same endpoint is served again),
@@ -327,7 +327,7 @@ static SSL_CTX *server_tls(const char *cert, const char *key, const char *ca)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    /* as the gateway's listeners (gateway/tls.c): without it a resumed session is refused */
+    /* as the gateway's listeners (gateway/net/tls.c): without it a resumed session is refused */
     static const unsigned char session_context[] = "msgw-bench-receiver";
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
     return ctx;

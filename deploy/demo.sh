@@ -10,7 +10,7 @@
 #    receiver got (records and eligibility flags) — until Ctrl-C, or MSGW_DEMO_ROUNDS rounds.
 set -euo pipefail
 build=${1:-build}
-msgw=$build/gateway/msgw
+msgw=$build/gateway/cli/msgw
 popgen=$build/tools/msgw-popgen
 out=$build/demo
 rm -rf "$out" && mkdir -p "$out"

@@ -22,7 +22,7 @@
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd) || { echo "no build directory ${1:-build}: build first (make federation)"; exit 1; }
 cd "$(dirname "$0")/.."
-msgw=$build/gateway/msgw
+msgw=$build/gateway/cli/msgw
 out=$build/federation
 data=tests/data/federation
 rounds=${MSGW_DEMO_ROUNDS:-0}

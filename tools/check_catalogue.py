@@ -31,7 +31,7 @@ BASIS = ("text", "inferred")
 SERVICE_REQUIRED = ("code", "name", "domain", "target_group", "standard", "spending",
                     "departments", "decided_by", "decided_by_basis", "source")
 SOURCE_REQUIRED = ("file", "chapter", "table", "row", "line")
-# docs/eligibility.md, "Decidability"; the C loader (gateway/catalogue.c) checks the same.
+# docs/eligibility.md, "Decidability"; the C loader (gateway/engine/catalogue.c) checks the same.
 CLASSES = ("rule", "universal", "needs_facts")
 # The place a rule tests, by decided_by (schemas/catalogue/RULES.md, conventions).
 PLACE_FIELD = {"hukou": "person.hukou_region", "residence": "person.residence_place"}

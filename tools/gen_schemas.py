@@ -1049,7 +1049,7 @@ DOC_RULES = '''## Rules only the gateway's validator enforces
 The generated schemas check everything a schema language can say: presence, occurrences, code
 lists, lengths, patterns, ranges, and that a date is a real calendar day (`1999-02-30` fails
 both). A document that passes its schema can still be rejected by the gateway's C validators
-(`gateway/dict.c`, `gateway/idnum.c`) for rules that span characters or fields:
+(`gateway/model/dict.c`, `gateway/base/idnum.c`) for rules that span characters or fields:
 
 - **GB 11643 check character** of a resident ID number (ISO 7064 MOD 11-2): the schema checks
   only the shape (18 characters with a plausible birth date, or 15 digits).

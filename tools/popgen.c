@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "msgw/adapter.h"
-#include "msgw/schemas.h"
+#include "msgw/validate/adapter.h"
+#include "msgw/validate/schemas.h"
 #include "popgen_lib.h"
 
 static const char usage[] =

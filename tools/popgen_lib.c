@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgw/idnum.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/idnum.h"
 
 /* ---- formats ------------------------------------------------------------ */
 

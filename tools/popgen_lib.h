@@ -12,12 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "msgw/adapter.h"
-#include "msgw/buf.h"
-#include "msgw/date.h"
-#include "msgw/dict.h"
-#include "msgw/error.h"
-#include "msgw/model.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/buf.h"
+#include "msgw/base/date.h"
+#include "msgw/model/dict.h"
+#include "msgw/base/error.h"
+#include "msgw/model/model.h"
 
 /* One output document kind: which adapter writes it and under which media type. */
 typedef enum {

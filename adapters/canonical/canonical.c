@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "msgw/adapter.h"
-#include "msgw/canon.h"
+#include "msgw/validate/adapter.h"
+#include "msgw/model/canon.h"
 
 static void canonical_decode(const msgw_adapter_ctx *ctx, const char *media_type,
                              const char *buf, size_t len, msgw_batch *out)

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "cdpf_internal.h"
-#include "msgw/text.h"
+#include "msgw/base/text.h"
 
 #define MT_XML "application/vnd.msgw.cdpf.certificate+xml"
 #define MT_CSV "application/vnd.msgw.cdpf.roster+csv"

@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "cdpf_internal.h"
-#include "msgw/text.h"
+#include "msgw/base/text.h"
 
 /* ---- RFC 4180 reader ---- */
 

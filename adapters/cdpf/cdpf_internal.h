@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "msgw/adapter.h"
+#include "msgw/validate/adapter.h"
 
 #define CDPF_KIND "disability_certificate"
 #define CDPF_FACT "disability"

@@ -12,8 +12,8 @@
 #include <strings.h>
 
 #include "cdpf_internal.h"
-#include "msgw/text.h"
-#include "msgw/xmlwriter.h"
+#include "msgw/base/text.h"
+#include "msgw/model/xmlwriter.h"
 
 #define NOTICE_NS "urn:msgw:cdpf:notice:1"
 #define NOTICE_ROOT "EligibilityNotice"

@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "cdpf_internal.h"
-#include "msgw/canon.h"
-#include "msgw/text.h"
-#include "msgw/xml.h"
-#include "msgw/xmlwriter.h"
+#include "msgw/model/canon.h"
+#include "msgw/base/text.h"
+#include "msgw/base/xml.h"
+#include "msgw/model/xmlwriter.h"
 
 #define CDPF_NS "urn:msgw:cdpf:certificate:1"
 #define CDPF_ROOT "CertificateEvents"

@@ -11,7 +11,8 @@
 #include <strings.h>
 
 #include "fhir_internal.h"
-#include "msgw/schemas.h"
+#include "msgw/base/embedded.h"
+#include "msgw/validate/schemas.h"
 
 #define ICD_TABLE_FILE "codelists/icd10_category.json"
 

@@ -22,12 +22,12 @@
 #include <string.h>
 
 #include "fhir_internal.h"
-#include "idmap.h"
-#include "msgw/date.h"
-#include "msgw/dict.h"
-#include "msgw/jsonschema.h"
-#include "msgw/model.h"
-#include "msgw/text.h"
+#include "msgw/base/idmap.h"
+#include "msgw/base/date.h"
+#include "msgw/model/dict.h"
+#include "msgw/validate/jsonschema.h"
+#include "msgw/model/model.h"
+#include "msgw/base/text.h"
 
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_SKIP_KINDS 64 /* distinct skipped types/elements reported per document */

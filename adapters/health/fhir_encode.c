@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "fhir_internal.h"
-#include "msgw/date.h"
-#include "msgw/model.h"
+#include "msgw/base/date.h"
+#include "msgw/model/model.h"
 
 /* A Patient entry: planned before writing, so references may point forward. */
 typedef struct enc_patient {

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "msgw/adapter.h"
-#include "msgw/arena.h"
-#include "msgw/error.h"
+#include "msgw/validate/adapter.h"
+#include "msgw/base/arena.h"
+#include "msgw/base/error.h"
 
 #define FHIR_SYS_V2_0203 "http://terminology.hl7.org/CodeSystem/v2-0203"
 #define FHIR_SYS_ICD10 "http://hl7.org/fhir/sid/icd-10"

@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "fhir_internal.h"
-#include "msgw/date.h"
-#include "msgw/rules.h"
+#include "msgw/base/date.h"
+#include "msgw/model/model.h"
 
 #define NOTICE_TYPE "application/fhir+json; fhirVersion=4.0"
 #define FHIR_SYS_FLAG_CATEGORY "http://terminology.hl7.org/CodeSystem/flag-category"

@@ -17,17 +17,17 @@
 #include <string.h>
 #include <strings.h>
 
-#include "msgw/adapter.h"
-#include "msgw/arena.h"
-#include "msgw/buf.h"
-#include "msgw/date.h"
-#include "msgw/dict.h"
-#include "msgw/error.h"
-#include "msgw/idnum.h"
-#include "msgw/jsonschema.h"
-#include "msgw/model.h"
-#include "msgw/schemas.h"
-#include "msgw/text.h"
+#include "msgw/validate/adapter.h"
+#include "msgw/base/arena.h"
+#include "msgw/base/buf.h"
+#include "msgw/base/date.h"
+#include "msgw/model/dict.h"
+#include "msgw/base/error.h"
+#include "msgw/base/idnum.h"
+#include "msgw/validate/jsonschema.h"
+#include "msgw/model/model.h"
+#include "msgw/validate/schemas.h"
+#include "msgw/base/text.h"
 
 #include "hrss_internal.h"
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "msgw/adapter.h"
+#include "msgw/validate/adapter.h"
 
 /* The sector field code of a dictionary element ("insurance_type" -> "AAE140"), or NULL. */
 const char *hrss_field_code(const char *element);

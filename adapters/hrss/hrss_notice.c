@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "hrss_internal.h"
-#include "msgw/canon.h"
-#include "msgw/rules.h"
-#include "msgw/text.h"
+#include "msgw/model/canon.h"
+#include "msgw/model/model.h"
+#include "msgw/base/text.h"
 
 #define NOTICE_MSG_TYPE "HRSS_ELIGIBILITY_NOTICE"
 #define NOTICE_TYPE "application/vnd.msgw.hrss.notice+json"

@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "mca_internal.h"
-#include "msgw/text.h"
+#include "msgw/base/text.h"
 
 static const char *const mca_aliases[] = {"civil-affairs", "minzheng", NULL};
 static const char *const mca_media_types[] = {"application/vnd.msgw.mca.roster+xml",

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "mca_internal.h"
-#include "msgw/text.h"
-#include "msgw/xml.h"
+#include "msgw/base/text.h"
+#include "msgw/base/xml.h"
 
 #define LOC_MAX 512
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "mca_internal.h"
-#include "msgw/text.h"
-#include "msgw/xmlwriter.h"
+#include "msgw/base/text.h"
+#include "msgw/model/xmlwriter.h"
 
 static const msgw_fact *find_fact(const msgw_record *r, const char *type, const char *subject)
 {

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "msgw/adapter.h"
+#include "msgw/validate/adapter.h"
 
 #define MCA_SCHEMA "mca-roster.xsd"
 #define MCA_KIND "household_assistance_roster"

@@ -9,7 +9,7 @@
  * UTF-8, or GB18030 when the bureau's media type asks for it, as rosters.
  */
 #include "mca_internal.h"
-#include "msgw/xmlwriter.h"
+#include "msgw/model/xmlwriter.h"
 
 #define NOTICE_VERSION "1.0"
 #define NOTICE_TYPE "application/vnd.msgw.mca.notice+xml"

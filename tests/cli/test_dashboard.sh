@@ -15,7 +15,7 @@
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
-popgen=${MSGW_POPGEN:-$(dirname "$msgw")/../tools/msgw-popgen}
+popgen=${MSGW_POPGEN:-$(dirname "$msgw")/../../tools/msgw-popgen}
 skip() { echo "SKIP: $*"; exit 77; }
 for tool in chromium chromedriver certutil pk12util unshare setsid openssl curl python3; do
 	command -v "$tool" >/dev/null || skip "$tool is not installed (make deps installs chromium, chromium-driver, libnss3-tools)"

@@ -7,7 +7,7 @@
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
-build=$(cd "$(dirname "$msgw")/.." && pwd)
+build=$(cd "$(dirname "$msgw")/../.." && pwd)
 pass=0 fail=0
 ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
 out=$build/demo

@@ -344,7 +344,7 @@ for g in $GATEWAYS; do
 done
 
 # ---- 6. the demo (make federation): the scripted scenario only ---------------------------------------
-build=$(cd "$(dirname "$msgw")/.." && pwd)
+build=$(cd "$(dirname "$msgw")/../.." && pwd)
 (cd "$root" && MSGW_DEMO_ROUNDS=1 timeout 60 ./deploy/federation.sh "$build" >"$build/federation.log" 2>&1)
 ok test $? -eq 0
 ok grep -q "^  Hebei mca: NEW LF-071 困难残疾人生活补贴和重度残疾人护理补贴 for 131082\*\{8\}0154 (cause: cdpf:TJ-CL-120104-2026-00101)$" "$build/federation.log"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "msgw/adapter.h"
+#include "msgw/decode/decode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

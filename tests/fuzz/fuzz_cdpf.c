@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "msgw/adapter.h"
+#include "msgw/decode/decode.h"
 
 extern const msgw_adapter msgw_adapter_cdpf;
 

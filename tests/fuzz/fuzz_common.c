@@ -4,6 +4,8 @@
 
 #include "fuzz_common.h"
 
+#include "msgw/decode/decode.h"
+
 const msgw_adapter_ctx *fuzz_context(void)
 {
     static msgw_adapter_ctx ctx;

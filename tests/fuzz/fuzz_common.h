@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "msgw/adapter.h"
+#include "msgw/validate/adapter.h"
 
 /* Dictionary, schemas and limits, built on the first input and kept: they are read-only. */
 const msgw_adapter_ctx *fuzz_context(void);

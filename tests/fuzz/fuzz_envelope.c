@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the envelopes of peer gateways (gateway/peer.c):
+ * libFuzzer harness for the envelopes of peer gateways (gateway/pipeline/peer.c):
  * whatever a peer pushes is opened against two real development PKIs
  * (Tianjin sealing, Hebei opening), made once at start-up with
  * certs/dev-pki.sh.  A freshly sealed envelope is written into the corpus
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "msgw/peer.h"
+#include "msgw/pipeline/peer.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

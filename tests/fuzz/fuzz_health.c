@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "msgw/adapter.h"
+#include "msgw/decode/decode.h"
 
 static void round_trip(const msgw_adapter *ad, const msgw_record **recs, size_t n)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
-#include "msgw/adapter.h"
+#include "msgw/decode/decode.h"
 
 extern const msgw_adapter msgw_adapter_mca;
 

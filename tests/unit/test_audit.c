@@ -21,7 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "msgw/audit.h"
+#include "msgw/store/audit.h"
 
 typedef struct fx {
     char dir[64], log[96], key[96], cert[96], cert2[96], key2[96];

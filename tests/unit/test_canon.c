@@ -9,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "msgw/canon.h"
+#include "msgw/decode/decode.h"
+#include "msgw/model/canon.h"
 #include "testutil.h"
 
 static void test_decode_sample(void **state)

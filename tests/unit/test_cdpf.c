@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "msgw/adapter.h"
-#include "msgw/text.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/text.h"
 #include "testutil.h"
 
 #define MT_XML "application/vnd.msgw.cdpf.certificate+xml"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/config.h"
+#include "msgw/net/config.h"
 #include "testutil.h"
 
 static void test_example_loads(void **state)

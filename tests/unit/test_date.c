@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/date.h"
+#include "msgw/base/date.h"
 
 static void test_calendar(void **state)
 {

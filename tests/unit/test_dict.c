@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "msgw/dict.h"
-#include "msgw/idnum.h"
+#include "msgw/model/dict.h"
+#include "msgw/base/idnum.h"
 #include "testutil.h"
 
 static const msgw_dict *dict(void)

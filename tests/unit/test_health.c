@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "msgw/adapter.h"
-#include "msgw/date.h"
-#include "msgw/model.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/date.h"
+#include "msgw/model/model.h"
 #include "testutil.h"
 
 #define FHIR "application/fhir+json"

@@ -15,10 +15,11 @@
 
 #include <cmocka.h>
 
-#include "msgw/adapter.h"
-#include "msgw/date.h"
-#include "msgw/model.h"
-#include "msgw/schemas.h"
+#include "msgw/base/embedded.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/date.h"
+#include "msgw/model/model.h"
+#include "msgw/validate/schemas.h"
 #include "testutil.h"
 
 extern const msgw_adapter msgw_adapter_hrss;

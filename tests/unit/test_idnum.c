@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/idnum.h"
+#include "msgw/base/idnum.h"
 
 static msgw_idnum_status norm(const char *s, char out[19], char *want, char *found)
 {

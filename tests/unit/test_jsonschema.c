@@ -1,5 +1,5 @@
 /*
- * Unit tests of gateway/jsonschema.c beyond the official suite: what the
+ * Unit tests of gateway/validate/jsonschema.c beyond the official suite: what the
  * gateway's error reports look like (JSON pointer locations, field, rule
  * "jsonschema.<keyword>", message, record index), compile errors for what the
  * validator refuses, the ECMA-to-POSIX pattern translation on Chinese text,
@@ -15,8 +15,8 @@
 
 #include <jansson.h>
 
-#include "msgw/error.h"
-#include "msgw/jsonschema.h"
+#include "msgw/base/error.h"
+#include "msgw/validate/jsonschema.h"
 
 static json_t *parse(const char *text)
 {

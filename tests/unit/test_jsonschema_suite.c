@@ -1,6 +1,6 @@
 /*
  * Runs the official JSON Schema Test Suite (draft 2020-12, in
- * $MSGW_SHARED/json-schema-test-suite) against gateway/jsonschema.c.  Every
+ * $MSGW_SHARED/json-schema-test-suite) against gateway/validate/jsonschema.c.  Every
  * file is either run or listed as skipped with the reason; inside a run file
  * the few groups or cases that need a remote document or something the
  * validator deliberately refuses are listed the same way.  Any failing case
@@ -21,8 +21,8 @@
 
 #include <jansson.h>
 
-#include "msgw/error.h"
-#include "msgw/jsonschema.h"
+#include "msgw/base/error.h"
+#include "msgw/validate/jsonschema.h"
 
 typedef struct {
     const char *file;

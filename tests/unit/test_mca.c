@@ -15,9 +15,10 @@
 
 #include <cmocka.h>
 
-#include "msgw/adapter.h"
-#include "msgw/date.h"
-#include "msgw/schemas.h"
+#include "msgw/base/embedded.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/date.h"
+#include "msgw/validate/schemas.h"
 #include "testutil.h"
 
 extern const msgw_adapter msgw_adapter_mca;

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/metrics.h"
+#include "msgw/base/metrics.h"
 #include "testutil.h"
 
 static char *render(msgw_metrics *m, msgw_buf *out)

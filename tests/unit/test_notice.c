@@ -1,5 +1,5 @@
 /*
- * Eligibility notices in each department's own format (include/msgw/notice.h,
+ * Eligibility notices in each department's own format (include/msgw/model/notice.h,
  * docs/eligibility.md).  Real canonical records go through the decode stage
  * into the real eligibility engine with the Tianjin catalogue; the
  * transitions it emits are routed (msgw_route_transition) with a
@@ -28,14 +28,15 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
-#include "msgw/canon.h"
-#include "msgw/catalogue.h"
-#include "msgw/config.h"
-#include "msgw/eligibility.h"
-#include "msgw/jsonschema.h"
-#include "msgw/route.h"
-#include "msgw/rules.h"
-#include "msgw/text.h"
+#include "msgw/decode/decode.h"
+#include "msgw/model/canon.h"
+#include "msgw/engine/catalogue.h"
+#include "msgw/net/config.h"
+#include "msgw/engine/eligibility.h"
+#include "msgw/validate/jsonschema.h"
+#include "msgw/pipeline/route.h"
+#include "msgw/engine/rules.h"
+#include "msgw/base/text.h"
 #include "testutil.h"
 
 #define HOLDER "12010519700315001X"  /* Tianjin 和平区 hukou 120105, disability grade 2 */

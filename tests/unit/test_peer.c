@@ -1,5 +1,5 @@
 /*
- * Envelopes between peer gateways (gateway/peer.c) with two real
+ * Envelopes between peer gateways (gateway/pipeline/peer.c) with two real
  * development PKIs, Tianjin's (12) and Hebei's (13): sealed by one, opened
  * by the other; an altered record or header, a misaddressed envelope, a
  * signer from another CA or naming another gateway, a loop and malformed
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "msgw/peer.h"
-#include "msgw/route.h"
+#include "msgw/pipeline/peer.h"
+#include "msgw/pipeline/route.h"
 #include "testutil.h"
 
 typedef struct fx {

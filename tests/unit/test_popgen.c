@@ -23,7 +23,8 @@
 #include <cmocka.h>
 
 #include "../../tools/popgen_lib.c"
-#include "msgw/idnum.h"
+#include "msgw/decode/decode.h"
+#include "msgw/base/idnum.h"
 #include "testutil.h"
 
 #define SEED 20261125u

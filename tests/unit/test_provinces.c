@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/adapter.h"
+#include "msgw/validate/adapter.h"
 #include "testutil.h"
 
 #define MT_HRSS "application/vnd.msgw.hrss+json"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/rules.h"
+#include "msgw/engine/rules.h"
 #include "testutil.h"
 
 typedef struct fixture {

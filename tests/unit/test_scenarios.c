@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/eligibility.h"
+#include "msgw/engine/eligibility.h"
 #include "testutil.h"
 
 typedef struct hh {

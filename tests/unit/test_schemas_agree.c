@@ -30,10 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgw/adapter.h"
-#include "msgw/dict.h"
-#include "msgw/jsonschema.h"
-#include "msgw/schemas.h"
+#include "msgw/base/embedded.h"
+#include "msgw/decode/decode.h"
+#include "msgw/model/dict.h"
+#include "msgw/validate/jsonschema.h"
+#include "msgw/validate/schemas.h"
 #include "testutil.h"
 
 #define GENERATED_PREFIX "generated/"

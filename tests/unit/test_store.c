@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/store.h"
+#include "msgw/store/store.h"
 #include "testutil.h"
 
 typedef struct fx {

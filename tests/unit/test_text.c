@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/text.h"
+#include "msgw/base/text.h"
 
 static void test_utf8(void **state)
 {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "msgw/xml.h"
+#include "msgw/base/xml.h"
 
 static void expect_refused(const char *doc, const char *rule)
 {

@@ -11,6 +11,8 @@
 
 #include "testutil.h"
 
+#include "msgw/decode/decode.h"
+
 static msgw_dict *tu_dict;
 static msgw_schemas *tu_schemas;
 static msgw_adapter_ctx tu_context;

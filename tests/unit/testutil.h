@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "msgw/adapter.h"
+#include "msgw/decode/decode.h"
 
 /* Reads a file relative to the source root ($MSGW_SOURCE_ROOT); fails the test if missing. */
 char *tu_read_file(const char *relpath, size_t *len);

@@ -1,0 +1,375 @@
+/*
+ * `msgw serve --config FILE`: the gateway daemon.  Loads the dictionary,
+ * schemas, configuration, catalogue and store, replays nothing (the store is
+ * the truth), and serves HTTPS until SIGTERM or SIGINT, which let the
+ * request in progress finish.  Logs are JSON lines on stderr.
+ */
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include <curl/curl.h>
+
+#include "msgw/admin/admin.h"
+#include "msgw/store/audit.h"
+#include "msgw/engine/catalogue.h"
+#include "msgw/deliver/deliver.h"
+#include "msgw/pipeline/doorbell.h"
+#include "msgw/pipeline/feed.h"
+#include "msgw/pipeline/peer.h"
+#include "msgw/ingress/peering.h"
+#include "msgw/deliver/zmq_deliver.h"
+#include "msgw/ingress/zmq_ingress.h"
+#include "msgw/ingress/https.h"
+#include "msgw/pipeline/ingest.h"
+#include "msgw/base/log.h"
+
+static const char serve_help[] =
+    "Usage: msgw serve --config FILE [--port-file FILE]\n"
+    "\n"
+    "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
+    "  --port-file FILE   write the HTTPS port actually bound (for a listen port of 0)\n"
+    "SIGTERM or SIGINT: stop after the request in progress.  SIGHUP: reload the configuration\n"
+    "and the catalogue (departments, subscriptions, certificates, parameter values).\n";
+
+typedef struct daemon {
+    msgw_dict *dict;
+    msgw_schemas *schemas;
+    msgw_config *cfg;
+    msgw_catalogue *cat;
+    msgw_store *store;
+    msgw_ingest *ingest;
+    msgw_deliverer *deliverer;
+    msgw_adapter_ctx ctx;
+    struct event_base *base;
+    msgw_https *https;
+    msgw_admin *admin;
+    msgw_zmq_hub *hub;
+    msgw_doorbell *bell; /* the commit worker wakes the deliverers */
+    msgw_audit *audit;   /* pushes, deliveries, reloads */
+    msgw_zmq_ingress *zmq;
+    msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
+    msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
+    msgw_metrics *metrics;        /* GET /metrics on the admin listener; survives SIGHUP */
+    msgw_peers *peers;            /* seals and opens envelopes of peer gateways (peers[]) */
+    msgw_peering *peering;        /* where peers push (peering.listen) */
+    struct event *sigterm, *sigint, *sighup, *drain;
+    msgw_time drain_deadline;
+    const char *config_path;
+    char store_spec[4096];
+} daemon_t;
+
+/*
+ * Drain: once every accepted request is committed and answered (or after 10 s), the loop ends —
+ * but not in the first second: a connection accepted just before the stop may still be in its TLS
+ * handshake, its request not yet read, and it deserves its answer too.
+ */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_t *d = arg;
+    msgw_time now = msgw_time_now();
+    bool settled = msgw_ingest_in_flight(d->ingest) == 0 && now >= d->drain_deadline - 9 * 1000000;
+    if (settled || now > d->drain_deadline) {
+        msgw_log(MSGW_LOG_INFO, "stopped", "detail", msgw_ingest_in_flight(d->ingest) ? "drain deadline passed" : "drained", NULL);
+        event_base_loopexit(d->base, NULL);
+    }
+}
+
+/* SIGTERM, SIGINT: take no new requests, finish the ones accepted, then stop. */
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    daemon_t *d = arg;
+    if (d->drain) return;
+    msgw_log(MSGW_LOG_INFO, "stopping", "detail", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    msgw_https_stop_accepting(d->https);
+    if (d->zmq) msgw_zmq_ingress_pause(d->zmq);
+    d->drain_deadline = msgw_time_now() + 10 * 1000000;
+    d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
+    struct timeval tick = {0, 20000};
+    event_add(d->drain, &tick);
+    on_drain_tick(-1, 0, d);
+}
+
+/* A configuration change, in the audit log. */
+static void audit_reload(daemon_t *d, const char *outcome, const char *detail)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_audit_append(d->audit, "config",
+                      json_pack("{s:s,s:s,s:s}", "path", d->config_path, "outcome", outcome, "detail", detail ? detail : ""),
+                      &e);
+    msgw_errors_clear(&e);
+}
+
+static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *cfg, msgw_errors *e)
+{
+    msgw_catalogue *cat = msgw_catalogue_load(dict, cfg->catalogue, e);
+    if (cat && cfg->catalogue_overlay && !msgw_catalogue_overlay(cat, cfg->catalogue_overlay, e))
+        msgw_catalogue_destroy(&cat);
+    return cat;
+}
+
+/*
+ * SIGHUP: reload the configuration and the catalogue (new departments,
+ * subscriptions, certificates, parameter values) without dropping open
+ * connections.  A configuration that does not load changes nothing.  The
+ * listen addresses and the store stay as they were started.
+ */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    daemon_t *d = arg;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_config *cfg = msgw_config_load(d->config_path, d->dict, &e);
+    msgw_catalogue *cat = cfg ? load_catalogue(d->dict, cfg, &e) : NULL;
+    msgw_peers *peers = cat && cfg->npeers ? msgw_peers_new(cfg, &e) : NULL;
+    bool peers_ok = !cat || !cfg->npeers || peers;
+    if (!cat || !peers_ok || !msgw_https_reconfigure(d->https, cfg, &e)) {
+        msgw_peers_destroy(&peers);
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+        msgw_log(MSGW_LOG_ERROR, "reload failed: the previous configuration stays", NULL);
+        audit_reload(d, "refused", e.n ? e.v[0].message : NULL);
+        msgw_catalogue_destroy(&cat);
+        msgw_config_destroy(&cfg);
+        msgw_errors_clear(&e);
+        return;
+    }
+    msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
+    msgw_reload how = msgw_ingest_reconfigure(d->ingest, cfg, d->cat, cat, &e);
+    if (how == MSGW_RELOAD_FAILED) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    if (how == MSGW_RELOAD_REBUILT && strcmp(d->cat->id, cat->id) == 0)
+        msgw_log(MSGW_LOG_WARNING, "catalogue rules changed: engine rebuilt", "detail", "verdicts the new rules change take effect without notices", NULL);
+    if (how == MSGW_RELOAD_PARAMETERS) { /* the engine keeps its catalogue, with the new values added */
+        msgw_catalogue_destroy(&cat);
+        cat = d->cat;
+        d->cat = NULL;
+        msgw_log(MSGW_LOG_INFO, "parameter values applied", "detail", "transitions routed to the departments", NULL);
+    }
+    if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
+    if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
+    /* ZeroMQ delivery keeps its socket, consumers and messages in flight; its thread is switched
+     * to the new configuration before the old one is freed */
+    if (d->zdeliver) msgw_zmq_deliverer_reconfigure(d->zdeliver, cfg);
+    msgw_catalogue_destroy(&d->cat);
+    msgw_config_destroy(&d->cfg);
+    d->cfg = cfg;
+    d->cat = cat;
+    if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
+    if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    msgw_peers_destroy(&d->peers);
+    d->peers = peers;
+    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
+    if (!d->deliverer) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    msgw_log(MSGW_LOG_INFO, "reloaded", "detail", d->config_path, NULL);
+    audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
+                    : how == MSGW_RELOAD_REBUILT  ? "reloaded"
+                                                  : "reloaded; engine rebuilt after a failure",
+                 NULL);
+    msgw_errors_clear(&e);
+}
+
+/* The audit log, signed with the gateway's key (docs/audit.md). */
+static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
+{
+    char dir[4096];
+    if (cfg->audit_dir) snprintf(dir, sizeof dir, "%s", cfg->audit_dir);
+    else snprintf(dir, sizeof dir, "%s/audit", cfg->data_dir);
+    msgw_audit_options opt = {.checkpoint_every = cfg->audit_checkpoint_every,
+                              .checkpoint_seconds = (int)cfg->audit_checkpoint_seconds,
+                              .retention_days = (int)cfg->audit_retention_days};
+    return msgw_audit_open(dir, cfg->tls_key, cfg->tls_cert, &opt, e);
+}
+
+
+/* ZeroMQ is started only for a configuration that uses it. */
+static bool needs_zmq(const msgw_config *cfg)
+{
+    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen || cfg->admin_listen;
+    for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
+    return any;
+}
+
+/* Writes an endpoint to FILE.SUFFIX (for tests with wildcard ports), whole or not at all. */
+static void write_endpoint(const char *port_file, const char *suffix, const char *endpoint)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s.%s", port_file, suffix);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%s\n", endpoint);
+    if (fclose(f) == 0) rename(tmp, path);
+}
+
+static bool start(daemon_t *d, const char *config, msgw_errors *e)
+{
+    d->config_path = config;
+    d->dict = msgw_dict_new_default(e);
+    d->schemas = d->dict ? msgw_schemas_new(e) : NULL;
+    d->cfg = d->schemas ? msgw_config_load(config, d->dict, e) : NULL;
+    if (!d->cfg) return false;
+    d->cat = load_catalogue(d->dict, d->cfg, e);
+    if (!d->cat) return false;
+    mkdir(d->cfg->data_dir, 0700);
+    char *spec = d->store_spec;
+    if (d->cfg->store) snprintf(spec, sizeof d->store_spec, "%s", d->cfg->store);
+    else snprintf(spec, sizeof d->store_spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
+    d->store = msgw_store_open(spec, e);
+    if (!d->store) return false;
+    msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
+    d->ctx.max_document_bytes = d->cfg->max_body_bytes;
+    d->base = event_base_new();
+    if (needs_zmq(d->cfg) && !(d->hub = msgw_zmq_hub_new(d->base, d->cfg, e))) return false;
+    /* the feed runs for its listener and for the admin dashboard's live events */
+    if ((d->cfg->zmq_feed_listen || d->cfg->admin_listen) && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e)))
+        return false;
+    d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
+    if (!(d->audit = open_audit(d->cfg, e))) return false;
+    d->metrics = msgw_metrics_new();
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
+    if (!d->ingest) return false;
+    msgw_ingest_set_metrics(d->ingest, d->metrics);
+    d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
+    if (!d->https) return false;
+    msgw_https_set_metrics(d->https, d->metrics);
+    if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
+    if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
+    if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
+    if (d->admin) msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub), msgw_feed_local_endpoint(d->feed));
+    if (d->cfg->npeers && !(d->peers = msgw_peers_new(d->cfg, e))) return false;
+    msgw_ingest_set_peers(d->ingest, d->peers);
+    if (d->cfg->peering_listen &&
+        !(d->peering = msgw_peering_new(d->base, d->cfg, d->ingest, d->peers, d->audit, e)))
+        return false;
+    if (d->peering) msgw_peering_set_metrics(d->peering, d->metrics);
+    if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
+    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
+    if (!d->deliverer) return false;
+    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 1), e)))
+        return false;
+    d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
+    d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
+    d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
+    event_add(d->sigterm, NULL);
+    event_add(d->sigint, NULL);
+    event_add(d->sighup, NULL);
+    return true;
+}
+
+static void stop(daemon_t *d)
+{
+    if (d->sigterm) event_free(d->sigterm);
+    if (d->sigint) event_free(d->sigint);
+    if (d->sighup) event_free(d->sighup);
+    if (d->drain) event_free(d->drain);
+    msgw_zmq_ingress_destroy(&d->zmq);
+    msgw_https_destroy(&d->https);
+    msgw_peering_destroy(&d->peering);
+    msgw_admin_destroy(&d->admin);
+    msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
+    msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
+    msgw_zmq_deliverer_destroy(&d->zdeliver);
+    msgw_feed_destroy(&d->feed);               /* after every publisher */
+    msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
+    if (d->base) event_base_free(d->base);
+    msgw_store_close(&d->store);
+    msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
+    msgw_peers_destroy(&d->peers);   /* after the worker, which seals with it */
+    msgw_audit_destroy(&d->audit);   /* after everyone who appends: a final checkpoint */
+    msgw_metrics_destroy(&d->metrics); /* after everyone who counts */
+    msgw_catalogue_destroy(&d->cat);
+    msgw_config_destroy(&d->cfg);
+    msgw_schemas_destroy(&d->schemas);
+    msgw_dict_destroy(&d->dict);
+}
+
+int msgw_cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                             {"port-file", required_argument, 0, 'p'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *config = NULL, *port_file = NULL;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:p:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 'p': port_file = optarg; break;
+        case 'h': fputs(serve_help, stdout); return MSGW_EXIT_OK;
+        default: fputs(serve_help, stderr); return MSGW_EXIT_USAGE;
+        }
+    }
+    if (!config) {
+        fputs(serve_help, stderr);
+        return MSGW_EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int rc = MSGW_EXIT_OK;
+    if (!start(&d, config, &e)) {
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+        rc = MSGW_EXIT_USAGE;
+    } else {
+        if (d.zdeliver) msgw_log(MSGW_LOG_INFO, "zmq delivery listening", "detail", msgw_zmq_deliverer_endpoint(d.zdeliver), NULL);
+        if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
+        const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
+        if (feed) msgw_log(MSGW_LOG_INFO, "feed listening", "detail", feed, NULL);
+        if (feed && port_file) write_endpoint(port_file, "feed", feed);
+        if (d.peering) {
+            char peering_port[16];
+            snprintf(peering_port, sizeof peering_port, "%d", msgw_peering_port(d.peering));
+            msgw_log(MSGW_LOG_INFO, "peering listening", "detail", peering_port, NULL);
+            if (port_file) write_endpoint(port_file, "peering", peering_port);
+        }
+        if (d.admin) {
+            char admin_port[16];
+            snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));
+            msgw_log(MSGW_LOG_INFO, "admin listening", "detail", admin_port, NULL);
+            if (port_file) write_endpoint(port_file, "admin", admin_port);
+        }
+        char port[16];
+        snprintf(port, sizeof port, "%d", msgw_https_port(d.https));
+        if (port_file) {
+            FILE *f = fopen(port_file, "w");
+            if (f) {
+                fprintf(f, "%s\n", port);
+                fclose(f);
+            }
+        }
+        msgw_log(MSGW_LOG_INFO, "listening", "detail", port, NULL);
+        if (d.zmq) {
+            msgw_log(MSGW_LOG_INFO, "zmq listening", "detail", msgw_zmq_ingress_endpoint(d.zmq), NULL);
+            if (port_file) {
+                char zf[4096];
+                snprintf(zf, sizeof zf, "%s.zmq", port_file);
+                FILE *f = fopen(zf, "w");
+                if (f) {
+                    fprintf(f, "%s\n", msgw_zmq_ingress_endpoint(d.zmq));
+                    fclose(f);
+                }
+            }
+        }
+        event_base_dispatch(d.base);
+        msgw_log(MSGW_LOG_INFO, "stopped", NULL);
+    }
+    msgw_errors_clear(&e);
+    stop(&d);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,235 @@
+/*
+ * HTTPS ingress (include/msgw/ingress/https.h).  libevent parses HTTP and enforces
+ * size and time limits; OpenSSL does TLS and checks the client certificate;
+ * this file only maps a verified certificate to a department and a request
+ * to ingest.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "msgw/ingress/https.h"
+#include "msgw/base/idnum.h"
+#include "msgw/net/tls.h"
+
+struct msgw_https {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    SSL_CTX *ssl;
+    const msgw_config *cfg;
+    msgw_ingest *ingest;
+    int conn_index;     /* SSL ex_data slot: set on every connection, released when OpenSSL frees it */
+    size_t connections; /* open TLS connections */
+    msgw_tls_failures failures; /* counted through every context's app data */
+};
+
+static void apply_limits(msgw_https *h);
+
+/*
+ * Every connection's SSL object carries h in an ex_data slot whose free
+ * callback runs when libevent frees the connection: an exact count of open
+ * connections without any hook into evhttp.
+ */
+static void connection_closed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    msgw_https *h = ptr;
+    if (h) h->connections--;
+}
+
+static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
+{
+    msgw_https *h = arg;
+    SSL *ssl = SSL_new(h->ssl);
+    /* evhttp would fall back to plain TCP on NULL: never return it */
+    if (!ssl) abort();
+    SSL_set_ex_data(ssl, h->conn_index, h);
+    h->connections++;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* https.max_connections: a handshake that starts while more are open fails at once with an alert. */
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+    msgw_https *h = arg;
+    (void)ssl;
+    if (h->connections <= h->cfg->max_connections) return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
+/* The department the verified client certificate names (subject O and OU), or NULL. */
+static const msgw_department *department_of(msgw_https *h, struct evhttp_request *req)
+{
+    char o[64], ou[64];
+    return msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou) ? msgw_config_department_for_cert(h->cfg, o, ou)
+                                                                   : NULL;
+}
+
+/* The commit worker's answer to a queued request, on the loop thread. */
+static void on_committed(void *ud, int status, const char *answer, size_t len)
+{
+    if (status) msgw_http_reply(ud, status, answer, len, 1);
+}
+
+static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
+{
+    size_t len;
+    char *body = msgw_http_body(req, &len);
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    msgw_buf out;
+    msgw_buf_init(&out);
+    int status = msgw_ingest_submit(h->ingest, dept, ct, body, len, false, on_committed, req, &out);
+    free(body);
+    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(h->ingest));
+    msgw_buf_free(&out);
+}
+
+/* GET /v1/persons/{id}/eligibility: the verdicts of the services that name this department. */
+static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msgw_department *dept, const char *path)
+{
+    char id[32];
+    const char *p = path + strlen("/v1/persons/");
+    const char *slash = strchr(p, '/');
+    if (!slash || strcmp(slash, "/eligibility") != 0 || (size_t)(slash - p) >= sizeof id) {
+        msgw_http_error(req, 404, "ingress.path", "no such resource");
+        return;
+    }
+    snprintf(id, sizeof id, "%.*s", (int)(slash - p), p);
+    char norm[19];
+    if (msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) > MSGW_IDNUM_OK &&
+        msgw_idnum_normalize(id, strlen(id), norm, NULL, NULL) != MSGW_IDNUM_CONVERTED) {
+        msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
+        return;
+    }
+    json_t *all = msgw_ingest_person_json(h->ingest, norm, msgw_date_today());
+    json_t *mine = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(all, "eligible"), i, s) {
+        size_t k;
+        json_t *d;
+        bool ours = false;
+        json_array_foreach(json_object_get(s, "departments"), k, d) ours = ours || strcmp(json_string_value(d), dept->id) == 0;
+        if (ours) json_array_append(mine, s); /* only the services this department is responsible for */
+    }
+    json_t *o = json_pack("{s:s,s:s,s:o}", "person", norm, "department", dept->id, "eligible", mine);
+    json_decref(all);
+    msgw_buf b;
+    msgw_buf_init(&b);
+    char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    msgw_buf_puts(&b, txt);
+    free(txt);
+    json_decref(o);
+    msgw_http_reply(req, 200, b.data, b.len, 0);
+    msgw_buf_free(&b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    msgw_https *h = arg;
+    msgw_tls_no_delay(req);
+    const msgw_department *dept = department_of(h, req);
+    if (!dept) {
+        msgw_http_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
+        return;
+    }
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (path && strcmp(path, "/v1/records") == 0) {
+        if (cmd == EVHTTP_REQ_POST) post_records(h, req, dept);
+        else msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records");
+    } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
+        get_eligibility(h, req, dept, path);
+    } else {
+        msgw_http_error(req, 404, "ingress.path", "no such resource");
+    }
+    if (u) evhttp_uri_free(u);
+}
+
+msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest, msgw_errors *e)
+{
+    msgw_https *h = calloc(1, sizeof *h);
+    if (!h) abort();
+    *h = (msgw_https){.base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .ingest = ingest, .conn_index = -1};
+    if (!h->http || !h->ssl) {
+        msgw_https_destroy(&h);
+        return NULL;
+    }
+    h->conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_closed);
+    SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
+    h->failures.listener = "ingress";
+    msgw_tls_count_failures(h->ssl, &h->failures);
+    evhttp_set_bevcb(h->http, make_tls_bev, h);
+    apply_limits(h);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_gencb(h->http, on_request, h);
+    h->sock = msgw_tls_listen(h->http, cfg->https_listen);
+    if (!h->sock) {
+        msgw_error_add(e, -1, "/https/listen", "listen", "https.bind", "cannot listen on %s", cfg->https_listen);
+        msgw_https_destroy(&h);
+        return NULL;
+    }
+    return h;
+}
+
+static void apply_limits(msgw_https *h)
+{
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)h->cfg->max_body_bytes);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->cfg->max_header_bytes);
+    evhttp_set_timeout(h->http, (int)h->cfg->request_timeout_s);
+}
+
+void msgw_https_stop_accepting(msgw_https *h)
+{
+    if (h->sock) evhttp_del_accept_socket(h->http, h->sock);
+    h->sock = NULL;
+}
+
+bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e)
+{
+    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
+    if (!ssl) return false;
+    SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
+    h->ssl = ssl;
+    SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
+    msgw_tls_count_failures(h->ssl, &h->failures);
+    h->cfg = cfg;
+    apply_limits(h);
+    return true;
+}
+
+void msgw_https_destroy(msgw_https **hp)
+{
+    if (!hp || !*hp) return;
+    msgw_https *h = *hp;
+    if (h->http) evhttp_free(h->http); /* frees the connections: their slots still point at h */
+    if (h->ssl) SSL_CTX_free(h->ssl);
+    if (h->conn_index >= 0) CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, h->conn_index);
+    free(h);
+    *hp = NULL;
+}
+
+void msgw_https_set_metrics(msgw_https *h, msgw_metrics *m)
+{
+    h->failures.family = msgw_tls_failures_family(m);
+}
+
+int msgw_https_port(const msgw_https *h)
+{
+    return msgw_tls_bound_port(h->sock);
+}

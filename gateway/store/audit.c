@@ -1,0 +1,895 @@
+/*
+ * The audit log (include/msgw/store/audit.h, docs/audit.md): JSON-lines segment
+ * files whose entries are chained by SHA-256 and anchored by checkpoints
+ * signed with the gateway's key.  Canonical bytes are jansson's compact
+ * sorted-key form, so the writer and the verifier agree byte for byte; the
+ * verifier also insists each line is exactly that form, so no byte of a
+ * line can change unnoticed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "msgw/store/audit.h"
+#include "msgw/base/sign.h"
+#include "msgw/base/idnum.h"
+
+#define DUMP_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define RULE "audit"
+
+struct msgw_audit {
+    pthread_mutex_t mu;
+    char *dir;
+    EVP_PKEY *key;
+    char fp[65]; /* SHA-256 of the certificate (DER), hex */
+    msgw_audit_options opt;
+    FILE *f;
+    int lock; /* DIR/.lock, held with flock: one writer per log */
+    unsigned segno;
+    size_t seg_entries, since_cp;
+    uint64_t seq;
+    char last_hash[65];
+    msgw_time last_cp;
+    bool broken; /* a write failed: the file may hold a torn line, refuse more */
+};
+
+/* ---- shared helpers ---- */
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void sha256_hex(const char *s, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_Digest(s, n, md, &len, EVP_sha256(), NULL);
+    hex(md, len, out);
+}
+
+/* SHA-256 of the entry's canonical bytes without "hash". */
+static void entry_hash(json_t *entry, char out[65])
+{
+    json_t *copy = json_copy(entry);
+    json_object_del(copy, "hash");
+    char *s = json_dumps(copy, DUMP_FLAGS);
+    sha256_hex(s, strlen(s), out);
+    free(s);
+    json_decref(copy);
+}
+
+static void segment_name(unsigned no, char out[32])
+{
+    snprintf(out, 32, "audit-%06u.jsonl", no);
+}
+
+static bool is_segment_name(const char *name, unsigned *no)
+{
+    char canon[32];
+    if (strlen(name) != 18 || sscanf(name, "audit-%6u.jsonl", no) != 1) return false;
+    segment_name(*no, canon);
+    return strcmp(canon, name) == 0 && *no > 0;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return (x > y) - (x < y);
+}
+
+/* The segment numbers in dir, ascending.  *n = 0 with a NULL array when none. */
+static bool list_segments(const char *dir, unsigned **out, size_t *n, msgw_errors *e)
+{
+    DIR *d = opendir(dir);
+    *out = NULL;
+    *n = 0;
+    if (!d) {
+        msgw_error_add(e, -1, dir, NULL, RULE ".io", "cannot open directory: %s", strerror(errno));
+        return false;
+    }
+    size_t cap = 0;
+    struct dirent *de;
+    unsigned no;
+    while ((de = readdir(d)))
+        if (is_segment_name(de->d_name, &no)) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                if (!(*out = realloc(*out, cap * sizeof **out))) abort();
+            }
+            (*out)[(*n)++] = no;
+        }
+    closedir(d);
+    if (*n) qsort(*out, *n, sizeof **out, cmp_unsigned);
+    return true;
+}
+
+static char *seg_path(const char *dir, unsigned no)
+{
+    char name[32], *p;
+    segment_name(no, name);
+    if (asprintf(&p, "%s/%s", dir, name) < 0) abort();
+    return p;
+}
+
+/* Whole file into memory (segments are bounded by segment_entries). */
+static char *slurp(const char *path, size_t *len, msgw_errors *e)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    if (!f) {
+        msgw_error_add(e, -1, path, NULL, RULE ".io", "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (cap - *len < 65536 && !(buf = realloc(buf, cap = cap * 2 + 65536))) abort();
+        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
+        *len += got;
+        if (got == 0) break;
+    }
+    buf[*len] = '\0';
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        msgw_error_add(e, -1, path, NULL, RULE ".io", "read error");
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static X509 *load_cert(const char *path, char fp[65], msgw_errors *e)
+{
+    FILE *f = fopen(path, "r");
+    X509 *c = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    if (!c) {
+        msgw_error_add(e, -1, path, NULL, RULE ".cert", "cannot read a PEM certificate%s%s",
+                       f ? "" : ": ", f ? "" : strerror(errno));
+        return NULL;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    X509_digest(c, EVP_sha256(), md, &n);
+    hex(md, n, fp);
+    return c;
+}
+
+/* The bytes a checkpoint signs: its own seq and time and the hash of the entry before. */
+static char *checkpoint_message(uint64_t seq, const char *time, const char *prev)
+{
+    char *m;
+    if (asprintf(&m, "msgw-audit-checkpoint v1\nseq %llu\ntime %s\nprev %s\n",
+                 (unsigned long long)seq, time, prev) < 0)
+        abort();
+    return m;
+}
+
+static char *sign_b64(EVP_PKEY *key, const char *msg, msgw_errors *e)
+{
+    char *b64 = msgw_sign_b64(key, msg, strlen(msg));
+    if (!b64) msgw_error_add(e, -1, NULL, NULL, RULE ".sign", "cannot sign the checkpoint");
+    return b64;
+}
+
+static bool verify_b64(EVP_PKEY *pub, const char *msg, const char *b64)
+{
+    return msgw_verify_b64(pub, msg, strlen(msg), b64);
+}
+
+static bool known_kind(const char *k)
+{
+    return strcmp(k, "push") == 0 || strcmp(k, "delivery") == 0 || strcmp(k, "admin") == 0 ||
+           strcmp(k, "config") == 0 || strcmp(k, "peer") == 0;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* An 18-character run (17 digits and a digit or X) that GB 11643 would accept as a
+ * real number, or one with only its check character wrong. */
+static bool has_unmasked_id(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 18 <= n; i++) {
+        if (i > 0 && is_digit(s[i - 1])) continue;
+        size_t d = 0;
+        while (d < 17 && is_digit(s[i + d]))
+            d++;
+        char last = s[i + 17];
+        if (d < 17 || !(is_digit(last) || last == 'X' || last == 'x')) continue;
+        if (i + 18 < n && is_digit(s[i + 18])) continue;
+        char out[19], want, found;
+        msgw_idnum_status st = msgw_idnum_normalize(s + i, 18, out, &want, &found);
+        if (st == MSGW_IDNUM_OK || st == MSGW_IDNUM_CHECK || st == MSGW_IDNUM_FUTURE) return true;
+    }
+    return false;
+}
+
+/* Fields hold no real numbers and no unmasked ID numbers, in values or keys. */
+static bool check_value(json_t *v, const char *path, msgw_errors *e)
+{
+    if (json_is_real(v)) {
+        msgw_error_add(e, -1, path, NULL, RULE ".real",
+                       "real numbers are not allowed in audit fields");
+        return false;
+    }
+    if (json_is_string(v) && has_unmasked_id(json_string_value(v), json_string_length(v))) {
+        msgw_error_add(e, -1, path, NULL, RULE ".unmasked_id",
+                       "looks like an unmasked ID number: mask it (msgw_idnum_mask)");
+        return false;
+    }
+    char sub[256];
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            snprintf(sub, sizeof sub, "%s/%zu", path, i);
+            if (!check_value(x, sub, e)) return false;
+        }
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            snprintf(sub, sizeof sub, "%s/%s", path, k);
+            if (has_unmasked_id(k, strlen(k))) {
+                msgw_error_add(e, -1, sub, NULL, RULE ".unmasked_id",
+                               "a key looks like an unmasked ID number: mask it");
+                return false;
+            }
+            if (!check_value(x, sub, e)) return false;
+        }
+    }
+    return true;
+}
+
+/* ---- the writer ---- */
+
+static bool sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = fsync(fd) == 0;
+    close(fd);
+    return ok;
+}
+
+static bool fail(msgw_audit *a, msgw_errors *e, const char *what)
+{
+    a->broken = true;
+    msgw_error_add(e, -1, a->dir, NULL, RULE ".io", "%s: %s", what, strerror(errno));
+    return false;
+}
+
+/* Writes one entry (fields stolen) and flushes it to the kernel. */
+static bool write_entry(msgw_audit *a, const char *kind, json_t *fields, msgw_time t,
+                        msgw_errors *e)
+{
+    char ts[28], hash[65];
+    json_t *entry =
+        json_pack("{s:I, s:s, s:s, s:o, s:s}", "seq", (json_int_t)(a->seq + 1), "time",
+                  msgw_time_format(t, ts), "kind", kind, "fields", fields, "prev", a->last_hash);
+    entry_hash(entry, hash);
+    json_object_set_new(entry, "hash", json_string(hash));
+    char *line = json_dumps(entry, DUMP_FLAGS);
+    json_decref(entry);
+    size_t n = strlen(line);
+    line[n] = '\n'; /* json_dumps's NUL becomes the newline: one fwrite */
+    bool ok = fwrite(line, 1, n + 1, a->f) == n + 1 && fflush(a->f) == 0;
+    free(line);
+    if (!ok) return fail(a, e, "cannot write the audit log");
+    a->seq++;
+    a->seg_entries++;
+    memcpy(a->last_hash, hash, 65);
+    return true;
+}
+
+static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
+{
+    char ts[28];
+    msgw_time t = msgw_time_now();
+    char *msg = checkpoint_message(a->seq + 1, msgw_time_format(t, ts), a->last_hash);
+    char *sig = sign_b64(a->key, msg, e);
+    free(msg);
+    if (!sig) return false;
+    json_t *fields = json_pack("{s:s, s:s, s:I}", "cert_sha256", a->fp, "signature", sig, "covers",
+                               (json_int_t)a->seq);
+    free(sig);
+    if (!write_entry(a, "checkpoint", fields, t, e)) return false;
+    if (fdatasync(fileno(a->f)) != 0) return fail(a, e, "cannot sync the audit log");
+    a->since_cp = 0;
+    a->last_cp = t;
+    return true;
+}
+
+/* Closes the current segment (synced) and starts the next with a checkpoint. */
+static bool rotate(msgw_audit *a, msgw_errors *e)
+{
+    if (a->f) {
+        bool ok = fdatasync(fileno(a->f)) == 0;
+        ok = fclose(a->f) == 0 && ok;
+        a->f = NULL;
+        if (!ok) return fail(a, e, "cannot close the audit segment");
+    }
+    char *path = seg_path(a->dir, ++a->segno);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0 || !(a->f = fdopen(fd, "a"))) {
+        if (fd >= 0) close(fd);
+        return fail(a, e, "cannot create an audit segment");
+    }
+    if (!sync_dir(a->dir)) return fail(a, e, "cannot sync the audit directory");
+    a->seg_entries = 0;
+    return write_checkpoint(a, e);
+}
+
+/* seq and hash of the last line of buf (a whole segment ending in '\n'). */
+static bool last_entry(const char *buf, size_t len, uint64_t *seq, char hash[65])
+{
+    size_t start = len - 1;
+    while (start > 0 && buf[start - 1] != '\n')
+        start--;
+    json_t *j = json_loadb(buf + start, len - 1 - start, 0, NULL);
+    json_t *s = json_object_get(j, "seq"), *h = json_object_get(j, "hash");
+    bool ok = json_is_integer(s) && json_integer_value(s) > 0 && json_is_string(h) &&
+              json_string_length(h) == 64;
+    if (ok) {
+        *seq = (uint64_t)json_integer_value(s);
+        memcpy(hash, json_string_value(h), 65);
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* Cuts a torn last line (a crash mid-write) so the segment ends in a whole entry. */
+static bool cut_torn_tail(const char *path, char *buf, size_t *len, size_t *cut)
+{
+    size_t keep = *len;
+    while (keep > 0 && buf[keep - 1] != '\n')
+        keep--;
+    *cut = *len - keep;
+    if (*cut == 0) return true;
+    if (truncate(path, (off_t)keep) != 0) return false;
+    *len = keep;
+    return true;
+}
+
+/* Finds where the chain stands: the last entry of the newest non-empty segment. */
+static bool recover(msgw_audit *a, size_t *torn, msgw_errors *e)
+{
+    unsigned *nums;
+    size_t n;
+    *torn = 0;
+    if (!list_segments(a->dir, &nums, &n, e)) return false;
+    bool ok = true;
+    while (ok && n > 0) {
+        char *path = seg_path(a->dir, nums[n - 1]);
+        size_t len;
+        char *buf = slurp(path, &len, e);
+        ok = buf && cut_torn_tail(path, buf, &len, torn);
+        if (ok && len == 0) {
+            ok = unlink(path) == 0; /* created, then a crash before its checkpoint */
+            n--;
+        } else if (ok) {
+            a->segno = nums[n - 1];
+            if (!last_entry(buf, len, &a->seq, a->last_hash)) {
+                msgw_error_add(e, -1, path, NULL, RULE ".resume",
+                               "the last line is not an audit entry: run msgw audit verify");
+                ok = false;
+            }
+            n = 0;
+        }
+        if (!ok && buf) msgw_error_add(e, -1, path, NULL, RULE ".io", "cannot repair the segment");
+        free(buf);
+        free(path);
+    }
+    free(nums);
+    return ok;
+}
+
+/* Two writers would fork the chain: the second open is refused. */
+static bool lock_dir(msgw_audit *a, msgw_errors *e)
+{
+    char *path;
+    if (asprintf(&path, "%s/.lock", a->dir) < 0) abort();
+    a->lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (a->lock >= 0 && flock(a->lock, LOCK_EX | LOCK_NB) == 0) return true;
+    msgw_error_add(e, -1, a->dir, NULL, RULE ".locked", "%s",
+                   a->lock < 0 ? strerror(errno) : "another process has this audit log open");
+    return false;
+}
+
+static void apply_defaults(msgw_audit_options *o, const msgw_audit_options *in)
+{
+    if (in) *o = *in;
+    if (!o->segment_entries) o->segment_entries = 10000;
+    if (!o->checkpoint_every) o->checkpoint_every = 1000;
+    if (o->checkpoint_seconds <= 0) o->checkpoint_seconds = 60;
+    if (o->retention_days <= 0) o->retention_days = 365;
+    if (o->segment_entries < 2) o->segment_entries = 2;
+}
+
+static bool load_key(msgw_audit *a, const char *key_path, const char *cert_path, msgw_errors *e)
+{
+    FILE *f = fopen(key_path, "r");
+    a->key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    if (!a->key) {
+        msgw_error_add(e, -1, key_path, NULL, RULE ".key", "cannot read a PEM private key");
+        return false;
+    }
+    X509 *c = load_cert(cert_path, a->fp, e);
+    bool ok = c && X509_check_private_key(c, a->key) == 1;
+    if (c && !ok)
+        msgw_error_add(e, -1, cert_path, NULL, RULE ".key",
+                       "the certificate does not hold the key's public half");
+    X509_free(c);
+    return ok;
+}
+
+msgw_audit *msgw_audit_open(const char *dir, const char *key_pem_path, const char *cert_pem_path,
+                            const msgw_audit_options *opt, msgw_errors *e)
+{
+    msgw_audit *a = calloc(1, sizeof *a);
+    if (!a || !(a->dir = strdup(dir))) abort();
+    pthread_mutex_init(&a->mu, NULL);
+    a->lock = -1;
+    apply_defaults(&a->opt, opt);
+    memcpy(a->last_hash, ZERO_HASH, 65);
+    size_t torn = 0;
+    bool ok = load_key(a, key_pem_path, cert_pem_path, e);
+    if (ok && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        msgw_error_add(e, -1, dir, NULL, RULE ".io", "cannot create: %s", strerror(errno));
+        ok = false;
+    }
+    ok = ok && lock_dir(a, e) && recover(a, &torn, e) && rotate(a, e);
+    if (ok && torn) {
+        json_t *f =
+            json_pack("{s:s, s:I}", "action", "audit.torn_tail_cut", "bytes", (json_int_t)torn);
+        ok = write_entry(a, "admin", f, msgw_time_now(), e) && write_checkpoint(a, e);
+    }
+    if (!ok) msgw_audit_destroy(&a);
+    return a;
+}
+
+void msgw_audit_destroy(msgw_audit **ap)
+{
+    if (!ap || !*ap) return;
+    msgw_audit *a = *ap;
+    if (a->f) {
+        msgw_errors e;
+        msgw_errors_init(&e);
+        if (!a->broken && a->since_cp > 0) write_checkpoint(a, &e);
+        msgw_errors_clear(&e);
+        if (fdatasync(fileno(a->f)) != 0) a->broken = true;
+        fclose(a->f);
+    }
+    if (a->lock >= 0) close(a->lock);
+    EVP_PKEY_free(a->key);
+    pthread_mutex_destroy(&a->mu);
+    free(a->dir);
+    free(a);
+    *ap = NULL;
+}
+
+static bool checkpoint_due(const msgw_audit *a)
+{
+    return a->since_cp >= a->opt.checkpoint_every ||
+           msgw_time_now() - a->last_cp >= (msgw_time)a->opt.checkpoint_seconds * 1000000;
+}
+
+/* Appends under the lock: a new segment when full, a checkpoint when due. */
+static bool append_locked(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e)
+{
+    if (a->broken) {
+        json_decref(fields);
+        msgw_error_add(e, -1, a->dir, NULL, RULE ".broken",
+                       "an earlier write failed: reopen the audit log");
+        return false;
+    }
+    if (a->seg_entries >= a->opt.segment_entries && !rotate(a, e)) {
+        json_decref(fields);
+        return false;
+    }
+    if (!write_entry(a, kind, fields, msgw_time_now(), e)) return false;
+    a->since_cp++;
+    return !checkpoint_due(a) || write_checkpoint(a, e);
+}
+
+bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e)
+{
+    if (!kind || !known_kind(kind)) {
+        json_decref(fields);
+        msgw_error_add(e, -1, NULL, "kind", RULE ".kind",
+                       "kind must be push, delivery, admin or config, not '%s'", kind ? kind : "");
+        return false;
+    }
+    if (!json_is_object(fields) || !check_value(fields, "fields", e)) {
+        if (!json_is_object(fields))
+            msgw_error_add(e, -1, "fields", NULL, RULE ".fields", "fields must be a JSON object");
+        json_decref(fields);
+        return false;
+    }
+    pthread_mutex_lock(&a->mu);
+    bool ok = append_locked(a, kind, fields, e);
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e)
+{
+    pthread_mutex_lock(&a->mu);
+    bool ok = !a->broken && write_checkpoint(a, e);
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e)
+{
+    pthread_mutex_lock(&a->mu); /* no entry half written while it is read */
+    if (a->f) fflush(a->f);
+    bool ok = msgw_audit_verify(a->dir, cert_pem_path, r, e);
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+uint64_t msgw_audit_seq(msgw_audit *a)
+{
+    pthread_mutex_lock(&a->mu);
+    uint64_t s = a->seq;
+    pthread_mutex_unlock(&a->mu);
+    return s;
+}
+
+/* seq and time of a segment's first entry (its checkpoint). */
+static bool first_entry(const char *dir, unsigned no, uint64_t *seq, msgw_time *t, msgw_errors *e)
+{
+    char *path = seg_path(dir, no);
+    FILE *f = fopen(path, "r");
+    json_t *j = f ? json_loadf(f, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    if (f) fclose(f);
+    json_t *s = json_object_get(j, "seq"), *ts = json_object_get(j, "time");
+    bool ok = json_is_integer(s) && json_is_string(ts) && msgw_time_parse(json_string_value(ts), t);
+    if (ok)
+        *seq = (uint64_t)json_integer_value(s);
+    else
+        msgw_error_add(e, -1, path, NULL, RULE ".io", "cannot read its first entry");
+    json_decref(j);
+    free(path);
+    return ok;
+}
+
+/* Unlinks segments from the front while the next one began before older_than. */
+static bool prune_locked(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e)
+{
+    unsigned *nums;
+    size_t n, k = 0;
+    uint64_t start = 0;
+    msgw_time t = 0;
+    bool ok = list_segments(a->dir, &nums, &n, e);
+    for (; ok && k + 1 < n; k++) {
+        ok = first_entry(a->dir, nums[k + 1], &start, &t, e);
+        if (!ok || t >= older_than) break;
+        char *path = seg_path(a->dir, nums[k]);
+        if (unlink(path) != 0) ok = fail(a, e, "cannot remove an audit segment");
+        free(path);
+    }
+    if (ok && k > 0) {
+        ok = first_entry(a->dir, nums[k], &start, &t, e);
+        char first[32], last[32], ts[28];
+        segment_name(nums[0], first);
+        segment_name(nums[k - 1], last);
+        json_t *f = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "action", "audit.prune", "segments",
+                              (json_int_t)k, "first_removed", first, "last_removed", last,
+                              "chain_starts_at", (json_int_t)start, "older_than",
+                              msgw_time_format(older_than, ts));
+        if (ok && sync_dir(a->dir)) {
+            ok = write_entry(a, "admin", f, msgw_time_now(), e) && write_checkpoint(a, e);
+        } else {
+            json_decref(f);
+            ok = fail(a, e, "cannot record the prune");
+        }
+    }
+    if (removed) *removed = k;
+    free(nums);
+    return ok;
+}
+
+bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e)
+{
+    pthread_mutex_lock(&a->mu);
+    bool ok = !a->broken && prune_locked(a, older_than, removed, e);
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+bool msgw_audit_prune_expired(msgw_audit *a, size_t *removed, msgw_errors *e)
+{
+    msgw_time limit = msgw_time_now() - (msgw_time)a->opt.retention_days * 86400 * 1000000;
+    return msgw_audit_prune(a, limit, removed, e);
+}
+
+/* ---- the verifier ---- */
+
+typedef struct vstate {
+    msgw_audit_report *r;
+    EVP_PKEY *pub;
+    char fp[65];
+    bool started;
+    uint64_t last_seq;
+    char last_hash[65];
+    uint64_t prune_start, prune_seq; /* from the last "audit.prune" entry (0: none) */
+    const char *file;
+    size_t line;
+} vstate;
+
+/* Records the first problem; always returns false so callers can `return problem(...)`. */
+__attribute__((format(printf, 3, 4))) static bool problem(vstate *v, uint64_t seq, const char *fmt,
+                                                          ...)
+{
+    msgw_audit_report *r = v->r;
+    if (r->status != MSGW_AUDIT_OK) return false;
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    r->status = MSGW_AUDIT_BROKEN;
+    snprintf(r->file, sizeof r->file, "%s", v->file ? v->file : "");
+    r->line = v->line;
+    r->seq = seq;
+    if (v->file && v->line)
+        snprintf(r->problem, sizeof r->problem, "entry %llu (%s line %zu): %s",
+                 (unsigned long long)seq, v->file, v->line, what);
+    else
+        snprintf(r->problem, sizeof r->problem, "%s", what);
+    return false;
+}
+
+static bool hex64(json_t *s)
+{
+    if (!json_is_string(s) || json_string_length(s) != 64) return false;
+    for (const char *p = json_string_value(s); *p; p++)
+        if (!is_digit(*p) && !(*p >= 'a' && *p <= 'f')) return false;
+    return true;
+}
+
+/* The entry's shape: seq, time, kind, fields, prev, hash and nothing else. */
+static bool well_formed(json_t *j)
+{
+    json_t *seq = json_object_get(j, "seq"), *t = json_object_get(j, "time");
+    json_t *kind = json_object_get(j, "kind");
+    msgw_time when;
+    return json_is_object(j) && json_object_size(j) == 6 && json_is_integer(seq) &&
+           json_integer_value(seq) > 0 && json_is_string(t) &&
+           msgw_time_parse(json_string_value(t), &when) && json_is_string(kind) &&
+           json_is_object(json_object_get(j, "fields")) && hex64(json_object_get(j, "prev")) &&
+           hex64(json_object_get(j, "hash"));
+}
+
+static bool check_checkpoint(vstate *v, json_t *j, uint64_t seq)
+{
+    json_t *f = json_object_get(j, "fields");
+    const char *fp = json_string_value(json_object_get(f, "cert_sha256"));
+    const char *sig = json_string_value(json_object_get(f, "signature"));
+    if (!fp || !sig)
+        return problem(v, seq, "checkpoint %llu has no signature", (unsigned long long)seq);
+    if (strcmp(fp, v->fp) != 0)
+        return problem(v, seq,
+                       "checkpoint %llu was signed with another certificate (sha256 %.16s...)",
+                       (unsigned long long)seq, fp);
+    char *msg = checkpoint_message(seq, json_string_value(json_object_get(j, "time")),
+                                   json_string_value(json_object_get(j, "prev")));
+    bool ok = verify_b64(v->pub, msg, sig);
+    free(msg);
+    if (!ok)
+        return problem(v, seq,
+                       "checkpoint %llu: signature does not verify with the gateway certificate",
+                       (unsigned long long)seq);
+    v->r->checkpoints++;
+    v->r->last_checkpoint = seq;
+    v->r->after_last_checkpoint = 0;
+    return true;
+}
+
+/* Where the chain begins: seq 1 from the zero hash, or a signed checkpoint after a prune. */
+static bool check_start(vstate *v, json_t *j, uint64_t seq, const char *kind)
+{
+    const char *prev = json_string_value(json_object_get(j, "prev"));
+    v->started = true;
+    v->r->first_seq = seq;
+    if (seq == 1) {
+        if (strcmp(prev, ZERO_HASH) == 0) return true;
+        return problem(v, seq, "the first entry's prev is not the zero hash — edited");
+    }
+    if (strcmp(kind, "checkpoint") != 0)
+        return problem(v, seq,
+                       "the log starts at entry %llu, which is not a signed checkpoint — "
+                       "its first entries were deleted",
+                       (unsigned long long)seq);
+    v->r->start_checkpoint = seq;
+    return true;
+}
+
+/* The link to the entry before: seq one more, prev its hash. */
+static bool check_link(vstate *v, json_t *j, uint64_t seq)
+{
+    unsigned long long last = v->last_seq;
+    if (seq > v->last_seq + 1)
+        return problem(v, seq, "seq jumps from %llu to %llu — %s deleted", last,
+                       (unsigned long long)seq, seq == last + 2 ? "an entry was" : "entries were");
+    if (seq <= v->last_seq)
+        return problem(v, seq,
+                       "seq %llu follows %llu — an entry was inserted, duplicated or reordered",
+                       (unsigned long long)seq, last);
+    if (strcmp(json_string_value(json_object_get(j, "prev")), v->last_hash) != 0)
+        return problem(v, seq, "prev does not match the hash of entry %llu — inserted or reordered",
+                       last);
+    return true;
+}
+
+static void note_prune(vstate *v, json_t *j, uint64_t seq, const char *kind)
+{
+    json_t *f = json_object_get(j, "fields");
+    json_t *start = json_object_get(f, "chain_starts_at");
+    const char *action = json_string_value(json_object_get(f, "action"));
+    if (strcmp(kind, "admin") == 0 && json_is_integer(start) && action &&
+        strcmp(action, "audit.prune") == 0) {
+        v->prune_start = (uint64_t)json_integer_value(start);
+        v->prune_seq = seq;
+    }
+}
+
+static bool check_entry(vstate *v, json_t *j, const char *line, size_t len)
+{
+    uint64_t want = v->last_seq + 1;
+    if (!well_formed(j))
+        return problem(v, want, "not a well-formed audit entry — edited or corrupt");
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+    char *canon = json_dumps(j, DUMP_FLAGS), hash[65];
+    bool same = strlen(canon) == len && memcmp(canon, line, len) == 0;
+    free(canon);
+    if (!same) return problem(v, seq, "the line is not in canonical form — edited");
+    entry_hash(j, hash);
+    if (strcmp(hash, json_string_value(json_object_get(j, "hash"))) != 0)
+        return problem(v, seq, "hash does not match its content — edited");
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (!known_kind(kind) && strcmp(kind, "checkpoint") != 0)
+        return problem(v, seq, "unknown kind '%s' — edited", kind);
+    if (!(v->started ? check_link(v, j, seq) : check_start(v, j, seq, kind))) return false;
+    if (v->line == 1 && strcmp(kind, "checkpoint") != 0)
+        return problem(v, seq,
+                       "the segment does not start with a checkpoint — its first entries "
+                       "were deleted");
+    v->r->after_last_checkpoint++;
+    if (strcmp(kind, "checkpoint") == 0 && !check_checkpoint(v, j, seq)) return false;
+    note_prune(v, j, seq, kind);
+    v->last_seq = seq;
+    memcpy(v->last_hash, json_string_value(json_object_get(j, "hash")), 65);
+    v->r->entries++;
+    v->r->last_seq = seq;
+    return true;
+}
+
+static bool check_line(vstate *v, const char *line, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) return problem(v, v->last_seq + 1, "not valid JSON (%s) — edited or corrupt", err.text);
+    bool ok = check_entry(v, j, line, len);
+    json_decref(j);
+    return ok;
+}
+
+static bool check_segment(vstate *v, const char *dir, unsigned no, msgw_errors *e)
+{
+    char *path = seg_path(dir, no), name[32];
+    size_t len;
+    char *buf = slurp(path, &len, e);
+    free(path);
+    if (!buf) return false;
+    segment_name(no, name);
+    v->file = name;
+    v->line = 0;
+    bool ok = true;
+    if (len == 0) ok = problem(v, v->last_seq + 1, "%s is empty — truncated", name);
+    for (size_t at = 0; ok && at < len;) {
+        char *nl = memchr(buf + at, '\n', len - at);
+        v->line++;
+        if (!nl)
+            ok = problem(v, v->last_seq + 1,
+                         "the last line is incomplete — torn write or truncated");
+        else if (nl == buf + at)
+            ok = problem(v, v->last_seq + 1, "an empty line — inserted");
+        else
+            ok = check_line(v, buf + at, (size_t)(nl - (buf + at)));
+        at = nl ? (size_t)(nl - buf) + 1 : len;
+    }
+    free(buf);
+    v->file = NULL;
+    v->line = 0;
+    return true;
+}
+
+/* After the walk: segments contiguous, and the start where the last prune put it. */
+static void check_start_recorded(vstate *v)
+{
+    msgw_audit_report *r = v->r;
+    if (r->start_checkpoint == 0 || r->status != MSGW_AUDIT_OK) return;
+    unsigned long long s = r->start_checkpoint;
+    if (v->prune_seq == 0)
+        problem(v, s,
+                "the chain starts at checkpoint %llu (%s) but no prune is recorded — the "
+                "segments before it were deleted",
+                s, r->start_file);
+    else if (v->prune_start != r->start_checkpoint)
+        problem(v, s,
+                "the chain starts at checkpoint %llu (%s) but the last prune (entry %llu) "
+                "left it starting at %llu — segments were deleted",
+                s, r->start_file, (unsigned long long)v->prune_seq,
+                (unsigned long long)v->prune_start);
+}
+
+static bool walk(vstate *v, const char *dir, msgw_errors *e)
+{
+    unsigned *nums;
+    size_t n;
+    if (!list_segments(dir, &nums, &n, e)) return false;
+    bool ok = true;
+    if (n == 0)
+        problem(v, 0, "no audit segments (audit-NNNNNN.jsonl) in %s", dir);
+    else
+        segment_name(nums[0], v->r->start_file);
+    for (size_t i = 0; ok && i < n && v->r->status == MSGW_AUDIT_OK; i++) {
+        char name[32];
+        segment_name(i > 0 ? nums[i - 1] + 1 : 1, name);
+        if (i > 0 && nums[i] != nums[i - 1] + 1) {
+            problem(v, v->last_seq + 1, "segment %s is missing — deleted", name);
+            break;
+        }
+        ok = check_segment(v, dir, nums[i], e);
+        v->r->segments++;
+    }
+    free(nums);
+    check_start_recorded(v);
+    return ok;
+}
+
+bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
+                       msgw_errors *e)
+{
+    memset(r, 0, sizeof *r);
+    vstate v = {.r = r};
+    memcpy(v.last_hash, ZERO_HASH, 65);
+    X509 *c = load_cert(cert_pem_path, v.fp, e);
+    v.pub = c ? X509_get_pubkey(c) : NULL;
+    bool ok = v.pub && walk(&v, dir, e);
+    if (!ok) r->status = MSGW_AUDIT_IOERROR;
+    EVP_PKEY_free(v.pub);
+    X509_free(c);
+    return r->status == MSGW_AUDIT_OK;
+}

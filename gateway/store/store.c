@@ -1,0 +1,226 @@
+/*
+ * The store front: picks the backend from the spec and forwards.  Adding a
+ * backend (PostgreSQL) is one entry in `backends` and one file.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgw/store/store.h"
+
+extern const msgw_store_backend msgw_store_sqlite;
+
+static const struct {
+    const char *scheme;
+    const msgw_store_backend *backend;
+} backends[] = {
+    {"sqlite:", &msgw_store_sqlite},
+};
+
+struct msgw_store {
+    const msgw_store_backend *b;
+    void *impl;
+};
+
+static msgw_store *open_store(const char *spec, unsigned flags, msgw_errors *e)
+{
+    const msgw_store_backend *b = &msgw_store_sqlite;
+    const char *location = spec;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strncmp(spec, backends[i].scheme, strlen(backends[i].scheme)) == 0) {
+            b = backends[i].backend;
+            location = spec + strlen(backends[i].scheme);
+        }
+    void *impl = b->open(location, flags, e);
+    if (!impl) return NULL;
+    msgw_store *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->b = b;
+    s->impl = impl;
+    return s;
+}
+
+msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
+{
+    return open_store(spec, 0, e);
+}
+
+msgw_store *msgw_store_open_delivery(const char *spec, msgw_errors *e)
+{
+    return open_store(spec, MSGW_STORE_DELIVERY, e);
+}
+
+void msgw_store_close(msgw_store **sp)
+{
+    if (!sp || !*sp) return;
+    (*sp)->b->close((*sp)->impl);
+    free(*sp);
+    *sp = NULL;
+}
+
+const char *msgw_store_backend_name(const msgw_store *s)
+{
+    return s->b->name;
+}
+
+bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,
+                       msgw_errors *e)
+{
+    return s->b->commit(s->impl, items, n, now, e);
+}
+
+bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t max,
+                    msgw_store_deliveries *out, msgw_errors *e)
+{
+    return s->b->due(s->impl, recipient, now, max, out, e);
+}
+
+void msgw_store_deliveries_clear(msgw_store_deliveries *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        msgw_delivery *x = &d->v[i];
+        free(x->event_id);
+        free(x->recipient);
+        free(x->kind);
+        free(x->media_type);
+        free(x->person);
+        free(x->cause);
+        free(x->body);
+    }
+    free(d->v);
+    d->v = NULL;
+    d->n = 0;
+}
+
+bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
+                          msgw_time now, msgw_store_deliveries *out, msgw_errors *e)
+{
+    out->v = NULL;
+    out->n = 0;
+    return n == 0 || s->b->due_among(s->impl, recipients, max, n, now, out, e);
+}
+
+bool msgw_store_settle(msgw_store *s, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e)
+{
+    return n == 0 || s->b->settle(s->impl, v, n, now, e);
+}
+
+/* One settlement; a message that was not pending is an error for the single-message forms. */
+static bool settle_one(msgw_store *s, msgw_settlement x, msgw_time now, msgw_errors *e)
+{
+    if (!msgw_store_settle(s, &x, 1, now, e)) return false;
+    if (x.applied) return true;
+    msgw_error_add(e, -1, "store", NULL, "store.delivery", "delivery %lld is not pending",
+                   (long long)x.id);
+    return false;
+}
+
+bool msgw_store_delivered(msgw_store *s, int64_t id, msgw_time now, msgw_errors *e)
+{
+    return settle_one(
+        s, (msgw_settlement){.id = id, .outcome = MSGW_SETTLE_DELIVERED, .attempt = true}, now, e);
+}
+
+bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *error,
+                      msgw_errors *e)
+{
+    return settle_one(s,
+                      (msgw_settlement){.id = id,
+                                        .outcome = MSGW_SETTLE_RETRY,
+                                        .attempt = true,
+                                        .next_at = next_at,
+                                        .error = error},
+                      0, e);
+}
+
+bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e)
+{
+    return settle_one(
+        s,
+        (msgw_settlement){.id = id, .outcome = MSGW_SETTLE_DEAD, .attempt = true, .error = error},
+        0, e);
+}
+
+bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
+                          msgw_errors *e)
+{
+    return s->b->stats(s->impl, recipient, out, e);
+}
+
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                     msgw_errors *e)
+{
+    return s->b->known(s->impl, message_id, seq, recorded_at, e);
+}
+
+bool msgw_store_each_record(msgw_store *s,
+                            bool (*cb)(void *ud, int64_t seq, const char *canonical,
+                                       msgw_time recorded_at),
+                            void *ud, msgw_errors *e)
+{
+    return s->b->each_record(s->impl, cb, ud, e);
+}
+
+bool msgw_store_each_verdict(msgw_store *s, const char *person,
+                             bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
+                             msgw_errors *e)
+{
+    return s->b->each_verdict(s->impl, person, cb, ud, e);
+}
+
+bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->trace(s->impl, message_id, out, e);
+}
+
+bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->dead_letters(s->impl, max, out, e);
+}
+
+int msgw_store_replay(msgw_store *s, int64_t id, size_t limit, msgw_time now, msgw_errors *e)
+{
+    return s->b->replay(s->impl, id, limit, now, e);
+}
+
+bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->transitions(s->impl, f, out, e);
+}
+
+bool msgw_store_queues(msgw_store *s, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->queues(s->impl, out, e);
+}
+
+bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e)
+{
+    *out = NULL;
+    return s->b->person(s->impl, person, out, e);
+}
+
+bool msgw_store_meta_get(msgw_store *s, const char *key, int64_t *value, msgw_errors *e)
+{
+    return s->b->meta(s->impl, key, value, false, e);
+}
+
+bool msgw_store_meta_set(msgw_store *s, const char *key, int64_t value, msgw_errors *e)
+{
+    return s->b->meta(s->impl, key, &value, true, e);
+}
+
+bool msgw_store_prune_records(msgw_store *s, msgw_time before, bool (*live)(void *ud, const char *message_id),
+                              void *ud, int64_t *removed, msgw_errors *e)
+{
+    *removed = 0;
+    return s->b->prune_records(s->impl, before, live, ud, removed, e);
+}
+
+bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed, msgw_errors *e)
+{
+    *removed = 0;
+    return s->b->prune(s->impl, r, removed, e);
+}

@@ -1,0 +1,48 @@
+/*
+ * The administrators' listener (docs/admin.md): a separate HTTPS port for
+ * operating the gateway.  The same TLS policy as the ingress, but only an
+ * administrator's client certificate is admitted: its subject must match
+ * one of admin.certificates (by default O = the region, OU = "admin");
+ * department certificates get 403.  Today it answers /healthz (the process
+ * is alive) and /readyz (the store accepts commits, the catalogue is
+ * loaded, and the gateway's certificates stay valid for more than
+ * admin.cert_warning_days — each failing check named), /metrics (the
+ * Prometheus text format, docs/metrics.md), message traces, dead letters and
+ * their replay, re-evaluation, the transition log, a person's page, and the
+ * dashboard with its live events (gateway/admin/admin_live.c).
+ */
+#ifndef MSGW_ADMIN_H
+#define MSGW_ADMIN_H
+
+#include <event2/event.h>
+
+#include "msgw/engine/catalogue.h"
+#include "msgw/store/audit.h"
+#include "msgw/net/config.h"
+#include "msgw/pipeline/doorbell.h"
+#include "msgw/base/error.h"
+#include "msgw/pipeline/ingest.h"
+#include "msgw/base/metrics.h"
+
+typedef struct msgw_admin msgw_admin;
+
+/* Listens on cfg->admin_listen; borrows cfg, cat and ingest (see msgw_admin_reconfigure). */
+msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, const msgw_catalogue *cat,
+                           msgw_ingest *ingest, msgw_errors *e);
+void msgw_admin_destroy(msgw_admin **a);
+/* SIGHUP: the new configuration and catalogue are used from now on; false (the TLS material kept)
+ * when the new certificate or key cannot be loaded. */
+bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
+/* Serves GET /metrics from m (borrowed; NULL: 404), adding at each scrape the outbox gauges read
+ * through its own connection to the store at store_spec, the store's size and the certificates'
+ * expiry. */
+void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec);
+/* Administrators' actions (dead-letter replays) are appended to audit; a replay rings bell. */
+void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell);
+/* The dashboard's live events (GET /v1/events) read the monitoring feed through a SUB on
+ * feed_endpoint (msgw_feed_local_endpoint) made from zmq_ctx; without it only stats are sent. */
+void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint);
+/* The port actually bound (a listen port of 0 in tests). */
+int msgw_admin_port(const msgw_admin *a);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * The audit log: an append-only, hash-chained record of every push,
+ * delivery, administrator action and configuration change.  Each entry holds
+ * the SHA-256 of the one before it; checkpoints in the chain are signed with
+ * the gateway's private key, and every segment file starts with one, so
+ * whole old segments can be pruned and the rest still verifies from a signed
+ * anchor.  docs/audit.md describes the format and what verification can and
+ * cannot detect.
+ */
+#ifndef MSGW_AUDIT_H
+#define MSGW_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "msgw/base/date.h"
+#include "msgw/base/error.h"
+
+typedef struct msgw_audit msgw_audit;
+
+/* Zero fields take the defaults in brackets. */
+typedef struct msgw_audit_options {
+    size_t segment_entries;  /* entries per segment file, its checkpoint included [10000] */
+    size_t checkpoint_every; /* a signed checkpoint after this many entries [1000] */
+    int checkpoint_seconds;  /* ... or at the first append this long after the last one [60] */
+    int retention_days;      /* msgw_audit_prune_expired keeps this many days [365] */
+} msgw_audit_options;
+
+/* Opens (creating dir, mode 0700, if needed) the log for appending.  The key signs
+ * checkpoints; the certificate must hold its public key.  Each open starts a new
+ * segment with a checkpoint anchored on the last entry already written.  NULL after
+ * saying why in e.  opt may be NULL. */
+msgw_audit *msgw_audit_open(const char *dir, const char *key_pem_path, const char *cert_pem_path,
+                            const msgw_audit_options *opt, msgw_errors *e);
+/* Writes a final checkpoint if entries follow the last one, syncs and closes. */
+void msgw_audit_destroy(msgw_audit **a);
+
+/*
+ * Appends one entry; any thread.  kind is "push", "delivery", "admin" or "config";
+ * fields (a JSON object, stolen even on failure) hold identifiers and outcomes, never
+ * record bodies, and no real numbers.  A string that looks like an unmasked GB 11643
+ * ID number is refused.  True once the line is written and flushed to the kernel.
+ */
+bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e);
+/* Writes a signed checkpoint now and syncs the segment to disk. */
+bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e);
+/*
+ * Removes the oldest whole segments whose every entry is older than older_than
+ * (never the segment being written), then records the prune in the chain.  The
+ * first remaining segment starts with a signed checkpoint, which verification
+ * takes as its anchor.  *removed (may be NULL) gets the number of files removed.
+ */
+bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e);
+/* msgw_audit_prune with older_than = now - retention_days. */
+bool msgw_audit_prune_expired(msgw_audit *a, size_t *removed, msgw_errors *e);
+
+/* Last sequence number written (0 when empty). */
+uint64_t msgw_audit_seq(msgw_audit *a);
+
+typedef enum {
+    MSGW_AUDIT_OK = 0, /* every entry verifies */
+    MSGW_AUDIT_BROKEN, /* the chain is broken: problem/file/line/seq say where */
+    MSGW_AUDIT_IOERROR /* the log or certificate could not be read: see the errors */
+} msgw_audit_status;
+
+typedef struct msgw_audit_report {
+    msgw_audit_status status;
+    char problem[512]; /* the first problem, one sentence with file, line and seq */
+    char file[64];     /* segment of the first problem */
+    size_t line;       /* its line (1-based) */
+    uint64_t seq;      /* the entry's seq (or the one expected there) */
+    size_t segments, entries, checkpoints; /* what was read, checkpoints included in entries */
+    uint64_t first_seq, last_seq;
+    uint64_t start_checkpoint;    /* 0: the chain starts at seq 1; else the anchoring checkpoint */
+    char start_file[64];          /* the first segment */
+    uint64_t last_checkpoint;     /* seq of the last checkpoint (0: none) */
+    size_t after_last_checkpoint; /* entries after it, covered by no signature yet */
+} msgw_audit_report;
+
+/*
+ * Walks every segment of dir in order and checks each line's canonical form and
+ * hash, the seq sequence, the prev links, every checkpoint's signature against the
+ * certificate, and that the chain starts at seq 1 or where the last recorded prune
+ * said.  True when the log verifies; otherwise r->status says whether it is broken
+ * (r->problem) or unreadable (e).
+ */
+bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
+                       msgw_errors *e);
+/* The same for the log a writes, appends held back meanwhile (the admin listener's
+ * GET /v1/audit/verify): the whole log is read under the writer's lock. */
+bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
+
+#endif

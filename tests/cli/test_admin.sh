@@ -106,6 +106,12 @@ ok test "$(curl -s -o /dev/null -w '%{content_type}' --cacert "$P/ca.crt" --cert
 	"https://localhost:$admin/metrics")" = "text/plain; version=0.0.4; charset=utf-8"
 ok grep -qx "msgw_records_received_total{department=\"mca\",kind=\"household_assistance_roster\",outcome=\"stored\"} $stored" "$tmp/body"
 ok grep -qx 'msgw_requests_refused_total{department="mca",status="503"} 1' "$tmp/body" # the locked store
+ok grep -qx 'msgw_failures_total{component="store"} 1' "$tmp/body" # counted, and logged:
+ok grep -q '"msg":"a group of pushes could not be committed: answered 503, engine undone"' "$tmp/log"
+# the failed group was undone in the engine (a savepoint), not by replaying the store: the only
+# rebuild is the one at the start, and the same roster pushed again is evaluated afresh
+ok grep -qx 'msgw_engine_rebuilds_total 1' "$tmp/body"
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["transitions"] > 0 else 1)' "$tmp/pushed"
 ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_pending{recipient="mca"} [0-9]' "$tmp/body"

@@ -1,0 +1,216 @@
+/* The engine's host (engine_host.h): rebuild from the store, sweeps, reconfiguration. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_host.h"
+#include "msgw/base/log.h"
+#include "msgw/model/canon.h"
+
+/* The days after `swept` through `through`, swept without notices: the notices of those days were
+ * routed when they happened (a rebuild replays history). */
+static void sweep_silently(engine_host *h, msgw_date through)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    for (msgw_date d = h->swept + 1; d <= through; d++) {
+        msgw_transitions ignored;
+        msgw_transitions_init(&ignored);
+        msgw_elig_sweep(h->elig, d, &ignored, &e);
+        msgw_transitions_clear(&ignored);
+    }
+    if (through > h->swept) h->swept = through;
+    msgw_errors_clear(&e);
+}
+
+/* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
+static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
+{
+    (void)seq;
+    engine_host *h = ud;
+    json_t *j = json_loads(canonical, 0, NULL);
+    msgw_batch *b = msgw_batch_new();
+    if (j) msgw_canon_decode(h->ctx->dict, j, b);
+    if (b->nitems == 1 && b->items[0].record && !b->errors.nerrors) {
+        msgw_record *r = b->items[0].record;
+        r->recorded_at = recorded_at;
+        msgw_transitions ignored;
+        msgw_transitions_init(&ignored);
+        /* evaluated on the day it arrived, as it was then, after that day's sweep as it happened
+         * then; the sweep brings the state to today */
+        msgw_date day = msgw_date_at(recorded_at), today = msgw_date_today();
+        if (day > today) day = today;
+        if (h->swept == MSGW_DATE_NONE) h->swept = day;
+        sweep_silently(h, day);
+        msgw_elig_apply(h->elig, r, day, &ignored, NULL);
+        msgw_transitions_clear(&ignored);
+    }
+    msgw_batch_destroy(&b);
+    json_decref(j);
+    return true;
+}
+
+static bool restore_one_since(void *ud, const msgw_store_verdict *v)
+{
+    msgw_elig_restore_since(ud, v->person, v->service, v->since);
+    return true;
+}
+
+/*
+ * The engine from the store: every record replayed on the day it was
+ * recorded.  The state is then current up to the last of those days
+ * (`swept`); the catch-up sweep (engine_host_sweep_to_today) re-evaluates the
+ * days since — birthdays and facts that ended while the gateway was down
+ * are notified then.  Days already swept before a restart give the same
+ * event ids again, which the outbox does not queue twice.
+ */
+bool engine_host_rebuild(engine_host *h, msgw_errors *e)
+{
+    msgw_elig_destroy(&h->elig);
+    h->elig = msgw_elig_new(h->cat);
+    msgw_elig_serve(h->elig, h->cfg->region);
+    h->swept = MSGW_DATE_NONE;
+    h->rebuilds++;
+    msgw_metrics_inc(h->m_rebuilds, 1);
+    bool ok = msgw_store_each_record(h->store, replay_one, h, e);
+    msgw_date today = msgw_date_today();
+    if (h->swept == MSGW_DATE_NONE) h->swept = today; /* nothing stored yet */
+    /* the days the daily sweep had reached were notified then; only those after are caught up */
+    int64_t reached = 0;
+    if (ok && msgw_store_meta_get(h->store, "swept", &reached, e))
+        sweep_silently(h, reached < today ? (msgw_date)reached : today);
+    /* records forgotten by retention took the history of when verdicts began with them; the
+     * notified dates are the truth */
+    return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
+}
+
+void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud)
+{
+    msgw_date today = msgw_date_today();
+    if (today <= h->swept) return;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    pthread_mutex_lock(&h->lock);
+    bool ok = true;
+    for (msgw_date d = h->swept + 1; d <= today && ok; d++) {
+        msgw_transitions tr;
+        msgw_transitions_init(&tr);
+        msgw_elig_begin(h->elig);
+        msgw_elig_sweep(h->elig, d, &tr, &e);
+        ok = commit(ud, &tr, &e);
+        if (ok) {
+            msgw_elig_release(h->elig);
+            h->swept = d;
+        } else {
+            /* the day's notices were not stored: undone, and swept again at the next try */
+            msgw_elig_rollback(h->elig);
+            msgw_log_errors(MSGW_LOG_ERROR, "the sweep's notices could not be stored: retried later", &e);
+        }
+        msgw_transitions_clear(&tr);
+    }
+    if (ok) msgw_store_meta_set(h->store, "swept", today, &e);
+    pthread_mutex_unlock(&h->lock);
+    msgw_errors_clear(&e);
+}
+
+/* The catalogues differ in parameter values at most: same services, rules and parameters. */
+static bool same_rules(const msgw_catalogue *a, const msgw_catalogue *b)
+{
+    if (a->nparams != b->nparams || a->nservices != b->nservices) return false;
+    for (size_t i = 0; i < a->nparams; i++)
+        if (strcmp(a->params[i].name, b->params[i].name) != 0 || a->params[i].type != b->params[i].type) return false;
+    json_t *x = json_deep_copy(a->doc), *y = json_deep_copy(b->doc);
+    const char *values[] = {"parameters", "_overlays", "_kept"}; /* where the values live */
+    for (size_t i = 0; i < 3; i++) {
+        json_object_del(x, values[i]);
+        json_object_del(y, values[i]);
+    }
+    bool same = json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static bool has_value(const msgw_param *p, const msgw_param_value *v)
+{
+    for (size_t i = 0; i < p->nvalues; i++)
+        if (p->values[i].from == v->from && p->values[i].value == v->value) return true;
+    return false;
+}
+
+/* Each dated value the new catalogue has and the current one lacks, applied as a parameter change
+ * to the current catalogue: only the persons it can affect are re-evaluated. */
+static bool apply_new_values(engine_host *h, msgw_catalogue *cur, const msgw_catalogue *newer, msgw_transitions *tr,
+                             msgw_errors *e)
+{
+    msgw_date today = msgw_date_today();
+    for (size_t i = 0; i < newer->nparams; i++) {
+        const msgw_param *p = &newer->params[i];
+        for (size_t k = 0; k < p->nvalues; k++)
+            if (!has_value(&cur->params[i], &p->values[k]) &&
+                !msgw_elig_param_change(h->elig, cur, p->name, p->values[k].from, p->values[k].value,
+                                        p->values[k].source, today, tr, e))
+                return false;
+    }
+    return true;
+}
+
+msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
+                                    const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e)
+{
+    msgw_reload how = MSGW_RELOAD_REBUILT;
+    pthread_mutex_lock(&h->lock);
+    h->cfg = cfg;
+    if (cur == h->cat && same_rules(cur, newer)) {
+        msgw_transitions tr;
+        msgw_transitions_init(&tr);
+        bool ok = apply_new_values(h, cur, newer, &tr, e) && commit(ud, &tr, e);
+        msgw_transitions_clear(&tr);
+        how = ok ? MSGW_RELOAD_PARAMETERS : MSGW_RELOAD_FAILED;
+        if (!ok) engine_host_rebuild(h, e); /* the catalogue's values changed: the store is the truth */
+    } else {
+        h->cat = newer;
+        if (!engine_host_rebuild(h, e)) how = MSGW_RELOAD_FAILED;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return how;
+}
+
+void engine_host_set_metrics(engine_host *h, msgw_metrics *m)
+{
+    pthread_mutex_lock(&h->lock);
+    h->m_rebuilds = msgw_metrics_counter(m, "msgw_engine_rebuilds_total",
+                                         "Times the eligibility engine was rebuilt by replaying the store (the start, "
+                                         "retention, new rules).",
+                                         NULL);
+    msgw_metrics_inc(h->m_rebuilds, (double)h->rebuilds);
+    pthread_mutex_unlock(&h->lock);
+}
+
+json_t *engine_host_person_json(engine_host *h, const char *person, msgw_date date)
+{
+    pthread_mutex_lock(&h->lock);
+    json_t *j = msgw_elig_person_json(h->elig, person, date);
+    pthread_mutex_unlock(&h->lock);
+    return j;
+}
+
+engine_host *engine_host_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
+                             const msgw_catalogue *cat, msgw_errors *e)
+{
+    engine_host *h = calloc(1, sizeof *h);
+    if (!h) abort();
+    *h = (engine_host){.cfg = cfg, .ctx = ctx, .store = store, .cat = cat};
+    pthread_mutex_init(&h->lock, NULL);
+    if (!engine_host_rebuild(h, e)) engine_host_destroy(&h);
+    return h;
+}
+
+void engine_host_destroy(engine_host **hp)
+{
+    if (!hp || !*hp) return;
+    engine_host *h = *hp;
+    msgw_elig_destroy(&h->elig);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    *hp = NULL;
+}

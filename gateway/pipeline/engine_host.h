@@ -1,0 +1,53 @@
+/*
+ * The engine's host: the eligibility engine, the catalogue it runs, and the
+ * lock that lets the event loop read a person's verdicts while the commit
+ * worker applies records.  The engine is rebuilt from the store (the durable
+ * truth: every record replayed on the day it arrived), swept day by day,
+ * and reconfigured on SIGHUP — new parameter values applied as parameter
+ * changes, new rules by a rebuild.  Transitions that no record caused (a
+ * sweep, a parameter value) are handed to a committer: routed and committed
+ * like a record's, or undone when the commit fails.
+ */
+#ifndef MSGW_PIPELINE_ENGINE_HOST_H
+#define MSGW_PIPELINE_ENGINE_HOST_H
+
+#include <pthread.h>
+
+#include "msgw/base/metrics.h"
+#include "msgw/engine/eligibility.h"
+#include "msgw/net/config.h"
+#include "msgw/pipeline/ingest.h"
+#include "msgw/store/store.h"
+
+typedef struct engine_host {
+    const msgw_config *cfg; /* the region served */
+    const msgw_adapter_ctx *ctx;
+    msgw_store *store;
+    const msgw_catalogue *cat;
+    msgw_elig *elig;
+    pthread_mutex_t lock; /* the engine, cat, and the store connection are used under it */
+    msgw_date swept;      /* the state is current up to this day (the daily sweep) */
+    size_t rebuilds;      /* full replays of the store, */
+    msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
+} engine_host;
+
+/* Commits transitions no record caused; false (with e) leaves them uncommitted. */
+typedef bool (*engine_commit_fn)(void *ud, msgw_transitions *tr, msgw_errors *e);
+
+/* Rebuilds the engine from the store before returning (NULL with e when the store cannot be read). */
+engine_host *engine_host_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
+                             const msgw_catalogue *cat, msgw_errors *e);
+void engine_host_destroy(engine_host **h);
+/* The engine from the store's records (lock held). */
+bool engine_host_rebuild(engine_host *h, msgw_errors *e);
+/* The daily sweep of every day since the last (a gateway that was down catches up), each day's
+ * transitions committed by commit, or undone and retried at the next call when that fails. */
+void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud);
+/* msgw_ingest_reconfigure: lock held by the caller's call. */
+msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
+                                    const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e);
+/* Counts the rebuilds so far and every later one in m's msgw_engine_rebuilds_total. */
+void engine_host_set_metrics(engine_host *h, msgw_metrics *m);
+json_t *engine_host_person_json(engine_host *h, const char *person, msgw_date date);
+
+#endif

@@ -107,6 +107,11 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
     json_array_append_new(checks, check("catalogue", a->cat && a->cat->nservices > 0, detail));
     json_array_append_new(checks, check_cert(a, "certificate.gateway", a->cfg->tls_cert));
     json_array_append_new(checks, check_cert(a, "certificate.ca", a->cfg->tls_ca));
+    if (a->audit) { /* every push and administrator's action must leave its trace */
+        const char *audit_problem = msgw_audit_problem(a->audit, detail, sizeof detail);
+        json_array_append_new(checks, check("audit", !audit_problem,
+                                            audit_problem ? audit_problem : "appends are written and synced"));
+    }
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
         const msgw_department *d = &a->cfg->departments[i];
         char name[96];

@@ -408,3 +408,10 @@ void msgw_metrics_write(msgw_metrics *m, msgw_buf *out)
         write_family(out, f);
     pthread_mutex_unlock(&m->lock);
 }
+
+msgw_metric *msgw_metrics_failures(msgw_metrics *m)
+{
+    return msgw_metrics_counter(m, "msgw_failures_total",
+                                "Failures of the durable parts, by component (store, audit, fsync): each is logged too.",
+                                "component", NULL);
+}

@@ -237,6 +237,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();
+    msgw_audit_set_metrics(d->audit, d->metrics);
     d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
     if (!d->ingest) return false;
     msgw_ingest_set_metrics(d->ingest, d->metrics);

@@ -135,9 +135,7 @@ void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
                            msgw_metrics_latency_buckets, msgw_metrics_latency_nbuckets, NULL);
     msgw_metrics_counter(m, "msgw_requests_refused_total", "Push requests refused whole, by department and HTTP status.",
                          "department", "status", NULL);
-    msgw_metrics_counter(m, "msgw_failures_total",
-                         "Failures of the durable parts, by component (store, audit, fsync): each is logged too.",
-                         "component", NULL);
+    msgw_metrics_failures(m);
     engine_host_set_metrics(ing->host, m);
     receive_queue_set_metrics(ing->queue, m);
     commit_worker_set_metrics(ing->worker, m);

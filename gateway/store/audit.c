@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "msgw/base/log.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/sign.h"
 #include "msgw/base/idnum.h"
@@ -43,7 +44,11 @@ struct msgw_audit {
     uint64_t seq;
     char last_hash[65];
     msgw_time last_cp;
-    bool broken; /* a write failed: the file may hold a torn line, refuse more */
+    bool broken;        /* a write failed: the file may hold a torn line; refused until recovered */
+    off_t good_size;    /* where the segment ends after the last whole entry: a torn line is cut back */
+    msgw_time last_try; /* the last attempt to recover */
+    char failure[256];  /* what failed, for /readyz */
+    msgw_metric *m_failures; /* msgw_failures_total{component=audit|fsync}; NULL: not counted */
 };
 
 /* ---- shared helpers ---- */
@@ -277,10 +282,21 @@ static bool sync_dir(const char *dir)
     return ok;
 }
 
+/*
+ * A write, sync or file operation failed: the log refuses appends until it recovers (recover_writing),
+ * and the failure is logged and counted — once, when the log breaks, not per refused append.
+ */
 static bool fail(msgw_audit *a, msgw_errors *e, const char *what)
 {
+    int err = errno;
+    msgw_error_add(e, -1, a->dir, NULL, RULE ".io", "%s: %s", what, strerror(err));
+    if (!a->broken) {
+        snprintf(a->failure, sizeof a->failure, "%s: %s", what, strerror(err));
+        msgw_metrics_inc(a->m_failures, 1, strstr(what, "sync") ? "fsync" : "audit");
+        msgw_log(MSGW_LOG_ERROR, "the audit log cannot be written: appends are refused until it recovers", "dir",
+                 a->dir, "detail", a->failure, NULL);
+    }
     a->broken = true;
-    msgw_error_add(e, -1, a->dir, NULL, RULE ".io", "%s: %s", what, strerror(errno));
     return false;
 }
 
@@ -301,6 +317,8 @@ static bool write_entry(msgw_audit *a, const char *kind, json_t *fields, msgw_ti
     bool ok = fwrite(line, 1, n + 1, a->f) == n + 1 && fflush(a->f) == 0;
     free(line);
     if (!ok) return fail(a, e, "cannot write the audit log");
+    off_t end = ftello(a->f);
+    if (end >= 0) a->good_size = end;
     a->seq++;
     a->seg_entries++;
     memcpy(a->last_hash, hash, 65);
@@ -343,7 +361,37 @@ static bool rotate(msgw_audit *a, msgw_errors *e)
     }
     if (!sync_dir(a->dir)) return fail(a, e, "cannot sync the audit directory");
     a->seg_entries = 0;
+    a->good_size = 0;
     return write_checkpoint(a, e);
+}
+
+/*
+ * After a failure, at most once a second: the segment is reopened, cut back to its last whole
+ * entry, and the failure recorded in the chain with a checkpoint.  True when the log is writable
+ * again (the chain goes on unbroken: it never held the torn line).
+ */
+static bool recover_writing(msgw_audit *a, msgw_errors *e)
+{
+    msgw_time now = msgw_time_now();
+    if (!a->broken) return true;
+    if (now - a->last_try < 1000000) return false;
+    a->last_try = now;
+    if (a->f) fclose(a->f); /* what stdio still held is cut below */
+    a->f = NULL;
+    char *path = seg_path(a->dir, a->segno);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    free(path);
+    if (fd < 0 || ftruncate(fd, a->good_size) != 0 || !(a->f = fdopen(fd, "a"))) {
+        if (fd >= 0 && !a->f) close(fd);
+        return false;
+    }
+    /* still broken while the failure is recorded: a write that fails now is not a new failure */
+    json_t *f = json_pack("{s:s, s:s}", "action", "audit.write_failed", "error", a->failure);
+    if (!write_entry(a, "admin", f, now, e) || !write_checkpoint(a, e)) return false;
+    a->broken = false;
+    msgw_log(MSGW_LOG_INFO, "the audit log is writable again", "dir", a->dir, NULL);
+    a->failure[0] = '\0';
+    return true;
 }
 
 /* seq and hash of the last line of buf (a whole segment ending in '\n'). */
@@ -485,7 +533,8 @@ void msgw_audit_destroy(msgw_audit **ap)
         msgw_errors_init(&e);
         if (!a->broken && a->since_cp > 0) write_checkpoint(a, &e);
         msgw_errors_clear(&e);
-        if (fdatasync(fileno(a->f)) != 0) a->broken = true;
+        if (fdatasync(fileno(a->f)) != 0) fail(a, &e, "cannot sync the audit log");
+        msgw_errors_clear(&e);
         fclose(a->f);
     }
     if (a->lock >= 0) close(a->lock);
@@ -505,10 +554,10 @@ static bool checkpoint_due(const msgw_audit *a)
 /* Appends under the lock: a new segment when full, a checkpoint when due. */
 static bool append_locked(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e)
 {
-    if (a->broken) {
+    if (a->broken && !recover_writing(a, e)) {
         json_decref(fields);
-        msgw_error_add(e, -1, a->dir, NULL, RULE ".broken",
-                       "an earlier write failed: reopen the audit log");
+        msgw_error_add(e, -1, a->dir, NULL, RULE ".broken", "an earlier write failed (%s): the audit log recovers once it can be written",
+                       a->failure);
         return false;
     }
     if (a->seg_entries >= a->opt.segment_entries && !rotate(a, e)) {
@@ -538,6 +587,25 @@ bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_err
     bool ok = append_locked(a, kind, fields, e);
     pthread_mutex_unlock(&a->mu);
     return ok;
+}
+
+const char *msgw_audit_problem(msgw_audit *a, char *buf, size_t len)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    pthread_mutex_lock(&a->mu);
+    bool ok = recover_writing(a, &e);
+    if (!ok) snprintf(buf, len, "%s", a->failure);
+    pthread_mutex_unlock(&a->mu);
+    msgw_errors_clear(&e);
+    return ok ? NULL : buf;
+}
+
+void msgw_audit_set_metrics(msgw_audit *a, msgw_metrics *m)
+{
+    pthread_mutex_lock(&a->mu);
+    a->m_failures = msgw_metrics_failures(m);
+    pthread_mutex_unlock(&a->mu);
 }
 
 bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e)

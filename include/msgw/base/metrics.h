@@ -47,6 +47,9 @@ void msgw_metrics_observe(msgw_metric *f, double seconds, ...);
 
 /* The family registered under name, or NULL. */
 msgw_metric *msgw_metrics_find(msgw_metrics *m, const char *name);
+/* msgw_failures_total{component}: failures of the durable parts (store, audit, fsync), each also
+ * logged; registered by whoever counts one first. */
+msgw_metric *msgw_metrics_failures(msgw_metrics *m);
 /* Calls cb with each series' label values and value (a histogram's: its sum), in no particular
  * order; safe while other threads update (a series created meanwhile may be missed). */
 void msgw_metrics_each(msgw_metric *f, void (*cb)(void *ud, const char *const *labels, double value), void *ud);

@@ -18,6 +18,7 @@
 
 #include "msgw/base/date.h"
 #include "msgw/base/error.h"
+#include "msgw/base/metrics.h"
 
 typedef struct msgw_audit msgw_audit;
 
@@ -56,6 +57,16 @@ bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e);
 bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e);
 /* msgw_audit_prune with older_than = now - retention_days. */
 bool msgw_audit_prune_expired(msgw_audit *a, size_t *removed, msgw_errors *e);
+
+/*
+ * NULL while the log can be written; else what failed (into buf).  A write or sync that failed
+ * makes the log refuse appends (each refusal an error); it recovers — the segment cut back to its
+ * last whole entry, the failure recorded in the chain — at the next append or this call, at most
+ * once a second.  For /readyz.
+ */
+const char *msgw_audit_problem(msgw_audit *a, char *buf, size_t len);
+/* Counts failures in m's msgw_failures_total (component audit, or fsync for a sync). */
+void msgw_audit_set_metrics(msgw_audit *a, msgw_metrics *m);
 
 /* Last sequence number written (0 when empty). */
 uint64_t msgw_audit_seq(msgw_audit *a);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "msgw/admin/admin.h"
@@ -132,19 +131,6 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
                json_pack("{s:b,s:o}", "ready", ready, "checks", checks));
 }
 
-/* The store file's size with its write-ahead log: "sqlite:PATH" or PATH. */
-static double store_bytes(const char *spec)
-{
-    const char *path = strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec;
-    char wal[4200];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    struct stat st;
-    double n = 0;
-    if (stat(path, &st) == 0) n += (double)st.st_size;
-    if (stat(wal, &st) == 0) n += (double)st.st_size;
-    return n;
-}
-
 static void cert_expiry(msgw_admin *a, const char *name, const char *path, msgw_time now)
 {
     msgw_time exp = path ? msgw_tls_cert_expiry(path) : 0;
@@ -158,8 +144,10 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     msgw_errors e;
     msgw_errors_init(&e);
     json_t *queues = NULL;
-    if (!a->store) a->store = msgw_store_open_delivery(a->store_spec, &e);
+    int64_t bytes = 0;
+    if (!a->store) a->store = msgw_store_open(a->store_spec, MSGW_STORE_DELIVERY, &e);
     if (a->store) msgw_store_queues(a->store, &queues, &e);
+    if (a->store) msgw_store_size(a->store, &bytes, &e);
     for (size_t i = 0; queues && i < a->cfg->ndepartments; i++) {
         const char *id = a->cfg->departments[i].id;
         json_t *q = json_object_get(queues, id);
@@ -170,7 +158,7 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     }
     json_decref(queues);
     msgw_errors_clear(&e);
-    msgw_metrics_set(a->m_size, store_bytes(a->store_spec));
+    msgw_metrics_set(a->m_size, (double)bytes);
     cert_expiry(a, "gateway", a->cfg->tls_cert, now);
     cert_expiry(a, "ca", a->cfg->tls_ca, now);
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
@@ -215,7 +203,8 @@ void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_sp
 /* The admin module's own store connection, opened at first use. */
 static msgw_store *admin_store(msgw_admin *a, msgw_errors *e)
 {
-    if (!a->store && a->store_spec) a->store = msgw_store_open_delivery(a->store_spec, e);
+    if (!a->store && a->store_spec)
+        a->store = msgw_store_open(a->store_spec, MSGW_STORE_DELIVERY, e);
     return a->store;
 }
 

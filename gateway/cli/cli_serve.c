@@ -223,9 +223,9 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!d->cat) return false;
     mkdir(d->cfg->data_dir, 0700);
     char *spec = d->store_spec;
-    if (d->cfg->store) snprintf(spec, sizeof d->store_spec, "%s", d->cfg->store);
-    else snprintf(spec, sizeof d->store_spec, "sqlite:%s/msgw.db", d->cfg->data_dir);
-    d->store = msgw_store_open(spec, e);
+    if (!msgw_store_address(d->cfg->store, d->cfg->data_dir, spec, sizeof d->store_spec, e))
+        return false;
+    d->store = msgw_store_open(spec, 0, e);
     if (!d->store) return false;
     msgw_adapter_ctx_defaults(&d->ctx, d->dict, d->schemas);
     d->ctx.max_document_bytes = d->cfg->max_body_bytes;

@@ -25,18 +25,17 @@ static const char trace_help[] =
     "Exit status: 0 found, 1 no stored record has that message id (a rejected record is never\n"
     "stored: see the audit log), 2 usage or store error.\n";
 
-/* The store the configuration names (its "store", else DATA_DIR/msgw.db). */
+/* The address of the store the configuration names (msgw_store_address). */
 static bool store_of_config(const char *path, char *spec, size_t len)
 {
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_dict *dict = msgw_dict_new_default(&e);
     msgw_config *cfg = dict ? msgw_config_load(path, dict, &e) : NULL;
-    if (cfg && cfg->store) snprintf(spec, len, "%s", cfg->store);
-    else if (cfg) snprintf(spec, len, "sqlite:%s/msgw.db", cfg->data_dir);
+    bool ok = cfg && msgw_store_address(cfg->store, cfg->data_dir, spec, len, &e);
     char buf[1024];
-    for (size_t i = 0; i < e.n; i++) fprintf(stderr, "msgw trace: %s\n", msgw_error_format(&e.v[i], buf, sizeof buf));
-    bool ok = cfg != NULL;
+    for (size_t i = 0; i < e.n; i++)
+        fprintf(stderr, "msgw trace: %s\n", msgw_error_format(&e.v[i], buf, sizeof buf));
     msgw_config_destroy(&cfg);
     msgw_dict_destroy(&dict);
     msgw_errors_clear(&e);
@@ -113,7 +112,7 @@ int msgw_cmd_trace(int argc, char **argv)
     else if (!store_of_config(config, spec, sizeof spec)) return MSGW_EXIT_USAGE;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_store *s = msgw_store_open_delivery(spec, &e);
+    msgw_store *s = msgw_store_open(spec, MSGW_STORE_DELIVERY, &e);
     json_t *t = NULL;
     bool ok = s && msgw_store_trace(s, argv[optind], &t, &e);
     char buf[1024];

@@ -256,7 +256,7 @@ static void *run(void *arg)
 msgw_deliverer *msgw_deliverer_new(const msgw_config *cfg, const char *store_spec, msgw_feed *feed,
                                    msgw_audit *audit, msgw_metrics *metrics, int wake_fd, msgw_errors *e)
 {
-    msgw_store *store = msgw_store_open_delivery(store_spec, e);
+    msgw_store *store = msgw_store_open(store_spec, MSGW_STORE_DELIVERY, e);
     if (!store) return NULL;
     msgw_deliverer *d = calloc(1, sizeof *d);
     if (!d) abort();

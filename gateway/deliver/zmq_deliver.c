@@ -539,7 +539,7 @@ msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config 
     z->hub = hub;
     z->feed = feed;
     set_config(z, cfg);
-    z->store = msgw_store_open_delivery(store_spec, e);
+    z->store = msgw_store_open(store_spec, MSGW_STORE_DELIVERY, e);
     if (!z->store) {
         msgw_zmq_deliverer_destroy(&z);
         return NULL;

@@ -1,19 +1,19 @@
 /*
- * The store front: picks the backend from the spec and forwards.  Adding a
- * backend (PostgreSQL) is one entry in `backends` and one file.
+ * The store front: reads the address, picks the backend its scheme names,
+ * and forwards.  Adding a backend (PostgreSQL) is its own file and one line
+ * in `backends`.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "msgw/store/store.h"
 
+/* The backends, by the scheme of their addresses ("sqlite:PATH"); the first is the default for an
+ * address without a scheme. */
 extern const msgw_store_backend msgw_store_sqlite;
-
-static const struct {
-    const char *scheme;
-    const msgw_store_backend *backend;
-} backends[] = {
-    {"sqlite:", &msgw_store_sqlite},
+static const msgw_store_backend *const backends[] = {
+    &msgw_store_sqlite,
 };
 
 struct msgw_store {
@@ -21,15 +21,49 @@ struct msgw_store {
     void *impl;
 };
 
-static msgw_store *open_store(const char *spec, unsigned flags, msgw_errors *e)
+/* The length of address's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), up to
+ * the colon; 0 when it has none (a plain path). */
+static size_t scheme_length(const char *address)
 {
-    const msgw_store_backend *b = &msgw_store_sqlite;
-    const char *location = spec;
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-        if (strncmp(spec, backends[i].scheme, strlen(backends[i].scheme)) == 0) {
-            b = backends[i].backend;
-            location = spec + strlen(backends[i].scheme);
+    static const char more[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.";
+    if (!((*address >= 'a' && *address <= 'z') || (*address >= 'A' && *address <= 'Z'))) return 0;
+    size_t n = strspn(address, more);
+    return address[n] == ':' ? n : 0;
+}
+
+/* The backend address names, and the location it is given (what follows the scheme). */
+static const msgw_store_backend *backend_of(const char *address, const char **location,
+                                            msgw_errors *e)
+{
+    size_t n = scheme_length(address);
+    if (n == 0 && *address) { /* a plain path: the embedded default, as before addresses */
+        *location = address;
+        return backends[0];
+    }
+    for (size_t i = 0; n && i < sizeof backends / sizeof backends[0]; i++)
+        if (strlen(backends[i]->name) == n && strncmp(address, backends[i]->name, n) == 0) {
+            *location = address + n + 1;
+            return backends[i];
         }
+    char known[128] = "";
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s:...", i ? ", " : "",
+                 backends[i]->name);
+    if (n)
+        msgw_error_add(e, -1, address, NULL, "store.address",
+                       "unknown store address: no backend has the scheme '%.*s' (known: %s)",
+                       (int)n, address, known);
+    else
+        msgw_error_add(e, -1, address, NULL, "store.address", "empty store address (known: %s)",
+                       known);
+    return NULL;
+}
+
+msgw_store *msgw_store_open(const char *address, unsigned flags, msgw_errors *e)
+{
+    const char *location = NULL;
+    const msgw_store_backend *b = backend_of(address ? address : "", &location, e);
+    if (!b) return NULL;
     void *impl = b->open(location, flags, e);
     if (!impl) return NULL;
     msgw_store *s = calloc(1, sizeof *s);
@@ -39,14 +73,15 @@ static msgw_store *open_store(const char *spec, unsigned flags, msgw_errors *e)
     return s;
 }
 
-msgw_store *msgw_store_open(const char *spec, msgw_errors *e)
+bool msgw_store_address(const char *configured, const char *data_dir, char *out, size_t len,
+                        msgw_errors *e)
 {
-    return open_store(spec, 0, e);
-}
-
-msgw_store *msgw_store_open_delivery(const char *spec, msgw_errors *e)
-{
-    return open_store(spec, MSGW_STORE_DELIVERY, e);
+    int n = configured ? snprintf(out, len, "%s", configured)
+                       : snprintf(out, len, "%s:%s/msgw.db", backends[0]->name, data_dir);
+    if (n >= 0 && (size_t)n < len) return true;
+    msgw_error_add(e, -1, configured ? configured : data_dir, NULL, "store.address",
+                   "the store's address is longer than %zu bytes", len - 1);
+    return false;
 }
 
 void msgw_store_close(msgw_store **sp)
@@ -144,6 +179,12 @@ bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats
                           msgw_errors *e)
 {
     return s->b->stats(s->impl, recipient, out, e);
+}
+
+bool msgw_store_size(msgw_store *s, int64_t *bytes, msgw_errors *e)
+{
+    *bytes = 0;
+    return s->b->size(s->impl, bytes, e);
 }
 
 int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,

@@ -12,8 +12,10 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "msgw/base/buf.h"
 #include "msgw/model/canon.h"
@@ -645,6 +647,21 @@ static bool sqlite_stats(void *impl, const char *recipient, msgw_store_stats *ou
     return ok || fail(s, e, "statistics");
 }
 
+/* The database file and its write-ahead log, as the file system counts them. */
+static bool sqlite_size(void *impl, int64_t *bytes, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    (void)e;
+    const char *path = sqlite3_db_filename(s->db, "main");
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", path ? path : "");
+    struct stat st;
+    *bytes = 0;
+    if (path && stat(path, &st) == 0) *bytes += st.st_size;
+    if (path && stat(wal, &st) == 0) *bytes += st.st_size;
+    return true;
+}
+
 static int sqlite_known(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
                         msgw_errors *e)
 {
@@ -1091,4 +1108,5 @@ const msgw_store_backend msgw_store_sqlite = {
     .due_among = sqlite_due_among,
     .settle = sqlite_settle,
     .stats = sqlite_stats,
+    .size = sqlite_size,
 };

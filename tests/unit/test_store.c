@@ -37,7 +37,7 @@ static int setup(void **state)
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
     msgw_errors e;
     msgw_errors_init(&e);
-    f->s = msgw_store_open(f->path, &e);
+    f->s = msgw_store_open(f->path, 0, &e);
     assert_non_null(f->s);
     msgw_errors_clear(&e);
     size_t len;
@@ -221,7 +221,8 @@ static void test_settle_batch(void **state)
     msgw_store_item it = {
         .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 7};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
-    msgw_store *dl = msgw_store_open_delivery(f->path, &e); /* a deliverer's own connection */
+    msgw_store *dl =
+        msgw_store_open(f->path, MSGW_STORE_DELIVERY, &e); /* a deliverer's own connection */
     assert_non_null(dl);
 
     /* one query, two recipients, each up to its own limit; cdpf is not asked for */
@@ -303,7 +304,7 @@ static void test_settle_batch(void **state)
 
     /* what the deliverer wrote is in the file: attempts and states as settled */
     msgw_store_close(&f->s);
-    f->s = msgw_store_open(f->path, &e);
+    f->s = msgw_store_open(f->path, 0, &e);
     assert_non_null(f->s);
     stats(f, &st);
     assert_int_equal(st.delivered, 2);
@@ -347,7 +348,7 @@ static void reopen(fx *f)
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_store_close(&f->s); /* the last connection: the WAL is checkpointed into the file */
-    f->s = msgw_store_open(f->path, &e);
+    f->s = msgw_store_open(f->path, 0, &e);
     assert_non_null(f->s);
     msgw_errors_clear(&e);
 }
@@ -503,6 +504,42 @@ static void test_prune_records(void **state)
     msgw_errors_clear(&e);
 }
 
+/* Addresses: "sqlite:PATH" and a plain PATH open the same SQLite file; an unknown scheme and an
+ * empty address are refused, naming the address; the daemon's default is msgw.db in its data
+ * directory. */
+static void test_address(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_store_item it = {.record = record_with_id(f, "a:1"), .sender = "mca"};
+    assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
+    char address[256];
+    snprintf(address, sizeof address, "sqlite:%s", f->path);
+    msgw_store *s = msgw_store_open(address, MSGW_STORE_DELIVERY, &e);
+    assert_non_null(s);
+    assert_string_equal(msgw_store_backend_name(s), "sqlite");
+    assert_int_equal(msgw_store_known(s, "a:1", NULL, NULL, &e), 1);
+    msgw_store_close(&s);
+    assert_null(s);
+    assert_null(msgw_store_open("postgresql://localhost/msgw", 0, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
+    assert_string_equal(e.v[0].location, "postgresql://localhost/msgw");
+    msgw_errors_clear(&e);
+    msgw_errors_init(&e);
+    assert_null(msgw_store_open("", 0, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
+    msgw_errors_clear(&e);
+    msgw_errors_init(&e);
+    assert_true(msgw_store_address(NULL, "/var/lib/msgw", address, sizeof address, &e));
+    assert_string_equal(address, "sqlite:/var/lib/msgw/msgw.db");
+    assert_true(msgw_store_address("sqlite:/x.db", "/var/lib/msgw", address, sizeof address, &e));
+    assert_string_equal(address, "sqlite:/x.db");
+    assert_false(msgw_store_address(NULL, "/var/lib/msgw", address, 8, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
+    msgw_errors_clear(&e);
+}
+
 static void test_kill_9_loses_nothing_acknowledged(void **state)
 {
     fx *f = *state;
@@ -515,7 +552,7 @@ static void test_kill_9_loses_nothing_acknowledged(void **state)
         close(fds[0]);
         msgw_errors e;
         msgw_errors_init(&e);
-        msgw_store *s = msgw_store_open(f->path, &e);
+        msgw_store *s = msgw_store_open(f->path, 0, &e);
         for (int i = 0;; i++) {
             char id[32];
             snprintf(id, sizeof id, "k:%d", i);
@@ -541,7 +578,7 @@ static void test_kill_9_loses_nothing_acknowledged(void **state)
     fclose(in);
     msgw_errors e;
     msgw_errors_init(&e);
-    f->s = msgw_store_open(f->path, &e);
+    f->s = msgw_store_open(f->path, 0, &e);
     assert_non_null(f->s);
     for (int i = 0; i < acked; i++) {
         char id[32];
@@ -567,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_returns_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_address, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

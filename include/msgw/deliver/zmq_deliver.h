@@ -12,7 +12,7 @@
  * On READY, whatever was in flight to that department is sent again at
  * once.  One person's messages go one at a time, in order.
  *
- * A thread with its own store connection (msgw_store_open_delivery) and
+ * A thread with its own store connection (MSGW_STORE_DELIVERY) and
  * its own socket does it all: zmq_poll interleaves acknowledgements with
  * one store query for every connected department; each pass's outcomes are
  * settled in one transaction, and published on the feed ("delivery").

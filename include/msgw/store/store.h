@@ -14,7 +14,7 @@
  *
  * Delivery bookkeeping is batched too: msgw_store_settle records the
  * outcomes of many delivery attempts in one transaction.  The deliverers
- * open their own connections with msgw_store_open_delivery, whose commits
+ * open their own connections (msgw_store_open with MSGW_STORE_DELIVERY), whose commits
  * may be lost on power loss (never on a crash of the process): a lost
  * delivery mark only makes the message be sent again, which at-least-once
  * delivery allows (docs/store.md).
@@ -162,6 +162,7 @@ typedef struct msgw_store_backend {
                       msgw_time now, msgw_store_deliveries *out, msgw_errors *e);
     bool (*settle)(void *impl, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e);
     bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
+    bool (*size)(void *impl, int64_t *bytes, msgw_errors *e);
     int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
                  msgw_errors *e);
     bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
@@ -182,11 +183,21 @@ typedef struct msgw_store_backend {
                         void *ud, msgw_errors *e);
 } msgw_store_backend;
 
-/* "sqlite:PATH" or a plain PATH (SQLite). */
-msgw_store *msgw_store_open(const char *spec, msgw_errors *e);
-/* The same store, for a deliverer's bookkeeping (MSGW_STORE_DELIVERY). */
-msgw_store *msgw_store_open_delivery(const char *spec, msgw_errors *e);
+/*
+ * Opens the store at address, the only place an address is read: "sqlite:PATH" (a path without a
+ * scheme is taken as a SQLite file too).  flags: 0 for the writer's connection, or
+ * MSGW_STORE_DELIVERY.  An address whose scheme names no backend is refused with an error
+ * (store.address) that names it.
+ */
+msgw_store *msgw_store_open(const char *address, unsigned flags, msgw_errors *e);
 void msgw_store_close(msgw_store **s);
+/*
+ * The daemon's store address into out (len bytes): the configured one (the configuration's
+ * "store"; NULL: none), else the SQLite file msgw.db in data_dir.  False, with an error, when it
+ * does not fit.
+ */
+bool msgw_store_address(const char *configured, const char *data_dir, char *out, size_t len,
+                        msgw_errors *e);
 const char *msgw_store_backend_name(const msgw_store *s);
 
 /* Commits a batch atomically (all or nothing) and durably; fills each item's outcome. */
@@ -221,6 +232,8 @@ bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *
 bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e);
 bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
                           msgw_errors *e);
+/* The bytes the store takes on disk (for SQLite, the database file and its write-ahead log). */
+bool msgw_store_size(msgw_store *s, int64_t *bytes, msgw_errors *e);
 /* 1 when a record with this message id is stored (its seq and recorded time filled), 0 when not,
  * -1 on error. */
 int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,

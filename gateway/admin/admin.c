@@ -17,11 +17,13 @@
 
 #include "msgw/admin/admin.h"
 #include "msgw/admin/admin_live.h"
+#include "msgw/admin/present.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/embedded.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/idnum.h"
 #include "msgw/net/tls.h"
+#include "msgw/store/query.h"
 
 struct msgw_admin {
     struct event_base *base;
@@ -137,26 +139,36 @@ static void cert_expiry(msgw_admin *a, const char *name, const char *path, msgw_
     if (exp) msgw_metrics_set(a->m_expiry, (double)(exp - now) / 1e6, name);
 }
 
+/* The queue of recipient in q; an empty one when it has neither pending nor dead messages. */
+static msgw_queue_row queue_of(const msgw_queue_rows *q, const char *recipient)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->v[i].recipient, recipient) == 0) return q->v[i];
+    return (msgw_queue_row){.recipient = recipient};
+}
+
 /* GET /metrics: what is counted as it happens, and the gauges read now. */
 static void metrics(msgw_admin *a, struct evhttp_request *req)
 {
     msgw_time now = msgw_time_now();
     msgw_errors e;
     msgw_errors_init(&e);
-    json_t *queues = NULL;
+    msgw_arena *arena = msgw_arena_new(0);
+    msgw_queue_rows queues = {0};
+    bool read = false;
     int64_t bytes = 0;
     if (!a->store) a->store = msgw_store_open(a->store_spec, MSGW_STORE_DELIVERY, &e);
-    if (a->store) msgw_store_queues(a->store, &queues, &e);
+    if (a->store) read = msgw_store_queues(a->store, arena, &queues, &e);
     if (a->store) msgw_store_size(a->store, &bytes, &e);
-    for (size_t i = 0; queues && i < a->cfg->ndepartments; i++) {
+    for (size_t i = 0; read && i < a->cfg->ndepartments; i++) {
         const char *id = a->cfg->departments[i].id;
-        json_t *q = json_object_get(queues, id);
-        msgw_time oldest = json_integer_value(json_object_get(q, "oldest_pending"));
-        msgw_metrics_set(a->m_pending, (double)json_integer_value(json_object_get(q, "pending")), id);
-        msgw_metrics_set(a->m_oldest, oldest ? (double)(now - oldest) / 1e6 : 0, id);
-        msgw_metrics_set(a->m_dead, (double)json_integer_value(json_object_get(q, "dead")), id);
+        msgw_queue_row q = queue_of(&queues, id);
+        msgw_metrics_set(a->m_pending, (double)q.pending, id);
+        msgw_metrics_set(a->m_oldest, q.oldest_pending ? (double)(now - q.oldest_pending) / 1e6 : 0,
+                         id);
+        msgw_metrics_set(a->m_dead, (double)q.dead, id);
     }
-    json_decref(queues);
+    msgw_arena_destroy(&arena);
     msgw_errors_clear(&e);
     msgw_metrics_set(a->m_size, (double)bytes);
     cert_expiry(a, "gateway", a->cfg->tls_cert, now);
@@ -229,10 +241,10 @@ static void lookup(msgw_admin *a, struct evhttp_request *req, const char *escape
     free(key);
 }
 
-/* GET /v1/messages/{id}: the message end to end (msgw_store_trace; docs/admin.md). */
+/* GET /v1/messages/{id}: the message end to end (msgw_present_trace; docs/admin.md). */
 static void message_trace(msgw_admin *a, struct evhttp_request *req, const char *escaped)
 {
-    lookup(a, req, escaped, msgw_store_trace, "trace.unknown",
+    lookup(a, req, escaped, msgw_present_trace, "trace.unknown",
            "no stored record has this message id (a rejected record is never stored)");
 }
 
@@ -247,13 +259,14 @@ static const char *query_param(struct evhttp_request *req, struct evkeyvalq *q, 
 /* How many dead letters the store holds (-1: it cannot be read). */
 static json_int_t dead_total(msgw_admin *a, msgw_errors *e)
 {
-    json_t *queues = NULL, *q;
-    const char *who;
-    if (!admin_store(a, e) || !msgw_store_queues(a->store, &queues, e)) return -1;
+    msgw_arena *arena = msgw_arena_new(0);
+    msgw_queue_rows queues = {0};
+    bool read = admin_store(a, e) && msgw_store_queues(a->store, arena, &queues, e);
     json_int_t n = 0;
-    json_object_foreach(queues, who, q) n += json_integer_value(json_object_get(q, "dead"));
-    json_decref(queues);
-    return n;
+    for (size_t i = 0; i < queues.n; i++)
+        n += queues.v[i].dead;
+    msgw_arena_destroy(&arena);
+    return read ? n : -1;
 }
 
 /* GET /v1/deadletters: the dead letters, oldest first (at most 1,000), and how many there are. */
@@ -263,7 +276,8 @@ static void dead_letters(msgw_admin *a, struct evhttp_request *req)
     msgw_errors_init(&e);
     json_t *list = NULL;
     json_int_t total = dead_total(a, &e);
-    if (total < 0 || !msgw_store_dead_letters(a->store, 1000, &list, &e)) store_unavailable(req, &e);
+    if (total < 0 || !msgw_present_dead_letters(a->store, 1000, &list, &e))
+        store_unavailable(req, &e);
     else reply_json(req, 200, "OK", json_pack("{s:o,s:I}", "dead_letters", list, "total", total));
     msgw_errors_clear(&e);
 }
@@ -486,18 +500,19 @@ static json_t *live_stats(void *ud)
     msgw_metrics_each(msgw_metrics_find(a->metrics, "msgw_eligibility_transitions_total"), add_transition, transitions);
     msgw_errors e;
     msgw_errors_init(&e);
-    json_t *queues = NULL;
-    if (admin_store(a, &e)) msgw_store_queues(a->store, &queues, &e);
+    msgw_arena *arena = msgw_arena_new(0);
+    msgw_queue_rows queues = {0};
+    if (admin_store(a, &e)) msgw_store_queues(a->store, arena, &queues, &e);
     msgw_errors_clear(&e);
-    const char *id;
-    json_t *q;
-    json_object_foreach(queues, id, q) {
-        msgw_time oldest = json_integer_value(json_object_get(q, "oldest_pending"));
-        json_object_set_new(outbox, id,
-                            json_pack("{s:O,s:f,s:O}", "pending", json_object_get(q, "pending"), "oldest_seconds",
-                                      oldest ? (double)(now - oldest) / 1e6 : 0.0, "dead", json_object_get(q, "dead")));
+    for (size_t i = 0; i < queues.n; i++) {
+        const msgw_queue_row *q = &queues.v[i];
+        json_object_set_new(
+            outbox, q->recipient,
+            json_pack("{s:I,s:f,s:I}", "pending", (json_int_t)q->pending, "oldest_seconds",
+                      q->oldest_pending ? (double)(now - q->oldest_pending) / 1e6 : 0.0, "dead",
+                      (json_int_t)q->dead));
     }
-    json_decref(queues);
+    msgw_arena_destroy(&arena);
     return json_pack("{s:s,s:o,s:o,s:o,s:o}", "time", msgw_time_format(now, when), "received", received, "deliveries",
                      deliveries, "outbox", outbox, "transitions", transitions);
 }
@@ -550,7 +565,8 @@ static void transitions(msgw_admin *a, struct evhttp_request *req)
     msgw_errors e;
     msgw_errors_init(&e);
     json_t *list = NULL;
-    if (!admin_store(a, &e) || !msgw_store_transitions(a->store, &f, &list, &e)) store_unavailable(req, &e);
+    if (!admin_store(a, &e) || !msgw_present_transitions(a->store, &f, &list, &e))
+        store_unavailable(req, &e);
     else reply_json(req, 200, "OK", json_pack("{s:o}", "transitions", list));
     evhttp_clear_headers(&q);
     msgw_errors_clear(&e);
@@ -571,7 +587,7 @@ static void person(msgw_admin *a, struct evhttp_request *req, const char *escape
                           &ae);
     msgw_errors_clear(&ae);
     free(id);
-    lookup(a, req, escaped, msgw_store_person, "person.unknown",
+    lookup(a, req, escaped, msgw_present_person, "person.unknown",
            "the gateway holds no facts, verdicts or transitions of this person");
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "msgw/admin/present.h"
 #include "msgw/net/config.h"
 #include "msgw/store/store.h"
 
@@ -114,7 +115,7 @@ int msgw_cmd_trace(int argc, char **argv)
     msgw_errors_init(&e);
     msgw_store *s = msgw_store_open(spec, MSGW_STORE_DELIVERY, &e);
     json_t *t = NULL;
-    bool ok = s && msgw_store_trace(s, argv[optind], &t, &e);
+    bool ok = s && msgw_present_trace(s, argv[optind], &t, &e);
     char buf[1024];
     for (size_t i = 0; i < e.n; i++) fprintf(stderr, "msgw trace: %s\n", msgw_error_format(&e.v[i], buf, sizeof buf));
     int rc = !ok ? MSGW_EXIT_USAGE : t ? MSGW_EXIT_OK : MSGW_EXIT_INVALID;

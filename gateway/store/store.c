@@ -1,24 +1,20 @@
 /*
- * The store front: reads the address, picks the backend its scheme names,
- * and forwards.  Adding a backend (PostgreSQL) is its own file and one line
- * in `backends`.
+ * The store front, write path: reads the address, picks the backend its
+ * scheme names, and forwards to the backend's write operations
+ * (gateway/store/backend.h); the query side's front is query.c.  Adding a
+ * backend (PostgreSQL) is its own file and one line in `backends`.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgw/store/store.h"
+#include "backend.h"
 
 /* The backends, by the scheme of their addresses ("sqlite:PATH"); the first is the default for an
  * address without a scheme. */
 extern const msgw_store_backend msgw_store_sqlite;
 static const msgw_store_backend *const backends[] = {
     &msgw_store_sqlite,
-};
-
-struct msgw_store {
-    const msgw_store_backend *b;
-    void *impl;
 };
 
 /* The length of address's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), up to
@@ -64,7 +60,7 @@ msgw_store *msgw_store_open(const char *address, unsigned flags, msgw_errors *e)
     const char *location = NULL;
     const msgw_store_backend *b = backend_of(address ? address : "", &location, e);
     if (!b) return NULL;
-    void *impl = b->open(location, flags, e);
+    void *impl = b->ops->open(location, flags, e);
     if (!impl) return NULL;
     msgw_store *s = calloc(1, sizeof *s);
     if (!s) abort();
@@ -87,7 +83,7 @@ bool msgw_store_address(const char *configured, const char *data_dir, char *out,
 void msgw_store_close(msgw_store **sp)
 {
     if (!sp || !*sp) return;
-    (*sp)->b->close((*sp)->impl);
+    (*sp)->b->ops->close((*sp)->impl);
     free(*sp);
     *sp = NULL;
 }
@@ -100,13 +96,29 @@ const char *msgw_store_backend_name(const msgw_store *s)
 bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,
                        msgw_errors *e)
 {
-    return s->b->commit(s->impl, items, n, now, e);
+    return s->b->ops->commit(s->impl, items, n, now, e);
+}
+
+int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
+                     msgw_errors *e)
+{
+    return s->b->ops->known(s->impl, message_id, seq, recorded_at, e);
 }
 
 bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t max,
                     msgw_store_deliveries *out, msgw_errors *e)
 {
-    return s->b->due(s->impl, recipient, now, max, out, e);
+    out->v = NULL;
+    out->n = 0;
+    return s->b->ops->due(s->impl, recipient ? &recipient : NULL, &max, 1, now, out, e);
+}
+
+bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
+                          msgw_time now, msgw_store_deliveries *out, msgw_errors *e)
+{
+    out->v = NULL;
+    out->n = 0;
+    return n == 0 || s->b->ops->due(s->impl, recipients, max, n, now, out, e);
 }
 
 void msgw_store_deliveries_clear(msgw_store_deliveries *d)
@@ -126,17 +138,9 @@ void msgw_store_deliveries_clear(msgw_store_deliveries *d)
     d->n = 0;
 }
 
-bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
-                          msgw_time now, msgw_store_deliveries *out, msgw_errors *e)
-{
-    out->v = NULL;
-    out->n = 0;
-    return n == 0 || s->b->due_among(s->impl, recipients, max, n, now, out, e);
-}
-
 bool msgw_store_settle(msgw_store *s, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e)
 {
-    return n == 0 || s->b->settle(s->impl, v, n, now, e);
+    return n == 0 || s->b->ops->settle(s->impl, v, n, now, e);
 }
 
 /* One settlement; a message that was not pending is an error for the single-message forms. */
@@ -175,93 +179,42 @@ bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_e
         0, e);
 }
 
-bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
-                          msgw_errors *e)
-{
-    return s->b->stats(s->impl, recipient, out, e);
-}
-
-bool msgw_store_size(msgw_store *s, int64_t *bytes, msgw_errors *e)
-{
-    *bytes = 0;
-    return s->b->size(s->impl, bytes, e);
-}
-
-int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
-                     msgw_errors *e)
-{
-    return s->b->known(s->impl, message_id, seq, recorded_at, e);
-}
-
 bool msgw_store_each_record(msgw_store *s,
                             bool (*cb)(void *ud, int64_t seq, const char *canonical,
                                        msgw_time recorded_at),
                             void *ud, msgw_errors *e)
 {
-    return s->b->each_record(s->impl, cb, ud, e);
+    return s->b->ops->each_record(s->impl, cb, ud, e);
 }
 
 bool msgw_store_each_verdict(msgw_store *s, const char *person,
                              bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
                              msgw_errors *e)
 {
-    return s->b->each_verdict(s->impl, person, cb, ud, e);
-}
-
-bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e)
-{
-    *out = NULL;
-    return s->b->trace(s->impl, message_id, out, e);
-}
-
-bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e)
-{
-    *out = NULL;
-    return s->b->dead_letters(s->impl, max, out, e);
-}
-
-int msgw_store_replay(msgw_store *s, int64_t id, size_t limit, msgw_time now, msgw_errors *e)
-{
-    return s->b->replay(s->impl, id, limit, now, e);
-}
-
-bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e)
-{
-    *out = NULL;
-    return s->b->transitions(s->impl, f, out, e);
-}
-
-bool msgw_store_queues(msgw_store *s, json_t **out, msgw_errors *e)
-{
-    *out = NULL;
-    return s->b->queues(s->impl, out, e);
-}
-
-bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e)
-{
-    *out = NULL;
-    return s->b->person(s->impl, person, out, e);
+    return s->b->ops->each_verdict(s->impl, person, cb, ud, e);
 }
 
 bool msgw_store_meta_get(msgw_store *s, const char *key, int64_t *value, msgw_errors *e)
 {
-    return s->b->meta(s->impl, key, value, false, e);
+    return s->b->ops->meta_get(s->impl, key, value, e);
 }
 
 bool msgw_store_meta_set(msgw_store *s, const char *key, int64_t value, msgw_errors *e)
 {
-    return s->b->meta(s->impl, key, &value, true, e);
+    return s->b->ops->meta_set(s->impl, key, value, e);
 }
 
-bool msgw_store_prune_records(msgw_store *s, msgw_time before, bool (*live)(void *ud, const char *message_id),
-                              void *ud, int64_t *removed, msgw_errors *e)
+bool msgw_store_prune_records(msgw_store *s, msgw_time before,
+                              bool (*live)(void *ud, const char *message_id), void *ud,
+                              int64_t *removed, msgw_errors *e)
 {
     *removed = 0;
-    return s->b->prune_records(s->impl, before, live, ud, removed, e);
+    return s->b->ops->prune_records(s->impl, before, live, ud, removed, e);
 }
 
-bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed, msgw_errors *e)
+bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *removed,
+                      msgw_errors *e)
 {
     *removed = 0;
-    return s->b->prune(s->impl, r, removed, e);
+    return s->b->ops->prune(s->impl, r, removed, e);
 }

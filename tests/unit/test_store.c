@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "msgw/admin/present.h"
+#include "msgw/store/query.h"
 #include "msgw/store/store.h"
 #include "testutil.h"
 
@@ -175,13 +177,16 @@ static void test_outbox_order_retry_dead(void **state)
     assert_int_equal(st.dead, 1);
     assert_int_equal(st.delivered, 1);
     assert_int_equal(st.pending, 1);
-    json_t *q = NULL; /* the dashboard's queue figures agree */
-    assert_true(msgw_store_queues(f->s, &q, &e));
-    json_t *mca = json_object_get(q, "mca");
-    assert_int_equal(json_integer_value(json_object_get(mca, "pending")), 1);
-    assert_int_equal(json_integer_value(json_object_get(mca, "dead")), 1);
-    assert_int_equal(json_integer_value(json_object_get(mca, "oldest_pending")), 100);
-    json_decref(q);
+    msgw_arena *a = msgw_arena_new(0); /* the dashboard's queue figures agree */
+    msgw_queue_rows q;
+    assert_true(msgw_store_queues(f->s, a, &q, &e));
+    assert_int_equal(q.n, 1);
+    const msgw_queue_row *mca = &q.v[0];
+    assert_string_equal(mca->recipient, "mca");
+    assert_int_equal(mca->pending, 1);
+    assert_int_equal(mca->dead, 1);
+    assert_int_equal(mca->oldest_pending, 100);
+    msgw_arena_destroy(&a);
     /* the same event id twice for one recipient is stored once */
     msgw_store_item dup = {
         .record = record_with_id(f, "x:2"), .sender = "x", .outbox = m, .noutbox = 1};
@@ -397,8 +402,9 @@ static void test_retention_returns_space(void **state)
     msgw_errors_clear(&e);
 }
 
-/* The transition log: filtered by service, district (a prefix of either region) and person,
- * newest first, ID numbers masked; a person's page; retention prunes it. */
+/* The transition log as the admin API shows it (gateway/admin/present.c): filtered by service,
+ * district (a prefix of either region) and person, newest first, ID numbers masked; a person's
+ * page; retention prunes it. */
 static void test_transition_log(void **state)
 {
     fx *f = *state;
@@ -417,7 +423,7 @@ static void test_transition_log(void **state)
     assert_true(msgw_store_commit(f->s, &it[0], 1, 1000000, &e));
     assert_true(msgw_store_commit(f->s, &it[1], 1, 5000000, &e));
     json_t *out = NULL;
-    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
+    assert_true(msgw_present_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
     assert_int_equal(json_array_size(out), 3);
     json_t *first = json_array_get(out, 0); /* newest first: the LOST */
     assert_string_equal(json_string_value(json_object_get(first, "kind")), "lost");
@@ -430,17 +436,20 @@ static void test_transition_log(void **state)
     assert_int_equal(json_integer_value(json_object_get(last, "amount")), 12345);
     assert_null(strstr(json_string_value(json_object_get(last, "explanation")), p1)); /* scrubbed */
     json_decref(out);
-    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.service = "S2", .max = 10}, &out, &e));
+    assert_true(msgw_present_transitions(
+        f->s, &(msgw_transition_filter){.service = "S2", .max = 10}, &out, &e));
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
     /* a residence in Tianjin matches district 12 as well as a Tianjin hukou */
-    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.district = "1201", .max = 10}, &out, &e));
+    assert_true(msgw_present_transitions(
+        f->s, &(msgw_transition_filter){.district = "1201", .max = 10}, &out, &e));
     assert_int_equal(json_array_size(out), 3);
     json_decref(out);
-    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.district = "1310", .max = 10}, &out, &e));
+    assert_true(msgw_present_transitions(
+        f->s, &(msgw_transition_filter){.district = "1310", .max = 10}, &out, &e));
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
-    assert_true(msgw_store_person(f->s, p1, &out, &e));
+    assert_true(msgw_present_person(f->s, p1, &out, &e));
     assert_non_null(out);
     assert_string_equal(json_string_value(json_object_get(out, "person")), "120104********1234");
     assert_int_equal(json_array_size(json_object_get(out, "transitions")), 2);
@@ -451,12 +460,12 @@ static void test_transition_log(void **state)
     assert_null(strstr(dump, p1));
     free(dump);
     json_decref(out);
-    assert_true(msgw_store_person(f->s, "110101199001010000", &out, &e));
+    assert_true(msgw_present_person(f->s, "110101199001010000", &out, &e));
     assert_null(out); /* unknown */
     int64_t removed = 0;
     assert_true(msgw_store_prune(f->s, &(msgw_store_retention){.transitions_before = 2000000}, &removed, &e));
     assert_int_equal(removed, 2);
-    assert_true(msgw_store_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
+    assert_true(msgw_present_transitions(f->s, &(msgw_transition_filter){.max = 10}, &out, &e));
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
     msgw_errors_clear(&e);

@@ -2,9 +2,11 @@
  * The durable store: everything the gateway must not lose — the records it
  * acknowledged (with their outcome, so a replay is answered from the store),
  * their facts with provenance, and the outbox of messages to deliver with
- * their delivery state — behind one backend interface.  SQLite is the
- * embedded default (gateway/store/store_sqlite.c); nothing backend-specific leaks
- * out of this header.
+ * their delivery state.  This header is its write path, the part the
+ * pipeline and the deliverers use; what the administrators and the trace
+ * read is msgw/store/query.h.  Both are served by a backend chosen by the
+ * store's address (gateway/store/store.c); SQLite is the embedded default
+ * (gateway/store/store_sqlite.c).  Nothing backend-specific leaks out.
  *
  * Writes are batched: msgw_store_commit runs one transaction for many
  * records (group commit: one fsync for all of them) and writes each record's
@@ -22,7 +24,6 @@
 #ifndef MSGW_STORE_H
 #define MSGW_STORE_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,14 +62,6 @@ typedef struct msgw_store_verdict {
     const char *hukou_region, *residence_region; /* the person's, for the district filter */
     const char *explanation;                    /* readable, with its provenance */
 } msgw_store_verdict;
-
-/* Which logged transitions to list (msgw_store_transitions); NULL fields do not filter. */
-typedef struct msgw_transition_filter {
-    const char *service;  /* a service code */
-    const char *district; /* a GB/T 2260 prefix, matched against the hukou and residence regions */
-    const char *person;   /* an ID number */
-    size_t max;           /* at most this many, newest first */
-} msgw_transition_filter;
 
 /* What retention removes (msgw_store_prune); a time of 0 keeps that kind of row. */
 typedef struct msgw_store_retention {
@@ -113,11 +106,6 @@ typedef struct msgw_store_deliveries {
     size_t n;
 } msgw_store_deliveries;
 
-typedef struct msgw_store_stats {
-    int64_t records, facts, pending, delivered, dead;
-    msgw_time oldest_pending; /* 0 when none */
-} msgw_store_stats;
-
 /* What happened to a delivery (msgw_store_settle). */
 typedef enum msgw_settle_outcome {
     MSGW_SETTLE_DELIVERED, /* delivered (acknowledged): done */
@@ -149,39 +137,6 @@ typedef struct msgw_settlement {
 enum { MSGW_STORE_DELIVERY = 1 };
 
 typedef struct msgw_store msgw_store;
-
-/* The backend interface: one struct of functions per backend (SQLite now, PostgreSQL later). */
-typedef struct msgw_store_backend {
-    const char *name;
-    void *(*open)(const char *location, unsigned flags, msgw_errors *e);
-    void (*close)(void *impl);
-    bool (*commit)(void *impl, msgw_store_item *items, size_t n, msgw_time now, msgw_errors *e);
-    bool (*due)(void *impl, const char *recipient, msgw_time now, size_t max,
-                msgw_store_deliveries *out, msgw_errors *e);
-    bool (*due_among)(void *impl, const char *const *recipients, const size_t *max, size_t n,
-                      msgw_time now, msgw_store_deliveries *out, msgw_errors *e);
-    bool (*settle)(void *impl, msgw_settlement *v, size_t n, msgw_time now, msgw_errors *e);
-    bool (*stats)(void *impl, const char *recipient, msgw_store_stats *out, msgw_errors *e);
-    bool (*size)(void *impl, int64_t *bytes, msgw_errors *e);
-    int (*known)(void *impl, const char *message_id, int64_t *seq, msgw_time *recorded_at,
-                 msgw_errors *e);
-    bool (*trace)(void *impl, const char *message_id, json_t **out, msgw_errors *e);
-    bool (*dead_letters)(void *impl, size_t max, json_t **out, msgw_errors *e);
-    bool (*prune)(void *impl, const msgw_store_retention *r, int64_t *removed, msgw_errors *e);
-    bool (*transitions)(void *impl, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
-    bool (*person)(void *impl, const char *person, json_t **out, msgw_errors *e);
-    bool (*queues)(void *impl, json_t **out, msgw_errors *e);
-    bool (*meta)(void *impl, const char *key, int64_t *value, bool set, msgw_errors *e);
-    bool (*prune_records)(void *impl, msgw_time before, bool (*live)(void *ud, const char *message_id), void *ud,
-                          int64_t *removed, msgw_errors *e);
-    int (*replay)(void *impl, int64_t id, size_t limit, msgw_time now, msgw_errors *e);
-    bool (*each_verdict)(void *impl, const char *person,
-                         bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud, msgw_errors *e);
-    bool (*each_record)(void *impl,
-                        bool (*cb)(void *ud, int64_t seq, const char *canonical,
-                                   msgw_time recorded_at),
-                        void *ud, msgw_errors *e);
-} msgw_store_backend;
 
 /*
  * Opens the store at address, the only place an address is read: "sqlite:PATH" (a path without a
@@ -230,10 +185,6 @@ bool msgw_store_retry(msgw_store *s, int64_t id, msgw_time next_at, const char *
                       msgw_errors *e);
 /* Given up: kept with its last error for an administrator to replay. */
 bool msgw_store_dead_letter(msgw_store *s, int64_t id, const char *error, msgw_errors *e);
-bool msgw_store_stats_get(msgw_store *s, const char *recipient, msgw_store_stats *out,
-                          msgw_errors *e);
-/* The bytes the store takes on disk (for SQLite, the database file and its write-ahead log). */
-bool msgw_store_size(msgw_store *s, int64_t *bytes, msgw_errors *e);
 /* 1 when a record with this message id is stored (its seq and recorded time filled), 0 when not,
  * -1 on error. */
 int msgw_store_known(msgw_store *s, const char *message_id, int64_t *seq, msgw_time *recorded_at,
@@ -249,37 +200,6 @@ bool msgw_store_each_record(msgw_store *s,
 bool msgw_store_each_verdict(msgw_store *s, const char *person,
                              bool (*cb)(void *ud, const msgw_store_verdict *v), void *ud,
                              msgw_errors *e);
-
-/*
- * Everything the store knows of one message (docs/admin.md, "Message trace"): the record as
- * received (sender, time, the body's digest, its sequence number), the facts written with their
- * subjects masked, the verdicts it changed, and every outbox message it caused with its delivery
- * state (attempts, times, last error).  *out is NULL when no record has that message id (a
- * rejected record is never stored).  The caller frees *out.
- */
-bool msgw_store_trace(msgw_store *s, const char *message_id, json_t **out, msgw_errors *e);
-
-/* Dead letters, oldest first, at most max: id, event id, recipient, kind, person (masked), cause,
- * attempts, created and last-attempt times, last error.  The caller frees *out (a JSON array). */
-bool msgw_store_dead_letters(msgw_store *s, size_t max, json_t **out, msgw_errors *e);
-/* An administrator's replay: dead letter id (0: every one, the oldest limit of them when limit is
- * not 0) is pending again, due now, with its attempts reset.  Returns how many were replayed (0:
- * no such dead letter), -1 on error. */
-int msgw_store_replay(msgw_store *s, int64_t id, size_t limit, msgw_time now, msgw_errors *e);
-
-/* The delivery queues, read from the indexes of pending and dead messages only (cheap enough
- * every second): {RECIPIENT: {"pending": N, "oldest_pending": MICROSECONDS or 0, "dead": N}} for
- * each recipient with a pending or dead message.  The caller frees *out. */
-bool msgw_store_queues(msgw_store *s, json_t **out, msgw_errors *e);
-/* Logged transitions matching f, newest first: id, at (ISO 8601), person (masked), service, kind,
- * eligible, tier, amount (fen), hukou and residence regions, explanation, cause (the message id
- * of the record that caused it; null for the calendar or a parameter).  The caller frees *out (a
- * JSON array). */
-bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, json_t **out, msgw_errors *e);
-/* What the store knows of one person: {person (masked), verdicts, records (the latest 50 that
- * wrote facts about them), transitions (the latest 50)}.  *out NULL when the store knows nothing
- * of them.  The caller frees *out. */
-bool msgw_store_person(msgw_store *s, const char *person, json_t **out, msgw_errors *e);
 
 /* A number the gateway keeps about itself under key (the day the daily sweep has reached):
  * msgw_store_meta_get fills *value (false, no error, when it was never set). */

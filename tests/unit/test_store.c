@@ -3,7 +3,10 @@
  * atomically, replays are answered from the store, the outbox keeps each
  * person's order, retries and dead letters, batched settlement (in flight,
  * acknowledged, late acknowledgements) through a deliverer's own
- * connection, and a writer killed with SIGKILL loses no acknowledged record.
+ * connection, a writer killed with SIGKILL loses no acknowledged record,
+ * retention gives the file's space back, and the admin API's presentation of
+ * the transition log and a person (gateway/admin/present.c).  What every
+ * backend must do is test_store_conformance.c.
  */
 #include <setjmp.h>
 #include <signal.h>

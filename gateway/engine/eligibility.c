@@ -47,7 +47,7 @@ typedef struct pstate {
     /* the day a record moved the hukou (or the registered residence) here from a region known
      * before: a verdict that the move made cannot hold from earlier */
     msgw_date hukou_moved, residence_moved;
-    unsigned saved_in; /* the savepoint that holds this person's earlier state (0: none) */
+    bool saved; /* the active savepoint holds this person's earlier state */
 } pstate;
 
 typedef struct hstate {
@@ -55,7 +55,7 @@ typedef struct hstate {
     const char *roster_src, *region_src, *type_src; /* the records that set them */
     long *members;
     size_t n;
-    unsigned saved_in; /* as pstate's */
+    bool saved; /* as pstate's */
 } hstate;
 
 /* A day on which a stored fact starts or stops holding: the sweep re-evaluates its person then. */
@@ -86,7 +86,7 @@ typedef struct saved_household {
 } saved_household;
 
 typedef struct savepoint {
-    unsigned id; /* 0: none active */
+    bool active;
     size_t n, nh; /* persons and households that existed */
     saved_person *persons;
     size_t npersons, cap;
@@ -160,7 +160,6 @@ struct msgw_elig {
     params_on at_death_params;
     int death_date_slot; /* death.death_date, -1 if the dictionary has none */
     savepoint sp;
-    unsigned last_savepoint;
 };
 
 static void savepoint_free(savepoint *sp);
@@ -334,8 +333,8 @@ static void save_person(msgw_elig *e, long pi)
 {
     savepoint *sp = &e->sp;
     pstate *ps = &e->persons[pi];
-    if (!sp->id || (size_t)pi >= sp->n || ps->saved_in == sp->id) return;
-    ps->saved_in = sp->id;
+    if (!sp->active || (size_t)pi >= sp->n || ps->saved) return;
+    ps->saved = true;
     sp->persons = grow_to(sp->persons, &sp->cap, sp->npersons + 1, sizeof *sp->persons);
     saved_person *s = &sp->persons[sp->npersons++];
     s->pi = pi;
@@ -351,8 +350,8 @@ static void save_household(msgw_elig *e, long hi)
 {
     savepoint *sp = &e->sp;
     hstate *hs = &e->households[hi];
-    if (!sp->id || (size_t)hi >= sp->nh || hs->saved_in == sp->id) return;
-    hs->saved_in = sp->id;
+    if (!sp->active || (size_t)hi >= sp->nh || hs->saved) return;
+    hs->saved = true;
     sp->households = grow_to(sp->households, &sp->caph, sp->nhouseholds + 1, sizeof *sp->households);
     saved_household *s = &sp->households[sp->nhouseholds++];
     s->hi = hi;
@@ -365,7 +364,7 @@ static void save_household(msgw_elig *e, long hi)
 static void save_seen(msgw_elig *e, const char *message_id)
 {
     savepoint *sp = &e->sp;
-    if (!sp->id) return;
+    if (!sp->active) return;
     sp->seen = grow_to(sp->seen, &sp->capseen, sp->nseen + 1, sizeof *sp->seen);
     sp->seen[sp->nseen] = strdup(message_id);
     if (!sp->seen[sp->nseen++]) abort();
@@ -387,14 +386,16 @@ static void savepoint_free(savepoint *sp)
 
 void msgw_elig_begin(msgw_elig *e)
 {
-    savepoint_free(&e->sp);
-    e->sp.id = ++e->last_savepoint ? e->last_savepoint : ++e->last_savepoint; /* never 0 */
+    msgw_elig_release(e);
+    e->sp.active = true;
     e->sp.n = e->n;
     e->sp.nh = e->nh;
 }
 
 void msgw_elig_release(msgw_elig *e)
 {
+    for (size_t i = 0; i < e->sp.npersons; i++) e->persons[e->sp.persons[i].pi].saved = false;
+    for (size_t i = 0; i < e->sp.nhouseholds; i++) e->households[e->sp.households[i].hi].saved = false;
     savepoint_free(&e->sp);
 }
 
@@ -430,7 +431,7 @@ static void drop_new(msgw_elig *e, size_t n, size_t nh)
 void msgw_elig_rollback(msgw_elig *e)
 {
     savepoint *sp = &e->sp;
-    if (!sp->id) return;
+    if (!sp->active) return;
     for (size_t i = 0; i < sp->npersons; i++) {
         saved_person *s = &sp->persons[i];
         pstate *ps = &e->persons[s->pi];
@@ -440,7 +441,7 @@ void msgw_elig_rollback(msgw_elig *e)
         memcpy(ps->verdicts, s->verdicts, e->nrules * sizeof *ps->verdicts);
         if (e->nkeys) memcpy(&e->keyvals[s->pi * (long)e->nkeys], s->keyvals, e->nkeys * sizeof *s->keyvals);
         *ps = s->was;
-        ps->saved_in = 0;
+        ps->saved = false;
     }
     for (size_t i = 0; i < sp->nhouseholds; i++) {
         saved_household *s = &sp->households[i];
@@ -448,7 +449,7 @@ void msgw_elig_rollback(msgw_elig *e)
         free(hs->members);
         *hs = s->was;
         hs->members = s->members;
-        hs->saved_in = 0;
+        hs->saved = false;
         s->members = NULL;
     }
     for (size_t i = 0; i < sp->nseen; i++) msgw_idmap_del(e->seen, sp->seen[i]);

@@ -18,12 +18,11 @@
 #include "msgw/admin/admin.h"
 #include "msgw/store/audit.h"
 #include "msgw/engine/catalogue.h"
-#include "msgw/deliver/deliver.h"
+#include "msgw/deliver/driver.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/pipeline/feed.h"
 #include "msgw/pipeline/peer.h"
 #include "msgw/ingress/peering.h"
-#include "msgw/deliver/zmq_deliver.h"
 #include "msgw/ingress/zmq_ingress.h"
 #include "msgw/ingress/https.h"
 #include "msgw/pipeline/ingest.h"
@@ -44,7 +43,7 @@ typedef struct daemon {
     msgw_catalogue *cat;
     msgw_store *store;
     msgw_ingest *ingest;
-    msgw_deliverer *deliverer;
+    msgw_deliverers *deliverers; /* a driver per transport the configuration wants */
     msgw_adapter_ctx ctx;
     struct event_base *base;
     msgw_https *https;
@@ -53,7 +52,6 @@ typedef struct daemon {
     msgw_doorbell *bell; /* the commit worker wakes the deliverers */
     msgw_audit *audit;   /* pushes, deliveries, reloads */
     msgw_zmq_ingress *zmq;
-    msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
     msgw_metrics *metrics;        /* GET /metrics on the admin listener; survives SIGHUP */
     msgw_peers *peers;            /* seals and opens envelopes of peer gateways (peers[]) */
@@ -144,7 +142,6 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         msgw_errors_clear(&e);
         return;
     }
-    msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
     msgw_reload how = msgw_ingest_reconfigure(d->ingest, cfg, d->cat, cat, &e);
     if (how == MSGW_RELOAD_FAILED) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     if (how == MSGW_RELOAD_REBUILT && strcmp(d->cat->id, cat->id) == 0)
@@ -157,9 +154,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
     if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
-    /* ZeroMQ delivery keeps its socket, consumers and messages in flight; its thread is switched
-     * to the new configuration before the old one is freed */
-    if (d->zdeliver) msgw_zmq_deliverer_reconfigure(d->zdeliver, cfg);
+    /* each deliverer's thread is halted, switched to the new configuration and started again
+     * before the old one is freed; sockets, consumers and messages in flight stay */
+    if (!msgw_deliverers_reconfigure(d->deliverers, cfg, &e))
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
@@ -169,8 +167,6 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_peers_destroy(&d->peers);
     d->peers = peers;
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
-    if (!d->deliverer) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_log(MSGW_LOG_INFO, "reloaded", "detail", d->config_path, NULL);
     audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
                     : how == MSGW_RELOAD_REBUILT  ? "reloaded"
@@ -195,9 +191,8 @@ static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
 /* ZeroMQ is started only for a configuration that uses it. */
 static bool needs_zmq(const msgw_config *cfg)
 {
-    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen || cfg->admin_listen;
-    for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
-    return any;
+    return cfg->zmq_listen || cfg->zmq_feed_listen || cfg->admin_listen ||
+           msgw_deliverers_need_hub(msgw_transports_registered(), cfg);
 }
 
 /* Writes an endpoint to FILE.SUFFIX (for tests with wildcard ports), whole or not at all. */
@@ -234,7 +229,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     /* the feed runs for its listener and for the admin dashboard's live events */
     if ((d->cfg->zmq_feed_listen || d->cfg->admin_listen) && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e)))
         return false;
-    d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
+    d->bell = msgw_doorbell_new(msgw_deliverers_wanted(msgw_transports_registered(), d->cfg));
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();
     msgw_audit_set_metrics(d->audit, d->metrics);
@@ -255,9 +250,13 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
         return false;
     if (d->peering) msgw_peering_set_metrics(d->peering, d->metrics);
     if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
-    if (!d->deliverer) return false;
-    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 1), e)))
+    msgw_transport_env env = {.cfg = d->cfg,
+                              .hub = d->hub,
+                              .store_address = spec,
+                              .feed = d->feed,
+                              .audit = d->audit,
+                              .metrics = d->metrics};
+    if (!(d->deliverers = msgw_deliverers_start(msgw_transports_registered(), &env, d->bell, e)))
         return false;
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
@@ -279,8 +278,7 @@ static void stop(daemon_t *d)
     msgw_peering_destroy(&d->peering);
     msgw_admin_destroy(&d->admin);
     msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
-    msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
-    msgw_zmq_deliverer_destroy(&d->zdeliver);
+    msgw_deliverers_stop(&d->deliverers);      /* the deliverers' feed publishers close first */
     msgw_feed_destroy(&d->feed);               /* after every publisher */
     msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
@@ -327,8 +325,13 @@ int msgw_cmd_serve(int argc, char **argv)
         msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
         rc = MSGW_EXIT_USAGE;
     } else {
-        if (d.zdeliver) msgw_log(MSGW_LOG_INFO, "zmq delivery listening", "detail", msgw_zmq_deliverer_endpoint(d.zdeliver), NULL);
-        if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
+        for (size_t i = 0; i < msgw_deliverers_count(d.deliverers); i++) {
+            const msgw_transport_ops *ops = msgw_deliverers_ops(d.deliverers, i);
+            const char *endpoint = msgw_deliverers_endpoint(d.deliverers, i);
+            msgw_log(MSGW_LOG_INFO, "delivering", "transport", ops->name, "detail", endpoint, NULL);
+            if (endpoint && port_file && ops->port_file)
+                write_endpoint(port_file, ops->port_file, endpoint);
+        }
         const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
         if (feed) msgw_log(MSGW_LOG_INFO, "feed listening", "detail", feed, NULL);
         if (feed && port_file) write_endpoint(port_file, "feed", feed);

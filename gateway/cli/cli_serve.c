@@ -272,6 +272,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     /* the feed runs for its listener and for the admin dashboard's live events */
     if ((d->cfg->zmq_feed_listen || d->cfg->admin_listen) && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e)))
         return false;
+    /* a descriptor for each deliverer that will run, by index (msgw_deliverers_start) */
     d->bell = msgw_doorbell_new(msgw_deliverers_wanted(msgw_transports_registered(), d->cfg));
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();

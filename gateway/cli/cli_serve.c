@@ -250,6 +250,14 @@ static void announce(const daemon_t *d, const char *port_file)
     }
 }
 
+/* GET /v1/transports on the admin listener: what each running listener and deliverer knows. */
+static json_t *transports_stats(void *ud)
+{
+    const daemon_t *d = ud;
+    return json_pack("{s:o,s:o}", "listeners", msgw_listeners_stats(d->listeners), "deliverers",
+                     msgw_deliverers_stats(d->deliverers));
+}
+
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
 {
     d->config_path = config;
@@ -299,6 +307,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
                               .metrics = d->metrics};
     if (!(d->deliverers = msgw_deliverers_start(msgw_transports_registered(), &env, d->bell, e)))
         return false;
+    if (d->admin) msgw_admin_set_transports(d->admin, transports_stats, d);
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
     d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);

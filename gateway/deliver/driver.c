@@ -429,7 +429,7 @@ json_t *msgw_deliverers_stats(const msgw_deliverers *s)
         const driver *d = s->v[i];
         const char *endpoint = msgw_deliverers_endpoint(s, i);
         json_t *o =
-            json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I}", "name", d->ops->name, "endpoint", endpoint,
+            json_pack("{s:s,s:s*,s:I,s:I,s:I,s:I,s:I}", "name", d->ops->name, "endpoint", endpoint,
                       "delivered", (json_int_t)atomic_load(&d->delivered), "retried",
                       (json_int_t)atomic_load(&d->retried), "dead",
                       (json_int_t)atomic_load(&d->dead), "sent", (json_int_t)atomic_load(&d->sent),

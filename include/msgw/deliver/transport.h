@@ -11,8 +11,9 @@
  * outcome of a pass in one store transaction, the retry policy (back-off, max attempts, max age),
  * and the report of each outcome to the metrics, the monitoring feed and the audit log.
  *
- * Every operation but open, stats and endpoint runs on the driver's thread; while the daemon
- * reconfigures a transport, its thread is halted.
+ * room, deliver, acknowledged and descriptor run on the driver's thread; open, reconfigure and
+ * close on the daemon's while that thread is not running (before it starts, halted, stopped);
+ * endpoint and stats on any thread.
  */
 #ifndef MSGW_TRANSPORT_H
 #define MSGW_TRANSPORT_H

@@ -41,6 +41,8 @@ struct msgw_admin {
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
+    json_t *(*transports)(void *ud); /* GET /v1/transports, the daemon's; NULL: 404 */
+    void *transports_ud;
 };
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
@@ -646,6 +648,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         transitions(a, req);
     } else if (strncmp(uri, "/v1/persons/", 12) == 0) {
         person(a, req, uri + 12);
+    } else if (strcmp(uri, "/v1/transports") == 0 && a->transports) {
+        reply_json(req, 200, "OK", a->transports(a->transports_ud));
     } else if (strcmp(uri, "/v1/events") == 0) {
         events(a, req);
     } else if (serve_asset(req, uri)) {
@@ -704,6 +708,12 @@ void msgw_admin_destroy(msgw_admin **ap)
     free(a->store_spec);
     free(a);
     *ap = NULL;
+}
+
+void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud)
+{
+    a->transports = stats;
+    a->transports_ud = ud;
 }
 
 int msgw_admin_port(const msgw_admin *a)

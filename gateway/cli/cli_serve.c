@@ -1,8 +1,11 @@
 /*
  * `msgw serve --config FILE`: the gateway daemon.  Loads the dictionary,
  * schemas, configuration, catalogue and store, replays nothing (the store is
- * the truth), and serves HTTPS until SIGTERM or SIGINT, which let the
- * request in progress finish.  Logs are JSON lines on stderr.
+ * the truth), starts every listener and deliverer the configuration wants
+ * from their registries (gateway/ingress/listeners.c,
+ * gateway/deliver/transports.c: it names none of them), and serves until
+ * SIGTERM or SIGINT, which let the request in progress finish.  Logs are
+ * JSON lines on stderr.
  */
 #include <event2/event.h>
 #include <getopt.h>
@@ -16,24 +19,22 @@
 #include <curl/curl.h>
 
 #include "msgw/admin/admin.h"
-#include "msgw/store/audit.h"
+#include "msgw/base/log.h"
+#include "msgw/deliver/driver.h"
 #include "msgw/engine/catalogue.h"
-#include "msgw/deliver/deliver.h"
+#include "msgw/ingress/listener.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/pipeline/feed.h"
-#include "msgw/pipeline/peer.h"
-#include "msgw/ingress/peering.h"
-#include "msgw/deliver/zmq_deliver.h"
-#include "msgw/ingress/zmq_ingress.h"
-#include "msgw/ingress/https.h"
 #include "msgw/pipeline/ingest.h"
-#include "msgw/base/log.h"
+#include "msgw/pipeline/peer.h"
+#include "msgw/store/audit.h"
 
 static const char serve_help[] =
     "Usage: msgw serve --config FILE [--port-file FILE]\n"
     "\n"
     "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
-    "  --port-file FILE   write the HTTPS port actually bound (for a listen port of 0)\n"
+    "  --port-file FILE   write each endpoint actually bound (for listen ports of 0): the HTTPS\n"
+    "                     port to FILE, the others to FILE.zmq, .peering, .zdeliver, .feed, .admin\n"
     "SIGTERM or SIGINT: stop after the request in progress.  SIGHUP: reload the configuration\n"
     "and the catalogue (departments, subscriptions, certificates, parameter values).\n";
 
@@ -44,20 +45,17 @@ typedef struct daemon {
     msgw_catalogue *cat;
     msgw_store *store;
     msgw_ingest *ingest;
-    msgw_deliverer *deliverer;
     msgw_adapter_ctx ctx;
     struct event_base *base;
-    msgw_https *https;
+    msgw_listeners *listeners;   /* every listener of the registry the configuration wants */
+    msgw_deliverers *deliverers; /* a driver for every transport of the registry it wants */
     msgw_admin *admin;
     msgw_zmq_hub *hub;
     msgw_doorbell *bell; /* the commit worker wakes the deliverers */
     msgw_audit *audit;   /* pushes, deliveries, reloads */
-    msgw_zmq_ingress *zmq;
-    msgw_zmq_deliverer *zdeliver; /* ZeroMQ delivery (zmq.deliver_listen) */
     msgw_feed *feed;              /* monitoring feed (zmq.feed_listen); survives SIGHUP */
     msgw_metrics *metrics;        /* GET /metrics on the admin listener; survives SIGHUP */
     msgw_peers *peers;            /* seals and opens envelopes of peer gateways (peers[]) */
-    msgw_peering *peering;        /* where peers push (peering.listen) */
     struct event *sigterm, *sigint, *sighup, *drain;
     msgw_time drain_deadline;
     const char *config_path;
@@ -89,8 +87,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     daemon_t *d = arg;
     if (d->drain) return;
     msgw_log(MSGW_LOG_INFO, "stopping", "detail", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    msgw_https_stop_accepting(d->https);
-    if (d->zmq) msgw_zmq_ingress_pause(d->zmq);
+    msgw_listeners_pause(d->listeners);
     d->drain_deadline = msgw_time_now() + 10 * 1000000;
     d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
     struct timeval tick = {0, 20000};
@@ -117,6 +114,19 @@ static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *
     return cat;
 }
 
+/* What the listeners use, with the configuration and peers given. */
+static msgw_listener_env listener_env(const daemon_t *d, const msgw_config *cfg,
+                                      const msgw_peers *peers)
+{
+    return (msgw_listener_env){.base = d->base,
+                               .cfg = cfg,
+                               .ingest = d->ingest,
+                               .hub = d->hub,
+                               .peers = peers,
+                               .audit = d->audit,
+                               .metrics = d->metrics};
+}
+
 /*
  * SIGHUP: reload the configuration and the catalogue (new departments,
  * subscriptions, certificates, parameter values) without dropping open
@@ -134,7 +144,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_catalogue *cat = cfg ? load_catalogue(d->dict, cfg, &e) : NULL;
     msgw_peers *peers = cat && cfg->npeers ? msgw_peers_new(cfg, &e) : NULL;
     bool peers_ok = !cat || !cfg->npeers || peers;
-    if (!cat || !peers_ok || !msgw_https_reconfigure(d->https, cfg, &e)) {
+    msgw_listener_env next = listener_env(d, cfg, peers);
+    if (!cat || !peers_ok || !msgw_listeners_prepare(d->listeners, &next, &e)) {
         msgw_peers_destroy(&peers);
         msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
         msgw_log(MSGW_LOG_ERROR, "reload failed: the previous configuration stays", NULL);
@@ -144,7 +155,6 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         msgw_errors_clear(&e);
         return;
     }
-    msgw_deliverer_destroy(&d->deliverer); /* joins: nothing uses the old configuration after this */
     msgw_reload how = msgw_ingest_reconfigure(d->ingest, cfg, d->cat, cat, &e);
     if (how == MSGW_RELOAD_FAILED) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     if (how == MSGW_RELOAD_REBUILT && strcmp(d->cat->id, cat->id) == 0)
@@ -155,22 +165,21 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         d->cat = NULL;
         msgw_log(MSGW_LOG_INFO, "parameter values applied", "detail", "transitions routed to the departments", NULL);
     }
-    if (d->zmq) msgw_zmq_ingress_reconfigure(d->zmq, cfg);
+    if (!msgw_listeners_reconfigure(d->listeners, &next, &e))
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     if (d->hub) msgw_zmq_hub_reconfigure(d->hub, cfg);
-    /* ZeroMQ delivery keeps its socket, consumers and messages in flight; its thread is switched
-     * to the new configuration before the old one is freed */
-    if (d->zdeliver) msgw_zmq_deliverer_reconfigure(d->zdeliver, cfg);
+    /* each deliverer's thread is halted, switched to the new configuration and started again
+     * before the old one is freed; sockets, consumers and messages in flight stay */
+    if (!msgw_deliverers_reconfigure(d->deliverers, cfg, &e))
+        msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_catalogue_destroy(&d->cat);
     msgw_config_destroy(&d->cfg);
     d->cfg = cfg;
     d->cat = cat;
     if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
-    if (d->peering && !msgw_peering_reconfigure(d->peering, d->cfg, peers, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_peers_destroy(&d->peers);
     d->peers = peers;
-    d->deliverer = msgw_deliverer_new(d->cfg, d->store_spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), &e);
-    if (!d->deliverer) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
     msgw_log(MSGW_LOG_INFO, "reloaded", "detail", d->config_path, NULL);
     audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
                     : how == MSGW_RELOAD_REBUILT  ? "reloaded"
@@ -191,25 +200,62 @@ static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
     return msgw_audit_open(dir, cfg->tls_key, cfg->tls_cert, &opt, e);
 }
 
-
-/* ZeroMQ is started only for a configuration that uses it. */
+/* ZeroMQ is started only for a configuration that uses it: the feed (for its listener and for the
+ * admin dashboard), or a listener or transport that makes ZeroMQ sockets. */
 static bool needs_zmq(const msgw_config *cfg)
 {
-    bool any = cfg->zmq_listen || cfg->zmq_deliver_listen || cfg->zmq_feed_listen || cfg->admin_listen;
-    for (size_t i = 0; i < cfg->ndepartments; i++) any = any || cfg->departments[i].deliver == MSGW_DELIVER_ZMQ;
-    return any;
+    return cfg->zmq_feed_listen || cfg->admin_listen ||
+           msgw_listeners_need_hub(msgw_listeners_registered(), cfg) ||
+           msgw_deliverers_need_hub(msgw_transports_registered(), cfg);
 }
 
-/* Writes an endpoint to FILE.SUFFIX (for tests with wildcard ports), whole or not at all. */
+/* Writes an endpoint to FILE.SUFFIX, or to FILE itself for "" (for tests with wildcard ports),
+ * whole or not at all. */
 static void write_endpoint(const char *port_file, const char *suffix, const char *endpoint)
 {
     char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s.%s", port_file, suffix);
+    snprintf(path, sizeof path, "%s%s%s", port_file, *suffix ? "." : "", suffix);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return;
     fprintf(f, "%s\n", endpoint);
     if (fclose(f) == 0) rename(tmp, path);
+}
+
+/* Logs every endpoint and writes it for --port-file: the deliverers', the feed's, the admin
+ * listener's, then the listeners' in their registry's order (scripts wait for the last). */
+static void announce(const daemon_t *d, const char *port_file)
+{
+    for (size_t i = 0; i < msgw_deliverers_count(d->deliverers); i++) {
+        const msgw_transport_ops *ops = msgw_deliverers_ops(d->deliverers, i);
+        const char *endpoint = msgw_deliverers_endpoint(d->deliverers, i);
+        msgw_log(MSGW_LOG_INFO, "delivering", "transport", ops->name, "detail", endpoint, NULL);
+        if (endpoint && port_file && ops->port_file)
+            write_endpoint(port_file, ops->port_file, endpoint);
+    }
+    const char *feed = d->feed ? msgw_feed_endpoint(d->feed) : NULL;
+    if (feed) msgw_log(MSGW_LOG_INFO, "feed listening", "detail", feed, NULL);
+    if (feed && port_file) write_endpoint(port_file, "feed", feed);
+    if (d->admin) {
+        char admin_port[16];
+        snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d->admin));
+        msgw_log(MSGW_LOG_INFO, "admin listening", "detail", admin_port, NULL);
+        if (port_file) write_endpoint(port_file, "admin", admin_port);
+    }
+    for (size_t i = 0; i < msgw_listeners_count(d->listeners); i++) {
+        const msgw_listener_ops *ops = msgw_listeners_ops(d->listeners, i);
+        const char *endpoint = msgw_listeners_endpoint(d->listeners, i);
+        msgw_log(MSGW_LOG_INFO, "listening", "transport", ops->name, "detail", endpoint, NULL);
+        if (port_file && ops->port_file) write_endpoint(port_file, ops->port_file, endpoint);
+    }
+}
+
+/* GET /v1/transports on the admin listener: what each running listener and deliverer knows. */
+static json_t *transports_stats(void *ud)
+{
+    const daemon_t *d = ud;
+    return json_pack("{s:o,s:o}", "listeners", msgw_listeners_stats(d->listeners), "deliverers",
+                     msgw_deliverers_stats(d->deliverers));
 }
 
 static bool start(daemon_t *d, const char *config, msgw_errors *e)
@@ -234,31 +280,34 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     /* the feed runs for its listener and for the admin dashboard's live events */
     if ((d->cfg->zmq_feed_listen || d->cfg->admin_listen) && !(d->feed = msgw_feed_new(d->hub, d->cfg->zmq_feed_listen, e)))
         return false;
-    d->bell = msgw_doorbell_new(2); /* the webhook and the ZeroMQ deliverer */
+    /* a descriptor for each deliverer that will run, by index (msgw_deliverers_start) */
+    d->bell = msgw_doorbell_new(msgw_deliverers_wanted(msgw_transports_registered(), d->cfg));
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();
     msgw_audit_set_metrics(d->audit, d->metrics);
     d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
     if (!d->ingest) return false;
     msgw_ingest_set_metrics(d->ingest, d->metrics);
-    d->https = msgw_https_new(d->base, d->cfg, d->ingest, e);
-    if (!d->https) return false;
-    msgw_https_set_metrics(d->https, d->metrics);
+    if (d->cfg->npeers && !(d->peers = msgw_peers_new(d->cfg, e))) return false;
+    msgw_ingest_set_peers(d->ingest, d->peers);
+    msgw_listener_env listeners = listener_env(d, d->cfg, d->peers);
+    if (!(d->listeners = msgw_listeners_start(msgw_listeners_registered(), &listeners, e)))
+        return false;
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
-    if (d->admin) msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub), msgw_feed_local_endpoint(d->feed));
-    if (d->cfg->npeers && !(d->peers = msgw_peers_new(d->cfg, e))) return false;
-    msgw_ingest_set_peers(d->ingest, d->peers);
-    if (d->cfg->peering_listen &&
-        !(d->peering = msgw_peering_new(d->base, d->cfg, d->ingest, d->peers, d->audit, e)))
+    if (d->admin)
+        msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub),
+                            msgw_feed_local_endpoint(d->feed));
+    msgw_transport_env env = {.cfg = d->cfg,
+                              .hub = d->hub,
+                              .store_address = spec,
+                              .feed = d->feed,
+                              .audit = d->audit,
+                              .metrics = d->metrics};
+    if (!(d->deliverers = msgw_deliverers_start(msgw_transports_registered(), &env, d->bell, e)))
         return false;
-    if (d->peering) msgw_peering_set_metrics(d->peering, d->metrics);
-    if (d->cfg->zmq_listen && !(d->zmq = msgw_zmq_ingress_new(d->base, d->hub, d->cfg, d->ingest, e))) return false;
-    d->deliverer = msgw_deliverer_new(d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 0), e);
-    if (!d->deliverer) return false;
-    if (d->cfg->zmq_deliver_listen && !(d->zdeliver = msgw_zmq_deliverer_new(d->hub, d->cfg, spec, d->feed, d->audit, d->metrics, msgw_doorbell_fd(d->bell, 1), e)))
-        return false;
+    if (d->admin) msgw_admin_set_transports(d->admin, transports_stats, d);
     d->sigterm = evsignal_new(d->base, SIGTERM, on_stop, d);
     d->sigint = evsignal_new(d->base, SIGINT, on_stop, d);
     d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
@@ -274,13 +323,10 @@ static void stop(daemon_t *d)
     if (d->sigint) event_free(d->sigint);
     if (d->sighup) event_free(d->sighup);
     if (d->drain) event_free(d->drain);
-    msgw_zmq_ingress_destroy(&d->zmq);
-    msgw_https_destroy(&d->https);
-    msgw_peering_destroy(&d->peering);
+    msgw_listeners_stop(&d->listeners);
     msgw_admin_destroy(&d->admin);
     msgw_ingest_destroy(&d->ingest); /* commits what is queued; its event lives on the base */
-    msgw_deliverer_destroy(&d->deliverer);     /* the deliverers' feed publishers close first */
-    msgw_zmq_deliverer_destroy(&d->zdeliver);
+    msgw_deliverers_stop(&d->deliverers);      /* the deliverers' feed publishers close first */
     msgw_feed_destroy(&d->feed);               /* after every publisher */
     msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
@@ -327,45 +373,7 @@ int msgw_cmd_serve(int argc, char **argv)
         msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
         rc = MSGW_EXIT_USAGE;
     } else {
-        if (d.zdeliver) msgw_log(MSGW_LOG_INFO, "zmq delivery listening", "detail", msgw_zmq_deliverer_endpoint(d.zdeliver), NULL);
-        if (d.zdeliver && port_file) write_endpoint(port_file, "zdeliver", msgw_zmq_deliverer_endpoint(d.zdeliver));
-        const char *feed = d.feed ? msgw_feed_endpoint(d.feed) : NULL;
-        if (feed) msgw_log(MSGW_LOG_INFO, "feed listening", "detail", feed, NULL);
-        if (feed && port_file) write_endpoint(port_file, "feed", feed);
-        if (d.peering) {
-            char peering_port[16];
-            snprintf(peering_port, sizeof peering_port, "%d", msgw_peering_port(d.peering));
-            msgw_log(MSGW_LOG_INFO, "peering listening", "detail", peering_port, NULL);
-            if (port_file) write_endpoint(port_file, "peering", peering_port);
-        }
-        if (d.admin) {
-            char admin_port[16];
-            snprintf(admin_port, sizeof admin_port, "%d", msgw_admin_port(d.admin));
-            msgw_log(MSGW_LOG_INFO, "admin listening", "detail", admin_port, NULL);
-            if (port_file) write_endpoint(port_file, "admin", admin_port);
-        }
-        char port[16];
-        snprintf(port, sizeof port, "%d", msgw_https_port(d.https));
-        if (port_file) {
-            FILE *f = fopen(port_file, "w");
-            if (f) {
-                fprintf(f, "%s\n", port);
-                fclose(f);
-            }
-        }
-        msgw_log(MSGW_LOG_INFO, "listening", "detail", port, NULL);
-        if (d.zmq) {
-            msgw_log(MSGW_LOG_INFO, "zmq listening", "detail", msgw_zmq_ingress_endpoint(d.zmq), NULL);
-            if (port_file) {
-                char zf[4096];
-                snprintf(zf, sizeof zf, "%s.zmq", port_file);
-                FILE *f = fopen(zf, "w");
-                if (f) {
-                    fprintf(f, "%s\n", msgw_zmq_ingress_endpoint(d.zmq));
-                    fclose(f);
-                }
-            }
-        }
+        announce(&d, port_file);
         event_base_dispatch(d.base);
         msgw_log(MSGW_LOG_INFO, "stopped", NULL);
     }

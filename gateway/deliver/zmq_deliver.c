@@ -1,36 +1,35 @@
 /*
- * ZeroMQ delivery (include/msgw/deliver/zmq_deliver.h).  At-least-once: a message
- * is marked delivered only when its consumer acknowledges it; until then it
- * is "in flight" (the store knows: attempts counted, not due before the ack
- * timeout) and the thread remembers it, to match acknowledgements and to
- * send it again at once when the consumer reconnects.  Consumers
- * de-duplicate by event id.
+ * Delivery over ZeroMQ (a transport, include/msgw/deliver/transport.h; docs/zmq.md): the gateway
+ * binds one ROUTER socket at zmq.deliver_listen, a CURVE server authenticated by the hub (ZAP
+ * domain "deliver"), and each department configured with "deliver": {"zmq": {}} connects a DEALER
+ * with its own CURVE key, which names it (User-Id).  The consumer says ["READY"] on every
+ * (re)connection; the gateway sends ["EVENT", event_id, kind, media_type, cause, body] and the
+ * consumer answers ["ACK", event_id, ...].  At most zmq.deliver_window messages per department are
+ * unacknowledged: that is its room.  One not acknowledged within delivery.ack_timeout_ms comes due
+ * again and is sent again (an attempt counted), and is dead-lettered after delivery.max_attempts or
+ * max_age_s, like a webhook.  On READY, whatever was in flight to that department is sent again at
+ * once.  One person's messages go one at a time, in order.
  *
- * Each pass: wait on the socket (zmq_poll, short timeout), read every
- * READY and ACK waiting, settle in one transaction what the previous pass
- * sent and what was just acknowledged (so the next query sees each
- * person's next message and none in flight), send again what a reconnected
- * consumer may have lost, then — when the idle interval is up, or when
- * acknowledgements freed room in a window that was full — ask the store
- * once for what is due to every connected department and send it.
+ * At-least-once: a message is marked delivered only when its consumer acknowledges it; until then
+ * it is "in flight" (the store knows: attempts counted, not due before the ack timeout) and the
+ * transport remembers it, to match acknowledgements and to send it again at once when the consumer
+ * reconnects.  Consumers de-duplicate by event id.
+ *
+ * The driver's thread owns the socket once it runs: it waits on its ZMQ_FD, calls acknowledged to
+ * read every READY and ACK waiting and to send again what a reconnected consumer may have lost,
+ * and hands it the due messages of the connected departments with room in their windows.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
-#include "msgw/store/store.h"
-#include "msgw/store/audit.h"
-#include "msgw/pipeline/doorbell.h"
-#include "msgw/deliver/delivery_report.h"
-#include "msgw/deliver/zmq_deliver.h"
+#include "msgw/deliver/transport.h"
 
 enum {
-    IDLE_US = 20000,  /* nothing due: look at the store again after 20 ms */
-    QUERY_MAX = 1000, /* messages fetched per department and query */
+    QUERY_MAX = 1000, /* messages claimed per department and pass */
     RECV_MAX = 10000, /* incoming messages per pass before the store gets its turn */
 };
 
@@ -52,32 +51,14 @@ typedef struct consumer {
     size_t cap, n;
 } consumer;
 
-typedef struct settlements {
-    msgw_settlement *v;
-    size_t n, cap;
-} settlements;
-
-struct msgw_zmq_deliverer {
-    int wake_fd; /* the doorbell the commit worker rings, -1: none */
-    msgw_zmq_hub *hub;
+typedef struct zmq_deliverer {
     const msgw_config *cfg;
-    msgw_feed *feed;
-    msgw_store *store;
     void *router;
     char endpoint[256];
     consumer *c;
     size_t nc;
-    pthread_t thread;
-    bool running;
-    atomic_bool stop;
-    settlements out;
-    char **strings; /* owned by pending settlements: freed when they are settled */
-    size_t nstrings, capstrings;
-    msgw_time next_query;
-    bool full;  /* the last query filled a window: query again as soon as acks free room */
-    bool acked; /* acknowledgements came since the last query */
-    msgw_delivery_report report; /* outcomes to metrics, the feed and the audit log */
-};
+    atomic_size_t connected, in_flight; /* for stats, published after each pass */
+} zmq_deliverer;
 
 /* ---- the in-flight table ---- */
 
@@ -173,7 +154,7 @@ static void consumer_free(consumer *c)
     memset(c, 0, sizeof *c);
 }
 
-static consumer *consumer_for(msgw_zmq_deliverer *z, const char *dept)
+static consumer *consumer_for(zmq_deliverer *z, const char *dept)
 {
     for (size_t i = 0; dept && i < z->nc; i++)
         if (z->c[i].id && strcmp(z->c[i].id, dept) == 0) return &z->c[i];
@@ -182,7 +163,7 @@ static consumer *consumer_for(msgw_zmq_deliverer *z, const char *dept)
 
 /* The consumers of a configuration: one per zmq-delivered department, keeping what a consumer of
  * the same department had (its connection and its messages in flight). */
-static void set_config(msgw_zmq_deliverer *z, const msgw_config *cfg)
+static void set_config(zmq_deliverer *z, const msgw_config *cfg)
 {
     consumer *next = calloc(cfg->ndepartments + 1, sizeof *next);
     if (!next) abort();
@@ -208,55 +189,6 @@ static void set_config(msgw_zmq_deliverer *z, const msgw_config *cfg)
     z->cfg = cfg;
 }
 
-/* ---- settlements ---- */
-
-static msgw_settlement *settle_add(msgw_zmq_deliverer *z, msgw_settlement x)
-{
-    settlements *s = &z->out;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->v = realloc(s->v, s->cap * sizeof *s->v);
-        if (!s->v) abort();
-    }
-    s->v[s->n] = x;
-    return &s->v[s->n++];
-}
-
-/* A copy that lives until the pending settlements are written. */
-static const char *keep(msgw_zmq_deliverer *z, const char *s, size_t len)
-{
-    if (z->nstrings == z->capstrings) {
-        z->capstrings = z->capstrings ? z->capstrings * 2 : 64;
-        z->strings = realloc(z->strings, z->capstrings * sizeof *z->strings);
-        if (!z->strings) abort();
-    }
-    char *c = strndup(s, len);
-    if (!c) abort();
-    return z->strings[z->nstrings++] = c;
-}
-
-/* Writes the pending settlements in one transaction.  Should the store refuse, nothing is marked:
- * the messages come due again and are sent again, which consumers de-duplicate. */
-static void settle_all(msgw_zmq_deliverer *z)
-{
-    if (z->out.n) {
-        msgw_errors e;
-        msgw_errors_init(&e);
-        msgw_store_settle(z->store, z->out.v, z->out.n, msgw_time_now(), &e);
-        msgw_errors_clear(&e);
-        z->out.n = 0;
-    }
-    for (size_t i = 0; i < z->nstrings; i++)
-        free(z->strings[i]);
-    z->nstrings = 0;
-}
-
-static void publish(msgw_zmq_deliverer *z, const msgw_delivery *d, const char *outcome,
-                    int attempts, const char *error)
-{
-    msgw_delivery_report_outcome(&z->report, d, "zmq", outcome, attempts, error, msgw_time_now());
-}
-
 /* ---- sending ---- */
 
 static int send_frame(void *sock, const void *data, size_t len, bool more)
@@ -266,7 +198,7 @@ static int send_frame(void *sock, const void *data, size_t len, bool more)
 
 /* Sends one EVENT.  0 sent; otherwise errno: EHOSTUNREACH (the consumer is gone), EAGAIN (its
  * queue is full). */
-static int send_event(msgw_zmq_deliverer *z, consumer *c, const msgw_delivery *d)
+static int send_event(zmq_deliverer *z, consumer *c, const msgw_delivery *d)
 {
     if (send_frame(z->router, c->rid, c->rid_len, true) < 0) return zmq_errno();
     /* past the routing frame the message goes whole: its pipe accepted the first part */
@@ -279,7 +211,7 @@ static int send_event(msgw_zmq_deliverer *z, consumer *c, const msgw_delivery *d
     return 0;
 }
 
-static bool give_up(const msgw_zmq_deliverer *z, const msgw_delivery *d, msgw_time now, char *why,
+static bool give_up(const zmq_deliverer *z, const msgw_delivery *d, msgw_time now, char *why,
                     size_t len)
 {
     if (d->attempts >= (int)z->cfg->delivery_max_attempts) {
@@ -298,15 +230,12 @@ static bool give_up(const msgw_zmq_deliverer *z, const msgw_delivery *d, msgw_ti
  * dead-letters it.  Returns false, leaving d to the caller, when the
  * consumer cannot take it now.
  */
-static bool dispatch(msgw_zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_time now,
+static bool dispatch(zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_pass *p, msgw_time now,
                      const char *retry_why)
 {
     char why[128];
     if (give_up(z, d, now, why, sizeof why)) {
-        settle_add(z, (msgw_settlement){.id = d->id,
-                                        .outcome = MSGW_SETTLE_DEAD,
-                                        .error = keep(z, why, strlen(why))});
-        publish(z, d, "dead", d->attempts, why);
+        msgw_pass_dead(p, d, why);
         delivery_free(d);
         return true;
     }
@@ -318,19 +247,15 @@ static bool dispatch(msgw_zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_
             c->blocked = true;
         return false;
     }
-    if (d->attempts > 0) publish(z, d, "retry", d->attempts + 1, retry_why);
+    msgw_pass_sent(p, d, now + (msgw_time)z->cfg->delivery_ack_timeout_ms * 1000, retry_why);
     d->attempts++;
-    settle_add(
-        z, (msgw_settlement){.id = d->id,
-                             .outcome = MSGW_SETTLE_INFLIGHT,
-                             .next_at = now + (msgw_time)z->cfg->delivery_ack_timeout_ms * 1000});
     flight_put(c, d)->resend = false;
     return true;
 }
 
 /* After a READY: what was in flight to this department is sent again at once (the consumer may
  * have lost it).  The table is rebuilt: what is not sent now stays in it, still to resend. */
-static void resend(msgw_zmq_deliverer *z, consumer *c, msgw_time now)
+static void resend(zmq_deliverer *z, consumer *c, msgw_pass *p, msgw_time now)
 {
     flight *old = c->slots;
     size_t cap = c->cap;
@@ -341,7 +266,7 @@ static void resend(msgw_zmq_deliverer *z, consumer *c, msgw_time now)
         flight *f = &old[i];
         if (!f->used) continue;
         if (f->resend && c->connected && !c->blocked &&
-            dispatch(z, c, &f->d, now, "the consumer reconnected"))
+            dispatch(z, c, &f->d, p, now, "the consumer reconnected"))
             continue;
         bool again = f->resend;
         flight_put(c, &f->d)->resend = again;
@@ -364,7 +289,7 @@ static void on_ready(consumer *c, zmq_msg_t *rid)
 }
 
 /* One acknowledged event id. */
-static void on_ack(msgw_zmq_deliverer *z, consumer *c, zmq_msg_t *m)
+static void on_ack(consumer *c, zmq_msg_t *m, msgw_pass *p)
 {
     char id[160];
     size_t len = zmq_msg_size(m);
@@ -373,21 +298,17 @@ static void on_ack(msgw_zmq_deliverer *z, consumer *c, zmq_msg_t *m)
     id[len] = '\0';
     flight *f = flight_find(c, id);
     if (f) {
-        settle_add(z, (msgw_settlement){.id = f->d.id, .outcome = MSGW_SETTLE_DELIVERED});
-        publish(z, &f->d, "delivered", f->d.attempts, NULL);
+        msgw_pass_delivered(p, &f->d, false);
         flight_remove(c, f);
     } else {
         /* sent before a restart, or acknowledged late: the store finds it by event id */
-        settle_add(z, (msgw_settlement){.recipient = c->id,
-                                        .event_id = keep(z, id, len),
-                                        .outcome = MSGW_SETTLE_DELIVERED});
+        msgw_pass_acknowledged(p, c->id, id);
     }
-    z->acked = true;
 }
 
 /* Reads one incoming message, [routing id, command, arguments...]; false when none was waiting.
  * The command frame names the department (User-Id, from the hub's ZAP handler). */
-static bool receive_one(msgw_zmq_deliverer *z)
+static bool receive_one(zmq_deliverer *z, msgw_pass *p)
 {
     zmq_msg_t rid, cmd, m;
     zmq_msg_init(&rid);
@@ -410,7 +331,7 @@ static bool receive_one(msgw_zmq_deliverer *z)
             break;
         }
         more = zmq_msg_more(&m);
-        if (ack) on_ack(z, c, &m);
+        if (ack) on_ack(c, &m, p);
         zmq_msg_close(&m);
     }
     if (ready) on_ready(c, &rid);
@@ -419,136 +340,99 @@ static bool receive_one(msgw_zmq_deliverer *z)
     return true;
 }
 
-/* ---- the store ---- */
-
-/* One query for every connected department with room in its window; sends what is due. */
-static void deliver_due(msgw_zmq_deliverer *z, msgw_time now)
+/* What stats shows, published by the driver's thread. */
+static void publish_counts(zmq_deliverer *z)
 {
-    const char **who = calloc(z->nc + 1, sizeof *who);
-    size_t *room = calloc(z->nc + 1, sizeof *room), n = 0;
-    if (!who || !room) abort();
+    size_t connected = 0, in_flight = 0;
     for (size_t i = 0; i < z->nc; i++) {
-        consumer *c = &z->c[i];
-        if (!c->connected || c->blocked || c->n >= z->cfg->zmq_deliver_window) continue;
-        who[n] = c->id;
-        room[n++] = z->cfg->zmq_deliver_window - c->n < QUERY_MAX
-                        ? z->cfg->zmq_deliver_window - c->n
-                        : QUERY_MAX;
+        connected += z->c[i].connected;
+        in_flight += z->c[i].n;
     }
-    msgw_store_deliveries due = {0};
-    msgw_errors e;
-    msgw_errors_init(&e);
-    z->full = false;
-    if (n && msgw_store_due_among(z->store, who, room, n, now, &due, &e)) {
-        size_t *got = calloc(z->nc + 1, sizeof *got);
-        if (!got) abort();
-        for (size_t k = 0; k < due.n && !atomic_load(&z->stop); k++) {
-            msgw_delivery *d = &due.v[k];
-            consumer *c = consumer_for(z, d->recipient);
-            if (!c) continue;
-            got[c - z->c]++;
-            flight *f = flight_find(c, d->event_id);
-            if (f)
-                flight_remove(c, f); /* its acknowledgement timed out: the store says due again */
-            if (c->connected && !c->blocked) dispatch(z, c, d, now, "not acknowledged in time");
-        }
-        for (size_t i = 0; i < n; i++) {
-            consumer *c = consumer_for(z, who[i]);
-            if (c && got[c - z->c] >= room[i]) z->full = true; /* maybe more is due */
-        }
-        free(got);
-    }
-    msgw_store_deliveries_clear(&due);
-    msgw_errors_clear(&e);
-    free(who);
-    free(room);
-    z->acked = false;
-    z->next_query = now + IDLE_US;
+    atomic_store(&z->connected, connected);
+    atomic_store(&z->in_flight, in_flight);
 }
 
-static void *run(void *arg)
+/* ---- the transport's operations ---- */
+
+/* Reads every READY and ACK waiting (at most RECV_MAX: then the store gets its turn), then sends
+ * again what reconnected consumers may have lost. */
+static void zmq_acknowledged(void *t, msgw_pass *p, msgw_time now)
 {
-    msgw_zmq_deliverer *z = arg;
-    z->report.pub = msgw_feed_pub_new(z->feed); /* made, used and closed in this thread */
-    z->next_query = 0;
-    while (!atomic_load(&z->stop)) {
-        msgw_time now = msgw_time_now();
-        bool resending = false;
-        for (size_t i = 0; i < z->nc; i++)
-            resending = resending || (z->c[i].resend && z->c[i].connected);
-        long wait_ms = 0;
-        if (!resending && !(z->full && z->acked)) {
-            wait_ms = z->next_query > now ? (long)((z->next_query - now + 999) / 1000) : 0;
-            if (wait_ms > IDLE_US / 1000) wait_ms = IDLE_US / 1000;
-        }
-        zmq_pollitem_t items[2] = {{.socket = z->router, .events = ZMQ_POLLIN},
-                                   {.fd = z->wake_fd, .events = ZMQ_POLLIN}};
-        if (zmq_poll(items, z->wake_fd >= 0 ? 2 : 1, wait_ms) < 0 && zmq_errno() != EINTR) break;
-        if (z->wake_fd >= 0 && (items[1].revents & ZMQ_POLLIN)) {
-            msgw_doorbell_clear(z->wake_fd);
-            z->next_query = 0; /* new messages were committed: look now */
-        }
-        for (int k = 0; k < RECV_MAX && receive_one(z); k++) {
-        }
-        /* One transaction per pass: the acknowledgements just read, after the previous pass's
-         * sends (a message sent then and acknowledged now is written once), before the query, so
-         * that it sees each person's next message and none of the messages in flight. */
-        settle_all(z);
-        now = msgw_time_now();
-        for (size_t i = 0; i < z->nc; i++) {
-            z->c[i].blocked = false;
-            if (z->c[i].resend && z->c[i].connected) resend(z, &z->c[i], now);
-        }
-        if (now >= z->next_query || (z->full && z->acked)) deliver_due(z, now);
+    zmq_deliverer *z = t;
+    for (int k = 0; k < RECV_MAX && receive_one(z, p); k++) {
     }
-    settle_all(z);
-    msgw_feed_pub_destroy(&z->report.pub);
-    return NULL;
-}
-
-/* ---- life cycle ---- */
-
-static bool start(msgw_zmq_deliverer *z, msgw_errors *e)
-{
-    atomic_store(&z->stop, false);
-    if (pthread_create(&z->thread, NULL, run, z) != 0) {
-        msgw_error_add(e, -1, "delivery", NULL, "deliver.thread",
-                       "cannot start the ZeroMQ delivery thread");
-        return false;
+    for (size_t i = 0; i < z->nc; i++) {
+        z->c[i].blocked = false; /* a full queue is tried again each pass */
+        if (z->c[i].resend && z->c[i].connected) resend(z, &z->c[i], p, now);
     }
-    z->running = true;
-    return true;
+    publish_counts(z);
 }
 
-static void halt(msgw_zmq_deliverer *z)
+/* A connected consumer's free window (at most QUERY_MAX at a time). */
+static size_t zmq_room(void *t, const msgw_department *dept)
 {
-    if (!z->running) return;
-    atomic_store(&z->stop, true);
-    pthread_join(z->thread, NULL);
-    z->running = false;
+    zmq_deliverer *z = t;
+    consumer *c = consumer_for(z, dept->id);
+    if (!c || !c->connected || c->blocked || c->n >= z->cfg->zmq_deliver_window) return 0;
+    size_t room = z->cfg->zmq_deliver_window - c->n;
+    return room < QUERY_MAX ? room : QUERY_MAX;
 }
 
-msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config *cfg,
-                                           const char *store_spec, msgw_feed *feed, msgw_audit *audit,
-                                           msgw_metrics *metrics, int wake_fd, msgw_errors *e)
+/* Sends each due message to its consumer; one still in flight (its acknowledgement timed out, so
+ * the store says it is due again) is sent again, counted as a retry. */
+static void zmq_deliver(void *t, msgw_delivery *v, size_t n, msgw_pass *p, msgw_time now)
 {
-    msgw_zmq_deliverer *z = calloc(1, sizeof *z);
+    zmq_deliverer *z = t;
+    for (size_t k = 0; k < n && !msgw_pass_stopping(p); k++) {
+        msgw_delivery *d = &v[k];
+        consumer *c = consumer_for(z, d->recipient);
+        if (!c) continue;
+        flight *f = flight_find(c, d->event_id);
+        if (f) flight_remove(c, f);
+        if (c->connected && !c->blocked) dispatch(z, c, d, p, now, "not acknowledged in time");
+    }
+    publish_counts(z);
+}
+
+/* ZeroMQ's descriptor is edge-triggered: it signals a change of ZMQ_EVENTS, not readability, so
+ * what is already readable (or a resend still waiting) must be said here, or it would wait. */
+static int zmq_descriptor(void *t, bool *ready)
+{
+    zmq_deliverer *z = t;
+    int fd = -1, events = 0;
+    size_t len = sizeof fd;
+    zmq_getsockopt(z->router, ZMQ_FD, &fd, &len);
+    len = sizeof events;
+    zmq_getsockopt(z->router, ZMQ_EVENTS, &events, &len);
+    *ready = events & ZMQ_POLLIN;
+    for (size_t i = 0; i < z->nc && !*ready; i++)
+        *ready = z->c[i].resend && z->c[i].connected;
+    return fd;
+}
+
+static void zmq_close_transport(void **tp)
+{
+    if (!tp || !*tp) return;
+    zmq_deliverer *z = *tp;
+    if (z->router) zmq_close(z->router);
+    for (size_t i = 0; i < z->nc; i++)
+        consumer_free(&z->c[i]);
+    free(z->c);
+    free(z);
+    *tp = NULL;
+}
+
+static void *zmq_open(const msgw_transport_env *env, msgw_errors *e)
+{
+    const msgw_config *cfg = env->cfg;
+    zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
-    msgw_delivery_report_init(&z->report, audit, metrics);
-    z->wake_fd = wake_fd;
-    z->hub = hub;
-    z->feed = feed;
     set_config(z, cfg);
-    z->store = msgw_store_open(store_spec, MSGW_STORE_DELIVERY, e);
-    if (!z->store) {
-        msgw_zmq_deliverer_destroy(&z);
-        return NULL;
-    }
-    z->router = zmq_socket(msgw_zmq_hub_context(hub), ZMQ_ROUTER);
+    z->router = zmq_socket(msgw_zmq_hub_context(env->hub), ZMQ_ROUTER);
     int one = 1, zero = 0, ivl = 2000, timeout = 10000, rcvhwm = 100000;
     int sndhwm =
         (int)(cfg->zmq_deliver_window * 2 + 64); /* the window, and a resend of it, always fit */
-    msgw_zmq_hub_secure(hub, z->router, "deliver");
+    msgw_zmq_hub_secure(env->hub, z->router, "deliver");
     zmq_setsockopt(z->router, ZMQ_ROUTER_MANDATORY, &one,
                    sizeof one); /* a gone consumer: EHOSTUNREACH */
     zmq_setsockopt(z->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl); /* dead peers are noticed */
@@ -561,42 +445,53 @@ msgw_zmq_deliverer *msgw_zmq_deliverer_new(msgw_zmq_hub *hub, const msgw_config 
         msgw_error_add(e, -1, "/zmq/deliver_listen", "deliver_listen", "zmq.bind",
                        "cannot listen on %s: %s", cfg->zmq_deliver_listen,
                        zmq_strerror(zmq_errno()));
-        msgw_zmq_deliverer_destroy(&z);
+        void *tp = z;
+        zmq_close_transport(&tp);
         return NULL;
     }
     size_t len = sizeof z->endpoint;
     zmq_getsockopt(z->router, ZMQ_LAST_ENDPOINT, z->endpoint, &len);
-    if (!start(z, e)) msgw_zmq_deliverer_destroy(&z);
     return z;
 }
 
-void msgw_zmq_deliverer_reconfigure(msgw_zmq_deliverer *z, const msgw_config *cfg)
+/* The socket, the consumers' connections and the messages in flight stay. */
+static void zmq_reconfigure(void *t, const msgw_config *cfg)
 {
-    halt(z);
-    set_config(z, cfg);
-    msgw_errors e;
-    msgw_errors_init(&e);
-    start(z, &e);
-    msgw_errors_clear(&e);
+    set_config(t, cfg);
+    publish_counts(t);
 }
 
-void msgw_zmq_deliverer_destroy(msgw_zmq_deliverer **zp)
+static const char *zmq_endpoint(const void *t)
 {
-    if (!zp || !*zp) return;
-    msgw_zmq_deliverer *z = *zp;
-    halt(z);
-    if (z->router) zmq_close(z->router);
-    for (size_t i = 0; i < z->nc; i++)
-        consumer_free(&z->c[i]);
-    free(z->c);
-    free(z->out.v);
-    free(z->strings);
-    msgw_store_close(&z->store);
-    free(z);
-    *zp = NULL;
+    return ((const zmq_deliverer *)t)->endpoint;
 }
 
-const char *msgw_zmq_deliverer_endpoint(const msgw_zmq_deliverer *z)
+static json_t *zmq_stats(const void *t)
 {
-    return z->endpoint;
+    const zmq_deliverer *z = t;
+    return json_pack("{s:I,s:I}", "consumers", (json_int_t)atomic_load(&z->connected), "in_flight",
+                     (json_int_t)atomic_load(&z->in_flight));
 }
+
+static bool zmq_wanted(const msgw_config *cfg)
+{
+    return cfg->zmq_deliver_listen != NULL;
+}
+
+const msgw_transport_ops msgw_zmq_transport = {
+    .name = "zmq",
+    .kind = MSGW_DELIVER_ZMQ,
+    .port_file = "zdeliver",
+    .needs_hub = true,
+    .idle_ms = 20,
+    .wanted = zmq_wanted,
+    .open = zmq_open,
+    .close = zmq_close_transport,
+    .room = zmq_room,
+    .deliver = zmq_deliver,
+    .acknowledged = zmq_acknowledged,
+    .descriptor = zmq_descriptor,
+    .endpoint = zmq_endpoint,
+    .reconfigure = zmq_reconfigure,
+    .stats = zmq_stats,
+};

@@ -1,8 +1,12 @@
 /*
- * HTTPS ingress (include/msgw/ingress/https.h).  libevent parses HTTP and enforces
- * size and time limits; OpenSSL does TLS and checks the client certificate;
- * this file only maps a verified certificate to a department and a request
- * to ingest.
+ * The HTTPS listener (include/msgw/ingress/listener.h; docs/ingress.md): libevent's HTTP server
+ * over OpenSSL with mutual TLS.  TLS 1.2 and 1.3 only; a client without a certificate from the
+ * configured CA is refused at the handshake; the certificate's subject (O = region, OU =
+ * department) identifies the department.  Routes:
+ *   POST /v1/records                   push records
+ *   GET  /v1/persons/{id}/eligibility  a department's own services
+ * libevent parses HTTP and enforces size and time limits; OpenSSL does TLS and checks the client
+ * certificate; this file only maps a verified certificate to a department and a request to ingest.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -19,21 +23,24 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "msgw/ingress/https.h"
 #include "msgw/base/idnum.h"
+#include "msgw/ingress/listener.h"
 #include "msgw/net/tls.h"
 
-struct msgw_https {
+typedef struct msgw_https {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     SSL_CTX *ssl;
+    SSL_CTX *next_ssl; /* prepared for a reload (SIGHUP), installed once it is decided */
     const msgw_config *cfg;
     msgw_ingest *ingest;
     int conn_index;     /* SSL ex_data slot: set on every connection, released when OpenSSL frees it */
     size_t connections; /* open TLS connections */
     msgw_tls_failures failures; /* counted through every context's app data */
-};
+    unsigned long long requests;
+    char endpoint[16]; /* the port bound */
+} msgw_https;
 
 static void apply_limits(msgw_https *h);
 
@@ -141,6 +148,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_https *h = arg;
     msgw_tls_no_delay(req);
+    h->requests++;
     const msgw_department *dept = department_of(h, req);
     if (!dept) {
         msgw_http_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
@@ -161,13 +169,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (u) evhttp_uri_free(u);
 }
 
-msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest, msgw_errors *e)
+static void https_stop(void **hp);
+
+static void *https_start(const msgw_listener_env *env, msgw_errors *e)
 {
+    struct event_base *base = env->base;
+    const msgw_config *cfg = env->cfg;
+    msgw_ingest *ingest = env->ingest;
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
     *h = (msgw_https){.base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .ingest = ingest, .conn_index = -1};
     if (!h->http || !h->ssl) {
-        msgw_https_destroy(&h);
+        void *hp = h;
+        https_stop(&hp);
         return NULL;
     }
     h->conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_closed);
@@ -181,9 +195,12 @@ msgw_https *msgw_https_new(struct event_base *base, const msgw_config *cfg, msgw
     h->sock = msgw_tls_listen(h->http, cfg->https_listen);
     if (!h->sock) {
         msgw_error_add(e, -1, "/https/listen", "listen", "https.bind", "cannot listen on %s", cfg->https_listen);
-        msgw_https_destroy(&h);
+        void *hp = h;
+        https_stop(&hp);
         return NULL;
     }
+    h->failures.family = msgw_tls_failures_family(env->metrics);
+    snprintf(h->endpoint, sizeof h->endpoint, "%d", msgw_tls_bound_port(h->sock));
     return h;
 }
 
@@ -194,42 +211,78 @@ static void apply_limits(msgw_https *h)
     evhttp_set_timeout(h->http, (int)h->cfg->request_timeout_s);
 }
 
-void msgw_https_stop_accepting(msgw_https *h)
+/* SIGTERM: the listening socket closes; open connections are still served. */
+static void https_pause(void *l)
 {
+    msgw_https *h = l;
     if (h->sock) evhttp_del_accept_socket(h->http, h->sock);
     h->sock = NULL;
 }
 
-bool msgw_https_reconfigure(msgw_https *h, const msgw_config *cfg, msgw_errors *e)
+/* The new TLS material is loaded before anything changes: a certificate that does not load
+ * refuses the reload. */
+static bool https_prepare(void *l, const msgw_listener_env *env, msgw_errors *e)
 {
-    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
-    if (!ssl) return false;
+    msgw_https *h = l;
+    if (h->next_ssl) SSL_CTX_free(h->next_ssl); /* of a reload refused since */
+    h->next_ssl = msgw_tls_server_context(env->cfg, e);
+    return h->next_ssl != NULL;
+}
+
+/* New TLS material and limits for new connections, department lookup from the new configuration;
+ * open connections carry on. */
+static bool https_reconfigure(void *l, const msgw_listener_env *env, msgw_errors *e)
+{
+    msgw_https *h = l;
+    if (!h->next_ssl && !https_prepare(h, env, e)) return false;
     SSL_CTX_free(h->ssl); /* connections already open hold their own reference */
-    h->ssl = ssl;
+    h->ssl = h->next_ssl;
+    h->next_ssl = NULL;
     SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
     msgw_tls_count_failures(h->ssl, &h->failures);
-    h->cfg = cfg;
+    h->cfg = env->cfg;
     apply_limits(h);
     return true;
 }
 
-void msgw_https_destroy(msgw_https **hp)
+static void https_stop(void **hp)
 {
     if (!hp || !*hp) return;
     msgw_https *h = *hp;
     if (h->http) evhttp_free(h->http); /* frees the connections: their slots still point at h */
     if (h->ssl) SSL_CTX_free(h->ssl);
+    if (h->next_ssl) SSL_CTX_free(h->next_ssl);
     if (h->conn_index >= 0) CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, h->conn_index);
     free(h);
     *hp = NULL;
 }
 
-void msgw_https_set_metrics(msgw_https *h, msgw_metrics *m)
+static const char *https_endpoint(const void *l)
 {
-    h->failures.family = msgw_tls_failures_family(m);
+    return ((const msgw_https *)l)->endpoint;
 }
 
-int msgw_https_port(const msgw_https *h)
+static json_t *https_stats(const void *l)
 {
-    return msgw_tls_bound_port(h->sock);
+    const msgw_https *h = l;
+    return json_pack("{s:I,s:I}", "connections", (json_int_t)h->connections, "requests",
+                     (json_int_t)h->requests);
 }
+
+static bool https_wanted(const msgw_config *cfg)
+{
+    return cfg->https_listen != NULL;
+}
+
+const msgw_listener_ops msgw_https_listener = {
+    .name = "https",
+    .port_file = "",
+    .wanted = https_wanted,
+    .start = https_start,
+    .stop = https_stop,
+    .pause = https_pause,
+    .prepare = https_prepare,
+    .reconfigure = https_reconfigure,
+    .endpoint = https_endpoint,
+    .stats = https_stats,
+};

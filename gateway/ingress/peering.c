@@ -1,9 +1,11 @@
 /*
- * The peering listener (include/msgw/ingress/peering.h): where peer gateways push
- * envelopes.  libevent parses HTTP, OpenSSL admits only certificates of the
- * peers' CAs (gateway/net/tls.c); this file maps the certificate to a peer,
- * opens the envelope (gateway/pipeline/peer.c) and hands its record to ingest.  A
- * refused envelope is answered with its rule and audited.
+ * The peering listener (include/msgw/ingress/listener.h; docs/federation.md): a separate HTTPS
+ * port where the gateways of other regions push envelopes, POST /v1/envelopes with
+ * application/vnd.msgw.envelope+json.  libevent parses HTTP; OpenSSL admits only certificates of
+ * the peers' CAs (gateway/net/tls.c), and each must chain to the CA of the peer its subject names.
+ * This file maps the certificate to a peer, opens the envelope (signature, destination, hops:
+ * gateway/pipeline/peer.c) and hands its record to ingest.  An altered, misaddressed or replayed
+ * envelope is refused with its rule (400, 403, 409) and audited.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -14,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "msgw/ingress/peering.h"
+#include "msgw/ingress/listener.h"
 #include "msgw/net/tls.h"
 
-struct msgw_peering {
+typedef struct msgw_peering {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     SSL_CTX *ssl;
@@ -26,7 +28,9 @@ struct msgw_peering {
     const msgw_peers *peers;
     msgw_audit *audit;
     msgw_tls_failures failures;
-};
+    unsigned long long requests;
+    char endpoint[16]; /* the port bound */
+} msgw_peering;
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
@@ -91,6 +95,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_peering *p = arg;
     msgw_tls_no_delay(req);
+    p->requests++;
     X509 *cert = msgw_tls_peer_certificate(req);
     const msgw_department *peer = p->peers ? msgw_peers_who(p->peers, p->cfg, cert) : NULL;
     X509_free(cert);
@@ -109,15 +114,23 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-msgw_peering *msgw_peering_new(struct event_base *base, const msgw_config *cfg, msgw_ingest *ingest,
-                               const msgw_peers *peers, msgw_audit *audit, msgw_errors *e)
+static void peering_stop(void **pp);
+
+/* Listens on cfg->peering_listen. */
+static void *peering_start(const msgw_listener_env *env, msgw_errors *e)
 {
+    const msgw_config *cfg = env->cfg;
     msgw_peering *p = calloc(1, sizeof *p);
     if (!p) abort();
-    *p = (msgw_peering){.http = evhttp_new(base), .ssl = msgw_tls_peering_context(cfg, e), .cfg = cfg,
-                        .ingest = ingest, .peers = peers, .audit = audit};
+    *p = (msgw_peering){.http = evhttp_new(env->base),
+                        .ssl = msgw_tls_peering_context(cfg, e),
+                        .cfg = cfg,
+                        .ingest = env->ingest,
+                        .peers = env->peers,
+                        .audit = env->audit};
+    void *pp = p;
     if (!p->http || !p->ssl) {
-        msgw_peering_destroy(&p);
+        peering_stop(&pp);
         return NULL;
     }
     p->failures.listener = "peering";
@@ -129,23 +142,26 @@ msgw_peering *msgw_peering_new(struct event_base *base, const msgw_config *cfg, 
     evhttp_set_gencb(p->http, on_request, p);
     p->sock = msgw_tls_listen(p->http, cfg->peering_listen);
     if (!p->sock) {
-        msgw_error_add(e, -1, "/peering/listen", "listen", "peering.bind", "cannot listen on %s", cfg->peering_listen);
-        msgw_peering_destroy(&p);
+        msgw_error_add(e, -1, "/peering/listen", "listen", "peering.bind", "cannot listen on %s",
+                       cfg->peering_listen);
+        peering_stop(&pp);
+        return NULL;
     }
+    p->failures.family = msgw_tls_failures_family(env->metrics);
+    snprintf(p->endpoint, sizeof p->endpoint, "%d", msgw_tls_bound_port(p->sock));
     return p;
 }
 
-void msgw_peering_set_metrics(msgw_peering *p, msgw_metrics *m)
+/* The new configuration and peers from now on; false (the TLS material kept) when the peers' CAs
+ * cannot be loaded.  Such a failure does not refuse the reload (no prepare): the peers already
+ * trusted stay trusted. */
+static bool peering_reconfigure(void *l, const msgw_listener_env *env, msgw_errors *e)
 {
-    p->failures.family = msgw_tls_failures_family(m);
-}
-
-bool msgw_peering_reconfigure(msgw_peering *p, const msgw_config *cfg, const msgw_peers *peers, msgw_errors *e)
-{
-    p->cfg = cfg;
-    p->peers = peers;
-    evhttp_set_timeout(p->http, (int)cfg->request_timeout_s);
-    SSL_CTX *ssl = msgw_tls_peering_context(cfg, e);
+    msgw_peering *p = l;
+    p->cfg = env->cfg;
+    p->peers = env->peers;
+    evhttp_set_timeout(p->http, (int)env->cfg->request_timeout_s);
+    SSL_CTX *ssl = msgw_tls_peering_context(env->cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(p->ssl); /* open connections hold their own reference */
     p->ssl = ssl;
@@ -153,7 +169,7 @@ bool msgw_peering_reconfigure(msgw_peering *p, const msgw_config *cfg, const msg
     return true;
 }
 
-void msgw_peering_destroy(msgw_peering **pp)
+static void peering_stop(void **pp)
 {
     if (!pp || !*pp) return;
     msgw_peering *p = *pp;
@@ -163,7 +179,28 @@ void msgw_peering_destroy(msgw_peering **pp)
     *pp = NULL;
 }
 
-int msgw_peering_port(const msgw_peering *p)
+static const char *peering_endpoint(const void *l)
 {
-    return msgw_tls_bound_port(p->sock);
+    return ((const msgw_peering *)l)->endpoint;
 }
+
+static json_t *peering_stats(const void *l)
+{
+    return json_pack("{s:I}", "requests", (json_int_t)((const msgw_peering *)l)->requests);
+}
+
+static bool peering_wanted(const msgw_config *cfg)
+{
+    return cfg->peering_listen != NULL;
+}
+
+const msgw_listener_ops msgw_peering_listener = {
+    .name = "peering",
+    .port_file = "peering",
+    .wanted = peering_wanted,
+    .start = peering_start,
+    .stop = peering_stop,
+    .reconfigure = peering_reconfigure,
+    .endpoint = peering_endpoint,
+    .stats = peering_stats,
+};

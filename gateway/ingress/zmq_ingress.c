@@ -1,24 +1,32 @@
 /*
- * ZeroMQ ingress (include/msgw/ingress/zmq_ingress.h).  ZeroMQ's file descriptor is
- * edge-triggered: every wake-up drains the socket until ZMQ_EVENTS says
- * nothing is readable, or a message would be missed until the next one.
+ * The ZeroMQ listener (include/msgw/ingress/listener.h; docs/zmq.md): a ROUTER socket with CURVE
+ * encryption, authenticated by the hub's ZAP handler, which admits only the CURVE public keys the
+ * configuration gives departments; the key identifies the department.  A request is [media type,
+ * body] (a REQ client's empty delimiter allowed); the reply, [status JSON], is sent after the
+ * durable commit.  Clients may pipeline requests (DEALER); answers keep the requests' order.  A
+ * full commit queue stops the reading, so senders block at the high-water mark.  The sockets join
+ * the libevent loop through ZMQ_FD, so one thread serves HTTPS and ZeroMQ.
+ *
+ * ZeroMQ's file descriptor is edge-triggered: every wake-up drains the socket until ZMQ_EVENTS
+ * says nothing is readable, or a message would be missed until the next one.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
-#include "msgw/ingress/zmq_ingress.h"
+#include "msgw/ingress/listener.h"
 
-struct msgw_zmq_ingress {
+typedef struct msgw_zmq_ingress {
     const msgw_config *cfg;
     msgw_ingest *ingest;
     msgw_zmq_hub *hub;
     void *router;
     struct event *router_ev;
     bool paused; /* draining at shutdown: no new requests */
+    unsigned long long requests;
     char endpoint[256];
-};
+} msgw_zmq_ingress;
 
 /* Where an answer goes: the client's routing id, and whether it sent a REQ delimiter. */
 typedef struct pending {
@@ -69,6 +77,7 @@ static bool serve_one(msgw_zmq_ingress *z)
     }
     pending *p = calloc(1, sizeof *p);
     if (!p) abort();
+    z->requests++;
     p->z = z;
     p->delimiter = n >= 2 && zmq_msg_size(&part[1]) == 0;
     zmq_msg_init(&p->identity);
@@ -118,38 +127,15 @@ static void on_router(evutil_socket_t fd, short what, void *arg)
     drain(arg);
 }
 
-void msgw_zmq_ingress_reconfigure(msgw_zmq_ingress *z, const msgw_config *cfg)
+/* The admitted keys and departments change; the endpoint does not. */
+static bool zmq_reconfigure(void *l, const msgw_listener_env *env, msgw_errors *e)
 {
-    z->cfg = cfg;
+    (void)e;
+    ((msgw_zmq_ingress *)l)->cfg = env->cfg;
+    return true;
 }
 
-msgw_zmq_ingress *msgw_zmq_ingress_new(struct event_base *base, msgw_zmq_hub *hub, const msgw_config *cfg,
-                                       msgw_ingest *ingest, msgw_errors *e)
-{
-    msgw_zmq_ingress *z = calloc(1, sizeof *z);
-    if (!z) abort();
-    z->cfg = cfg;
-    z->ingest = ingest;
-    z->hub = hub;
-    z->router = zmq_socket(msgw_zmq_hub_context(hub), ZMQ_ROUTER);
-    int one = 1, hwm = (int)(cfg->queue_max_records < 1000000 ? cfg->queue_max_records : 1000000);
-    msgw_zmq_hub_secure(hub, z->router, "msgw");
-    zmq_setsockopt(z->router, ZMQ_RCVHWM, &hwm, sizeof hwm); /* back-pressure: senders block beyond it */
-    zmq_setsockopt(z->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (zmq_bind(z->router, cfg->zmq_listen) != 0) {
-        msgw_error_add(e, -1, "/zmq/listen", "listen", "zmq.bind", "cannot listen on %s: %s", cfg->zmq_listen,
-                       zmq_strerror(zmq_errno()));
-        msgw_zmq_ingress_destroy(&z);
-        return NULL;
-    }
-    size_t len = sizeof z->endpoint;
-    zmq_getsockopt(z->router, ZMQ_LAST_ENDPOINT, z->endpoint, &len);
-    z->router_ev = msgw_zmq_hub_watch(base, z->router, on_router, z);
-    msgw_ingest_on_progress(ingest, on_progress, z);
-    return z;
-}
-
-void msgw_zmq_ingress_destroy(msgw_zmq_ingress **zp)
+static void zmq_stop(void **zp)
 {
     if (!zp || !*zp) return;
     msgw_zmq_ingress *z = *zp;
@@ -163,12 +149,65 @@ void msgw_zmq_ingress_destroy(msgw_zmq_ingress **zp)
     *zp = NULL;
 }
 
-void msgw_zmq_ingress_pause(msgw_zmq_ingress *z)
+/* Binds cfg->zmq_listen as a CURVE server authenticated by the hub (ZAP domain "msgw"). */
+static void *zmq_start(const msgw_listener_env *env, msgw_errors *e)
 {
-    z->paused = true;
+    const msgw_config *cfg = env->cfg;
+    msgw_zmq_ingress *z = calloc(1, sizeof *z);
+    if (!z) abort();
+    z->cfg = cfg;
+    z->ingest = env->ingest;
+    z->hub = env->hub;
+    z->router = zmq_socket(msgw_zmq_hub_context(env->hub), ZMQ_ROUTER);
+    int one = 1, hwm = (int)(cfg->queue_max_records < 1000000 ? cfg->queue_max_records : 1000000);
+    msgw_zmq_hub_secure(env->hub, z->router, "msgw");
+    zmq_setsockopt(z->router, ZMQ_RCVHWM, &hwm,
+                   sizeof hwm); /* back-pressure: senders block beyond it */
+    zmq_setsockopt(z->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (zmq_bind(z->router, cfg->zmq_listen) != 0) {
+        msgw_error_add(e, -1, "/zmq/listen", "listen", "zmq.bind", "cannot listen on %s: %s",
+                       cfg->zmq_listen, zmq_strerror(zmq_errno()));
+        void *zp = z;
+        zmq_stop(&zp);
+        return NULL;
+    }
+    size_t len = sizeof z->endpoint;
+    zmq_getsockopt(z->router, ZMQ_LAST_ENDPOINT, z->endpoint, &len);
+    z->router_ev = msgw_zmq_hub_watch(env->base, z->router, on_router, z);
+    msgw_ingest_on_progress(env->ingest, on_progress, z);
+    return z;
 }
 
-const char *msgw_zmq_ingress_endpoint(const msgw_zmq_ingress *z)
+/* SIGTERM: the requests taken are answered, the rest wait in ZeroMQ's queues. */
+static void zmq_pause(void *l)
 {
-    return z->endpoint;
+    ((msgw_zmq_ingress *)l)->paused = true;
 }
+
+static const char *zmq_endpoint(const void *l)
+{
+    return ((const msgw_zmq_ingress *)l)->endpoint;
+}
+
+static json_t *zmq_stats(const void *l)
+{
+    return json_pack("{s:I}", "requests", (json_int_t)((const msgw_zmq_ingress *)l)->requests);
+}
+
+static bool zmq_wanted(const msgw_config *cfg)
+{
+    return cfg->zmq_listen != NULL;
+}
+
+const msgw_listener_ops msgw_zmq_listener = {
+    .name = "zmq",
+    .port_file = "zmq",
+    .needs_hub = true,
+    .wanted = zmq_wanted,
+    .start = zmq_start,
+    .stop = zmq_stop,
+    .pause = zmq_pause,
+    .reconfigure = zmq_reconfigure,
+    .endpoint = zmq_endpoint,
+    .stats = zmq_stats,
+};

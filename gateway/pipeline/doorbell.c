@@ -1,13 +1,11 @@
 /*
- * The doorbell (include/msgw/pipeline/doorbell.h): an eventfd per listener.  An
- * eventfd counts rings, so rings that come while a listener is busy are not
+ * The doorbell (include/msgw/pipeline/doorbell.h): an eventfd per deliverer.  An
+ * eventfd counts rings, so rings that come while a deliverer is busy are not
  * lost: its next poll returns at once.
  */
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "msgw/pipeline/doorbell.h"
@@ -17,13 +15,13 @@ struct msgw_doorbell {
     size_t n;
 };
 
-msgw_doorbell *msgw_doorbell_new(size_t listeners)
+msgw_doorbell *msgw_doorbell_new(size_t count)
 {
     msgw_doorbell *b = calloc(1, sizeof *b);
     if (!b) abort();
-    b->fd = calloc(listeners + 1, sizeof *b->fd);
+    b->fd = calloc(count + 1, sizeof *b->fd);
     if (!b->fd) abort();
-    for (; b->n < listeners; b->n++)
+    for (; b->n < count; b->n++)
         if ((b->fd[b->n] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
             msgw_doorbell_destroy(&b);
             return NULL;
@@ -48,9 +46,9 @@ void msgw_doorbell_ring(msgw_doorbell *b)
         }
 }
 
-int msgw_doorbell_fd(const msgw_doorbell *b, size_t listener)
+int msgw_doorbell_fd(const msgw_doorbell *b, size_t i)
 {
-    return b && listener < b->n ? b->fd[listener] : -1;
+    return b && i < b->n ? b->fd[i] : -1;
 }
 
 void msgw_doorbell_clear(int fd)
@@ -58,17 +56,4 @@ void msgw_doorbell_clear(int fd)
     uint64_t count;
     if (fd >= 0 && read(fd, &count, sizeof count) < 0) { /* EAGAIN: nothing to clear */
     }
-}
-
-bool msgw_doorbell_wait(int fd, int timeout_ms)
-{
-    if (fd < 0) {
-        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
-        return false;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    bool rung = poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN);
-    if (rung) msgw_doorbell_clear(fd);
-    return rung;
 }

@@ -3,7 +3,9 @@
 # certificate is admitted, a department's gets 403, none fails the handshake; /healthz answers;
 # /readyz names each check, and fails on a gateway certificate that expires within the warning
 # period (swapped in by SIGHUP) and on a store whose commits fail; /metrics counts a push and reads
-# the outbox, store and certificate gauges, in a well-formed Prometheus exposition.
+# the outbox, store and certificate gauges, in a well-formed Prometheus exposition; /v1/transports
+# lists the listeners and deliverers running, and a daemon configured with every transport starts
+# each one from the registries, its endpoint file holding what the endpoint says.
 set -uo pipefail
 msgw=${MSGW_BIN:?}
 root=${MSGW_SOURCE_ROOT:?}
@@ -198,6 +200,47 @@ ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert 
 ok has 'd["errors"][0]["rule"] == "admin.origin"'
 ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
 	-X POST -H "Origin: https://localhost:$admin" "https://localhost:$admin/v1/deadletters/replay")" = 200
+# GET /v1/transports: the running listeners and deliverers, each with its endpoint and counts; the
+# HTTPS listener's endpoint is the port file's port, and it counted the pushes above
+ok test "$(get admin /v1/transports)" = 200
+ok has '[l["name"] for l in d["listeners"]] == ["https"] and d["listeners"][0]["endpoint"] == "'"$port"'" and d["listeners"][0]["requests"] >= 2 and d["listeners"][0]["connections"] >= 0'
+ok has '[x["name"] for x in d["deliverers"]] == ["webhook"] and d["deliverers"][0]["recipients"] == 0 and all(d["deliverers"][0][k] == 0 for k in ("delivered", "retried", "dead", "sent", "store_failures"))'
+ok test "$(get mca /v1/transports)" = 403
+kill -TERM "$pid"
+wait "$pid"
+ok test $? -eq 0
+pid=
+
+# Every registered transport a configuration asks for is started from the registries, and each
+# endpoint's file holds what /v1/transports says: the listeners https, peering, zmq and the
+# deliverers webhook and zmq, in the registries' order
+"$root/certs/dev-pki.sh" "$tmp/pki13" 13 >/dev/null 2>&1
+cat >"$tmp/all.json" <<JSON
+{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/all",
+  "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
+  "https": { "listen": "127.0.0.1:0" },
+  "admin": { "listen": "127.0.0.1:0" },
+  "zmq": { "listen": "tcp://127.0.0.1:*", "deliver_listen": "tcp://127.0.0.1:*", "curve_secret_file": "$P/gateway.curve" },
+  "peering": { "listen": "127.0.0.1:0" },
+  "departments": [
+    { "id": "mca", "certificate": { "organization": "12", "unit": "mca" }, "push": ["household_assistance_roster"],
+      "curve_public": "$(sed -n 's/^public=//p' "$P/mca.curve")" },
+    { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" }, "push": ["disability_certificate"],
+      "curve_public": "$(sed -n 's/^public=//p' "$P/cdpf.curve")", "eligibility": true, "deliver": { "zmq": {} } } ],
+  "peers": [ { "id": "hebei", "region": "13", "url": "https://localhost:9", "ca": "$tmp/pki13/ca.crt",
+               "kinds": ["disability_certificate"], "fields": ["disability_grade"] } ] }
+JSON
+"$msgw" serve --config "$tmp/all.json" --port-file "$tmp/all.port" 2>"$tmp/all.log" &
+pid=$!
+for _ in $(seq 100); do [[ -s $tmp/all.port.zmq ]] && break; sleep 0.1; done
+admin=$(cat "$tmp/all.port.admin")
+ok test "$(get admin /v1/transports)" = 200
+ok has '[l["name"] for l in d["listeners"]] == ["https", "peering", "zmq"] and [x["name"] for x in d["deliverers"]] == ["webhook", "zmq"]'
+ok has 'd["listeners"][0]["endpoint"] == "'"$(cat "$tmp/all.port")"'" and d["listeners"][1]["endpoint"] == "'"$(cat "$tmp/all.port.peering")"'"'
+ok has 'd["listeners"][2]["endpoint"] == "'"$(cat "$tmp/all.port.zmq")"'" and d["listeners"][2]["endpoint"].startswith("tcp://127.0.0.1:")'
+ok has 'd["deliverers"][1]["endpoint"] == "'"$(cat "$tmp/all.port.zdeliver")"'" and d["deliverers"][1]["consumers"] == 0 and d["deliverers"][1]["in_flight"] == 0'
+ok has 'd["deliverers"][0]["recipients"] == 1 and "endpoint" not in d["deliverers"][0]' # the peer, by webhook
+ok grep -q '"msg":"listening","transport":"peering"' "$tmp/all.log"
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0

@@ -8,8 +8,9 @@
  * loaded, and the gateway's certificates stay valid for more than
  * admin.cert_warning_days — each failing check named), /metrics (the
  * Prometheus text format, docs/metrics.md), message traces, dead letters and
- * their replay, re-evaluation, the transition log, a person's page, and the
- * dashboard with its live events (gateway/admin/admin_live.c).
+ * their replay, re-evaluation, the transition log, a person's page, the
+ * transports' counts, and the dashboard with its live events
+ * (gateway/admin/admin_live.c).
  */
 #ifndef MSGW_ADMIN_H
 #define MSGW_ADMIN_H
@@ -42,6 +43,9 @@ void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
 /* The dashboard's live events (GET /v1/events) read the monitoring feed through a SUB on
  * feed_endpoint (msgw_feed_local_endpoint) made from zmq_ctx; without it only stats are sent. */
 void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint);
+/* GET /v1/transports answers what stats(ud) returns, a new JSON object (the daemon's listeners and
+ * deliverers: this layer names none of them); without it, 404. */
+void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
 

@@ -1,6 +1,6 @@
 /*
- * What both delivery threads (webhooks, ZeroMQ) report about each message's
- * fate, in one place: the delivery counters and the push-to-delivery
+ * What the delivery driver reports about each message's fate, whatever its
+ * transport (msgw/deliver/driver.h), in one place: the delivery counters and the push-to-delivery
  * latency (metrics), the "delivery" event on the monitoring feed, and the
  * audit entry.  One event is built per outcome and shared by the feed and
  * the audit log; a mere send ("sent", awaiting its acknowledgement) goes to

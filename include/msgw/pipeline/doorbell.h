@@ -1,29 +1,27 @@
 /*
- * A doorbell: how the commit worker tells the delivery threads that new
- * outbox messages are waiting, so a notice leaves as soon as its record is
- * committed instead of at the deliverers' next look at the store.  One
- * eventfd per listener (a ring wakes every one of them); a listener polls
- * its descriptor (poll, zmq_poll) and clears it.  Ringing never blocks.
+ * A doorbell: how the commit worker (and an administrator's replay) tells
+ * the delivery threads that new outbox messages are waiting, so a notice
+ * leaves as soon as its record is committed instead of at the deliverers'
+ * next look at the store.  One eventfd per deliverer, by index: however many
+ * transports run, a ring wakes every one of them, and none is named here.
+ * A deliverer polls its descriptor and clears it.  Ringing never blocks.
  */
 #ifndef MSGW_DOORBELL_H
 #define MSGW_DOORBELL_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct msgw_doorbell msgw_doorbell;
 
-/* NULL when the descriptors cannot be made (the deliverers then only poll the store). */
-msgw_doorbell *msgw_doorbell_new(size_t listeners);
+/* count descriptors, one per deliverer; NULL when they cannot be made (the deliverers then only
+ * look at the store every idle interval). */
+msgw_doorbell *msgw_doorbell_new(size_t count);
 void msgw_doorbell_destroy(msgw_doorbell **b);
-/* Wakes every listener; any thread.  b may be NULL. */
+/* Wakes every deliverer; any thread.  b may be NULL. */
 void msgw_doorbell_ring(msgw_doorbell *b);
-/* Listener i's descriptor, readable once rung; -1 when b is NULL. */
-int msgw_doorbell_fd(const msgw_doorbell *b, size_t listener);
-/* Waits at most timeout_ms for a ring on fd (a doorbell_fd; -1: just sleeps), and clears it.
- * True when it was rung. */
-bool msgw_doorbell_wait(int fd, int timeout_ms);
-/* Clears fd after a poll said it is readable. */
+/* Deliverer i's descriptor, readable once rung; -1 when b is NULL or i is not below its count. */
+int msgw_doorbell_fd(const msgw_doorbell *b, size_t i);
+/* Clears fd (a msgw_doorbell_fd) after a poll said it is readable. */
 void msgw_doorbell_clear(int fd);
 
 #endif

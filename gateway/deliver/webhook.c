@@ -1,0 +1,283 @@
+/*
+ * Delivery by webhook (a transport, include/msgw/deliver/transport.h): each recipient configured
+ * with "deliver": {"webhook": {...}} — departments and peer gateways alike — gets its due messages
+ * POSTed over HTTPS with mutual TLS (libcurl multi: every recipient at once, and
+ * delivery.webhook_parallel posts to each side by side, each on a kept-alive connection).  Order
+ * per person still holds: a claim takes at most one message per person, the oldest pending one.
+ *
+ * At-least-once: a message is delivered only once the recipient answered 2xx, so a crash between
+ * the two re-sends it after the restart, and the recipient de-duplicates by the X-Msgw-Event-Id
+ * header.  A peer gateway answers 409 to an envelope it holds already (its answer was lost, the
+ * envelope sent again): delivered too.  Anything else is a failed attempt, retried with back-off
+ * and dead-lettered by the driver's policy.  The outcomes are known when deliver returns.
+ */
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msgw/deliver/transport.h"
+
+/* PER_PASS: the messages claimed per recipient and pass, posted as handles come free. */
+enum { MAX_PARALLEL = 16, PER_PASS = 64 };
+
+/* One post in flight. */
+typedef struct transfer {
+    const msgw_department *dept;
+    const msgw_delivery *m;
+    struct curl_slist *hdr;
+    char why[CURL_ERROR_SIZE];
+} transfer;
+
+typedef struct webhook {
+    const msgw_config *cfg;
+    CURLM *multi;   /* the posts of a batch run side by side */
+    size_t par;     /* delivery.webhook_parallel */
+    CURL **handles; /* par per department, reused: keep-alive connections */
+    size_t nhandles;
+    atomic_size_t recipients, posting; /* for stats */
+} webhook;
+
+/* A recipient's messages of the batch, and how far its posts have got. */
+typedef struct queue {
+    const msgw_delivery **v;
+    size_t n, next; /* next: the first message not yet posted */
+} queue;
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* Prepares handle h to post message m of transfer t (headers in t, freed when it completes). */
+static void prepare(const webhook *w, CURL *h, transfer *t)
+{
+    const msgw_config *c = w->cfg;
+    const msgw_department *dept = t->dept;
+    const msgw_delivery *m = t->m;
+    char line[256];
+    snprintf(line, sizeof line, "Content-Type: %s", m->media_type);
+    t->hdr = curl_slist_append(NULL, line);
+    snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", m->event_id);
+    t->hdr = curl_slist_append(t->hdr, line);
+    snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
+    t->hdr = curl_slist_append(t->hdr, line);
+    if (m->cause && *m->cause) {
+        snprintf(line, sizeof line, "X-Msgw-Cause: %s", m->cause);
+        t->hdr = curl_slist_append(t->hdr, line);
+    }
+    t->why[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->why);
+    curl_easy_setopt(h, CURLOPT_URL, dept->deliver_url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, m->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)m->len);
+    curl_easy_setopt(h, CURLOPT_CAINFO, dept->deliver_ca ? dept->deliver_ca : c->tls_ca);
+    curl_easy_setopt(h, CURLOPT_SSLCERT, dept->deliver_cert ? dept->deliver_cert : c->tls_cert);
+    curl_easy_setopt(h, CURLOPT_SSLKEY, dept->deliver_key ? dept->deliver_key : c->tls_key);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+}
+
+/* A finished post's outcome. */
+static void outcome(const webhook *w, msgw_pass *p, const msgw_delivery *m, long status,
+                    const char *why)
+{
+    const msgw_department *to = msgw_config_department(w->cfg, m->recipient);
+    if ((status >= 200 && status < 300) || (status == 409 && to && to->peer_region)) {
+        msgw_pass_delivered(p, m, true);
+        return;
+    }
+    char err[300];
+    if (status)
+        snprintf(err, sizeof err, "HTTP %ld", status);
+    else
+        snprintf(err, sizeof err, "%s", why);
+    msgw_pass_failed(p, m, err);
+}
+
+/* Starts the next message of recipient i on handle slot (i, j), if one is left. */
+static bool start_next(webhook *w, queue *q, transfer *t, size_t i, size_t j)
+{
+    if (q[i].next >= q[i].n) return false;
+    transfer *x = &t[i * w->par + j];
+    *x = (transfer){.dept = &w->cfg->departments[i], .m = q[i].v[q[i].next++]};
+    prepare(w, w->handles[i * w->par + j], x);
+    curl_multi_add_handle(w->multi, w->handles[i * w->par + j]);
+    atomic_fetch_add(&w->posting, 1);
+    return true;
+}
+
+/* Runs the posts until every message has had its attempt: a handle that finishes gives its
+ * message's outcome and takes the recipient's next one at once. */
+static void run_posts(webhook *w, queue *q, transfer *t, msgw_pass *p)
+{
+    size_t nd = w->cfg->ndepartments;
+    for (size_t i = 0; i < nd; i++)
+        for (size_t j = 0; j < w->par; j++)
+            start_next(w, q, t, i, j);
+    int running = 1;
+    while (running && !msgw_pass_stopping(p)) {
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(w->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL *h = msg->easy_handle;
+            CURLcode result = msg->data.result;
+            transfer *x = NULL;
+            long status = 0;
+            curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
+            if (result == CURLE_OK)
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+            else if (!x->why[0])
+                snprintf(x->why, sizeof x->why, "%s", curl_easy_strerror(result));
+            outcome(w, p, x->m, status, x->why);
+            curl_multi_remove_handle(w->multi, h);
+            curl_slist_free_all(x->hdr);
+            x->hdr = NULL;
+            atomic_fetch_sub(&w->posting, 1);
+            size_t slot = (size_t)(x - t);
+            if (start_next(w, q, t, slot / w->par, slot % w->par)) running = 1;
+        }
+        if (running) curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
+    }
+    for (size_t k = 0; k < nd * w->par; k++) /* stopping: abandon what is still in flight */
+        if (t[k].hdr) {
+            curl_multi_remove_handle(w->multi, w->handles[k]);
+            curl_slist_free_all(t[k].hdr);
+            atomic_fetch_sub(&w->posting, 1);
+        }
+}
+
+static bool is(const msgw_department *d, const char *id)
+{
+    return d->id && strcmp(d->id, id) == 0;
+}
+
+/* The batch, recipient by recipient (a department's handles are indexed by its place in cfg). */
+static void webhook_deliver(void *tp, msgw_delivery *v, size_t n, msgw_pass *p, msgw_time now)
+{
+    (void)now; /* each outcome is timed when its post finishes */
+    webhook *w = tp;
+    size_t nd = w->cfg->ndepartments, *of = calloc(n + 1, sizeof *of), i = 0;
+    queue *q = calloc(nd + 1, sizeof *q);
+    transfer *t = calloc(nd * w->par + 1, sizeof *t);
+    if (!of || !q || !t) abort();
+    for (size_t k = 0; k < n;
+         k++) { /* the batch comes recipient by recipient: try the last first */
+        if (i >= nd || !is(&w->cfg->departments[i], v[k].recipient))
+            for (i = 0; i < nd && !is(&w->cfg->departments[i], v[k].recipient); i++) {
+            }
+        of[k] = i;
+        if (i < nd) q[i].n++;
+    }
+    for (i = 0; i < nd; i++) {
+        q[i].v = calloc(q[i].n + 1, sizeof *q[i].v);
+        if (!q[i].v) abort();
+        q[i].n = 0;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (of[k] < nd) q[of[k]].v[q[of[k]].n++] = &v[k];
+    run_posts(w, q, t, p);
+    for (i = 0; i < nd; i++)
+        free(q[i].v);
+    free(q);
+    free(t);
+    free(of);
+}
+
+static size_t webhook_room(void *tp, const msgw_department *dept)
+{
+    (void)tp;
+    (void)dept;
+    return PER_PASS;
+}
+
+static void free_handles(webhook *w)
+{
+    for (size_t i = 0; i < w->nhandles; i++)
+        curl_easy_cleanup(w->handles[i]);
+    free(w->handles);
+    w->handles = NULL;
+    w->nhandles = 0;
+    if (w->multi) curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+}
+
+/* Handles for cfg's departments, with a fresh connection pool: a reload may change a recipient's
+ * URL or certificates, and a kept connection would still carry the old ones. */
+static void set_config(webhook *w, const msgw_config *cfg)
+{
+    free_handles(w);
+    w->cfg = cfg;
+    w->multi = curl_multi_init();
+    w->par = cfg->webhook_parallel < MAX_PARALLEL ? cfg->webhook_parallel : MAX_PARALLEL;
+    if (w->par == 0) w->par = 1;
+    w->nhandles = cfg->ndepartments * w->par;
+    w->handles = calloc(w->nhandles + 1, sizeof *w->handles);
+    if (!w->handles || !w->multi) abort();
+    for (size_t i = 0; i < w->nhandles; i++)
+        if (!(w->handles[i] = curl_easy_init())) abort();
+    size_t recipients = 0;
+    for (size_t i = 0; i < cfg->ndepartments; i++)
+        recipients += cfg->departments[i].deliver == MSGW_DELIVER_WEBHOOK;
+    atomic_store(&w->recipients, recipients);
+}
+
+static void *webhook_open(const msgw_transport_env *env, msgw_errors *e)
+{
+    (void)e;
+    webhook *w = calloc(1, sizeof *w);
+    if (!w) abort();
+    set_config(w, env->cfg);
+    return w;
+}
+
+static void webhook_close(void **tp)
+{
+    if (!tp || !*tp) return;
+    free_handles(*tp);
+    free(*tp);
+    *tp = NULL;
+}
+
+static void webhook_reconfigure(void *tp, const msgw_config *cfg)
+{
+    set_config(tp, cfg);
+}
+
+static json_t *webhook_stats(const void *tp)
+{
+    const webhook *w = tp;
+    return json_pack("{s:I,s:I}", "recipients", (json_int_t)atomic_load(&w->recipients), "posting",
+                     (json_int_t)atomic_load(&w->posting));
+}
+
+/* Always runs: it listens on nothing, and a reload may add a recipient. */
+static bool webhook_wanted(const msgw_config *cfg)
+{
+    (void)cfg;
+    return true;
+}
+
+const msgw_transport_ops msgw_webhook_transport = {
+    .name = "webhook",
+    .kind = MSGW_DELIVER_WEBHOOK,
+    .idle_ms = 50,
+    .wanted = webhook_wanted,
+    .open = webhook_open,
+    .close = webhook_close,
+    .room = webhook_room,
+    .deliver = webhook_deliver,
+    .reconfigure = webhook_reconfigure,
+    .stats = webhook_stats,
+};

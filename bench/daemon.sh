@@ -3,7 +3,12 @@
 # validate, commit, evaluate, route, deliver to a local receiver), against baselines measured in
 # the same run.  See docs/benchmarks.md.
 #
-#   bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S]
+#   bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S] [--only LINES]
+#
+# --only zmq1,zmq100,https,latency runs those lines alone (with their baselines), for a quick look
+# while working; MSGW_BENCH_PERF=DIR records the daemon of every gateway run with perf
+# (DIR/LABEL.perf.data, read with perf report -i; MSGW_BENCH_PERF_OPTS replaces "-F 499 -g", for
+# example with "-F 199 --call-graph dwarf,16384" where the libraries have no frame pointers).
 #
 # For each of --runs rounds (default 3), each on a fresh daemon with an empty store:
 #   ZeroMQ, one hrss record per request, window 64          vs bench/zmq_echo (raw libzmq, CURVE)
@@ -19,16 +24,20 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S]}
 shift
-seconds=8 runs=3 drain=45
+seconds=8 runs=3 drain=45 only=zmq1,zmq100,https,latency
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) seconds=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--drain) drain=$2; shift 2 ;;
+	--only) only=$2; shift 2 ;;
 	*) echo "bench/daemon.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 build=$(cd "$build" && pwd)
+wanted() { [[ ",$only," == *",$1,"* ]]; }
+perf_dir=${MSGW_BENCH_PERF:-}
+[ -z "$perf_dir" ] || { mkdir -p "$perf_dir" && perf_dir=$(cd "$perf_dir" && pwd); }
 msgw=$build/gateway/cli/msgw loadgen=$build/bench/loadgen receiver=$build/bench/receiver echo_=$build/bench/zmq_echo
 for x in "$msgw" "$loadgen" "$receiver" "$echo_" "$build/tools/msgw-curve-keygen"; do
 	[ -x "$x" ] || { echo "bench/daemon.sh: $x not built: ninja -C $build" >&2; exit 2; }
@@ -136,10 +145,16 @@ server=
 lg() {
 	local out c0=0 c1=0
 	[ -n "$server" ] && c0=$(cpu_of "$server")
+	local perf_pid=
+	if [ -n "$perf_dir" ] && [ -n "$daemon_pid" ] && [ "$server" = "$daemon_pid" ]; then
+		perf record ${MSGW_BENCH_PERF_OPTS:--F 499 -g} -p "$daemon_pid" -o "$perf_dir/$(label_of "$@").perf.data" >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
 	"$loadgen" "$@" >"$tmp/loadgen.out" 2>>"$tmp/loadgen.err" &
 	loadgen_pid=$! # in the background: a signal to this script is handled at once, not after the run
 	wait "$loadgen_pid" || true
 	loadgen_pid=
+	[ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 	out=$(cat "$tmp/loadgen.out")
 	[ -n "$server" ] && c1=$(cpu_of "$server")
 	[ -n "$out" ] || { echo "bench/daemon.sh: loadgen $* printed nothing:" >&2; tail -5 "$tmp/loadgen.err" >&2; return 1; }
@@ -150,6 +165,7 @@ lg() {
 		"$(jget "$out" status_other) not 202, $(jget "$out" duplicate) duplicates"
 	last=$out
 }
+label_of() { while [ $# -gt 0 ]; do [ "$1" = --label ] && { echo "$2"; return; }; shift; done; echo run; }
 zmq_gw() { lg zmq --endpoint "$zmq_ep" --server-key "$P/gateway.curve" --client-key "$P/$1.curve" "${@:2}"; }
 zmq_echo_() { lg zmq --endpoint "$(cat "$tmp/echo.ep")" --server-key "$P/gateway.curve" --client-key "$P/hrss.curve" "$@"; }
 https_to() { lg https --url "https://localhost:$1/v1/records" --cert "$P/hrss.crt" --key "$P/hrss.key" --ca "$P/ca.crt" "${@:2}"; }
@@ -200,28 +216,34 @@ t_start=$(date +%s)
 # out stops early (its rate stands, "exhausted" says so).
 for i in $(seq "$runs"); do
 	log "round $i of $runs"
-	start_daemon
-	zmq_gw hrss --label zmq1-gateway --seed $((1000 + i)) --records $((seconds * 12000)) --duration "$seconds"
-	reply1=$(jget "$last" reply_bytes_avg)
-	stop_daemon
-	start_echo "$reply1"
-	zmq_echo_ --label zmq1-echo --records 20000 --cycle --duration "$seconds" --any-reply
-	stop_echo
+	if wanted zmq1; then
+		start_daemon
+		zmq_gw hrss --label zmq1-gateway --seed $((1000 + i)) --records $((seconds * 12000)) --duration "$seconds"
+		reply1=$(jget "$last" reply_bytes_avg)
+		stop_daemon
+		start_echo "$reply1"
+		zmq_echo_ --label zmq1-echo --records 20000 --cycle --duration "$seconds" --any-reply
+		stop_echo
+	fi
 
-	start_daemon
-	zmq_gw hrss --label zmq100-gateway --seed $((2000 + i)) --batch 100 --window 8 --records $((seconds * 40000)) --duration "$seconds"
-	reply100=$(jget "$last" reply_bytes_avg)
-	stop_daemon
-	start_echo "$reply100"
-	zmq_echo_ --label zmq100-echo --batch 100 --window 8 --records 20000 --cycle --duration "$seconds" --any-reply
-	stop_echo
+	if wanted zmq100; then
+		start_daemon
+		zmq_gw hrss --label zmq100-gateway --seed $((2000 + i)) --batch 100 --window 8 --records $((seconds * 40000)) --duration "$seconds"
+		reply100=$(jget "$last" reply_bytes_avg)
+		stop_daemon
+		start_echo "$reply100"
+		zmq_echo_ --label zmq100-echo --batch 100 --window 8 --records 20000 --cycle --duration "$seconds" --any-reply
+		stop_echo
+	fi
 
-	start_daemon
-	https_to "$https_port" --label https-gateway --seed $((3000 + i)) --records $((seconds * 8000)) --duration "$seconds"
-	stop_daemon
-	if [ -n "$nginx_pid" ]; then
-		server=$(pgrep -P "$nginx_pid" 2>/dev/null | head -1 || true) # its one worker
-		https_to "$nginx_port" --label https-nginx --records 20000 --cycle --duration "$seconds"
+	if wanted https; then
+		start_daemon
+		https_to "$https_port" --label https-gateway --seed $((3000 + i)) --records $((seconds * 8000)) --duration "$seconds"
+		stop_daemon
+		if [ -n "$nginx_pid" ]; then
+			server=$(pgrep -P "$nginx_pid" 2>/dev/null | head -1 || true) # its one worker
+			https_to "$nginx_port" --label https-nginx --records 20000 --cycle --duration "$seconds"
+		fi
 	fi
 done
 
@@ -231,34 +253,36 @@ done
 # "Half of the sustained rate" is taken of this same workload (a record that flags is heavier than an
 # hrss record: it causes notices for several departments): first pushed as fast as the gateway takes
 # it (closed loop, window 64), then at half that rate.
-start_daemon
-zmq_gw cdpf --label flag-sustained --format cdpf-xml --flagging --disability-percent 100 --seed 3999 \
-	--window 64 --records $((seconds * 20000)) --duration "$seconds"
-stop_daemon
-flag_rate=$(jget "$last" records_per_s)
-half=$(python3 -c 'import sys; print(max(1, round(float(sys.argv[1]) / 2)))' "$flag_rate")
-latency_run() { # label rate
-	local label=$1 rate=$2
+if wanted latency; then
 	start_daemon
-	zmq_gw cdpf --label "$label" --format cdpf-xml --flagging --disability-percent 100 --seed $((4000 + rate)) \
-		--rate "$rate" --records $((rate * seconds + rate / 10 + 10)) --duration "$seconds" --sent-log "$tmp/$label.sent"
-	local expected m
-	expected=$(jget "$last" messages)
-	for _ in $(seq $((drain * 2))); do
-		m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
-		[ "$(jget "$m" undelivered)" = 0 ] && break
-		sleep 0.5
-	done
-	m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
-	python3 -c 'import json,sys; m=json.loads(sys.argv[1]); m["label"]=sys.argv[2]; m["rate"]=int(sys.argv[3]); print(json.dumps(m))' \
-		"$m" "$label-delivery" "$rate" >>"$results"
-	log "$label: $(jget "$m" notices) notices delivered, $(jget "$m" undelivered) messages still undelivered after the drain," \
-		"p50 $(jget "$m" latency_ms p50) ms, p99 $(jget "$m" latency_ms p99) ms"
+	zmq_gw cdpf --label flag-sustained --format cdpf-xml --flagging --disability-percent 100 --seed 3999 \
+		--window 64 --records $((seconds * 20000)) --duration "$seconds"
 	stop_daemon
-}
-log "latency at half the sustained rate of flagging records ($flag_rate/s): $half records/s"
-latency_run latency-half "$half"
-latency_run latency-low 100
+	flag_rate=$(jget "$last" records_per_s)
+	half=$(python3 -c 'import sys; print(max(1, round(float(sys.argv[1]) / 2)))' "$flag_rate")
+	latency_run() { # label rate
+		local label=$1 rate=$2
+		start_daemon
+		zmq_gw cdpf --label "$label" --format cdpf-xml --flagging --disability-percent 100 --seed $((4000 + rate)) \
+			--rate "$rate" --records $((rate * seconds + rate / 10 + 10)) --duration "$seconds" --sent-log "$tmp/$label.sent"
+		local expected m
+		expected=$(jget "$last" messages)
+		for _ in $(seq $((drain * 2))); do
+			m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
+			[ "$(jget "$m" undelivered)" = 0 ] && break
+			sleep 0.5
+		done
+		m=$("$receiver" --match "$tmp/$label.sent" "$tmp/received.log" --expected "$expected")
+		python3 -c 'import json,sys; m=json.loads(sys.argv[1]); m["label"]=sys.argv[2]; m["rate"]=int(sys.argv[3]); print(json.dumps(m))' \
+			"$m" "$label-delivery" "$rate" >>"$results"
+		log "$label: $(jget "$m" notices) notices delivered, $(jget "$m" undelivered) messages still undelivered after the drain," \
+			"p50 $(jget "$m" latency_ms p50) ms, p99 $(jget "$m" latency_ms p99) ms"
+		stop_daemon
+	}
+	log "latency at half the sustained rate of flagging records ($flag_rate/s): $half records/s"
+	latency_run latency-half "$half"
+	latency_run latency-low 100
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 [ -n "$nginx_pid" ] && { kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=; }

@@ -47,7 +47,7 @@ typedef struct pstate {
     /* the day a record moved the hukou (or the registered residence) here from a region known
      * before: a verdict that the move made cannot hold from earlier */
     msgw_date hukou_moved, residence_moved;
-    bool saved; /* the active savepoint holds this person's earlier state */
+    uint8_t saved; /* bit k: savepoint slot k holds this person's earlier state */
 } pstate;
 
 typedef struct hstate {
@@ -55,7 +55,7 @@ typedef struct hstate {
     const char *roster_src, *region_src, *type_src; /* the records that set them */
     long *members;
     size_t n;
-    bool saved; /* as pstate's */
+    uint8_t saved; /* as pstate's */
 } hstate;
 
 /* A day on which a stored fact starts or stops holding: the sweep re-evaluates its person then. */
@@ -70,7 +70,10 @@ typedef struct boundary {
  * changes since touched, as it was, so that msgw_elig_rollback can undo a
  * group whose commit failed without a full replay.  Facts are only ever
  * appended, so a person's earlier facts are a count; verdicts and
- * parameter-index keys change in place and are copied.
+ * parameter-index keys change in place and are copied.  Two can be open, in
+ * two slots: the pipeline evaluates the next group while the one before is
+ * being committed.  Only the newest saves; a person's `saved` bit per slot
+ * says which slots hold a copy of them.
  */
 typedef struct saved_person {
     long pi;
@@ -159,7 +162,9 @@ struct msgw_elig {
     view_buf at_death; /* and on a death's date, for the rules about the death */
     params_on at_death_params;
     int death_date_slot; /* death.death_date, -1 if the dictionary has none */
-    savepoint sp;
+    savepoint sp[MSGW_ELIG_SAVEPOINTS]; /* the slots */
+    int sp_order[MSGW_ELIG_SAVEPOINTS];  /* the open slots, oldest first */
+    size_t nsp;                          /* how many are open */
 };
 
 static void savepoint_free(savepoint *sp);
@@ -298,7 +303,7 @@ void msgw_elig_destroy(msgw_elig **ep)
     msgw_idmap_destroy(&e->person_index);
     msgw_idmap_destroy(&e->household_index);
     msgw_idmap_destroy(&e->seen);
-    savepoint_free(&e->sp);
+    for (size_t k = 0; k < MSGW_ELIG_SAVEPOINTS; k++) savepoint_free(&e->sp[k]);
     msgw_arena_destroy(&e->arena);
     free(e);
     *ep = NULL;
@@ -328,13 +333,24 @@ static void *grow_to(void *v, size_t *cap, size_t need, size_t size)
     return v;
 }
 
+/* The newest open savepoint, with its slot's bit in `saved`; NULL when none is open. */
+static savepoint *newest(msgw_elig *e, uint8_t *bit)
+{
+    *bit = 0;
+    if (!e->nsp) return NULL;
+    int k = e->sp_order[e->nsp - 1];
+    *bit = (uint8_t)(1u << k);
+    return &e->sp[k];
+}
+
 /* Before person pi changes: keep what it was, once per savepoint (persons made since need none). */
 static void save_person(msgw_elig *e, long pi)
 {
-    savepoint *sp = &e->sp;
+    uint8_t bit;
+    savepoint *sp = newest(e, &bit);
     pstate *ps = &e->persons[pi];
-    if (!sp->active || (size_t)pi >= sp->n || ps->saved) return;
-    ps->saved = true;
+    if (!sp || (size_t)pi >= sp->n || (ps->saved & bit)) return;
+    ps->saved |= bit;
     sp->persons = grow_to(sp->persons, &sp->cap, sp->npersons + 1, sizeof *sp->persons);
     saved_person *s = &sp->persons[sp->npersons++];
     s->pi = pi;
@@ -348,10 +364,11 @@ static void save_person(msgw_elig *e, long pi)
 
 static void save_household(msgw_elig *e, long hi)
 {
-    savepoint *sp = &e->sp;
+    uint8_t bit;
+    savepoint *sp = newest(e, &bit);
     hstate *hs = &e->households[hi];
-    if (!sp->active || (size_t)hi >= sp->nh || hs->saved) return;
-    hs->saved = true;
+    if (!sp || (size_t)hi >= sp->nh || (hs->saved & bit)) return;
+    hs->saved |= bit;
     sp->households = grow_to(sp->households, &sp->caph, sp->nhouseholds + 1, sizeof *sp->households);
     saved_household *s = &sp->households[sp->nhouseholds++];
     s->hi = hi;
@@ -363,8 +380,9 @@ static void save_household(msgw_elig *e, long hi)
 
 static void save_seen(msgw_elig *e, const char *message_id)
 {
-    savepoint *sp = &e->sp;
-    if (!sp->active) return;
+    uint8_t bit;
+    savepoint *sp = newest(e, &bit);
+    if (!sp) return;
     sp->seen = grow_to(sp->seen, &sp->capseen, sp->nseen + 1, sizeof *sp->seen);
     sp->seen[sp->nseen] = strdup(message_id);
     if (!sp->seen[sp->nseen++]) abort();
@@ -386,17 +404,28 @@ static void savepoint_free(savepoint *sp)
 
 void msgw_elig_begin(msgw_elig *e)
 {
-    msgw_elig_release(e);
-    e->sp.active = true;
-    e->sp.n = e->n;
-    e->sp.nh = e->nh;
+    if (e->nsp == MSGW_ELIG_SAVEPOINTS) msgw_elig_release(e);
+    int k = 0;
+    while (e->sp[k].active) k++; /* a free slot: fewer than MSGW_ELIG_SAVEPOINTS are open */
+    e->sp[k] = (savepoint){.active = true, .n = e->n, .nh = e->nh};
+    e->sp_order[e->nsp++] = k;
+}
+
+size_t msgw_elig_savepoints(const msgw_elig *e)
+{
+    return e->nsp;
 }
 
 void msgw_elig_release(msgw_elig *e)
 {
-    for (size_t i = 0; i < e->sp.npersons; i++) e->persons[e->sp.persons[i].pi].saved = false;
-    for (size_t i = 0; i < e->sp.nhouseholds; i++) e->households[e->sp.households[i].hi].saved = false;
-    savepoint_free(&e->sp);
+    if (!e->nsp) return;
+    int k = e->sp_order[0];
+    savepoint *sp = &e->sp[k];
+    uint8_t bit = (uint8_t)(1u << k);
+    for (size_t i = 0; i < sp->npersons; i++) e->persons[sp->persons[i].pi].saved &= (uint8_t)~bit;
+    for (size_t i = 0; i < sp->nhouseholds; i++) e->households[sp->households[i].hi].saved &= (uint8_t)~bit;
+    savepoint_free(sp);
+    memmove(e->sp_order, e->sp_order + 1, (--e->nsp) * sizeof *e->sp_order);
 }
 
 /* Persons and households made since the savepoint go, with every index entry that names them. */
@@ -428,10 +457,12 @@ static void drop_new(msgw_elig *e, size_t n, size_t nh)
     }
 }
 
-void msgw_elig_rollback(msgw_elig *e)
+/* Undoes the newest open savepoint: each copy restored as it was when saved, what was made since
+ * dropped. */
+static void rollback_newest(msgw_elig *e)
 {
-    savepoint *sp = &e->sp;
-    if (!sp->active) return;
+    uint8_t bit;
+    savepoint *sp = newest(e, &bit);
     for (size_t i = 0; i < sp->npersons; i++) {
         saved_person *s = &sp->persons[i];
         pstate *ps = &e->persons[s->pi];
@@ -440,22 +471,36 @@ void msgw_elig_rollback(msgw_elig *e)
         s->was.verdicts = ps->verdicts;
         memcpy(ps->verdicts, s->verdicts, e->nrules * sizeof *ps->verdicts);
         if (e->nkeys) memcpy(&e->keyvals[s->pi * (long)e->nkeys], s->keyvals, e->nkeys * sizeof *s->keyvals);
+        uint8_t saved = ps->saved; /* which slots hold a copy is now, not when the copy was made */
         *ps = s->was;
-        ps->saved = false;
+        ps->saved = saved & (uint8_t)~bit;
     }
     for (size_t i = 0; i < sp->nhouseholds; i++) {
         saved_household *s = &sp->households[i];
         hstate *hs = &e->households[s->hi];
         free(hs->members);
+        uint8_t saved = hs->saved;
         *hs = s->was;
         hs->members = s->members;
-        hs->saved = false;
+        hs->saved = saved & (uint8_t)~bit;
         s->members = NULL;
     }
     for (size_t i = 0; i < sp->nseen; i++) msgw_idmap_del(e->seen, sp->seen[i]);
     drop_new(e, sp->n, sp->nh);
-    e->keys_dirty = true; /* the parameter index is rebuilt from the restored keys */
     savepoint_free(sp);
+    e->nsp--;
+}
+
+void msgw_elig_rollback(msgw_elig *e)
+{
+    if (!e->nsp) return;
+    while (e->nsp) rollback_newest(e);
+    e->keys_dirty = true; /* the parameter index is rebuilt from the restored keys */
+}
+
+bool msgw_elig_seen(const msgw_elig *e, const char *message_id)
+{
+    return msgw_idmap_get(e->seen, message_id) >= 0;
 }
 
 static long person_get(msgw_elig *e, const char *id, bool create)

@@ -476,6 +476,7 @@ static void do_line(run *r, char **tok, int n)
     else if (strcmp(w, "ignore") == 0) r->ignore_others = true;
     else if (strcmp(w, "savepoint") == 0) msgw_elig_begin(r->elig);
     else if (strcmp(w, "rollback") == 0) msgw_elig_rollback(r->elig);
+    else if (strcmp(w, "release") == 0) msgw_elig_release(r->elig);
     else if (strcmp(w, "overlay") == 0 && n == 2) {
         msgw_errors e;
         msgw_errors_init(&e);

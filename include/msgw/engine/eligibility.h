@@ -61,12 +61,21 @@ void msgw_elig_destroy(msgw_elig **e);
  * Savepoints: begin remembers the state; what is applied, swept or
  * re-evaluated after it can be undone by rollback (a group whose commit
  * failed: the engine is as before, without a replay of the store), or kept
- * by release.  One at a time; begin releases an earlier one.  Parameter
+ * by release.  Up to MSGW_ELIG_SAVEPOINTS are open at once, nested, as the
+ * pipeline has them: a group is evaluated (begin) while the one before it is
+ * being committed.  Commits end in order, so release keeps the oldest open
+ * savepoint's changes, and rollback undoes every open one, newest first: a
+ * group whose commit failed takes the groups evaluated after it with it.
+ * begin with MSGW_ELIG_SAVEPOINTS open releases the oldest first.  Parameter
  * values (msgw_elig_param_change changes the catalogue) are not undone.
  */
+#define MSGW_ELIG_SAVEPOINTS 2
 void msgw_elig_begin(msgw_elig *e);
 void msgw_elig_rollback(msgw_elig *e);
 void msgw_elig_release(msgw_elig *e);
+size_t msgw_elig_savepoints(const msgw_elig *e);
+/* A record with this message id was applied (the engine's record of replays). */
+bool msgw_elig_seen(const msgw_elig *e, const char *message_id);
 /*
  * Applies a validated record on evaluation date `date`.  A record whose
  * message id was applied before changes nothing and emits nothing.

@@ -1,4 +1,14 @@
-/* The commit worker (commit_worker.h): evaluate, route and commit groups of requests. */
+/*
+ * The commit worker (commit_worker.h): evaluate, route and commit groups of
+ * requests, in two stages that overlap.  The worker thread takes a group
+ * from the receive queue, applies it to the engine under a savepoint and
+ * routes what it causes (the engine stage); the store thread commits it in
+ * one transaction, then keeps or undoes the savepoint, publishes, audits and
+ * answers (the store stage).  While one group is being committed and synced,
+ * the next is evaluated: at most MSGW_ELIG_SAVEPOINTS groups are in flight.
+ * Commits end in order, so a group whose commit fails takes the group
+ * evaluated after it with it (both undone in the engine, both answered 503).
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,36 +26,31 @@ struct commit_worker {
     const msgw_adapter_ctx *ctx;
     msgw_feed *feed;     /* NULL: no monitoring feed */
     msgw_feed_pub *pub;  /* the worker thread's publisher, made and closed by it */
+    msgw_feed_pub *store_pub; /* the store thread's */
     msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
     msgw_audit *audit;   /* every push is audited once committed; may be NULL */
     const msgw_peers *peers; /* seals envelopes for peer gateways; NULL: no peers */
     pthread_t thread;
     bool running;
+    /* the hand-over to the store stage, under lock */
+    pthread_t store_thread;
+    bool store_running;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct group *head, *tail; /* evaluated, in order, not yet taken by the store thread */
+    bool stop;
+    /* under the host's lock */
+    uint64_t evaluated;    /* groups begun so far: a group's generation */
+    uint64_t void_through; /* groups up to this generation were undone with one whose commit failed */
     atomic_bool commit_failed; /* the last commit failed (/readyz) */
     /* docs/metrics.md; NULL families without a registry */
     msgw_metric *m_received, *m_transitions, *m_commit, *m_refused, *m_failures;
 };
 
-/* Message ids seen in the group being committed: a record pushed twice in one group is evaluated once. */
-typedef struct id_set {
-    const char **slot;
-    size_t cap;
-} id_set;
-
-static bool id_set_add(id_set *s, const char *id)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (!s->slot[i]) {
-            s->slot[i] = id;
-            return true;
-        }
-        if (strcmp(s->slot[i], id) == 0) return false;
-    }
-}
-
 typedef struct group {
+    struct group *next; /* in the hand-over */
+    job *first;         /* the jobs as the receive queue gave them (receive_queue_done) */
+    uint64_t gen;       /* its generation (commit_worker.evaluated when it began) */
     job **jobs;
     size_t njobs, nitems;
     msgw_store_item *items;
@@ -123,12 +128,6 @@ static size_t evaluate(commit_worker *w, group *g, job *j, msgw_record *r, msgw_
 
 static void prepare(commit_worker *w, group *g)
 {
-    id_set seen = {NULL, 16};
-    while (seen.cap < 2 * g->nitems + 2) seen.cap *= 2;
-    seen.slot = calloc(seen.cap, sizeof *seen.slot);
-    if (!seen.slot) abort();
-    msgw_errors serr;
-    msgw_errors_init(&serr);
     size_t k = 0;
     for (size_t x = 0; x < g->njobs; x++) {
         job *j = g->jobs[x];
@@ -142,9 +141,9 @@ static void prepare(commit_worker *w, group *g)
                 it->envelope_len = j->envelope_len;
                 it->envelope_digest = j->envelope->digest;
             }
-            /* a record already stored, or earlier in this group, is a replay: it causes nothing */
-            if (id_set_add(&seen, r->message_id) &&
-                msgw_store_known(w->host->store, r->message_id, NULL, NULL, &serr) == 0) {
+            /* a record the engine has applied (stored, in a group in flight, or earlier in this
+             * one) is a replay: it causes nothing, and the commit answers it as a duplicate */
+            if (!msgw_elig_seen(w->host->elig, r->message_id)) {
                 g->ntransitions[x] += evaluate(w, g, j, r, &g->boxes[k], it);
                 it->outbox = g->boxes[k].v;
                 it->noutbox = g->boxes[k].n;
@@ -152,8 +151,6 @@ static void prepare(commit_worker *w, group *g)
             k++;
         }
     }
-    msgw_errors_clear(&serr);
-    free(seen.slot);
 }
 
 static void answer_group(commit_worker *w, group *g, bool committed)
@@ -179,14 +176,14 @@ static void answer_group(commit_worker *w, group *g, bool committed)
 }
 
 /* What the group committed, on the monitoring feed: only after the commit, so no phantom events. */
-static void publish(commit_worker *w, const group *g)
+static void publish(msgw_feed_pub *pub, const group *g)
 {
     for (size_t i = 0; i < g->nitems; i++) {
         const msgw_store_item *it = &g->items[i];
-        msgw_feed_publish(w->pub, "record", msgw_feed_record_event(it->record, it->sender, it->seq, it->duplicate));
+        msgw_feed_publish(pub, "record", msgw_feed_record_event(it->record, it->sender, it->seq, it->duplicate));
     }
     for (size_t t = 0; t < g->tr.n; t++)
-        msgw_feed_publish(w->pub, "transition", msgw_feed_transition_event(&g->tr.v[t], g->causes[t]));
+        msgw_feed_publish(pub, "transition", msgw_feed_transition_event(&g->tr.v[t], g->causes[t]));
 }
 
 /* New outbox messages: the deliverers need not wait for their next look at the store. */
@@ -260,51 +257,128 @@ static void count_group(commit_worker *w, const group *g)
     count_transitions(w, &g->tr);
 }
 
-static void commit_group(commit_worker *w, job *first, size_t njobs)
+static group *group_new(job *first, size_t njobs)
 {
-    group g = {0};
-    msgw_transitions_init(&g.tr);
-    g.njobs = njobs;
-    g.jobs = calloc(njobs + 1, sizeof *g.jobs);
-    g.ntransitions = calloc(njobs + 1, sizeof *g.ntransitions);
-    if (!g.jobs || !g.ntransitions) abort();
+    group *g = calloc(1, sizeof *g);
+    if (!g) abort();
+    msgw_transitions_init(&g->tr);
+    g->first = first;
+    g->njobs = njobs;
+    g->jobs = calloc(njobs + 1, sizeof *g->jobs);
+    g->ntransitions = calloc(njobs + 1, sizeof *g->ntransitions);
+    if (!g->jobs || !g->ntransitions) abort();
     size_t x = 0;
     for (job *j = first; j && x < njobs; j = j->next) {
-        g.jobs[x++] = j;
-        if (j->batch) g.nitems += msgw_batch_count_ok(j->batch);
+        g->jobs[x++] = j;
+        if (j->batch) g->nitems += msgw_batch_count_ok(j->batch);
     }
-    g.items = calloc(g.nitems + 1, sizeof *g.items);
-    g.boxes = calloc(g.nitems + 1, sizeof *g.boxes);
-    if (!g.items || !g.boxes) abort();
+    g->items = calloc(g->nitems + 1, sizeof *g->items);
+    g->boxes = calloc(g->nitems + 1, sizeof *g->boxes);
+    if (!g->items || !g->boxes) abort();
+    return g;
+}
+
+static void group_free(group *g)
+{
+    for (size_t i = 0; i < g->nitems; i++) free(g->boxes[i].v);
+    free(g->boxes);
+    free(g->items);
+    free(g->ntransitions);
+    free(g->jobs);
+    msgw_transitions_clear(&g->tr);
+    free(g->causes);
+    free(g);
+}
+
+/* The engine stage, on the worker thread: the group applied under a savepoint of its own and
+ * routed, once there is room for it in flight. */
+static void evaluate_group(commit_worker *w, group *g)
+{
     engine_host *h = w->host;
     pthread_mutex_lock(&h->lock);
+    engine_host_group_begin(h);
+    g->gen = ++w->evaluated;
     msgw_elig_begin(h->elig);
-    prepare(w, &g);
+    prepare(w, g);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void hand_over(commit_worker *w, group *g)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->tail) w->tail->next = g;
+    else w->head = g;
+    w->tail = g;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The next evaluated group, in order; NULL once stopped with nothing left. */
+static group *take_evaluated(commit_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->head && !w->stop) pthread_cond_wait(&w->wake, &w->lock);
+    group *g = w->head;
+    if (g) {
+        w->head = g->next;
+        if (!w->head) w->tail = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return g;
+}
+
+/* Commits the group unless an earlier failure undid it; keeps its savepoint, or undoes it with
+ * every later group's.  True when committed. */
+static bool commit_evaluated(commit_worker *w, group *g)
+{
+    engine_host *h = w->host;
+    pthread_mutex_lock(&h->lock);
+    bool undone = g->gen <= w->void_through;
+    pthread_mutex_unlock(&h->lock);
+    if (undone) return false; /* its savepoint went with the failed group's */
     msgw_errors serr;
     msgw_errors_init(&serr);
-    bool ok = g.nitems == 0 || msgw_store_commit(h->store, g.items, g.nitems, msgw_time_now(), &serr);
-    if (g.nitems) atomic_store(&w->commit_failed, !ok);
+    bool ok = g->nitems == 0 || msgw_store_commit(h->store, g->items, g->nitems, msgw_time_now(), &serr);
+    pthread_mutex_lock(&h->lock);
     if (ok) {
         msgw_elig_release(h->elig);
     } else {
-        msgw_elig_rollback(h->elig); /* nothing was stored: the engine forgets what it applied */
+        msgw_elig_rollback(h->elig); /* nothing was stored: the engine forgets this group and the next */
+        w->void_through = w->evaluated;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (g->nitems) atomic_store(&w->commit_failed, !ok);
+    if (!ok) {
         msgw_metrics_inc(w->m_failures, 1, "store");
         msgw_log_errors(MSGW_LOG_ERROR, "a group of pushes could not be committed: answered 503, engine undone", &serr);
     }
-    pthread_mutex_unlock(&h->lock);
     msgw_errors_clear(&serr);
-    if (ok && w->pub) publish(w, &g);
-    if (ok && w->audit) audit_group(w, &g);
-    if (ok) count_group(w, &g);
-    if (ok) wake_deliverers(w, &g);
-    answer_group(w, &g, ok);
-    for (size_t i = 0; i < g.nitems; i++) free(g.boxes[i].v);
-    free(g.boxes);
-    free(g.items);
-    free(g.ntransitions);
-    free(g.jobs);
-    msgw_transitions_clear(&g.tr);
-    free(g.causes);
+    return ok;
+}
+
+/* The store stage, on the store thread. */
+static void store_group(commit_worker *w, group *g)
+{
+    bool ok = commit_evaluated(w, g);
+    if (ok && w->store_pub) publish(w->store_pub, g);
+    if (ok && w->audit) audit_group(w, g);
+    if (ok) count_group(w, g);
+    if (ok) wake_deliverers(w, g);
+    answer_group(w, g, ok);
+    receive_queue_done(w->queue, g->first, false);
+    group_free(g);
+    pthread_mutex_lock(&w->host->lock);
+    engine_host_group_end(w->host); /* only now: what it published read the catalogue */
+    pthread_mutex_unlock(&w->host->lock);
+}
+
+static void *store_stage(void *arg)
+{
+    commit_worker *w = arg;
+    w->store_pub = msgw_feed_pub_new(w->feed); /* a ZeroMQ socket: made, used and closed here */
+    for (group *g; (g = take_evaluated(w));) store_group(w, g);
+    msgw_feed_pub_destroy(&w->store_pub);
+    return NULL;
 }
 
 /* Transitions no record caused, routed and committed as one record-less store item; published on
@@ -366,11 +440,21 @@ static void *work(void *arg)
             continue;
         }
         if (!g) break; /* stopping, and everything queued is committed */
-        bool again = false;
-        if (g->operation) again = operations_run(w->ops, g, commit_worker_commit_unprompted, w);
-        else commit_group(w, g, n);
-        receive_queue_done(w->queue, g, again);
+        if (g->operation) {
+            bool again = operations_run(w->ops, g, commit_worker_commit_unprompted, w);
+            receive_queue_done(w->queue, g, again);
+            continue;
+        }
+        group *gr = group_new(g, n);
+        evaluate_group(w, gr);
+        hand_over(w, gr);
     }
+    pthread_mutex_lock(&w->lock); /* everything queued was evaluated: the store stage ends with it */
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->store_thread, NULL);
+    w->store_running = false;
     msgw_feed_pub_destroy(&w->pub);
     return NULL;
 }
@@ -387,13 +471,16 @@ commit_worker *commit_worker_new(receive_queue *q, engine_host *host, operations
     w->feed = feed;
     w->bell = bell;
     w->audit = audit;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
     return w;
 }
 
 bool commit_worker_start(commit_worker *w, msgw_errors *e)
 {
-    w->running = pthread_create(&w->thread, NULL, work, w) == 0;
-    if (!w->running) msgw_error_add(e, -1, "ingest", NULL, "ingest.thread", "cannot start the commit thread");
+    w->store_running = pthread_create(&w->store_thread, NULL, store_stage, w) == 0;
+    w->running = w->store_running && pthread_create(&w->thread, NULL, work, w) == 0;
+    if (!w->running) msgw_error_add(e, -1, "ingest", NULL, "ingest.thread", "cannot start the commit threads");
     return w->running;
 }
 
@@ -402,6 +489,15 @@ void commit_worker_destroy(commit_worker **wp)
     if (!wp || !*wp) return;
     commit_worker *w = *wp;
     if (w->running) pthread_join(w->thread, NULL); /* it commits what is queued first */
+    if (w->store_running) { /* the worker never ran: the store stage has nothing to do */
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->store_thread, NULL);
+    }
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
     free(w);
     *wp = NULL;
 }

@@ -1,13 +1,16 @@
 /*
- * The commit worker: the one thread that takes groups of queued requests,
- * applies their records to the engine, routes what they cause (records to
- * subscribers, notices to the departments, envelopes to peers), and commits
- * it all in one transaction — records, facts, verdicts and outbox together,
- * one fsync for the group — before any sender is answered.  A group whose
- * commit fails is undone in the engine (a savepoint) and answered 503.
- * Once committed, a group is published on the monitoring feed, audited,
- * counted, and the deliverers are woken.  Between groups it sweeps each new
- * day and runs administrators' operations.
+ * The commit worker: takes groups of queued requests, applies their records
+ * to the engine, routes what they cause (records to subscribers, notices to
+ * the departments, envelopes to peers), and commits it all in one
+ * transaction — records, facts, verdicts and outbox together, one fsync for
+ * the group — before any sender is answered.  Two threads, two stages: the
+ * worker thread evaluates and routes the next group while the store thread
+ * commits the one before.  A group whose commit fails is undone in the
+ * engine (a savepoint) and answered 503, and so is the group evaluated after
+ * it.  Once committed, a group is published on the monitoring feed, audited,
+ * counted, and the deliverers are woken.  Between groups the worker thread
+ * sweeps each new day and runs administrators' operations, with no group in
+ * flight (engine_host_exclusive).
  */
 #ifndef MSGW_PIPELINE_COMMIT_WORKER_H
 #define MSGW_PIPELINE_COMMIT_WORKER_H

@@ -83,13 +83,39 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
 }
 
+void engine_host_exclusive(engine_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->quiescing++;
+    while (h->inflight) pthread_cond_wait(&h->settled, &h->lock);
+}
+
+void engine_host_release(engine_host *h)
+{
+    h->quiescing--;
+    pthread_cond_broadcast(&h->settled);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void engine_host_group_begin(engine_host *h)
+{
+    while (h->inflight >= MSGW_ELIG_SAVEPOINTS || h->quiescing) pthread_cond_wait(&h->settled, &h->lock);
+    h->inflight++;
+}
+
+void engine_host_group_end(engine_host *h)
+{
+    h->inflight--;
+    pthread_cond_broadcast(&h->settled);
+}
+
 void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud)
 {
     msgw_date today = msgw_date_today();
     if (today <= h->swept) return;
     msgw_errors e;
     msgw_errors_init(&e);
-    pthread_mutex_lock(&h->lock);
+    engine_host_exclusive(h);
     bool ok = true;
     for (msgw_date d = h->swept + 1; d <= today && ok; d++) {
         msgw_transitions tr;
@@ -108,7 +134,7 @@ void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *u
         msgw_transitions_clear(&tr);
     }
     if (ok) msgw_store_meta_set(h->store, "swept", today, &e);
-    pthread_mutex_unlock(&h->lock);
+    engine_host_release(h);
     msgw_errors_clear(&e);
 }
 
@@ -158,7 +184,7 @@ msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw
                                     const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e)
 {
     msgw_reload how = MSGW_RELOAD_REBUILT;
-    pthread_mutex_lock(&h->lock);
+    engine_host_exclusive(h);
     h->cfg = cfg;
     if (cur == h->cat && same_rules(cur, newer)) {
         msgw_transitions tr;
@@ -171,7 +197,7 @@ msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw
         h->cat = newer;
         if (!engine_host_rebuild(h, e)) how = MSGW_RELOAD_FAILED;
     }
-    pthread_mutex_unlock(&h->lock);
+    engine_host_release(h);
     return how;
 }
 
@@ -201,6 +227,7 @@ engine_host *engine_host_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx
     if (!h) abort();
     *h = (engine_host){.cfg = cfg, .ctx = ctx, .store = store, .cat = cat};
     pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->settled, NULL);
     if (!engine_host_rebuild(h, e)) engine_host_destroy(&h);
     return h;
 }
@@ -211,6 +238,7 @@ void engine_host_destroy(engine_host **hp)
     engine_host *h = *hp;
     msgw_elig_destroy(&h->elig);
     pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->settled);
     free(h);
     *hp = NULL;
 }

@@ -26,7 +26,13 @@ typedef struct engine_host {
     const msgw_catalogue *cat;
     msgw_elig *elig;
     pthread_mutex_t lock; /* the engine, cat, and the store connection are used under it */
-    msgw_date swept;      /* the state is current up to this day (the daily sweep) */
+    /* Groups in flight: evaluated by the commit worker, not yet finished by its store stage,
+     * which commits them on the store connection without the lock.  Whoever else needs the store
+     * connection or changes the engine wholesale quiesces them first (engine_host_exclusive). */
+    pthread_cond_t settled; /* broadcast when inflight or quiescing drops */
+    size_t inflight;
+    unsigned quiescing; /* callers waiting for inflight to reach 0: no group begins meanwhile */
+    msgw_date swept;    /* the state is current up to this day (the daily sweep) */
     size_t rebuilds;      /* full replays of the store, */
     msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
 } engine_host;
@@ -34,6 +40,16 @@ typedef struct engine_host {
 /* Commits transitions no record caused; false (with e) leaves them uncommitted. */
 typedef bool (*engine_commit_fn)(void *ud, msgw_transitions *tr, msgw_errors *e);
 
+/* The lock, with no group in flight and none beginning until engine_host_release: for the
+ * sweep, reconfiguration, retention, re-evaluation, rebuilds — everything but the pipeline's
+ * groups and plain reads of the engine, which take the lock alone. */
+void engine_host_exclusive(engine_host *h);
+void engine_host_release(engine_host *h);
+/* The pipeline's side (lock held): wait for room for a group (at most MSGW_ELIG_SAVEPOINTS in
+ * flight, none while another caller is exclusive) and count it in; count it out when it is
+ * finished. */
+void engine_host_group_begin(engine_host *h);
+void engine_host_group_end(engine_host *h);
 /* Rebuilds the engine from the store before returning (NULL with e when the store cannot be read). */
 engine_host *engine_host_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx, msgw_store *store,
                              const msgw_catalogue *cat, msgw_errors *e);
@@ -43,7 +59,7 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e);
 /* The daily sweep of every day since the last (a gateway that was down catches up), each day's
  * transitions committed by commit, or undone and retried at the next call when that fails. */
 void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud);
-/* msgw_ingest_reconfigure: lock held by the caller's call. */
+/* msgw_ingest_reconfigure, exclusive for its duration. */
 msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
                                     const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e);
 /* Counts the rebuilds so far and every later one in m's msgw_engine_rebuilds_total. */

@@ -94,7 +94,7 @@ int64_t operations_retention(operations *o, msgw_errors *e)
     size_t audit_removed = 0;
     if (o->audit) msgw_audit_prune_expired(o->audit, &audit_removed, e);
     int64_t removed = 0;
-    pthread_mutex_lock(&h->lock); /* the store connection is the worker's */
+    engine_host_exclusive(h); /* the store connection is the worker's */
     const msgw_config *c = h->cfg;
     msgw_store_retention r = {
         .delivered_before = now - (msgw_time)c->retention_delivered_days * day,
@@ -102,7 +102,7 @@ int64_t operations_retention(operations *o, msgw_errors *e)
         .transitions_before = c->retention_transitions_days ? now - (msgw_time)c->retention_transitions_days * day : 0};
     msgw_store_prune(h->store, &r, &removed, e);
     removed += prune_records(h, now - (msgw_time)c->retention_records_days * day, e);
-    pthread_mutex_unlock(&h->lock);
+    engine_host_release(h);
     return removed;
 }
 
@@ -128,7 +128,7 @@ static bool reevaluate_step(operations *o, job *j, engine_commit_fn commit, void
     size_t total = 0;
     engine_host *h = o->host;
     if (!stopping) {
-        pthread_mutex_lock(&h->lock);
+        engine_host_exclusive(h);
         total = msgw_elig_count_persons(h->elig);
         size_t to = j->reevaluated + REEVALUATE_STEP < total ? j->reevaluated + REEVALUATE_STEP : total;
         msgw_elig_begin(h->elig);
@@ -137,7 +137,7 @@ static bool reevaluate_step(operations *o, job *j, engine_commit_fn commit, void
         ok = commit(ud, &tr, &e);
         if (ok) msgw_elig_release(h->elig);
         else msgw_elig_rollback(h->elig); /* the store is the truth */
-        pthread_mutex_unlock(&h->lock);
+        engine_host_release(h);
         j->reevaluated = to;
     }
     bool finished = stopping || !ok || j->reevaluated >= total;

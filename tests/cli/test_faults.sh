@@ -83,6 +83,13 @@ ok has '[c for c in d["checks"] if c["name"] == "store"][0]["ok"] is False'
 # people the gateway has not heard of yet: refused too, and nothing of them may stay in the engine
 newcomers=$root/tests/data/mca/roster-gb18030.xml MCA18030='application/vnd.msgw.mca.roster+xml; charset=GB18030'
 ok test "$(MT=$MCA18030 push "$newcomers")" = 503
+# pushes arriving together are committed in groups, two in flight at once (one evaluated while the
+# one before is committed): a group whose commit fails takes the one evaluated after it with it,
+# and every one of them is refused
+cpush() { curl -s -o /dev/null -w '%{http_code}\n' --cacert "$P/ca.crt" --cert "$P/mca.crt" --key "$P/mca.key" \
+	-H "Content-Type: application/vnd.msgw.mca.roster+xml" --data-binary "@$1" "https://localhost:$port/v1/records" >"$1.code"; }
+together() { for i in 30 31 32 33 34 35 36 37; do cpush "$(roster $i)" & done; wait; cat "$tmp"/r3[0-7].xml.code | sort | uniq -c; }
+ok test "$(together)" = "      8 503"
 ok test "$(get /metrics)" = 200
 ok grep -Eq '^msgw_failures_total\{component="store"\} [1-9]' "$tmp/body"
 ok grep -qx 'msgw_engine_rebuilds_total 1' "$tmp/body" # undone, not replayed
@@ -92,6 +99,9 @@ ok test "$(push "$tmp/r$i.xml")" = 202 # the same roster: stored now
 ok has 'all(r["outcome"] == "stored" for r in d["records"])'
 ok test "$(MT=$MCA18030 push "$newcomers")" = 202 # evaluated afresh: the engine forgot the refused push
 ok has 'all(r["outcome"] == "stored" for r in d["records"]) and d["transitions"] > 0'
+ok test "$(together)" = "      8 202" # none of them was applied: stored now
+ok test "$(get /metrics)" = 200
+ok grep -qx 'msgw_engine_rebuilds_total 1' "$tmp/body"
 ok test "$(get /readyz)" = 200
 kill -TERM "$pid"
 wait "$pid"

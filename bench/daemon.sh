@@ -139,12 +139,15 @@ stop_echo() {
 }
 # CPU seconds a process has used (utime + stime): how busy the server was during a run.
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# loadgen ... : runs it against the server whose pid is in $server (its CPU time is added to the
-# JSON line as server_cpu_s), keeps the line in results, logs it
+# Bytes a process has caused to be written to storage (the store's WAL and checkpoints, the audit log).
+written_by() { awk '/^write_bytes:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+# loadgen ... : runs it against the server whose pid is in $server (its CPU time and the bytes it
+# wrote are added to the JSON line as server_cpu_s and server_write_mb), keeps the line in
+# results, logs it
 server=
 lg() {
-	local out c0=0 c1=0
-	[ -n "$server" ] && c0=$(cpu_of "$server")
+	local out c0=0 c1=0 w0=0 w1=0
+	[ -n "$server" ] && c0=$(cpu_of "$server") && w0=$(written_by "$server")
 	local perf_pid=
 	if [ -n "$perf_dir" ] && [ -n "$daemon_pid" ] && [ "$server" = "$daemon_pid" ]; then
 		perf record ${MSGW_BENCH_PERF_OPTS:--F 499 -g} -p "$daemon_pid" -o "$perf_dir/$(label_of "$@").perf.data" >/dev/null 2>&1 &
@@ -156,10 +159,10 @@ lg() {
 	loadgen_pid=
 	[ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 	out=$(cat "$tmp/loadgen.out")
-	[ -n "$server" ] && c1=$(cpu_of "$server")
+	[ -n "$server" ] && c1=$(cpu_of "$server") && w1=$(written_by "$server")
 	[ -n "$out" ] || { echo "bench/daemon.sh: loadgen $* printed nothing:" >&2; tail -5 "$tmp/loadgen.err" >&2; return 1; }
-	out=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["server_cpu_s"]=round(float(sys.argv[3])-float(sys.argv[2]),2); print(json.dumps(j))' \
-		"$out" "$c0" "$c1")
+	out=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); j["server_cpu_s"]=round(float(sys.argv[3])-float(sys.argv[2]),2); j["server_write_mb"]=round((int(sys.argv[5])-int(sys.argv[4]))/1e6,1); print(json.dumps(j))' \
+		"$out" "$c0" "$c1" "${w0:-0}" "${w1:-0}")
 	echo "$out" >>"$results"
 	log "$(jget "$out" label): $(jget "$out" records_per_s) records/s, $(jget "$out" requests_per_s) requests/s," \
 		"$(jget "$out" status_other) not 202, $(jget "$out" duplicate) duplicates"

@@ -84,6 +84,14 @@ def main():
            if label in by]
     if cpu:
         notes.append("CPU time during the runs, as a share of one core (medians): " + "; ".join(cpu))
+    def per_record(label):
+        v = [1e6 * r["server_write_mb"] / r["records_acked"] for r in by.get(label, [])
+             if r.get("server_write_mb") and r.get("records_acked")]
+        return f"{statistics.median(v) / 1024:.1f} KiB" if v else None
+    written = [f"{label} {per_record(label)}" for label in ("zmq1-gateway", "zmq100-gateway", "https-gateway")
+               if per_record(label)]
+    if written:
+        notes.append("written to storage by the daemon per record (medians): " + "; ".join(written))
     r100 = med("zmq100-gateway", "requests_per_s")
     if r100 is not None:
         notes.append(f"zmq100-gateway: {fmt(r100, 1)} requests/s")

@@ -36,7 +36,7 @@ struct msgw_admin {
     msgw_metrics *metrics; /* NULL: no /metrics */
     char *store_spec;
     msgw_store *store; /* opened at the first scrape, for the outbox gauges */
-    msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry;
+    msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry, *m_rss;
     msgw_tls_failures failures; /* counted through every context's app data */
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
@@ -149,6 +149,17 @@ static msgw_queue_row queue_of(const msgw_queue_rows *q, const char *recipient)
     return (msgw_queue_row){.recipient = recipient};
 }
 
+/* The process's resident set, as /proc/self/statm counts it in pages (0 where it cannot be read). */
+static long long resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%lld %lld", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
 /* GET /metrics: what is counted as it happens, and the gauges read now. */
 static void metrics(msgw_admin *a, struct evhttp_request *req)
 {
@@ -173,6 +184,7 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     msgw_arena_destroy(&arena);
     msgw_errors_clear(&e);
     msgw_metrics_set(a->m_size, (double)bytes);
+    msgw_metrics_set(a->m_rss, (double)resident_bytes());
     cert_expiry(a, "gateway", a->cfg->tls_cert, now);
     cert_expiry(a, "ca", a->cfg->tls_ca, now);
     for (size_t i = 0; i < a->cfg->ndepartments; i++) {
@@ -209,6 +221,7 @@ void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_sp
     a->m_dead = msgw_metrics_gauge(m, "msgw_outbox_dead", "Dead-lettered outbox messages, by recipient.", "recipient",
                                    NULL);
     a->m_size = msgw_metrics_gauge(m, "msgw_store_size_bytes", "Size of the store's database file and its WAL.", NULL);
+    a->m_rss = msgw_metrics_gauge(m, "process_resident_memory_bytes", "Resident memory size in bytes.", NULL);
     a->m_expiry = msgw_metrics_gauge(m, "msgw_certificate_expiry_seconds",
                                      "Seconds until each certificate the gateway presents or trusts expires.",
                                      "certificate", NULL);

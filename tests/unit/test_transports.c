@@ -352,16 +352,21 @@ static bool fake_wanted(const msgw_config *cfg)
     return true;
 }
 
-static const msgw_transport_ops fake_ops = {.name = "fake",
-                                            .kind = MSGW_DELIVER_WEBHOOK,
-                                            .idle_ms = 20,
-                                            .wanted = fake_wanted,
-                                            .open = fake_open,
-                                            .close = fake_close,
-                                            .room = fake_room,
-                                            .deliver = fake_deliver,
-                                            .acknowledged = fake_acknowledged,
-                                            .stats = fake_transport_stats};
+/* The fake's table, with the idle interval and descriptor each test transport wants. */
+#define FAKE_OPS(idle, describe)                                                                   \
+    {.name = "fake",                                                                               \
+     .kind = MSGW_DELIVER_WEBHOOK,                                                                 \
+     .idle_ms = (idle),                                                                            \
+     .wanted = fake_wanted,                                                                        \
+     .open = fake_open,                                                                            \
+     .close = fake_close,                                                                          \
+     .room = fake_room,                                                                            \
+     .deliver = fake_deliver,                                                                      \
+     .acknowledged = fake_acknowledged,                                                            \
+     .descriptor = (describe),                                                                     \
+     .stats = fake_transport_stats}
+
+static const msgw_transport_ops fake_ops = FAKE_OPS(20, NULL);
 static const msgw_transport_ops *const transport_table[] = {&fake_ops, NULL};
 /* The same transport with an idle interval longer than any test waits, and a descriptor that
  * wakes its driver when acknowledgements are there (as the ZeroMQ ROUTER's): what it is handed
@@ -372,17 +377,7 @@ static int fake_descriptor(void *tp, bool *ready)
     return ((fake_transport *)tp)->ack_fd;
 }
 
-static const msgw_transport_ops fake_patient_ops = {.name = "fake",
-                                                    .kind = MSGW_DELIVER_WEBHOOK,
-                                                    .idle_ms = 3600000,
-                                                    .wanted = fake_wanted,
-                                                    .open = fake_open,
-                                                    .close = fake_close,
-                                                    .room = fake_room,
-                                                    .deliver = fake_deliver,
-                                                    .acknowledged = fake_acknowledged,
-                                                    .descriptor = fake_descriptor,
-                                                    .stats = fake_transport_stats};
+static const msgw_transport_ops fake_patient_ops = FAKE_OPS(3600000, fake_descriptor);
 static const msgw_transport_ops *const patient_table[] = {&fake_patient_ops, NULL};
 
 typedef struct fx {

@@ -70,18 +70,6 @@ static size_t hash(const char *s)
     return h;
 }
 
-static void delivery_free(msgw_delivery *d)
-{
-    free(d->event_id);
-    free(d->recipient);
-    free(d->kind);
-    free(d->media_type);
-    free(d->person);
-    free(d->cause);
-    free(d->body);
-    memset(d, 0, sizeof *d);
-}
-
 static flight *flight_find(consumer *c, const char *event_id)
 {
     if (!c->cap) return NULL;
@@ -106,7 +94,7 @@ static flight *flight_put(consumer *c, msgw_delivery *d)
 {
     flight *f = flight_find(c, d->event_id);
     if (f) {
-        delivery_free(&f->d);
+        msgw_delivery_clear(&f->d);
         f->d = *d;
     } else {
         if ((c->n + 1) * 2 > c->cap) {
@@ -129,7 +117,7 @@ static flight *flight_put(consumer *c, msgw_delivery *d)
 /* Removes a flight (linear probing: the entries after it move back to stay reachable). */
 static void flight_remove(consumer *c, flight *f)
 {
-    delivery_free(&f->d);
+    msgw_delivery_clear(&f->d);
     f->used = false;
     c->n--;
     size_t hole = (size_t)(f - c->slots);
@@ -148,7 +136,7 @@ static void flight_remove(consumer *c, flight *f)
 static void consumer_free(consumer *c)
 {
     for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].used) delivery_free(&c->slots[i].d);
+        if (c->slots[i].used) msgw_delivery_clear(&c->slots[i].d);
     free(c->slots);
     free(c->id);
     memset(c, 0, sizeof *c);
@@ -236,7 +224,7 @@ static bool dispatch(zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_pass 
     char why[128];
     if (give_up(z, d, now, why, sizeof why)) {
         msgw_pass_dead(p, d, why);
-        delivery_free(d);
+        msgw_delivery_clear(d);
         return true;
     }
     int err = send_event(z, c, d);

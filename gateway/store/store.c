@@ -121,18 +121,21 @@ bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const si
     return n == 0 || s->b->ops->due(s->impl, recipients, max, n, now, out, e);
 }
 
+void msgw_delivery_clear(msgw_delivery *x)
+{
+    free(x->event_id);
+    free(x->recipient);
+    free(x->kind);
+    free(x->media_type);
+    free(x->person);
+    free(x->cause);
+    free(x->body);
+    memset(x, 0, sizeof *x);
+}
+
 void msgw_store_deliveries_clear(msgw_store_deliveries *d)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        msgw_delivery *x = &d->v[i];
-        free(x->event_id);
-        free(x->recipient);
-        free(x->kind);
-        free(x->media_type);
-        free(x->person);
-        free(x->cause);
-        free(x->body);
-    }
+    for (size_t i = 0; i < d->n; i++) msgw_delivery_clear(&d->v[i]);
     free(d->v);
     d->v = NULL;
     d->n = 0;

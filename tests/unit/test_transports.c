@@ -248,18 +248,6 @@ typedef struct fake_transport {
     size_t nsent;
 } fake_transport;
 
-/* A message the fake took over from its batch. */
-static void delivery_free(msgw_delivery *d)
-{
-    free(d->event_id);
-    free(d->recipient);
-    free(d->kind);
-    free(d->media_type);
-    free(d->person);
-    free(d->cause);
-    free(d->body);
-}
-
 static void *fake_open(const msgw_transport_env *env, msgw_errors *e)
 {
     (void)e;
@@ -273,7 +261,7 @@ static void fake_close(void **t)
 {
     fake_transport *f = *t;
     for (size_t i = 0; i < f->nsent; i++) {
-        delivery_free(&f->sent[i]);
+        msgw_delivery_clear(&f->sent[i]);
     }
     close(f->ack_fd);
     free(f);
@@ -335,7 +323,7 @@ static void fake_acknowledged(void *tp, msgw_pass *p, msgw_time now)
             msgw_pass_acknowledged(p, t->sent[i].recipient, t->sent[i].event_id);
         else
             msgw_pass_delivered(p, &t->sent[i], false);
-        delivery_free(&t->sent[i]);
+        msgw_delivery_clear(&t->sent[i]);
     }
     t->nsent = 0;
 }

@@ -171,6 +171,8 @@ bool msgw_store_due(msgw_store *s, const char *recipient, msgw_time now, size_t 
 bool msgw_store_due_among(msgw_store *s, const char *const *recipients, const size_t *max, size_t n,
                           msgw_time now, msgw_store_deliveries *out, msgw_errors *e);
 void msgw_store_deliveries_clear(msgw_store_deliveries *d);
+/* Frees one delivery's strings and body and zeroes it (a transport that took it over from its batch). */
+void msgw_delivery_clear(msgw_delivery *d);
 /*
  * Records n delivery outcomes in one transaction (all or nothing on a
  * store error).  A settlement of a message that is not pending any more is

@@ -4,24 +4,37 @@
  *
  * - the departments' webhook: HTTPS with mutual TLS (libevent evhttp over
  *   bufferevent_openssl, the client certificate checked against the CA) that
- *   answers every delivery 200;
+ *   answers every delivery 200 (--status).  A POST is one message (headers
+ *   X-Msgw-Event-Id, X-Msgw-Kind, X-Msgw-Cause) or, with X-Msgw-Notices: N, a
+ *   list document of N eligibility notices (no event id or cause header: each
+ *   notice names its own inside), read with libxml2 (mca, cdpf
+ *   <EligibilityNotices>) or jansson (a JSON array of hrss notices or of
+ *   canonical {"notice_id", "notice"}, a FHIR Bundle of Flags) for their ids
+ *   and causes, without any schema (docs/eligibility.md, "Several notices in
+ *   one message");
  * - ZeroMQ (docs/zmq.md, include/msgw/deliver/zmq_deliver.h): for each --zmq-key
  *   NAME=FILE, a DEALER with that department's CURVE key connected to the
  *   gateway's zmq.deliver_listen, which says READY on every completed
  *   handshake (so a restarted gateway on the same endpoint is served again),
- *   takes ["EVENT", event_id, kind, media_type, cause, body] and acknowledges
- *   with ["ACK", event_id...] as soon as nothing more is waiting.
+ *   takes ["EVENT", event_id, kind, media_type, cause, body] and
+ *   ["NOTICES", media_type, body, event_id_1, cause_1, event_id_2, cause_2, ...]
+ *   (a list of notices, ids and causes in frames: its body is not read) and
+ *   acknowledges every event id with ["ACK", event_id...] as soon as nothing
+ *   more is waiting.
  *
- * Each delivery is logged when it arrives, so that the latency from a
- * record's push to the delivery of the notice it caused can be measured:
+ * Each delivery is logged when it arrives, one line per message and one per
+ * notice of a list, so that the latency from a record's push to the delivery
+ * of the notice it caused can be measured:
  *
  *     arrival_ns kind path cause event_id bytes
  *
  * arrival_ns is CLOCK_MONOTONIC (comparable with bench/loadgen's push times on
  * the same machine), kind is record / eligibility (X-Msgw-Kind), path names the
  * recipient (the webhook URL's path, or zmq:NAME), cause is the message id of
- * the record that caused the message (X-Msgw-Cause).  On SIGTERM / SIGINT it
- * prints a JSON line of counts.
+ * the record that caused the message (X-Msgw-Cause, or the notice's own in a
+ * list; "-" for none).  A notice of a list is given its share of the list's
+ * bytes (the body's length divided by N).  On SIGTERM / SIGINT it prints a
+ * JSON line of counts; each notice of a list counts as one delivery.
  *
  * --match SENT_LOG RECEIVED_LOG joins loadgen's --sent-log with this log and
  * prints the push-to-delivery latency of every notice of --kind (eligibility)
@@ -41,7 +54,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <getopt.h>
+#include <iconv.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -50,9 +68,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <zmq.h>
+
+#include "notice_refs.h"
 
 static uint64_t now_ns(void)
 {
@@ -68,7 +89,8 @@ typedef struct receiver {
     SSL_CTX *ssl;
     FILE *log;
     int status;
-    size_t received, eligibility, records, bytes, zmq_events;
+    size_t received, eligibility, records, bytes, zmq_events; /* a list's notices count one each */
+    notice_refs refs;                                         /* a list's, reused */
 } receiver;
 
 static void record(receiver *rv, uint64_t t, const char *kind, const char *path, const char *cause,
@@ -100,14 +122,56 @@ static const char *header(struct evhttp_request *req, const char *name)
     return v && *v ? v : "-";
 }
 
+/* Notice i's share of a list's len bytes among n: len / n, the remainder spread over the first
+ * notices, so that the shares add up to the body's length. */
+static size_t share(size_t len, size_t n, size_t i)
+{
+    return len / n + (i < len % n ? 1 : 0);
+}
+
+/*
+ * A POST of n notices (X-Msgw-Notices): one line each, with the id and cause the body gives it.  A
+ * body that does not read as the list its Content-Type names still counts n notices, logged with
+ * "-" for both (and why on stderr); one that holds another number than n counts what it holds.
+ */
+static void record_list(receiver *rv, uint64_t t, struct evhttp_request *req, const char *path,
+                        size_t n)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    const char *media = header(req, "Content-Type"), *kind = header(req, "X-Msgw-Kind");
+    char why[512];
+    if (!notice_refs_parse(media, body ? body : "", len, &rv->refs, why, sizeof why)) {
+        fprintf(stderr, "receiver: %s: a list of %zu notices of %s: %s\n", path, n, media, why);
+        for (size_t i = 0; i < n; i++)
+            record(rv, t, kind, path, "", "", share(len, n, i));
+        return;
+    }
+    if (rv->refs.n != n)
+        fprintf(stderr, "receiver: %s: X-Msgw-Notices says %zu, the %s list holds %zu\n", path, n,
+                media, rv->refs.n);
+    for (size_t i = 0; i < rv->refs.n; i++) {
+        const notice_ref *r = &rv->refs.v[i];
+        record(rv, t, kind, path, r->cause ? r->cause : "", r->id ? r->id : "",
+               share(len, rv->refs.n, i));
+    }
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     uint64_t t = now_ns();
     receiver *rv = arg;
     size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
-    const char *uri = evhttp_request_get_uri(req);
-    record(rv, t, header(req, "X-Msgw-Kind"), uri && *uri ? uri : "/", header(req, "X-Msgw-Cause"),
-           header(req, "X-Msgw-Event-Id"), len);
+    const char *uri = evhttp_request_get_uri(req), *path = uri && *uri ? uri : "/";
+    const char *notices =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-Msgw-Notices");
+    long n = notices ? strtol(notices, NULL, 10) : 0;
+    if (n > 0)
+        record_list(rv, t, req, path, (size_t)n);
+    else
+        record(rv, t, header(req, "X-Msgw-Kind"), path, header(req, "X-Msgw-Cause"),
+               header(req, "X-Msgw-Event-Id"), len);
     if (rv->log) fflush(rv->log); /* --match may read the log while this runs */
     evhttp_send_reply(req, rv->status, rv->status < 300 ? "OK" : "Unavailable", NULL);
 }
@@ -119,6 +183,8 @@ typedef struct zdept {
     char name[64], path[80];
     void *sock, *mon;
     struct event *ev_sock, *ev_mon;
+    zmq_msg_t *part; /* the message being read, all its frames (NOTICES has 3 + 2 per notice) */
+    size_t cap;
 } zdept;
 
 static void read_key(const char *path, const char *which, char out[41])
@@ -147,6 +213,33 @@ static void frame_str(zmq_msg_t *m, char *out, size_t len)
     size_t n = zmq_msg_size(m) < len - 1 ? zmq_msg_size(m) : len - 1;
     memcpy(out, zmq_msg_data(m), n);
     out[n] = '\0';
+}
+
+static bool frame_is(zmq_msg_t *m, const char *s)
+{
+    return zmq_msg_size(m) == strlen(s) && memcmp(zmq_msg_data(m), s, strlen(s)) == 0;
+}
+
+/* Reads one whole message into z->part; returns its frame count, 0 when none is waiting. */
+static size_t recv_message(zdept *z)
+{
+    size_t n = 0;
+    int more = 1;
+    while (more) {
+        if (n == z->cap) {
+            z->cap = z->cap ? z->cap * 2 : 16;
+            z->part = realloc(z->part, z->cap * sizeof *z->part);
+            if (!z->part) abort();
+        }
+        zmq_msg_init(&z->part[n]);
+        if (zmq_msg_recv(&z->part[n], z->sock, n ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&z->part[n]);
+            break;
+        }
+        more = zmq_msg_more(&z->part[n]);
+        n++;
+    }
+    return n;
 }
 
 /* ["ACK", id...] for the ids gathered in acks (each NUL-terminated, back to back). */
@@ -191,30 +284,28 @@ static void zdept_drain(zdept *z)
         }
         zmq_msg_close(&m);
         for (;;) {
-            zmq_msg_t part[6];
-            int n = 0, more = 1;
-            while (more) {
-                zmq_msg_t f;
-                zmq_msg_init(&f);
-                if (zmq_msg_recv(&f, z->sock, n ? 0 : ZMQ_DONTWAIT) < 0) {
-                    zmq_msg_close(&f);
-                    break;
-                }
-                more = zmq_msg_more(&f);
-                if (n < 6)
-                    part[n++] = f;
-                else
-                    zmq_msg_close(&f);
-            }
+            size_t n = recv_message(z);
             if (!n) break;
+            zmq_msg_t *part = z->part;
             uint64_t t = now_ns();
-            if (n == 6 && zmq_msg_size(&part[0]) == 5 &&
-                memcmp(zmq_msg_data(&part[0]), "EVENT", 5) == 0) {
-                char id[160], kind[64], cause[512];
-                frame_str(&part[1], id, sizeof id);
+            /* the event ids to log and acknowledge: one for an EVENT, each notice's for NOTICES */
+            size_t count = 0, len = 0;
+            char kind[64] = "eligibility";
+            bool event = n == 6 && frame_is(&part[0], "EVENT");
+            if (event) {
                 frame_str(&part[2], kind, sizeof kind);
-                frame_str(&part[4], cause, sizeof cause);
-                record(z->rv, t, *kind ? kind : "-", z->path, cause, id, zmq_msg_size(&part[5]));
+                count = 1, len = zmq_msg_size(&part[5]);
+            } else if (n >= 5 && frame_is(&part[0], "NOTICES")) {
+                count = (n - 3) / 2, len = zmq_msg_size(&part[2]);
+            }
+            for (size_t i = 0; i < count; i++) {
+                /* EVENT: id, kind, media type, cause; NOTICES: (id, cause) pairs after the body */
+                size_t at = event ? 1 : 3 + 2 * i;
+                char id[160], cause[512];
+                frame_str(&part[at], id, sizeof id);
+                frame_str(&part[event ? 4 : at + 1], cause, sizeof cause);
+                /* a notice of a list: its share of the body (len / count) */
+                record(z->rv, t, *kind ? kind : "-", z->path, cause, id, share(len, count, i));
                 z->rv->zmq_events++;
                 size_t l = strlen(id);
                 memcpy(acks + alen, id, l + 1);
@@ -224,7 +315,7 @@ static void zdept_drain(zdept *z)
                     alen = an = 0;
                 }
             }
-            for (int i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++)
                 zmq_msg_close(&part[i]);
         }
         ack_flush(z, acks, alen, an); /* nothing more waiting: acknowledge what came */
@@ -290,6 +381,7 @@ static void zdept_destroy(zdept *z)
     zmq_socket_monitor(z->sock, NULL, 0);
     zmq_close(z->sock);
     zmq_close(z->mon);
+    free(z->part);
     free(z);
 }
 
@@ -343,6 +435,7 @@ static int serve(const char *listen, const char *port_file, const char *cert, co
                  const char *ca, const char *log, int status, const zmq_opts *zo)
 {
     receiver rv = {.status = status};
+    xmlInitParser();
     rv.ssl = server_tls(cert, key, ca);
     if (!rv.ssl) {
         fprintf(stderr, "receiver: cannot load %s, %s or %s\n", cert, key, ca);
@@ -426,6 +519,8 @@ static int serve(const char *listen, const char *port_file, const char *cert, co
     event_base_free(rv.base);
     SSL_CTX_free(rv.ssl);
     if (rv.log) fclose(rv.log);
+    notice_refs_free(&rv.refs);
+    xmlCleanupParser();
     return 0;
 }
 

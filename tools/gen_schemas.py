@@ -52,7 +52,20 @@ LITERAL_TYPES = {'string': ('xs:string', 'string'), 'integer': ('xs:long', 'inte
                  # structural dates that are no dictionary element (an evaluation date, the time a
                  # fact was recorded): YYYY-MM-DD, and an RFC 3339 date-time
                  'date': ('literal_date', 'string'), 'dateTime': ('xs:dateTime', 'string')}
-SPEC_KEYS = {'id', 'format', 'title', 'namespace', 'root', 'dialect', 'note'}
+SPEC_KEYS = {'id', 'format', 'title', 'namespace', 'root', 'dialect', 'note', 'list'}
+# "list": the list document that carries several of the format's documents in one message (the
+# eligibility notices: docs/eligibility.md, "Several notices in one message").  The schema then
+# accepts either one document, exactly as without "list", or one such list:
+#   xml   {"name": "EligibilityNotices"}: a second global element of that name, in the format's
+#         namespace, with the root's attributes (the fixed version), holding 1..n root elements
+#   json  {"form": "array"}: a non-empty array of root documents;
+#         {"form": "array", "id": "notice_id", "item": "notice"}: a non-empty array of objects
+#         {"notice_id": "<the document's id>", "notice": <document>} (documents without an id of
+#         their own);
+#         {"form": "fhir-bundle"}: a FHIR Bundle of type collection whose entries' resources are
+#         root documents
+LIST_KEYS = {'name', 'form', 'id', 'item', 'note'}
+JSON_LIST_FORMS = ('array', 'fhir-bundle')
 NODE_KEYS = {'name', 'min', 'max', 'children', 'element', 'attribute', 'fixed', 'choice', 'open',
              'type', 'variants', 'values', 'unit', 'note'}
 
@@ -154,6 +167,39 @@ def check_spec(spec, d):
             if is_group(child) or occurs_max(child) != 1 or child.get('attribute'):
                 raise SpecError('csv: the root\'s children are the columns, single leaves only')
     check_node(spec['root'], d, spec['format'], '/' + str(spec['root'].get('name', '?')))
+    if 'list' in spec:
+        check_list(spec, d)
+
+
+def check_list(spec, d):
+    lst, fmt, root = spec['list'], spec['format'], spec['root']
+    if not isinstance(lst, dict):
+        raise SpecError('list must be an object')
+    unknown = set(lst) - LIST_KEYS
+    if unknown:
+        raise SpecError('list: unknown keys %s' % sorted(unknown))
+    if fmt not in ('xml', 'json'):
+        raise SpecError('list: only xml and json formats have a list form')
+    if occurs_max(root) != 1:
+        raise SpecError('list: the root must be a single document (max 1)')
+    if fmt == 'xml':
+        if set(lst) - {'name', 'note'}:
+            raise SpecError('list: an xml list has a name only')
+        if not isinstance(lst.get('name'), str) or not lst['name'] or lst['name'] == root['name']:
+            raise SpecError('list: an xml list needs a name other than the root\'s')
+    elif fmt == 'json':
+        if lst.get('form') not in JSON_LIST_FORMS:
+            raise SpecError('list: a json list\'s form is one of %s' % list(JSON_LIST_FORMS))
+        if 'name' in lst:
+            raise SpecError('list: name is for xml lists')
+        if ('id' in lst) != ('item' in lst) or (('id' in lst) and lst['form'] != 'array'):
+            raise SpecError('list: id and item go together, in an array list')
+        if 'id' in lst and (not all(isinstance(lst[k], str) and lst[k] for k in ('id', 'item'))
+                            or lst['id'] == lst['item']):
+            raise SpecError('list: id and item are two different member names')
+        if root['name'] in d['elements']:
+            raise SpecError('list: the root\'s name %r is a dictionary element (a $defs key)'
+                            % root['name'])
 
 
 def occurs_min(node):
@@ -487,6 +533,24 @@ def xsd_complex_type(x, depth, node):
     x.line(depth, '</xs:complexType>')
 
 
+def xsd_list_element(x, depth, spec):
+    """The list form: a global element holding 1..n of the (global, so referable) root element,
+    with the root's attributes (the same fixed version); in the schema's target namespace, which is
+    also the default namespace the reference is resolved in."""
+    root = spec['root']
+    x.line(depth, '<xs:element name=%s>' % quoteattr(spec['list']['name']))
+    x.line(depth + 1, xsd_documentation('Several %s documents in one message (1..n, each exactly '
+                                        'as it comes alone)' % root['name']))
+    x.line(depth + 1, '<xs:complexType>')
+    x.line(depth + 2, '<xs:sequence>')
+    x.line(depth + 3, '<xs:element ref=%s maxOccurs="unbounded"/>' % quoteattr(root['name']))
+    x.line(depth + 2, '</xs:sequence>')
+    for a in sorted((c for c in root['children'] if c.get('attribute')), key=lambda n: n['name']):
+        xsd_attribute(x, depth + 2, a)
+    x.line(depth + 1, '</xs:complexType>')
+    x.line(depth, '</xs:element>')
+
+
 def literal_types_used(node, acc):
     if is_group(node):
         for c in node['children']:
@@ -519,6 +583,8 @@ def gen_xsd(spec, d, codelists, source):
     root = spec.get('root')
     if root:
         xsd_element(x, 1, root, top=True)
+        if 'list' in spec:
+            xsd_list_element(x, 1, spec)
         for eid in sorted(elements_used(root, set())):
             xsd_simple_type(x, eid, d['elements'][eid], codelists)
         for eid in sorted(yuan_elements_used(root, set())):
@@ -606,9 +672,33 @@ def json_defs(element_ids, d, codelists):
     return {eid: json_element_schema(d['elements'][eid], codelists) for eid in sorted(element_ids)}
 
 
+def json_list(spec):
+    """The list form of a JSON spec (spec "list"): the schema of one list document, its documents
+    referenced as #/$defs/<root name>."""
+    lst, one = spec['list'], {'$ref': '#/$defs/' + spec['root']['name']}
+    if lst['form'] == 'fhir-bundle':
+        entry = {'type': 'object', 'properties': {'resource': one}, 'required': ['resource'],
+                 'additionalProperties': False}
+        return {'type': 'object',
+                'properties': {'resourceType': {'const': 'Bundle'}, 'type': {'const': 'collection'},
+                               'entry': {'type': 'array', 'minItems': 1, 'items': entry}},
+                'required': ['entry', 'resourceType', 'type'], 'additionalProperties': False}
+    item = one
+    if 'id' in lst:
+        item = {'type': 'object',
+                'properties': {lst['id']: {'type': 'string', 'minLength': 1}, lst['item']: one},
+                'required': sorted([lst['id'], lst['item']]), 'additionalProperties': False}
+    return {'type': 'array', 'minItems': 1, 'items': item}
+
+
 def gen_json_schema(spec, d, codelists):
     s = {'$schema': JSON_SCHEMA_DIALECT, '$id': 'urn:msgw:schema:' + spec['id']}
-    if 'root' in spec:
+    if 'root' in spec and 'list' in spec:
+        # one document (as without a list: #/$defs/<root name>) or one list of them
+        s['$defs'] = json_defs(elements_used(spec['root'], set()), d, codelists)
+        s['$defs'][spec['root']['name']] = json_repeated(spec['root'])
+        s['oneOf'] = [{'$ref': '#/$defs/' + spec['root']['name']}, json_list(spec)]
+    elif 'root' in spec:
         s.update(json_repeated(spec['root']))
         s['$defs'] = json_defs(elements_used(spec['root'], set()), d, codelists)
     else:

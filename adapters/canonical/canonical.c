@@ -66,6 +66,32 @@ static bool canonical_encode_notice(const msgw_adapter_ctx *ctx, const char *med
     return true;
 }
 
+static const char *const canonical_notice_types[] = {MSGW_NOTICE_CANONICAL_MEDIA_TYPE, NULL};
+
+/* A JSON array of {"notice_id", "notice"}: the explanation alone names no id (it is sent unchanged,
+ * docs/eligibility.md), and a receiver de-duplicates each notice of a list by its own. */
+static void canonical_join_notices(const char *notice_type, const char *const *ids,
+                                   const char *const *bodies, const size_t *lens, size_t n,
+                                   msgw_buf *out)
+{
+    (void)notice_type;
+    msgw_buf_puts(out, "[");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = lens[i];
+        while (len && (bodies[i][len - 1] == '\n' || bodies[i][len - 1] == ' '))
+            len--;
+        json_t *id = json_string(ids[i] ? ids[i] : "");
+        char *quoted = json_dumps(id, JSON_ENCODE_ANY);
+        json_decref(id);
+        if (!quoted) abort();
+        msgw_buf_printf(out, "%s{\"notice_id\":%s,\"notice\":", i ? ",\n" : "", quoted);
+        free(quoted);
+        msgw_buf_append(out, bodies[i], len);
+        msgw_buf_puts(out, "}");
+    }
+    msgw_buf_puts(out, "]\n");
+}
+
 static const char *const canonical_media[] = {"application/vnd.msgw.canonical+json", NULL};
 static const char *const canonical_aliases[] = {"msgw", NULL};
 
@@ -77,4 +103,6 @@ const msgw_adapter msgw_adapter_canonical = {
     .decode = canonical_decode,
     .encode = canonical_encode,
     .encode_notice = canonical_encode_notice,
+    .notice_types = canonical_notice_types,
+    .join_notices = canonical_join_notices,
 };

@@ -244,4 +244,6 @@ const msgw_adapter msgw_adapter_cdpf = {
     .decode = cdpf_decode,
     .encode = cdpf_encode,
     .encode_notice = cdpf_encode_notice,
+    .notice_types = cdpf_notice_types,
+    .join_notices = cdpf_join_notices,
 };

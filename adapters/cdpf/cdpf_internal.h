@@ -62,5 +62,9 @@ bool cdpf_csv_encode(const msgw_adapter_ctx *ctx, bool gb18030, const msgw_recor
 /* An eligibility notice (cdpf_notice.c, spec schemas/messages/cdpf-notice.json). */
 bool cdpf_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
                         msgw_buf *out, const char **notice_type, msgw_errors *e);
+extern const char *const cdpf_notice_types[];
+void cdpf_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out);
 
 #endif

@@ -151,3 +151,15 @@ bool cdpf_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, con
     if (ok) *notice_type = gb ? NOTICE_TYPE_GB : NOTICE_TYPE;
     return ok;
 }
+
+const char *const cdpf_notice_types[] = {NOTICE_TYPE, NULL};
+
+/* <EligibilityNotices xmlns="urn:msgw:cdpf:notice:1" version="1">, the notices inside. */
+void cdpf_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out)
+{
+    (void)notice_type; /* the notices' declaration names their encoding */
+    (void)ids;         /* each notice names its id */
+    msgw_notice_list_xml(out, NOTICE_ROOT "s", NOTICE_NS, "1", bodies, lens, n);
+}

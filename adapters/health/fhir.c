@@ -183,4 +183,6 @@ const msgw_adapter msgw_adapter_health = {
     .decode = fhir_decode,
     .encode = fhir_encode,
     .encode_notice = fhir_encode_notice,
+    .notice_types = fhir_notice_types,
+    .join_notices = fhir_join_notices,
 };

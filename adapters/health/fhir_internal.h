@@ -81,5 +81,9 @@ bool fhir_media_type_ok(const char *media_type);
 /* An eligibility notice as a Flag (fhir_notice.c, spec schemas/messages/health-notice.json). */
 bool fhir_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
                         msgw_buf *out, const char **notice_type, msgw_errors *e);
+extern const char *const fhir_notice_types[];
+void fhir_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out);
 
 #endif

@@ -277,3 +277,25 @@ bool fhir_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, con
     *notice_type = NOTICE_TYPE;
     return true;
 }
+
+const char *const fhir_notice_types[] = {NOTICE_TYPE, NULL};
+
+/* A Bundle of type collection, one entry per Flag: FHIR's container for a set of resources that
+ * is neither a transaction nor a search result. */
+void fhir_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out)
+{
+    (void)notice_type;
+    (void)ids; /* each Flag names its id (identifier) */
+    msgw_buf_puts(out, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = lens[i];
+        while (len && (bodies[i][len - 1] == '\n' || bodies[i][len - 1] == ' '))
+            len--;
+        msgw_buf_puts(out, i ? ",\n{\"resource\":" : "\n{\"resource\":");
+        msgw_buf_append(out, bodies[i], len);
+        msgw_buf_puts(out, "}");
+    }
+    msgw_buf_puts(out, "]}\n");
+}

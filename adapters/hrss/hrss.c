@@ -1143,4 +1143,6 @@ const msgw_adapter msgw_adapter_hrss = {
     .decode = hrss_decode,
     .encode = hrss_encode,
     .encode_notice = hrss_encode_notice,
+    .notice_types = hrss_notice_types,
+    .join_notices = hrss_join_notices,
 };

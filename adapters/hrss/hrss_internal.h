@@ -19,5 +19,9 @@ bool hrss_media_charset(const char *media_type, const char **cs, size_t *cslen);
 /* An eligibility notice (hrss_notice.c, spec schemas/messages/hrss-notice.json). */
 bool hrss_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
                         msgw_buf *out, const char **notice_type, msgw_errors *e);
+extern const char *const hrss_notice_types[];
+void hrss_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out);
 
 #endif

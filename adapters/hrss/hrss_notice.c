@@ -179,3 +179,15 @@ bool hrss_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, con
     if (ok) *notice_type = gb ? NOTICE_TYPE_GB : NOTICE_TYPE;
     return ok;
 }
+
+const char *const hrss_notice_types[] = {NOTICE_TYPE, NULL};
+
+/* A JSON array of the notices (in GB18030 when they are: the brackets are the same bytes). */
+void hrss_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                       size_t n, msgw_buf *out)
+{
+    (void)notice_type;
+    (void)ids; /* each notice names its id (noticeId) */
+    msgw_notice_list_json(out, bodies, lens, n);
+}

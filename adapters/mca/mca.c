@@ -24,6 +24,8 @@ const msgw_adapter msgw_adapter_mca = {
     .decode = mca_decode,
     .encode = mca_encode,
     .encode_notice = mca_encode_notice,
+    .notice_types = mca_notice_types,
+    .join_notices = mca_join_notices,
 };
 
 bool mca_is_head(const char *relationship)

@@ -79,5 +79,9 @@ bool mca_encode(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_
 /* An eligibility notice (mca_notice.c, spec schemas/messages/mca-notice.json). */
 bool mca_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
                        msgw_buf *out, const char **notice_type, msgw_errors *e);
+extern const char *const mca_notice_types[];
+void mca_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                      size_t n, msgw_buf *out);
 
 #endif

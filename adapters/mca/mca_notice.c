@@ -193,3 +193,15 @@ bool mca_encode_notice(const msgw_adapter_ctx *ctx, const char *media_type, cons
     if (ok) *notice_type = cs == MCA_CS_GB ? NOTICE_TYPE_GB : NOTICE_TYPE;
     return ok;
 }
+
+const char *const mca_notice_types[] = {NOTICE_TYPE, NULL};
+
+/* <EligibilityNotices version="1.0">, the notices inside (no namespace, as the roster). */
+void mca_join_notices(const char *notice_type, const char *const *ids,
+                       const char *const *bodies, const size_t *lens,
+                      size_t n, msgw_buf *out)
+{
+    (void)notice_type; /* the notices' declaration names their encoding */
+    (void)ids;         /* each notice names its id */
+    msgw_notice_list_xml(out, N_ROOT "s", NULL, NOTICE_VERSION, bodies, lens, n);
+}

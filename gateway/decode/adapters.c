@@ -37,11 +37,12 @@ const msgw_adapter *msgw_adapter_find(const char *name)
     return NULL;
 }
 
-/* Compares the type/subtype part only: "text/csv; charset=GB18030" matches "text/csv". */
+/* Compares the type/subtype parts only: "text/csv; charset=GB18030" matches "text/csv", and
+ * "application/fhir+json" the health notices' "application/fhir+json; fhirVersion=4.0". */
 static bool media_type_matches(const char *want, const char *have)
 {
     size_t n = strcspn(want, "; \t");
-    return strlen(have) == n && strncasecmp(want, have, n) == 0;
+    return strcspn(have, "; \t") == n && strncasecmp(want, have, n) == 0;
 }
 
 const msgw_adapter *msgw_adapter_for_media_type(const char *media_type)
@@ -49,5 +50,13 @@ const msgw_adapter *msgw_adapter_for_media_type(const char *media_type)
     for (const msgw_adapter *const *a = registry; *a; a++)
         for (const char *const *mt = (*a)->media_types; mt && *mt; mt++)
             if (media_type_matches(media_type, *mt)) return *a;
+    return NULL;
+}
+
+const msgw_adapter *msgw_adapter_for_notice_type(const char *notice_type)
+{
+    for (const msgw_adapter *const *a = registry; *a; a++)
+        for (const char *const *mt = (*a)->notice_types; mt && *mt; mt++)
+            if (media_type_matches(notice_type, *mt)) return *a;
     return NULL;
 }

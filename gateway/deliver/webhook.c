@@ -4,6 +4,8 @@
  * POSTed over HTTPS with mutual TLS (libcurl multi: every recipient at once, and
  * delivery.webhook_parallel posts to each side by side, each on a kept-alive connection).  Order
  * per person still holds: a claim takes at most one message per person, the oldest pending one.
+ * The notices due to a recipient go together, up to its notices_per_message in one POST of a list
+ * document (msgw/deliver/parcel.h); the POST's outcome is each one's.
  *
  * At-least-once: a message is delivered only once the recipient answered 2xx, so a crash between
  * the two re-sends it after the restart, and the recipient de-duplicates by the X-Msgw-Event-Id
@@ -17,15 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgw/deliver/parcel.h"
 #include "msgw/deliver/transport.h"
 
-/* PER_PASS: the messages claimed per recipient and pass, posted as handles come free. */
-enum { MAX_PARALLEL = 16, PER_PASS = 64 };
+/* PER_PASS: the messages claimed per recipient and pass, posted as handles come free (more for a
+ * recipient taking notices in lists, at most PASS_MAX). */
+enum { MAX_PARALLEL = 16, PER_PASS = 64, PASS_MAX = 1000 };
 
 /* One post in flight. */
 typedef struct transfer {
     const msgw_department *dept;
-    const msgw_delivery *m;
+    const msgw_parcel *m;
     struct curl_slist *hdr;
     char why[CURL_ERROR_SIZE];
 } transfer;
@@ -36,12 +40,13 @@ typedef struct webhook {
     size_t par;     /* delivery.webhook_parallel */
     CURL **handles; /* par per department, reused: keep-alive connections */
     size_t nhandles;
+    msgw_parcels *parcels;             /* the pass's posts */
     atomic_size_t recipients, posting; /* for stats */
 } webhook;
 
-/* A recipient's messages of the batch, and how far its posts have got. */
+/* A recipient's posts of the batch, and how far they have got. */
 typedef struct queue {
-    const msgw_delivery **v;
+    const msgw_parcel **v;
     size_t n, next; /* next: the first message not yet posted */
 } queue;
 
@@ -57,16 +62,22 @@ static void prepare(const webhook *w, CURL *h, transfer *t)
 {
     const msgw_config *c = w->cfg;
     const msgw_department *dept = t->dept;
-    const msgw_delivery *m = t->m;
+    const msgw_parcel *m = t->m;
+    const msgw_delivery *one = m->v[0];
     char line[256];
     snprintf(line, sizeof line, "Content-Type: %s", m->media_type);
     t->hdr = curl_slist_append(NULL, line);
-    snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", m->event_id);
-    t->hdr = curl_slist_append(t->hdr, line);
     snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
     t->hdr = curl_slist_append(t->hdr, line);
-    if (m->cause && *m->cause) {
-        snprintf(line, sizeof line, "X-Msgw-Cause: %s", m->cause);
+    if (m->list) { /* each notice names its id and cause inside */
+        snprintf(line, sizeof line, "X-Msgw-Notices: %zu", m->n);
+        t->hdr = curl_slist_append(t->hdr, line);
+    } else {
+        snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", one->event_id);
+        t->hdr = curl_slist_append(t->hdr, line);
+    }
+    if (!m->list && one->cause && *one->cause) {
+        snprintf(line, sizeof line, "X-Msgw-Cause: %s", one->cause);
         t->hdr = curl_slist_append(t->hdr, line);
     }
     t->why[0] = '\0';
@@ -87,13 +98,14 @@ static void prepare(const webhook *w, CURL *h, transfer *t)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 }
 
-/* A finished post's outcome. */
-static void outcome(const webhook *w, msgw_pass *p, const msgw_delivery *m, long status,
+/* A finished post's outcome, each of its messages'. */
+static void outcome(const webhook *w, msgw_pass *p, const msgw_parcel *m, long status,
                     const char *why)
 {
-    const msgw_department *to = msgw_config_department(w->cfg, m->recipient);
+    const msgw_department *to = msgw_config_department(w->cfg, m->v[0]->recipient);
     if ((status >= 200 && status < 300) || (status == 409 && to && to->peer_region)) {
-        msgw_pass_delivered(p, m, true);
+        for (size_t k = 0; k < m->n; k++)
+            msgw_pass_delivered(p, m->v[k], true);
         return;
     }
     char err[300];
@@ -101,7 +113,8 @@ static void outcome(const webhook *w, msgw_pass *p, const msgw_delivery *m, long
         snprintf(err, sizeof err, "HTTP %ld", status);
     else
         snprintf(err, sizeof err, "%s", why);
-    msgw_pass_failed(p, m, err);
+    for (size_t k = 0; k < m->n; k++)
+        msgw_pass_failed(p, m->v[k], err);
 }
 
 /* Starts the next message of recipient i on handle slot (i, j), if one is left. */
@@ -164,18 +177,24 @@ static bool is(const msgw_department *d, const char *id)
 }
 
 /* The batch, recipient by recipient (a department's handles are indexed by its place in cfg). */
-static void webhook_deliver(void *tp, msgw_delivery *v, size_t n, msgw_pass *p, msgw_time now)
+static void webhook_deliver(void *tp, msgw_delivery *v, size_t nv, msgw_pass *p, msgw_time now)
 {
     (void)now; /* each outcome is timed when its post finishes */
     webhook *w = tp;
+    msgw_delivery **all = calloc(nv + 1, sizeof *all);
+    if (!all) abort();
+    for (size_t k = 0; k < nv; k++)
+        all[k] = &v[k];
+    size_t n = msgw_parcels_pack(w->parcels, w->cfg, all, nv);
     size_t nd = w->cfg->ndepartments, *of = calloc(n + 1, sizeof *of), i = 0;
     queue *q = calloc(nd + 1, sizeof *q);
     transfer *t = calloc(nd * w->par + 1, sizeof *t);
     if (!of || !q || !t) abort();
     for (size_t k = 0; k < n;
          k++) { /* the batch comes recipient by recipient: try the last first */
-        if (i >= nd || !is(&w->cfg->departments[i], v[k].recipient))
-            for (i = 0; i < nd && !is(&w->cfg->departments[i], v[k].recipient); i++) {
+        const char *to = msgw_parcels_get(w->parcels, k)->v[0]->recipient;
+        if (i >= nd || !is(&w->cfg->departments[i], to))
+            for (i = 0; i < nd && !is(&w->cfg->departments[i], to); i++) {
             }
         of[k] = i;
         if (i < nd) q[i].n++;
@@ -186,20 +205,23 @@ static void webhook_deliver(void *tp, msgw_delivery *v, size_t n, msgw_pass *p, 
         q[i].n = 0;
     }
     for (size_t k = 0; k < n; k++)
-        if (of[k] < nd) q[of[k]].v[q[of[k]].n++] = &v[k];
+        if (of[k] < nd) q[of[k]].v[q[of[k]].n++] = msgw_parcels_get(w->parcels, k);
     run_posts(w, q, t, p);
     for (i = 0; i < nd; i++)
         free(q[i].v);
     free(q);
     free(t);
     free(of);
+    free(all);
 }
 
 static size_t webhook_room(void *tp, const msgw_department *dept)
 {
     (void)tp;
-    (void)dept;
-    return PER_PASS;
+    /* room for two full lists of notices besides PER_PASS posts (a pass of records alone, one
+     * POST each, stays about as long as before) */
+    size_t per = dept->notices_per_message > 1 ? dept->notices_per_message : 0;
+    return PER_PASS + 2 * per < PASS_MAX ? PER_PASS + 2 * per : PASS_MAX;
 }
 
 static void free_handles(webhook *w)
@@ -238,6 +260,7 @@ static void *webhook_open(const msgw_transport_env *env, msgw_errors *e)
     (void)e;
     webhook *w = calloc(1, sizeof *w);
     if (!w) abort();
+    w->parcels = msgw_parcels_new();
     set_config(w, env->cfg);
     return w;
 }
@@ -246,6 +269,7 @@ static void webhook_close(void **tp)
 {
     if (!tp || !*tp) return;
     free_handles(*tp);
+    msgw_parcels_destroy(&((webhook *)*tp)->parcels);
     free(*tp);
     *tp = NULL;
 }

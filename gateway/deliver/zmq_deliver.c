@@ -3,8 +3,9 @@
  * binds one ROUTER socket at zmq.deliver_listen, a CURVE server authenticated by the hub (ZAP
  * domain "deliver"), and each department configured with "deliver": {"zmq": {}} connects a DEALER
  * with its own CURVE key, which names it (User-Id).  The consumer says ["READY"] on every
- * (re)connection; the gateway sends ["EVENT", event_id, kind, media_type, cause, body] and the
- * consumer answers ["ACK", event_id, ...].  At most zmq.deliver_window messages per department are
+ * (re)connection; the gateway sends ["EVENT", event_id, kind, media_type, cause, body], or for
+ * notices that travel together (msgw/deliver/parcel.h) ["NOTICES", media_type, body, event_id,
+ * cause, event_id, cause, ...], and the consumer answers ["ACK", event_id, ...].  At most zmq.deliver_window messages per department are
  * unacknowledged: that is its room.  One not acknowledged within delivery.ack_timeout_ms comes due
  * again and is sent again (an attempt counted), and is dead-lettered after delivery.max_attempts or
  * max_age_s, like a webhook.  On READY, whatever was in flight to that department is sent again at
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "msgw/deliver/parcel.h"
 #include "msgw/deliver/transport.h"
 
 enum {
@@ -57,6 +59,7 @@ typedef struct zmq_deliverer {
     char endpoint[256];
     consumer *c;
     size_t nc;
+    msgw_parcels *parcels; /* a pass's sends */
     atomic_size_t connected, in_flight; /* for stats, published after each pass */
 } zmq_deliverer;
 
@@ -184,18 +187,34 @@ static int send_frame(void *sock, const void *data, size_t len, bool more)
     return zmq_send(sock, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
 }
 
-/* Sends one EVENT.  0 sent; otherwise errno: EHOSTUNREACH (the consumer is gone), EAGAIN (its
- * queue is full). */
-static int send_event(zmq_deliverer *z, consumer *c, const msgw_delivery *d)
+static int send_string(void *sock, const char *s, bool more)
+{
+    return send_frame(sock, s ? s : "", s ? strlen(s) : 0, more);
+}
+
+/* Sends one EVENT, or NOTICES for a list.  0 sent; otherwise errno: EHOSTUNREACH (the consumer is
+ * gone), EAGAIN (its queue is full). */
+static int send_parcel(zmq_deliverer *z, consumer *c, const msgw_parcel *m)
 {
     if (send_frame(z->router, c->rid, c->rid_len, true) < 0) return zmq_errno();
     /* past the routing frame the message goes whole: its pipe accepted the first part */
-    send_frame(z->router, "EVENT", 5, true);
-    send_frame(z->router, d->event_id, strlen(d->event_id), true);
-    send_frame(z->router, d->kind, strlen(d->kind), true);
-    send_frame(z->router, d->media_type, strlen(d->media_type), true);
-    send_frame(z->router, d->cause ? d->cause : "", d->cause ? strlen(d->cause) : 0, true);
-    send_frame(z->router, d->body, d->len, false);
+    const msgw_delivery *d = m->v[0];
+    if (!m->list) {
+        send_string(z->router, "EVENT", true);
+        send_string(z->router, d->event_id, true);
+        send_string(z->router, d->kind, true);
+        send_string(z->router, d->media_type, true);
+        send_string(z->router, d->cause, true);
+        send_frame(z->router, d->body, d->len, false);
+        return 0;
+    }
+    send_string(z->router, "NOTICES", true);
+    send_string(z->router, m->media_type, true);
+    send_frame(z->router, m->body, m->len, true);
+    for (size_t k = 0; k < m->n; k++) {
+        send_string(z->router, m->v[k]->event_id, true);
+        send_string(z->router, m->v[k]->cause, k + 1 < m->n);
+    }
     return 0;
 }
 
@@ -213,32 +232,45 @@ static bool give_up(const zmq_deliverer *z, const msgw_delivery *d, msgw_time no
     return false;
 }
 
-/*
- * Sends a due message to its consumer (the table takes it over), or
- * dead-letters it.  Returns false, leaving d to the caller, when the
- * consumer cannot take it now.
- */
-static bool dispatch(zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_pass *p, msgw_time now,
-                     const char *retry_why)
+/* Dead-letters d if it has had its attempts or its time; true when it did (d is emptied). */
+static bool retire(const zmq_deliverer *z, msgw_delivery *d, msgw_pass *p, msgw_time now)
 {
     char why[128];
-    if (give_up(z, d, now, why, sizeof why)) {
-        msgw_pass_dead(p, d, why);
-        msgw_delivery_clear(d);
-        return true;
-    }
-    int err = send_event(z, c, d);
-    if (err) {
-        if (err == EHOSTUNREACH)
-            c->connected = false; /* until it says READY again */
-        else
-            c->blocked = true;
-        return false;
-    }
-    msgw_pass_sent(p, d, now + (msgw_time)z->cfg->delivery_ack_timeout_ms * 1000, retry_why);
-    d->attempts++;
-    flight_put(c, d)->resend = false;
+    if (!give_up(z, d, now, why, sizeof why)) return false;
+    msgw_pass_dead(p, d, why);
+    msgw_delivery_clear(d);
     return true;
+}
+
+/*
+ * Sends v[0..n) (due messages of connected consumers) packed into parcels.  Each message sent goes
+ * in flight: the table takes it over and empties it.  What a consumer cannot take now (gone, its
+ * queue full) is left to the caller.
+ */
+static void send_all(zmq_deliverer *z, msgw_delivery **v, size_t n, msgw_pass *p, msgw_time now,
+                     const char *retry_why)
+{
+    size_t np = msgw_parcels_pack(z->parcels, z->cfg, v, n);
+    msgw_time ack_by = now + (msgw_time)z->cfg->delivery_ack_timeout_ms * 1000;
+    for (size_t i = 0; i < np && !msgw_pass_stopping(p); i++) {
+        const msgw_parcel *m = msgw_parcels_get(z->parcels, i);
+        consumer *c = consumer_for(z, m->v[0]->recipient);
+        if (!c || !c->connected || c->blocked) continue;
+        int err = send_parcel(z, c, m);
+        if (err) {
+            if (err == EHOSTUNREACH)
+                c->connected = false; /* until it says READY again */
+            else
+                c->blocked = true;
+            continue;
+        }
+        for (size_t k = 0; k < m->n; k++) {
+            msgw_pass_sent(p, m->v[k], ack_by, retry_why);
+            m->v[k]->attempts++;
+        }
+        for (size_t k = 0; k < m->n; k++) /* last: the parcel points at what this empties */
+            flight_put(c, m->v[k])->resend = false;
+    }
 }
 
 /* After a READY: what was in flight to this department is sent again at once (the consumer may
@@ -246,20 +278,23 @@ static bool dispatch(zmq_deliverer *z, consumer *c, msgw_delivery *d, msgw_pass 
 static void resend(zmq_deliverer *z, consumer *c, msgw_pass *p, msgw_time now)
 {
     flight *old = c->slots;
-    size_t cap = c->cap;
+    size_t cap = c->cap, n = 0;
+    msgw_delivery **again = calloc(c->n + 1, sizeof *again);
+    if (!again) abort();
     c->slots = NULL;
     c->cap = c->n = 0;
     c->resend = false;
-    for (size_t i = 0; i < cap; i++) {
+    for (size_t i = 0; i < cap; i++)
+        if (old[i].used && old[i].resend && !retire(z, &old[i].d, p, now)) again[n++] = &old[i].d;
+    send_all(z, again, n, p, now, "the consumer reconnected");
+    for (size_t i = 0; i < cap; i++) { /* what was not sent, or not to be resent, stays */
         flight *f = &old[i];
-        if (!f->used) continue;
-        if (f->resend && c->connected && !c->blocked &&
-            dispatch(z, c, &f->d, p, now, "the consumer reconnected"))
-            continue;
-        bool again = f->resend;
-        flight_put(c, &f->d)->resend = again;
-        c->resend = c->resend || again;
+        if (!f->used || !f->d.event_id) continue;
+        bool still = f->resend;
+        flight_put(c, &f->d)->resend = still;
+        c->resend = c->resend || still;
     }
+    free(again);
     free(old);
 }
 
@@ -371,14 +406,19 @@ static size_t zmq_room(void *t, const msgw_department *dept)
 static void zmq_deliver(void *t, msgw_delivery *v, size_t n, msgw_pass *p, msgw_time now)
 {
     zmq_deliverer *z = t;
-    for (size_t k = 0; k < n && !msgw_pass_stopping(p); k++) {
+    msgw_delivery **due = calloc(n + 1, sizeof *due);
+    if (!due) abort();
+    size_t nd = 0;
+    for (size_t k = 0; k < n; k++) {
         msgw_delivery *d = &v[k];
         consumer *c = consumer_for(z, d->recipient);
         if (!c) continue;
         flight *f = flight_find(c, d->event_id);
         if (f) flight_remove(c, f);
-        if (c->connected && !c->blocked) dispatch(z, c, d, p, now, "not acknowledged in time");
+        if (c->connected && !retire(z, d, p, now)) due[nd++] = d;
     }
+    send_all(z, due, nd, p, now, "not acknowledged in time");
+    free(due);
     publish_counts(z);
 }
 
@@ -403,6 +443,7 @@ static void zmq_close_transport(void **tp)
     if (!tp || !*tp) return;
     zmq_deliverer *z = *tp;
     if (z->router) zmq_close(z->router);
+    msgw_parcels_destroy(&z->parcels);
     for (size_t i = 0; i < z->nc; i++)
         consumer_free(&z->c[i]);
     free(z->c);
@@ -415,6 +456,7 @@ static void *zmq_open(const msgw_transport_env *env, msgw_errors *e)
     const msgw_config *cfg = env->cfg;
     zmq_deliverer *z = calloc(1, sizeof *z);
     if (!z) abort();
+    z->parcels = msgw_parcels_new();
     set_config(z, cfg);
     z->router = zmq_socket(msgw_zmq_hub_context(env->hub), ZMQ_ROUTER);
     int one = 1, zero = 0, ivl = 2000, timeout = 10000, rcvhwm = 100000;

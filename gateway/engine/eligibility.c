@@ -1016,6 +1016,7 @@ static void explain_facts(const msgw_elig *e, msgw_arena *a, const msgw_service 
 static void explain_cause(msgw_arena *a, const cause *c, const pstate *ps, msgw_date date, msgw_expl_cause *xc,
                           char *ctext, size_t len)
 {
+    xc->param_from = MSGW_DATE_NONE; /* a parameter's: a record's notice names no parameter date */
     if (c->record) {
         xc->kind = MSGW_CAUSE_RECORD;
         xc->department = tkeep(a, c->record->source_department ? c->record->source_department : "");

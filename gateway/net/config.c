@@ -142,6 +142,7 @@ static void load_delivery(loader *l, msgw_department *d, json_t *dj, const char 
     d->deliver_cert = str(l, x, "cert", p, NULL, false);
     d->deliver_key = str(l, x, "key", p, NULL, false);
     d->deliver_media_type = str(l, x, "media_type", p, NULL, false);
+    d->notices_per_message = num(l, x, "notices_per_message", p, MSGW_NOTICES_PER_MESSAGE, 1, 1000);
     const msgw_adapter *ad = msgw_adapter_find(d->adapter);
     if (!d->deliver_media_type && ad) d->deliver_media_type = ad->media_types[0];
     if (d->deliver_media_type && ad && msgw_adapter_for_media_type(d->deliver_media_type) != ad)
@@ -229,6 +230,7 @@ static void load_peer(loader *l, msgw_department *d, json_t *pj, const char *ptr
         d->deliver_url = json_string_value(full);
     }
     d->deliver_media_type = "application/vnd.msgw.envelope+json";
+    d->notices_per_message = 1; /* a peer receives envelopes, never notices */
     d->deliver_ca = d->peer_ca;
     d->deliver_cert = c->tls_cert;
     d->deliver_key = c->tls_key;

@@ -3,6 +3,7 @@
 # recipient once, with its event id; a receiver that keeps failing gets the message retried and
 # then dead-lettered with its last error; an administrator lists the dead letters and replays them.
 # A peer gateway that answers 409 (it holds the envelope already) has it settled as delivered.
+# Notices committed together travel in one list per recipient, unless it asks for one per message.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -14,7 +15,9 @@ python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" 
 pids+=($!)
 python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 409 "$tmp/peer.log" "$tmp/peer.port" &
 pids+=($!)
-wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port" && wait_file "$tmp/peer.port"
+python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 200 "$tmp/health.log" "$tmp/health.port" &
+pids+=($!)
+wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port" && wait_file "$tmp/peer.port" && wait_file "$tmp/health.port"
 cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
@@ -28,7 +31,9 @@ cat >"$tmp/msgw.json" <<JSON
       "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/mca.port")/inbox" } } },
     { "id": "cdpf", "certificate": { "organization": "12", "unit": "cdpf" },
       "push": ["disability_certificate"], "eligibility": true,
-      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/cdpf.port")/inbox" } } } ],
+      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/cdpf.port")/inbox" } } },
+    { "id": "health", "certificate": { "organization": "12", "unit": "health" }, "push": [], "eligibility": true,
+      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/health.port")/inbox", "notices_per_message": 1 } } } ],
   "peering": { "listen": "127.0.0.1:0" },
   "peers": [ { "id": "hebei", "region": "13", "url": "https://localhost:$(cat "$tmp/peer.port")", "ca": "$P/ca.crt",
                "kinds": ["disability_certificate"],
@@ -61,6 +66,13 @@ ok test "$(python3 -c 'import json,sys; print(len({json.loads(l)["event"] for l 
 ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if all(x["client"]=="gateway" for x in r) and {x["kind"] for x in r}=={"record","eligibility"} else 1)' "$tmp/mca.log"
 # eligibility notices arrive in the recipient's own format (its adapter writes them)
 ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if all(x["type"]=="application/vnd.msgw.mca.notice+xml" for x in r if x["kind"]=="eligibility") else 1)' "$tmp/mca.log"
+# mca takes its notices in lists (the default): every notice came in one, none malformed, the ones
+# committed together in one POST (cdpf's failing lists below: each notice retried and dead-lettered
+# on its own count); health said notices_per_message 1: each notice alone, its id in the header
+ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; e=[x for x in r if x["kind"]=="eligibility"]; sys.exit(0 if e and all("list" in x for x in e) and max(x["list"] for x in e) >= 2 and not any(x["event"]=="MALFORMED" for x in r) else 1)' "$tmp/mca.log"
+ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if r and not any("list" in x for x in r) and all(len(x["event"])==64 and x["kind"]=="eligibility" for x in r) else 1)' "$tmp/health.log"
+ok test "$(wc -l <"$tmp/health.log")" = "$(sql "select count(*) from outbox where recipient='health'")"
+ok python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if r and all("list" in x for x in r) else 1)' "$tmp/cdpf.log"
 # cdpf's receiver answers 503: three attempts each, then dead letters with the last error
 ok test "$(sql "select count(*) from outbox where recipient='cdpf' and state='dead' and attempts=3 and last_error='HTTP 503'")" = "$(sql "select count(*) from outbox where recipient='cdpf'")"
 ok test "$(wc -l <"$tmp/cdpf.log")" = "$((3 * $(sql "select count(*) from outbox where recipient='cdpf'")))"

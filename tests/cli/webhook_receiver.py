@@ -3,7 +3,10 @@
 certificate from the given CA, answers every POST with STATUS (STATUS:N: the first N requests
 only, then 200; STATUS:Ns: for its first N seconds, then 200 — a receiver that was down and came
 back), and appends one JSON line per request
-(event id, kind, media type, client certificate subject, body length) to LOG.
+(event id, kind, media type, client certificate subject, body length) to LOG.  A list of notices
+(X-Msgw-Notices: N, docs/eligibility.md "Several notices in one message") is parsed and logged as
+one line per notice, with its id from the body, "list": N and "at": its place; a list whose count
+or shape is wrong is logged with "event": "MALFORMED" (tests look for it).
 usage: webhook_receiver.py CERT KEY CA STATUS LOG PORT_FILE"""
 import http.server
 import json
@@ -11,6 +14,7 @@ import ssl
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 cert, key, ca, status, log, port_file = sys.argv[1:7]
 status, _, limit = status.partition(":")
@@ -34,14 +38,55 @@ def answer():
         return status
 
 
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def notice_ids(media_type, body):
+    """The notice ids of a list document, in order (ValueError when it is not one)."""
+    base = media_type.split(";")[0].strip()
+    if base.endswith("+xml"):
+        root = ET.fromstring(body)
+        if local(root.tag) != "EligibilityNotices":
+            raise ValueError("root " + root.tag)
+        ids = []
+        for n in root:
+            found = [e.text for e in n.iter() if local(e.tag) in ("TZBH", "NoticeId")]
+            if local(n.tag) != "EligibilityNotice" or len(found) != 1:
+                raise ValueError("item " + n.tag)
+            ids.append(found[0])
+        return ids
+    doc = json.loads(body)
+    if base == "application/fhir+json":
+        if doc.get("resourceType") != "Bundle" or doc.get("type") != "collection":
+            raise ValueError("not a collection Bundle")
+        return [i["value"] for e in doc["entry"] for i in e["resource"]["identifier"]
+                if i.get("system") == "urn:msgw:eligibility-notice"]
+    if not isinstance(doc, list):
+        raise ValueError("not an array")
+    return [n["notice_id"] if "notice_id" in n else n["noticeId"] for n in doc]
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         peer = dict(x[0] for x in self.connection.getpeercert()["subject"])
+        line = {"event": self.headers.get("X-Msgw-Event-Id"), "kind": self.headers.get("X-Msgw-Kind"),
+                "type": self.headers.get("Content-Type"), "client": peer.get("organizationalUnitName"),
+                "len": len(body)}
+        lines = [line]
+        count = self.headers.get("X-Msgw-Notices")
+        if count is not None:
+            try:
+                ids = notice_ids(line["type"] or "", body)
+                if len(ids) != int(count):
+                    raise ValueError("%d notices, X-Msgw-Notices says %s" % (len(ids), count))
+                lines = [dict(line, event=i, list=len(ids), at=k) for k, i in enumerate(ids)]
+            except (ValueError, KeyError, TypeError, ET.ParseError) as e:
+                lines = [dict(line, event="MALFORMED", error=str(e))]
         with open(log, "a") as f:
-            f.write(json.dumps({"event": self.headers.get("X-Msgw-Event-Id"), "kind": self.headers.get("X-Msgw-Kind"),
-                                "type": self.headers.get("Content-Type"), "client": peer.get("organizationalUnitName"),
-                                "len": len(body)}) + "\n")
+            for x in lines:
+                f.write(json.dumps(x) + "\n")
         self.send_response(answer())
         self.send_header("Content-Length", "0")
         self.end_headers()

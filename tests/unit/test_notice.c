@@ -511,6 +511,19 @@ static void check_mca_changed(fx *f)
     xmlFreeDoc(doc);
 }
 
+/* The care allowance goes up to 250 yuan on 20 November: a CHANGED for every holder. */
+static void care_allowance_raised(fx *f)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_date day = msgw_date_from_ymd(2026, 11, 20);
+    size_t from = f->tr.n;
+    assert_true(msgw_elig_param_change(f->elig, f->cat, "disability_care", day, 25000,
+                                       "test: notice", day, &f->tr, &e));
+    route_new(f, from, NULL);
+    msgw_errors_clear(&e);
+}
+
 static void check_lost(fx *f)
 {
     const msgw_outbox_msg *m = find(f, "mca", "TJ-D7-12", MSGW_TR_LOST);
@@ -584,18 +597,11 @@ static void test_disability_story(void **state)
     check_hrss_new(f);
     check_canonical_new(f);
     /* the care allowance goes up on 20 November: every recipient hears of its CHANGED */
-    msgw_errors e;
-    msgw_errors_init(&e);
-    msgw_date day = msgw_date_from_ymd(2026, 11, 20);
-    size_t from = f->tr.n;
-    assert_true(msgw_elig_param_change(f->elig, f->cat, "disability_care", day, 25000,
-                                       "test: notice", day, &f->tr, &e));
-    route_new(f, from, NULL);
+    care_allowance_raised(f);
     check_mca_changed(f);
     disability(f, "2026-12-05", "P1-4", "2026-11-02", "2026-12-01", "revoke");
     check_lost(f);
     check_all_valid(f);
-    msgw_errors_clear(&e);
     fx_destroy(f);
 }
 
@@ -989,6 +995,295 @@ static void test_encoders_hostile_text(void **state)
     }
 }
 
+/* ---- several notices in one message (docs/eligibility.md, "Several notices in one message") ---
+ * A recipient taking more than one notice per message gets them joined by the adapter that wrote
+ * them (msgw_adapter.join_notices) into one list document of its format: the list is valid against
+ * the format's generated schema (its list form), holds exactly the notices joined, in order, each
+ * equal to its single document, and is in the notices' own encoding. */
+
+static bool same_node(xmlNodePtr a, xmlNodePtr b);
+
+/* Two sibling lists with the same nodes (documents parsed without blanks). */
+static bool same_children(xmlNodePtr a, xmlNodePtr b)
+{
+    for (; a && b; a = a->next, b = b->next)
+        if (!same_node(a, b)) return false;
+    return !a && !b;
+}
+
+/* The same element: name, namespace, attributes and content (text compared as characters). */
+static bool same_node(xmlNodePtr a, xmlNodePtr b)
+{
+    if (a->type != b->type) return false;
+    if (a->type == XML_TEXT_NODE || a->type == XML_CDATA_SECTION_NODE)
+        return xmlStrEqual(a->content, b->content);
+    if (a->type != XML_ELEMENT_NODE) return true;
+    if (!xmlStrEqual(a->name, b->name) ||
+        !xmlStrEqual(a->ns ? a->ns->href : NULL, b->ns ? b->ns->href : NULL))
+        return false;
+    size_t na = 0, nb = 0;
+    for (xmlAttrPtr p = b->properties; p; p = p->next)
+        nb++;
+    for (xmlAttrPtr p = a->properties; p; p = p->next, na++) {
+        xmlChar *va = xmlNodeGetContent((xmlNodePtr)p);
+        xmlChar *vb = xmlGetNsProp(b, p->name, p->ns ? p->ns->href : NULL);
+        bool same = vb && xmlStrEqual(va, vb);
+        xmlFree(va);
+        xmlFree(vb);
+        if (!same) return false;
+    }
+    return na == nb && same_children(a->children, b->children);
+}
+
+/* A body as UTF-8 text: GB18030 bodies converted (into a). */
+static const char *utf8_of(const void *body, size_t len, bool gb, msgw_arena *a, size_t *n)
+{
+    *n = len;
+    if (!gb) return body;
+    assert_true(msgw_utf8_valid_prefix(body, len) < len); /* GB18030 bytes, not UTF-8 */
+    size_t bad = 0;
+    const char *text = msgw_gb18030_to_utf8(body, len, a, n, &bad);
+    assert_non_null(text);
+    return text;
+}
+
+static void check_xml_list(const msgw_outbox_msg *list, const msgw_outbox_msg *const *msgs,
+                           size_t n, bool mca, bool gb)
+{
+    if (gb) {
+        assert_true(strncmp(list->body, "<?xml version=\"1.0\" encoding=\"GB18030\"?>", 40) == 0);
+        assert_true(msgw_utf8_valid_prefix(list->body, list->len) < list->len);
+    } else {
+        assert_true(strncmp(list->body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 38) == 0);
+    }
+    xmlDocPtr doc = parse_xml(list);
+    expect_xsd_valid(mca ? "mca-notice.xsd" : "cdpf-notice.xsd", doc);
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    assert_string_equal((const char *)root->name, "EligibilityNotices");
+    if (mca)
+        assert_null(root->ns);
+    else
+        assert_string_equal((const char *)root->ns->href, CDPF_NS);
+    expect_xp(doc, mca ? "/EligibilityNotices/@version" : "/c:EligibilityNotices/@version",
+              mca ? "1.0" : "1");
+    size_t k = 0;
+    for (xmlNodePtr c = root->children; c; c = c->next, k++) {
+        assert_int_equal(c->type, XML_ELEMENT_NODE);
+        if (k >= n) fail_msg("%s: more than the %zu notices joined", list->recipient, n);
+        xmlDocPtr one = parse_xml(msgs[k]);
+        if (!same_node(c, xmlDocGetRootElement(one))) {
+            xmlDocDump(stderr, doc);
+            fail_msg("%s: notice %zu of the list differs from its single document",
+                     list->recipient, k + 1);
+        }
+        xmlFreeDoc(one);
+        char path[128];
+        snprintf(path, sizeof path,
+                 mca ? "/EligibilityNotices/EligibilityNotice[%zu]/Header/TZBH"
+                     : "/c:EligibilityNotices/c:EligibilityNotice[%zu]/c:NoticeId",
+                 k + 1);
+        expect_xp(doc, path, msgs[k]->event_id);
+    }
+    assert_int_equal(k, n);
+    xmlFreeDoc(doc);
+}
+
+static void check_json_list(const msgw_outbox_msg *list, const msgw_outbox_msg *const *msgs,
+                            size_t n, const char *adapter, bool gb)
+{
+    bool health = strcmp(adapter, "health") == 0, canonical = strcmp(adapter, "canonical") == 0;
+    msgw_arena *a = msgw_arena_new(0);
+    size_t len;
+    const char *text = utf8_of(list->body, list->len, gb, a, &len);
+    json_t *j = parse_json(text, len);
+    expect_json_valid(health      ? "health-notice.schema.json"
+                      : canonical ? "eligibility-notice.schema.json"
+                                  : "hrss-notice.schema.json",
+                      j);
+    const json_t *items = j;
+    if (health) {
+        expect_fhir_json(j, "/");
+        assert_int_equal(json_object_size(j), 3);
+        assert_string_equal(js(j, "resourceType"), "Bundle");
+        assert_string_equal(js(j, "type"), "collection");
+        items = json_object_get(j, "entry");
+        expect_json_valid("fhir.schema.json", j);
+        /* the health adapter reads it as a FHIR Bundle of resources it does not map, no error */
+        msgw_batch *b = tu_decode("health", "application/fhir+json", list->body, list->len);
+        assert_int_equal(b->errors.nerrors, 0);
+        assert_int_equal(msgw_batch_count_ok(b), 0);
+        assert_true(tu_has_error(b, "fhir.resource.skipped", NULL));
+        msgw_batch_destroy(&b);
+    }
+    assert_true(json_is_array(items));
+    assert_int_equal(json_array_size(items), n);
+    for (size_t k = 0; k < n; k++) {
+        const json_t *item = json_array_get(items, k);
+        if (health) {
+            assert_int_equal(json_object_size(item), 1);
+            item = json_object_get(item, "resource");
+        } else if (canonical) { /* the explanation names no id: the list item does */
+            assert_int_equal(json_object_size(item), 2);
+            assert_string_equal(js(item, "notice_id"), msgs[k]->event_id);
+            item = json_object_get(item, "notice");
+        }
+        const char *single = utf8_of(msgs[k]->body, msgs[k]->len, gb, a, &len);
+        json_t *one = parse_json(single, len);
+        if (!json_equal(item, one)) {
+            char *got = json_dumps(item, JSON_INDENT(1));
+            fail_msg("%s: notice %zu of the list differs from its single document:\n%s",
+                     list->recipient, k + 1, got);
+        }
+        json_decref(one);
+        if (health)
+            assert_string_equal(js(json_array_get(json_object_get(item, "identifier"), 0), "value"),
+                                msgs[k]->event_id);
+        else if (!canonical)
+            assert_string_equal(js(item, "noticeId"), msgs[k]->event_id);
+    }
+    json_decref(j);
+    msgw_arena_destroy(&a);
+}
+
+/* Joins msgs[0..n) (one recipient's notices, one media type) with the adapter that wrote them,
+ * found by the media type, and checks the list. */
+static void check_list(const msgw_outbox_msg *const *msgs, size_t n, const char *adapter)
+{
+    const char *mt = msgs[0]->media_type;
+    const msgw_adapter *ad = msgw_adapter_for_notice_type(mt);
+    if (!ad) fail_msg("msgw_adapter_for_notice_type: no adapter writes notices of %s", mt);
+    assert_string_equal(ad->name, adapter);
+    assert_non_null(ad->join_notices);
+    const char *ids[3], *bodies[3];
+    size_t lens[3];
+    assert_true(n >= 1 && n <= 3);
+    for (size_t k = 0; k < n; k++) {
+        assert_string_equal(msgs[k]->media_type, mt);
+        ids[k] = msgs[k]->event_id;
+        bodies[k] = msgs[k]->body;
+        lens[k] = msgs[k]->len;
+    }
+    msgw_buf b;
+    msgw_buf_init(&b);
+    ad->join_notices(mt, ids, bodies, lens, n, &b);
+    assert_true(b.len > 0);
+    msgw_outbox_msg list = {.recipient = msgs[0]->recipient, .media_type = mt, .body = b.data,
+                            .len = b.len};
+    bool gb = strstr(mt, "charset=GB18030") != NULL;
+    if (strstr(mt, "+xml"))
+        check_xml_list(&list, msgs, n, strcmp(adapter, "mca") == 0, gb);
+    else
+        check_json_list(&list, msgs, n, adapter, gb);
+    msgw_buf_free(&b);
+}
+
+/* Lists of 3 (or 2) different notices and of one, of the notices routed to recipient. */
+static void check_lists_to(const fx *f, const char *recipient, const char *adapter)
+{
+    const msgw_outbox_msg *v[3];
+    size_t n = 0;
+    for (size_t i = 0; i < f->out.n && n < 3; i++)
+        if (strcmp(f->out.v[i].recipient, recipient) == 0) v[n++] = &f->out.v[i];
+    if (n < 2) fail_msg("%s: %zu notices routed, the test needs at least 2", recipient, n);
+    for (size_t k = 1; k < n; k++)
+        assert_string_not_equal(v[k]->event_id, v[k - 1]->event_id);
+    check_list(v, n, adapter);
+    check_list(v + 1, 1, adapter);
+}
+
+static void test_notice_lists(void **state)
+{
+    (void)state;
+    fx *f = fx_new("", "", "");
+    enrolment(f);
+    disability(f, "2026-11-02", "P1-2", "2026-11-02", "2036-11-01", "issue");
+    care_allowance_raised(f);
+    disability(f, "2026-12-05", "P1-4", "2026-11-02", "2026-12-01", "revoke");
+    patient(f);
+    check_lists_to(f, "mca", "mca");
+    check_lists_to(f, "cdpf", "cdpf");
+    check_lists_to(f, "hrss", "hrss");
+    check_lists_to(f, "health", "health");
+    check_lists_to(f, "medical_security", "canonical");
+    fx_destroy(f);
+    /* the charset a notice type carries does not change its adapter; a record type has none */
+    const msgw_adapter *gb =
+        msgw_adapter_for_notice_type("application/vnd.msgw.hrss.notice+json; charset=GB18030");
+    assert_non_null(gb);
+    assert_string_equal(gb->name, "hrss");
+    assert_null(msgw_adapter_for_notice_type("application/vnd.msgw.mca.roster+xml"));
+    assert_null(msgw_adapter_for_notice_type("application/vnd.msgw.hrss+json"));
+}
+
+/* In GB18030 the list stays in GB18030: the first notice's declaration, the notices' bytes. */
+static void test_notice_lists_gb18030(void **state)
+{
+    (void)state;
+#define GB(type) ", \"media_type\": \"application/vnd.msgw." type "; charset=GB18030\""
+    fx *f = fx_new(GB("mca.roster+xml"), GB("hrss+json"), GB("cdpf.certificate+xml"));
+#undef GB
+    enrolment(f);
+    disability(f, "2026-11-02", "P1-2", "2026-11-02", "2036-11-01", "issue");
+    disability(f, "2026-12-05", "P1-4", "2026-11-02", "2026-12-01", "revoke");
+    for (size_t i = 0; i < f->out.n; i++) {
+        const char *to = f->out.v[i].recipient;
+        if (strcmp(to, "mca") == 0 || strcmp(to, "cdpf") == 0 || strcmp(to, "hrss") == 0)
+            assert_non_null(strstr(f->out.v[i].media_type, "; charset=GB18030"));
+    }
+    check_lists_to(f, "mca", "mca");
+    check_lists_to(f, "cdpf", "cdpf");
+    check_lists_to(f, "hrss", "hrss");
+    fx_destroy(f);
+}
+
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+/* The list forms of the schemas hold at least one notice, of their own format. */
+static void test_notice_list_schemas(void **state)
+{
+    (void)state;
+    static const char *const empty_xml[] = {
+        "<EligibilityNotices version=\"1.0\"/>",
+        "<EligibilityNotices xmlns=\"" CDPF_NS "\" version=\"1\"/>",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        xmlDocPtr doc = xmlReadMemory(empty_xml[i], (int)strlen(empty_xml[i]), NULL, NULL, 0);
+        assert_non_null(doc);
+        xmlSchemaValidCtxtPtr v = xmlSchemaNewValidCtxt(
+            msgw_schemas_xsd(tu_ctx()->schemas, i ? "cdpf-notice.xsd" : "mca-notice.xsd"));
+        xmlSchemaSetValidErrors(v, quiet, quiet, NULL);
+        assert_int_not_equal(xmlSchemaValidateDoc(v, doc), 0);
+        xmlSchemaFreeValidCtxt(v);
+        xmlFreeDoc(doc);
+    }
+    static const struct {
+        const char *schema, *doc;
+    } bad[] = {
+        {"hrss-notice.schema.json", "[]"},
+        {"hrss-notice.schema.json", "[{\"resourceType\": \"Flag\"}]"},
+        {"eligibility-notice.schema.json", "[]"},
+        {"eligibility-notice.schema.json", "[{\"notice_id\": \"e1\"}]"},
+        {"health-notice.schema.json", "{\"resourceType\": \"Bundle\", \"type\": \"collection\", "
+                                      "\"entry\": []}"},
+        {"health-notice.schema.json",
+         "{\"resourceType\": \"Bundle\", \"type\": \"collection\", "
+         "\"entry\": [{\"resource\": {\"resourceType\": \"Patient\"}}]}"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *j = parse_json(bad[i].doc, strlen(bad[i].doc));
+        msgw_errors e;
+        msgw_errors_init(&e);
+        if (msgw_jsonschema_validate(msgw_schemas_json(tu_ctx()->schemas, bad[i].schema), j, &e, 0))
+            fail_msg("%s accepts %s", bad[i].schema, bad[i].doc);
+        msgw_errors_clear(&e);
+        json_decref(j);
+    }
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -1003,6 +1298,8 @@ int main(void)
         cmocka_unit_test(test_jurisdiction_lost), cmocka_unit_test(test_health_flag),
         cmocka_unit_test(test_since_in_every_format), cmocka_unit_test(test_gb18030),          cmocka_unit_test(test_fallback_when_encoder_fails),
            cmocka_unit_test(test_encoders_hostile_text),
+        cmocka_unit_test(test_notice_lists), cmocka_unit_test(test_notice_lists_gb18030),
+        cmocka_unit_test(test_notice_list_schemas),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -14,6 +14,8 @@ const msgw_adapter *const *msgw_adapters(void);
 const msgw_adapter *msgw_adapter_find(const char *name);
 /* By media type (parameters such as ";charset=" ignored); NULL if unknown. */
 const msgw_adapter *msgw_adapter_for_media_type(const char *media_type);
+/* The adapter that writes notices of this media type (its notice_types); NULL if none does. */
+const msgw_adapter *msgw_adapter_for_notice_type(const char *notice_type);
 
 /*
  * The decode stage of the pipeline: adapter decode, then the dictionary's

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msgw/base/buf.h"
 #include "msgw/base/date.h"
 #include "msgw/model/explanation.h"
 #include "msgw/model/model.h"
@@ -64,5 +65,17 @@ typedef struct msgw_notice {
                                             facts and changes above (the canonical notice) */
 } msgw_notice;
 
+/*
+ * Several notices in one message (gateway/model/notice_list.c): the list documents that carry n
+ * notices an adapter wrote (bodies[i] of lens[i] bytes, all of one media type) to one recipient in
+ * one delivery, each notice unchanged inside.  Bodies are the gateway's own documents, never a
+ * sender's: they are joined, not parsed.  docs/eligibility.md, "Several notices in one message".
+ */
+/* A JSON array of the notices. */
+void msgw_notice_list_json(msgw_buf *out, const char *const *bodies, const size_t *lens, size_t n);
+/* <root xmlns="ns" version="version"> (ns NULL: no namespace) holding each notice's root element,
+ * under the first notice's XML declaration (so the list is in the notices' own encoding). */
+void msgw_notice_list_xml(msgw_buf *out, const char *root, const char *ns, const char *version,
+                          const char *const *bodies, const size_t *lens, size_t n);
 
 #endif

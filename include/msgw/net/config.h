@@ -25,6 +25,9 @@ typedef struct msgw_subscription {
     size_t nfields;
 } msgw_subscription;
 
+/* deliver.*.notices_per_message when not configured. */
+#define MSGW_NOTICES_PER_MESSAGE 100
+
 typedef enum { MSGW_DELIVER_NONE, MSGW_DELIVER_WEBHOOK, MSGW_DELIVER_ZMQ } msgw_deliver_kind;
 
 typedef struct msgw_department {
@@ -42,6 +45,9 @@ typedef struct msgw_department {
     const char *deliver_url; /* webhook URL (ZeroMQ: the department connects to zmq.deliver_listen) */
     const char *deliver_media_type;
     const char *deliver_ca, *deliver_cert, *deliver_key;
+    /* Eligibility notices per delivered message: 1, each its own document; more, up to that many
+     * in one list document of its format (docs/eligibility.md, "Several notices in one message"). */
+    size_t notices_per_message;
     /* A peer gateway (config "peers", docs/federation.md) is kept as a department of its own, so
      * routing, the outbox and delivery treat it alike: it pushes envelopes to the peering listener,
      * and records about persons of its region go to it as signed envelopes. */

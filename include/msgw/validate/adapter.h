@@ -59,6 +59,17 @@ typedef struct msgw_adapter {
      */
     bool (*encode_notice)(const msgw_adapter_ctx *ctx, const char *media_type, const msgw_notice *n,
                           msgw_buf *out, const char **notice_type, msgw_errors *e);
+    /* The media types encode_notice writes, NULL-terminated (compared without their parameters:
+     * a charset variant is the same type). */
+    const char *const *notice_types;
+    /*
+     * Joins n notices encode_notice wrote (ids[i]: notice i's event id; bodies[i], lens[i]), all of
+     * media type notice_type, into one list document of that media type
+     * (include/msgw/model/notice.h: msgw_notice_list_*), for a recipient that takes several
+     * notices per message.  Required with encode_notice.
+     */
+    void (*join_notices)(const char *notice_type, const char *const *ids, const char *const *bodies,
+                         const size_t *lens, size_t n, msgw_buf *out);
 } msgw_adapter;
 
 #endif

@@ -77,9 +77,7 @@ static void canonical_join_notices(const char *notice_type, const char *const *i
     (void)notice_type;
     msgw_buf_puts(out, "[");
     for (size_t i = 0; i < n; i++) {
-        size_t len = lens[i];
-        while (len && (bodies[i][len - 1] == '\n' || bodies[i][len - 1] == ' '))
-            len--;
+        size_t len = msgw_buf_trimmed(bodies[i], lens[i]);
         json_t *id = json_string(ids[i] ? ids[i] : "");
         char *quoted = json_dumps(id, JSON_ENCODE_ANY);
         json_decref(id);

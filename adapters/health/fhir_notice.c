@@ -290,9 +290,7 @@ void fhir_join_notices(const char *notice_type, const char *const *ids,
     (void)ids; /* each Flag names its id (identifier) */
     msgw_buf_puts(out, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[");
     for (size_t i = 0; i < n; i++) {
-        size_t len = lens[i];
-        while (len && (bodies[i][len - 1] == '\n' || bodies[i][len - 1] == ' '))
-            len--;
+        size_t len = msgw_buf_trimmed(bodies[i], lens[i]);
         msgw_buf_puts(out, i ? ",\n{\"resource\":" : "\n{\"resource\":");
         msgw_buf_append(out, bodies[i], len);
         msgw_buf_puts(out, "}");

@@ -189,5 +189,5 @@ void hrss_join_notices(const char *notice_type, const char *const *ids,
 {
     (void)notice_type;
     (void)ids; /* each notice names its id (noticeId) */
-    msgw_notice_list_json(out, bodies, lens, n);
+    msgw_buf_json_array(out, bodies, lens, n);
 }

@@ -107,3 +107,20 @@ void msgw_buf_csv_field(msgw_buf *b, const char *s)
     }
     msgw_buf_append(b, "\"", 1);
 }
+
+size_t msgw_buf_trimmed(const char *doc, size_t len)
+{
+    while (len && (doc[len - 1] == '\n' || doc[len - 1] == ' ' || doc[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
+void msgw_buf_json_array(msgw_buf *b, const char *const *docs, const size_t *lens, size_t n)
+{
+    msgw_buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) msgw_buf_puts(b, ",\n");
+        msgw_buf_append(b, docs[i], msgw_buf_trimmed(docs[i], lens[i]));
+    }
+    msgw_buf_puts(b, "]\n");
+}

@@ -8,6 +8,7 @@
 #include "msgw/base/buf.h"
 #include "msgw/decode/decode.h"
 #include "msgw/deliver/parcel.h"
+#include "msgw/pipeline/peer.h"
 
 struct msgw_parcels {
     msgw_parcel *v;
@@ -48,15 +49,22 @@ const msgw_parcel *msgw_parcels_get(const msgw_parcels *ps, size_t i)
     return ps && i < ps->n ? &ps->v[i] : NULL;
 }
 
-/* The notices a message may travel with: 1 when it travels alone. */
+/* How a message travels, and how many may travel together (1: alone). */
 static size_t per_message(const msgw_department *to, const msgw_delivery *m,
-                          const msgw_adapter **ad)
+                          const msgw_adapter **ad, msgw_parcel_form *form)
 {
-    if (!to || to->notices_per_message <= 1 || !m->kind || !m->media_type ||
-        strcmp(m->kind, MSGW_KIND_ELIGIBILITY) != 0)
-        return 1;
+    *form = MSGW_PARCEL_ONE;
+    if (!to || !m->kind || !m->media_type) return 1;
+    if (to->peer_region && strcmp(m->media_type, MSGW_ENVELOPE_MEDIA_TYPE) == 0) {
+        if (to->envelopes_per_message <= 1) return 1;
+        *form = MSGW_PARCEL_ENVELOPES;
+        return to->envelopes_per_message;
+    }
+    if (to->notices_per_message <= 1 || strcmp(m->kind, MSGW_KIND_ELIGIBILITY) != 0) return 1;
     *ad = msgw_adapter_for_notice_type(m->media_type);
-    return *ad && (*ad)->join_notices ? to->notices_per_message : 1;
+    if (!*ad || !(*ad)->join_notices) return 1;
+    *form = MSGW_PARCEL_NOTICES;
+    return to->notices_per_message;
 }
 
 static bool same_group(const msgw_delivery *a, const msgw_delivery *b)
@@ -79,7 +87,7 @@ static msgw_buf *body_buffer(msgw_parcels *ps, size_t i)
     return &ps->bodies[i];
 }
 
-/* Writes parcel i's list document. */
+/* Writes parcel i's list document (ad: the notices' adapter). */
 static void join(msgw_parcels *ps, size_t i, const msgw_adapter *ad)
 {
     msgw_parcel *p = &ps->v[i];
@@ -89,10 +97,13 @@ static void join(msgw_parcels *ps, size_t i, const msgw_adapter *ad)
         ps->scratch_lens[k] = p->v[k]->len;
     }
     msgw_buf *b = body_buffer(ps, i);
-    ad->join_notices(p->media_type, ps->scratch_ids, ps->scratch_bodies, ps->scratch_lens, p->n, b);
+    if (p->form == MSGW_PARCEL_ENVELOPES)
+        msgw_buf_json_array(b, ps->scratch_bodies, ps->scratch_lens, p->n);
+    else
+        ad->join_notices(p->media_type, ps->scratch_ids, ps->scratch_bodies, ps->scratch_lens, p->n,
+                         b);
     p->body = b->data;
     p->len = b->len;
-    p->list = true;
 }
 
 static void reserve(msgw_parcels *ps, size_t n)
@@ -119,10 +130,12 @@ size_t msgw_parcels_pack(msgw_parcels *ps, const msgw_config *cfg, msgw_delivery
         if (taken[i]) continue;
         const msgw_department *to = msgw_config_department(cfg, v[i]->recipient);
         const msgw_adapter *ad = NULL;
-        size_t most = per_message(to, v[i], &ad);
+        msgw_parcel_form form;
+        size_t most = per_message(to, v[i], &ad, &form);
         msgw_parcel *p = &ps->v[ps->n];
         *p = (msgw_parcel){.v = &ps->order[ps->norder],
                            .to = to,
+                           .form = form,
                            .kind = v[i]->kind,
                            .media_type = v[i]->media_type,
                            .body = v[i]->body,
@@ -135,7 +148,7 @@ size_t msgw_parcels_pack(msgw_parcels *ps, const msgw_config *cfg, msgw_delivery
                 ps->order[ps->norder++] = v[k];
                 p->n++;
             }
-        if (most > 1) join(ps, ps->n, ad);
+        if (form != MSGW_PARCEL_ONE) join(ps, ps->n, ad);
         ps->n++;
     }
     free(taken);

@@ -5,7 +5,9 @@
  * delivery.webhook_parallel posts to each side by side, each on a kept-alive connection).  Order
  * per person still holds: a claim takes at most one message per person, the oldest pending one.
  * The notices due to a recipient go together, up to its notices_per_message in one POST of a list
- * document (msgw/deliver/parcel.h); the POST's outcome is each one's.
+ * document (msgw/deliver/parcel.h); the POST's outcome is each one's.  The envelopes due to a peer
+ * go together too, up to its envelopes_per_message in a JSON array; the peer answers each one
+ * (docs/federation.md, "Several envelopes in one request") and each gets its own outcome.
  *
  * At-least-once: a message is delivered only once the recipient answered 2xx, so a crash between
  * the two re-sends it after the restart, and the recipient de-duplicates by the X-Msgw-Event-Id
@@ -31,8 +33,12 @@ typedef struct transfer {
     const msgw_department *dept;
     const msgw_parcel *m;
     struct curl_slist *hdr;
+    msgw_buf answer; /* a peer's answer to a list of envelopes */
     char why[CURL_ERROR_SIZE];
 } transfer;
+
+/* A peer's answer to a list is one small object per envelope: more than this is not one. */
+#define ANSWER_MAX (4u << 20)
 
 typedef struct webhook {
     const msgw_config *cfg;
@@ -50,10 +56,12 @@ typedef struct queue {
     size_t n, next; /* next: the first message not yet posted */
 } queue;
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
+/* Keeps the answer to a list of envelopes; any other answer is not read. */
+static size_t answered(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
+    transfer *t = ud;
+    if (t->m->form == MSGW_PARCEL_ENVELOPES && t->answer.len + size * n <= ANSWER_MAX)
+        msgw_buf_append(&t->answer, p, size * n);
     return size * n;
 }
 
@@ -69,16 +77,19 @@ static void prepare(const webhook *w, CURL *h, transfer *t)
     t->hdr = curl_slist_append(NULL, line);
     snprintf(line, sizeof line, "X-Msgw-Kind: %s", m->kind);
     t->hdr = curl_slist_append(t->hdr, line);
-    if (m->list) { /* each notice names its id and cause inside */
+    if (m->form == MSGW_PARCEL_NOTICES) { /* each notice names its id and cause inside */
         snprintf(line, sizeof line, "X-Msgw-Notices: %zu", m->n);
+        t->hdr = curl_slist_append(t->hdr, line);
+    } else if (m->form == MSGW_PARCEL_ENVELOPES) { /* each envelope names its message */
+        snprintf(line, sizeof line, "X-Msgw-Envelopes: %zu", m->n);
         t->hdr = curl_slist_append(t->hdr, line);
     } else {
         snprintf(line, sizeof line, "X-Msgw-Event-Id: %s", one->event_id);
         t->hdr = curl_slist_append(t->hdr, line);
-    }
-    if (!m->list && one->cause && *one->cause) {
-        snprintf(line, sizeof line, "X-Msgw-Cause: %s", one->cause);
-        t->hdr = curl_slist_append(t->hdr, line);
+        if (one->cause && *one->cause) {
+            snprintf(line, sizeof line, "X-Msgw-Cause: %s", one->cause);
+            t->hdr = curl_slist_append(t->hdr, line);
+        }
     }
     t->why[0] = '\0';
     curl_easy_setopt(h, CURLOPT_PRIVATE, t);
@@ -95,26 +106,62 @@ static void prepare(const webhook *w, CURL *h, transfer *t)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, answered);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
 }
 
-/* A finished post's outcome, each of its messages'. */
-static void outcome(const webhook *w, msgw_pass *p, const msgw_parcel *m, long status,
-                    const char *why)
+/* One message's outcome from the status it was answered with. */
+static void settle_one(msgw_pass *p, const msgw_delivery *m, bool peer, long status,
+                       const char *why)
 {
-    const msgw_department *to = msgw_config_department(w->cfg, m->v[0]->recipient);
-    if ((status >= 200 && status < 300) || (status == 409 && to && to->peer_region)) {
-        for (size_t k = 0; k < m->n; k++)
-            msgw_pass_delivered(p, m->v[k], true);
+    if ((status >= 200 && status < 300) || (status == 409 && peer)) {
+        msgw_pass_delivered(p, m, true);
         return;
     }
     char err[300];
     if (status)
-        snprintf(err, sizeof err, "HTTP %ld", status);
+        snprintf(err, sizeof err, "HTTP %ld%s%s", status, why && *why ? " " : "", why ? why : "");
     else
         snprintf(err, sizeof err, "%s", why);
+    msgw_pass_failed(p, m, err);
+}
+
+/* A peer's answer to a list of envelopes: {"results": [{"status", "answer"}, ...]}, one per
+ * envelope in order.  Each gets the status it was answered with; an answer that is not that
+ * fails them all. */
+static void settle_envelopes(msgw_pass *p, const msgw_parcel *m, const msgw_buf *answer)
+{
+    json_t *doc = json_loadb(answer->data ? answer->data : "", answer->len, 0, NULL);
+    json_t *results = json_object_get(doc, "results");
+    bool readable = json_array_size(results) == m->n;
+    for (size_t k = 0; k < m->n && readable; k++)
+        readable = json_is_integer(json_object_get(json_array_get(results, k), "status"));
+    for (size_t k = 0; k < m->n; k++) {
+        if (!readable) {
+            settle_one(p, m->v[k], true, 0, "the peer's answer to the list is not one result per envelope");
+            continue;
+        }
+        json_t *r = json_array_get(results, k);
+        const char *rule = json_string_value(
+            json_object_get(json_array_get(json_object_get(json_object_get(r, "answer"), "errors"), 0), "rule"));
+        settle_one(p, m->v[k], true, (long)json_integer_value(json_object_get(r, "status")), rule);
+    }
+    json_decref(doc);
+}
+
+/* A finished post's outcome, each of its messages'. */
+static void outcome(const webhook *w, msgw_pass *p, const transfer *t, long status)
+{
+    const msgw_parcel *m = t->m;
+    const msgw_department *to = msgw_config_department(w->cfg, m->v[0]->recipient);
+    bool peer = to && to->peer_region;
+    if (m->form == MSGW_PARCEL_ENVELOPES && status >= 200 && status < 300) {
+        settle_envelopes(p, m, &t->answer);
+        return;
+    }
+    peer = peer && m->form != MSGW_PARCEL_ENVELOPES; /* a 409 to a whole list says nothing of each */
     for (size_t k = 0; k < m->n; k++)
-        msgw_pass_failed(p, m->v[k], err);
+        settle_one(p, m->v[k], peer, status, status ? NULL : t->why);
 }
 
 /* Starts the next message of recipient i on handle slot (i, j), if one is left. */
@@ -153,10 +200,11 @@ static void run_posts(webhook *w, queue *q, transfer *t, msgw_pass *p)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
             else if (!x->why[0])
                 snprintf(x->why, sizeof x->why, "%s", curl_easy_strerror(result));
-            outcome(w, p, x->m, status, x->why);
+            outcome(w, p, x, status);
             curl_multi_remove_handle(w->multi, h);
             curl_slist_free_all(x->hdr);
             x->hdr = NULL;
+            msgw_buf_free(&x->answer);
             atomic_fetch_sub(&w->posting, 1);
             size_t slot = (size_t)(x - t);
             if (start_next(w, q, t, slot / w->par, slot % w->par)) running = 1;
@@ -167,6 +215,7 @@ static void run_posts(webhook *w, queue *q, transfer *t, msgw_pass *p)
         if (t[k].hdr) {
             curl_multi_remove_handle(w->multi, w->handles[k]);
             curl_slist_free_all(t[k].hdr);
+            msgw_buf_free(&t[k].answer);
             atomic_fetch_sub(&w->posting, 1);
         }
 }
@@ -218,9 +267,10 @@ static void webhook_deliver(void *tp, msgw_delivery *v, size_t nv, msgw_pass *p,
 static size_t webhook_room(void *tp, const msgw_department *dept)
 {
     (void)tp;
-    /* room for two full lists of notices besides PER_PASS posts (a pass of records alone, one
-     * POST each, stays about as long as before) */
-    size_t per = dept->notices_per_message > 1 ? dept->notices_per_message : 0;
+    /* room for two full lists of notices or envelopes besides PER_PASS posts (a pass of records
+     * alone, one POST each, stays about as long as before) */
+    size_t per = dept->peer_region ? dept->envelopes_per_message : dept->notices_per_message;
+    per = per > 1 ? per : 0;
     return PER_PASS + 2 * per < PASS_MAX ? PER_PASS + 2 * per : PASS_MAX;
 }
 

@@ -199,7 +199,7 @@ static int send_parcel(zmq_deliverer *z, consumer *c, const msgw_parcel *m)
     if (send_frame(z->router, c->rid, c->rid_len, true) < 0) return zmq_errno();
     /* past the routing frame the message goes whole: its pipe accepted the first part */
     const msgw_delivery *d = m->v[0];
-    if (!m->list) {
+    if (m->form == MSGW_PARCEL_ONE) {
         send_string(z->router, "EVENT", true);
         send_string(z->router, d->event_id, true);
         send_string(z->router, d->kind, true);

@@ -5,7 +5,10 @@
  * the peers' CAs (gateway/net/tls.c), and each must chain to the CA of the peer its subject names.
  * This file maps the certificate to a peer, opens the envelope (signature, destination, hops:
  * gateway/pipeline/peer.c) and hands its record to ingest.  An altered, misaddressed or replayed
- * envelope is refused with its rule (400, 403, 409) and audited.
+ * envelope is refused with its rule (400, 403, 409) and audited.  A peer may send several envelopes
+ * in one request (a JSON array, X-Msgw-Envelopes: N): each is opened and submitted exactly as if it
+ * had come alone, and the answer, once each has its outcome, is 200 with each one's status in order
+ * (docs/federation.md, "Several envelopes in one request").
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -61,33 +64,145 @@ static int status_of(const char *rule)
     return strcmp(rule, "envelope.format") == 0 ? 400 : 403;
 }
 
-static void post_envelope(msgw_peering *p, struct evhttp_request *req, const msgw_department *peer)
+/* The answer of a refused envelope, as its own request would have had it. */
+static int refused(msgw_buf *out, const msgw_errors *e)
 {
-    size_t len;
-    char *body = msgw_http_body(req, &len);
+    const char *rule = e->n && e->v[0].rule ? e->v[0].rule : "envelope.format";
+    int status = status_of(rule);
+    msgw_http_error_body(out, status, rule, e->n && e->v[0].message ? e->v[0].message : "refused");
+    return status;
+}
+
+/*
+ * Opens one envelope (doc, raw: its bytes as sent) and submits its record: 0 when submitted (done
+ * answers it once committed), else its status now, with its answer in out.
+ */
+static int open_and_submit(msgw_peering *p, const msgw_department *peer, json_t *doc, const char *raw, size_t rawlen,
+                           msgw_ingest_done_fn done, void *ud, msgw_buf *out)
+{
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_envelope hdr;
     json_t *record = NULL;
-    if (!msgw_peers_open(p->peers, peer, body, len, &record, &hdr, &e)) {
-        const char *rule = e.n && e.v[0].rule ? e.v[0].rule : "envelope.format";
-        audit_refusal(p, peer, &hdr, rule);
-        msgw_http_error(req, status_of(rule), rule, e.n && e.v[0].message ? e.v[0].message : "refused");
+    int status;
+    if (!msgw_peers_open_json(p->peers, peer, doc, &record, &hdr, &e)) {
+        status = refused(out, &e);
+        audit_refusal(p, peer, &hdr, e.n && e.v[0].rule ? e.v[0].rule : "envelope.format");
     } else {
         char *text = json_dumps(record, JSON_COMPACT);
-        msgw_buf out;
-        msgw_buf_init(&out);
-        int status = msgw_ingest_submit_envelope(p->ingest, peer, &hdr, text, strlen(text), body, len, on_committed,
-                                                 req, &out);
-        if (status) {
-            audit_refusal(p, peer, &hdr, "envelope.record");
-            msgw_http_reply(req, status, out.data, out.len, 1);
-        }
-        msgw_buf_free(&out);
+        status = msgw_ingest_submit_envelope(p->ingest, peer, &hdr, text, strlen(text), raw, rawlen, done, ud, out);
+        if (status) audit_refusal(p, peer, &hdr, "envelope.record");
         free(text);
     }
     json_decref(record);
     msgw_errors_clear(&e);
+    return status;
+}
+
+static void post_envelope(msgw_peering *p, struct evhttp_request *req, const msgw_department *peer)
+{
+    size_t len;
+    char *body = msgw_http_body(req, &len);
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    msgw_buf out;
+    msgw_buf_init(&out);
+    int status = open_and_submit(p, peer, doc, body, len, on_committed, req, &out);
+    if (status) msgw_http_reply(req, status, out.data, out.len, 1);
+    msgw_buf_free(&out);
+    json_decref(doc);
+    free(body);
+}
+
+/* ---- several envelopes in one request ---- */
+
+typedef struct list_answer list_answer;
+
+typedef struct list_item {
+    list_answer *list;
+    size_t at;
+} list_item;
+
+struct list_answer {
+    struct evhttp_request *req;
+    size_t pending;
+    bool abandoned; /* the gateway stops: no answer (the request goes with its connection) */
+    json_t *results; /* each envelope's {"status", "answer"}, in order */
+    list_item items[];
+};
+
+/* One outcome less to wait for; the last answers the request. */
+static void list_release(list_answer *l)
+{
+    if (--l->pending) return;
+    if (l->abandoned) {
+        json_decref(l->results);
+        free(l);
+        return;
+    }
+    json_t *o = json_pack("{s:o}", "results", l->results);
+    char *text = json_dumps(o, JSON_COMPACT);
+    msgw_http_reply(l->req, 200, text, strlen(text), 1);
+    free(text);
+    json_decref(o);
+    free(l);
+}
+
+/* One envelope's outcome (status 0: the gateway stopped before it was committed; the sender sends
+ * it again). */
+static void item_answered(list_answer *l, size_t at, int status, const char *answer, size_t len)
+{
+    l->abandoned = l->abandoned || !status;
+    json_t *r = json_pack("{s:i}", "status", status);
+    json_t *a = len ? json_loadb(answer, len, 0, NULL) : NULL;
+    if (a) json_object_set_new(r, "answer", a);
+    json_array_set_new(l->results, at, r);
+    list_release(l);
+}
+
+static void on_item_committed(void *ud, int status, const char *answer, size_t len)
+{
+    list_item *it = ud;
+    item_answered(it->list, it->at, status, answer, len);
+}
+
+static void post_envelopes(msgw_peering *p, struct evhttp_request *req, const msgw_department *peer,
+                           const char *count)
+{
+    size_t len;
+    char *body = msgw_http_body(req, &len);
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    size_t n = json_array_size(doc);
+    char *end = NULL;
+    unsigned long said = strtoul(count, &end, 10);
+    if (!json_is_array(doc) || !n || n > MSGW_ENVELOPES_PER_REQUEST || *end || said != n) {
+        msgw_http_error(req, 400, "envelope.list",
+                        "X-Msgw-Envelopes: N comes with a JSON array of N envelopes (1 to 1000)");
+    } else {
+        list_answer *l = calloc(1, sizeof *l + n * sizeof l->items[0]);
+        if (!l) abort();
+        l->req = req;
+        l->results = json_array();
+        l->pending = n + 1; /* held until every one is submitted */
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(l->results, json_null());
+            l->items[i] = (list_item){l, i};
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = json_array_get(doc, i);
+            char *raw = json_dumps(x, JSON_COMPACT); /* what is kept: the signature covers the content */
+            msgw_buf out;
+            msgw_buf_init(&out);
+            int status = raw ? open_and_submit(p, peer, x, raw, strlen(raw), on_item_committed, &l->items[i], &out)
+                             : 400;
+            if (status) item_answered(l, i, status, out.data ? out.data : "", out.len);
+            msgw_buf_free(&out);
+            free(raw);
+        }
+        list_release(l); /* the hold */
+    }
+    json_decref(doc);
     free(body);
 }
 
@@ -110,7 +225,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (!ct || strncmp(ct, MSGW_ENVELOPE_MEDIA_TYPE, strlen(MSGW_ENVELOPE_MEDIA_TYPE)) != 0) {
         msgw_http_error(req, 415, "peer.media_type", "an envelope is " MSGW_ENVELOPE_MEDIA_TYPE);
     } else {
-        post_envelope(p, req, peer);
+        const char *n = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Msgw-Envelopes");
+        if (n)
+            post_envelopes(p, req, peer, n);
+        else
+            post_envelope(p, req, peer);
     }
 }
 

@@ -9,23 +9,6 @@
 
 #include "msgw/model/notice.h"
 
-/* The body without the whitespace a writer ends it with. */
-static size_t trimmed(const char *b, size_t len)
-{
-    while (len && (b[len - 1] == '\n' || b[len - 1] == ' ' || b[len - 1] == '\r'))
-        len--;
-    return len;
-}
-
-void msgw_notice_list_json(msgw_buf *out, const char *const *bodies, const size_t *lens, size_t n)
-{
-    msgw_buf_puts(out, "[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) msgw_buf_puts(out, ",\n");
-        msgw_buf_append(out, bodies[i], trimmed(bodies[i], lens[i]));
-    }
-    msgw_buf_puts(out, "]\n");
-}
 
 /* The length of the XML declaration that opens b, with the line break after it; 0: none. */
 static size_t declaration(const char *b, size_t len)
@@ -52,7 +35,7 @@ void msgw_notice_list_xml(msgw_buf *out, const char *root, const char *ns, const
     msgw_buf_printf(out, " version=\"%s\">\n", version);
     for (size_t i = 0; i < n; i++) {
         size_t skip = declaration(bodies[i], lens[i]);
-        msgw_buf_append(out, bodies[i] + skip, trimmed(bodies[i] + skip, lens[i] - skip));
+        msgw_buf_append(out, bodies[i] + skip, msgw_buf_trimmed(bodies[i] + skip, lens[i] - skip));
         msgw_buf_puts(out, "\n");
     }
     msgw_buf_printf(out, "</%s>\n", root);

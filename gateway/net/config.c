@@ -231,6 +231,8 @@ static void load_peer(loader *l, msgw_department *d, json_t *pj, const char *ptr
     }
     d->deliver_media_type = "application/vnd.msgw.envelope+json";
     d->notices_per_message = 1; /* a peer receives envelopes, never notices */
+    d->envelopes_per_message = num(l, pj, "envelopes_per_message", ptr, MSGW_ENVELOPES_PER_MESSAGE, 1,
+                                   MSGW_ENVELOPES_PER_REQUEST);
     d->deliver_ca = d->peer_ca;
     d->deliver_cert = c->tls_cert;
     d->deliver_key = c->tls_key;

@@ -211,16 +211,21 @@ void msgw_http_reply(struct evhttp_request *req, int status, const char *body, s
     evbuffer_free(b);
 }
 
-void msgw_http_error(struct evhttp_request *req, int status, const char *rule, const char *message)
+void msgw_http_error_body(msgw_buf *out, int status, const char *rule, const char *message)
 {
     json_t *o = json_pack("{s:i,s:[{s:s,s:s}]}", "status", status, "errors", "rule", rule, "message", message);
     char *s = json_dumps(o, JSON_COMPACT);
-    msgw_buf b;
-    msgw_buf_init(&b);
-    msgw_buf_puts(&b, s);
-    msgw_buf_puts(&b, "\n");
-    msgw_http_reply(req, status, b.data, b.len, 1);
-    msgw_buf_free(&b);
+    msgw_buf_puts(out, s);
+    msgw_buf_puts(out, "\n");
     free(s);
     json_decref(o);
+}
+
+void msgw_http_error(struct evhttp_request *req, int status, const char *rule, const char *message)
+{
+    msgw_buf b;
+    msgw_buf_init(&b);
+    msgw_http_error_body(&b, status, rule, message);
+    msgw_http_reply(req, status, b.data, b.len, 1);
+    msgw_buf_free(&b);
 }

@@ -323,12 +323,20 @@ static bool check_route(const msgw_peers *p, const peer_trust *t, const msgw_env
 bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const char *body, size_t len, json_t **record,
                      msgw_envelope *hdr, msgw_errors *e)
 {
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    bool ok = msgw_peers_open_json(p, from, doc, record, hdr, e);
+    json_decref(doc);
+    return ok;
+}
+
+bool msgw_peers_open_json(const msgw_peers *p, const msgw_department *from, json_t *doc, json_t **record,
+                          msgw_envelope *hdr, msgw_errors *e)
+{
     *record = NULL;
     memset(hdr, 0, sizeof *hdr);
     const peer_trust *t = trust_of(p, from);
     if (!t) return refuse(e, NULL, "envelope.peer", "the sender is not a configured peer");
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     json_t *h = json_object_get(doc, "envelope"), *r = json_object_get(doc, "record"),
            *s = json_object_get(doc, "signature");
     bool ok = json_is_object(h) && json_is_object(r) && json_is_object(s) && json_object_size(doc) == 3;
@@ -349,7 +357,6 @@ bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const cha
     if (ok) *record = json_incref(r);
     free(bytes);
     X509_free(signer);
-    json_decref(doc);
     return ok;
 }
 

@@ -36,6 +36,7 @@ cat >"$tmp/msgw.json" <<JSON
       "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/health.port")/inbox", "notices_per_message": 1 } } } ],
   "peering": { "listen": "127.0.0.1:0" },
   "peers": [ { "id": "hebei", "region": "13", "url": "https://localhost:$(cat "$tmp/peer.port")", "ca": "$P/ca.crt",
+               "envelopes_per_message": 1,
                "kinds": ["disability_certificate"],
                "fields": ["id_number", "hukou_region", "disability_category", "disability_grade",
                           "disability_certificate_no"] } ] }

@@ -11,6 +11,8 @@
 #     Hebei restarted, each arrives exactly once; the same envelope posted again is a 409, audited
 #     "replayed", stored nothing;
 #  3. an altered envelope is refused (403 envelope.signature, audited "rejected", nothing stored);
+#  3b. envelopes travel in lists (one request, each answered on its own, in order); a list whose
+#     count or shape is wrong is refused whole;
 #  4. a gateway certificate of an untrusted "Tianjin" CA, and a department certificate of Hebei's own
 #     CA, fail the TLS handshake at Hebei's peering port;
 #  4b. people registered in Zhengzhou and Shanghai, whose regions have no peer, are accepted (202),
@@ -253,6 +255,25 @@ ok audit_has hebei "f['action'] == 'rejected' and f['rule'] == 'envelope.signatu
 ok sql_is hebei "select count(*) from records" 7
 ok sql_is hebei "select count(*) from envelopes" 7
 ok sql_is hebei "select count(*) from facts where attributes like '%\"30\"%'" 0
+
+# ---- 3b. several envelopes in one request --------------------------------------------------------
+# (Tianjin sent its envelopes in lists all along: envelopes_per_message defaults to 100.)  A list
+# of the replayed and the altered envelope: 200, each answered as if alone, in order, nothing stored
+peer_post_list() { # peer_post_list N BODY -> the HTTP status (X-Msgw-Envelopes: N)
+	curl -s -o "$tmp/answer.json" -w '%{http_code}' --cacert "$tmp/pki-hebei/ca.crt" \
+		--cert "$tmp/pki-tianjin/gateway.crt" --key "$tmp/pki-tianjin/gateway.key" \
+		-H "Content-Type: application/vnd.msgw.envelope+json" -H "X-Msgw-Envelopes: $1" --data-binary "@$2" \
+		"https://localhost:${PEERING[hebei]}/v1/envelopes"
+}
+python3 -c 'import sys; open(sys.argv[3], "w").write("[" + open(sys.argv[1]).read() + "," + open(sys.argv[2]).read() + "]")' \
+	"$tmp/envelope.json" "$tmp/tampered.json" "$tmp/list.json"
+ok test "$(peer_post_list 2 "$tmp/list.json")" = 200
+ok python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; sys.exit(0 if [(x["status"], x["answer"]["errors"][0]["rule"]) for x in r] == [(409, "envelope.replayed"), (403, "envelope.signature")] else 1)' "$tmp/answer.json"
+ok sql_is hebei "select count(*) from records" 7
+# a count that does not match the array, or not an array: refused whole
+ok test "$(peer_post_list 3 "$tmp/list.json")" = 400
+ok python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["errors"][0]["rule"] == "envelope.list" else 1)' "$tmp/answer.json"
+ok test "$(peer_post_list 1 "$tmp/envelope.json")" = 400
 
 # ---- 4. certificates the peering port does not trust ----------------------------------------------
 # the TLS handshake fails: no HTTP status; curl's exit is 35 (handshake), or with TLS 1.3, where the

@@ -22,5 +22,10 @@ void msgw_buf_printf(msgw_buf *b, const char *fmt, ...) __attribute__((format(pr
 void msgw_buf_xml_escape(msgw_buf *b, const char *s);
 /* Appends s as one CSV field, quoted when it holds a comma, quote or line break. */
 void msgw_buf_csv_field(msgw_buf *b, const char *s);
+/* Appends a JSON array of n JSON documents (docs[i] of lens[i] bytes, each the gateway's own:
+ * joined, not parsed), one a line: the list form of notices and envelopes. */
+void msgw_buf_json_array(msgw_buf *b, const char *const *docs, const size_t *lens, size_t n);
+/* len without the line breaks and blanks a writer ends a document with. */
+size_t msgw_buf_trimmed(const char *doc, size_t len);
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * Parcels: what a transport sends as one message.  Most outbox messages travel alone; eligibility
- * notices due to the same recipient at the same time travel together, up to its
+ * Parcels: what a transport sends as one message.  Records travel alone; eligibility notices due
+ * to the same recipient at the same time travel together, up to its
  * deliver.*.notices_per_message, joined into one list document of its format by the adapter that
- * wrote them (msgw_adapter.join_notices; docs/eligibility.md, "Several notices in one message").
+ * wrote them (msgw_adapter.join_notices; docs/eligibility.md, "Several notices in one message");
+ * envelopes due to the same peer, up to its envelopes_per_message, in a JSON array
+ * (docs/federation.md, "Several envelopes in one request").
  *
  * Order per person is untouched: a claim holds at most one message per person, so the notices of
- * a parcel are all different persons'.  Each message keeps its own outcome in the store: a parcel
+ * a parcel (or the envelopes) are all different persons'.  Each message keeps its own outcome in the store: a parcel
  * delivered settles each of its messages delivered, one that failed retries each on its own
  * schedule.
  *
@@ -23,8 +25,14 @@
 #include "msgw/net/config.h"
 #include "msgw/store/store.h"
 
-/* The outbox kind of an eligibility notice (the only kind joined). */
+/* The outbox kind of an eligibility notice. */
 #define MSGW_KIND_ELIGIBILITY "eligibility"
+
+typedef enum msgw_parcel_form {
+    MSGW_PARCEL_ONE,       /* one message, its own body */
+    MSGW_PARCEL_NOTICES,   /* a list document of notices (one even of one notice) */
+    MSGW_PARCEL_ENVELOPES, /* a JSON array of envelopes; the peer answers each */
+} msgw_parcel_form;
 
 typedef struct msgw_parcel {
     msgw_delivery *const *v; /* the messages it carries, n >= 1, in the order given */
@@ -33,7 +41,7 @@ typedef struct msgw_parcel {
     const char *kind, *media_type;
     const char *body; /* a list: the joined document; else v[0]'s own body */
     size_t len;
-    bool list; /* a list document (the recipient takes more than one notice per message) */
+    msgw_parcel_form form;
 } msgw_parcel;
 
 typedef struct msgw_parcels msgw_parcels;

@@ -70,9 +70,8 @@ typedef struct msgw_notice {
  * notices an adapter wrote (bodies[i] of lens[i] bytes, all of one media type) to one recipient in
  * one delivery, each notice unchanged inside.  Bodies are the gateway's own documents, never a
  * sender's: they are joined, not parsed.  docs/eligibility.md, "Several notices in one message".
+ * A JSON format's list is an array: msgw_buf_json_array (msgw/base/buf.h).
  */
-/* A JSON array of the notices. */
-void msgw_notice_list_json(msgw_buf *out, const char *const *bodies, const size_t *lens, size_t n);
 /* <root xmlns="ns" version="version"> (ns NULL: no namespace) holding each notice's root element,
  * under the first notice's XML declaration (so the list is in the notices' own encoding). */
 void msgw_notice_list_xml(msgw_buf *out, const char *root, const char *ns, const char *version,

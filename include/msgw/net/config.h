@@ -27,6 +27,10 @@ typedef struct msgw_subscription {
 
 /* deliver.*.notices_per_message when not configured. */
 #define MSGW_NOTICES_PER_MESSAGE 100
+/* Envelopes in one request to a peer at most (X-Msgw-Envelopes), and peers[].envelopes_per_message
+ * when not configured. */
+#define MSGW_ENVELOPES_PER_REQUEST 1000
+#define MSGW_ENVELOPES_PER_MESSAGE 100
 
 typedef enum { MSGW_DELIVER_NONE, MSGW_DELIVER_WEBHOOK, MSGW_DELIVER_ZMQ } msgw_deliver_kind;
 
@@ -48,6 +52,8 @@ typedef struct msgw_department {
     /* Eligibility notices per delivered message: 1, each its own document; more, up to that many
      * in one list document of its format (docs/eligibility.md, "Several notices in one message"). */
     size_t notices_per_message;
+    /* A peer: envelopes per request (1: each alone; docs/federation.md). */
+    size_t envelopes_per_message;
     /* A peer gateway (config "peers", docs/federation.md) is kept as a department of its own, so
      * routing, the outbox and delivery treat it alike: it pushes envelopes to the peering listener,
      * and records about persons of its region go to it as signed envelopes. */

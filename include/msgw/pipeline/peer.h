@@ -67,6 +67,10 @@ bool msgw_peers_seal(const msgw_peers *p, const msgw_department *to, json_t *rec
  */
 bool msgw_peers_open(const msgw_peers *p, const msgw_department *from, const char *body, size_t len, json_t **record,
                      msgw_envelope *hdr, msgw_errors *e);
+/* The same for an envelope already parsed (one item of a list: docs/federation.md, "Several
+ * envelopes in one request"); doc is borrowed. */
+bool msgw_peers_open_json(const msgw_peers *p, const msgw_department *from, json_t *doc, json_t **record,
+                          msgw_envelope *hdr, msgw_errors *e);
 
 /* An envelope's header, digest and signature as written, without checking it (the sender's own, for
  * its audit entry when delivered); false when it is not an envelope. */

@@ -3,9 +3,9 @@
 # validate, commit, evaluate, route, deliver to a local receiver), against baselines measured in
 # the same run.  See docs/benchmarks.md.
 #
-#   bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S] [--only LINES]
+#   bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S] [--only LINES] [--memory-seconds S]
 #
-# --only zmq1,zmq100,https,latency runs those lines alone (with their baselines), for a quick look
+# --only zmq1,zmq100,https,latency,memory runs those lines alone (with their baselines), for a quick look
 # while working; MSGW_BENCH_PERF=DIR records the daemon of every gateway run with perf
 # (DIR/LABEL.perf.data, read with perf report -i; MSGW_BENCH_PERF_OPTS replaces "-F 499 -g", for
 # example with "-F 199 --call-graph dwarf,16384" where the libraries have no frame pointers).
@@ -17,20 +17,24 @@
 # then push -> notice delivered latency: one disability certificate of a new person per request
 # over ZeroMQ, each causing eligibility notices, open loop at half the rate the gateway sustains for
 # that same workload (measured first, closed loop) and at
-# 100 records/s, timed by bench/receiver (the departments' webhook).  Prints a table of medians
+# 100 records/s, timed by bench/receiver (the departments' webhook); once, memory: the daemon's
+# resident size, sampled every 5 s, over --memory-seconds (60) of ZeroMQ at 100 records per request
+# on a fixed population (loadgen --population: the same persons' records again under new ids).
+# Prints a table of medians
 # and appends it, with the raw JSON lines, to BUILD_DIR/bench-report.txt.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:?usage: bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S]}
+build=${1:?usage: bench/daemon.sh BUILD_DIR [--seconds S] [--runs N] [--drain S] [--only LINES] [--memory-seconds S]}
 shift
-seconds=8 runs=3 drain=45 only=zmq1,zmq100,https,latency
+seconds=8 runs=3 drain=45 only=zmq1,zmq100,https,latency,memory memory_s=60
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) seconds=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--drain) drain=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
+	--memory-seconds) memory_s=$2; shift 2 ;;
 	*) echo "bench/daemon.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -285,6 +289,29 @@ if wanted latency; then
 	log "latency at half the sustained rate of flagging records ($flag_rate/s): $half records/s"
 	latency_run latency-half "$half"
 	latency_run latency-low 100
+fi
+
+# Memory: the engine keeps every person's state, so only a fixed population can show the resident
+# size flat at full load; sampled from /proc every 5 s while the run lasts.
+if wanted memory; then
+	start_daemon
+	population=20000
+	( t0=$(date +%s.%N); while kill -0 "$daemon_pid" 2>/dev/null; do
+		echo "$(python3 -c 'import sys,time; print(round(time.time()-float(sys.argv[1])))' "$t0") $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")"
+		sleep 5
+	done ) >"$tmp/rss.txt" 2>/dev/null &
+	rss_pid=$!
+	zmq_gw hrss --label memory-load --seed 5001 --batch 100 --window 8 --population "$population" \
+		--records $((memory_s * 12000)) --duration "$memory_s"
+	kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true
+	python3 -c 'import json,sys
+rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]
+load = json.loads(sys.argv[2])
+print(json.dumps({"label": "memory", "population": int(sys.argv[3]), "records_per_s": load["records_per_s"],
+                  "t_s": [int(t) for t, _ in rows], "rss_mb": [round(int(k) / 1024) for _, k in rows]}))' \
+		"$tmp/rss.txt" "$last" "$population" >>"$results"
+	log "memory: $(tr '\n' ' ' <"$tmp/rss.txt") (seconds, KiB)"
+	stop_daemon
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -95,6 +95,15 @@ def main():
     r100 = med("zmq100-gateway", "requests_per_s")
     if r100 is not None:
         notes.append(f"zmq100-gateway: {fmt(r100, 1)} requests/s")
+    mem = by.get("memory", [{}])[0]
+    if mem.get("rss_mb"):
+        rss, t = mem["rss_mb"], mem["t_s"]
+        steady = [r for r, s in zip(rss, t) if s >= 10] or rss
+        notes.append(f"memory: resident size of the daemon over {fmt(t[-1])} s of ZeroMQ, 100 records per request, "
+                     f"on a fixed population ({fmt(mem['population'])} records' persons, then the same records "
+                     f"under new ids; {fmt(mem.get('records_per_s'))} records/s): "
+                     + ", ".join(f"{fmt(r)} MB at {fmt(s)} s" for r, s in zip(rss, t))
+                     + f"; from 10 s to the end {fmt(min(steady))}–{fmt(max(steady))} MB")
     flag = by.get("flag-sustained", [{}])[0]
     if flag.get("records_per_s"):
         notes.append(f"flag-sustained: the gateway takes {fmt(flag['records_per_s'])} flagging records/s "

@@ -11,7 +11,10 @@
  * (tools/popgen_lib.c) and the adapters' own encoders, and each request
  * carries records never sent before (a new seed makes new persons and new
  * sender ids): a replayed record would be answered from the store and
- * measure nothing.  --flagging keeps only records that make the eligibility
+ * measure nothing.  --population N sends records about N records' worth of persons only: after
+ * the first N, the same records again under new sender ids (new records about persons the
+ * gateway knows), so that a long run at full load keeps the population fixed (the gateway's
+ * memory should then stay flat).  --flagging keeps only records that make the eligibility
  * engine emit a transition for a person seen for the first time, so every
  * request of a latency run causes a notice to deliver; --sent-log writes the
  * message id and push time of every acknowledged record, which
@@ -66,6 +69,7 @@ typedef struct lg_opts {
     popgen_format format;
     const char *media_type;
     size_t batch, records;
+    size_t population; /* 0: every record about new persons */
     uint64_t seed;
     bool flagging;
     unsigned disability_percent, low_income_percent;
@@ -205,6 +209,8 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
         elig = msgw_elig_new(cat);
     }
     bool need_ids = o->flagging || o->sent_log;
+    size_t wanted = o->records;
+    if (o->population && o->population < o->records) wanted = o->population;
 
     /* a pilot population says how many households give the records asked for */
     popgen *p = grow(dict, o, 200);
@@ -213,7 +219,7 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
     popgen_destroy(&p);
     double per_household = n ? (double)n / 200 : 1;
     if (o->flagging) per_household /= 3; /* about a third of a certificate population flags */
-    size_t households = (size_t)((double)o->records / per_household * 1.1) + 20;
+    size_t households = (size_t)((double)wanted / per_household * 1.1) + 20;
     const msgw_record **sel = NULL;
     char **ids = NULL;
     size_t nsel = 0;
@@ -225,7 +231,7 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
         ids = calloc(n + 1, sizeof *ids);
         if (!sel || !ids) abort();
         nsel = 0;
-        for (size_t i = 0; i < n && nsel < o->records; i++) {
+        for (size_t i = 0; i < n && nsel < wanted; i++) {
             if (o->flagging && i > 0 && groups[i] == groups[i - 1]) continue;
             size_t tr = 0;
             char *id = need_ids ? id_of(&ctx, ad, mt, recs[i], elig, &tr) : NULL;
@@ -236,7 +242,7 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
             sel[nsel] = recs[i];
             ids[nsel++] = id;
         }
-        if (nsel >= o->records || households > 50 * 1000 * 1000) break;
+        if (nsel >= wanted || households > 50 * 1000 * 1000) break;
         for (size_t i = 0; i < nsel; i++)
             free(ids[i]);
         free(ids);
@@ -247,8 +253,28 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
         }
         households = households * 3 / 2 + 10;
     }
-    if (nsel < o->records)
-        fprintf(stderr, "loadgen: only %zu records of the %zu asked for\n", nsel, o->records);
+    if (nsel < wanted)
+        fprintf(stderr, "loadgen: only %zu records of the %zu asked for\n", nsel, wanted);
+    msgw_record *again = NULL; /* --population: the same records under new sender ids */
+    if (wanted < o->records && nsel) {
+        size_t total = o->records;
+        again = calloc(total - nsel + 1, sizeof *again);
+        sel = realloc(sel, (total + 1) * sizeof *sel);
+        ids = realloc(ids, (total + 1) * sizeof *ids);
+        if (!again || !sel || !ids) abort();
+        for (size_t i = nsel; i < total; i++) {
+            msgw_record *c = &again[i - nsel];
+            *c = *sel[i % nsel];
+            char sid[160];
+            snprintf(sid, sizeof sid, "%s-R%zu",
+                     c->source_message_id ? c->source_message_id : "lg", i / nsel);
+            c->source_message_id = strdup(sid);
+            sel[i] = c;
+            size_t tr = 0;
+            ids[i] = need_ids ? id_of(&ctx, ad, mt, c, NULL, &tr) : NULL;
+        }
+        nsel = total;
+    }
 
     /* one request per `batch` records, each encoded on its own */
     size_t nreq = (nsel + o->batch - 1) / o->batch;
@@ -277,6 +303,9 @@ static void make_bodies(const lg_opts *o, lg_bodies *out)
     }
     free(ids);
     free(sel);
+    for (size_t i = 0; again && i < o->records - wanted; i++)
+        free((char *)again[i].source_message_id);
+    free(again);
     popgen_destroy(&p);
     msgw_elig_destroy(&elig);
     msgw_catalogue_destroy(&cat);
@@ -768,6 +797,8 @@ static const char usage[] =
     "  --records N           distinct records generated before the clock starts (20000)\n"
     "  --seed N              population seed (1): a new seed for each run against the same store\n"
     "  --flagging            only records that cause an eligibility transition for a new person\n"
+    "  --population N        records about N records' worth of persons only: the rest are the\n"
+    "                        same records again under new sender ids (a fixed population)\n"
     "  --region R            the population's region: beijing tianjin langfang all (tianjin)\n"
     "  --catalogue C         the catalogue --flagging evaluates (tianjin): the one of the gateway\n"
     "                        that decides the person's services (langfang for Langfang persons)\n"
@@ -833,6 +864,7 @@ int main(int argc, char **argv)
         O_GRACE,
         O_ANY,
         O_CYCLE,
+        O_POPULATION,
         O_SENT,
         O_LABEL,
         O_REGION,
@@ -862,6 +894,7 @@ int main(int argc, char **argv)
                                        {"grace", required_argument, 0, O_GRACE},
                                        {"any-reply", no_argument, 0, O_ANY},
                                        {"cycle", no_argument, 0, O_CYCLE},
+                                       {"population", required_argument, 0, O_POPULATION},
                                        {"sent-log", required_argument, 0, O_SENT},
                                        {"label", required_argument, 0, O_LABEL},
                                        {"region", required_argument, 0, O_REGION},
@@ -941,6 +974,9 @@ int main(int argc, char **argv)
         case O_CYCLE:
             o.cycle = true;
             break;
+        case O_POPULATION:
+            o.population = strtoul(optarg, NULL, 10);
+            break;
         case O_SENT:
             o.sent_log = optarg;
             break;
@@ -967,6 +1003,8 @@ int main(int argc, char **argv)
         die("%s", "https needs --url, --cert, --key and --ca");
     if (!o.batch || !o.records || !o.window || !o.connections || o.duration <= 0)
         die("%s", "batch, records, window, connections and duration must be positive");
+    if (o.population && o.flagging)
+        die("%s", "--population repeats records of known persons: they flag nothing (no --flagging)");
 
     signal(SIGPIPE, SIG_IGN);
     double t = (double)now_ns();

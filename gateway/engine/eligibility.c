@@ -48,6 +48,7 @@ typedef struct pstate {
      * before: a verdict that the move made cannot hold from earlier */
     msgw_date hukou_moved, residence_moved;
     uint8_t saved; /* bit k: savepoint slot k holds this person's earlier state */
+    uint32_t saved_at[MSGW_ELIG_SAVEPOINTS]; /* where in slot k's persons */
 } pstate;
 
 typedef struct hstate {
@@ -68,9 +69,11 @@ typedef struct boundary {
 /*
  * A savepoint (msgw_elig_begin): the state of every person and household the
  * changes since touched, as it was, so that msgw_elig_rollback can undo a
- * group whose commit failed without a full replay.  Facts are only ever
- * appended, so a person's earlier facts are a count; verdicts and
- * parameter-index keys change in place and are copied.  Two can be open, in
+ * group whose commit failed without a full replay.  Facts are appended, so a
+ * person's earlier facts are a count, unless a fact sent again exactly
+ * supersedes the one it repeats (fact_store): then the person's facts are
+ * copied first; verdicts and parameter-index keys change in place and are
+ * copied.  Two can be open, in
  * two slots: the pipeline evaluates the next group while the one before is
  * being committed.  Only the newest saves; a person's `saved` bit per slot
  * says which slots hold a copy of them.
@@ -80,6 +83,8 @@ typedef struct saved_person {
     pstate was;
     msgw_verdict *verdicts;
     int64_t *keyvals;
+    sfact *facts; /* the facts as they were, when one was superseded since (else NULL) */
+    size_t nfacts;
 } saved_person;
 
 typedef struct saved_household {
@@ -314,6 +319,11 @@ static const char *keep(msgw_elig *e, const char *s)
     return s ? msgw_arena_strdup(e->arena, s) : NULL;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static int birthday_bucket(msgw_date birth)
 {
     int y, m, d;
@@ -351,15 +361,31 @@ static void save_person(msgw_elig *e, long pi)
     pstate *ps = &e->persons[pi];
     if (!sp || (size_t)pi >= sp->n || (ps->saved & bit)) return;
     ps->saved |= bit;
+    ps->saved_at[e->sp_order[e->nsp - 1]] = (uint32_t)sp->npersons;
     sp->persons = grow_to(sp->persons, &sp->cap, sp->npersons + 1, sizeof *sp->persons);
     saved_person *s = &sp->persons[sp->npersons++];
-    s->pi = pi;
-    s->was = *ps;
+    *s = (saved_person){.pi = pi, .was = *ps};
     s->verdicts = malloc((e->nrules + 1) * sizeof *s->verdicts);
     s->keyvals = malloc((e->nkeys + 1) * sizeof *s->keyvals);
     if (!s->verdicts || !s->keyvals) abort();
     memcpy(s->verdicts, ps->verdicts, e->nrules * sizeof *s->verdicts);
     if (e->nkeys) memcpy(s->keyvals, &e->keyvals[pi * (long)e->nkeys], e->nkeys * sizeof *s->keyvals);
+}
+
+/* Before a fact of person pi is superseded (its facts change in place, not only at the end): the
+ * newest savepoint copies them, once (save_person has saved the person). */
+static void save_facts(msgw_elig *e, long pi)
+{
+    uint8_t bit;
+    savepoint *sp = newest(e, &bit);
+    pstate *ps = &e->persons[pi];
+    if (!sp || !(ps->saved & bit)) return; /* none open, or a person made since: dropped whole */
+    saved_person *s = &sp->persons[ps->saved_at[e->sp_order[e->nsp - 1]]];
+    if (s->facts) return;
+    s->facts = malloc((ps->nfacts + 1) * sizeof *s->facts);
+    if (!s->facts) abort();
+    memcpy(s->facts, ps->facts, ps->nfacts * sizeof *s->facts);
+    s->nfacts = ps->nfacts;
 }
 
 static void save_household(msgw_elig *e, long hi)
@@ -393,6 +419,7 @@ static void savepoint_free(savepoint *sp)
     for (size_t i = 0; i < sp->npersons; i++) {
         free(sp->persons[i].verdicts);
         free(sp->persons[i].keyvals);
+        free(sp->persons[i].facts);
     }
     for (size_t i = 0; i < sp->nhouseholds; i++) free(sp->households[i].members);
     for (size_t i = 0; i < sp->nseen; i++) free(sp->seen[i]);
@@ -468,6 +495,8 @@ static void rollback_newest(msgw_elig *e)
         pstate *ps = &e->persons[s->pi];
         s->was.facts = ps->facts; /* the array may have moved; the facts added since are dropped */
         s->was.cap = ps->cap;
+        if (s->facts) /* a fact was superseded since: the facts as they were (never fewer now) */
+            memcpy(ps->facts, s->facts, s->nfacts * sizeof *ps->facts);
         s->was.verdicts = ps->verdicts;
         memcpy(ps->verdicts, s->verdicts, e->nrules * sizeof *ps->verdicts);
         if (e->nkeys) memcpy(&e->keyvals[s->pi * (long)e->nkeys], s->keyvals, e->nkeys * sizeof *s->keyvals);
@@ -538,11 +567,12 @@ static long person_get(msgw_elig *e, const char *id, bool create)
     return (long)e->n++;
 }
 
-/* One demographic field: a value sent replaces the one held, and remembers where it came from. */
+/* One demographic field: a value sent replaces the one held, and remembers where it came from (the
+ * same value sent again is not kept twice: memory grows with what changes, not with each record). */
 static void field_update(msgw_elig *e, const char **held, const char **src, const char *sent, const char *mid)
 {
     if (!sent) return;
-    *held = keep(e, sent);
+    if (!same_str(*held, sent)) *held = keep(e, sent);
     *src = mid;
 }
 
@@ -685,10 +715,50 @@ static void schedule_timers(msgw_elig *e, const msgw_fact *f, int fi, long pi, u
     }
 }
 
-static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_record *r)
+/* Whether stored fact g says exactly what f says: type, validity and every attribute. */
+static bool same_fact(const msgw_fact *g, const msgw_fact *f)
+{
+    if (strcmp(g->type, f->type) != 0 || g->valid_from != f->valid_from || g->valid_to != f->valid_to ||
+        g->nattrs != f->nattrs)
+        return false;
+    for (size_t i = 0; i < f->nattrs; i++) {
+        const msgw_attr *a = msgw_fact_attr(g, f->attrs[i].name);
+        if (!a || !msgw_value_equal(&a->v, &f->attrs[i].v)) return false;
+    }
+    return true;
+}
+
+/*
+ * A fact sent again exactly (a department re-sending what it holds, a monthly roster) supersedes
+ * the one it repeats: it moves to the end, as the newest stored (what a new fact would be), with
+ * the new record's provenance.  No view changes — the same values, the same days — and the
+ * person's facts do not grow with every record that repeats them (memory stays bounded by what
+ * is known, not by what was sent).  True when it did.
+ */
+static bool fact_supersede(msgw_elig *e, pstate *ps, const msgw_fact *f, const char *mid, const char *department,
+                           msgw_time recorded_at)
+{
+    size_t i = ps->nfacts;
+    while (i-- > 0)
+        if (same_fact(&ps->facts[i].f, f)) break;
+    if (i == (size_t)-1) return false;
+    save_facts(e, ps - e->persons);
+    sfact kept = ps->facts[i];
+    memmove(&ps->facts[i], &ps->facts[i + 1], (ps->nfacts - i - 1) * sizeof *ps->facts);
+    kept.message_id = mid;
+    if (!same_str(kept.department, department)) kept.department = keep(e, department);
+    kept.recorded_at = recorded_at;
+    ps->facts[ps->nfacts - 1] = kept;
+    return true;
+}
+
+/* Stores fact f of record r (mid: its message id, kept) for ps. */
+static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_record *r, const char *mid)
 {
     long pi = ps - e->persons;
     save_person(e, pi);
+    msgw_time recorded_at = r->recorded_at ? r->recorded_at : msgw_time_now();
+    if (fact_supersede(e, ps, f, mid, r->source_department, recorded_at)) return;
     int fi = msgw_rule_env_fact_index(e->cat->env, f->type);
     uint64_t bit = fi >= 0 ? (uint64_t)1 << fi : 0;
     if (f->valid_from != MSGW_DATE_NONE) boundary_add(e, f->valid_from, pi, bit);
@@ -710,9 +780,9 @@ static void fact_store(msgw_elig *e, pstate *ps, const msgw_fact *f, const msgw_
         if (f->attrs[i].v.kind == MSGW_V_STRING || f->attrs[i].v.kind == MSGW_V_CODE)
             sf->f.attrs[i].v.u.s = keep(e, f->attrs[i].v.u.s);
     }
-    sf->message_id = keep(e, r->message_id);
+    sf->message_id = mid;
     sf->department = keep(e, r->source_department);
-    sf->recorded_at = r->recorded_at ? r->recorded_at : msgw_time_now();
+    sf->recorded_at = recorded_at;
 }
 
 /* The stored fact of a type that the view takes on date (latest started), or NULL. */
@@ -739,11 +809,6 @@ static const char *person_hukou(const msgw_elig *e, const pstate *ps)
 {
     if (ps->p.hukou_region) return ps->p.hukou_region;
     return ps->household >= 0 ? e->households[ps->household].region : NULL;
-}
-
-static bool same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 /* The place that decides a service for a person. */
@@ -1328,7 +1393,7 @@ void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_tr
             prevcopy[f] = prev->f;
             previous[f] = &prevcopy[f];
         }
-        fact_store(e, &e->persons[pi], fact, r);
+        fact_store(e, &e->persons[pi], fact, r, mid);
         int fi = msgw_rule_env_fact_index(e->cat->env, fact->type);
         for (size_t i = 0; i < n; i++)
             if (persons[i] == pi && fi >= 0) masks[i] |= (uint64_t)1 << fi;
@@ -1661,6 +1726,7 @@ json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date 
         json_array_append_new(arr, s);
     }
     json_object_set_new(o, "eligible", arr);
+    json_object_set_new(o, "facts_held", json_integer((json_int_t)e->persons[pi].nfacts));
     return o;
 }
 

@@ -52,6 +52,18 @@ ok check "$out" 'j["requests_answered"] == 3 and j["records_acked"] == 10 and j[
 out=$("$loadgen" "${ZMQ[@]}" --client-key "$P/hrss.curve" --seed 7 --records 5 --count 5 --duration 20 2>>"$tmp/err")
 ok check "$out" 'j["records_acked"] == 5 and j["duplicate"] == 5 and j["stored"] == 0'
 
+# a fixed population (--population 5): 15 records, every one stored (new sender ids), about the
+# persons of the first 5 only
+out=$("$loadgen" "${ZMQ[@]}" --client-key "$P/hrss.curve" --seed 12 --records 15 --population 5 --batch 5 --window 1 \
+  --duration 20 2>>"$tmp/err")
+ok check "$out" 'j["records_acked"] == 15 and j["stored"] == 15 and j["duplicate"] == 0'
+ok python3 -c 'import sqlite3,sys
+db = sqlite3.connect(sys.argv[1])
+again = {s for (s,) in db.execute("select distinct subject from facts where message_id like ?", ("hrss:%-R%",))}
+first = {s for (s,) in db.execute("select distinct f.subject from facts f join records r on r.seq = f.record_seq where r.message_id not like ? and r.seq > (select max(seq) - 15 from records)", ("hrss:%-R%",))}
+sys.exit(0 if again and again <= first and len(again) <= 5 else 1)' "$tmp/data/msgw.db"
+ok test "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from records where message_id like ?", ("hrss:%-R%",)).fetchone()[0])' "$tmp/data/msgw.db")" = 10
+
 # HTTPS with mutual TLS, two keep-alive connections
 out=$("$loadgen" https --url "https://localhost:$port/v1/records" --cert "$P/hrss.crt" --key "$P/hrss.key" --ca "$P/ca.crt" \
   --connections 2 --seed 9 --records 10 --count 10 --duration 20 2>>"$tmp/err")

@@ -477,6 +477,12 @@ static void do_line(run *r, char **tok, int n)
     else if (strcmp(w, "savepoint") == 0) msgw_elig_begin(r->elig);
     else if (strcmp(w, "rollback") == 0) msgw_elig_rollback(r->elig);
     else if (strcmp(w, "release") == 0) msgw_elig_release(r->elig);
+    else if (strcmp(w, "held") == 0 && n == 3) { /* held PERSON N: the engine holds N facts of them */
+        json_t *pj = msgw_elig_person_json(r->elig, tok[1], r->date);
+        json_int_t held = pj ? json_integer_value(json_object_get(pj, "facts_held")) : -1;
+        if (held != strtoll(tok[2], NULL, 10)) failf(r, "held %s: %lld facts, expected %s", tok[1], (long long)held, tok[2]);
+        json_decref(pj);
+    }
     else if (strcmp(w, "overlay") == 0 && n == 2) {
         msgw_errors e;
         msgw_errors_init(&e);

@@ -302,7 +302,7 @@ if wanted memory; then
 	done ) >"$tmp/rss.txt" 2>/dev/null &
 	rss_pid=$!
 	zmq_gw hrss --label memory-load --seed 5001 --batch 100 --window 8 --population "$population" \
-		--records $((memory_s * 12000)) --duration "$memory_s"
+		--records $((memory_s * 20000)) --duration "$memory_s"
 	kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true
 	python3 -c 'import json,sys
 rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "msgw/base/idmap.h"
+#include "msgw/base/idset.h"
 #include "msgw/base/buf.h"
 #include "msgw/model/canon.h"
 #include "msgw/engine/eligibility.h"
@@ -135,7 +136,8 @@ struct msgw_elig {
     size_t n, cap;
     hstate *households;
     size_t nh, caph;
-    msgw_idmap *person_index, *household_index, *seen;
+    msgw_idmap *person_index, *household_index;
+    msgw_idset *seen; /* every message id applied: replays are told by it (digests, 16 bytes each) */
     const msgw_service **rules; /* services with machine rules */
     size_t nrules;
     uint64_t *deps; /* per rule: what re-evaluates it (its dependency mask, and the places that decide) */
@@ -255,7 +257,7 @@ msgw_elig *msgw_elig_new(const msgw_catalogue *cat)
     e->arena = msgw_arena_new(1 << 20);
     e->person_index = msgw_idmap_new();
     e->household_index = msgw_idmap_new();
-    e->seen = msgw_idmap_new();
+    e->seen = msgw_idset_new();
     e->rules = calloc(cat->nservices + 1, sizeof *e->rules);
     if (!e->rules) abort();
     for (size_t i = 0; i < cat->nservices; i++)
@@ -307,7 +309,7 @@ void msgw_elig_destroy(msgw_elig **ep)
     free(e->eligible_cap);
     msgw_idmap_destroy(&e->person_index);
     msgw_idmap_destroy(&e->household_index);
-    msgw_idmap_destroy(&e->seen);
+    msgw_idset_destroy(&e->seen);
     for (size_t k = 0; k < MSGW_ELIG_SAVEPOINTS; k++) savepoint_free(&e->sp[k]);
     msgw_arena_destroy(&e->arena);
     free(e);
@@ -514,7 +516,7 @@ static void rollback_newest(msgw_elig *e)
         hs->saved = saved & (uint8_t)~bit;
         s->members = NULL;
     }
-    for (size_t i = 0; i < sp->nseen; i++) msgw_idmap_del(e->seen, sp->seen[i]);
+    for (size_t i = 0; i < sp->nseen; i++) msgw_idset_del(e->seen, sp->seen[i]);
     drop_new(e, sp->n, sp->nh);
     savepoint_free(sp);
     e->nsp--;
@@ -529,7 +531,7 @@ void msgw_elig_rollback(msgw_elig *e)
 
 bool msgw_elig_seen(const msgw_elig *e, const char *message_id)
 {
-    return msgw_idmap_get(e->seen, message_id) >= 0;
+    return msgw_idset_has(e->seen, message_id);
 }
 
 static long person_get(msgw_elig *e, const char *id, bool create)
@@ -1347,11 +1349,8 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
 void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out, msgw_errors *err)
 {
     e->last_evaluated = 0;
-    if (r->message_id && msgw_idmap_get(e->seen, r->message_id) >= 0) return; /* replay: nothing new */
-    if (r->message_id) {
-        msgw_idmap_put(e->seen, r->message_id, 1);
-        save_seen(e, r->message_id);
-    }
+    if (r->message_id && !msgw_idset_add(e->seen, r->message_id)) return; /* replay: nothing new */
+    if (r->message_id) save_seen(e, r->message_id);
     const char *mid = r->message_id ? keep(e, r->message_id) : NULL;
     size_t n = r->npersons;
     long *persons = calloc(n + 1, sizeof *persons);

@@ -107,11 +107,15 @@ static bool leaf(xml_decoder *d, xmlNodePtr parent, const char *name, const msgw
         error_at(d, parent, name, "cdpf.required", msg);
         return false;
     }
-    size_t len = 0;
+    size_t len = 0, from = d->out->errors.n;
     const char *text = msgw_xml_text(c, &len);
-    char buf[512];
-    return msgw_dict_parse(d->ctx->dict, el, text ? text : "", text ? len : 0, v, d->out->arena,
-                           &d->out->errors, d->rec, msgw_xml_location(c, buf, sizeof buf), name);
+    bool ok = msgw_dict_parse(d->ctx->dict, el, text ? text : "", text ? len : 0, v, d->out->arena,
+                              &d->out->errors, d->rec, NULL, name);
+    if (d->out->errors.n > from) { /* spelt only when found: a location costs more than a check */
+        char buf[512];
+        msgw_errors_locate(&d->out->errors, from, msgw_xml_location(c, buf, sizeof buf));
+    }
+    return ok;
 }
 
 static bool event_id(xml_decoder *d, xmlNodePtr ev, cdpf_cert *c)

@@ -149,3 +149,9 @@ char *msgw_error_format(const msgw_error *err, char *buf, size_t len)
              err->message ? err->message : "", err->rule ? err->rule : "");
     return buf;
 }
+
+void msgw_errors_locate(msgw_errors *e, size_t from, const char *location)
+{
+    for (size_t i = from; i < e->n; i++)
+        if (!e->v[i].location) e->v[i].location = dup_or_null(location);
+}

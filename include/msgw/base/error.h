@@ -36,6 +36,10 @@ typedef struct msgw_errors {
 
 void msgw_errors_init(msgw_errors *e);
 void msgw_errors_clear(msgw_errors *e);
+/* Gives the entries from index `from` on that have no location this one: a decoder checks a value
+ * first and spells where it was only when something was found (a location costs more than the
+ * check). */
+void msgw_errors_locate(msgw_errors *e, size_t from, const char *location);
 /* Adds an entry; all strings are copied.  location/field may be NULL. */
 void msgw_errors_add(msgw_errors *e, msgw_severity sev, int record, const char *location,
                      const char *field, const char *rule, const char *fmt, ...)

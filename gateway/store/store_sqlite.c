@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msgw/base/buf.h"
 #include "msgw/model/canon.h"
@@ -144,6 +145,28 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* How long a connection waits for another's write lock before the store reports it busy. */
+#define BUSY_TIMEOUT_US 5000000
+
+/*
+ * Waiting for the write lock.  SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25, 25 ms
+ * ... between tries; the lock is mostly the writer's commit, an fsync of a few milliseconds, so a
+ * deliverer's settlement that met one slept far past its end (the notices' latency at load was
+ * made of such sleeps).  Here the pause starts short and doubles to a few hundred microseconds
+ * (the writer: it carries every push) or 2 ms (a deliverer: its settlements are many and small,
+ * and the writer should find the lock free first).
+ */
+static int busy_wait(void *arg, int count)
+{
+    sqlite_store *s = arg;
+    msgw_time now = msgw_time_now();
+    if (count == 0) s->busy_since = now;
+    if (now - s->busy_since > BUSY_TIMEOUT_US) return 0;
+    unsigned us = count < 8 ? s->busy_first_us << count : s->busy_max_us;
+    usleep(us < s->busy_max_us ? us : s->busy_max_us);
+    return 1;
+}
+
 static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -159,7 +182,10 @@ static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
         sqlite_close(s);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    bool deliverer = flags & MSGW_STORE_DELIVERY;
+    s->busy_first_us = deliverer ? 250 : 50;
+    s->busy_max_us = deliverer ? 2000 : 400;
+    sqlite3_busy_handler(s->db, busy_wait, s);
     char *msg = NULL;
     if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         msgw_error_add(e, -1, path, NULL, "store.schema", "cannot prepare the store: %s",

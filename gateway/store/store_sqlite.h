@@ -33,6 +33,8 @@ typedef struct sqlite_store {
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt **among; /* due queries for n recipients, by n, prepared when first used */
     size_t namong;
+    msgw_time busy_since;          /* when the wait for the write lock began (busy_wait) */
+    unsigned busy_first_us, busy_max_us; /* its first pause, and the longest */
 } sqlite_store;
 
 /* Adds SQLite's own message for what failed; false, so callers can return it. */

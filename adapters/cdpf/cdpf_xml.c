@@ -28,6 +28,7 @@ typedef struct xml_decoder {
     msgw_batch *out;
     xmlNodePtr root;
     int base;           /* batch index of the first Event */
+    int nevents;        /* Events in the document */
     int rec;            /* record being mapped */
     xmlNodePtr last_ev; /* record_of cache: schema errors arrive in document order */
     int last_idx;
@@ -77,10 +78,20 @@ static int record_of(xmlNodePtr node, void *ud)
     return d->base + event_ordinal(d, ev);
 }
 
-static char *location(xml_decoder *d, xmlNodePtr n)
+/*
+ * The location of the Event being mapped, or of its child `child` (NULL: the Event), spelt as
+ * msgw_xml_location spells it ("/CertificateEvents/Event[3]/Holder (line 40)") but from the
+ * Event's ordinal: every record has a location, and the generic spelling would index the siblings
+ * of the whole document for it.
+ */
+static char *event_location(xml_decoder *d, xmlNodePtr ev, xmlNodePtr child)
 {
-    char buf[512];
-    return msgw_arena_strdup(d->out->arena, msgw_xml_location(n, buf, sizeof buf));
+    char idx[24] = "";
+    if (d->nevents > 1) snprintf(idx, sizeof idx, "[%d]", d->rec - d->base + 1);
+    xmlNodePtr at = child ? child : ev;
+    return msgw_arena_printf(d->out->arena, "/%s/%s%s%s%s (line %ld)", (const char *)d->root->name,
+                             (const char *)ev->name, idx, child ? "/" : "",
+                             child ? (const char *)child->name : "", xmlGetLineNo(at));
 }
 
 static void error_at(xml_decoder *d, xmlNodePtr n, const char *field, const char *rule,
@@ -165,7 +176,7 @@ static bool holder(xml_decoder *d, xmlNodePtr ev, msgw_person *p)
     p->birth_date = has_birth ? birth.u.d : MSGW_DATE_NONE;
     p->hukou_region = has_region ? region.u.s : NULL;
     p->hukou_type = has_type ? type.u.s : NULL;
-    p->loc = location(d, h);
+    p->loc = event_location(d, ev, h);
     return true;
 }
 
@@ -267,7 +278,7 @@ static void map_events(xml_decoder *d)
     for (xmlNodePtr ev = d->root->children; ev; ev = ev->next) {
         if (!is_event(ev)) continue;
         d->rec = (int)d->out->nitems;
-        const char *loc = location(d, ev);
+        const char *loc = event_location(d, ev, NULL);
         msgw_record *r = NULL;
         if (!msgw_errors_record_failed(&d->out->errors, d->rec)) r = map_event(d, ev, loc);
         if (r && msgw_errors_record_failed(&d->out->errors, d->rec)) r = NULL;
@@ -284,7 +295,7 @@ void cdpf_xml_decode(const msgw_adapter_ctx *ctx, const char *buf, size_t len, m
     if (!doc) return;
     d.root = xmlDocGetRootElement(doc);
     if (check_root(&d)) {
-        int n = count_events(d.root); /* before the schema: a flood of events costs nothing */
+        int n = d.nevents = count_events(d.root); /* before the schema: a flood costs nothing */
         if (ctx->max_records && (size_t)n > ctx->max_records) {
             msgw_error_add(&out->errors, -1, NULL, "Event", "document.records",
                            "document holds %d events, the limit is %zu", n, ctx->max_records);

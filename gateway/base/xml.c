@@ -121,15 +121,16 @@ xmlDocPtr msgw_xml_parse(const char *buf, size_t len, unsigned max_depth, msgw_e
         xmlFreeDoc(doc);
         return NULL;
     }
-    index_siblings(xmlDocGetRootElement(doc));
-    return doc;
+    return doc; /* the sibling index waits for the first location asked for */
 }
 
 /*
  * Each element's position among its same-named siblings, computed once per
  * document and kept in the node's _private (index << 1 | several).  Walking
  * siblings per location instead made every roster quadratic: a 20,000-event
- * document spent 95% of its decode counting siblings.
+ * document spent 95% of its decode counting siblings.  Built when the first
+ * location is asked for (the document's _private marks it done): a valid
+ * document whose decoder spells no XPath never pays for it.
  */
 #define SIB_NAMES 32
 
@@ -185,6 +186,10 @@ static bool same_element(xmlNodePtr a, xmlNodePtr b)
 /* Position among same-named element siblings (1-based); *several when it has any. */
 int msgw_xml_sibling_position(xmlNodePtr n, bool *several)
 {
+    if (n->doc && !n->doc->_private) {
+        index_siblings(xmlDocGetRootElement(n->doc));
+        n->doc->_private = n->doc; /* indexed */
+    }
     intptr_t cached = (intptr_t)n->_private;
     if (cached > 1) {
         *several = cached & 1;

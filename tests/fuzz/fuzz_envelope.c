@@ -4,7 +4,9 @@
  * (Tianjin sealing, Hebei opening), made once at start-up with
  * certs/dev-pki.sh.  A freshly sealed envelope is written into the corpus
  * directory first, so mutations start from one whose signature verifies.
- * An input that opens must name this gateway and carry a record.
+ * An input that opens must name this gateway and carry a record.  An input that is a JSON array
+ * is also opened as a list of envelopes (X-Msgw-Envelopes, docs/federation.md), each item as the
+ * peering listener opens it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +78,11 @@ static void write_seed(const char *corpus, const msgw_config *tj_cfg)
             fwrite(out.data, 1, out.len, f);
             fclose(f);
         }
+        snprintf(path, sizeof path, "%s/sealed-envelope-list", corpus); /* the same, in a list of two */
+        if ((f = fopen(path, "w"))) {
+            fprintf(f, "[%.*s,\n%.*s]", (int)out.len, out.data, (int)out.len, out.data);
+            fclose(f);
+        }
     }
     msgw_buf_free(&out);
     json_decref(r);
@@ -100,6 +107,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* What opening gives: a record naming this gateway, or a refusal that says which rule. */
+static void check_opened(bool ok, json_t *record, const msgw_envelope *hdr, const msgw_errors *e)
+{
+    if (ok && (!json_is_object(record) || strcmp(hdr->destination, "13") != 0 || e->n)) abort();
+    if (!ok && (record || !e->n || !e->v[0].rule)) abort();
+}
+
+/* Each item of a list, opened as the peering listener opens it. */
+static void open_list(const msgw_department *from, const uint8_t *data, size_t size)
+{
+    json_error_t je;
+    json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
+    size_t i;
+    json_t *x;
+    json_array_foreach(doc, i, x) {
+        json_t *record = NULL;
+        msgw_envelope hdr;
+        msgw_errors e;
+        msgw_errors_init(&e);
+        check_opened(msgw_peers_open_json(hebei, from, x, &record, &hdr, &e), record, &hdr, &e);
+        json_decref(record);
+        msgw_errors_clear(&e);
+    }
+    json_decref(doc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const msgw_department *from = &hebei_cfg->departments[hebei_cfg->ndepartments - 1];
@@ -108,10 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgw_errors e;
     msgw_errors_init(&e);
     bool ok = msgw_peers_open(hebei, from, (const char *)data, size, &record, &hdr, &e);
-    if (ok && (!json_is_object(record) || strcmp(hdr.destination, "13") != 0 || e.n)) abort();
-    if (!ok && (record || !e.n || !e.v[0].rule)) abort(); /* a refusal always says which rule */
+    check_opened(ok, record, &hdr, &e);
     json_decref(record);
     msgw_errors_clear(&e);
     msgw_envelope_read((const char *)data, size, &hdr); /* the sender's reading of its own */
+    if (size && data[0] == '[') open_list(from, data, size);
     return 0;
 }

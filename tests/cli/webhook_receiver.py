@@ -2,7 +2,9 @@
 """A department's webhook receiver for the delivery tests: HTTPS that requires a client
 certificate from the given CA, answers every POST with STATUS (STATUS:N: the first N requests
 only, then 200; STATUS:Ns: for its first N seconds, then 200 — a receiver that was down and came
-back), and appends one JSON line per request
+back; refuse-odd: a peer gateway taking lists of envelopes, answering 200 with a result per
+envelope, 403 envelope.signature for those whose message id ends in an odd digit, 202 for the
+rest), and appends one JSON line per request
 (event id, kind, media type, client certificate subject, body length) to LOG.  A list of notices
 (X-Msgw-Notices: N, docs/eligibility.md "Several notices in one message") is parsed and logged as
 one line per notice, with its id from the body, "list": N and "at": its place; a list whose count
@@ -17,6 +19,9 @@ import time
 import xml.etree.ElementTree as ET
 
 cert, key, ca, status, log, port_file = sys.argv[1:7]
+refuse_odd = status == "refuse-odd"
+if refuse_odd:
+    status = "200"
 status, _, limit = status.partition(":")
 status = int(status)
 until = time.monotonic() + float(limit[:-1]) if limit.endswith("s") else None
@@ -84,12 +89,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 lines = [dict(line, event=i, list=len(ids), at=k) for k, i in enumerate(ids)]
             except (ValueError, KeyError, TypeError, ET.ParseError) as e:
                 lines = [dict(line, event="MALFORMED", error=str(e))]
+        reply = b""
+        if refuse_odd:
+            lines, reply = self.envelopes(line, body)
         with open(log, "a") as f:
             for x in lines:
                 f.write(json.dumps(x) + "\n")
+        if refuse_odd:
+            self.send_response(200 if reply else 400)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
         self.send_response(answer())
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def envelopes(self, line, body):
+        """A list of envelopes: a result per envelope (refuse-odd); b"" when it is not a list."""
+        if self.headers.get("X-Msgw-Envelopes") is None:
+            return [dict(line, event="NOT-A-LIST")], b""
+        results, lines = [], []
+        for k, env in enumerate(json.loads(body)):
+            mid = env["envelope"]["message_id"]
+            refused = mid[-1:].isdigit() and int(mid[-1]) % 2 == 1
+            results.append({"status": 403, "answer": {"status": 403, "errors": [
+                {"rule": "envelope.signature", "message": "refused by the test"}]}} if refused
+                           else {"status": 202, "answer": {"status": 202}})
+            lines.append(dict(line, event=mid, list=int(self.headers["X-Msgw-Envelopes"]), at=k,
+                              status=results[-1]["status"]))
+        return lines, json.dumps({"results": results}).encode()
 
     def log_message(self, *args):
         pass

@@ -120,3 +120,14 @@ size_t msgw_idset_bytes(const msgw_idset *s)
 {
     return s->cap * sizeof *s->v;
 }
+
+void msgw_idset_each(const msgw_idset *s, void (*cb)(void *ud, const unsigned char digest[16]), void *ud)
+{
+    for (size_t i = 0; i < s->cap; i++) {
+        if (empty(s->v[i])) continue;
+        unsigned char d[16];
+        memcpy(d, &s->v[i].a, 8);
+        memcpy(d + 8, &s->v[i].b, 8);
+        cb(ud, d);
+    }
+}

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "msgw/base/idmap.h"
+#include "msgw/base/bloom.h"
 #include "msgw/base/idset.h"
 #include "msgw/base/buf.h"
 #include "msgw/model/canon.h"
@@ -137,7 +138,14 @@ struct msgw_elig {
     hstate *households;
     size_t nh, caph;
     msgw_idmap *person_index, *household_index;
-    msgw_idset *seen; /* every message id applied: replays are told by it (digests, 16 bytes each) */
+    /* Replays.  Without a store to ask, every id applied (digests, 16 bytes each); with one
+     * (msgw_elig_tell_replays_by), only the ids of the open savepoints: the store holds the rest,
+     * and the filter says which may be among them (docs/eligibility.md, "Replays"). */
+    msgw_idset *seen;
+    msgw_bloom *filter;                        /* NULL without a store to ask */
+    bool (*known)(void *ud, const char *id);   /* is id stored */
+    void *known_ud;
+    uint64_t lookups;                          /* ids the filter sent to the store */
     const msgw_service **rules; /* services with machine rules */
     size_t nrules;
     uint64_t *deps; /* per rule: what re-evaluates it (its dependency mask, and the places that decide) */
@@ -310,6 +318,7 @@ void msgw_elig_destroy(msgw_elig **ep)
     msgw_idmap_destroy(&e->person_index);
     msgw_idmap_destroy(&e->household_index);
     msgw_idset_destroy(&e->seen);
+    msgw_bloom_destroy(&e->filter);
     for (size_t k = 0; k < MSGW_ELIG_SAVEPOINTS; k++) savepoint_free(&e->sp[k]);
     msgw_arena_destroy(&e->arena);
     free(e);
@@ -453,6 +462,8 @@ void msgw_elig_release(msgw_elig *e)
     uint8_t bit = (uint8_t)(1u << k);
     for (size_t i = 0; i < sp->npersons; i++) e->persons[sp->persons[i].pi].saved &= (uint8_t)~bit;
     for (size_t i = 0; i < sp->nhouseholds; i++) e->households[sp->households[i].hi].saved &= (uint8_t)~bit;
+    if (e->filter) /* committed: the store has them now, and the filter says they may be there */
+        for (size_t i = 0; i < sp->nseen; i++) msgw_idset_del(e->seen, sp->seen[i]);
     savepoint_free(sp);
     memmove(e->sp_order, e->sp_order + 1, (--e->nsp) * sizeof *e->sp_order);
 }
@@ -529,9 +540,47 @@ void msgw_elig_rollback(msgw_elig *e)
     e->keys_dirty = true; /* the parameter index is rebuilt from the restored keys */
 }
 
-bool msgw_elig_seen(const msgw_elig *e, const char *message_id)
+bool msgw_elig_seen(msgw_elig *e, const char *message_id)
 {
-    return msgw_idset_has(e->seen, message_id);
+    if (msgw_idset_has(e->seen, message_id)) return true;
+    if (!e->filter || !msgw_bloom_maybe(e->filter, message_id)) return false;
+    e->lookups++;
+    return e->known(e->known_ud, message_id);
+}
+
+/* An id applied: in the exact set until its savepoint is released (a rollback forgets it), and in
+ * the filter once there is a store to ask. */
+static void remember(msgw_elig *e, const char *message_id)
+{
+    if (e->filter) msgw_bloom_add(e->filter, message_id);
+    msgw_idset_add(e->seen, message_id);
+    save_seen(e, message_id);
+}
+
+static void into_filter(void *ud, const unsigned char digest[16])
+{
+    msgw_bloom_add_digest(ud, digest);
+}
+
+void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char *id), void *ud)
+{
+    uint64_t held = msgw_idset_count(e->seen);
+    msgw_bloom_destroy(&e->filter);
+    e->filter = msgw_bloom_new(held * 2 > held + (1u << 20) ? held * 2 : held + (1u << 20));
+    msgw_idset_each(e->seen, into_filter, e->filter);
+    msgw_idset_destroy(&e->seen); /* the ids of open savepoints stay exact: the store has not got them */
+    e->seen = msgw_idset_new();
+    for (size_t k = 0; k < e->nsp; k++) {
+        const savepoint *sp = &e->sp[e->sp_order[k]];
+        for (size_t i = 0; i < sp->nseen; i++) msgw_idset_add(e->seen, sp->seen[i]);
+    }
+    e->known = known;
+    e->known_ud = ud;
+}
+
+uint64_t msgw_elig_replay_lookups(const msgw_elig *e)
+{
+    return e->lookups;
 }
 
 static long person_get(msgw_elig *e, const char *id, bool create)
@@ -1349,8 +1398,8 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
 void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out, msgw_errors *err)
 {
     e->last_evaluated = 0;
-    if (r->message_id && !msgw_idset_add(e->seen, r->message_id)) return; /* replay: nothing new */
-    if (r->message_id) save_seen(e, r->message_id);
+    if (r->message_id && msgw_elig_seen(e, r->message_id)) return; /* replay: nothing new */
+    if (r->message_id) remember(e, r->message_id);
     const char *mid = r->message_id ? keep(e, r->message_id) : NULL;
     size_t n = r->npersons;
     long *persons = calloc(n + 1, sizeof *persons);

@@ -55,6 +55,20 @@ static bool restore_one_since(void *ud, const msgw_store_verdict *v)
     return true;
 }
 
+/* Is a record with this message id stored: the engine asks when its filter cannot say no. */
+static bool stored(void *ud, const char *message_id)
+{
+    engine_host *h = ud;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_metrics_inc(h->m_lookups, 1);
+    int known = msgw_store_known(h->lookup, message_id, NULL, NULL, &e);
+    if (known < 0) /* the commit's unique index still refuses a stored id: it is answered as one */
+        msgw_log_errors(MSGW_LOG_ERROR, "a replay could not be looked up: the record is applied as new", &e);
+    msgw_errors_clear(&e);
+    return known == 1;
+}
+
 /*
  * The engine from the store: every record replayed on the day it was
  * recorded.  The state is then current up to the last of those days
@@ -78,9 +92,18 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     int64_t reached = 0;
     if (ok && msgw_store_meta_get(h->store, "swept", &reached, e))
         sweep_silently(h, reached < today ? (msgw_date)reached : today);
+    if (h->lookup) msgw_elig_tell_replays_by(h->elig, stored, h);
     /* records forgotten by retention took the history of when verdicts began with them; the
      * notified dates are the truth */
     return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
+}
+
+void engine_host_set_lookup(engine_host *h, msgw_store *lookup)
+{
+    engine_host_exclusive(h);
+    h->lookup = lookup;
+    if (lookup) msgw_elig_tell_replays_by(h->elig, stored, h);
+    engine_host_release(h);
 }
 
 void engine_host_exclusive(engine_host *h)
@@ -209,6 +232,10 @@ void engine_host_set_metrics(engine_host *h, msgw_metrics *m)
                                          "retention, new rules).",
                                          NULL);
     msgw_metrics_inc(h->m_rebuilds, (double)h->rebuilds);
+    h->m_lookups = msgw_metrics_counter(m, "msgw_engine_replay_lookups_total",
+                                        "Message ids the engine's filter could not tell from those of stored records, "
+                                        "looked up in the store (docs/eligibility.md, \"Replays\").",
+                                        NULL);
     pthread_mutex_unlock(&h->lock);
 }
 

@@ -35,6 +35,8 @@ typedef struct engine_host {
     msgw_date swept;    /* the state is current up to this day (the daily sweep) */
     size_t rebuilds;      /* full replays of the store, */
     msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
+    msgw_store *lookup;      /* the engine's own connection, asked about replays; NULL: none */
+    msgw_metric *m_lookups;  /* msgw_engine_replay_lookups_total */
 } engine_host;
 
 /* Commits transitions no record caused; false (with e) leaves them uncommitted. */
@@ -62,6 +64,9 @@ void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *u
 /* msgw_ingest_reconfigure, exclusive for its duration. */
 msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
                                     const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e);
+/* Replays told by the store from now on, through lookup (its own connection, borrowed; the
+ * engine's exact set of applied ids then holds only those of the groups in flight). */
+void engine_host_set_lookup(engine_host *h, msgw_store *lookup);
 /* Counts the rebuilds so far and every later one in m's msgw_engine_rebuilds_total. */
 void engine_host_set_metrics(engine_host *h, msgw_metrics *m);
 json_t *engine_host_person_json(engine_host *h, const char *person, msgw_date date);

@@ -120,6 +120,11 @@ unsigned msgw_ingest_retry_after(const msgw_ingest *ing)
     return receive_queue_retry_after(ing->queue);
 }
 
+void msgw_ingest_set_lookup(msgw_ingest *ing, msgw_store *lookup)
+{
+    engine_host_set_lookup(ing->host, lookup);
+}
+
 void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
 {
     msgw_metrics_counter(m, "msgw_records_received_total",

@@ -155,6 +155,14 @@ for line in text.splitlines():
 assert inf and inf == count, (inf, count)
 PY
 ok test "$(get mca /metrics)" = 403
+# the same roster again: every record a replay, told by the store — the engine keeps only the ids
+# of the groups in flight, and looks up each id its filter cannot rule out (docs/eligibility.md)
+ok test "$(curl -s -o "$tmp/again" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/mca.crt" --key "$P/mca.key" \
+	-H "Content-Type: application/vnd.msgw.mca.roster+xml" --data-binary "@$root/tests/data/mca/roster-valid.xml" \
+	"https://localhost:$port/v1/records")" = 202
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["records"] and all(r["outcome"] == "duplicate" for r in d["records"]) and d["transitions"] == 0 else 1)' "$tmp/again"
+ok test "$(get admin /metrics)" = 200
+ok python3 -c 'import re,sys; m=re.search(r"^msgw_engine_replay_lookups_total (\S+)$", open(sys.argv[1]).read(), re.M); sys.exit(0 if m and float(m.group(1)) >= int(sys.argv[2]) else 1)' "$tmp/body" "$stored"
 # GET /v1/messages/{id}: the roster's first record end to end, from the admin listener only
 mid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["message_id"])' "$tmp/pushed" 2>/dev/null)
 if [[ -n $mid ]]; then

@@ -19,6 +19,8 @@ bool msgw_idset_add(msgw_idset *s, const char *id);
 bool msgw_idset_has(const msgw_idset *s, const char *id);
 void msgw_idset_del(msgw_idset *s, const char *id);
 size_t msgw_idset_count(const msgw_idset *s);
+/* Calls cb with each digest held (the first 16 bytes of the id's SHA-256), in no order. */
+void msgw_idset_each(const msgw_idset *s, void (*cb)(void *ud, const unsigned char digest[16]), void *ud);
 /* Bytes it holds (its table). */
 size_t msgw_idset_bytes(const msgw_idset *s);
 

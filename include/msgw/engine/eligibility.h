@@ -74,8 +74,20 @@ void msgw_elig_begin(msgw_elig *e);
 void msgw_elig_rollback(msgw_elig *e);
 void msgw_elig_release(msgw_elig *e);
 size_t msgw_elig_savepoints(const msgw_elig *e);
-/* A record with this message id was applied (the engine's record of replays). */
-bool msgw_elig_seen(const msgw_elig *e, const char *message_id);
+/* A record with this message id was applied (the engine's record of replays; with a store to ask,
+ * the store is asked when the filter cannot say no). */
+bool msgw_elig_seen(msgw_elig *e, const char *message_id);
+/*
+ * Replays told by the store from now on: the ids applied so far go into a Bloom filter (sized for
+ * twice as many, at least a million), and the id of each record applied later leaves the engine's
+ * exact set when its savepoint is released, its group committed.  An id the filter may hold is
+ * looked up with known(ud, id) (true: stored).  Memory then stays the same however many records
+ * arrive (docs/eligibility.md, "Replays").  Records applied after this are applied under a
+ * savepoint (the pipeline's groups); the caller calls it again after a rebuild.
+ */
+void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char *id), void *ud);
+/* Ids the filter could not rule out, looked up with known (msgw_engine_replay_lookups_total). */
+uint64_t msgw_elig_replay_lookups(const msgw_elig *e);
 /*
  * Applies a validated record on evaluation date `date`.  A record whose
  * message id was applied before changes nothing and emits nothing.

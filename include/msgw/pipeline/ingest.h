@@ -122,6 +122,10 @@ size_t msgw_ingest_in_flight(const msgw_ingest *ing);
 /* Seconds a refused sender should wait, from the queue's length and the measured commit rate. */
 unsigned msgw_ingest_retry_after(const msgw_ingest *ing);
 
+/* The store connection (borrowed, open until msgw_ingest_destroy; opened MSGW_STORE_DELIVERY) the
+ * engine asks whether a message id is stored, so that it need not hold every id applied
+ * (docs/eligibility.md, "Replays").  Without it the engine holds them all. */
+void msgw_ingest_set_lookup(msgw_ingest *ing, msgw_store *lookup);
 /* Registers the ingest metrics in m (NULL: none) — before the first request (docs/metrics.md). */
 void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m);
 /* NULL while commits succeed; else what is wrong with the store (/readyz). */

@@ -294,6 +294,7 @@ fi
 # Memory: the engine keeps every person's state, so only a fixed population can show the resident
 # size flat at full load; sampled from /proc every 5 s while the run lasts.
 if wanted memory; then
+	log_from=$(wc -l <"$tmp/daemon.log" 2>/dev/null || echo 0)
 	start_daemon
 	population=20000
 	( t0=$(date +%s.%N); while kill -0 "$daemon_pid" 2>/dev/null; do
@@ -304,12 +305,14 @@ if wanted memory; then
 	zmq_gw hrss --label memory-load --seed 5001 --batch 100 --window 8 --population "$population" \
 		--records $((memory_s * 20000)) --duration "$memory_s"
 	kill "$rss_pid" 2>/dev/null; wait "$rss_pid" 2>/dev/null || true
+	compactions=$(tail -n +$((log_from + 1)) "$tmp/daemon.log" | grep -c '"msg":"engine compacted"' || true)
 	python3 -c 'import json,sys
 rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 2]
 load = json.loads(sys.argv[2])
 print(json.dumps({"label": "memory", "population": int(sys.argv[3]), "records_per_s": load["records_per_s"],
-                  "t_s": [int(t) for t, _ in rows], "rss_mb": [round(int(k) / 1024) for _, k in rows]}))' \
-		"$tmp/rss.txt" "$last" "$population" >>"$results"
+                  "t_s": [int(t) for t, _ in rows], "rss_mb": [round(int(k) / 1024) for _, k in rows],
+                  "compactions": int(sys.argv[4])}))' \
+		"$tmp/rss.txt" "$last" "$population" "$compactions" >>"$results"
 	log "memory: $(tr '\n' ' ' <"$tmp/rss.txt") (seconds, KiB)"
 	stop_daemon
 fi

@@ -103,7 +103,8 @@ def main():
                      f"on a fixed population ({fmt(mem['population'])} records' persons, then the same records "
                      f"under new ids; {fmt(mem.get('records_per_s'))} records/s): "
                      + ", ".join(f"{fmt(r)} MB at {fmt(s)} s" for r, s in zip(rss, t))
-                     + f"; from 10 s to the end {fmt(min(steady))}–{fmt(max(steady))} MB")
+                     + f"; from 10 s to the end {fmt(min(steady))}–{fmt(max(steady))} MB"
+                     + (f"; the engine compacted {fmt(mem['compactions'])} times" if "compactions" in mem else ""))
     flag = by.get("flag-sustained", [{}])[0]
     if flag.get("records_per_s"):
         notes.append(f"flag-sustained: the gateway takes {fmt(flag['records_per_s'])} flagging records/s "

@@ -146,6 +146,8 @@ struct msgw_elig {
     bool (*known)(void *ud, const char *id);   /* is id stored */
     void *known_ud;
     uint64_t lookups;                          /* ids the filter sent to the store */
+    size_t compacted; /* the arena's size after the last compaction (msgw_elig_compact) */
+    uint64_t compactions;
     const msgw_service **rules; /* services with machine rules */
     size_t nrules;
     uint64_t *deps; /* per rule: what re-evaluates it (its dependency mask, and the places that decide) */
@@ -1680,6 +1682,93 @@ static bool fact_dead(const pstate *ps, size_t i, msgw_date today)
         if (gfrom <= today && (gfrom > from || (gfrom == from && k > i))) return true;
     }
     return false;
+}
+
+/*
+ * Compaction.  The arena only grows: a value replaced, a fact superseded and the provenance of a
+ * record no fact cites any more stay in it.  A compaction copies what the state holds into a fresh
+ * arena — each distinct string once, so the dictionary's names and the codes many people share are
+ * held once — and frees the old one.  Everything that points into the arena is in the persons'
+ * and households' states (savepoints copy them, hence only with none open); explanations are
+ * copied into their transitions' own arenas.
+ */
+typedef struct compactor {
+    msgw_arena *a;
+    msgw_idmap *index; /* string -> its copy's number in kept */
+    const char **kept;
+    size_t n, cap;
+} compactor;
+
+static const char *recopy(compactor *c, const char *s)
+{
+    if (!s) return NULL;
+    long i = msgw_idmap_get(c->index, s);
+    if (i >= 0) return c->kept[i];
+    c->kept = grow_to(c->kept, &c->cap, c->n + 1, sizeof *c->kept);
+    c->kept[c->n] = msgw_arena_strdup(c->a, s);
+    msgw_idmap_put(c->index, s, (long)c->n);
+    return c->kept[c->n++];
+}
+
+static void recopy_fact(compactor *c, sfact *sf)
+{
+    msgw_attr *attrs = msgw_arena_alloc(c->a, (sf->f.nattrs + 1) * sizeof *attrs);
+    for (size_t i = 0; i < sf->f.nattrs; i++) {
+        attrs[i] = sf->f.attrs[i];
+        attrs[i].name = recopy(c, attrs[i].name);
+        if (attrs[i].v.kind == MSGW_V_STRING || attrs[i].v.kind == MSGW_V_CODE) attrs[i].v.u.s = recopy(c, attrs[i].v.u.s);
+    }
+    sf->f.attrs = attrs;
+    sf->f.type = recopy(c, sf->f.type);
+    sf->message_id = recopy(c, sf->message_id);
+    sf->department = recopy(c, sf->department);
+}
+
+static void recopy_person(compactor *c, pstate *ps)
+{
+    const char **fields[] = {&ps->p.name,         &ps->p.sex,        &ps->p.ethnic,          &ps->p.marital,
+                             &ps->p.hukou_region, &ps->p.hukou_type, &ps->p.residence_region, &ps->p.loc,
+                             &ps->origin};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) *fields[k] = recopy(c, *fields[k]);
+    for (size_t f = 0; f < F_COUNT; f++) ps->src[f] = recopy(c, ps->src[f]);
+    for (size_t i = 0; i < ps->nfacts; i++) recopy_fact(c, &ps->facts[i]);
+}
+
+static void recopy_household(compactor *c, hstate *hs)
+{
+    const char **fields[] = {&hs->id, &hs->region, &hs->hukou_type, &hs->roster_src, &hs->region_src, &hs->type_src};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) *fields[k] = recopy(c, *fields[k]);
+}
+
+bool msgw_elig_compaction_due(const msgw_elig *e)
+{
+    size_t used = msgw_arena_used(e->arena);
+    return used > 2 * e->compacted && used - e->compacted > MSGW_ELIG_COMPACT_SLACK;
+}
+
+bool msgw_elig_compact(msgw_elig *e)
+{
+    if (e->nsp) return false;
+    compactor c = {.a = msgw_arena_new(1 << 20), .index = msgw_idmap_new()};
+    for (size_t p = 0; p < e->n; p++) recopy_person(&c, &e->persons[p]);
+    for (size_t h = 0; h < e->nh; h++) recopy_household(&c, &e->households[h]);
+    msgw_idmap_destroy(&c.index);
+    free(c.kept);
+    msgw_arena_destroy(&e->arena);
+    e->arena = c.a;
+    e->compacted = msgw_arena_used(e->arena);
+    e->compactions++;
+    return true;
+}
+
+size_t msgw_elig_arena_bytes(const msgw_elig *e)
+{
+    return msgw_arena_used(e->arena);
+}
+
+uint64_t msgw_elig_compactions(const msgw_elig *e)
+{
+    return e->compactions;
 }
 
 void msgw_elig_each_live_record(const msgw_elig *e, msgw_date today, void (*cb)(void *ud, const char *message_id),

@@ -445,6 +445,7 @@ static void *work(void *arg)
             receive_queue_done(w->queue, g, again);
             continue;
         }
+        engine_host_compact_if_due(w->host);
         group *gr = group_new(g, n);
         evaluate_group(w, gr);
         hand_over(w, gr);

@@ -1,4 +1,5 @@
 /* The engine's host (engine_host.h): rebuild from the store, sweeps, reconfiguration. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,26 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     /* records forgotten by retention took the history of when verdicts began with them; the
      * notified dates are the truth */
     return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
+}
+
+void engine_host_compact_if_due(engine_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    bool due = msgw_elig_compaction_due(h->elig);
+    pthread_mutex_unlock(&h->lock);
+    if (!due) return;
+    engine_host_exclusive(h);
+    size_t before = msgw_elig_arena_bytes(h->elig);
+    msgw_time t0 = msgw_time_now();
+    if (msgw_elig_compact(h->elig)) {
+        char from[24], to[24], ms[24];
+        snprintf(from, sizeof from, "%zu", before);
+        snprintf(to, sizeof to, "%zu", msgw_elig_arena_bytes(h->elig));
+        snprintf(ms, sizeof ms, "%.1f", (double)(msgw_time_now() - t0) / 1e3);
+        msgw_metrics_inc(h->m_compactions, 1);
+        msgw_log(MSGW_LOG_INFO, "engine compacted", "bytes_before", from, "bytes_after", to, "ms", ms, NULL);
+    }
+    engine_host_release(h);
 }
 
 void engine_host_set_lookup(engine_host *h, msgw_store *lookup)
@@ -236,6 +257,10 @@ void engine_host_set_metrics(engine_host *h, msgw_metrics *m)
                                         "Message ids the engine's filter could not tell from those of stored records, "
                                         "looked up in the store (docs/eligibility.md, \"Replays\").",
                                         NULL);
+    h->m_compactions = msgw_metrics_counter(m, "msgw_engine_compactions_total",
+                                            "Times the eligibility engine's memory was compacted: what its state holds "
+                                            "copied, what was replaced since freed (docs/eligibility.md, \"Memory\").",
+                                            NULL);
     pthread_mutex_unlock(&h->lock);
 }
 

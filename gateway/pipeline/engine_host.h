@@ -37,6 +37,7 @@ typedef struct engine_host {
     msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
     msgw_store *lookup;      /* the engine's own connection, asked about replays; NULL: none */
     msgw_metric *m_lookups;  /* msgw_engine_replay_lookups_total */
+    msgw_metric *m_compactions; /* msgw_engine_compactions_total */
 } engine_host;
 
 /* Commits transitions no record caused; false (with e) leaves them uncommitted. */
@@ -67,6 +68,9 @@ msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw
 /* Replays told by the store from now on, through lookup (its own connection, borrowed; the
  * engine's exact set of applied ids then holds only those of the groups in flight). */
 void engine_host_set_lookup(engine_host *h, msgw_store *lookup);
+/* Compacts the engine when it is due (msgw_elig_compaction_due), once the groups in flight are
+ * committed: the pipeline's pause is the copy of what the state holds (lock not held). */
+void engine_host_compact_if_due(engine_host *h);
 /* Counts the rebuilds so far and every later one in m's msgw_engine_rebuilds_total. */
 void engine_host_set_metrics(engine_host *h, msgw_metrics *m);
 json_t *engine_host_person_json(engine_host *h, const char *person, msgw_date date);

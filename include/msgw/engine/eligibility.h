@@ -86,6 +86,20 @@ bool msgw_elig_seen(msgw_elig *e, const char *message_id);
  * savepoint (the pipeline's groups); the caller calls it again after a rebuild.
  */
 void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char *id), void *ud);
+/*
+ * Compaction (docs/eligibility.md, "Memory"): what the state holds copied into a fresh arena, each
+ * distinct string once, and the old one freed — values replaced and provenance superseded since go
+ * with it.  Only with no savepoint open (false otherwise); strings the engine handed out
+ * (msgw_elig_person_regions) are not valid after it.  Due when the arena has doubled since the last
+ * one and grown by more than MSGW_ELIG_COMPACT_SLACK bytes (whether savepoints are open or not):
+ * copying is then paid for by what was appended since, and the arena stays within about twice
+ * what the state needs.
+ */
+#define MSGW_ELIG_COMPACT_SLACK ((size_t)8 << 20)
+bool msgw_elig_compaction_due(const msgw_elig *e);
+bool msgw_elig_compact(msgw_elig *e);
+size_t msgw_elig_arena_bytes(const msgw_elig *e);
+uint64_t msgw_elig_compactions(const msgw_elig *e);
 /* Ids the filter could not rule out, looked up with known (msgw_engine_replay_lookups_total). */
 uint64_t msgw_elig_replay_lookups(const msgw_elig *e);
 /*
@@ -137,7 +151,7 @@ const msgw_verdict *msgw_elig_verdict(const msgw_elig *e, const char *person, co
 json_t *msgw_elig_person_json(const msgw_elig *e, const char *person, msgw_date date);
 size_t msgw_elig_count_persons(const msgw_elig *e);
 /* A person's hukou and residence regions (GB/T 2260; the household's when the person's own is not
- * known), NULL when unknown.  The strings live as long as e. */
+ * known), NULL when unknown.  The strings live until e is compacted (msgw_elig_compact). */
 void msgw_elig_person_regions(const msgw_elig *e, const char *person, const char **hukou, const char **residence);
 /* Persons re-evaluated by the last operation (for tests and benchmarks of the indexes). */
 size_t msgw_elig_last_evaluated(const msgw_elig *e);

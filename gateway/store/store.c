@@ -2,7 +2,7 @@
  * The store front, write path: reads the address, picks the backend its
  * scheme names, and forwards to the backend's write operations
  * (gateway/store/backend.h); the query side's front is query.c.  Adding a
- * backend (PostgreSQL) is its own file and one line in `backends`.
+ * backend is its own file and one line in `backends`, as PostgreSQL's.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -16,8 +16,10 @@
 /* The backends, by the scheme of their addresses ("sqlite:PATH"); the first is the default for an
  * address without a scheme. */
 extern const msgw_store_backend msgw_store_sqlite;
+extern const msgw_store_backend msgw_store_postgresql;
 static const msgw_store_backend *const backends[] = {
     &msgw_store_sqlite,
+    &msgw_store_postgresql,
 };
 
 /* The length of address's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), up to

@@ -537,9 +537,15 @@ static void test_address(void **state)
     assert_int_equal(msgw_store_known(s, "a:1", NULL, NULL, &e), 1);
     msgw_store_close(&s);
     assert_null(s);
-    assert_null(msgw_store_open("postgresql://localhost/msgw", 0, &e));
+    assert_null(msgw_store_open("mysql://localhost/msgw", 0, &e));
     assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
-    assert_string_equal(e.v[0].location, "postgresql://localhost/msgw");
+    assert_string_equal(e.v[0].location, "mysql://localhost/msgw");
+    msgw_errors_clear(&e);
+    /* a server that cannot be reached is an error naming the address, never its password */
+    msgw_errors_init(&e);
+    assert_null(msgw_store_open("postgres://msgw:secret@127.0.0.1:1/msgw", 0, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.open", NULL));
+    assert_string_equal(e.v[0].location, "postgresql://msgw:***@127.0.0.1:1/msgw");
     msgw_errors_clear(&e);
     msgw_errors_init(&e);
     assert_null(msgw_store_open("", 0, &e));

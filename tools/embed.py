@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Embeds the dictionary, code lists, message specs, generated schemas and the administrators'
-dashboard (gateway/admin/dashboard/) into the binary as a C table (msgw_embedded_files), so the gateway
-needs no files at run time."""
+"""Embeds the dictionary, code lists, message specs, generated schemas, the administrators'
+dashboard (gateway/admin/dashboard/) and the store's schema steps (gateway/store/migrations/) into the
+binary as a C table (msgw_embedded_files), so the gateway needs no files at run time."""
 import argparse, glob, os
 
 ap = argparse.ArgumentParser()
@@ -9,6 +9,8 @@ ap.add_argument('--schemas', required=True)
 ap.add_argument('--generated', required=True)
 ap.add_argument('--out', required=True)
 ap.add_argument('--dashboard', help='the dashboard directory (embedded as dashboard/NAME)')
+ap.add_argument('--migration', action='append', default=[],
+                help='a schema step, migrations/BACKEND/NNNN_NAME.sql (embedded under that name)')
 ap.add_argument('names', nargs='*', help='generated schema file names')
 args = ap.parse_args()
 
@@ -22,6 +24,9 @@ if args.dashboard:
             files.append(('dashboard/' + os.path.basename(p), p))
 for n in args.names:
     files.append(('generated/' + n, os.path.join(args.generated, n)))
+for p in sorted(args.migration):
+    backend = os.path.basename(os.path.dirname(p))
+    files.append(('migrations/%s/%s' % (backend, os.path.basename(p)), p))
 
 def c_literal(data):
     # Octal escapes keep the file valid C for any bytes; split lines to stay readable.

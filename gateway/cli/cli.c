@@ -19,7 +19,7 @@ typedef struct cli_env {
     msgw_adapter_ctx ctx;
 } cli_env;
 
-static void print_errors(FILE *f, const char *prefix, const msgw_errors *e)
+void msgw_cli_print_errors(FILE *f, const char *prefix, const msgw_errors *e)
 {
     char buf[1024];
     for (size_t i = 0; i < e->n; i++)
@@ -34,7 +34,7 @@ static bool cli_env_init(cli_env *env)
     env->dict = msgw_dict_new_default(&err);
     env->schemas = env->dict ? msgw_schemas_new(&err) : NULL;
     if (!env->dict || !env->schemas) {
-        print_errors(stderr, "msgw: ", &err);
+        msgw_cli_print_errors(stderr, "msgw: ", &err);
         msgw_errors_clear(&err);
         msgw_dict_destroy(&env->dict);
         return false;

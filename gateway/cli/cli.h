@@ -2,7 +2,11 @@
 #ifndef MSGW_CLI_H
 #define MSGW_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "msgw/base/error.h"
 
 int msgw_cmd_validate(int argc, char **argv);
 int msgw_cmd_normalize(int argc, char **argv);
@@ -13,6 +17,7 @@ int msgw_cmd_serve(int argc, char **argv);
 int msgw_cmd_audit(int argc, char **argv);
 int msgw_cmd_trace(int argc, char **argv);
 int msgw_cmd_admin(int argc, char **argv);
+int msgw_cmd_store(int argc, char **argv);
 
 /* Reads a whole file ("-" = stdin), refusing more than limit bytes; NULL after saying why. */
 char *msgw_cli_read(const char *path, size_t limit, size_t *len);
@@ -21,6 +26,13 @@ char *msgw_cli_read(const char *path, size_t limit, size_t *len);
  * first: how validate, normalize and eval read a file given without --media-type. */
 struct msgw_adapter;
 const char *msgw_cli_media_type(const struct msgw_adapter *ad, const char *path);
+
+/* Each of e's entries on f as "PREFIXerror: ..." or "PREFIXwarning: ...". */
+void msgw_cli_print_errors(FILE *f, const char *prefix, const msgw_errors *e);
+
+/* The address of the store the daemon's configuration at path names (msgw_store_address) into
+ * spec; false after printing why not, as "msgw COMMAND: ...". */
+bool msgw_cli_store_of_config(const char *path, const char *command, char *spec, size_t len);
 
 /* Exit codes shared by the commands. */
 enum { MSGW_EXIT_OK = 0, MSGW_EXIT_INVALID = 1, MSGW_EXIT_USAGE = 2 };

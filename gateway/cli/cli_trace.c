@@ -20,14 +20,13 @@ static const char trace_help[] =
     "Shows one message end to end: received when and from whom (with the body's SHA-256), the\n"
     "facts written (ID numbers masked), the verdicts it changed, and each message it caused\n"
     "with its delivery state (attempts, times, last error).  --config reads the store's location\n"
-    "from the daemon's configuration; --store names it (sqlite:PATH).  --json prints the trace\n"
+    "from the daemon's configuration; --store names it (sqlite:PATH, postgresql://...).  --json prints the trace\n"
     "as JSON.  The daemon may be running (the store is read, never written).\n"
     "\n"
     "Exit status: 0 found, 1 no stored record has that message id (a rejected record is never\n"
     "stored: see the audit log), 2 usage or store error.\n";
 
-/* The address of the store the configuration names (msgw_store_address). */
-static bool store_of_config(const char *path, char *spec, size_t len)
+bool msgw_cli_store_of_config(const char *path, const char *command, char *spec, size_t len)
 {
     msgw_errors e;
     msgw_errors_init(&e);
@@ -36,7 +35,7 @@ static bool store_of_config(const char *path, char *spec, size_t len)
     bool ok = cfg && msgw_store_address(cfg->store, cfg->data_dir, spec, len, &e);
     char buf[1024];
     for (size_t i = 0; i < e.n; i++)
-        fprintf(stderr, "msgw trace: %s\n", msgw_error_format(&e.v[i], buf, sizeof buf));
+        fprintf(stderr, "msgw %s: %s\n", command, msgw_error_format(&e.v[i], buf, sizeof buf));
     msgw_config_destroy(&cfg);
     msgw_dict_destroy(&dict);
     msgw_errors_clear(&e);
@@ -110,7 +109,7 @@ int msgw_cmd_trace(int argc, char **argv)
     }
     char spec[4096];
     if (store) snprintf(spec, sizeof spec, "%s", store);
-    else if (!store_of_config(config, spec, sizeof spec)) return MSGW_EXIT_USAGE;
+    else if (!msgw_cli_store_of_config(config, "trace", spec, sizeof spec)) return MSGW_EXIT_USAGE;
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_store *s = msgw_store_open(spec, MSGW_STORE_DELIVERY, &e);

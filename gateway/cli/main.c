@@ -21,6 +21,7 @@ static const char usage[] =
     "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
     "  audit      verify the hash-chained audit log; record or prune entries (operators)\n"
     "  trace      one message end to end: received, facts, verdicts, deliveries\n"
+    "  store      the store's schema version; apply its pending migrations\n"
     "  admin      a running gateway's status, certificates and dead letters (administrators)\n"
     "  version    print the version\n"
     "\n"
@@ -39,6 +40,7 @@ static const struct {
     {"serve", msgw_cmd_serve},
     {"audit", msgw_cmd_audit},
     {"trace", msgw_cmd_trace},
+    {"store", msgw_cmd_store},
     {"admin", msgw_cmd_admin},
 };
 

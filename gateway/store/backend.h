@@ -18,7 +18,9 @@
 
 /* The write path.  impl is what open returned; one connection, used by one thread at a time. */
 typedef struct msgw_store_ops {
-    /* location: the address without its scheme; flags: 0 or MSGW_STORE_DELIVERY */
+    /* location: the address without its scheme; flags: 0 or MSGW_STORE_DELIVERY, and
+     * MSGW_STORE_AS_IS.  Without MSGW_STORE_AS_IS it applies the pending schema steps (migrate)
+     * and is ready for every operation; with it, only schema_version and migrate are used. */
     void *(*open)(const char *location, unsigned flags, msgw_errors *e);
     void (*close)(void *impl);
     /* all of a batch in one durable transaction: records, facts, outbox, verdicts, transitions,
@@ -48,6 +50,11 @@ typedef struct msgw_store_ops {
     bool (*prune_records)(void *impl, msgw_time before,
                           bool (*live)(void *ud, const char *message_id), void *ud,
                           int64_t *removed, msgw_errors *e);
+    /* the schema version applied (0: an empty store), -1 on error */
+    int (*schema_version)(void *impl, msgw_errors *e);
+    /* applies the pending schema steps, refusing a newer schema (store.schema_newer); the
+     * versions found and left in *before and *after (schema.h: store_schema_migrate) */
+    bool (*migrate)(void *impl, int *before, int *after, msgw_errors *e);
 } msgw_store_ops;
 
 /* The query side.  Rows are allocated in a; outputs are zeroed on entry. */
@@ -70,10 +77,37 @@ typedef struct msgw_store_query_ops {
 } msgw_store_query_ops;
 
 typedef struct msgw_store_backend {
-    const char *name; /* also the scheme of its addresses: "sqlite" for "sqlite:PATH" */
+    const char *name;  /* also the scheme of its addresses: "sqlite" for "sqlite:PATH", and the
+                        * folder of its schema steps (migrations/NAME/) */
+    const char *alias; /* another scheme it answers to ("postgres"), or NULL */
     const msgw_store_ops *ops;
     const msgw_store_query_ops *query;
 } msgw_store_backend;
+
+/* What the backends share: a fact's attributes as the JSON object they have in the canonical
+ * form (malloc'd), stored with the fact. */
+char *msgw_store_fact_attributes(const msgw_fact *f);
+
+/* How a settlement is written, the same in every backend. */
+typedef struct msgw_settle_write {
+    const char *state; /* "delivered" or "dead": settled for good; NULL: stays pending, due again
+                        * at the settlement's next_at */
+    int attempts;      /* to add */
+    const char *error; /* to keep; NULL: the previous one stays */
+} msgw_settle_write;
+/* Which message settlement x names and how it is written, the same in every backend: its id (by
+ * (recipient, event id) through find when x->id is 0), with *w filled; 0 when there is nothing to
+ * write (no such message, an outcome this build does not know), -1 on find's error.  x->applied
+ * is set false: the backend sets it once the write has changed the message. */
+int64_t msgw_store_settle_plan(void *impl, msgw_settlement *x,
+                               int64_t (*find)(void *impl, const char *recipient,
+                                               const char *event_id, msgw_errors *e),
+                               msgw_settle_write *w, msgw_errors *e);
+
+/* The row of recipient who in out (*cap rows allocated in a), added when it has none yet: how a
+ * backend's queues answer gathers its pending and dead counts. */
+msgw_queue_row *msgw_store_queue_of(msgw_arena *a, msgw_queue_rows *out, size_t *cap,
+                                    const char *who);
 
 /* An open store: its backend and the backend's connection. */
 struct msgw_store {

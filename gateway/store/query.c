@@ -96,3 +96,13 @@ bool msgw_store_size(msgw_store *s, int64_t *bytes, msgw_errors *e)
     *bytes = 0;
     return s->b->query->size(s->impl, bytes, e);
 }
+
+msgw_queue_row *msgw_store_queue_of(msgw_arena *a, msgw_queue_rows *out, size_t *cap,
+                                    const char *who)
+{
+    for (size_t i = 0; i < out->n; i++)
+        if (strcmp(out->v[i].recipient, who) == 0) return &out->v[i];
+    out->v = msgw_arena_grow(a, out->v, sizeof *out->v, cap, out->n + 1);
+    out->v[out->n] = (msgw_queue_row){.recipient = msgw_arena_strdup(a, who)};
+    return &out->v[out->n++];
+}

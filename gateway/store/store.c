@@ -2,19 +2,24 @@
  * The store front, write path: reads the address, picks the backend its
  * scheme names, and forwards to the backend's write operations
  * (gateway/store/backend.h); the query side's front is query.c.  Adding a
- * backend (PostgreSQL) is its own file and one line in `backends`.
+ * backend is its own file and one line in `backends`, as PostgreSQL's.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "msgw/model/canon.h"
+#include "schema.h"
 
 /* The backends, by the scheme of their addresses ("sqlite:PATH"); the first is the default for an
  * address without a scheme. */
 extern const msgw_store_backend msgw_store_sqlite;
+extern const msgw_store_backend msgw_store_postgresql;
 static const msgw_store_backend *const backends[] = {
     &msgw_store_sqlite,
+    &msgw_store_postgresql,
 };
 
 /* The length of address's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), up to
@@ -27,6 +32,13 @@ static size_t scheme_length(const char *address)
     return address[n] == ':' ? n : 0;
 }
 
+/* Does the scheme of n bytes at address name b? */
+static bool is_scheme(const msgw_store_backend *b, const char *address, size_t n)
+{
+    return (strlen(b->name) == n && strncmp(address, b->name, n) == 0) ||
+           (b->alias && strlen(b->alias) == n && strncmp(address, b->alias, n) == 0);
+}
+
 /* The backend address names, and the location it is given (what follows the scheme). */
 static const msgw_store_backend *backend_of(const char *address, const char **location,
                                             msgw_errors *e)
@@ -37,7 +49,7 @@ static const msgw_store_backend *backend_of(const char *address, const char **lo
         return backends[0];
     }
     for (size_t i = 0; n && i < sizeof backends / sizeof backends[0]; i++)
-        if (strlen(backends[i]->name) == n && strncmp(address, backends[i]->name, n) == 0) {
+        if (is_scheme(backends[i], address, n)) {
             *location = address + n + 1;
             return backends[i];
         }
@@ -91,6 +103,17 @@ void msgw_store_close(msgw_store **sp)
 const char *msgw_store_backend_name(const msgw_store *s)
 {
     return s->b->name;
+}
+
+int msgw_store_schema_version(msgw_store *s, int *known, msgw_errors *e)
+{
+    if (known && (*known = store_schema_known(s->b->name, e)) < 0) return -1;
+    return s->b->ops->schema_version(s->impl, e);
+}
+
+bool msgw_store_migrate(msgw_store *s, int *before, int *after, msgw_errors *e)
+{
+    return s->b->ops->migrate(s->impl, before, after, e);
 }
 
 bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,
@@ -220,4 +243,34 @@ bool msgw_store_prune(msgw_store *s, const msgw_store_retention *r, int64_t *rem
 {
     *removed = 0;
     return s->b->ops->prune(s->impl, r, removed, e);
+}
+
+char *msgw_store_fact_attributes(const msgw_fact *f)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < f->nattrs; i++)
+        json_object_set_new(o, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+int64_t msgw_store_settle_plan(void *impl, msgw_settlement *x,
+                               int64_t (*find)(void *, const char *, const char *, msgw_errors *),
+                               msgw_settle_write *w, msgw_errors *e)
+{
+    x->applied = false;
+    int64_t id = x->id;
+    if (id <= 0 && x->recipient && x->event_id &&
+        (id = find(impl, x->recipient, x->event_id, e)) < 0)
+        return -1;
+    if (id <= 0 || (unsigned)x->outcome > MSGW_SETTLE_INFLIGHT) return 0;
+    bool finish = x->outcome == MSGW_SETTLE_DELIVERED || x->outcome == MSGW_SETTLE_DEAD;
+    bool has_error = x->outcome == MSGW_SETTLE_RETRY || x->outcome == MSGW_SETTLE_DEAD;
+    *w = (msgw_settle_write){.state = !finish                               ? NULL
+                                      : x->outcome == MSGW_SETTLE_DELIVERED ? "delivered"
+                                                                            : "dead",
+                             .attempts = x->attempt || x->outcome == MSGW_SETTLE_INFLIGHT ? 1 : 0,
+                             .error = has_error ? x->error : NULL};
+    return id;
 }

@@ -10,7 +10,6 @@
  * msgw_store_commit).  This file is the connection and the write path; the
  * administrators' and the trace's queries are store_sqlite_query.c.
  */
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "msgw/base/buf.h"
 #include "msgw/model/canon.h"
+#include "schema.h"
 #include "store_sqlite.h"
 
 static const char *const sql_text[ST_COUNT] = {
@@ -69,61 +69,15 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_FIND_EVENT] = "SELECT id FROM outbox WHERE recipient = ?1 AND event_id = ?2",
 };
 
-static const char schema_sql[] =
+/* What every connection sets before anything else; the tables are the schema's steps
+ * (migrations/sqlite/, applied by sqlite_migrate). */
+static const char connection_sql[] =
     /* before the first table: freed pages can be returned to the file system (a store made before
      * this setting keeps its pages for reuse instead) */
     "PRAGMA auto_vacuum = INCREMENTAL;"
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = FULL;"
-    "PRAGMA foreign_keys = ON;"
-    "CREATE TABLE IF NOT EXISTS records("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " message_id TEXT NOT NULL UNIQUE,"
-    " kind TEXT NOT NULL, sender TEXT NOT NULL, source_message_id TEXT, body_digest TEXT,"
-    " recorded_at INTEGER NOT NULL, canonical TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS facts("
-    " id INTEGER PRIMARY KEY, record_seq INTEGER NOT NULL REFERENCES records(seq),"
-    " subject TEXT NOT NULL, type TEXT NOT NULL, valid_from INTEGER, valid_to INTEGER,"
-    " attributes TEXT NOT NULL, department TEXT NOT NULL, message_id TEXT NOT NULL,"
-    " recorded_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS facts_subject ON facts(subject, type);"
-    "CREATE TABLE IF NOT EXISTS eligibility("
-    " person TEXT NOT NULL, service TEXT NOT NULL, eligible INTEGER NOT NULL, since INTEGER,"
-    " tier TEXT, amount INTEGER, record_seq INTEGER REFERENCES records(seq), updated_at INTEGER NOT NULL,"
-    " PRIMARY KEY (person, service)) WITHOUT ROWID;"
-    /* envelopes exchanged with peer gateways, signature included, as sent or received: what this
-     * gateway can show it sent and was sent */
-    "CREATE TABLE IF NOT EXISTS envelopes(id INTEGER PRIMARY KEY, record_seq INTEGER, peer TEXT NOT NULL,"
-    " message_id TEXT NOT NULL, digest TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL,"
-    " direction TEXT NOT NULL DEFAULT 'received' CHECK (direction IN ('sent', 'received')));"
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-    /* The transition log the administrators read (recent transitions by service and district, a
-     * person's history); retention.transitions_days prunes it. */
-    "CREATE TABLE IF NOT EXISTS transitions("
-    " id INTEGER PRIMARY KEY, at INTEGER NOT NULL, person TEXT NOT NULL, service TEXT NOT NULL,"
-    " kind TEXT NOT NULL, eligible INTEGER NOT NULL, tier TEXT, amount INTEGER, hukou_region TEXT,"
-    " residence_region TEXT, explanation TEXT, cause TEXT, record_seq INTEGER);"
-    "CREATE INDEX IF NOT EXISTS transitions_person ON transitions(person);"
-    "CREATE INDEX IF NOT EXISTS transitions_service ON transitions(service);"
-    "CREATE INDEX IF NOT EXISTS transitions_at ON transitions(at);"
-    "CREATE TABLE IF NOT EXISTS outbox("
-    " id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,"
-    " media_type TEXT NOT NULL, person TEXT NOT NULL DEFAULT '', body BLOB NOT NULL,"
-    " record_seq INTEGER REFERENCES records(seq),"
-    " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),"
-    " attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
-    " delivered_at INTEGER, last_error TEXT, cause TEXT, UNIQUE (recipient, event_id));"
-    /* Only pending messages are indexed, so delivering one removes index entries instead of moving
-     * them, and the indexes stay as small as the backlog.  outbox_person: a person's oldest pending
-     * message (ordering); outbox_queue: a recipient's pending messages in id order, so the due
-     * queries stop at their limit instead of scanning every delivered message or sorting a long
-     * backlog.  outbox_pending is what an older store had instead. */
-    "DROP INDEX IF EXISTS outbox_pending;"
-    "CREATE INDEX IF NOT EXISTS outbox_person ON outbox(recipient, person, state) WHERE state = "
-    "'pending';"
-    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(recipient, id) WHERE state = 'pending';"
-    /* the dead letters per recipient, counted every second by the dashboard */
-    "CREATE INDEX IF NOT EXISTS outbox_dead ON outbox(recipient) WHERE state = 'dead';";
+    "PRAGMA foreign_keys = ON;";
 
 static void sqlite_close(void *impl)
 {
@@ -167,6 +121,105 @@ static int busy_wait(void *arg, int count)
     return 1;
 }
 
+/* ---- schema versions (schema.h) ---- */
+
+/* 1 when the table name exists, 0 when not, -1 on error. */
+static int has_table(sqlite_store *s, const char *name, msgw_errors *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sqlite_fail(s, e, "schema version"), -1;
+    sqlite_bind_text(st, 1, name);
+    int rc = sqlite3_step(st), n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (n < 0) sqlite_fail(s, e, "schema version");
+    return n < 0 ? -1 : n > 0;
+}
+
+/* The highest recorded version; a store made before versions (its tables, no schema_version) is
+ * version 1, whose step is what made it. */
+static int sqlite_schema_version(void *impl, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    int versioned = has_table(s, "schema_version", e);
+    if (versioned <= 0) return versioned < 0 ? -1 : has_table(s, "records", e);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sqlite_fail(s, e, "schema version"), -1;
+    int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (v < 0) sqlite_fail(s, e, "schema version");
+    return v;
+}
+
+/* The write lock (BEGIN IMMEDIATE) keeps another connection from migrating at once. */
+static bool schema_begin(void *impl, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    return sqlite3_exec(s->db,
+                        "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS schema_version("
+                        "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                        NULL, NULL, NULL) == SQLITE_OK ||
+           sqlite_fail(s, e, "migrate");
+}
+
+static bool schema_apply(void *impl, int version, const char *sql, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        msgw_error_add(e, -1, "store", NULL, "store.schema", "schema step %d: %s", version,
+                       msg ? msg : "?");
+        sqlite3_free(msg);
+        return false;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sqlite_fail(s, e, "migrate");
+    sqlite3_bind_int(st, 1, version);
+    sqlite3_bind_int64(st, 2, msgw_time_now());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || sqlite_fail(s, e, "migrate");
+}
+
+static bool schema_end(void *impl, bool ok, msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return true;
+    if (ok) sqlite_fail(s, e, "migrate");
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+static const store_schema_ops sqlite_schema = {
+    .backend = "sqlite",
+    .version = sqlite_schema_version,
+    .begin = schema_begin,
+    .apply = schema_apply,
+    .end = schema_end,
+};
+
+static bool sqlite_migrate(void *impl, int *before, int *after, msgw_errors *e)
+{
+    return store_schema_migrate(&sqlite_schema, impl, before, after, e);
+}
+
+/* The schema brought to this build's version, then the write path's statements prepared. */
+static bool sqlite_ready(sqlite_store *s, msgw_errors *e)
+{
+    if (!sqlite_migrate(s, NULL, NULL, e)) return false;
+    for (int i = 0; i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK)
+            return sqlite_fail(s, e, "prepare");
+    return true;
+}
+
 static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -187,7 +240,7 @@ static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
     s->busy_max_us = deliverer ? 2000 : 400;
     sqlite3_busy_handler(s->db, busy_wait, s);
     char *msg = NULL;
-    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, connection_sql, NULL, NULL, &msg) != SQLITE_OK) {
         msgw_error_add(e, -1, path, NULL, "store.schema", "cannot prepare the store: %s",
                        msg ? msg : "?");
         sqlite3_free(msg);
@@ -209,13 +262,11 @@ static void *sqlite_open(const char *path, unsigned flags, msgw_errors *e)
         sqlite_close(s);
         return NULL;
     }
-    for (int i = 0; i < ST_COUNT; i++)
-        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                               NULL) != SQLITE_OK) {
-            sqlite_fail(s, e, "prepare");
-            sqlite_close(s);
-            return NULL;
-        }
+    /* as it is: only its schema version is read or migrated (msgw store) */
+    if (!(flags & MSGW_STORE_AS_IS) && !sqlite_ready(s, e)) {
+        sqlite_close(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -234,17 +285,6 @@ static void bind_date(sqlite3_stmt *st, int i, msgw_date d)
         sqlite3_bind_null(st, i);
     else
         sqlite3_bind_int(st, i, d);
-}
-
-/* A fact's attributes as the JSON object they have in the canonical form. */
-static char *attributes_json(const msgw_fact *f)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < f->nattrs; i++)
-        json_object_set_new(o, f->attrs[i].name, msgw_canon_value(&f->attrs[i].v));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
 }
 
 /* Is this message id stored already?  Fills the original outcome. */
@@ -270,7 +310,7 @@ static bool put_facts(sqlite_store *s, const msgw_record *r, int64_t seq, msgw_t
     sqlite3_stmt *st = s->st[ST_FACT];
     for (size_t i = 0; i < r->nfacts; i++) {
         const msgw_fact *f = &r->facts[i];
-        char *attrs = attributes_json(f);
+        char *attrs = msgw_store_fact_attributes(f);
         sqlite3_bind_int64(st, 1, seq);
         sqlite_bind_text(st, 2, f->subject);
         sqlite_bind_text(st, 3, f->type);
@@ -529,9 +569,10 @@ static bool sqlite_due(void *impl, const char *const *recipients, const size_t *
 }
 
 /* The id of (recipient, event id): 0 when there is none, -1 on error. */
-static int64_t find_event(sqlite_store *s, const char *recipient, const char *event_id,
+static int64_t find_event(void *impl, const char *recipient, const char *event_id,
                           msgw_errors *e)
 {
+    sqlite_store *s = impl;
     sqlite3_stmt *st = s->st[ST_FIND_EVENT];
     sqlite_bind_text(st, 1, recipient);
     sqlite_bind_text(st, 2, event_id);
@@ -545,27 +586,20 @@ static int64_t find_event(sqlite_store *s, const char *recipient, const char *ev
 
 static bool settle_one(sqlite_store *s, msgw_settlement *x, msgw_time now, msgw_errors *e)
 {
-    x->applied = false;
-    int64_t id = x->id;
-    if (id <= 0 && x->recipient && x->event_id &&
-        (id = find_event(s, x->recipient, x->event_id, e)) < 0)
-        return false;
-    if (id <= 0 || (unsigned)x->outcome > MSGW_SETTLE_INFLIGHT) return true; /* nothing to settle */
-    bool finish = x->outcome == MSGW_SETTLE_DELIVERED || x->outcome == MSGW_SETTLE_DEAD;
-    bool has_error = x->outcome == MSGW_SETTLE_RETRY || x->outcome == MSGW_SETTLE_DEAD;
-    int attempts = x->attempt || x->outcome == MSGW_SETTLE_INFLIGHT ? 1 : 0;
-    sqlite3_stmt *st = s->st[finish ? ST_FINISH : ST_RESCHEDULE];
+    msgw_settle_write w;
+    int64_t id = msgw_store_settle_plan(s, x, find_event, &w, e);
+    if (id <= 0) return id == 0; /* nothing to settle, or an error */
+    sqlite3_stmt *st = s->st[w.state ? ST_FINISH : ST_RESCHEDULE];
     sqlite3_bind_int64(st, 1, id);
-    if (finish) {
-        sqlite3_bind_text(st, 2, x->outcome == MSGW_SETTLE_DELIVERED ? "delivered" : "dead", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, attempts);
-        sqlite_bind_text(st, 4, has_error ? x->error : NULL);
+    if (w.state) {
+        sqlite3_bind_text(st, 2, w.state, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, w.attempts);
+        sqlite_bind_text(st, 4, w.error);
         sqlite3_bind_int64(st, 5, now);
     } else {
-        sqlite3_bind_int(st, 2, attempts);
+        sqlite3_bind_int(st, 2, w.attempts);
         sqlite3_bind_int64(st, 3, x->next_at);
-        sqlite_bind_text(st, 4, has_error ? x->error : NULL);
+        sqlite_bind_text(st, 4, w.error);
     }
     if (!step_done(s, st, e, "settle delivery")) return false;
     x->applied = sqlite3_changes(s->db) == 1;
@@ -788,6 +822,8 @@ static const msgw_store_ops sqlite_ops = {
     .meta_set = sqlite_meta_set,
     .prune = sqlite_prune,
     .prune_records = sqlite_prune_records,
+    .schema_version = sqlite_schema_version,
+    .migrate = sqlite_migrate,
 };
 
 const msgw_store_backend msgw_store_sqlite = {

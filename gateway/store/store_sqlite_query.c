@@ -312,16 +312,6 @@ static int sqlite_replay(void *impl, int64_t id, size_t limit, msgw_time now, ms
 
 /* ---- the delivery queues, counts, size ---- */
 
-/* The row of recipient who in out, added when it has none yet. */
-static msgw_queue_row *queue_of(msgw_arena *a, msgw_queue_rows *out, size_t *cap, const char *who)
-{
-    for (size_t i = 0; i < out->n; i++)
-        if (strcmp(out->v[i].recipient, who) == 0) return &out->v[i];
-    GROW(a, out->v, out->n, *cap);
-    out->v[out->n] = (msgw_queue_row){.recipient = msgw_arena_strdup(a, who)};
-    return &out->v[out->n++];
-}
-
 static bool sqlite_queues(void *impl, msgw_arena *a, msgw_queue_rows *out, msgw_errors *e)
 {
     sqlite_store *s = impl;
@@ -336,7 +326,8 @@ static bool sqlite_queues(void *impl, msgw_arena *a, msgw_queue_rows *out, msgw_
                  &st, e, "read queues"))
         return false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        msgw_queue_row *q = queue_of(a, out, &cap, (const char *)sqlite3_column_text(st, 0));
+        msgw_queue_row *q =
+            msgw_store_queue_of(a, out, &cap, (const char *)sqlite3_column_text(st, 0));
         q->pending = sqlite3_column_int64(st, 1);
         q->oldest_pending = sqlite3_column_int64(st, 2);
     }
@@ -347,7 +338,7 @@ static bool sqlite_queues(void *impl, msgw_arena *a, msgw_queue_rows *out, msgw_
                  &st, e, "read queues"))
         return false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        queue_of(a, out, &cap, (const char *)sqlite3_column_text(st, 0))->dead =
+        msgw_store_queue_of(a, out, &cap, (const char *)sqlite3_column_text(st, 0))->dead =
             sqlite3_column_int64(st, 1);
     return finish(s, st, rc, e, "read queues");
 }

@@ -127,5 +127,23 @@ contains eval-csv-unnamed-xml "$tmp/err" "xml.not_well_formed"
 check eval-type-mismatch 2 "$msgw" eval --from mca --media-type text/csv "$tmp/roster.txt"
 contains eval-type-mismatch-says "$tmp/err" "media type 'text/csv' is not one of mca's"
 
+# msgw store: a new SQLite store migrated from version 0 to the highest known, then left as it is;
+# a store recorded as newer than this msgw knows is refused, naming both versions
+check store-usage 2 "$msgw" store frobnicate --store "sqlite:$tmp/s.db"
+check store-migrate 0 "$msgw" store migrate --store "sqlite:$tmp/s.db"
+contains store-migrate-before "$tmp/out" "schema version before: 0"
+contains store-migrate-after "$tmp/out" "schema version after: 1"
+check store-migrate-again 0 "$msgw" store migrate --store "sqlite:$tmp/s.db"
+contains store-migrate-again-says "$tmp/out" "schema version before: 1"
+check store-version 0 "$msgw" store version --store "sqlite:$tmp/s.db"
+contains store-version-says "$tmp/out" "schema version: 1"
+contains store-version-known "$tmp/out" "highest known: 1"
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("insert into schema_version values (9, 0)"); c.commit()' "$tmp/s.db"
+check store-newer 2 "$msgw" store migrate --store "sqlite:$tmp/s.db"
+contains store-newer-rule "$tmp/err" "store.schema_newer"
+contains store-newer-versions "$tmp/err" "schema is version 9, newer than this msgw knows (version 1)"
+check store-newer-trace 2 "$msgw" trace --store "sqlite:$tmp/s.db" some-id
+contains store-newer-trace-rule "$tmp/err" "store.schema_newer"
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -4,8 +4,10 @@
  * person's order, retries and dead letters, batched settlement (in flight,
  * acknowledged, late acknowledgements) through a deliverer's own
  * connection, a writer killed with SIGKILL loses no acknowledged record,
- * retention gives the file's space back, and the admin API's presentation of
- * the transition log and a person (gateway/admin/present.c).  What every
+ * retention gives the file's space back, a store made before schema versions
+ * opens as version 1 and one newer than this build is refused, and the admin
+ * API's presentation of the transition log and a person
+ * (gateway/admin/present.c).  What every
  * backend must do is test_store_conformance.c.
  */
 #include <setjmp.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "msgw/admin/present.h"
 #include "msgw/store/query.h"
@@ -534,9 +537,15 @@ static void test_address(void **state)
     assert_int_equal(msgw_store_known(s, "a:1", NULL, NULL, &e), 1);
     msgw_store_close(&s);
     assert_null(s);
-    assert_null(msgw_store_open("postgresql://localhost/msgw", 0, &e));
+    assert_null(msgw_store_open("mysql://localhost/msgw", 0, &e));
     assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
-    assert_string_equal(e.v[0].location, "postgresql://localhost/msgw");
+    assert_string_equal(e.v[0].location, "mysql://localhost/msgw");
+    msgw_errors_clear(&e);
+    /* a server that cannot be reached is an error naming the address, never its password */
+    msgw_errors_init(&e);
+    assert_null(msgw_store_open("postgres://msgw:secret@127.0.0.1:1/msgw", 0, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.open", NULL));
+    assert_string_equal(e.v[0].location, "postgresql://msgw:***@127.0.0.1:1/msgw");
     msgw_errors_clear(&e);
     msgw_errors_init(&e);
     assert_null(msgw_store_open("", 0, &e));
@@ -549,6 +558,64 @@ static void test_address(void **state)
     assert_string_equal(address, "sqlite:/x.db");
     assert_false(msgw_store_address(NULL, "/var/lib/msgw", address, 8, &e));
     assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.address", NULL));
+    msgw_errors_clear(&e);
+}
+
+/* Runs sql on the store's file beside the gateway's connection (what an older gateway, or a newer
+ * one, would have left). */
+static void sql_on_file(fx *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Schema versions: a new store is at this build's version; a store made before versions (its
+ * tables, no schema_version) is version 1 and opens; one recorded as newer is refused, naming
+ * both versions; opened as it is, an empty file is version 0 until migrated. */
+static void test_schema_versions(void **state)
+{
+    fx *f = *state;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int known = 0;
+    assert_int_equal(msgw_store_schema_version(f->s, &known, &e), 1);
+    assert_int_equal(known, 1);
+    msgw_store_item it = {.record = record_with_id(f, "v:1"), .sender = "mca"};
+    assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
+    msgw_store_close(&f->s);
+
+    sql_on_file(f, "DROP TABLE schema_version"); /* as the gateway made it before versions */
+    assert_non_null(f->s = msgw_store_open(f->path, 0, &e));
+    assert_int_equal(msgw_store_schema_version(f->s, NULL, &e), 1);
+    assert_int_equal(msgw_store_known(f->s, "v:1", NULL, NULL, &e), 1);
+    int before = -1, after = -1;
+    assert_true(msgw_store_migrate(f->s, &before, &after, &e));
+    assert_int_equal(before, 1);
+    assert_int_equal(after, 1);
+    msgw_store_close(&f->s);
+
+    sql_on_file(f, "CREATE TABLE schema_version(version INTEGER PRIMARY KEY, applied_at INTEGER "
+                   "NOT NULL); INSERT INTO schema_version VALUES (1, 0), (7, 0)");
+    assert_null(msgw_store_open(f->path, MSGW_STORE_DELIVERY, &e));
+    assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.schema_newer", NULL));
+    assert_non_null(strstr(e.v[0].message, "version 7"));
+    assert_non_null(strstr(e.v[0].message, "version 1"));
+    msgw_errors_clear(&e);
+
+    msgw_errors_init(&e);
+    char fresh[160];
+    snprintf(fresh, sizeof fresh, "sqlite:%s/fresh.db", f->dir);
+    msgw_store *s = msgw_store_open(fresh, MSGW_STORE_AS_IS, &e);
+    assert_non_null(s);
+    assert_int_equal(msgw_store_schema_version(s, NULL, &e), 0);
+    assert_true(msgw_store_migrate(s, &before, &after, &e));
+    assert_int_equal(before, 0);
+    assert_int_equal(after, 1);
+    assert_int_equal(msgw_store_schema_version(s, NULL, &e), 1);
+    msgw_store_close(&s);
+    assert_int_equal(e.n, 0);
     msgw_errors_clear(&e);
 }
 
@@ -617,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transition_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_versions, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_ctx_free();

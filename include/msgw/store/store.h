@@ -132,15 +132,19 @@ typedef struct msgw_settlement {
  * How a connection is opened (the backend's open flags).  MSGW_STORE_DELIVERY:
  * a deliverer's connection, used by one thread, whose commits are not forced
  * to disk one by one (a mark lost on power loss only re-sends the message);
- * records stay fully durable.
+ * records stay fully durable.  MSGW_STORE_AS_IS: the schema is left as it is
+ * found, and only msgw_store_schema_version and msgw_store_migrate may be
+ * called (`msgw store`); any other open applies the pending schema steps
+ * first and refuses a schema newer than this build knows (store.schema_newer).
  */
-enum { MSGW_STORE_DELIVERY = 1 };
+enum { MSGW_STORE_DELIVERY = 1, MSGW_STORE_AS_IS = 2 };
 
 typedef struct msgw_store msgw_store;
 
 /*
  * Opens the store at address, the only place an address is read: "sqlite:PATH" (a path without a
- * scheme is taken as a SQLite file too).  flags: 0 for the writer's connection, or
+ * scheme is taken as a SQLite file too) or "postgresql://..." (a libpq connection URI; also
+ * "postgres://...").  flags: 0 for the writer's connection, or
  * MSGW_STORE_DELIVERY.  An address whose scheme names no backend is refused with an error
  * (store.address) that names it.
  */
@@ -154,6 +158,14 @@ void msgw_store_close(msgw_store **s);
 bool msgw_store_address(const char *configured, const char *data_dir, char *out, size_t len,
                         msgw_errors *e);
 const char *msgw_store_backend_name(const msgw_store *s);
+
+/* The store's schema version (0: an empty store; -1 on error), and in *known (may be NULL) the
+ * highest this build knows (docs/store.md, "Schema versions"). */
+int msgw_store_schema_version(msgw_store *s, int *known, msgw_errors *e);
+/* Applies the pending schema steps in order, each under a lock that keeps another instance from
+ * migrating at once; refuses a schema newer than known (store.schema_newer).  *before and *after
+ * (may be NULL): the versions found and left. */
+bool msgw_store_migrate(msgw_store *s, int *before, int *after, msgw_errors *e);
 
 /* Commits a batch atomically (all or nothing) and durably; fills each item's outcome. */
 bool msgw_store_commit(msgw_store *s, msgw_store_item *items, size_t n, msgw_time now,

@@ -225,8 +225,8 @@ static bool department_known(json_t *depts, const char *id)
 static bool load_decidability(const char *file, const char *name, msgw_service *s, json_t *dj,
                               json_t **depts, msgw_errors *e)
 {
-    char where[512], msg[512] = "";
-    snprintf(where, sizeof where, "%s: service %s", file, s->code);
+    char where[1024], msg[512] = "";
+    snprintf(where, sizeof where, "%.800s: service %.64s", file, s->code);
     s->decidability = MSGW_DECIDE_NONE;
     if (!dj || json_is_null(dj)) return true;
     const char *cls = jstr(dj, "class");

@@ -13,6 +13,7 @@
 #ifndef MSGW_STORE_BACKEND_H
 #define MSGW_STORE_BACKEND_H
 
+#include "msgw/store/cluster.h"
 #include "msgw/store/query.h"
 #include "msgw/store/store.h"
 
@@ -76,12 +77,30 @@ typedef struct msgw_store_query_ops {
     bool (*size)(void *impl, int64_t *bytes, msgw_errors *e);
 } msgw_store_query_ops;
 
+/* Several instances over one store (msgw/store/cluster.h); NULL for a backend one process owns. */
+typedef struct msgw_store_cluster_ops {
+    int (*lease)(void *impl, const char *name, const char *holder, int64_t period_us, int64_t *epoch,
+                 msgw_errors *e);
+    bool (*lease_release)(void *impl, const char *name, const char *holder, msgw_errors *e);
+    void (*fence)(void *impl, const char *name, const char *holder, int64_t epoch);
+    bool (*heartbeat)(void *impl, const msgw_instance_row *me, msgw_errors *e);
+    bool (*view)(void *impl, msgw_arena *a, msgw_cluster_view *out, msgw_errors *e);
+    bool (*unevaluated)(void *impl, size_t max,
+                        bool (*cb)(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at,
+                                   const char *sender),
+                        void *ud, msgw_errors *e);
+    bool (*evaluated_after)(void *impl, int64_t after, size_t max,
+                            bool (*cb)(void *ud, int64_t place, const char *canonical, msgw_time evaluated_at),
+                            void *ud, msgw_errors *e);
+} msgw_store_cluster_ops;
+
 typedef struct msgw_store_backend {
     const char *name;  /* also the scheme of its addresses: "sqlite" for "sqlite:PATH", and the
                         * folder of its schema steps (migrations/NAME/) */
     const char *alias; /* another scheme it answers to ("postgres"), or NULL */
     const msgw_store_ops *ops;
     const msgw_store_query_ops *query;
+    const msgw_store_cluster_ops *cluster; /* NULL: one instance only */
 } msgw_store_backend;
 
 /* What the backends share: a fact's attributes as the JSON object they have in the canonical

@@ -179,6 +179,9 @@ static int64_t pg_write(pg_store *s, const char *sql, bool prepared, pg_params *
 enum {
     W_FIND,
     W_RECORD,
+    W_EVALUATE_SEQ,
+    W_EVALUATE_ID,
+    W_FENCE,
     W_FACT,
     W_OUTBOX,
     W_DUE_AMONG,
@@ -208,8 +211,24 @@ static const struct {
     /* a known message id writes nothing and returns no row: the unique index tells duplicates */
     [W_RECORD] = {"msgw_record",
                   "INSERT INTO records(message_id, kind, sender, source_message_id, body_digest, "
-                  "recorded_at, canonical) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                  "ON CONFLICT (message_id) DO NOTHING RETURNING seq"},
+                  "recorded_at, canonical, evaluated_seq, evaluated_at) VALUES ($1, $2, $3, $4, "
+                  "$5, $6, $7, CASE WHEN $8::boolean THEN nextval('evaluation_seq') END, "
+                  "CASE WHEN $8::boolean THEN $6::bigint END) "
+                  "ON CONFLICT (message_id) DO NOTHING RETURNING seq, evaluated_seq"},
+    /* a record stored for the evaluator, evaluated now: its place in the order of evaluation
+     * (no row: evaluated before) */
+    [W_EVALUATE_SEQ] = {"msgw_evaluate_seq",
+                        "UPDATE records SET evaluated_seq = nextval('evaluation_seq'), "
+                        "evaluated_at = $2 WHERE seq = $1 AND evaluated_seq IS NULL "
+                        "RETURNING seq, evaluated_seq, recorded_at"},
+    [W_EVALUATE_ID] = {"msgw_evaluate_id",
+                       "UPDATE records SET evaluated_seq = nextval('evaluation_seq'), "
+                       "evaluated_at = $2 WHERE message_id = $1 AND evaluated_seq IS NULL "
+                       "RETURNING seq, evaluated_seq, recorded_at"},
+    /* the fence: the lease still the committer's at its epoch, and kept so until the commit ends
+     * (another instance's takeover waits for it) */
+    [W_FENCE] = {"msgw_fence",
+                 "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE"},
     [W_FACT] = {"msgw_fact",
                 "INSERT INTO facts(record_seq, subject, type, valid_from, valid_to, attributes, "
                 "department, message_id, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
@@ -405,6 +424,8 @@ static void pg_close(void *impl)
     pg_store *s = impl;
     if (!s) return;
     PQfinish(s->conn);
+    free(s->fence_name);
+    free(s->fence_holder);
     free(s);
 }
 
@@ -659,6 +680,7 @@ static bool put_record(pg_store *s, msgw_store_item *it, const msgw_record *copy
     pg_text(&p, it->body_digest);
     pg_int(&p, now);
     pg_text(&p, canonical.data ? canonical.data : "{}");
+    pg_text(&p, it->deferred ? "false" : "true");
     PGresult *r = run(s, W_RECORD, &p, "store record", e);
     msgw_buf_free(&canonical);
     if (!r) return false;
@@ -666,6 +688,7 @@ static bool put_record(pg_store *s, msgw_store_item *it, const msgw_record *copy
     if (*fresh) {
         it->duplicate = false;
         it->seq = pg_num(r, 0, 0);
+        it->evaluated = pg_num_or(r, 0, 1, 0);
         it->recorded_at = now;
     }
     PQclear(r);
@@ -676,19 +699,78 @@ static bool put_record(pg_store *s, msgw_store_item *it, const msgw_record *copy
     return false;
 }
 
+/*
+ * Takes the next place in the order of evaluation for a record stored for the evaluator (by its
+ * seq, or by message id when seq is 0): 1 when it took it (it->evaluated filled), 0 when the record
+ * was evaluated before, -1 on error.
+ */
+static int evaluate_stored(pg_store *s, msgw_store_item *it, int64_t seq, msgw_time now,
+                           msgw_errors *e)
+{
+    pg_params p = {0};
+    if (seq > 0) pg_int(&p, seq);
+    else pg_text(&p, it->record->message_id);
+    pg_int(&p, now);
+    PGresult *r = run(s, seq > 0 ? W_EVALUATE_SEQ : W_EVALUATE_ID, &p, "evaluate record", e);
+    if (!r) return -1;
+    int took = PQntuples(r) == 1;
+    if (took) {
+        it->seq = pg_num(r, 0, 0);
+        it->evaluated = pg_num(r, 0, 1);
+        it->recorded_at = pg_num(r, 0, 2);
+    }
+    PQclear(r);
+    return took;
+}
+
+/* What a record caused: its messages and the verdicts after its transitions. */
+static bool put_caused(pg_store *s, const msgw_store_item *it, msgw_time now, msgw_errors *e)
+{
+    return put_outbox(s, it, now, e) && put_verdicts(s, it, now, e);
+}
+
 static bool put_item(pg_store *s, msgw_store_item *it, msgw_time now, msgw_errors *e)
 {
+    it->evaluated = 0;
     if (!it->record) { /* what the calendar or a parameter caused: its messages and verdicts */
         it->seq = 0;
-        return put_outbox(s, it, now, e) && put_verdicts(s, it, now, e);
+        return put_caused(s, it, now, e);
+    }
+    if (it->stored_seq > 0) { /* stored by another instance, evaluated here */
+        int took = evaluate_stored(s, it, it->stored_seq, now, e);
+        return took < 0 ? false : !took || put_caused(s, it, now, e);
     }
     msgw_record copy = *it->record;
     copy.recorded_at = now;
     bool fresh = false;
     if (!put_record(s, it, &copy, now, &fresh, e)) return false;
-    if (!fresh) return true; /* a replay: the original outcome, nothing written */
-    return put_facts(s, &copy, it->seq, now, e) && put_outbox(s, it, now, e) &&
-           put_verdicts(s, it, now, e) && put_envelope(s, it, now, e);
+    if (fresh)
+        return put_facts(s, &copy, it->seq, now, e) && put_caused(s, it, now, e) &&
+               put_envelope(s, it, now, e);
+    if (it->deferred) return true; /* a replay: the original outcome, nothing written */
+    /* a replay, unless another instance stored it for the evaluator and this evaluates it */
+    int took = evaluate_stored(s, it, 0, now, e);
+    return took < 0 ? false : !took || put_caused(s, it, now, e);
+}
+
+/* The fence (msgw_store_fence): false, with store.fenced, when the lease is not the committer's. */
+static bool check_fence(pg_store *s, msgw_errors *e)
+{
+    if (!s->fence_name) return true;
+    pg_params p = {0};
+    pg_text(&p, s->fence_name);
+    pg_text(&p, s->fence_holder);
+    pg_int(&p, s->fence_epoch);
+    PGresult *r = run(s, W_FENCE, &p, "check the lease", e);
+    if (!r) return false;
+    bool held = PQntuples(r) == 1;
+    PQclear(r);
+    if (!held)
+        msgw_error_add(e, -1, "store", NULL, "store.fenced",
+                       "the lease %s is no longer %s's at epoch %lld: another instance holds it, "
+                       "nothing committed",
+                       s->fence_name, s->fence_holder, (long long)s->fence_epoch);
+    return held;
 }
 
 /* One transaction; COMMIT returns once the server has made it durable (synchronous_commit on). */
@@ -696,7 +778,7 @@ static bool pg_commit(void *impl, msgw_store_item *items, size_t n, msgw_time no
 {
     pg_store *s = impl;
     if (!pg_ready(s, false, e) || !pg_command(s, "BEGIN", NULL, "begin", e)) return false;
-    bool ok = true;
+    bool ok = check_fence(s, e);
     for (size_t i = 0; i < n && ok; i++)
         ok = put_item(s, &items[i], now, e);
     if (ok && pg_command(s, "COMMIT", NULL, "commit", e)) return true;
@@ -894,7 +976,10 @@ static bool pg_each_record(void *impl, bool (*cb)(void *, int64_t, const char *,
 {
     each_record_ctx c = {cb, ud};
     return pg_ready(impl, false, e) &&
-           pg_each_row(impl, "SELECT seq, canonical, recorded_at FROM records ORDER BY seq", NULL,
+           pg_each_row(impl,
+                       "SELECT seq, canonical, recorded_at FROM records WHERE evaluated_seq IS "
+                       "NOT NULL ORDER BY evaluated_seq",
+                       NULL,
                        record_row, &c, "read records", e);
 }
 
@@ -1077,4 +1162,5 @@ const msgw_store_backend msgw_store_postgresql = {
     .alias = "postgres",
     .ops = &pg_ops,
     .query = &msgw_pg_query,
+    .cluster = &msgw_pg_cluster,
 };

@@ -18,6 +18,9 @@ typedef struct pg_store {
     unsigned flags; /* as opened: MSGW_STORE_DELIVERY, MSGW_STORE_AS_IS */
     bool claiming;  /* a deliverer's claim is open: the transaction of its last due (pg_due) */
     bool prepared;  /* the write path's statements are prepared on this session */
+    /* the fence its commits check (msgw_store_fence); fence_name NULL: none */
+    char *fence_name, *fence_holder;
+    int64_t fence_epoch;
 } pg_store;
 
 /* A statement's parameters: text (NULL for SQL NULL), numbers (written here as text) or bytes
@@ -77,5 +80,6 @@ int64_t pg_num_or(const PGresult *r, int i, int col, int64_t none);
 bool pg_bool(const PGresult *r, int i, int col);
 
 extern const msgw_store_query_ops msgw_pg_query;
+extern const msgw_store_cluster_ops msgw_pg_cluster;
 
 #endif

@@ -84,9 +84,16 @@ typedef struct msgw_store_item {
     const char *envelope;
     size_t envelope_len;
     const char *envelope_digest; /* SHA-256 of its signed bytes */
+    /* Several instances over one store (msgw/store/cluster.h, docs/cluster.md); both false/0 on
+     * a single node, where every record is evaluated as it is stored. */
+    bool deferred;      /* stored for the evaluator, not evaluated here (no outbox, no verdicts) */
+    int64_t stored_seq; /* > 0: the record is stored already, not yet evaluated (another instance
+                         * took it): this item evaluates it, and only what it caused is written */
     /* filled by msgw_store_commit */
-    bool duplicate; /* its message id was committed before: nothing new written */
+    bool duplicate; /* its message id was committed before: nothing new written (but what it caused
+                     * when the earlier one was stored for the evaluator and this evaluates it) */
     int64_t seq;    /* the record's sequence number (the original one for a duplicate) */
+    int64_t evaluated; /* its place in the order of evaluation; 0: not evaluated by this commit */
     msgw_time recorded_at;
 } msgw_store_item;
 

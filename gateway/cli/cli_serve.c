@@ -44,7 +44,6 @@ typedef struct daemon {
     msgw_config *cfg;
     msgw_catalogue *cat;
     msgw_store *store;
-    msgw_store *lookup; /* the engine's, for replays (msgw_ingest_set_lookup) */
     msgw_ingest *ingest;
     msgw_adapter_ctx ctx;
     struct event_base *base;
@@ -286,11 +285,9 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!(d->audit = open_audit(d->cfg, e))) return false;
     d->metrics = msgw_metrics_new();
     msgw_audit_set_metrics(d->audit, d->metrics);
-    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, d->cat, d->feed, d->bell, d->audit, e);
+    d->ingest = msgw_ingest_new(d->base, d->cfg, &d->ctx, d->store, spec, d->cat, d->feed, d->bell, d->audit, e);
     if (!d->ingest) return false;
     msgw_ingest_set_metrics(d->ingest, d->metrics);
-    if (!(d->lookup = msgw_store_open(spec, MSGW_STORE_DELIVERY, e))) return false;
-    msgw_ingest_set_lookup(d->ingest, d->lookup);
     if (d->cfg->npeers && !(d->peers = msgw_peers_new(d->cfg, e))) return false;
     msgw_ingest_set_peers(d->ingest, d->peers);
     msgw_listener_env listeners = listener_env(d, d->cfg, d->peers);
@@ -333,7 +330,6 @@ static void stop(daemon_t *d)
     msgw_feed_destroy(&d->feed);               /* after every publisher */
     msgw_zmq_hub_destroy(&d->hub);   /* after every socket made from its context */
     if (d->base) event_base_free(d->base);
-    msgw_store_close(&d->lookup);
     msgw_store_close(&d->store);
     msgw_doorbell_destroy(&d->bell); /* after the deliverers and the worker */
     msgw_peers_destroy(&d->peers);   /* after the worker, which seals with it */

@@ -555,6 +555,7 @@ bool msgw_elig_seen(msgw_elig *e, const char *message_id)
 static void remember(msgw_elig *e, const char *message_id)
 {
     if (e->filter) msgw_bloom_add(e->filter, message_id);
+    if (e->filter && !e->nsp) return; /* from the store (following another instance): it has it */
     msgw_idset_add(e->seen, message_id);
     save_seen(e, message_id);
 }
@@ -1397,10 +1398,27 @@ static void evaluate_affected(msgw_elig *e, const long *persons, const uint64_t 
     }
 }
 
+static void apply_record(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
+                         msgw_errors *err);
+
 void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out, msgw_errors *err)
 {
     e->last_evaluated = 0;
     if (r->message_id && msgw_elig_seen(e, r->message_id)) return; /* replay: nothing new */
+    apply_record(e, r, date, out, err);
+}
+
+void msgw_elig_apply_stored(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
+                                 msgw_errors *err)
+{
+    e->last_evaluated = 0;
+    if (r->message_id && msgw_idset_has(e->seen, r->message_id)) return; /* applied in this group */
+    apply_record(e, r, date, out, err);
+}
+
+static void apply_record(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
+                         msgw_errors *err)
+{
     if (r->message_id) remember(e, r->message_id);
     const char *mid = r->message_id ? keep(e, r->message_id) : NULL;
     size_t n = r->npersons;

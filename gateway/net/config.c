@@ -302,6 +302,10 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->retention_dead_days = (unsigned)num(&l, retention, "dead_days", "/retention", 180, 0, 36500);
     c->retention_transitions_days = (unsigned)num(&l, retention, "transitions_days", "/retention", 90, 0, 36500);
     c->retention_records_days = (unsigned)num(&l, retention, "records_days", "/retention", 365, 0, 36500);
+    json_t *cluster = json_object_get(doc, "cluster");
+    c->cluster_instance = str(&l, cluster, "instance", "/cluster", NULL, false);
+    c->cluster_lease_ms = (unsigned)num(&l, cluster, "lease_ms", "/cluster", 10000, 1000, 300000);
+    c->cluster_follow_ms = (unsigned)num(&l, cluster, "follow_ms", "/cluster", 200, 10, 10000);
     json_t *audit = json_object_get(doc, "audit");
     c->audit_dir = str(&l, audit, "dir", "/audit", NULL, false);
     c->audit_retention_days = (unsigned)num(&l, audit, "retention_days", "/audit", 365, 1, 36500);

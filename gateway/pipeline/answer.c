@@ -81,7 +81,7 @@ static json_t *outcomes_json(const msgw_batch *b, const msgw_store_item *items)
 }
 
 int answer_batch(const msgw_batch *b, const msgw_store_item *items, size_t transitions, size_t messages,
-                 msgw_buf *out)
+                 bool deferred, msgw_buf *out)
 {
     size_t nok = items ? msgw_batch_count_ok(b) : 0;
     int status = nok ? 202 : (b->errors.doc_failed || b->nitems == 0 ? 400 : 422);
@@ -91,5 +91,6 @@ int answer_batch(const msgw_batch *b, const msgw_store_item *items, size_t trans
     problems_json(b, -1, res);
     json_object_set_new(res, "transitions", json_integer((json_int_t)transitions));
     json_object_set_new(res, "messages", json_integer((json_int_t)messages));
+    if (deferred) json_object_set_new(res, "evaluation", json_string("deferred"));
     return answer(out, status, res);
 }

@@ -17,8 +17,9 @@
 int answer_refuse(msgw_buf *out, int status, const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The answer to a request: 202 when any record was stored (items: the committed ones, in batch
- * order; NULL: none), else 400 / 422 with every error.  Returns the status. */
+ * order; NULL: none), else 400 / 422 with every error; deferred: stored for the evaluator, another
+ * instance ("evaluation": "deferred", docs/cluster.md).  Returns the status. */
 int answer_batch(const msgw_batch *b, const msgw_store_item *items, size_t transitions, size_t messages,
-                 msgw_buf *out);
+                 bool deferred, msgw_buf *out);
 
 #endif

@@ -15,6 +15,9 @@
 
 #include "answer.h"
 #include "commit_worker.h"
+#include "membership.h"
+#include "msgw/model/canon.h"
+#include "msgw/store/cluster.h"
 #include "msgw/base/idnum.h"
 #include "msgw/base/log.h"
 #include "msgw/pipeline/route.h"
@@ -30,6 +33,8 @@ struct commit_worker {
     msgw_doorbell *bell; /* rung when a commit queued outbox messages; may be NULL */
     msgw_audit *audit;   /* every push is audited once committed; may be NULL */
     const msgw_peers *peers; /* seals envelopes for peer gateways; NULL: no peers */
+    membership *member;      /* several instances over one store; NULL: alone (docs/cluster.md) */
+    int64_t epoch;           /* of the evaluator lease while evaluating */
     pthread_t thread;
     bool running;
     /* the hand-over to the store stage, under lock */
@@ -51,8 +56,14 @@ typedef struct group {
     struct group *next; /* in the hand-over */
     job *first;         /* the jobs as the receive queue gave them (receive_queue_done) */
     uint64_t gen;       /* its generation (commit_worker.evaluated when it began) */
+    bool deferred;      /* stored for the evaluator only: this instance does not evaluate */
+    /* records other instances stored, evaluated here first (items[0 .. npulled)) */
+    msgw_batch *pulled;
+    int64_t *pulled_seq;
+    const char **pulled_sender;
+    size_t npulled;
     job **jobs;
-    size_t njobs, nitems;
+    size_t njobs, nitems; /* nitems: the jobs' records, after the pulled ones */
     msgw_store_item *items;
     msgw_outbox_list *boxes;
     size_t *ntransitions; /* per job */
@@ -101,22 +112,23 @@ static void person_regions(void *ud, const char *person, const char **hukou, con
 
 /* Evaluates and routes one new record: its messages go into box and its new verdicts into the
  * item, committed with it. */
-static size_t evaluate(commit_worker *w, group *g, job *j, msgw_record *r, msgw_outbox_list *box,
-                       msgw_store_item *it)
+static size_t evaluate(commit_worker *w, group *g, const char *dept, const msgw_envelope *envelope, msgw_arena *a,
+                       msgw_record *r, bool stored, msgw_outbox_list *box, msgw_store_item *it)
 {
     engine_host *h = w->host;
     size_t before = g->tr.n;
-    msgw_elig_apply(h->elig, r, msgw_date_today(), &g->tr, NULL);
-    msgw_route_record(h->cfg, w->ctx, r, j->dept, j->batch->arena, box);
+    if (stored) msgw_elig_apply_stored(h->elig, r, msgw_date_today(), &g->tr, NULL);
+    else msgw_elig_apply(h->elig, r, msgw_date_today(), &g->tr, NULL);
+    msgw_route_record(h->cfg, w->ctx, r, dept, a, box);
     msgw_route_env env = {.peers = w->peers, .regions = person_regions, .ud = h->elig};
-    if (j->envelope) {
-        env.from_peer = j->dept;
-        env.hops = (const char(*)[16])j->envelope->hops;
-        env.nhops = j->envelope->nhops;
+    if (envelope) {
+        env.from_peer = dept;
+        env.hops = (const char(*)[16])envelope->hops;
+        env.nhops = envelope->nhops;
     }
-    msgw_route_peers(h->cfg, &env, r, j->batch->arena, box);
+    msgw_route_peers(h->cfg, &env, r, a, box);
     size_t n = g->tr.n - before;
-    route_transitions(w, &g->tr, before, r, j->batch->arena, box, it);
+    route_transitions(w, &g->tr, before, r, a, box, it);
     if (g->tr.n > g->ncauses) {
         g->causes = realloc(g->causes, g->tr.n * sizeof *g->causes);
         if (!g->causes) abort();
@@ -126,9 +138,23 @@ static size_t evaluate(commit_worker *w, group *g, job *j, msgw_record *r, msgw_
     return n;
 }
 
+/* The records other instances stored, first: they were acknowledged before this group's. */
+static void prepare_pulled(commit_worker *w, group *g)
+{
+    for (size_t k = 0; k < g->npulled; k++) {
+        msgw_record *r = g->pulled->items[k].record;
+        msgw_store_item *it = &g->items[k];
+        *it = (msgw_store_item){.record = r, .sender = g->pulled_sender[k], .stored_seq = g->pulled_seq[k]};
+        evaluate(w, g, g->pulled_sender[k], NULL, g->pulled->arena, r, true, &g->boxes[k], it);
+        it->outbox = g->boxes[k].v;
+        it->noutbox = g->boxes[k].n;
+    }
+}
+
 static void prepare(commit_worker *w, group *g)
 {
-    size_t k = 0;
+    prepare_pulled(w, g);
+    size_t k = g->npulled;
     for (size_t x = 0; x < g->njobs; x++) {
         job *j = g->jobs[x];
         for (size_t i = 0; j->batch && i < j->batch->nitems; i++) {
@@ -142,9 +168,11 @@ static void prepare(commit_worker *w, group *g)
                 it->envelope_digest = j->envelope->digest;
             }
             /* a record the engine has applied (stored, in a group in flight, or earlier in this
-             * one) is a replay: it causes nothing, and the commit answers it as a duplicate */
-            if (!msgw_elig_seen(w->host->elig, r->message_id)) {
-                g->ntransitions[x] += evaluate(w, g, j, r, &g->boxes[k], it);
+             * one) is a replay: it causes nothing, and the commit answers it as a duplicate; one
+             * stored only for the evaluator waits for its own turn (deferred: not evaluated here) */
+            it->deferred = g->deferred || msgw_elig_seen(w->host->elig, r->message_id);
+            if (!it->deferred) {
+                g->ntransitions[x] += evaluate(w, g, j->dept, j->envelope, j->batch->arena, r, false, &g->boxes[k], it);
                 it->outbox = g->boxes[k].v;
                 it->noutbox = g->boxes[k].n;
             }
@@ -155,7 +183,7 @@ static void prepare(commit_worker *w, group *g)
 
 static void answer_group(commit_worker *w, group *g, bool committed)
 {
-    size_t k = 0;
+    size_t k = g->npulled;
     for (size_t x = 0; x < g->njobs; x++) {
         job *j = g->jobs[x];
         if (!j->batch) continue; /* answered at submit */
@@ -165,7 +193,7 @@ static void answer_group(commit_worker *w, group *g, bool committed)
             j->status = answer_refuse(&j->answer, 409, "envelope.replayed",
                                       "an envelope with this message id was received before: not applied again");
         } else if (committed) {
-            j->status = answer_batch(j->batch, g->items + k, g->ntransitions[x], messages, &j->answer);
+            j->status = answer_batch(j->batch, g->items + k, g->ntransitions[x], messages, g->deferred, &j->answer);
         } else {
             j->status = answer_refuse(&j->answer, 503, "store.unavailable", "the records could not be stored; retry later");
             msgw_metrics_inc(w->m_refused, 1, j->dept, "503");
@@ -200,7 +228,7 @@ static void wake_deliverers(commit_worker *w, const group *g)
  * outcome — message ids scrubbed of ID numbers, no bodies. */
 static void audit_group(commit_worker *w, const group *g)
 {
-    size_t k = 0;
+    size_t k = g->npulled;
     for (size_t x = 0; x < g->njobs; x++) {
         const job *j = g->jobs[x];
         if (!j->batch) continue;
@@ -241,7 +269,7 @@ static void count_transitions(commit_worker *w, const msgw_transitions *tr)
 /* The committed group's records (stored or duplicate), transitions and each request's latency. */
 static void count_group(commit_worker *w, const group *g)
 {
-    size_t k = 0;
+    size_t k = g->npulled;
     msgw_time now = msgw_time_now();
     for (size_t x = 0; x < g->njobs; x++) {
         const job *j = g->jobs[x];
@@ -272,15 +300,65 @@ static group *group_new(job *first, size_t njobs)
         g->jobs[x++] = j;
         if (j->batch) g->nitems += msgw_batch_count_ok(j->batch);
     }
-    g->items = calloc(g->nitems + 1, sizeof *g->items);
-    g->boxes = calloc(g->nitems + 1, sizeof *g->boxes);
-    if (!g->items || !g->boxes) abort();
     return g;
+}
+
+/* Room for the items: the pulled records', then the jobs'. */
+static void group_items(group *g)
+{
+    g->items = calloc(g->npulled + g->nitems + 1, sizeof *g->items);
+    g->boxes = calloc(g->npulled + g->nitems + 1, sizeof *g->boxes);
+    if (!g->items || !g->boxes) abort();
+}
+
+/* One record another instance stored, decoded from its canonical form; one that does not decode
+ * (it did when it was stored) is evaluated as a record of nothing, so that it does not stay first
+ * in line for ever. */
+static bool pull_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at, const char *sender)
+{
+    void **ctx = ud;
+    group *g = ctx[0];
+    const commit_worker *w = ctx[1];
+    size_t before = g->pulled->nitems;
+    json_t *j = json_loads(canonical, 0, NULL);
+    if (j) msgw_canon_decode(w->ctx->dict, j, g->pulled);
+    json_decref(j);
+    if (g->pulled->nitems != before + 1 || !g->pulled->items[before].record) {
+        g->pulled->nitems = before;
+        msgw_record *r = msgw_arena_alloc(g->pulled->arena, sizeof *r);
+        r->message_id = msgw_arena_printf(g->pulled->arena, "(record %lld, not decodable)", (long long)seq);
+        msgw_batch_add(g->pulled, r, NULL);
+        msgw_log(MSGW_LOG_ERROR, "a stored record does not decode: evaluated as nothing", "record", r->message_id,
+                 NULL);
+    }
+    g->pulled->items[before].record->recorded_at = recorded_at;
+    g->pulled_seq = realloc(g->pulled_seq, (g->npulled + 1) * sizeof *g->pulled_seq);
+    g->pulled_sender = realloc(g->pulled_sender, (g->npulled + 1) * sizeof *g->pulled_sender);
+    if (!g->pulled_seq || !g->pulled_sender) abort();
+    g->pulled_seq[g->npulled] = seq;
+    g->pulled_sender[g->npulled++] = msgw_arena_strdup(g->pulled->arena, sender);
+    return true;
+}
+
+/* What other instances stored since the last group, up to a group's worth (the engine's own
+ * connection; lock held). */
+static void pull(commit_worker *w, group *g)
+{
+    g->pulled = msgw_batch_new();
+    void *ctx[] = {g, w};
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (!msgw_store_unevaluated(w->host->lookup, w->host->cfg->queue_group_records, pull_one, ctx, &e))
+        msgw_log_errors(MSGW_LOG_WARNING, "the records other instances stored could not be read", &e);
+    msgw_errors_clear(&e);
 }
 
 static void group_free(group *g)
 {
-    for (size_t i = 0; i < g->nitems; i++) free(g->boxes[i].v);
+    msgw_batch_destroy(&g->pulled);
+    free(g->pulled_seq);
+    free(g->pulled_sender);
+    for (size_t i = 0; i < g->npulled + g->nitems; i++) free(g->boxes[i].v);
     free(g->boxes);
     free(g->items);
     free(g->ntransitions);
@@ -298,7 +376,10 @@ static void evaluate_group(commit_worker *w, group *g)
     pthread_mutex_lock(&h->lock);
     engine_host_group_begin(h);
     g->gen = ++w->evaluated;
-    msgw_elig_begin(h->elig);
+    g->deferred = !h->evaluating;
+    if (!g->deferred) msgw_elig_begin(h->elig);
+    if (!g->deferred && w->member) pull(w, g);
+    group_items(g);
     prepare(w, g);
     pthread_mutex_unlock(&h->lock);
 }
@@ -327,6 +408,14 @@ static group *take_evaluated(commit_worker *w)
     return g;
 }
 
+/* The commit failed because another instance took the evaluator lease over. */
+static bool fenced(const msgw_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i].rule && strcmp(e->v[i].rule, "store.fenced") == 0) return true;
+    return false;
+}
+
 /* Commits the group unless an earlier failure undid it; keeps its savepoint, or undoes it with
  * every later group's.  True when committed. */
 static bool commit_evaluated(commit_worker *w, group *g)
@@ -338,16 +427,20 @@ static bool commit_evaluated(commit_worker *w, group *g)
     if (undone) return false; /* its savepoint went with the failed group's */
     msgw_errors serr;
     msgw_errors_init(&serr);
-    bool ok = g->nitems == 0 || msgw_store_commit(h->store, g->items, g->nitems, msgw_time_now(), &serr);
+    size_t n = g->npulled + g->nitems;
+    bool ok = n == 0 || msgw_store_commit(h->store, g->items, n, msgw_time_now(), &serr);
     pthread_mutex_lock(&h->lock);
-    if (ok) {
+    if (ok && !g->deferred) {
         msgw_elig_release(h->elig);
-    } else {
+        for (size_t i = 0; i < n; i++)
+            if (g->items[i].evaluated > h->evaluated_through) h->evaluated_through = g->items[i].evaluated;
+    } else if (!ok && !g->deferred) {
         msgw_elig_rollback(h->elig); /* nothing was stored: the engine forgets this group and the next */
         w->void_through = w->evaluated;
     }
     pthread_mutex_unlock(&h->lock);
-    if (g->nitems) atomic_store(&w->commit_failed, !ok);
+    if (!ok && w->member && fenced(&serr)) membership_lost(w->member);
+    if (n) atomic_store(&w->commit_failed, !ok);
     if (!ok) {
         msgw_metrics_inc(w->m_failures, 1, "store");
         msgw_log_errors(MSGW_LOG_ERROR, "a group of pushes could not be committed: answered 503, engine undone", &serr);
@@ -386,6 +479,7 @@ static void *store_stage(void *arg)
 static bool commit_unprompted(commit_worker *w, msgw_transitions *tr, bool on_worker, msgw_errors *e)
 {
     if (!tr->n) return true;
+    if (!w->host->evaluating) return true; /* the evaluator notifies them: here they only follow */
     msgw_arena *a = msgw_arena_new(0);
     msgw_outbox_list box = {0};
     msgw_store_item it = {.sender = "gateway"};
@@ -426,20 +520,89 @@ static void new_day(commit_worker *w)
     msgw_errors_clear(&e);
 }
 
+/*
+ * Several instances: the role the evaluator lease gives.  Taking it, the engine first applies
+ * everything the last evaluator committed (fenced out by now), then this instance's commits are
+ * fenced by the lease's epoch; losing it, the instance only stores and follows.
+ */
+static void take_role(commit_worker *w)
+{
+    engine_host *h = w->host;
+    int64_t epoch = 0;
+    bool lead = membership_leading(w->member, &epoch);
+    if (lead == h->evaluating && (!lead || epoch == w->epoch)) return;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    engine_host_exclusive(h);
+    long applied = 0;
+    while (lead && (applied = engine_host_follow(h, 10000, &e)) > 0) {
+    }
+    bool ok = applied >= 0;
+    if (ok) {
+        msgw_store_fence(h->store, lead ? MSGW_LEASE_EVALUATOR : NULL, membership_name(w->member), epoch);
+        h->evaluating = lead;
+        w->epoch = lead ? epoch : 0;
+    }
+    membership_progress(w->member, h->evaluated_through, h->evaluating);
+    engine_host_release(h);
+    if (!ok) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator's last commits could not be read: not evaluating yet", &e);
+    msgw_errors_clear(&e);
+    if (!ok) return;
+    char ep[24];
+    snprintf(ep, sizeof ep, "%lld", (long long)epoch);
+    msgw_log(MSGW_LOG_INFO, lead ? "evaluating" : "following the evaluator", "instance", membership_name(w->member),
+             "epoch", lead ? ep : NULL, NULL);
+    if (lead) new_day(w);
+}
+
+/* A follower's engine: what the evaluator committed since its last look. */
+static void follow(commit_worker *w)
+{
+    engine_host *h = w->host;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    pthread_mutex_lock(&h->lock);
+    long applied = engine_host_follow(h, 10000, &e);
+    int64_t through = h->evaluated_through;
+    pthread_mutex_unlock(&h->lock);
+    if (applied < 0) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator's commits could not be read", &e);
+    if (applied) membership_progress(w->member, through, false);
+    msgw_errors_clear(&e);
+}
+
+/* The evaluator with no request waiting: what the others stored since. */
+static void evaluate_pulled(commit_worker *w)
+{
+    group *gr = group_new(NULL, 0);
+    evaluate_group(w, gr);
+    hand_over(w, gr);
+}
+
 static void *work(void *arg)
 {
     commit_worker *w = arg;
     w->pub = msgw_feed_pub_new(w->feed); /* a ZeroMQ socket: made, used and closed here */
-    new_day(w);                          /* the days since the last stored record */
+    if (w->member) take_role(w);
+    if (w->host->evaluating) new_day(w); /* the days since the last stored record */
     for (;;) {
         size_t n;
         bool idle;
-        job *g = receive_queue_take(w->queue, 30, &n, &idle); /* a new day is noticed within 30 s */
-        if (idle) {
+        if (w->member) take_role(w);
+        if (w->member && !w->host->evaluating) follow(w);
+        /* a new day is noticed within 30 s; the others' records within follow_ms */
+        int wait_ms = w->member ? (int)w->host->cfg->cluster_follow_ms : 30000;
+        job *g = receive_queue_take(w->queue, wait_ms, &n, &idle);
+        if (idle && w->host->evaluating) {
             new_day(w);
+            if (w->member) evaluate_pulled(w);
+        }
+        if (idle) continue;
+        if (!g) break; /* stopping, and everything queued is committed */
+        if (g->operation && !w->host->evaluating) { /* the evaluator runs them, for the cluster */
+            operations_refuse(w->ops, g, "this instance does not evaluate: run it on the evaluator");
+            receive_queue_done(w->queue, g, false);
             continue;
         }
-        if (!g) break; /* stopping, and everything queued is committed */
         if (g->operation) {
             bool again = operations_run(w->ops, g, commit_worker_commit_unprompted, w);
             receive_queue_done(w->queue, g, again);
@@ -501,6 +664,12 @@ void commit_worker_destroy(commit_worker **wp)
     pthread_cond_destroy(&w->wake);
     free(w);
     *wp = NULL;
+}
+
+void commit_worker_set_membership(commit_worker *w, membership *m)
+{
+    w->member = m;
+    w->host->evaluating = m == NULL; /* until the lease says otherwise */
 }
 
 void commit_worker_set_peers(commit_worker *w, const msgw_peers *peers)

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 
 #include "engine_host.h"
+#include "membership.h"
 #include "msgw/base/metrics.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/pipeline/feed.h"
@@ -30,6 +31,9 @@ typedef struct commit_worker commit_worker;
 
 commit_worker *commit_worker_new(receive_queue *q, engine_host *host, operations *ops, const msgw_adapter_ctx *ctx,
                                  msgw_feed *feed, msgw_doorbell *bell, msgw_audit *audit);
+/* Several instances over one store (docs/cluster.md): the membership (borrowed) whose evaluator
+ * lease says whether this instance evaluates or stores and follows; before commit_worker_start. */
+void commit_worker_set_membership(commit_worker *w, membership *m);
 /* Starts the thread (it first catches up with the days since the last sweep). */
 bool commit_worker_start(commit_worker *w, msgw_errors *e);
 /* Commits what is queued, then stops the thread (the queue must have been told to stop). */

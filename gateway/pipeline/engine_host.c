@@ -6,6 +6,7 @@
 #include "engine_host.h"
 #include "msgw/base/log.h"
 #include "msgw/model/canon.h"
+#include "msgw/store/cluster.h"
 
 /* The days after `swept` through `through`, swept without notices: the notices of those days were
  * routed when they happened (a rebuild replays history). */
@@ -23,11 +24,30 @@ static void sweep_silently(engine_host *h, msgw_date through)
     msgw_errors_clear(&e);
 }
 
+static void replay_record(engine_host *h, const char *canonical, msgw_time recorded_at, bool stored);
+
 /* Replays one stored record into the engine (no transitions: they were routed when it arrived). */
 static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time recorded_at)
 {
     (void)seq;
     engine_host *h = ud;
+    replay_record(h, canonical, recorded_at, false);
+    return true;
+}
+
+/* The same, at its place in the order of evaluation (several instances). */
+static bool replay_at(void *ud, int64_t place, const char *canonical, msgw_time evaluated_at)
+{
+    engine_host *h = ud;
+    replay_record(h, canonical, evaluated_at, true);
+    h->evaluated_through = place;
+    return true;
+}
+
+/* A stored record applied on the day it was evaluated, as it was then, after that day's sweep as it
+ * happened then; stored: the engine asks no store whether it was applied (it was: following). */
+static void replay_record(engine_host *h, const char *canonical, msgw_time recorded_at, bool stored)
+{
     json_t *j = json_loads(canonical, 0, NULL);
     msgw_batch *b = msgw_batch_new();
     if (j) msgw_canon_decode(h->ctx->dict, j, b);
@@ -42,12 +62,12 @@ static bool replay_one(void *ud, int64_t seq, const char *canonical, msgw_time r
         if (day > today) day = today;
         if (h->swept == MSGW_DATE_NONE) h->swept = day;
         sweep_silently(h, day);
-        msgw_elig_apply(h->elig, r, day, &ignored, NULL);
+        if (stored) msgw_elig_apply_stored(h->elig, r, day, &ignored, NULL);
+        else msgw_elig_apply(h->elig, r, day, &ignored, NULL);
         msgw_transitions_clear(&ignored);
     }
     msgw_batch_destroy(&b);
     json_decref(j);
-    return true;
 }
 
 static bool restore_one_since(void *ud, const msgw_store_verdict *v)
@@ -86,7 +106,10 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     h->swept = MSGW_DATE_NONE;
     h->rebuilds++;
     msgw_metrics_inc(h->m_rebuilds, 1);
-    bool ok = msgw_store_each_record(h->store, replay_one, h, e);
+    h->evaluated_through = 0;
+    /* several instances: in the order they were evaluated, which other instances follow */
+    bool ok = msgw_store_clustered(h->store) ? msgw_store_evaluated_after(h->store, 0, SIZE_MAX, replay_at, h, e)
+                                             : msgw_store_each_record(h->store, replay_one, h, e);
     msgw_date today = msgw_date_today();
     if (h->swept == MSGW_DATE_NONE) h->swept = today; /* nothing stored yet */
     /* the days the daily sweep had reached were notified then; only those after are caught up */
@@ -97,6 +120,25 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     /* records forgotten by retention took the history of when verdicts began with them; the
      * notified dates are the truth */
     return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
+}
+
+typedef struct following {
+    engine_host *h;
+    long applied;
+} following;
+
+static bool follow_one(void *ud, int64_t place, const char *canonical, msgw_time evaluated_at)
+{
+    following *f = ud;
+    f->applied++;
+    return replay_at(f->h, place, canonical, evaluated_at);
+}
+
+long engine_host_follow(engine_host *h, size_t max, msgw_errors *e)
+{
+    following f = {h, 0};
+    msgw_store *s = h->lookup ? h->lookup : h->store;
+    return msgw_store_evaluated_after(s, h->evaluated_through, max, follow_one, &f, e) ? f.applied : -1;
 }
 
 void engine_host_compact_if_due(engine_host *h)
@@ -277,7 +319,7 @@ engine_host *engine_host_new(const msgw_config *cfg, const msgw_adapter_ctx *ctx
 {
     engine_host *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (engine_host){.cfg = cfg, .ctx = ctx, .store = store, .cat = cat};
+    *h = (engine_host){.cfg = cfg, .ctx = ctx, .store = store, .cat = cat, .evaluating = true};
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->settled, NULL);
     if (!engine_host_rebuild(h, e)) engine_host_destroy(&h);

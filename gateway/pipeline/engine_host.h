@@ -36,6 +36,9 @@ typedef struct engine_host {
     size_t rebuilds;      /* full replays of the store, */
     msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
     msgw_store *lookup;      /* the engine's own connection, asked about replays; NULL: none */
+    /* several instances over one store (docs/cluster.md) */
+    bool evaluating;           /* this instance evaluates (or is alone on a store one process owns) */
+    int64_t evaluated_through; /* the engine's place in the order of evaluation */
     msgw_metric *m_lookups;  /* msgw_engine_replay_lookups_total */
     msgw_metric *m_compactions; /* msgw_engine_compactions_total */
 } engine_host;
@@ -65,6 +68,10 @@ void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *u
 /* msgw_ingest_reconfigure, exclusive for its duration. */
 msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
                                     const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e);
+/* Applies, silently, what another instance evaluated after the engine's place (its own connection,
+ * lookup), at most max records; the number applied, -1 on error (e).  Lock held, no group in
+ * flight that the engine evaluates. */
+long engine_host_follow(engine_host *h, size_t max, msgw_errors *e);
 /* Replays told by the store from now on, through lookup (its own connection, borrowed; the
  * engine's exact set of applied ids then holds only those of the groups in flight). */
 void engine_host_set_lookup(engine_host *h, msgw_store *lookup);

@@ -18,6 +18,8 @@
 #include "commit_worker.h"
 #include "engine_host.h"
 #include "msgw/pipeline/ingest.h"
+#include "membership.h"
+#include "msgw/store/cluster.h"
 #include "operations.h"
 #include "receive_queue.h"
 
@@ -26,22 +28,35 @@ struct msgw_ingest {
     engine_host *host;
     operations *ops;
     commit_worker *worker;
+    msgw_store *lookup;    /* the engine's own connection (replays, following) */
+    membership *member;    /* on a shared store; NULL alone */
 };
 
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
-                             msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e)
+                             msgw_store *store, const char *store_address, const msgw_catalogue *cat,
+                             msgw_feed *feed, msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e)
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
-    if (!(ing->queue = receive_queue_new(base, cfg, ctx, e)) || !(ing->host = engine_host_new(cfg, ctx, store, cat, e))) {
+    if (!(ing->queue = receive_queue_new(base, cfg, ctx, e)) ||
+        !(ing->lookup = msgw_store_open(store_address, MSGW_STORE_DELIVERY, e)) ||
+        !(ing->host = engine_host_new(cfg, ctx, store, cat, e)) ||
+        (msgw_store_clustered(store) && !(ing->member = membership_new(cfg, store_address, e)))) {
         msgw_ingest_destroy(&ing);
         return NULL;
     }
+    engine_host_set_lookup(ing->host, ing->lookup);
     ing->ops = operations_new(ing->queue, ing->host, audit);
     ing->worker = commit_worker_new(ing->queue, ing->host, ing->ops, ctx, feed, bell, audit);
-    if (!commit_worker_start(ing->worker, e)) msgw_ingest_destroy(&ing);
+    commit_worker_set_membership(ing->worker, ing->member);
+    if ((ing->member && !membership_start(ing->member, e)) || !commit_worker_start(ing->worker, e))
+        msgw_ingest_destroy(&ing);
     return ing;
+}
+
+json_t *msgw_ingest_cluster(msgw_ingest *ing)
+{
+    return ing->member ? membership_json(ing->member) : NULL;
 }
 
 void msgw_ingest_destroy(msgw_ingest **ip)
@@ -50,9 +65,11 @@ void msgw_ingest_destroy(msgw_ingest **ip)
     msgw_ingest *ing = *ip;
     if (ing->queue) receive_queue_stop(ing->queue);
     commit_worker_destroy(&ing->worker); /* it commits what is queued first */
+    membership_destroy(&ing->member);    /* gives the lease up: another instance takes over at once */
     operations_destroy(&ing->ops);
     receive_queue_destroy(&ing->queue); /* releases what was never answered */
     engine_host_destroy(&ing->host);
+    msgw_store_close(&ing->lookup);
     free(ing);
     *ip = NULL;
 }
@@ -120,11 +137,6 @@ unsigned msgw_ingest_retry_after(const msgw_ingest *ing)
     return receive_queue_retry_after(ing->queue);
 }
 
-void msgw_ingest_set_lookup(msgw_ingest *ing, msgw_store *lookup)
-{
-    engine_host_set_lookup(ing->host, lookup);
-}
-
 void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
 {
     msgw_metrics_counter(m, "msgw_records_received_total",
@@ -142,6 +154,7 @@ void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
                          "department", "status", NULL);
     msgw_metrics_failures(m);
     engine_host_set_metrics(ing->host, m);
+    if (ing->member) membership_set_metrics(ing->member, m);
     receive_queue_set_metrics(ing->queue, m);
     commit_worker_set_metrics(ing->worker, m);
 }

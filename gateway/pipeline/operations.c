@@ -13,7 +13,8 @@ typedef struct operation {
     int id;            /* 0: a free slot */
     const char *kind;  /* "reevaluate", "retention" */
     char service[64];  /* empty: every service */
-    const char *state; /* "queued", "running", "done", "failed", "interrupted" */
+    const char *state; /* "queued", "running", "done", "failed", "interrupted", "refused" */
+    const char *reason; /* why it was refused */
     size_t done, total, transitions;
     msgw_time started, finished;
 } operation;
@@ -187,6 +188,18 @@ bool operations_run(operations *o, job *j, engine_commit_fn commit, void *ud)
     return !reevaluate_step(o, j, commit, ud);
 }
 
+void operations_refuse(operations *o, job *j, const char *reason)
+{
+    pthread_mutex_lock(&o->lock);
+    operation *op = operation_of(o, j->operation);
+    if (op) {
+        op->state = "refused";
+        op->reason = reason;
+        op->finished = msgw_time_now();
+    }
+    pthread_mutex_unlock(&o->lock);
+}
+
 json_t *operations_json(operations *o, int id)
 {
     char t1[40], t2[40];
@@ -194,11 +207,11 @@ json_t *operations_json(operations *o, int id)
     pthread_mutex_lock(&o->lock);
     operation *op = id > 0 ? operation_of(o, id) : NULL;
     if (op)
-        out = json_pack("{s:i,s:s,s:s?,s:s,s:I,s:I,s:I,s:s?,s:s?}", "id", op->id, "kind", op->kind, "service",
+        out = json_pack("{s:i,s:s,s:s?,s:s,s:I,s:I,s:I,s:s?,s:s?,s:s?}", "id", op->id, "kind", op->kind, "service",
                         op->service[0] ? op->service : NULL, "state", op->state, "done", (json_int_t)op->done,
                         "total", (json_int_t)op->total, "transitions", (json_int_t)op->transitions, "started",
                         op->started ? msgw_time_format(op->started, t1) : NULL, "finished",
-                        op->finished ? msgw_time_format(op->finished, t2) : NULL);
+                        op->finished ? msgw_time_format(op->finished, t2) : NULL, "reason", op->reason);
     pthread_mutex_unlock(&o->lock);
     return out;
 }

@@ -24,6 +24,9 @@ int operations_start(operations *o, const char *kind, const char *service);
 /* Runs the job's operation (the worker): a re-evaluation step, its transitions committed by commit,
  * or the retention run.  True when it must be queued again (a re-evaluation not finished). */
 bool operations_run(operations *o, job *j, engine_commit_fn commit, void *ud);
+/* The job's operation refused, for reason (a static string): an instance that does not evaluate
+ * leaves them to the one that does (docs/cluster.md). */
+void operations_refuse(operations *o, job *j, const char *reason);
 /* Retention (docs/store.md): delivered messages, old dead letters, the transition log, records no
  * longer needed, audit segments.  Returns how many rows went. */
 int64_t operations_retention(operations *o, msgw_errors *e);

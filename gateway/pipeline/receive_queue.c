@@ -189,7 +189,7 @@ static int screen(receive_queue *q, const msgw_department *dept, const char *med
             return answer_refuse(out, 403, "ingress.kind", "department %s may not push %s records (record %zu)",
                                  dept->id, r->kind, i + 1);
     }
-    if (msgw_batch_count_ok(b) == 0) return answer_batch(b, NULL, 0, 0, out);
+    if (msgw_batch_count_ok(b) == 0) return answer_batch(b, NULL, 0, 0, false, out);
     return overload(q, dept->id, msgw_batch_count_ok(b), len + msgw_arena_used(b->arena), out);
 }
 
@@ -300,14 +300,16 @@ static job *take_group(receive_queue *q, size_t *njobs)
     return first;
 }
 
-job *receive_queue_take(receive_queue *q, int timeout_s, size_t *njobs, bool *idle)
+job *receive_queue_take(receive_queue *q, int timeout_ms, size_t *njobs, bool *idle)
 {
     *idle = false;
     pthread_mutex_lock(&q->lock);
     while (!q->queue.head && !q->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_s;
+        long ns = until.tv_nsec + (long)(timeout_ms % 1000) * 1000000;
+        until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
         if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0) {
             pthread_mutex_unlock(&q->lock);
             *idle = true;

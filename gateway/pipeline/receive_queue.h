@@ -62,12 +62,12 @@ int receive_queue_submit_envelope(receive_queue *q, const msgw_department *peer,
 void receive_queue_push(receive_queue *q, job *j);
 
 /*
- * The worker's side.  take waits at most timeout_s for queued jobs and takes a group: requests up to
+ * The worker's side.  take waits at most timeout_ms for queued jobs and takes a group: requests up to
  * queue.group_records records (at least one), or one operation alone.  NULL with *idle true: the
  * wait timed out; NULL with *idle false: stopping and nothing is left.  done hands a group back:
  * answered, or (again) queued behind the requests that arrived meanwhile.
  */
-job *receive_queue_take(receive_queue *q, int timeout_s, size_t *njobs, bool *idle);
+job *receive_queue_take(receive_queue *q, int timeout_ms, size_t *njobs, bool *idle);
 void receive_queue_done(receive_queue *q, job *group, bool again);
 /* Stops the worker's wait: take returns NULL once the queue is empty. */
 void receive_queue_stop(receive_queue *q);

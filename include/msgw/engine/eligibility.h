@@ -83,7 +83,8 @@ bool msgw_elig_seen(msgw_elig *e, const char *message_id);
  * exact set when its savepoint is released, its group committed.  An id the filter may hold is
  * looked up with known(ud, id) (true: stored).  Memory then stays the same however many records
  * arrive (docs/eligibility.md, "Replays").  Records applied after this are applied under a
- * savepoint (the pipeline's groups); the caller calls it again after a rebuild.
+ * savepoint (the pipeline's groups) or come from the store (msgw_elig_apply_stored, which never
+ * asks); the caller calls it again after a rebuild.
  */
 void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char *id), void *ud);
 /*
@@ -108,6 +109,12 @@ uint64_t msgw_elig_replay_lookups(const msgw_elig *e);
  */
 void msgw_elig_apply(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
                      msgw_errors *err);
+/* The same for a record the store has (several instances, docs/cluster.md: one stored by another
+ * instance and not yet evaluated, or one another instance evaluated, followed here): applied
+ * without asking the store whether it was; only one applied in an open savepoint (the same group)
+ * counts as applied. */
+void msgw_elig_apply_stored(msgw_elig *e, const msgw_record *r, msgw_date date, msgw_transitions *out,
+                                 msgw_errors *err);
 /* The daily sweep: persons whose birthday is on date are re-evaluated (age thresholds). */
 void msgw_elig_sweep(msgw_elig *e, msgw_date date, msgw_transitions *out, msgw_errors *err);
 /*

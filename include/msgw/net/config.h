@@ -102,6 +102,11 @@ typedef struct msgw_config {
     /* retention (docs/store.md): delivered messages and dead letters older than this are removed
      * once a day (dead_days 0: dead letters are kept until replayed) */
     unsigned retention_delivered_days, retention_dead_days, retention_transitions_days, retention_records_days;
+    /* several instances over one PostgreSQL store (docs/cluster.md): this instance's name (NULL:
+     * HOST-PID), the evaluator lease's period, how often an instance that does not evaluate
+     * follows the one that does */
+    const char *cluster_instance;
+    unsigned cluster_lease_ms, cluster_follow_ms;
     /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention, checkpoints */
     const char *audit_dir;
     unsigned audit_retention_days, audit_checkpoint_seconds;

@@ -49,11 +49,14 @@ typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, si
  * publishes what each group committed ("record", "transition") on the feed
  * and rings bell (may be NULL) when a group queued outbox messages.  Each
  * committed push is appended to audit (may be NULL), which it prunes daily.
- * Answers are handed back through an event on base.
+ * Answers are handed back through an event on base.  It opens connections of
+ * its own to store_address (the address store was opened at): the engine's,
+ * which it asks about replays (docs/eligibility.md, "Replays"), and on a
+ * shared store the membership's (several instances, docs/cluster.md).
  */
 msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                             msgw_store *store, const msgw_catalogue *cat, msgw_feed *feed,
-                             msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e);
+                             msgw_store *store, const char *store_address, const msgw_catalogue *cat,
+                             msgw_feed *feed, msgw_doorbell *bell, msgw_audit *audit, msgw_errors *e);
 /* Commits what is queued, stops the worker, and releases unanswered requests (done with status 0). */
 void msgw_ingest_destroy(msgw_ingest **ing);
 typedef enum {
@@ -122,10 +125,9 @@ size_t msgw_ingest_in_flight(const msgw_ingest *ing);
 /* Seconds a refused sender should wait, from the queue's length and the measured commit rate. */
 unsigned msgw_ingest_retry_after(const msgw_ingest *ing);
 
-/* The store connection (borrowed, open until msgw_ingest_destroy; opened MSGW_STORE_DELIVERY) the
- * engine asks whether a message id is stored, so that it need not hold every id applied
- * (docs/eligibility.md, "Replays").  Without it the engine holds them all. */
-void msgw_ingest_set_lookup(msgw_ingest *ing, msgw_store *lookup);
+/* The cluster as this instance last read it (docs/cluster.md): {"instance", "instances",
+ * "leases"}; NULL on a store one process owns.  The caller decrefs it. */
+json_t *msgw_ingest_cluster(msgw_ingest *ing);
 /* Registers the ingest metrics in m (NULL: none) — before the first request (docs/metrics.md). */
 void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m);
 /* NULL while commits succeed; else what is wrong with the store (/readyz). */

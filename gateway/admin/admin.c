@@ -606,6 +606,15 @@ static void person(msgw_admin *a, struct evhttp_request *req, const char *escape
            "the gateway holds no facts, verdicts or transitions of this person");
 }
 
+/* The instances over the shared store and who holds the evaluator lease (docs/cluster.md); 404
+ * on a store one process owns. */
+static void cluster(msgw_admin *a, struct evhttp_request *req)
+{
+    json_t *j = msgw_ingest_cluster(a->ingest);
+    if (j) reply_json(req, 200, "OK", j);
+    else msgw_http_error(req, 404, "cluster.none", "this gateway runs alone on a store one process owns (SQLite)");
+}
+
 /* A browser sends Origin with a POST: one from another site (a page making the administrator's
  * browser post with their certificate) is refused. */
 static bool same_origin(struct evhttp_request *req)
@@ -663,6 +672,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         person(a, req, uri + 12);
     } else if (strcmp(uri, "/v1/transports") == 0 && a->transports) {
         reply_json(req, 200, "OK", a->transports(a->transports_ud));
+    } else if (strcmp(uri, "/v1/cluster") == 0) {
+        cluster(a, req);
     } else if (strcmp(uri, "/v1/events") == 0) {
         events(a, req);
     } else if (serve_asset(req, uri)) {

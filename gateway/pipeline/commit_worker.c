@@ -438,7 +438,9 @@ static bool commit_evaluated(commit_worker *w, group *g)
         msgw_elig_rollback(h->elig); /* nothing was stored: the engine forgets this group and the next */
         w->void_through = w->evaluated;
     }
+    int64_t through = h->evaluated_through;
     pthread_mutex_unlock(&h->lock);
+    if (ok && !g->deferred && w->member) membership_progress(w->member, through, true);
     if (!ok && w->member && fenced(&serr)) membership_lost(w->member);
     if (n) atomic_store(&w->commit_failed, !ok);
     if (!ok) {
@@ -566,7 +568,7 @@ static void follow(commit_worker *w)
     int64_t through = h->evaluated_through;
     pthread_mutex_unlock(&h->lock);
     if (applied < 0) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator's commits could not be read", &e);
-    if (applied) membership_progress(w->member, through, false);
+    membership_progress(w->member, through, false);
     msgw_errors_clear(&e);
 }
 

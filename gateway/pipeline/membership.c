@@ -29,11 +29,11 @@ struct membership {
     pthread_cond_t wake;
     bool stop;
     /* under lock */
-    int64_t epoch;       /* of the lease held, 0: not held */
-    msgw_time renewed;   /* monotonic time of the last successful renewal that held it */
+    int64_t epoch;     /* of the lease held, 0: not held */
+    msgw_time renewed; /* monotonic time of the last successful renewal that held it */
     int64_t evaluated_through;
     bool evaluating;
-    json_t *view;        /* the cluster as last read */
+    json_t *view; /* the cluster as last read */
     msgw_metric *m_up, *m_evaluator, *m_evaluated, *m_epoch;
 };
 
@@ -57,8 +57,10 @@ membership *membership_new(const msgw_config *cfg, const char *store_address, ms
     if (!m) abort();
     m->store = s;
     if (gethostname(m->host, sizeof m->host - 1) != 0) strcpy(m->host, "localhost");
-    if (cfg->cluster_instance) snprintf(m->name, sizeof m->name, "%s", cfg->cluster_instance);
-    else snprintf(m->name, sizeof m->name, "%s-%d", m->host, (int)getpid());
+    if (cfg->cluster_instance)
+        snprintf(m->name, sizeof m->name, "%s", cfg->cluster_instance);
+    else
+        snprintf(m->name, sizeof m->name, "%s-%d", m->host, (int)getpid());
     m->period_us = (int64_t)cfg->cluster_lease_ms * 1000;
     m->started_at = msgw_time_now();
     pthread_mutex_init(&m->lock, NULL);
@@ -106,14 +108,15 @@ static bool evaluates(const msgw_cluster_view *v, const char *instance)
     return false;
 }
 
-static json_t *instance_json(const membership *m, const msgw_cluster_view *v, const msgw_instance_row *r)
+static json_t *instance_json(const membership *m, const msgw_cluster_view *v,
+                             const msgw_instance_row *r)
 {
     bool alive = !r->stopped && v->now - r->heartbeat_at < m->period_us;
-    return json_pack("{s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:b,s:b,s:b}", "name", r->name, "host", r->host, "pid", r->pid,
-                     "role", r->role, "started_at", (json_int_t)r->started_at, "heartbeat_age_ms",
-                     (json_int_t)((v->now - r->heartbeat_at) / 1000), "evaluated_through",
-                     (json_int_t)r->evaluated_through, "alive", alive, "evaluator", evaluates(v, r->name),
-                     "self", strcmp(r->name, m->name) == 0);
+    return json_pack("{s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:b,s:b,s:b}", "name", r->name, "host", r->host,
+                     "pid", r->pid, "role", r->role, "started_at", (json_int_t)r->started_at,
+                     "heartbeat_age_ms", (json_int_t)((v->now - r->heartbeat_at) / 1000),
+                     "evaluated_through", (json_int_t)r->evaluated_through, "alive", alive,
+                     "evaluator", evaluates(v, r->name), "self", strcmp(r->name, m->name) == 0);
 }
 
 /* The view as JSON, and the gauges from it. */
@@ -125,18 +128,21 @@ static json_t *view_json(membership *m, const msgw_cluster_view *v)
         json_t *j = instance_json(m, v, r);
         json_array_append_new(instances, j);
         msgw_metrics_set(m->m_up, json_is_true(json_object_get(j, "alive")) ? 1 : 0, r->name);
-        msgw_metrics_set(m->m_evaluator, json_is_true(json_object_get(j, "evaluator")) ? 1 : 0, r->name);
+        msgw_metrics_set(m->m_evaluator, json_is_true(json_object_get(j, "evaluator")) ? 1 : 0,
+                         r->name);
         msgw_metrics_set(m->m_evaluated, (double)r->evaluated_through, r->name);
     }
     for (size_t i = 0; i < v->nleases; i++) {
         const msgw_lease_row *r = &v->leases[i];
-        json_array_append_new(leases, json_pack("{s:s,s:s?,s:I,s:I,s:b}", "name", r->name, "holder", r->holder,
-                                                "epoch", (json_int_t)r->epoch, "expires_in_ms",
-                                                (json_int_t)((r->expires_at - v->now) / 1000), "valid",
-                                                r->holder && r->expires_at > v->now));
+        json_array_append_new(leases,
+                              json_pack("{s:s,s:s?,s:I,s:I,s:b}", "name", r->name, "holder",
+                                        r->holder, "epoch", (json_int_t)r->epoch, "expires_in_ms",
+                                        (json_int_t)((r->expires_at - v->now) / 1000), "valid",
+                                        r->holder && r->expires_at > v->now));
         msgw_metrics_set(m->m_epoch, (double)r->epoch, r->name);
     }
-    return json_pack("{s:s,s:o,s:o}", "instance", m->name, "instances", instances, "leases", leases);
+    return json_pack("{s:s,s:o,s:o}", "instance", m->name, "instances", instances, "leases",
+                     leases);
 }
 
 /* One round: the lease, the heartbeat, the view. */
@@ -155,7 +161,10 @@ static void renew(membership *m)
     } else if (held == 0) {
         m->epoch = 0;
     } /* an error: the last renewal stands until its period runs out (membership_leading) */
-    msgw_instance_row me = {.name = m->name, .host = m->host, .pid = (int)getpid(), .started_at = m->started_at,
+    msgw_instance_row me = {.name = m->name,
+                            .host = m->host,
+                            .pid = (int)getpid(),
+                            .started_at = m->started_at,
                             .role = m->evaluating ? "evaluator" : "follower",
                             .evaluated_through = m->evaluated_through};
     pthread_mutex_unlock(&m->lock);
@@ -202,7 +211,9 @@ bool membership_start(membership *m, msgw_errors *e)
 {
     renew(m); /* before the first request: an instance alone takes the lease at once */
     m->running = pthread_create(&m->thread, NULL, run, m) == 0;
-    if (!m->running) msgw_error_add(e, -1, "cluster", NULL, "cluster.thread", "cannot start the membership thread");
+    if (!m->running)
+        msgw_error_add(e, -1, "cluster", NULL, "cluster.thread",
+                       "cannot start the membership thread");
     return m->running;
 }
 
@@ -219,8 +230,13 @@ void membership_destroy(membership **mp)
     }
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_instance_row me = {.name = m->name, .host = m->host, .pid = (int)getpid(), .started_at = m->started_at,
-                            .role = "stopped", .evaluated_through = m->evaluated_through, .stopped = true};
+    msgw_instance_row me = {.name = m->name,
+                            .host = m->host,
+                            .pid = (int)getpid(),
+                            .started_at = m->started_at,
+                            .role = "stopped",
+                            .evaluated_through = m->evaluated_through,
+                            .stopped = true};
     if (m->epoch) msgw_store_lease_release(m->store, MSGW_LEASE_EVALUATOR, m->name, &e);
     msgw_store_heartbeat(m->store, &me, &e);
     msgw_errors_clear(&e);
@@ -243,18 +259,19 @@ json_t *membership_json(membership *m)
 void membership_set_metrics(membership *m, msgw_metrics *metrics)
 {
     pthread_mutex_lock(&m->lock);
-    m->m_up = msgw_metrics_gauge(metrics, "msgw_cluster_instance_up",
-                                 "Instances over the shared store: 1 while an instance's heartbeat is younger "
-                                 "than the lease period and it has not stopped (docs/cluster.md).",
-                                 "instance", NULL);
-    m->m_evaluator = msgw_metrics_gauge(metrics, "msgw_cluster_evaluator",
-                                        "1 for the instance that holds the evaluator lease, 0 for the others.",
-                                        "instance", NULL);
-    m->m_evaluated = msgw_metrics_gauge(metrics, "msgw_cluster_evaluated_through",
-                                        "How far each instance's engine has followed the order of evaluation.",
-                                        "instance", NULL);
-    m->m_epoch = msgw_metrics_gauge(metrics, "msgw_cluster_lease_epoch",
-                                    "Each lease's epoch: it grows each time the lease changes hands.", "lease",
-                                    NULL);
+    m->m_up = msgw_metrics_gauge(
+        metrics, "msgw_cluster_instance_up",
+        "Instances over the shared store: 1 while an instance's heartbeat is younger "
+        "than the lease period and it has not stopped (docs/cluster.md).",
+        "instance", NULL);
+    m->m_evaluator = msgw_metrics_gauge(
+        metrics, "msgw_cluster_evaluator",
+        "1 for the instance that holds the evaluator lease, 0 for the others.", "instance", NULL);
+    m->m_evaluated = msgw_metrics_gauge(
+        metrics, "msgw_cluster_evaluated_through",
+        "How far each instance's engine has followed the order of evaluation.", "instance", NULL);
+    m->m_epoch = msgw_metrics_gauge(
+        metrics, "msgw_cluster_lease_epoch",
+        "Each lease's epoch: it grows each time the lease changes hands.", "lease", NULL);
     pthread_mutex_unlock(&m->lock);
 }

@@ -225,8 +225,8 @@ static const struct {
                        "UPDATE records SET evaluated_seq = nextval('evaluation_seq'), "
                        "evaluated_at = $2 WHERE message_id = $1 AND evaluated_seq IS NULL "
                        "RETURNING seq, evaluated_seq, recorded_at"},
-    /* the fence: the lease still the committer's at its epoch, and kept so until the commit ends
-     * (another instance's takeover waits for it) */
+    /* the fence, the commit's last statement: the lease still the committer's at its epoch, and
+     * kept so until the commit ends (another instance's takeover waits for it) */
     [W_FENCE] = {"msgw_fence",
                  "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE"},
     [W_FACT] = {"msgw_fact",
@@ -778,9 +778,12 @@ static bool pg_commit(void *impl, msgw_store_item *items, size_t n, msgw_time no
 {
     pg_store *s = impl;
     if (!pg_ready(s, false, e) || !pg_command(s, "BEGIN", NULL, "begin", e)) return false;
-    bool ok = check_fence(s, e);
+    bool ok = true;
     for (size_t i = 0; i < n && ok; i++)
         ok = put_item(s, &items[i], now, e);
+    /* last, so the lease's row is locked only while the commit is made durable: a takeover waits
+     * for this commit, or this commit finds the lease gone and writes nothing */
+    if (ok) ok = check_fence(s, e);
     if (ok && pg_command(s, "COMMIT", NULL, "commit", e)) return true;
     pg_rollback(s);
     return false;

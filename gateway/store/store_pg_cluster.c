@@ -25,8 +25,9 @@ static int pg_lease(void *impl, const char *name, const char *holder, int64_t pe
     pg_int(&p, period_us);
     PGresult *r = pg_run(
         s,
-        "INSERT INTO leases AS l (name, holder, epoch, expires_at, acquired_at) VALUES ($1, $2, 1, "
-        NOW_US " + $3, " NOW_US ") ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+        "INSERT INTO leases AS l (name, holder, epoch, expires_at, acquired_at) VALUES ($1, $2, "
+        "1, " NOW_US " + $3, " NOW_US
+        ") ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
         "epoch = CASE WHEN l.holder IS NOT DISTINCT FROM excluded.holder THEN l.epoch ELSE "
         "l.epoch + 1 END, acquired_at = CASE WHEN l.holder IS NOT DISTINCT FROM excluded.holder "
         "THEN l.acquired_at ELSE excluded.acquired_at END, expires_at = excluded.expires_at "
@@ -81,14 +82,15 @@ static bool pg_heartbeat(void *impl, const msgw_instance_row *me, msgw_errors *e
     pg_int(&p, me->evaluated_through);
     pg_text(&p, me->stopped ? "true" : "false");
     return pg_ready(s, false, e) &&
-           pg_command(s,
-                      "INSERT INTO instances AS i (name, host, pid, started_at, heartbeat_at, role, "
-                      "evaluated_through, stopped) VALUES ($1, $2, $3, $4, " NOW_US
-                      ", $5, $6, $7::boolean) ON CONFLICT (name) DO UPDATE SET host = excluded.host, "
-                      "pid = excluded.pid, started_at = excluded.started_at, heartbeat_at = "
-                      "excluded.heartbeat_at, role = excluded.role, evaluated_through = "
-                      "excluded.evaluated_through, stopped = excluded.stopped",
-                      &p, "heartbeat", e);
+           pg_command(
+               s,
+               "INSERT INTO instances AS i (name, host, pid, started_at, heartbeat_at, role, "
+               "evaluated_through, stopped) VALUES ($1, $2, $3, $4, " NOW_US
+               ", $5, $6, $7::boolean) ON CONFLICT (name) DO UPDATE SET host = excluded.host, "
+               "pid = excluded.pid, started_at = excluded.started_at, heartbeat_at = "
+               "excluded.heartbeat_at, role = excluded.role, evaluated_through = "
+               "excluded.evaluated_through, stopped = excluded.stopped",
+               &p, "heartbeat", e);
 }
 
 static const char *arena_value(msgw_arena *a, const PGresult *r, int i, int col)
@@ -99,10 +101,11 @@ static const char *arena_value(msgw_arena *a, const PGresult *r, int i, int col)
 
 static bool read_instances(pg_store *s, msgw_arena *a, msgw_cluster_view *out, msgw_errors *e)
 {
-    PGresult *r = pg_run(s,
-                         "SELECT name, host, pid, started_at, heartbeat_at, role, evaluated_through, "
-                         "stopped, " NOW_US " FROM instances ORDER BY name",
-                         false, NULL, "read the instances", e);
+    PGresult *r =
+        pg_run(s,
+               "SELECT name, host, pid, started_at, heartbeat_at, role, evaluated_through, "
+               "stopped, " NOW_US " FROM instances ORDER BY name",
+               false, NULL, "read the instances", e);
     if (!r) return false;
     int n = PQntuples(r);
     out->instances = msgw_arena_alloc(a, ((size_t)n + 1) * sizeof *out->instances);
@@ -157,7 +160,8 @@ typedef struct walk {
 static bool stored_row(void *ud, const PGresult *r, int i)
 {
     walk *w = ud;
-    return w->stored(w->ud, pg_num(r, i, 0), PQgetvalue(r, i, 1), pg_num(r, i, 2), PQgetvalue(r, i, 3));
+    return w->stored(w->ud, pg_num(r, i, 0), PQgetvalue(r, i, 1), pg_num(r, i, 2),
+                     PQgetvalue(r, i, 3));
 }
 
 static bool evaluated_row(void *ud, const PGresult *r, int i)
@@ -172,18 +176,19 @@ static int64_t limit_of(size_t max)
 }
 
 static bool pg_unevaluated(void *impl, size_t max,
-                           bool (*cb)(void *, int64_t, const char *, msgw_time, const char *), void *ud,
-                           msgw_errors *e)
+                           bool (*cb)(void *, int64_t, const char *, msgw_time, const char *),
+                           void *ud, msgw_errors *e)
 {
     pg_store *s = impl;
     walk w = {.stored = cb, .ud = ud};
     pg_params p = {0};
     pg_int(&p, limit_of(max));
     return pg_ready(s, false, e) &&
-           pg_each_row(s,
-                       "SELECT seq, canonical, recorded_at, sender FROM records WHERE evaluated_seq "
-                       "IS NULL ORDER BY seq LIMIT $1",
-                       &p, stored_row, &w, "read the records not evaluated", e);
+           pg_each_row(
+               s,
+               "SELECT seq, canonical, recorded_at, sender FROM records WHERE evaluated_seq "
+               "IS NULL ORDER BY seq LIMIT $1",
+               &p, stored_row, &w, "read the records not evaluated", e);
 }
 
 static bool pg_evaluated_after(void *impl, int64_t after, size_t max,

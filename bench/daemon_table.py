@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The daemon benchmark's table (bench/daemon.sh, docs/benchmarks.md): medians of the runs of each
 measure from the JSON lines of bench/loadgen and bench/receiver --match, the baselines of the same
-run beside them, the gateway's figure as a fraction of its baseline, and the issue's targets.
-usage: daemon_table.py RESULTS.jsonl [--runs N] [--seconds S] [--drain S] [--nginx VERSION]"""
+run beside them, the gateway's figure as a fraction of its baseline, and the issue's targets; with
+runs on PostgreSQL (labels ending in -pg: bench/daemon.sh --stores sqlite,postgresql), a second
+table sets them beside SQLite's of the same rounds, with the PostgreSQL server's CPU and writes.
+usage: daemon_table.py RESULTS.jsonl [--runs N] [--seconds S] [--drain S] [--nginx VERSION] [--postgresql VERSION]"""
 import argparse
 import json
 import statistics
@@ -21,6 +23,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--drain", type=float, default=60)
     ap.add_argument("--nginx", default="nginx")
+    ap.add_argument("--postgresql", default="")
     a = ap.parse_args()
     rows = [json.loads(line) for line in open(a.results) if line.strip()]
     by = {}
@@ -140,6 +143,82 @@ def main():
     print()
     for n in notes:
         print(f"- {n}")
+    if any(label.endswith("-pg") or label == "memory-pg" for label in by):
+        stores_table(a, by, med, runs, flags, share)
+
+
+def stores_table(a, by, med, runs, flags, share):
+    """The lines run on both stores (bench/daemon.sh --stores sqlite,postgresql): each PostgreSQL
+    median beside SQLite's of the same rounds, and what the PostgreSQL server itself cost."""
+    print()
+    print(f"One instance on SQLite, one on PostgreSQL{' ' + a.postgresql if a.postgresql else ''} "
+          f"(fsync on, same host), the same load in the same rounds: medians of {a.runs} runs of {a.seconds:g} s")
+    print()
+    print("| measure | SQLite | PostgreSQL | PostgreSQL / SQLite |")
+    print("|---|---:|---:|---:|")
+    notes = []
+
+    def row(name, s, p, digits=0, compare=True):
+        ratio = f"{100 * p / s:.1f} %" if compare and s and p is not None else "–"
+        print(f"| {name} | {fmt(s, digits)} | {fmt(p, digits)} | {ratio} |")
+
+    for name, label in (("ZeroMQ, 1 record per request, window 64: records/s", "zmq1-gateway"),
+                        ("ZeroMQ, 100 records per request, window 8: records/s", "zmq100-gateway"),
+                        ("HTTPS, mutual TLS, 16 connections, 1 record per request: requests/s", "https-gateway"),
+                        ("flagging records, closed loop, window 64: records/s", "flag-sustained")):
+        pg = label + "-pg"
+        if label not in by and pg not in by:
+            continue
+        row(name, med(label), med(pg))
+        notes.append(f"{label}: {runs(label)}; {pg}: {runs(pg)}")
+        for x in (label, pg):
+            if flags(x):
+                notes.append(f"{x}: {flags(x)}")
+        if pg in by:
+            notes.append(f"{label}, reply latency p50 / p99 (medians): SQLite {_pcts(by, label)}; "
+                         f"PostgreSQL {_pcts(by, pg)}")
+    for base, what in (("latency-half", "half the sustained rate"), ("latency-low", "100 records/s")):
+        s, p = by.get(base + "-delivery", [{}])[0], by.get(base + "-pg-delivery", [{}])[0]
+        if not s and not p:
+            continue
+        for q in ("p50", "p99"):  # at half of each store's own rate: not the same load, no ratio
+            row(f"push → notice delivered at {what} "
+                f"({fmt(s.get('rate'))} / {fmt(p.get('rate'))} records/s): {q}, ms",
+                (s.get("latency_ms") or {}).get(q), (p.get("latency_ms") or {}).get(q), 1,
+                s.get("rate") == p.get("rate"))
+        if p:
+            notes.append(f"{base}-pg: {p['notices']:,} notices delivered, {p['undelivered']:,} messages undelivered "
+                         f"after the {a.drain:g} s drain")
+    for label in ("memory", "memory-pg"):
+        m = by.get(label, [{}])[0]
+        if m.get("rss_mb"):
+            steady = [r for r, t in zip(m["rss_mb"], m["t_s"]) if t >= 10] or m["rss_mb"]
+            notes.append(f"{label}: the daemon's resident size from 10 s to the end {fmt(min(steady))}–"
+                         f"{fmt(max(steady))} MB at {fmt(m.get('records_per_s'))} records/s")
+
+    def per_record(label, key):
+        v = [1e6 * r[key] / r["records_acked"] for r in by.get(label, [])
+             if r.get(key) is not None and r.get("records_acked")]
+        return f"{statistics.median(v) / 1024:.1f} KiB" if v else "–"
+    for label in ("zmq1-gateway", "zmq100-gateway", "https-gateway", "flag-sustained"):
+        pg = label + "-pg"
+        if pg not in by:
+            continue
+        notes.append(f"{label}, CPU as a share of one core (medians): SQLite: daemon {share(label, 'server_cpu_s')}, "
+                     f"load generator {share(label, 'cpu_s')}; PostgreSQL: daemon {share(pg, 'server_cpu_s')}, "
+                     f"PostgreSQL server {share(pg, 'pg_cpu_s')}, load generator {share(pg, 'cpu_s')}; written to "
+                     f"storage per record: SQLite {per_record(label, 'server_write_mb')} (daemon), PostgreSQL "
+                     f"{per_record(pg, 'pg_write_mb')} (server) + {per_record(pg, 'server_write_mb')} (daemon)")
+    print()
+    for n in notes:
+        print(f"- {n}")
+
+
+def _pcts(by, label):
+    v = [r["latency_ms"] for r in by.get(label, []) if r.get("latency_ms")]
+    if not v:
+        return "–"
+    return f"{statistics.median(x['p50'] for x in v):,.1f} / {statistics.median(x['p99'] for x in v):,.1f} ms"
 
 
 if __name__ == "__main__":

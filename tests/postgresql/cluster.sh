@@ -6,9 +6,12 @@
 # socket directory, and stops the cluster and removes the directory when COMMAND ends, however it
 # ends.  `cluster.sh start DIR` and `cluster.sh stop DIR` do the two halves on a directory of the
 # caller's; start on a directory that holds a stopped cluster starts it again (a test's restart).
+# `cluster.sh bin` prints the directory of the server's programs (createdb, dropdb, psql).
 #
 # The server runs with fsync off (-F): these tests prove what the store does, not that the disk
-# keeps it, and a commit that waits for no fsync keeps the suite within its minute.  initdb and
+# keeps it, and a commit that waits for no fsync keeps the suite within its minute.  MSGW_PG_FSYNC=on
+# in the environment of `start` (or `run`) drops -F, for whoever measures durable commits
+# (bench/daemon.sh --stores postgresql); the tests leave it unset.  initdb and
 # the server refuse to run as root: as root they run as the `postgres` user (the Debian package
 # makes it), else `nobody`.  Without the server's programs (the `postgresql` package) the tests
 # are skipped (exit 77) with a line that says so.
@@ -56,8 +59,10 @@ start() {
 	[[ $(id -u) == 0 ]] && chown "$(owner)" "$dir"
 	chmod 700 "$dir"
 	[[ -f $dir/data/PG_VERSION ]] || make_cluster "$dir" || return 1
+	local nofsync=-F
+	[[ ${MSGW_PG_FSYNC:-off} == on ]] && nofsync=
 	if ! as_owner "$dir" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-k $dir -c listen_addresses='' -F" start >/dev/null; then
+		-o "-k $dir -c listen_addresses='' $nofsync" start >/dev/null; then
 		echo "cluster.sh: the server did not start:"
 		cat "$dir/server.log"
 		return 1
@@ -84,6 +89,7 @@ stop() {
 case ${1:-} in
 start) start "${2:?start DIR}" ;;
 stop) stop "${2:?stop DIR}" ;;
+bin) skip_unless_installed; echo "$bin" ;;
 run)
 	shift
 	[[ $# -gt 0 ]] || { echo "usage: cluster.sh run COMMAND [ARG...]"; exit 2; }
@@ -94,7 +100,7 @@ run)
 	MSGW_PG_HOST=$dir MSGW_PG_BIN=$bin "$@"
 	;;
 *)
-	echo "usage: cluster.sh run COMMAND [ARG...] | start DIR | stop DIR"
+	echo "usage: cluster.sh run COMMAND [ARG...] | start DIR | stop DIR | bin"
 	exit 2
 	;;
 esac

@@ -161,7 +161,8 @@ void msgw_ingest_set_metrics(msgw_ingest *ing, msgw_metrics *m)
 
 const char *msgw_ingest_store_problem(const msgw_ingest *ing)
 {
-    return commit_worker_store_problem(ing->worker);
+    const char *down = ing->member ? membership_problem(ing->member) : NULL;
+    return down ? down : commit_worker_store_problem(ing->worker);
 }
 
 json_t *msgw_ingest_person_json(msgw_ingest *ing, const char *person, msgw_date date)

@@ -34,6 +34,7 @@ struct membership {
     int64_t evaluated_through;
     bool evaluating;
     json_t *view; /* the cluster as last read */
+    bool unreachable; /* the last renewal could not reach the store */
     msgw_metric *m_up, *m_evaluator, *m_evaluated, *m_epoch;
 };
 
@@ -89,6 +90,14 @@ void membership_progress(membership *m, int64_t evaluated_through, bool evaluati
     m->evaluated_through = evaluated_through;
     m->evaluating = evaluating;
     pthread_mutex_unlock(&m->lock);
+}
+
+const char *membership_problem(membership *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool down = m->unreachable;
+    pthread_mutex_unlock(&m->lock);
+    return down ? "the shared store cannot be reached: pushes are answered 503 until it is back" : NULL;
 }
 
 void membership_lost(membership *m)
@@ -161,6 +170,7 @@ static void renew(membership *m)
     } else if (held == 0) {
         m->epoch = 0;
     } /* an error: the last renewal stands until its period runs out (membership_leading) */
+    m->unreachable = held < 0;
     msgw_instance_row me = {.name = m->name,
                             .host = m->host,
                             .pid = (int)getpid(),

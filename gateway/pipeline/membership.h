@@ -31,6 +31,8 @@ bool membership_leading(membership *m, int64_t *epoch);
 /* What the heartbeat reports: the engine's place in the order of evaluation, and whether it
  * evaluates now. */
 void membership_progress(membership *m, int64_t evaluated_through, bool evaluating);
+/* NULL while the last renewal reached the store, else what is wrong (/readyz). */
+const char *membership_problem(membership *m);
 /* A commit found the lease gone (store.fenced): not leading until the next renewal says so. */
 void membership_lost(membership *m);
 /* Every instance and lease as last read, with which this is: {"instance", "instances": [...],

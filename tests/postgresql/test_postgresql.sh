@@ -5,7 +5,8 @@
 # database recorded as newer than this msgw knows refused with store.schema_newer (by migrate, by
 # the daemon), an unreachable server named without its password, and the daemon `msgw serve` on a
 # postgresql:// store: a push over HTTPS stored in the database, a replay answered from it, the
-# server restarted under it (pushes refused meanwhile, stored again once it is back).
+# server stopped under it while pushes keep coming (503 with Retry-After, /readyz not ready and
+# saying why, no crash) and started again (ready again by itself, pushes stored).
 # shellcheck source=../cli/lib.sh
 source "$(dirname "$0")/../cli/lib.sh"
 : "${MSGW_PG_HOST:?run me with tests/postgresql/cluster.sh run}"
@@ -52,6 +53,8 @@ config() { # config STORE_ADDRESS
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data", "store": "$1",
   "tls": { "ca": "$tmp/pki/ca.crt", "cert": "$tmp/pki/gateway.crt", "key": "$tmp/pki/gateway.key" },
   "https": { "listen": "127.0.0.1:0", "timeout_s": 5 },
+  "admin": { "listen": "127.0.0.1:0" },
+  "cluster": { "lease_ms": 3000 },
   "departments": [
     { "id": "mca", "certificate": { "organization": "12", "unit": "mca" },
       "push": ["household_assistance_roster"], "eligibility": true,
@@ -62,13 +65,25 @@ serve() { # serve: the daemon in $pid, its port in $port
 	rm -f "$tmp/port"
 	"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &
 	pid=$!
-	wait_file "$tmp/port"
+	wait_file "$tmp/port" && wait_file "$tmp/port.admin"
 	port=$(cat "$tmp/port" 2>/dev/null)
+	admin=$(cat "$tmp/port.admin" 2>/dev/null)
 }
+readyz() { # readyz -> the status of /readyz, its body in $tmp/ready
+	curl -s -o "$tmp/ready" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/admin.crt" \
+		--key "$tmp/pki/admin.key" "https://localhost:$admin/readyz"
+}
+ready_is() { [[ $(readyz) == "$1" ]]; }
 push() { # push FILE -> status in $tmp/code, body in $tmp/body
 	curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/mca.crt" \
 		--key "$tmp/pki/mca.key" -H "Content-Type: application/vnd.msgw.mca.roster+xml" \
-		--data-binary "@$1" "https://localhost:$port/v1/records" >"$tmp/code"
+		-D "$tmp/headers" --data-binary "@$1" "https://localhost:$port/v1/records" >"$tmp/code"
+}
+until_true() { # until_true SECONDS CMD...: polls every 0.1 s
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
 }
 body_has() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/body" "$1"; }
 
@@ -94,19 +109,35 @@ ok test "$(cat "$tmp/code")" = 202
 ok python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if [r["seq"] for r in a["records"]]==[r["seq"] for r in b["records"]] and all(r["outcome"]=="duplicate" for r in b["records"]) else 1)' "$tmp/first" "$tmp/body"
 ok test "$(psql_at msgw_serve 'select count(*) from records')" = 3
 
-# the server goes away under the daemon: pushes are refused (never a crash), and once it is back
-# the next operation reconnects and stores again
+# the server goes away under the daemon, while pushes keep coming: they are refused with 503 and
+# Retry-After (never a crash), /readyz says not ready and why; once it is back the daemon
+# reconnects by itself, stores again and is ready
+ok test "$(readyz)" = 200
+loader() { # pushes without a pause, each status a line of $tmp/codes
+	while :; do
+		curl -s -o /dev/null -w '%{http_code}\n' --cacert "$tmp/pki/ca.crt" --cert "$tmp/pki/mca.crt" \
+			--key "$tmp/pki/mca.key" -H "Content-Type: application/vnd.msgw.mca.roster+xml" \
+			--data-binary "@$root/tests/data/mca/agree/good/other-provinces.xml" \
+			"https://localhost:$port/v1/records" >>"$tmp/codes"
+	done
+}
+loader &
+load=$!
 "$cluster" stop "$MSGW_PG_HOST"
+sleep 1
 push "$root/tests/data/mca/agree/good/other-provinces.xml"
 ok test "$(cat "$tmp/code")" = 503
+ok grep -qi '^Retry-After: [1-9]' "$tmp/headers"
+ok until_true 10 ready_is 503
+ok grep -q '"name": *"store", *"ok": *false' "$tmp/ready"
 ok kill -0 "$pid"
 "$cluster" start "$MSGW_PG_HOST"
-for _ in $(seq 20); do
-	push "$root/tests/data/mca/agree/good/other-provinces.xml"
-	[[ $(cat "$tmp/code") == 202 ]] && break
-	sleep 0.5
-done
+ok until_true 20 ready_is 200
+kill "$load"
+wait "$load" 2>/dev/null
+push "$root/tests/data/mca/agree/good/other-provinces.xml"
 ok test "$(cat "$tmp/code")" = 202
+ok grep -qx 503 "$tmp/codes" # the pushes under way met the outage, answered
 ok test "$(psql_at msgw_serve 'select count(*) > 3 from records')" = t
 kill "$pid"
 wait "$pid"

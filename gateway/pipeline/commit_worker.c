@@ -35,6 +35,7 @@ struct commit_worker {
     const msgw_peers *peers; /* seals envelopes for peer gateways; NULL: no peers */
     membership *member;      /* several instances over one store; NULL: alone (docs/cluster.md) */
     int64_t epoch;           /* of the evaluator lease while evaluating */
+    bool role_taken;         /* take_role has decided once (and logged it) */
     pthread_t thread;
     bool running;
     /* the hand-over to the store stage, under lock */
@@ -532,7 +533,7 @@ static void take_role(commit_worker *w)
     engine_host *h = w->host;
     int64_t epoch = 0;
     bool lead = membership_leading(w->member, &epoch);
-    if (lead == h->evaluating && (!lead || epoch == w->epoch)) return;
+    if (w->role_taken && lead == h->evaluating && (!lead || epoch == w->epoch)) return;
     msgw_errors e;
     msgw_errors_init(&e);
     engine_host_exclusive(h);
@@ -550,6 +551,7 @@ static void take_role(commit_worker *w)
     if (!ok) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator's last commits could not be read: not evaluating yet", &e);
     msgw_errors_clear(&e);
     if (!ok) return;
+    w->role_taken = true;
     char ep[24];
     snprintf(ep, sizeof ep, "%lld", (long long)epoch);
     msgw_log(MSGW_LOG_INFO, lead ? "evaluating" : "following the evaluator", "instance", membership_name(w->member),

@@ -14,7 +14,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 : "${MSGW_PG_HOST:?run me with tests/postgresql/cluster.sh run}"
 push=${MSGW_ZMQ_PUSH:?}
 popgen=${MSGW_POPGEN:?}
-lease_ms=3000
+lease_ms=${MSGW_TEST_LEASE_MS:-3000} # a takeover is measured with the default (10000) by setting it
 db="postgresql:///msgw_cluster?host=$MSGW_PG_HOST"
 psql_q() { "$MSGW_PG_BIN/psql" -h "$MSGW_PG_HOST" -d msgw_cluster -X -A -t -q -c "$1"; }
 

@@ -30,9 +30,12 @@
 #include "msgw/store/audit.h"
 
 static const char serve_help[] =
-    "Usage: msgw serve --config FILE [--port-file FILE]\n"
+    "Usage: msgw serve --config FILE [--store ADDRESS] [--port-file FILE]\n"
     "\n"
     "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
+    "  --store ADDRESS    the store, instead of the configuration's \"store\": sqlite:PATH or a\n"
+    "                     libpq URI postgresql://... (docs/store.md; several instances on one\n"
+    "                     PostgreSQL database share the work: docs/cluster.md)\n"
     "  --port-file FILE   write each endpoint actually bound (for listen ports of 0): the HTTPS\n"
     "                     port to FILE, the others to FILE.zmq, .peering, .zdeliver, .feed, .admin\n"
     "SIGTERM or SIGINT: stop after the request in progress.  SIGHUP: reload the configuration\n"
@@ -44,6 +47,7 @@ typedef struct daemon {
     msgw_config *cfg;
     msgw_catalogue *cat;
     msgw_store *store;
+    const char *store_option; /* --store, before the configuration's "store" */
     msgw_ingest *ingest;
     msgw_adapter_ctx ctx;
     struct event_base *base;
@@ -269,7 +273,8 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (!d->cat) return false;
     mkdir(d->cfg->data_dir, 0700);
     char *spec = d->store_spec;
-    if (!msgw_store_address(d->cfg->store, d->cfg->data_dir, spec, sizeof d->store_spec, e))
+    if (!msgw_store_address(d->store_option ? d->store_option : d->cfg->store, d->cfg->data_dir, spec,
+                            sizeof d->store_spec, e))
         return false;
     d->store = msgw_store_open(spec, 0, e);
     if (!d->store) return false;
@@ -344,15 +349,17 @@ static void stop(daemon_t *d)
 int msgw_cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                             {"store", required_argument, 0, 's'},
                                              {"port-file", required_argument, 0, 'p'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *config = NULL, *port_file = NULL;
+    const char *config = NULL, *port_file = NULL, *store = NULL;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:p:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:s:p:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
+        case 's': store = optarg; break;
         case 'p': port_file = optarg; break;
         case 'h': fputs(serve_help, stdout); return MSGW_EXIT_OK;
         default: fputs(serve_help, stderr); return MSGW_EXIT_USAGE;
@@ -366,6 +373,7 @@ int msgw_cmd_serve(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_t d;
     memset(&d, 0, sizeof d);
+    d.store_option = store;
     msgw_errors e;
     msgw_errors_init(&e);
     int rc = MSGW_EXIT_OK;

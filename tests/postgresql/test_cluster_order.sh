@@ -22,7 +22,7 @@ for name in gw-a gw-b; do
 	mkdir -p "$tmp/$name"
 	cat >"$tmp/$name/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/$name/data",
-  "store": "postgresql:///msgw_order?host=$MSGW_PG_HOST", "cluster": { "instance": "$name", "follow_ms": 20 },
+  "cluster": { "instance": "$name", "follow_ms": 20 },
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
   "https": { "listen": "127.0.0.1:0" },
   "departments": [
@@ -30,7 +30,9 @@ for name in gw-a gw-b; do
       "push": ["insurance_enrolment", "insurance_termination"],
       "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/hrss.port")/inbox" } } } ] }
 JSON
-	"$msgw" serve --config "$tmp/$name/msgw.json" --port-file "$tmp/$name/port" 2>"$tmp/$name/log" &
+	# the store named on the command line (msgw serve --store), not in the configuration
+	"$msgw" serve --config "$tmp/$name/msgw.json" --store "postgresql:///msgw_order?host=$MSGW_PG_HOST" \
+		--port-file "$tmp/$name/port" 2>"$tmp/$name/log" &
 	pids+=($!)
 	wait_file "$tmp/$name/port"
 	port[$name]=$(cat "$tmp/$name/port")

@@ -567,6 +567,7 @@ static void follow(commit_worker *w)
     msgw_errors_init(&e);
     pthread_mutex_lock(&h->lock);
     long applied = engine_host_follow(h, 10000, &e);
+    if (applied >= 0) engine_host_follow_calendar(h, &e);
     int64_t through = h->evaluated_through;
     pthread_mutex_unlock(&h->lock);
     if (applied < 0) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator's commits could not be read", &e);

@@ -122,6 +122,15 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     return ok && msgw_store_each_verdict(h->store, NULL, restore_one_since, h->elig, e);
 }
 
+void engine_host_follow_calendar(engine_host *h, msgw_errors *e)
+{
+    int64_t reached = 0;
+    msgw_store *s = h->lookup ? h->lookup : h->store;
+    if (!msgw_store_meta_get(s, "swept", &reached, e)) return;
+    msgw_date today = msgw_date_today();
+    sweep_silently(h, reached < today ? (msgw_date)reached : today);
+}
+
 typedef struct following {
     engine_host *h;
     long applied;

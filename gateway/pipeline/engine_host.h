@@ -72,6 +72,10 @@ msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw
  * lookup), at most max records; the number applied, -1 on error (e).  Lock held, no group in
  * flight that the engine evaluates. */
 long engine_host_follow(engine_host *h, size_t max, msgw_errors *e);
+/* A follower's engine through the days the evaluator has swept (the store's "swept"), silently:
+ * its state is the evaluator's, and a takeover sweeps with notices only the days the evaluator had
+ * not.  Lock held. */
+void engine_host_follow_calendar(engine_host *h, msgw_errors *e);
 /* Replays told by the store from now on, through lookup (its own connection, borrowed; the
  * engine's exact set of applied ids then holds only those of the groups in flight). */
 void engine_host_set_lookup(engine_host *h, msgw_store *lookup);

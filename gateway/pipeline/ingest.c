@@ -41,7 +41,7 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
     if (!(ing->queue = receive_queue_new(base, cfg, ctx, e)) ||
         !(ing->lookup = msgw_store_open(store_address, MSGW_STORE_DELIVERY, e)) ||
         !(ing->host = engine_host_new(cfg, ctx, store, cat, e)) ||
-        (msgw_store_clustered(store) && !(ing->member = membership_new(cfg, store_address, e)))) {
+        (msgw_store_clustered(store) && !(ing->member = membership_new(cfg, store_address, audit, e)))) {
         msgw_ingest_destroy(&ing);
         return NULL;
     }

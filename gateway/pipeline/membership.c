@@ -16,10 +16,12 @@
 
 #include "membership.h"
 #include "msgw/base/log.h"
+#include "msgw/store/audit.h"
 #include "msgw/store/cluster.h"
 
 struct membership {
     msgw_store *store; /* its own connection */
+    msgw_audit *audit; /* the lease changing hands is audited; may be NULL */
     char name[128], host[64];
     int64_t period_us; /* the lease's */
     msgw_time started_at;
@@ -45,7 +47,7 @@ static msgw_time monotonic_us(void)
     return (msgw_time)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-membership *membership_new(const msgw_config *cfg, const char *store_address, msgw_errors *e)
+membership *membership_new(const msgw_config *cfg, const char *store_address, msgw_audit *audit, msgw_errors *e)
 {
     msgw_store *s = msgw_store_open(store_address, MSGW_STORE_DELIVERY, e);
     if (!s) return NULL;
@@ -57,6 +59,7 @@ membership *membership_new(const msgw_config *cfg, const char *store_address, ms
     membership *m = calloc(1, sizeof *m);
     if (!m) abort();
     m->store = s;
+    m->audit = audit;
     if (gethostname(m->host, sizeof m->host - 1) != 0) strcpy(m->host, "localhost");
     if (cfg->cluster_instance)
         snprintf(m->name, sizeof m->name, "%s", cfg->cluster_instance);
@@ -154,6 +157,19 @@ static json_t *view_json(membership *m, const msgw_cluster_view *v)
                      leases);
 }
 
+/* The lease changing hands, in the audit log: who evaluated when is part of what happened. */
+static void audit_lease(membership *m, const char *action, int64_t epoch)
+{
+    if (!m->audit) return;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "action", action, "lease", MSGW_LEASE_EVALUATOR, "instance", m->name,
+                          "host", m->host);
+    if (epoch) json_object_set_new(f, "epoch", json_integer((json_int_t)epoch));
+    msgw_audit_append(m->audit, "admin", f, &e);
+    msgw_errors_clear(&e);
+}
+
 /* One round: the lease, the heartbeat, the view. */
 static void renew(membership *m)
 {
@@ -178,10 +194,13 @@ static void renew(membership *m)
                             .role = m->evaluating ? "evaluator" : "follower",
                             .evaluated_through = m->evaluated_through};
     pthread_mutex_unlock(&m->lock);
-    if (held == 1 && !was)
+    if (held == 1 && !was) {
         msgw_log(MSGW_LOG_INFO, "evaluator lease taken", "instance", m->name, NULL);
-    else if (held == 0 && was)
+        audit_lease(m, "cluster.lease_taken", epoch);
+    } else if (held == 0 && was) {
         msgw_log(MSGW_LOG_WARNING, "evaluator lease lost", "instance", m->name, NULL);
+        audit_lease(m, "cluster.lease_lost", 0);
+    }
     if (held < 0) msgw_log_errors(MSGW_LOG_WARNING, "the evaluator lease could not be renewed", &e);
     msgw_errors_clear(&e);
     msgw_arena *a = msgw_arena_new(0);

@@ -15,11 +15,14 @@
 
 #include "msgw/base/metrics.h"
 #include "msgw/net/config.h"
+#include "msgw/store/audit.h"
 
 typedef struct membership membership;
 
-/* Opens its store connection (store_address must be a shared store); NULL with e otherwise. */
-membership *membership_new(const msgw_config *cfg, const char *store_address, msgw_errors *e);
+/* Opens its store connection (store_address must be a shared store); NULL with e otherwise.  The
+ * lease taken or lost is appended to audit (borrowed; may be NULL) as an "admin" entry
+ * (cluster.lease_taken with its epoch, cluster.lease_lost). */
+membership *membership_new(const msgw_config *cfg, const char *store_address, msgw_audit *audit, msgw_errors *e);
 bool membership_start(membership *m, msgw_errors *e);
 /* Stops the thread, gives the lease up if held (another instance takes over at once) and marks
  * the instance's row stopped. */

@@ -135,6 +135,9 @@ kill "$pusher_a" 2>/dev/null
 wait "$pusher_a" 2>/dev/null
 ok until_true $((lease_ms * 3 / 1000)) holder_is gw-b
 took=$(python3 -c 'import sys,time; print(round(time.time()-float(sys.argv[1]),2))' "$killed")
+# the takeover in gw-b's audit log, with the lease's new epoch; the log verifies
+ok grep -qh '"action":"cluster.lease_taken".*"epoch":2' "$tmp"/gw-b/data/audit/audit-*.jsonl
+ok "$msgw" audit verify --dir "$tmp/gw-b/data/audit" --cert "$P/gateway.crt"
 echo "failover: gw-b holds the evaluator lease ${took} s after gw-a was killed (lease ${lease_ms} ms)"
 wait "$pusher_b"
 ok until_true 60 settled

@@ -23,6 +23,8 @@ ap.add_argument("--message-id", required=True, help="a message id that was pushe
 ap.add_argument("--id-number", required=True, help="an ID number in the pushed records")
 ap.add_argument("--screenshot", required=True, help="where to save the PNG")
 ap.add_argument("--timeout", type=float, default=30, help="the bound of every wait, in seconds")
+ap.add_argument("--cluster-instance", help="the daemon is this instance of a cluster (a PostgreSQL store): "
+                "the instances panel must list it as the evaluator; without it, alone on SQLite")
 args = ap.parse_args()
 T = args.timeout
 
@@ -106,6 +108,18 @@ try:
         wait_for("the queues table's cdpf row (#queues tbody tr[data-recipient=cdpf])",
                  lambda: s.find('#queues tbody tr[data-recipient="cdpf"]'), T)
     check("the queues table lists the recipients", queues)
+
+    def instances():
+        if args.cluster_instance:
+            row = '#cluster tbody tr[data-instance="%s"][data-role="evaluator"]' % args.cluster_instance
+            wait_for("the instances panel listing %s as the evaluator (%s)" % (args.cluster_instance, row),
+                     lambda: s.find(row), T)
+            assert "epoch" in (s.text('#cluster-epoch') or ""), "the evaluator lease's epoch is shown"
+        else:
+            wait_for("the instances panel saying the gateway runs alone on SQLite (#cluster-alone)",
+                     lambda: "SQLite" in (s.text('#cluster-alone') or ""), T)
+    check("the instances panel: %s" % ("the evaluator of its cluster" if args.cluster_instance
+                                        else "one instance on its own store"), instances)
 
     def replay_dead_letter():
         ids = wait_for("a dead letter row (#deadletters tbody tr[data-id])", lambda: s.execute(

@@ -5,7 +5,9 @@
 # standard library only).  A feeder pushes records while the page is watched: the received counter
 # and the flow picture's rates must move; a receiver that answers 503 makes dead letters, one is
 # replayed from the page; a message id and an ID number are looked up (the ID number is shown
-# masked only).  A screenshot is saved to $MSGW_ARTIFACTS (default ./artifacts)/dashboard.png.
+# masked only); the instances panel says the gateway runs alone on SQLite, or (run on a throwaway
+# PostgreSQL cluster by the postgresql suite) lists it as the evaluator.  A screenshot is saved to
+# $MSGW_ARTIFACTS (default ./artifacts)/dashboard.png (dashboard-postgresql.png).
 #
 # Chromium takes client certificates from the NSS database under $HOME/.pki/nssdb (a temporary
 # HOME here), and picks one without asking only under the managed policy
@@ -49,8 +51,15 @@ python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" 
 pids+=($!)
 wait_file "$tmp/mca.port" && wait_file "$tmp/cdpf.port" || exit 1
 # two attempts 3 s apart: a replayed dead letter stays out of the list for 3 s before it is dead again
+# run by tests/postgresql/cluster.sh (the postgresql suite): the daemon on a PostgreSQL store, a
+# cluster of one, whose instances panel names it the evaluator
+store= cluster_args=()
+if [[ -n ${MSGW_PG_HOST:-} ]]; then
+	store="\"store\": \"postgresql:///msgw_dashboard?host=$MSGW_PG_HOST\", \"cluster\": { \"instance\": \"gw-dash\" },"
+	cluster_args=(--cluster-instance gw-dash)
+fi
 cat >"$tmp/msgw.json" <<JSON
-{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
+{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data", $store
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
   "https": { "listen": "127.0.0.1:0" },
   "admin": { "listen": "127.0.0.1:0" },
@@ -138,7 +147,7 @@ artifacts=${MSGW_ARTIFACTS:-$PWD/artifacts}
 mkdir -p "$artifacts"
 python3 -B "$root/tests/browser/dashboard.py" --driver "http://127.0.0.1:$driver_port" --url "https://localhost:$admin/" \
 	--profile "$tmp/profile" --feeder-go "$tmp/feeder.go" --message-id "$message_id" --id-number "$id_number" \
-	--screenshot "$artifacts/dashboard.png"
+	--screenshot "$artifacts/dashboard${MSGW_PG_HOST:+-postgresql}.png" "${cluster_args[@]}"
 rc=$?
 tls_failures=$(curl -s --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "https://localhost:$admin/metrics" |
 	sed -n 's/^msgw_tls_handshake_failures_total{listener="admin"} //p')

@@ -432,6 +432,37 @@
     for (const tr of have.values()) tr.remove();
   }
 
+  // ---- the instances over the store (docs/cluster.md) ----
+
+  const CLUSTER_EVERY_MS = 5000;
+  async function refreshCluster() {
+    let r;
+    try {
+      r = await api('/v1/cluster');
+    } catch (_) {
+      setTimeout(refreshCluster, CLUSTER_EVERY_MS); // offline: the next round tries again
+      return;
+    }
+    const alone = r.status === 404; // a store one process owns stays so until a restart: asked once
+    if (!alone) setTimeout(refreshCluster, CLUSTER_EVERY_MS);
+    $('#cluster').hidden = alone || r.status !== 200;
+    if (alone) setText('#cluster-alone', 'one instance on its own store (SQLite) 单实例');
+    else if (r.status !== 200) setText('#cluster-alone', errorText(r));
+    else renderCluster(r.body);
+    $('#cluster-alone').hidden = r.status === 200;
+  }
+  function renderCluster(v) {
+    const lease = (v.leases || []).find((l) => l.name === 'evaluator');
+    setText('#cluster-epoch', lease ? `evaluator lease epoch ${num(lease.epoch)}` : '');
+    const tbody = $('#cluster tbody');
+    tbody.replaceChildren(...(v.instances || []).map((i) => el('tr',
+      { dataset: { instance: i.name, role: i.evaluator ? 'evaluator' : i.role }, class: i.alive ? null : 'bad' },
+      el('td', null, `${i.name}${i.self ? ' (this one 本实例)' : ''}`),
+      el('td', { class: i.evaluator ? 'good' : null }, i.evaluator ? 'evaluator 评估' : i.alive ? 'follower 跟随' : i.role),
+      el('td', { class: 'num' }, `${(Math.max(0, num(i.heartbeat_age_ms)) / 1000).toFixed(1)} s ago`),
+      el('td', { class: 'num' }, String(num(i.evaluated_through))))));
+  }
+
   // ---- the ticker ----
 
   function ticker(type, d) {
@@ -752,6 +783,7 @@
       });
     });
     connect();
+    refreshCluster();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -40,9 +40,21 @@ OUTPUT_SUFFIX = {'xml': '.xsd', 'json': '.schema.json', 'csv': '.csvw.json'}
 CANONICAL_OUTPUT = 'canonical.schema.json'
 JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema'
 
-ID18 = '[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]'
-ID15 = '[1-9][0-9]{5}[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}'
-IDNUM_PATTERN = '(%s)|(%s)' % (ID18, ID15)
+ID18 = '%s[0-9]{4}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]'
+ID15 = '%s[0-9]{4}[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}'
+# The address code's province: a province-level code of the region list (retired counties keep
+# their province), or 83, the residence permits of Taiwan residents (gateway/model/dict_check.c,
+# province_known).  set_provinces fills it in from the code list.
+IDNUM_PATTERN = None
+CANONICAL_ID_PATTERN = None  # the canonical form: 18 characters, upper-case X
+
+
+def set_provinces(codelists):
+    global IDNUM_PATTERN, CANONICAL_ID_PATTERN
+    provinces = sorted({c['code'][:2] for c in codelists['region']['codes']} | {'83'})
+    group = '(%s)' % '|'.join(provinces)
+    IDNUM_PATTERN = '(%s)|(%s)' % (ID18 % group, ID15 % group)
+    CANONICAL_ID_PATTERN = (ID18 % group).replace('[0-9Xx]', '[0-9X]')
 CERTNO_PATTERN = '[0-9]{17}[0-9X][1-7][1-4]'
 DATE_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}'
 
@@ -106,6 +118,7 @@ def load_inputs(schemas_dir):
         if spec.get('id') != stem:
             fail('%s: id %r does not match the file name' % (path, spec.get('id')))
         specs[stem] = spec
+    set_provinces(codelists)
     check_dictionary(dictionary, codelists)
     for sid, spec in specs.items():
         try:
@@ -711,7 +724,6 @@ def gen_json_schema(spec, d, codelists):
 
 CANONICAL_PERSON = ['id_number', 'name', 'sex', 'birth_date', 'ethnic_group', 'marital_status',
                     'hukou_region', 'hukou_type', 'residence_region']
-ID18_UPPER = ID18.replace('[0-9Xx]', '[0-9X]')
 
 
 def ref(eid):
@@ -753,7 +765,7 @@ def canonical_defs(d, codelists):
     for ft in fact_types.values():
         used |= set(ft.get('attributes', {}))
     defs = json_defs(used, d, codelists)
-    defs['canonical_id'] = {'type': 'string', 'pattern': '^' + ID18_UPPER + '$'}
+    defs['canonical_id'] = {'type': 'string', 'pattern': '^' + CANONICAL_ID_PATTERN + '$'}
     defs['canonical_date'] = {'type': 'string', 'format': 'date', 'pattern': anchored(DATE_PATTERN)}
     defs['region'] = json_element_schema(d['elements']['hukou_region'], codelists)
     defs['person'] = {
@@ -1142,7 +1154,9 @@ both). A document that passes its schema can still be rejected by the gateway's 
 (`gateway/model/dict.c`, `gateway/base/idnum.c`) for rules that span characters or fields:
 
 - **GB 11643 check character** of a resident ID number (ISO 7064 MOD 11-2): the schema checks
-  only the shape (18 characters with a plausible birth date, or 15 digits).
+  only the shape (18 characters with a plausible birth date, or 15 digits) and that the address
+  code starts with a province of GB/T 2260 (or 83, the residence permits of Taiwan residents), as
+  the gateway does (`gb11643.province`); a county code retired since passes both.
 - **Legacy 15-digit ID numbers** are converted to 18 characters (century `19`, computed check
   character) and accepted **with a warning**.
 - **Statistics-bureau region codes** (level `statistical`, e.g. 131071 廊坊经济技术开发区) are in

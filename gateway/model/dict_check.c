@@ -27,8 +27,25 @@ static void quote(char *out, size_t outlen, const char *s, size_t len)
     snprintf(out, outlen, "\"%.*s\"%s", (int)n, s, n < len ? "..." : "");
 }
 
-static bool parse_idnum(const msgw_element *el, const char *s, size_t len, msgw_value *out,
-                        msgw_arena *a, msgw_errors *e, int rec, const char *loc, const char *field)
+/*
+ * Whether an ID number's address code starts with a province-level code: one GB/T 2260 has (the
+ * dictionary's region list, retired codes included: a county code retired since the number was
+ * issued stays valid, its province does not change), or 83, the address code of the residence
+ * permits of Taiwan residents (港澳台居民居住证: 810000, 820000, 830000), which GB/T 2260 does
+ * not list.
+ */
+static bool province_known(const msgw_dict *d, const char id[18])
+{
+    if (id[0] == '8' && id[1] == '3') return true;
+    const msgw_codelist *regions = msgw_dict_codelist(d, "region");
+    if (!regions) return true; /* a test dictionary without the region list */
+    char province[7] = {id[0], id[1], '0', '0', '0', '0', 0};
+    return msgw_codelist_find(regions, province, 6) != NULL;
+}
+
+static bool parse_idnum(const msgw_dict *d, const msgw_element *el, const char *s, size_t len,
+                        msgw_value *out, msgw_arena *a, msgw_errors *e, int rec, const char *loc,
+                        const char *field)
 {
     char id[19], want = 0, found = 0, q[64];
     field = fname(el, field);
@@ -55,6 +72,12 @@ static bool parse_idnum(const msgw_element *el, const char *s, size_t len, msgw_
         return false;
     case MSGW_IDNUM_CHECK:
         ERR("gb11643.check_character", "check character should be %c, found %c", want, found);
+        return false;
+    }
+    if (!province_known(d, id)) {
+        ERR("gb11643.province",
+            "address code %.6s in positions 1-6: %.2s is not a province-level code of GB/T 2260",
+            id, id);
         return false;
     }
     out->kind = MSGW_V_STRING;
@@ -193,10 +216,9 @@ bool msgw_dict_parse(const msgw_dict *d, const msgw_element *el, const char *s, 
                      msgw_value *out, msgw_arena *a, msgw_errors *e, int rec, const char *loc,
                      const char *field)
 {
-    (void)d;
     char q[64];
     switch (el->type) {
-    case MSGW_TY_IDNUM: return parse_idnum(el, s, len, out, a, e, rec, loc, field);
+    case MSGW_TY_IDNUM: return parse_idnum(d, el, s, len, out, a, e, rec, loc, field);
     case MSGW_TY_CERTNO: return parse_certno(el, s, len, out, a, e, rec, loc, field);
     case MSGW_TY_CODE: return parse_code(el, s, len, out, e, rec, loc, field);
     case MSGW_TY_DATE:

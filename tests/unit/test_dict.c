@@ -67,6 +67,21 @@ static void test_id_number(void **state)
     expect_error("id_number", "11010519990230001X", "gb11643.birth_date", "19990230");
     expect_error("id_number", "1101051949", "gb11643.length", "found 10");
     expect_ok("id_number", "110105491231002", &v, 1); /* legacy: converted with a warning */
+    /* an address code under no province of GB/T 2260 (30, 80, 90): refused; a lower-case x is
+     * an X; a county code since retired (Beijing's 110104 宣武区, merged in 2010) keeps passing;
+     * 83: the residence permits of Taiwan residents */
+    expect_error("id_number", "300101199003070017", "gb11643.province", "30 is not a province-level code");
+    expect_error("id_number", "800101199003070015", "gb11643.province", NULL);
+    expect_error("id_number", "900101199003070019", "gb11643.province", NULL);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_arena *a = msgw_arena_new(0);
+    assert_true(parse("id_number", "11010519491231002x", &v, &e, a));
+    assert_string_equal(v.u.s, "11010519491231002X");
+    msgw_errors_clear(&e);
+    msgw_arena_destroy(&a);
+    expect_ok("id_number", "110104199003070010", &v, 0);
+    expect_ok("id_number", "830000199003070019", &v, 0);
 }
 
 static void test_code_lists(void **state)

@@ -497,6 +497,10 @@ static void test_canonical_schema(void **state)
     assert_true(json_schema_verdict(js, canonical_good, strlen(canonical_good)).accepted);
     assert_false(canonical_accepts_edit(js, "2024-02-29", "2023-02-29"));
     assert_false(canonical_accepts_edit(js, "\"131002\"", "\"139999\""));
+    /* an ID number under no province of GB/T 2260, as the gateway refuses it (gb11643.province);
+     * the residence permit of a Taiwan resident (83) passes both */
+    assert_false(canonical_accepts_edit(js, "11010519491231002X", "300101199003070017"));
+    assert_true(canonical_accepts_edit(js, "11010519491231002X", "830000199003070019"));
     /* a prefecture is not a place of household registration */
     assert_false(canonical_accepts_edit(js, "\"131071\"", "\"131000\""));
     assert_false(canonical_accepts_edit(js, "\"assistance\"", "\"unknown_fact\""));

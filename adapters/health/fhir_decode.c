@@ -89,8 +89,10 @@ typedef struct dec {
     patient *pats;
     size_t npats;
     long *pat_of_entry;      /* entry index -> index in pats, -1 */
-    msgw_idmap *pat_by_url;  /* fullUrl -> index in pats */
-    msgw_idmap *pat_by_id;   /* Patient.id -> index in pats (first wins) */
+    const char **urls;       /* each entry's fullUrl (NULL: none, or not a Bundle) */
+    size_t cur_entry;        /* the entry whose references are being resolved (SIZE_MAX: none) */
+    msgw_idmap *pat_by_url;  /* fullUrl (without /_history/N) -> index in pats */
+    msgw_idmap *pat_by_id;   /* Patient.id -> index in pats, PAT_AMBIGUOUS when several have it */
     edd_obs *edds;
     size_t nedds;
     skip_count types[MAX_SKIP_KINDS], elems[MAX_SKIP_KINDS];
@@ -640,34 +642,58 @@ static void decode_patient(dec *d, const json_t *res, const char *ptr, patient *
 
 /* ---- references -------------------------------------------------------- */
 
-/* "http://host/fhir/Patient/x/_history/2" and "Patient/x" both name Patient x. */
-static bool ref_names_patient_id(const char *ref, const char *id)
+#define PAT_AMBIGUOUS (-2L)
+
+/* ref without a trailing "/_history/N" (a version-specific reference names the same entry). */
+static const char *unversioned(dec *d, const char *ref)
 {
-    const char *p = strstr(ref, "Patient/");
-    if (!p || (p != ref && p[-1] != '/')) return false;
-    p += strlen("Patient/");
-    size_t n = strcspn(p, "/");
-    if (strlen(id) != n || strncmp(p, id, n) != 0) return false;
-    return p[n] == '\0' || strncmp(p + n, "/_history/", 10) == 0;
+    const char *h = strstr(ref, "/_history/");
+    return h ? msgw_arena_strndup(d->a, ref, (size_t)(h - ref)) : ref;
 }
 
 /*
- * Hash lookups: a Bundle of tens of thousands of entries, each referring to
- * its Patient, must not cost a scan of all Patients per reference.
+ * The service base of a RESTful fullUrl ("http://host/fhir/Observation/7" -> "http://host/fhir"),
+ * NULL for a urn:uuid or urn:oid, or a URL not ending in TYPE/ID.
  */
-static patient *find_patient(dec *d, const char *ref)
+static const char *restful_base(dec *d, const char *full_url)
 {
-    long i = d->pat_by_url ? msgw_idmap_get(d->pat_by_url, ref) : -1;
+    if (!full_url || (strncmp(full_url, "http://", 7) != 0 && strncmp(full_url, "https://", 8) != 0)) return NULL;
+    const char *u = unversioned(d, full_url);
+    const char *id = strrchr(u, '/');
+    if (!id || id == u || !id[1]) return NULL;
+    const char *type = id - 1;
+    while (type > u && *type != '/') type--;
+    if (type == u || type[1] < 'A' || type[1] > 'Z') return NULL;
+    return msgw_arena_strndup(d->a, u, (size_t)(type - u));
+}
+
+/*
+ * The Patient of this document a reference names, as FHIR R4 resolves references in a Bundle
+ * (Bundle, "Resolving references in Bundles"): an absolute URL or a urn:uuid names the entry with
+ * that fullUrl; a relative "Patient/x" is relative to the base of the referencing entry's fullUrl
+ * when that is a RESTful URL, and otherwise names the Patient with id x, which must be the only
+ * one.  A version-specific reference names its entry.  Hash lookups: a Bundle of tens of
+ * thousands of entries, each referring to its Patient, must not cost a scan per reference.
+ * NULL when it names none; *ambiguous when it names several.
+ */
+static patient *find_patient(dec *d, const char *ref, bool *ambiguous)
+{
+    *ambiguous = false;
+    if (!d->pat_by_url) return NULL;
+    const char *r = unversioned(d, ref);
+    long i = msgw_idmap_get(d->pat_by_url, r);
     if (i >= 0) return &d->pats[i];
-    const char *p = strstr(ref, "Patient/");
-    if (!p || !d->pat_by_id) return NULL;
-    size_t n = strcspn(p + 8, "/");
-    char id[128];
-    if (n == 0 || n >= sizeof id) return NULL;
-    memcpy(id, p + 8, n);
-    id[n] = '\0';
-    i = msgw_idmap_get(d->pat_by_id, id);
-    return i >= 0 && ref_names_patient_id(ref, d->pats[i].id) ? &d->pats[i] : NULL;
+    bool absolute = strncmp(r, "urn:", 4) == 0 || strstr(r, "://") != NULL;
+    if (absolute || strncmp(r, "Patient/", 8) != 0 || strchr(r + 8, '/')) return NULL;
+    const char *from = d->cur_entry < d->nentries && d->urls ? d->urls[d->cur_entry] : NULL;
+    const char *base = restful_base(d, from);
+    if (base) {
+        i = msgw_idmap_get(d->pat_by_url, msgw_arena_printf(d->a, "%s/%s", base, r));
+        return i >= 0 ? &d->pats[i] : NULL;
+    }
+    i = msgw_idmap_get(d->pat_by_id, r + 8);
+    *ambiguous = i == PAT_AMBIGUOUS;
+    return i >= 0 ? &d->pats[i] : NULL;
 }
 
 /* A reference "#p1" to a Patient contained in the resource itself. */
@@ -745,7 +771,16 @@ static const msgw_person *resolve_subject(dec *d, const json_t *res, const char 
     const char *rloc = ptr_join(d->a, sloc, "reference");
     if (ref && ref[0] == '#') return contained_patient(d, res, ptr, ref, field, e);
     if (ref) {
-        patient *p = find_patient(d, ref);
+        bool ambiguous = false;
+        patient *p = find_patient(d, ref, &ambiguous);
+        if (ambiguous) {
+            msgw_error_add(e, -1, rloc, field, "fhir.subject.ambiguous",
+                           "%s names Patients of several entries (a relative reference from an entry "
+                           "whose fullUrl is not a RESTful URL, and several Patients with that id): "
+                           "refer to the Patient by its fullUrl; this %s is rejected",
+                           ref, rtype);
+            return NULL;
+        }
         if (p && !p->keyed) {
             msgw_error_add(e, -1, rloc, field, "fhir.subject.unkeyable",
                            "%s refers to %s, which cannot be keyed to a person because %s (see "
@@ -1144,7 +1179,9 @@ static void collect_edd_observation(dec *d, size_t entry, const json_t *res)
     const char *ref = fhir_str(jget(res, "subject"), "reference");
     msgw_date day = MSGW_DATE_NONE;
     if (!val || !ref || strlen(val) < 10 || !msgw_date_parse_iso(val, 10, &day)) return;
-    const patient *p = find_patient(d, ref);
+    bool ambiguous;
+    d->cur_entry = entry;
+    const patient *p = find_patient(d, ref, &ambiguous);
     if (!p || !p->keyed || p->failed) return;
     d->edds = msgw_arena_grow(d->a, d->edds, sizeof *d->edds, &(size_t){d->nedds}, d->nedds + 1);
     d->edds[d->nedds++] = (edd_obs){entry, p, day, SIZE_MAX};
@@ -1160,7 +1197,9 @@ static void claim_edd_observations(dec *d)
         bool cond = type && strcmp(type, "Condition") == 0 && condition_is_pregnancy(res);
         if ((!episode && !cond) || find_extension(res, FHIR_EXT_EDD, NULL)) continue;
         const char *ref = fhir_str(jget(res, episode ? "patient" : "subject"), "reference");
-        const patient *p = ref ? find_patient(d, ref) : NULL;
+        bool ambiguous;
+        d->cur_entry = i;
+        const patient *p = ref ? find_patient(d, ref, &ambiguous) : NULL;
         for (size_t k = 0; p && k < d->nedds; k++)
             if (d->edds[k].pat == p && d->edds[k].claimed_by == SIZE_MAX) {
                 d->edds[k].claimed_by = i;
@@ -1196,6 +1235,7 @@ static void skip_resource(dec *d, const char *type, const char *ptr, msgw_errors
 
 static void map_entry(dec *d, size_t i)
 {
+    d->cur_entry = i;
     const json_t *res = d->res[i];
     const char *ptr = d->ptrs[i];
     msgw_errors e;
@@ -1395,6 +1435,44 @@ static bool bundle_type_ok(dec *d)
     return false;
 }
 
+/* The version an entry's resource says it is (meta.versionId), NULL when it says none. */
+static const char *version_of(const json_t *ent)
+{
+    return fhir_str(jget(jget(ent, "resource"), "meta"), "versionId");
+}
+
+/*
+ * The Bundle invariant bdl-7: "FullUrl must be unique in a bundle, or else entries with the same
+ * fullUrl must have different meta.versionId (except in history bundles)".  Two entries that are
+ * the same resource would make every reference to it name either: the Bundle is refused, naming
+ * both entries.  Also keeps each entry's fullUrl for resolving references.
+ */
+static bool full_urls_unique(dec *d, const json_t *entries)
+{
+    bool history = fhir_str(d->root, "type") && strcmp(fhir_str(d->root, "type"), "history") == 0;
+    msgw_idmap *seen = msgw_idmap_new();
+    bool ok = true;
+    for (size_t i = 0; i < d->nentries && ok; i++) {
+        const json_t *ent = json_array_get(entries, i);
+        const char *url = d->urls[i] = fhir_str(ent, "fullUrl");
+        if (!url || history) continue;
+        const char *v = version_of(ent);
+        const char *key = msgw_arena_printf(d->a, "%s\x1f%s", url, v ? v : "");
+        long other = msgw_idmap_get(seen, key);
+        if (other >= 0) {
+            msgw_error_add(&d->out->errors, -1, ptr_join(d->a, ptr_index(d->a, "/entry", i), "fullUrl"),
+                           "Bundle.entry.fullUrl", "fhir.bundle.bdl-7",
+                           "entries %ld and %zu have the same fullUrl %s%s (Bundle invariant bdl-7): "
+                           "a reference to it would name either; the Bundle is refused",
+                           other, i, url, v ? " and the same meta.versionId" : "");
+            ok = false;
+        }
+        msgw_idmap_put(seen, key, (long)i);
+    }
+    msgw_idmap_destroy(&seen);
+    return ok;
+}
+
 /* Lists a Bundle's entries; a DELETE or an entry without a resource is skipped with a warning. */
 static bool collect_entries(dec *d, bool bundle)
 {
@@ -1410,12 +1488,15 @@ static bool collect_entries(dec *d, bool bundle)
     d->ptrs = msgw_arena_alloc(d->a, n * sizeof *d->ptrs);
     d->schema = calloc(n, sizeof *d->schema);
     d->pats = msgw_arena_alloc(d->a, n * sizeof *d->pats);
+    d->urls = msgw_arena_alloc(d->a, n * sizeof *d->urls);
+    d->cur_entry = SIZE_MAX;
     if (!d->schema) abort();
     if (!bundle) {
         d->res[0] = d->root;
         d->ptrs[0] = "";
         return true;
     }
+    if (!full_urls_unique(d, entries)) return false;
     const json_t *ent;
     size_t i;
     json_array_foreach(entries, i, ent) {
@@ -1452,9 +1533,10 @@ static void decode_patients(dec *d, bool bundle)
         p->full_url = bundle ? fhir_str(json_array_get(jget(d->root, "entry"), i), "fullUrl") : NULL;
         decode_patient(d, d->res[i], d->ptrs[i], p);
         p->failed = p->failed || d->schema[i].nerrors > 0;
-        if (p->full_url && msgw_idmap_get(d->pat_by_url, p->full_url) < 0)
-            msgw_idmap_put(d->pat_by_url, p->full_url, d->pat_of_entry[i]);
-        if (p->id && msgw_idmap_get(d->pat_by_id, p->id) < 0) msgw_idmap_put(d->pat_by_id, p->id, d->pat_of_entry[i]);
+        if (p->full_url) msgw_idmap_put(d->pat_by_url, unversioned(d, p->full_url), d->pat_of_entry[i]);
+        if (p->id) /* an id two Patients have names neither (find_patient) */
+            msgw_idmap_put(d->pat_by_id, p->id,
+                           msgw_idmap_get(d->pat_by_id, p->id) == -1 ? d->pat_of_entry[i] : PAT_AMBIGUOUS);
     }
 }
 

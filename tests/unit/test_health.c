@@ -447,6 +447,63 @@ static void test_rejected_patient_rejects_dependents(void **state)
     msgw_batch_destroy(&b);
 }
 
+/* A Patient entry: fullUrl (NULL: none), id, resident ID number. */
+#define PATIENT_ENTRY(url, id, idn)                                                                 \
+    "{" url "\"resource\":{\"resourceType\":\"Patient\",\"id\":\"" id "\",\"identifier\":[{"        \
+    "\"type\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v2-0203\","        \
+    "\"code\":\"NI\"}]},\"value\":\"" idn "\"}]}}"
+#define CONDITION_ENTRY(url, ref)                                                                   \
+    "{" url "\"resource\":{\"resourceType\":\"Condition\",\"code\":{\"coding\":[{\"system\":"   \
+    "\"http://hl7.org/fhir/sid/icd-10\",\"code\":\"I10\"}]},\"subject\":{\"reference\":\"" ref     \
+    "\"}}}"
+#define BUNDLE(entries) "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[" entries "]}"
+
+/*
+ * References resolved as FHIR R4 resolves them in a Bundle: two Patients "example" under two
+ * service bases; a relative reference from an entry with a RESTful fullUrl names the one under its
+ * own base, one from an entry without a RESTful fullUrl names both and is refused; an absolute one
+ * names its entry, version-specific or not.
+ */
+static void test_reference_bases(void **state)
+{
+    const char *doc = BUNDLE(
+        PATIENT_ENTRY("\"fullUrl\":\"http://a.example/fhir/Patient/example\",", "example", "120104195803120016") ","
+        PATIENT_ENTRY("\"fullUrl\":\"http://b.example/fhir/Patient/example\",", "example", "131002199607210025") ","
+        CONDITION_ENTRY("\"fullUrl\":\"http://b.example/fhir/Condition/c1\",", "Patient/example") ","
+        CONDITION_ENTRY("\"fullUrl\":\"urn:uuid:8f0c5a1e-0000-4000-8000-000000000001\",", "Patient/example") ","
+        CONDITION_ENTRY("", "http://a.example/fhir/Patient/example/_history/3"));
+    msgw_batch *b = decode_text(doc);
+    assert_int_equal(b->nitems, 5);
+    const msgw_record *r = ok_record(b, 2, "condition"); /* relative to http://b.example/fhir */
+    assert_string_equal(r->persons[0].id_number, "131002199607210025");
+    assert_null(b->items[3].record);
+    assert_rule(b, "fhir.subject.ambiguous", "/entry/3/resource/subject/reference", 3, "several entries");
+    r = ok_record(b, 4, "condition");
+    assert_string_equal(r->persons[0].id_number, "120104195803120016");
+    msgw_batch_destroy(&b);
+
+    /* one Patient with that id: a relative reference from a urn entry names it */
+    doc = BUNDLE(PATIENT_ENTRY("\"fullUrl\":\"urn:uuid:8f0c5a1e-0000-4000-8000-000000000002\",", "p7",
+                               "120104195803120016") ","
+                 CONDITION_ENTRY("", "Patient/p7"));
+    b = decode_text(doc);
+    assert_string_equal(ok_record(b, 1, "condition")->persons[0].id_number, "120104195803120016");
+    msgw_batch_destroy(&b);
+}
+
+/* bdl-7: two entries with one fullUrl (and no different meta.versionId) make the Bundle refused. */
+static void test_bundle_bdl7(void **state)
+{
+    const char *doc = BUNDLE(
+        PATIENT_ENTRY("\"fullUrl\":\"urn:uuid:8f0c5a1e-0000-4000-8000-000000000003\",", "p1", "120104195803120016") ","
+        PATIENT_ENTRY("\"fullUrl\":\"urn:uuid:8f0c5a1e-0000-4000-8000-000000000003\",", "p2", "131002199607210025") ","
+        CONDITION_ENTRY("", "urn:uuid:8f0c5a1e-0000-4000-8000-000000000003"));
+    msgw_batch *b = decode_text(doc);
+    assert_int_equal(msgw_batch_count_ok(b), 0);
+    assert_rule(b, "fhir.bundle.bdl-7", "/entry/1/fullUrl", -1, "entries 0 and 1 have the same fullUrl");
+    msgw_batch_destroy(&b);
+}
+
 static void test_document_errors(void **state)
 {
     static const struct {
@@ -638,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_icd10_categories),
         cmocka_unit_test(test_references),
+        cmocka_unit_test(test_reference_bases),
+        cmocka_unit_test(test_bundle_bdl7),
         cmocka_unit_test(test_configured_identifier_system),
         cmocka_unit_test(test_hl7_patient_example),
         cmocka_unit_test(test_hl7_condition_and_observation_examples),

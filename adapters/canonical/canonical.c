@@ -12,6 +12,36 @@
 
 #include "msgw/validate/adapter.h"
 #include "msgw/model/canon.h"
+#include "msgw/validate/jsonschema.h"
+#include "msgw/validate/schemas.h"
+
+/*
+ * Each record against the published schema (schemas/generated/canonical.schema.json), filed under
+ * its record: what the schema refuses the gateway refuses too — a member the schema does not
+ * know, a null, a 15-digit or lower-case ID number, a source that is not an object — so a sender
+ * that validates with the schema gets the gateway's verdict (tests/schemas/independent.py).
+ */
+static void validate_records(const msgw_adapter_ctx *ctx, const json_t *doc, msgw_batch *out)
+{
+    const msgw_jsonschema *schema = ctx->schemas ? msgw_schemas_json(ctx->schemas, "canonical.schema.json") : NULL;
+    if (!schema) return; /* not generated (a test context): the decoder's own checks apply */
+    if (!json_is_array(doc)) {
+        msgw_jsonschema_validate(schema, doc, &out->errors, 0);
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(doc); i++) {
+        msgw_errors tmp;
+        msgw_errors_init(&tmp);
+        msgw_jsonschema_validate(schema, json_array_get(doc, i), &tmp, (int)i);
+        for (size_t k = 0; k < tmp.n; k++) { /* locations from the document's root */
+            const msgw_error *er = &tmp.v[k];
+            msgw_errors_add(&out->errors, er->severity, (int)i,
+                            msgw_arena_printf(out->arena, "/%zu%s", i, er->location ? er->location : ""),
+                            er->field, er->rule, "%s", er->message ? er->message : "");
+        }
+        msgw_errors_clear(&tmp);
+    }
+}
 
 static void canonical_decode(const msgw_adapter_ctx *ctx, const char *media_type,
                              const char *buf, size_t len, msgw_batch *out)
@@ -25,7 +55,10 @@ static void canonical_decode(const msgw_adapter_ctx *ctx, const char *media_type
         msgw_error_add(&out->errors, -1, loc, NULL, "json.syntax", "%s", je.text);
         return;
     }
+    if (json_is_array(doc) && !json_array_size(doc))
+        msgw_error_add(&out->errors, -1, "/", NULL, "canonical.empty", "the document holds no record");
     msgw_canon_decode(ctx->dict, doc, out);
+    validate_records(ctx, doc, out);
     json_decref(doc);
 }
 

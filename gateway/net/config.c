@@ -177,6 +177,11 @@ static void load_department(loader *l, msgw_department *d, json_t *dj, const cha
         load_subscription(l, &d->subs[i], json_array_get(subs, i), p);
     }
     d->eligibility = json_is_true(json_object_get(dj, "eligibility"));
+    json_t *limit = json_object_get(dj, "limit");
+    join(p, sizeof p, ptr, "/limit");
+    d->rate_per_s = (unsigned)num(l, limit, "requests_per_s", p, 0, 1, 1000000);
+    d->rate_burst = (unsigned)num(l, limit, "burst", p, d->rate_per_s ? d->rate_per_s : 1, 1, 1000000);
+    if (limit && !d->rate_per_s) err(l, p, "requests_per_s", "a limit needs requests_per_s");
     join(p, sizeof p, ptr, "/deliver");
     load_delivery(l, d, json_object_get(dj, "deliver"), p);
     if ((d->nsubs || d->eligibility) && d->deliver == MSGW_DELIVER_NONE)

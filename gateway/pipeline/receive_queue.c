@@ -21,6 +21,9 @@ typedef struct job_list {
 typedef struct dept_load {
     char id[64];
     size_t records;
+    /* its token bucket (the department's "limit"): thousandths of a request, and when last filled */
+    int64_t tokens_milli;
+    int64_t filled_us; /* monotonic; 0: never (the bucket starts full) */
 } dept_load;
 
 struct receive_queue {
@@ -42,7 +45,8 @@ struct receive_queue {
     msgw_time rate_since;
     size_t rate_count;
     double rate; /* records answered per second, last full window */
-    msgw_metric *m_received, *m_errors, *m_refused; /* docs/metrics.md; NULL without a registry */
+    unsigned limit_wait_s; /* the last request refused for its department's limit: when to retry */
+    msgw_metric *m_received, *m_errors, *m_refused, *m_limited; /* docs/metrics.md; NULL without a registry */
 };
 
 static void list_push(job_list *l, job *j)
@@ -80,6 +84,8 @@ static dept_load *load_of(receive_queue *q, const char *dept)
     dept_load *l = &q->loads[q->nloads++];
     snprintf(l->id, sizeof l->id, "%s", dept);
     l->records = 0;
+    l->tokens_milli = 0;
+    l->filled_us = 0;
     return l;
 }
 
@@ -132,7 +138,8 @@ static void on_answers(evutil_socket_t fd, short what, void *arg)
 unsigned receive_queue_retry_after(const receive_queue *q)
 {
     double s = q->rate > 0 ? (double)q->queued_records / q->rate : 1;
-    return s < 1 ? 1 : s > 60 ? 60 : (unsigned)(s + 0.999);
+    unsigned queue = s < 1 ? 1 : s > 60 ? 60 : (unsigned)(s + 0.999);
+    return q->limit_wait_s > queue ? q->limit_wait_s : queue; /* the last refusal's, for a limit */
 }
 
 bool receive_queue_saturated(const receive_queue *q)
@@ -152,6 +159,37 @@ void receive_queue_on_progress(receive_queue *q, void (*cb)(void *ud), void *ud)
 }
 
 /* ---- screening, on the loop thread ---- */
+
+static int64_t monotonic_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/*
+ * The department's token bucket (docs/ingress.md, "Limits per department"): rate_burst requests,
+ * refilled at rate_per_s a second, one taken per request.  False, with *wait_s the seconds until a
+ * token is back, when it is empty.  Counted before decoding: a flooding department costs the
+ * others no decoding.
+ */
+static bool take_token(receive_queue *q, const msgw_department *dept, unsigned *wait_s)
+{
+    if (!dept->rate_per_s) return true;
+    dept_load *l = load_of(q, dept->id);
+    int64_t now = monotonic_us(), cap = (int64_t)dept->rate_burst * 1000;
+    if (!l->filled_us) l->tokens_milli = cap;
+    else l->tokens_milli += (now - l->filled_us) * dept->rate_per_s / 1000;
+    if (l->tokens_milli > cap) l->tokens_milli = cap;
+    l->filled_us = now;
+    if (l->tokens_milli >= 1000) {
+        l->tokens_milli -= 1000;
+        return true;
+    }
+    int64_t missing_us = (1000 - l->tokens_milli) * 1000 / dept->rate_per_s;
+    *wait_s = (unsigned)(missing_us / 1000000 + 1);
+    return false;
+}
 
 /* 429 or 503 when this request would overfill the queue, else 0. */
 static int overload(receive_queue *q, const char *dept, size_t records, size_t bytes, msgw_buf *out)
@@ -175,10 +213,20 @@ static int screen(receive_queue *q, const msgw_department *dept, const char *med
                   size_t len, msgw_batch *b, msgw_buf *out)
 {
     const msgw_adapter *ad = media_type ? msgw_adapter_for_media_type(media_type) : NULL;
+    q->limit_wait_s = 0;
     if (!ad)
         return answer_refuse(out, 415, "ingress.media_type",
                              "media type %s is not one the gateway reads (see msgw adapters)",
                              media_type ? media_type : "(none)");
+    unsigned wait_s = 0;
+    if (!take_token(q, dept, &wait_s)) {
+        q->limit_wait_s = wait_s;
+        msgw_metrics_inc(q->m_limited, 1, dept->id);
+        return answer_refuse(out, 429, "ingress.rate",
+                             "department %s is over its limit of %u requests a second (burst %u); retry "
+                             "after %u s",
+                             dept->id, dept->rate_per_s, dept->rate_burst, wait_s);
+    }
     if (receive_queue_saturated(q))
         return overload(q, dept->id, q->cfg->queue_max_records, q->cfg->queue_max_bytes, out);
     /* a department speaks for itself; a peer's records keep the origin region's departments */
@@ -387,6 +435,10 @@ void receive_queue_set_metrics(receive_queue *q, msgw_metrics *m)
     q->m_received = msgw_metrics_find(m, "msgw_records_received_total");
     q->m_errors = msgw_metrics_find(m, "msgw_validation_errors_total");
     q->m_refused = msgw_metrics_find(m, "msgw_requests_refused_total");
+    q->m_limited = msgw_metrics_counter(m, "msgw_requests_limited_total",
+                                        "Push requests refused 429 for their department's limit "
+                                        "(departments[].limit, docs/ingress.md).",
+                                        "department", NULL);
 }
 
 static void release_all(job *j)

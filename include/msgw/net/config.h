@@ -54,6 +54,9 @@ typedef struct msgw_department {
     size_t notices_per_message;
     /* A peer: envelopes per request (1: each alone; docs/federation.md). */
     size_t envelopes_per_message;
+    /* Its pushes' limit (config "limit", docs/ingress.md "Limits per department"): a token bucket
+     * of rate_burst requests refilled at rate_per_s a second; 0: no limit. */
+    unsigned rate_per_s, rate_burst;
     /* A peer gateway (config "peers", docs/federation.md) is kept as a department of its own, so
      * routing, the outbox and delivery treat it alike: it pushes envelopes to the peering listener,
      * and records about persons of its region go to it as signed envelopes. */

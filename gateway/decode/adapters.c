@@ -29,6 +29,7 @@ const msgw_adapter *const *msgw_adapters(void)
 
 const msgw_adapter *msgw_adapter_find(const char *name)
 {
+    if (!name) return NULL; /* a department without an id (the configuration says so) */
     for (const msgw_adapter *const *a = registry; *a; a++) {
         if (strcasecmp((*a)->name, name) == 0) return *a;
         for (const char *const *al = (*a)->aliases; al && *al; al++)

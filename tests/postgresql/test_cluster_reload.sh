@@ -84,26 +84,7 @@ ok test "$(psql_q "select count(*) - count(distinct (recipient, event_id)) from 
 
 # a person registered with the follower, 64 then; the cluster stopped; the history rewritten so
 # that every record arrived five days ago and nothing was swept since; 65 three days ago
-read -r id birth < <(python3 - <<'PY'
-import datetime
-d = datetime.date.today() - datetime.timedelta(days=3)
-while True:
-    try:
-        b = d.replace(year=d.year - 65)
-        break
-    except ValueError:  # 29 February
-        d -= datetime.timedelta(days=1)
-body = "120101" + b.strftime("%Y%m%d") + "017"
-w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-print(body + "10X98765432"[sum(int(c) * k for c, k in zip(body, w)) % 11], b.isoformat())
-PY
-)
-cat >"$tmp/person.json" <<JSON
-[ { "kind": "person_registration", "source": { "department": "health", "message_id": "REG-1" },
-    "persons": [ { "id_number": "$id", "name": "周建华", "sex": "1", "birth_date": "$birth",
-                   "hukou_region": "120101", "hukou_type": "1", "residence_region": "120101" } ],
-    "facts": [] } ]
-JSON
+id=$(python3 "$root/tests/cli/turned_65.py" "$tmp/person.json")
 ok test "$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/health.crt" --key "$P/health.key" \
 	-H "Content-Type: application/vnd.msgw.canonical+json" --data-binary "@$tmp/person.json" \
 	"https://localhost:${port[gw-b]}/v1/records")" = 202

@@ -145,9 +145,7 @@ struct msgw_elig {
     msgw_bloom *filter;                        /* NULL without a store to ask */
     bool (*known)(void *ud, const char *id);   /* is id stored */
     void *known_ud;
-    uint64_t lookups;                          /* ids the filter sent to the store */
     size_t compacted; /* the arena's size after the last compaction (msgw_elig_compact) */
-    uint64_t compactions;
     const msgw_service **rules; /* services with machine rules */
     size_t nrules;
     uint64_t *deps; /* per rule: what re-evaluates it (its dependency mask, and the places that decide) */
@@ -546,7 +544,6 @@ bool msgw_elig_seen(msgw_elig *e, const char *message_id)
 {
     if (msgw_idset_has(e->seen, message_id)) return true;
     if (!e->filter || !msgw_bloom_maybe(e->filter, message_id)) return false;
-    e->lookups++;
     return e->known(e->known_ud, message_id);
 }
 
@@ -581,10 +578,6 @@ void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char 
     e->known_ud = ud;
 }
 
-uint64_t msgw_elig_replay_lookups(const msgw_elig *e)
-{
-    return e->lookups;
-}
 
 static long person_get(msgw_elig *e, const char *id, bool create)
 {
@@ -1775,7 +1768,6 @@ bool msgw_elig_compact(msgw_elig *e)
     msgw_arena_destroy(&e->arena);
     e->arena = c.a;
     e->compacted = msgw_arena_used(e->arena);
-    e->compactions++;
     return true;
 }
 
@@ -1784,10 +1776,6 @@ size_t msgw_elig_arena_bytes(const msgw_elig *e)
     return msgw_arena_used(e->arena);
 }
 
-uint64_t msgw_elig_compactions(const msgw_elig *e)
-{
-    return e->compactions;
-}
 
 void msgw_elig_each_live_record(const msgw_elig *e, msgw_date today, void (*cb)(void *ud, const char *message_id),
                                 void *ud)

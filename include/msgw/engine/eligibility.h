@@ -100,9 +100,6 @@ void msgw_elig_tell_replays_by(msgw_elig *e, bool (*known)(void *ud, const char 
 bool msgw_elig_compaction_due(const msgw_elig *e);
 bool msgw_elig_compact(msgw_elig *e);
 size_t msgw_elig_arena_bytes(const msgw_elig *e);
-uint64_t msgw_elig_compactions(const msgw_elig *e);
-/* Ids the filter could not rule out, looked up with known (msgw_engine_replay_lookups_total). */
-uint64_t msgw_elig_replay_lookups(const msgw_elig *e);
 /*
  * Applies a validated record on evaluation date `date`.  A record whose
  * message id was applied before changes nothing and emits nothing.

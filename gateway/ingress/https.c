@@ -75,21 +75,22 @@ static void on_committed(void *ud, int status, const char *answer, size_t len)
     if (status) msgw_http_reply(ud, status, answer, len, 1);
 }
 
-static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
+static void post_records(msgw_ingest *ingest, struct evhttp_request *req, const msgw_department *dept)
 {
     size_t len;
     char *body = msgw_http_body(req, &len);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     msgw_buf out;
     msgw_buf_init(&out);
-    int status = msgw_ingest_submit(h->ingest, dept, ct, body, len, false, on_committed, req, &out);
+    int status = msgw_ingest_submit(ingest, dept, ct, body, len, false, on_committed, req, &out);
     free(body);
-    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(h->ingest));
+    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(ingest));
     msgw_buf_free(&out);
 }
 
 /* GET /v1/persons/{id}/eligibility: the verdicts of the services that name this department. */
-static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msgw_department *dept, const char *path)
+static void get_eligibility(msgw_ingest *ingest, struct evhttp_request *req, const msgw_department *dept,
+                            const char *path)
 {
     char id[32];
     const char *p = path + strlen("/v1/persons/");
@@ -105,7 +106,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
         msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
-    json_t *all = msgw_ingest_person_json(h->ingest, norm, msgw_date_today());
+    json_t *all = msgw_ingest_person_json(ingest, norm, msgw_date_today());
     json_t *mine = json_array();
     size_t i;
     json_t *s;
@@ -142,15 +143,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         msgw_http_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
         return;
     }
+    msgw_https_route(h->ingest, dept, req);
+}
+
+void msgw_https_route(msgw_ingest *ingest, const msgw_department *dept, struct evhttp_request *req)
+{
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *u = evhttp_uri_parse(uri);
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (path && strcmp(path, "/v1/records") == 0) {
-        if (cmd == EVHTTP_REQ_POST) post_records(h, req, dept);
+        if (cmd == EVHTTP_REQ_POST) post_records(ingest, req, dept);
         else msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records");
     } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
-        get_eligibility(h, req, dept, path);
+        get_eligibility(ingest, req, dept, path);
     } else {
         msgw_http_error(req, 404, "ingress.path", "no such resource");
     }

@@ -53,12 +53,7 @@ static msgw_config *config(const char *dir, const char *region, const char *peer
              " \"push\": []}], \"peers\": [{\"id\": \"p\", \"region\": \"%s\", \"url\": \"https://localhost:1\","
              " \"ca\": \"%s/%s/ca.crt\", \"kinds\": [\"disability_certificate\"], \"fields\": [\"hukou_region\"]}]}",
              region, dir, dir, region, dir, region, dir, region, region, peer, dir, peer);
-    msgw_errors e;
-    msgw_errors_init(&e);
-    msgw_config *c = msgw_config_parse(text, strlen(text), fuzz_context()->dict, &e);
-    msgw_errors_clear(&e);
-    if (!c) abort();
-    return c;
+    return fuzz_config_of(text);
 }
 
 static msgw_peers *peers(const msgw_config *c)

@@ -75,12 +75,7 @@ static msgw_config *config(void)
         " \"certificate\": {\"organization\": \"12\", \"unit\": \"mca\"}, \"push\": "
         "[\"household_assistance_roster\", \"person_registration\"]}]}",
         h.dir);
-    msgw_errors e;
-    msgw_errors_init(&e);
-    msgw_config *c = msgw_config_parse(text, strlen(text), fuzz_context()->dict, &e);
-    msgw_errors_clear(&e);
-    if (!c) abort();
-    return c;
+    return fuzz_config_of(text);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

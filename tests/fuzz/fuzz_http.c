@@ -11,6 +11,7 @@
  * would hang the harness, and libFuzzer reports it as a timeout.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -156,12 +157,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct linger reset = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    /* non-blocking from the start: libFuzzer's SIGALRM would interrupt a blocking connect; the
+     * connection completes in the loop (the first write waits for it) */
+    if (fd < 0 || evutil_make_socket_nonblocking(fd) != 0 ||
+        bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+        (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)) {
         perror("fuzz_http: connect");
         abort();
     }
-    evutil_make_socket_nonblocking(fd);
     client c = {.data = data, .size = size};
     c.ev = event_new(h.base, fd, EV_WRITE | EV_READ | EV_PERSIST, on_client, &c);
     event_add(c.ev, NULL);

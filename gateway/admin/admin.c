@@ -687,8 +687,12 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
 {
     msgw_admin *a = calloc(1, sizeof *a);
     if (!a) abort();
-    *a = (msgw_admin){
-        .base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .cat = cat, .ingest = ingest};
+    *a = (msgw_admin){.base = base,
+                      .http = evhttp_new(base),
+                      .ssl = msgw_tls_admin_context(cfg, e),
+                      .cfg = cfg,
+                      .cat = cat,
+                      .ingest = ingest};
     if (!a->http || !a->ssl) {
         msgw_admin_destroy(&a);
         return NULL;
@@ -713,7 +717,7 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
     a->cfg = cfg; /* the previous configuration is freed after this call, whatever happens */
     a->cat = cat;
     evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
-    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
+    SSL_CTX *ssl = msgw_tls_admin_context(cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(a->ssl); /* open connections hold their own reference */
     a->ssl = ssl;

@@ -122,7 +122,7 @@ ok grep -q '^msgw_outbox_dead{recipient="mca"} 0$' "$tmp/body"
 ok grep -q '^msgw_store_size_bytes [1-9]' "$tmp/body"
 ok grep -Eq '^process_resident_memory_bytes [1-9][0-9]{6,}' "$tmp/body" # at least a megabyte: read, not 0
 ok grep -q '^msgw_ingest_commit_seconds_count [1-9]' "$tmp/body"
-ok grep -q '^msgw_tls_handshake_failures_total{listener="admin"} [1-9]' "$tmp/body" # curl without a certificate
+ok grep -q '^msgw_tls_handshake_failures_total{listener="admin",reason="no_certificate"} [1-9]' "$tmp/body" # curl without one
 # every line a HELP, a TYPE or a sample of a declared family; each histogram's +Inf bucket = _count
 ok python3 - "$tmp/body" <<'PY'
 import re, sys

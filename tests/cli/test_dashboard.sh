@@ -150,7 +150,7 @@ python3 -B "$root/tests/browser/dashboard.py" --driver "http://127.0.0.1:$driver
 	--screenshot "$artifacts/dashboard${MSGW_PG_HOST:+-postgresql}.png" "${cluster_args[@]}"
 rc=$?
 tls_failures=$(curl -s --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "https://localhost:$admin/metrics" |
-	sed -n 's/^msgw_tls_handshake_failures_total{listener="admin"} //p')
+	sed -n 's/^msgw_tls_handshake_failures_total{listener="admin",\(reason="[a-z_]*"\)} /\1 /p' | tr '\n' ' ')
 # the browser has gone (its event stream closed): the daemon must still stop cleanly, leak-free
 kill "$feeder_pid" 2>/dev/null
 kill -TERM "$daemon_pid"

@@ -32,7 +32,7 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
                            msgw_ingest *ingest, msgw_errors *e);
 void msgw_admin_destroy(msgw_admin **a);
 /* SIGHUP: the new configuration and catalogue are used from now on; false (the TLS material kept)
- * when the new certificate or key cannot be loaded. */
+ * when the new certificate, key, CA or CRL cannot be loaded. */
 bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
 /* Serves GET /metrics from m (borrowed; NULL: 404), adding at each scrape the outbox gauges read
  * through its own connection to the store at store_spec, the store's size and the certificates'

@@ -176,18 +176,6 @@ void msgw_tls_no_delay(struct evhttp_request *req)
     if (bev) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-msgw_time msgw_tls_cert_expiry(const char *pem_path)
-{
-    FILE *f = pem_path ? fopen(pem_path, "r") : NULL;
-    X509 *cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-    if (f) fclose(f);
-    if (!cert) return 0;
-    struct tm tm;
-    msgw_time t = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 ? (msgw_time)timegm(&tm) * 1000000 : 0;
-    X509_free(cert);
-    return t;
-}
-
 struct evhttp_bound_socket *msgw_tls_listen(struct evhttp *http, const char *address)
 {
     char host[256];

@@ -114,8 +114,8 @@ ok grep -q '"msg":"a group of pushes could not be committed: answered 503, engin
 # rebuild is the one at the start, and the same roster pushed again is evaluated afresh
 ok grep -qx 'msgw_engine_rebuilds_total 1' "$tmp/body"
 ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["transitions"] > 0 else 1)' "$tmp/pushed"
-ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway"} [0-9]' "$tmp/body"
-ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway",subject="CN=gateway.12.msgw.local,OU=gateway,O=12"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca",subject="CN=msgw development CA 12,OU=msgw,O=12"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_pending{recipient="mca"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_oldest_pending_seconds{recipient="mca"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_dead{recipient="mca"} 0$' "$tmp/body"

@@ -60,7 +60,5 @@ void msgw_http_reply(struct evhttp_request *req, int status, const char *body, s
 void msgw_http_error(struct evhttp_request *req, int status, const char *rule, const char *message);
 /* The same document, appended to out (an answer given later, or inside another). */
 void msgw_http_error_body(msgw_buf *out, int status, const char *rule, const char *message);
-/* When the certificate in a PEM file expires (notAfter); 0 when the file holds none. */
-msgw_time msgw_tls_cert_expiry(const char *pem_path);
 
 #endif

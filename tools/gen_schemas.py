@@ -1221,9 +1221,18 @@ both). A document that passes its schema can still be rejected by the gateway's 
 `tests/data/<dept>/agree/`, that the generated schema and the gateway give the same verdict on
 every rule the schema can express. `tests/schemas/independent.py` (meson test
 `schemas_independent`) judges the published JSON schemas with an independent validator, Debian's
-`python3-jsonschema` (draft 2020-12): every hrss and canonical document of `tests/data/` and the
-fuzz corpora gets the same verdict from it and from the gateway, but for the rules above (the
-check character, the birth date, and JSON itself), each printed.
+`python3-jsonschema` (draft 2020-12): every hrss, canonical and health (FHIR) document of
+`tests/data/` and the fuzz corpora gets the same verdict from it and from the gateway, but for the
+rules above (the check character, the birth date, and JSON itself), each printed.
+
+For FHIR one class more: the mapping's rules. `fhir.schema.json` describes FHIR R4 JSON as far as
+msgw reads it (the gender code's value set included), and a document it accepts is valid FHIR;
+whether a valid resource carries what makes it one of the gateway's records is the mapping's
+verdict (docs/formats/health.md): a subject that resolves to one Patient of the Bundle
+(`fhir.subject.*`), a resident ID in the identifier system the deployment configures
+(`fhir.patient.no_resident_id`), an ICD-10 or LOINC code (`fhir.condition.no_icd10`,
+`fhir.observation.no_loinc`), a Bundle type msgw maps (`fhir.bundle.type`). The test lists them
+in `FHIR_MAPPING`, each printed when it explains a disagreement.
 '''
 
 

@@ -23,6 +23,7 @@
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/idnum.h"
 #include "msgw/net/certificates.h"
+#include "msgw/net/conn_guard.h"
 #include "msgw/net/tls.h"
 #include "msgw/store/query.h"
 
@@ -40,6 +41,7 @@ struct msgw_admin {
     msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry, *m_crl, *m_rss;
     msgw_certificates *certs; /* of the configuration in use: /readyz, /metrics, /v1/certificates */
     msgw_tls_failures failures; /* counted through every context's app data */
+    msgw_conn_guard *guard;     /* deadlines and caps of its connections */
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
@@ -49,10 +51,17 @@ struct msgw_admin {
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
+    (void)base;
     msgw_admin *a = arg;
-    SSL *ssl = SSL_new(a->ssl);
-    if (!ssl) abort(); /* evhttp would fall back to plain TCP on NULL */
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    return msgw_conn_guard_accept(a->guard, a->ssl);
+}
+
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+    msgw_admin *a = arg;
+    if (msgw_conn_guard_admit(a->guard, ssl)) return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
 }
 
 static bool is_admin(const msgw_admin *a, struct evhttp_request *req)
@@ -199,6 +208,7 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
 void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_spec)
 {
     a->metrics = m;
+    msgw_conn_guard_set_metrics(a->guard, m);
     free(a->store_spec);
     a->store_spec = strdup(store_spec);
     if (!a->store_spec) abort();
@@ -633,6 +643,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_admin *a = arg;
     msgw_tls_no_delay(req);
+    msgw_conn_guard_request(a->guard, req, NULL, 0);
     if (!is_admin(a, req)) {
         msgw_http_error(req, 403, "admin.role", "the administrators' listener admits administrator certificates only");
         return;
@@ -701,6 +712,9 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
     }
     a->failures.listener = "admin";
     msgw_tls_count_failures(a->ssl, &a->failures);
+    SSL_CTX_set_client_hello_cb(a->ssl, client_hello, a);
+    msgw_conn_limits limits = msgw_conn_limits_of(cfg);
+    a->guard = msgw_conn_guard_new(base, "admin", &limits, NULL);
     evhttp_set_bevcb(a->http, make_tls_bev, a);
     evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
     evhttp_set_max_body_size(a->http, 65536);
@@ -719,11 +733,14 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
     a->cfg = cfg; /* the previous configuration is freed after this call, whatever happens */
     a->cat = cat;
     evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
+    msgw_conn_limits limits = msgw_conn_limits_of(cfg);
+    msgw_conn_guard_set_limits(a->guard, &limits);
     SSL_CTX *ssl = msgw_tls_admin_context(cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(a->ssl); /* open connections hold their own reference */
     a->ssl = ssl;
     msgw_tls_count_failures(a->ssl, &a->failures);
+    SSL_CTX_set_client_hello_cb(a->ssl, client_hello, a);
     return true;
 }
 
@@ -732,6 +749,7 @@ void msgw_admin_destroy(msgw_admin **ap)
     if (!ap || !*ap) return;
     msgw_admin *a = *ap;
     if (a->http) evhttp_free(a->http); /* closes the event streams */
+    msgw_conn_guard_destroy(&a->guard);
     msgw_admin_live_destroy(&a->live);
     if (a->ssl) SSL_CTX_free(a->ssl);
     msgw_store_close(&a->store);

@@ -25,6 +25,7 @@
 
 #include "msgw/base/idnum.h"
 #include "msgw/ingress/listener.h"
+#include "msgw/net/conn_guard.h"
 #include "msgw/net/tls.h"
 
 typedef struct msgw_https {
@@ -35,8 +36,7 @@ typedef struct msgw_https {
     SSL_CTX *next_ssl; /* prepared for a reload (SIGHUP), installed once it is decided */
     const msgw_config *cfg;
     msgw_ingest *ingest;
-    int conn_index;     /* SSL ex_data slot: set on every connection, released when OpenSSL frees it */
-    size_t connections; /* open TLS connections */
+    msgw_conn_guard *guard; /* deadlines, caps and the count of open connections */
     msgw_tls_failures failures; /* counted through every context's app data */
     unsigned long long requests;
     char endpoint[16]; /* the port bound */
@@ -44,35 +44,19 @@ typedef struct msgw_https {
 
 static void apply_limits(msgw_https *h);
 
-/*
- * Every connection's SSL object carries h in an ex_data slot whose free
- * callback runs when libevent frees the connection: an exact count of open
- * connections without any hook into evhttp.
- */
-static void connection_closed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    msgw_https *h = ptr;
-    if (h) h->connections--;
-}
-
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
+    (void)base;
     msgw_https *h = arg;
-    SSL *ssl = SSL_new(h->ssl);
-    /* evhttp would fall back to plain TCP on NULL: never return it */
-    if (!ssl) abort();
-    SSL_set_ex_data(ssl, h->conn_index, h);
-    h->connections++;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    return msgw_conn_guard_accept(h->guard, h->ssl);
 }
 
-/* https.max_connections: a handshake that starts while more are open fails at once with an alert. */
+/* https.max_connections and max_connections_per_address: a handshake beyond them fails at once
+ * with an alert. */
 static int client_hello(SSL *ssl, int *alert, void *arg)
 {
     msgw_https *h = arg;
-    (void)ssl;
-    if (h->connections <= h->cfg->max_connections) return SSL_CLIENT_HELLO_SUCCESS;
+    if (msgw_conn_guard_admit(h->guard, ssl)) return SSL_CLIENT_HELLO_SUCCESS;
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
 }
@@ -91,21 +75,22 @@ static void on_committed(void *ud, int status, const char *answer, size_t len)
     if (status) msgw_http_reply(ud, status, answer, len, 1);
 }
 
-static void post_records(msgw_https *h, struct evhttp_request *req, const msgw_department *dept)
+static void post_records(msgw_ingest *ingest, struct evhttp_request *req, const msgw_department *dept)
 {
     size_t len;
     char *body = msgw_http_body(req, &len);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     msgw_buf out;
     msgw_buf_init(&out);
-    int status = msgw_ingest_submit(h->ingest, dept, ct, body, len, false, on_committed, req, &out);
+    int status = msgw_ingest_submit(ingest, dept, ct, body, len, false, on_committed, req, &out);
     free(body);
-    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(h->ingest));
+    if (status) msgw_http_reply(req, status, out.data, out.len, msgw_ingest_retry_after(ingest));
     msgw_buf_free(&out);
 }
 
 /* GET /v1/persons/{id}/eligibility: the verdicts of the services that name this department. */
-static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msgw_department *dept, const char *path)
+static void get_eligibility(msgw_ingest *ingest, struct evhttp_request *req, const msgw_department *dept,
+                            const char *path)
 {
     char id[32];
     const char *p = path + strlen("/v1/persons/");
@@ -121,7 +106,7 @@ static void get_eligibility(msgw_https *h, struct evhttp_request *req, const msg
         msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
-    json_t *all = msgw_ingest_person_json(h->ingest, norm, msgw_date_today());
+    json_t *all = msgw_ingest_person_json(ingest, norm, msgw_date_today());
     json_t *mine = json_array();
     size_t i;
     json_t *s;
@@ -150,19 +135,28 @@ static void on_request(struct evhttp_request *req, void *arg)
     msgw_tls_no_delay(req);
     h->requests++;
     const msgw_department *dept = department_of(h, req);
+    if (!msgw_conn_guard_request(h->guard, req, dept ? dept->id : NULL, dept ? dept->max_connections : 0)) {
+        msgw_conn_guard_refuse(req, dept->id);
+        return;
+    }
     if (!dept) {
         msgw_http_error(req, 403, "ingress.certificate", "the client certificate names no configured department");
         return;
     }
+    msgw_https_route(h->ingest, dept, req);
+}
+
+void msgw_https_route(msgw_ingest *ingest, const msgw_department *dept, struct evhttp_request *req)
+{
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *u = evhttp_uri_parse(uri);
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (path && strcmp(path, "/v1/records") == 0) {
-        if (cmd == EVHTTP_REQ_POST) post_records(h, req, dept);
+        if (cmd == EVHTTP_REQ_POST) post_records(ingest, req, dept);
         else msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records");
     } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
-        get_eligibility(h, req, dept, path);
+        get_eligibility(ingest, req, dept, path);
     } else {
         msgw_http_error(req, 404, "ingress.path", "no such resource");
     }
@@ -178,13 +172,14 @@ static void *https_start(const msgw_listener_env *env, msgw_errors *e)
     msgw_ingest *ingest = env->ingest;
     msgw_https *h = calloc(1, sizeof *h);
     if (!h) abort();
-    *h = (msgw_https){.base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .ingest = ingest, .conn_index = -1};
+    *h = (msgw_https){.base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .ingest = ingest};
     if (!h->http || !h->ssl) {
         void *hp = h;
         https_stop(&hp);
         return NULL;
     }
-    h->conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, connection_closed);
+    msgw_conn_limits limits = msgw_conn_limits_of(cfg);
+    h->guard = msgw_conn_guard_new(base, "ingress", &limits, env->metrics);
     SSL_CTX_set_client_hello_cb(h->ssl, client_hello, h);
     h->failures.listener = "ingress";
     msgw_tls_count_failures(h->ssl, &h->failures);
@@ -209,6 +204,8 @@ static void apply_limits(msgw_https *h)
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->cfg->max_body_bytes);
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)h->cfg->max_header_bytes);
     evhttp_set_timeout(h->http, (int)h->cfg->request_timeout_s);
+    msgw_conn_limits limits = msgw_conn_limits_of(h->cfg);
+    msgw_conn_guard_set_limits(h->guard, &limits);
 }
 
 /* SIGTERM: the listening socket closes; open connections are still served. */
@@ -252,7 +249,7 @@ static void https_stop(void **hp)
     if (h->http) evhttp_free(h->http); /* frees the connections: their slots still point at h */
     if (h->ssl) SSL_CTX_free(h->ssl);
     if (h->next_ssl) SSL_CTX_free(h->next_ssl);
-    if (h->conn_index >= 0) CRYPTO_free_ex_index(CRYPTO_EX_INDEX_SSL, h->conn_index);
+    msgw_conn_guard_destroy(&h->guard);
     free(h);
     *hp = NULL;
 }
@@ -265,8 +262,9 @@ static const char *https_endpoint(const void *l)
 static json_t *https_stats(const void *l)
 {
     const msgw_https *h = l;
-    return json_pack("{s:I,s:I}", "connections", (json_int_t)h->connections, "requests",
-                     (json_int_t)h->requests);
+    json_t *o = msgw_conn_guard_stats(h->guard);
+    json_object_set_new(o, "requests", json_integer((json_int_t)h->requests));
+    return o;
 }
 
 static bool https_wanted(const msgw_config *cfg)

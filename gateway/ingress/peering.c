@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "msgw/ingress/listener.h"
+#include "msgw/net/conn_guard.h"
 #include "msgw/net/tls.h"
 
 typedef struct msgw_peering {
@@ -31,16 +32,24 @@ typedef struct msgw_peering {
     const msgw_peers *peers;
     msgw_audit *audit;
     msgw_tls_failures failures;
+    msgw_conn_guard *guard; /* deadlines and caps of its connections */
     unsigned long long requests;
     char endpoint[16]; /* the port bound */
 } msgw_peering;
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
+    (void)base;
     msgw_peering *p = arg;
-    SSL *ssl = SSL_new(p->ssl);
-    if (!ssl) abort(); /* evhttp would fall back to plain TCP on NULL */
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    return msgw_conn_guard_accept(p->guard, p->ssl);
+}
+
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+    msgw_peering *p = arg;
+    if (msgw_conn_guard_admit(p->guard, ssl)) return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
 }
 
 static void on_committed(void *ud, int status, const char *answer, size_t len)
@@ -214,6 +223,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     X509 *cert = msgw_tls_peer_certificate(req);
     const msgw_department *peer = p->peers ? msgw_peers_who(p->peers, p->cfg, cert) : NULL;
     X509_free(cert);
+    if (!msgw_conn_guard_request(p->guard, req, peer ? peer->id : NULL, peer ? peer->max_connections : 0)) {
+        msgw_conn_guard_refuse(req, peer->id);
+        return;
+    }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     if (!peer) {
@@ -254,6 +267,9 @@ static void *peering_start(const msgw_listener_env *env, msgw_errors *e)
     }
     p->failures.listener = "peering";
     msgw_tls_count_failures(p->ssl, &p->failures);
+    SSL_CTX_set_client_hello_cb(p->ssl, client_hello, p);
+    msgw_conn_limits limits = msgw_conn_limits_of(cfg);
+    p->guard = msgw_conn_guard_new(env->base, "peering", &limits, env->metrics);
     evhttp_set_bevcb(p->http, make_tls_bev, p);
     evhttp_set_timeout(p->http, (int)cfg->request_timeout_s);
     evhttp_set_max_body_size(p->http, (ev_ssize_t)cfg->max_body_bytes);
@@ -280,11 +296,14 @@ static bool peering_reconfigure(void *l, const msgw_listener_env *env, msgw_erro
     p->cfg = env->cfg;
     p->peers = env->peers;
     evhttp_set_timeout(p->http, (int)env->cfg->request_timeout_s);
+    msgw_conn_limits limits = msgw_conn_limits_of(env->cfg);
+    msgw_conn_guard_set_limits(p->guard, &limits);
     SSL_CTX *ssl = msgw_tls_peering_context(env->cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(p->ssl); /* open connections hold their own reference */
     p->ssl = ssl;
     msgw_tls_count_failures(p->ssl, &p->failures);
+    SSL_CTX_set_client_hello_cb(p->ssl, client_hello, p);
     return true;
 }
 
@@ -293,6 +312,7 @@ static void peering_stop(void **pp)
     if (!pp || !*pp) return;
     msgw_peering *p = *pp;
     if (p->http) evhttp_free(p->http);
+    msgw_conn_guard_destroy(&p->guard);
     if (p->ssl) SSL_CTX_free(p->ssl);
     free(p);
     *pp = NULL;
@@ -305,7 +325,10 @@ static const char *peering_endpoint(const void *l)
 
 static json_t *peering_stats(const void *l)
 {
-    return json_pack("{s:I}", "requests", (json_int_t)((const msgw_peering *)l)->requests);
+    const msgw_peering *p = l;
+    json_t *o = msgw_conn_guard_stats(p->guard);
+    json_object_set_new(o, "requests", json_integer((json_int_t)p->requests));
+    return o;
 }
 
 static bool peering_wanted(const msgw_config *cfg)

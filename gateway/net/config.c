@@ -181,7 +181,9 @@ static void load_department(loader *l, msgw_department *d, json_t *dj, const cha
     join(p, sizeof p, ptr, "/limit");
     d->rate_per_s = (unsigned)num(l, limit, "requests_per_s", p, 0, 1, 1000000);
     d->rate_burst = (unsigned)num(l, limit, "burst", p, d->rate_per_s ? d->rate_per_s : 1, 1, 1000000);
-    if (limit && !d->rate_per_s) err(l, p, "requests_per_s", "a limit needs requests_per_s");
+    d->max_connections = num(l, limit, "connections", p, 0, 1, 100000);
+    if (limit && !d->rate_per_s && !d->max_connections)
+        err(l, p, "requests_per_s", "a limit needs requests_per_s or connections");
     join(p, sizeof p, ptr, "/deliver");
     load_delivery(l, d, json_object_get(dj, "deliver"), p);
     if ((d->nsubs || d->eligibility) && d->deliver == MSGW_DELIVER_NONE)
@@ -293,6 +295,10 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->max_header_bytes = num(&l, https, "max_header_bytes", "/https", 16384, 1024, 1u << 20);
     c->max_connections = num(&l, https, "max_connections", "/https", 1024, 1, 100000);
     c->request_timeout_s = (unsigned)num(&l, https, "timeout_s", "/https", 30, 1, 3600);
+    c->header_timeout_s = (unsigned)num(&l, https, "header_timeout_s", "/https", 10, 1, 3600);
+    c->body_timeout_s = (unsigned)num(&l, https, "body_timeout_s", "/https", 20, 1, 3600);
+    c->body_min_rate = num(&l, https, "body_min_rate", "/https", 1024, 0, 1u << 30);
+    c->max_connections_per_address = num(&l, https, "max_connections_per_address", "/https", 256, 1, 100000);
     json_t *zmq = json_object_get(doc, "zmq");
     c->zmq_listen = str(&l, zmq, "listen", "/zmq", NULL, false);
     c->zmq_deliver_listen = str(&l, zmq, "deliver_listen", "/zmq", NULL, false);

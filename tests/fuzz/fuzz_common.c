@@ -1,6 +1,7 @@
 /* The parts every fuzz harness shares (fuzz_common.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz_common.h"
 
@@ -53,4 +54,14 @@ void fuzz_round_trip(const msgw_adapter *ad, const msgw_batch *first, const char
     msgw_errors_clear(&e);
     msgw_buf_free(&out);
     free(recs);
+}
+
+msgw_config *fuzz_config_of(const char *text)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_config *c = msgw_config_parse(text, strlen(text), fuzz_context()->dict, &e);
+    msgw_errors_clear(&e);
+    if (!c) abort();
+    return c;
 }

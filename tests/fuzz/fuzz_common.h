@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "msgw/net/config.h"
 #include "msgw/validate/adapter.h"
 
 /* Dictionary, schemas and limits, built on the first input and kept: they are read-only. */
@@ -16,5 +17,8 @@ const msgw_adapter_ctx *fuzz_context(void);
  */
 void fuzz_round_trip(const msgw_adapter *ad, const msgw_batch *first, const char *mt,
                      bool (*may_refuse)(const msgw_errors *e));
+
+/* The configuration a harness writes for itself, which must load (aborts otherwise). */
+msgw_config *fuzz_config_of(const char *text);
 
 #endif

@@ -12,6 +12,7 @@
 #define MSGW_LISTENER_H
 
 #include <event2/event.h>
+#include <event2/http.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -60,6 +61,10 @@ typedef struct msgw_listener_ops {
     /* A small JSON object of what it knows (connections, requests).  New reference. */
     json_t *(*stats)(const void *l);
 } msgw_listener_ops;
+
+/* The HTTPS ingress's routes (POST /v1/records, GET /v1/persons/{id}/eligibility) for a request
+ * whose department its certificate named: the listener's, and the HTTP fuzz harness's. */
+void msgw_https_route(msgw_ingest *ingest, const msgw_department *dept, struct evhttp_request *req);
 
 /* The registry (gateway/ingress/listeners.c), NULL-terminated, in the order listeners start. */
 const msgw_listener_ops *const *msgw_listeners_registered(void);

@@ -57,6 +57,7 @@ typedef struct msgw_department {
     /* Its pushes' limit (config "limit", docs/ingress.md "Limits per department"): a token bucket
      * of rate_burst requests refilled at rate_per_s a second; 0: no limit. */
     unsigned rate_per_s, rate_burst;
+    size_t max_connections; /* "limit": {"connections"}: its open HTTPS connections; 0: no cap */
     /* A peer gateway (config "peers", docs/federation.md) is kept as a department of its own, so
      * routing, the outbox and delivery treat it alike: it pushes envelopes to the peering listener,
      * and records about persons of its region go to it as signed envelopes. */
@@ -82,7 +83,11 @@ typedef struct msgw_config {
     const char *tls_crl; /* the CRLs of tls.ca's CAs (PEM, several); NULL: no revocation checking */
     const char *https_listen;
     size_t max_body_bytes, max_header_bytes, max_connections;
-    unsigned request_timeout_s;
+    unsigned request_timeout_s; /* https.timeout_s: an idle connection's */
+    /* Deadlines of a request (docs/ingress.md, "Connections"): its headers from its first byte, its
+     * body body_timeout_s and a second more per body_min_rate bytes; open connections per address. */
+    unsigned header_timeout_s, body_timeout_s;
+    size_t body_min_rate, max_connections_per_address;
     const char *zmq_listen;
     const char *zmq_secret_file;
     const char *zmq_deliver_listen; /* ROUTER the zmq-delivered departments connect to, or NULL */

@@ -3,16 +3,17 @@
 # department (and one for an administrator), and CURVE key pairs for ZeroMQ.
 #
 #   certs/dev-pki.sh [OUT_DIR] [REGION]      (defaults: certs/out, 12 = Tianjin)
+#   MSGW_PKI_DAYS=10 certs/dev-pki.sh DIR    certificates valid 10 days (default 825; the CA 3650)
 #
 # Certificates say who the client is: O = the region's GB/T 2260 prefix, OU = the department
 # (mca, hrss, health, cdpf, admin), CN = department.region.msgw.local. Keys are written with mode
 # 0600 into OUT_DIR, which git ignores: a private key is never committed. Re-running keeps what
 # exists (delete OUT_DIR to start over). Development only: the CA key sits next to the
-# certificates it signed.
+# certificates it signed. certs/dev-crl.sh revokes its certificates and writes the CA's CRL.
 set -euo pipefail
 out=${1:-$(dirname "$0")/out}
 region=${2:-12}
-days=825
+days=${MSGW_PKI_DAYS:-825}
 mkdir -p "$out"
 chmod 700 "$out"
 umask 077

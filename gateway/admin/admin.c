@@ -22,6 +22,7 @@
 #include "msgw/base/embedded.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/idnum.h"
+#include "msgw/net/certificates.h"
 #include "msgw/net/conn_guard.h"
 #include "msgw/net/tls.h"
 #include "msgw/store/query.h"
@@ -37,7 +38,8 @@ struct msgw_admin {
     msgw_metrics *metrics; /* NULL: no /metrics */
     char *store_spec;
     msgw_store *store; /* opened at the first scrape, for the outbox gauges */
-    msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry, *m_rss;
+    msgw_metric *m_pending, *m_oldest, *m_dead, *m_size, *m_expiry, *m_crl, *m_rss;
+    msgw_certificates *certs; /* of the configuration in use: /readyz, /metrics, /v1/certificates */
     msgw_tls_failures failures; /* counted through every context's app data */
     msgw_conn_guard *guard;     /* deadlines and caps of its connections */
     msgw_audit *audit;          /* administrators' actions are audited */
@@ -88,20 +90,21 @@ static json_t *check(const char *name, bool ok, const char *detail)
     return json_pack("{s:s,s:b,s:s}", "name", name, "ok", ok, "detail", detail);
 }
 
-/* A certificate that expires within the warning period (or cannot be read) fails the check. */
-static json_t *check_cert(const msgw_admin *a, const char *name, const char *path)
+/* Each certificate and CRL in use: one that expires within its warning period (a CRL: the last
+ * quarter of its period), has expired or cannot be read fails its check. */
+static void check_certificates(const msgw_admin *a, json_t *checks, msgw_time now)
 {
-    char detail[256], when[40];
-    msgw_time exp = msgw_tls_cert_expiry(path), now = msgw_time_now();
-    msgw_time warn = (msgw_time)a->cfg->admin_cert_warning_days * 86400 * 1000000;
-    if (!exp) {
-        snprintf(detail, sizeof detail, "%s: no certificate could be read", path);
-        return check(name, false, detail);
+    for (size_t i = 0; a->certs && i < a->certs->n; i++) {
+        const msgw_certificate *c = &a->certs->v[i];
+        char name[160], detail[768];
+        snprintf(name, sizeof name, "certificate.%s", c->name);
+        msgw_certificate_describe(c, now, a->cfg->admin_cert_warning_days, detail, sizeof detail);
+        json_array_append_new(
+            checks,
+            check(name,
+                  msgw_certificate_state(c, now, a->cfg->admin_cert_warning_days) == MSGW_CERT_OK,
+                  detail));
     }
-    long days = (long)((exp - now) / (86400LL * 1000000));
-    snprintf(detail, sizeof detail, "%s expires %s (in %ld days; warning at %u)", path, msgw_time_format(exp, when),
-             days, a->cfg->admin_cert_warning_days);
-    return check(name, exp - now > warn, detail);
 }
 
 /* GET /readyz: every check, named; 200 when all pass, else 503. */
@@ -117,24 +120,11 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
     json_array_append_new(checks, check("store", !store_problem && writable, detail));
     snprintf(detail, sizeof detail, "%s: %zu services", a->cat ? a->cat->id : "(none)", a->cat ? a->cat->nservices : 0);
     json_array_append_new(checks, check("catalogue", a->cat && a->cat->nservices > 0, detail));
-    json_array_append_new(checks, check_cert(a, "certificate.gateway", a->cfg->tls_cert));
-    json_array_append_new(checks, check_cert(a, "certificate.ca", a->cfg->tls_ca));
+    check_certificates(a, checks, msgw_time_now());
     if (a->audit) { /* every push and administrator's action must leave its trace */
         const char *audit_problem = msgw_audit_problem(a->audit, detail, sizeof detail);
         json_array_append_new(checks, check("audit", !audit_problem,
                                             audit_problem ? audit_problem : "appends are written and synced"));
-    }
-    for (size_t i = 0; i < a->cfg->ndepartments; i++) {
-        const msgw_department *d = &a->cfg->departments[i];
-        char name[96];
-        if (d->peer_region) { /* a peer's CA expiring cuts the region off as surely as our own */
-            snprintf(name, sizeof name, "certificate.peer_ca.%s", d->id);
-            json_array_append_new(checks, check_cert(a, name, d->peer_ca));
-            continue;
-        }
-        if (!d->deliver_cert) continue;
-        snprintf(name, sizeof name, "certificate.delivery.%s", d->id);
-        json_array_append_new(checks, check_cert(a, name, d->deliver_cert));
     }
     bool ready = true;
     size_t i;
@@ -144,10 +134,18 @@ static void readyz(msgw_admin *a, struct evhttp_request *req)
                json_pack("{s:b,s:o}", "ready", ready, "checks", checks));
 }
 
-static void cert_expiry(msgw_admin *a, const char *name, const char *path, msgw_time now)
+/* Seconds left until each certificate's notAfter and each CRL's nextUpdate, of the files in use:
+ * what a reload removed is gone from the exposition. */
+static void certificate_gauges(msgw_admin *a, msgw_time now)
 {
-    msgw_time exp = path ? msgw_tls_cert_expiry(path) : 0;
-    if (exp) msgw_metrics_set(a->m_expiry, (double)(exp - now) / 1e6, name);
+    msgw_metrics_clear(a->m_expiry);
+    msgw_metrics_clear(a->m_crl);
+    for (size_t i = 0; a->certs && i < a->certs->n; i++) {
+        const msgw_certificate *c = &a->certs->v[i];
+        if (c->subject && c->until)
+            msgw_metrics_set(c->crl ? a->m_crl : a->m_expiry, (double)(c->until - now) / 1e6,
+                             c->name, c->subject);
+    }
 }
 
 /* The queue of recipient in q; an empty one when it has neither pending nor dead messages. */
@@ -194,15 +192,7 @@ static void metrics(msgw_admin *a, struct evhttp_request *req)
     msgw_errors_clear(&e);
     msgw_metrics_set(a->m_size, (double)bytes);
     msgw_metrics_set(a->m_rss, (double)resident_bytes());
-    cert_expiry(a, "gateway", a->cfg->tls_cert, now);
-    cert_expiry(a, "ca", a->cfg->tls_ca, now);
-    for (size_t i = 0; i < a->cfg->ndepartments; i++) {
-        const msgw_department *d = &a->cfg->departments[i];
-        char name[96];
-        snprintf(name, sizeof name, "%s.%s", d->peer_region ? "peer_ca" : "delivery", d->id);
-        if (d->peer_region) cert_expiry(a, name, d->peer_ca, now);
-        else if (d->deliver_cert) cert_expiry(a, name, d->deliver_cert, now);
-    }
+    certificate_gauges(a, now);
     msgw_buf out;
     msgw_buf_init(&out);
     msgw_metrics_write(a->metrics, &out);
@@ -232,9 +222,17 @@ void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_sp
                                    NULL);
     a->m_size = msgw_metrics_gauge(m, "msgw_store_size_bytes", "Size of the store's database file and its WAL.", NULL);
     a->m_rss = msgw_metrics_gauge(m, "process_resident_memory_bytes", "Resident memory size in bytes.", NULL);
-    a->m_expiry = msgw_metrics_gauge(m, "msgw_certificate_expiry_seconds",
-                                     "Seconds until each certificate the gateway presents or trusts expires.",
-                                     "certificate", NULL);
+    a->m_expiry = msgw_metrics_gauge(
+        m, "msgw_certificate_expiry_seconds",
+        "Seconds until each certificate the gateway presents or trusts expires (notAfter; "
+        "negative once expired), by its configuration name and subject.",
+        "certificate", "subject", NULL);
+    a->m_crl = msgw_metrics_gauge(
+        m, "msgw_crl_next_update_seconds",
+        "Seconds until each CRL the gateway checks certificates against is due (nextUpdate; "
+        "negative once passed: its CA's certificates fail their handshakes), by its "
+        "configuration name and issuer.",
+        "crl", "issuer", NULL);
 }
 
 /* The admin module's own store connection, opened at first use. */
@@ -669,6 +667,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive"));
     } else if (strcmp(uri, "/readyz") == 0) {
         readyz(a, req);
+    } else if (strcmp(uri, "/v1/certificates") == 0) {
+        reply_json(
+            req, 200, "OK",
+            msgw_certificates_json(a->certs, msgw_time_now(), a->cfg->admin_cert_warning_days));
     } else if (strcmp(uri, "/metrics") == 0 && a->metrics) {
         metrics(a, req);
     } else if (strncmp(uri, "/v1/messages/", 13) == 0) {
@@ -698,8 +700,12 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
 {
     msgw_admin *a = calloc(1, sizeof *a);
     if (!a) abort();
-    *a = (msgw_admin){
-        .base = base, .http = evhttp_new(base), .ssl = msgw_tls_server_context(cfg, e), .cfg = cfg, .cat = cat, .ingest = ingest};
+    *a = (msgw_admin){.base = base,
+                      .http = evhttp_new(base),
+                      .ssl = msgw_tls_admin_context(cfg, e),
+                      .cfg = cfg,
+                      .cat = cat,
+                      .ingest = ingest};
     if (!a->http || !a->ssl) {
         msgw_admin_destroy(&a);
         return NULL;
@@ -729,7 +735,7 @@ bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_ca
     evhttp_set_timeout(a->http, (int)cfg->request_timeout_s);
     msgw_conn_limits limits = msgw_conn_limits_of(cfg);
     msgw_conn_guard_set_limits(a->guard, &limits);
-    SSL_CTX *ssl = msgw_tls_server_context(cfg, e);
+    SSL_CTX *ssl = msgw_tls_admin_context(cfg, e);
     if (!ssl) return false;
     SSL_CTX_free(a->ssl); /* open connections hold their own reference */
     a->ssl = ssl;
@@ -747,9 +753,16 @@ void msgw_admin_destroy(msgw_admin **ap)
     msgw_admin_live_destroy(&a->live);
     if (a->ssl) SSL_CTX_free(a->ssl);
     msgw_store_close(&a->store);
+    msgw_certificates_destroy(&a->certs);
     free(a->store_spec);
     free(a);
     *ap = NULL;
+}
+
+void msgw_admin_set_certificates(msgw_admin *a, msgw_certificates *certs)
+{
+    msgw_certificates_destroy(&a->certs);
+    a->certs = certs;
 }
 
 void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud)

@@ -29,6 +29,7 @@ typedef struct series {
     _Atomic uint64_t value; /* a double's bits: counter, gauge, histogram sum */
     _Atomic uint64_t
         buckets[MAX_BUCKETS + 1]; /* histogram: per bucket (not cumulative), last = over */
+    atomic_bool hidden;           /* cleared: not written until set again (msgw_metrics_clear) */
 } series;
 
 struct msgw_metric {
@@ -255,7 +256,17 @@ void msgw_metrics_set(msgw_metric *f, double value, ...)
     va_start(ap, value);
     series *s = series_of(f, ap);
     va_end(ap);
-    if (s) add_double(&s->value, value, true);
+    if (!s) return;
+    add_double(&s->value, value, true);
+    atomic_store_explicit(&s->hidden, false, memory_order_release);
+}
+
+void msgw_metrics_clear(msgw_metric *f)
+{
+    for (size_t i = 0; f && i < SLOTS; i++) {
+        series *s = atomic_load_explicit(&f->slot[i], memory_order_acquire);
+        if (s) atomic_store_explicit(&s->hidden, true, memory_order_release);
+    }
 }
 
 void msgw_metrics_observe(msgw_metric *f, double seconds, ...)
@@ -337,7 +348,7 @@ static void write_family(msgw_buf *out, msgw_metric *f)
     size_t n = 0;
     for (size_t i = 0; i < SLOTS; i++) {
         series *s = atomic_load_explicit(&f->slot[i], memory_order_acquire);
-        if (s) v[n++] = s;
+        if (s && !atomic_load_explicit(&s->hidden, memory_order_acquire)) v[n++] = s;
     }
     for (size_t i = 1; i < n; i++) /* insertion sort: a family has few series */
         for (size_t j = i; j > 0 && by_values(v[j - 1], v[j], f->nlabels) > 0; j--) {
@@ -396,7 +407,8 @@ void msgw_metrics_each(msgw_metric *f, void (*cb)(void *ud, const char *const *l
 {
     for (size_t i = 0; f && i < SLOTS; i++) {
         series *s = atomic_load_explicit(&f->slot[i], memory_order_acquire);
-        if (s) cb(ud, (const char *const *)s->values, load_double(&s->value));
+        if (s && !atomic_load_explicit(&s->hidden, memory_order_acquire))
+            cb(ud, (const char *const *)s->values, load_double(&s->value));
     }
 }
 

@@ -118,6 +118,18 @@ static msgw_catalogue *load_catalogue(const msgw_dict *dict, const msgw_config *
     return cat;
 }
 
+/* The certificates and CRLs of the configuration now in use, each expiring or expired one warned of
+ * in the log; the administrators' listener reports them (and frees them). */
+static void certificates_in_use(daemon_t *d)
+{
+    msgw_certificates *c = msgw_certificates_read(d->cfg);
+    msgw_certificates_log(c, msgw_time_now(), d->cfg->admin_cert_warning_days);
+    if (d->admin)
+        msgw_admin_set_certificates(d->admin, c);
+    else
+        msgw_certificates_destroy(&c);
+}
+
 /* What the listeners use, with the configuration and peers given. */
 static msgw_listener_env listener_env(const daemon_t *d, const msgw_config *cfg,
                                       const msgw_peers *peers)
@@ -181,6 +193,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     d->cfg = cfg;
     d->cat = cat;
     if (d->admin && !msgw_admin_reconfigure(d->admin, d->cfg, d->cat, &e)) msgw_log_errors(MSGW_LOG_ERROR, "configuration", &e);
+    certificates_in_use(d);
     msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
     msgw_peers_destroy(&d->peers);
     d->peers = peers;
@@ -301,6 +314,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
+    certificates_in_use(d);
     if (d->admin)
         msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub),
                             msgw_feed_local_endpoint(d->feed));

@@ -101,6 +101,12 @@ static void prepare(const webhook *w, CURL *h, transfer *t)
     curl_easy_setopt(h, CURLOPT_CAINFO, dept->deliver_ca ? dept->deliver_ca : c->tls_ca);
     curl_easy_setopt(h, CURLOPT_SSLCERT, dept->deliver_cert ? dept->deliver_cert : c->tls_cert);
     curl_easy_setopt(h, CURLOPT_SSLKEY, dept->deliver_key ? dept->deliver_key : c->tls_key);
+    /* a revoked receiver is not sent to: a peer's certificate is checked against its CRL, a
+     * department's against tls.crl when it is checked against tls.ca */
+    curl_easy_setopt(h, CURLOPT_CRLFILE,
+                     dept->peer_region  ? dept->peer_crl
+                     : dept->deliver_ca ? NULL
+                                        : c->tls_crl);
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);

@@ -209,6 +209,7 @@ static void load_peer(loader *l, msgw_department *d, json_t *pj, const char *ptr
                                         strncmp(c->region, d->peer_region, strlen(d->peer_region)) == 0))
         err(l, ptr, "region", "peer region %s overlaps the region served (%s)", d->peer_region, c->region);
     d->peer_ca = str(l, pj, "ca", ptr, NULL, true);
+    d->peer_crl = str(l, pj, "crl", ptr, NULL, false);
     json_t *cert = json_object_get(pj, "certificate");
     join(p, sizeof p, ptr, "/certificate");
     d->cert_organization = str(l, cert, "organization", p, d->peer_region, false);
@@ -287,6 +288,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->tls_ca = str(&l, tls, "ca", "/tls", NULL, true);
     c->tls_cert = str(&l, tls, "cert", "/tls", NULL, true);
     c->tls_key = str(&l, tls, "key", "/tls", NULL, true);
+    c->tls_crl = str(&l, tls, "crl", "/tls", NULL, false);
     json_t *https = json_object_get(doc, "https");
     c->https_listen = str(&l, https, "listen", "/https", "127.0.0.1:8443", false);
     c->max_body_bytes = num(&l, https, "max_body_bytes", "/https", 16u << 20, 1024, 256u << 20);

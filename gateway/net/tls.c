@@ -21,6 +21,7 @@
 
 #include "msgw/base/buf.h"
 #include "msgw/net/tls.h"
+#include "msgw/net/trust.h"
 
 static SSL *ssl_of(struct evhttp_request *req)
 {
@@ -29,8 +30,30 @@ static SSL *ssl_of(struct evhttp_request *req)
     return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
 }
 
-/* A listener's context: the gateway's certificate, and client certificates from the CAs given. */
-static SSL_CTX *server_context(const msgw_config *cfg, const char *const *cas, size_t ncas, msgw_errors *e)
+/* The gateway's certificate chain and key; false, with an error naming tls.cert and tls.key. */
+static bool use_own_certificate(SSL_CTX *ctx, const msgw_config *cfg, msgw_errors *e)
+{
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) == 1 &&
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) == 1 &&
+        SSL_CTX_check_private_key(ctx) == 1)
+        return true;
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    ERR_clear_error();
+    msgw_error_add(e, -1, "/tls", NULL, "tls.config",
+                   "cannot load the gateway's certificate (tls.cert %s) or key (tls.key %s): %s",
+                   cfg->tls_cert, cfg->tls_key, buf);
+    return false;
+}
+
+/*
+ * A listener's context: the gateway's certificate, and client certificates required from the CAs
+ * of trust, checked against their CRLs where given; verify (NULL: none) may overrule a verdict of
+ * OpenSSL's.  A context is built whole at the start and at each SIGHUP, so new connections get the
+ * files as they are now, while open ones keep the context they were accepted with.
+ */
+static SSL_CTX *server_context(const msgw_config *cfg, const msgw_trust_files *trust, size_t ntrust,
+                               SSL_verify_cb verify, msgw_errors *e)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) return NULL;
@@ -38,41 +61,82 @@ static SSL_CTX *server_context(const msgw_config *cfg, const char *const *cas, s
     /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are all modern */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    bool trusted = ncas > 0;
-    for (size_t i = 0; i < ncas; i++) trusted = trusted && SSL_CTX_load_verify_locations(ctx, cas[i], NULL) == 1;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1 || !trusted) {
-        char buf[256];
-        ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-        msgw_error_add(e, -1, "/tls", NULL, "tls.config", "cannot load the TLS certificate, key or CA: %s", buf);
+    bool ok = use_own_certificate(ctx, cfg, e);
+    for (size_t i = 0; ok && i < ntrust; i++)
+        ok = msgw_trust_add(SSL_CTX_get_cert_store(ctx), &trust[i], e);
+    if (ok && !ntrust)
+        msgw_error_add(e, -1, "/peers", NULL, "tls.config",
+                       "no CA to admit clients by (peering.listen without peers)");
+    if (!ok || !ntrust) {
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify);
     SSL_CTX_set_verify_depth(ctx, 4);
     /* Clients resume sessions (a browser's parallel connections do): with peer verification on,
      * OpenSSL refuses a resumption unless the context names the sessions it issued.  A resumed
-     * session keeps the verified client certificate, so the role checks still hold. */
+     * session keeps the verified client certificate, so the role checks still hold.  Sessions and
+     * tickets belong to one context: after a reload every client verifies again, against the new
+     * CAs and CRLs. */
     static const unsigned char session_context[] = "msgw";
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
     return ctx;
 }
 
+/* tls.ca with tls.crl. */
+static msgw_trust_files own_trust(const msgw_config *cfg)
+{
+    return (msgw_trust_files){.ca = cfg->tls_ca,
+                              .crl = cfg->tls_crl,
+                              .ca_key = "tls.ca",
+                              .crl_key = "tls.crl",
+                              .where = "/tls"};
+}
+
 SSL_CTX *msgw_tls_server_context(const msgw_config *cfg, msgw_errors *e)
 {
-    return server_context(cfg, &cfg->tls_ca, 1, e);
+    msgw_trust_files t = own_trust(cfg);
+    return server_context(cfg, &t, 1, NULL, e);
+}
+
+/* The administrators' listener: a CRL past its nextUpdate still refuses what it lists, but does not
+ * lock the administrators out of the dashboard and /metrics that say it has expired. */
+static int admit_stale_crl(int ok, X509_STORE_CTX *x)
+{
+    if (ok || X509_STORE_CTX_get_error(x) != X509_V_ERR_CRL_HAS_EXPIRED) return ok;
+    X509_STORE_CTX_set_error(x, X509_V_OK); /* else the handshake's verify result keeps the error */
+    return 1;
+}
+
+SSL_CTX *msgw_tls_admin_context(const msgw_config *cfg, msgw_errors *e)
+{
+    msgw_trust_files t = own_trust(cfg);
+    return server_context(cfg, &t, 1, admit_stale_crl, e);
+}
+
+/* The peering listener: a peer configured without a CRL is not checked against one, while the CRLs
+ * of the others are in the same store (each CRL was checked to be its own peer's CA's). */
+static int admit_peer_without_crl(int ok, X509_STORE_CTX *x)
+{
+    if (ok || X509_STORE_CTX_get_error(x) != X509_V_ERR_UNABLE_TO_GET_CRL) return ok;
+    X509_STORE_CTX_set_error(x, X509_V_OK);
+    return 1;
 }
 
 SSL_CTX *msgw_tls_peering_context(const msgw_config *cfg, msgw_errors *e)
 {
-    const char **cas = calloc(cfg->npeers + 1, sizeof *cas);
-    if (!cas) abort();
+    msgw_trust_files *t = calloc(cfg->npeers + 1, sizeof *t);
+    msgw_trust_keys *k = calloc(cfg->npeers + 1, sizeof *k);
+    if (!t || !k) abort();
     size_t n = 0;
     for (size_t i = 0; i < cfg->ndepartments; i++)
-        if (cfg->departments[i].peer_region) cas[n++] = cfg->departments[i].peer_ca;
-    SSL_CTX *ctx = server_context(cfg, cas, n, e);
-    free(cas);
+        if (cfg->departments[i].peer_region) {
+            t[n] = msgw_trust_peer(cfg, i, &k[n]);
+            n++;
+        }
+    SSL_CTX *ctx = server_context(cfg, t, n, admit_peer_without_crl, e);
+    free(t);
+    free(k);
     return ctx;
 }
 
@@ -112,18 +176,6 @@ void msgw_tls_no_delay(struct evhttp_request *req)
     if (bev) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-msgw_time msgw_tls_cert_expiry(const char *pem_path)
-{
-    FILE *f = pem_path ? fopen(pem_path, "r") : NULL;
-    X509 *cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-    if (f) fclose(f);
-    if (!cert) return 0;
-    struct tm tm;
-    msgw_time t = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 ? (msgw_time)timegm(&tm) * 1000000 : 0;
-    X509_free(cert);
-    return t;
-}
-
 struct evhttp_bound_socket *msgw_tls_listen(struct evhttp *http, const char *address)
 {
     char host[256];
@@ -144,13 +196,46 @@ int msgw_tls_bound_port(struct evhttp_bound_socket *sock)
                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/*
+ * Why a handshake failed, for the reason label: what verifying the client certificate found —
+ * revoked, a CRL past its nextUpdate (every certificate of its CA fails alike), another CRL
+ * problem, an expired certificate, any other (an unknown CA) — else whether it sent one at all;
+ * "handshake" is the rest (protocol, suites, https.max_connections).  OpenSSL raised the error
+ * just before it wrote the alert.
+ */
+static const char *failure_reason(const SSL *ssl)
+{
+    switch (SSL_get_verify_result(ssl)) {
+    case X509_V_OK:
+        break;
+    case X509_V_ERR_CERT_REVOKED:
+        return "revoked";
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return "crl_expired";
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+        return "crl";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "expired";
+    default:
+        return "untrusted";
+    }
+    return ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+               ? "no_certificate"
+               : "handshake";
+}
+
 /* An alert written while the handshake is unfinished is a failed handshake, whoever caused it. */
 static void on_tls_info(const SSL *ssl, int where, int ret)
 {
     (void)ret;
     if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE) || SSL_is_init_finished(ssl)) return;
     const msgw_tls_failures *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    if (f) msgw_metrics_inc(f->family, 1, f->listener);
+    if (f) msgw_metrics_inc(f->family, 1, f->listener, failure_reason(ssl));
 }
 
 void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f)
@@ -161,9 +246,11 @@ void msgw_tls_count_failures(SSL_CTX *ctx, msgw_tls_failures *f)
 
 msgw_metric *msgw_tls_failures_family(msgw_metrics *m)
 {
-    return msgw_metrics_counter(m, "msgw_tls_handshake_failures_total",
-                                "TLS handshakes the gateway ended with an alert, by listener (ingress, admin, peering).",
-                                "listener", NULL);
+    return msgw_metrics_counter(
+        m, "msgw_tls_handshake_failures_total",
+        "TLS handshakes the gateway ended with an alert, by listener (ingress, admin, peering) and "
+        "reason (revoked, crl_expired, crl, expired, untrusted, no_certificate, handshake).",
+        "listener", "reason", NULL);
 }
 
 const char *msgw_http_reason(int status)

@@ -15,6 +15,7 @@
 #include "msgw/base/idnum.h"
 #include "msgw/pipeline/peer.h"
 #include "msgw/base/sign.h"
+#include "msgw/net/trust.h"
 
 #define SIGNED_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
 
@@ -73,22 +74,21 @@ static bool load_own(msgw_peers *p, const msgw_config *cfg, msgw_errors *e)
     return false;
 }
 
-static bool load_peer(peer_trust *t, const msgw_department *d, msgw_errors *e)
+/* The peer's CA, with its CRL when configured: a revoked peer certificate neither opens the
+ * peering listener nor signs an envelope (one relayed by another peer too). */
+static bool load_peer(peer_trust *t, const msgw_config *cfg, size_t i, msgw_errors *e)
 {
+    const msgw_department *d = &cfg->departments[i];
     snprintf(t->id, sizeof t->id, "%s", d->id);
     snprintf(t->region, sizeof t->region, "%s", d->peer_region);
     snprintf(t->organization, sizeof t->organization, "%s", d->cert_organization ? d->cert_organization : "");
     snprintf(t->unit, sizeof t->unit, "%s", d->cert_unit ? d->cert_unit : "");
-    X509 *ca = read_cert(d->peer_ca);
     t->store = X509_STORE_new();
     t->signer = calloc(1, sizeof *t->signer);
-    if (!t->signer) abort();
-    bool ok = ca && X509_STORE_add_cert(t->store, ca) == 1;
-    X509_free(ca);
-    if (!ok)
-        msgw_error_add(e, -1, "/peers", "ca", "peer.ca", "peer %s: cannot read its CA certificate %s", d->id,
-                       d->peer_ca ? d->peer_ca : "(none)");
-    return ok;
+    if (!t->store || !t->signer) abort();
+    msgw_trust_keys k;
+    msgw_trust_files f = msgw_trust_peer(cfg, i, &k);
+    return msgw_trust_add(t->store, &f, e);
 }
 
 msgw_peers *msgw_peers_new(const msgw_config *cfg, msgw_errors *e)
@@ -100,7 +100,8 @@ msgw_peers *msgw_peers_new(const msgw_config *cfg, msgw_errors *e)
     if (!p->peers) abort();
     bool ok = load_own(p, cfg, e);
     for (size_t i = 0; i < cfg->ndepartments; i++)
-        if (cfg->departments[i].peer_region) ok = load_peer(&p->peers[p->npeers++], &cfg->departments[i], e) && ok;
+        if (cfg->departments[i].peer_region)
+            ok = load_peer(&p->peers[p->npeers++], cfg, i, e) && ok;
     if (!ok) msgw_peers_destroy(&p);
     return p;
 }
@@ -212,15 +213,18 @@ static X509 *check_signer(const peer_trust *t, const char *b64, msgw_errors *e)
     if (!cert) return refuse(e, "certificate", "envelope.signer", "the signer certificate is not DER"), NULL;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     bool chained = X509_STORE_CTX_init(ctx, t->store, cert, NULL) == 1 && X509_verify_cert(ctx) == 1;
+    int why = chained ? X509_V_OK : X509_STORE_CTX_get_error(ctx); /* revoked, an expired CRL, … */
     X509_STORE_CTX_free(ctx);
     char o[64] = "", ou[64] = "";
     X509_NAME *name = X509_get_subject_name(cert);
     X509_NAME_get_text_by_NID(name, NID_organizationName, o, sizeof o);
     X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, sizeof ou);
     if (!chained || strcmp(o, t->organization) != 0 || strcmp(ou, t->unit) != 0) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "the signer (O=%s, OU=%s) is not peer %s's gateway certified by its CA", o, ou,
-                 t->id);
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "the signer (O=%s, OU=%s) is not peer %s's gateway certified by its CA%s%s%s", o,
+                 ou, t->id, why ? " (" : "", why ? X509_verify_cert_error_string(why) : "",
+                 why ? ")" : "");
         X509_free(cert);
         return refuse(e, "certificate", "envelope.signer", msg), NULL;
     }

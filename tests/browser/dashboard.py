@@ -22,6 +22,8 @@ ap.add_argument("--feeder-go", required=True, help="created once the page is liv
 ap.add_argument("--message-id", required=True, help="a message id that was pushed")
 ap.add_argument("--id-number", required=True, help="an ID number in the pushed records")
 ap.add_argument("--screenshot", required=True, help="where to save the PNG")
+ap.add_argument("--gateway-days", type=int, required=True,
+                help="the days the gateway's certificate was issued for: the certificates panel shows that or one less")
 ap.add_argument("--timeout", type=float, default=30, help="the bound of every wait, in seconds")
 ap.add_argument("--cluster-instance", help="the daemon is this instance of a cluster (a PostgreSQL store): "
                 "the instances panel must list it as the evaluator; without it, alone on SQLite")
@@ -120,6 +122,17 @@ try:
                      lambda: "SQLite" in (s.text('#cluster-alone') or ""), T)
     check("the instances panel: %s" % ("the evaluator of its cluster" if args.cluster_instance
                                         else "one instance on its own store"), instances)
+
+    def certificates():
+        row = '#certificates tbody tr[data-name="gateway"]'
+        wait_for("the certificates panel's gateway row (%s)" % row, lambda: s.find(row), T)
+        days = s.text(row + " td.days")
+        assert days in (str(args.gateway_days - 1), str(args.gateway_days)), \
+            "the gateway certificate's days left %r, not %d or %d" % (days, args.gateway_days - 1, args.gateway_days)
+        state = s.execute("return document.querySelector(arguments[0]).dataset.state", row)
+        assert state == "ok", "the gateway certificate's state %r" % state
+        assert s.find('#certificates tbody tr[data-name="ca"]'), "no row for the CA (tls.ca)"
+    check("the certificates panel shows the gateway certificate's days left", certificates)
 
     def replay_dead_letter():
         ids = wait_for("a dead letter row (#deadletters tbody tr[data-id])", lambda: s.execute(

@@ -114,15 +114,15 @@ ok grep -q '"msg":"a group of pushes could not be committed: answered 503, engin
 # rebuild is the one at the start, and the same roster pushed again is evaluated afresh
 ok grep -qx 'msgw_engine_rebuilds_total 1' "$tmp/body"
 ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["transitions"] > 0 else 1)' "$tmp/pushed"
-ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway"} [0-9]' "$tmp/body"
-ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="gateway",subject="CN=gateway.12.msgw.local,OU=gateway,O=12"} [0-9]' "$tmp/body"
+ok grep -q '^msgw_certificate_expiry_seconds{certificate="ca",subject="CN=msgw development CA 12,OU=msgw,O=12"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_pending{recipient="mca"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_oldest_pending_seconds{recipient="mca"} [0-9]' "$tmp/body"
 ok grep -q '^msgw_outbox_dead{recipient="mca"} 0$' "$tmp/body"
 ok grep -q '^msgw_store_size_bytes [1-9]' "$tmp/body"
 ok grep -Eq '^process_resident_memory_bytes [1-9][0-9]{6,}' "$tmp/body" # at least a megabyte: read, not 0
 ok grep -q '^msgw_ingest_commit_seconds_count [1-9]' "$tmp/body"
-ok grep -q '^msgw_tls_handshake_failures_total{listener="admin"} [1-9]' "$tmp/body" # curl without a certificate
+ok grep -q '^msgw_tls_handshake_failures_total{listener="admin",reason="no_certificate"} [1-9]' "$tmp/body" # curl without one
 # every line a HELP, a TYPE or a sample of a declared family; each histogram's +Inf bucket = _count
 ok python3 - "$tmp/body" <<'PY'
 import re, sys

@@ -6,7 +6,8 @@
 # and the flow picture's rates must move; a receiver that answers 503 makes dead letters, one is
 # replayed from the page; a message id and an ID number are looked up (the ID number is shown
 # masked only); the instances panel says the gateway runs alone on SQLite, or (run on a throwaway
-# PostgreSQL cluster by the postgresql suite) lists it as the evaluator.  A screenshot is saved to
+# PostgreSQL cluster by the postgresql suite) lists it as the evaluator; the certificates panel shows
+# the gateway certificate's days left (the development PKI issues 825 days).  A screenshot is saved to
 # $MSGW_ARTIFACTS (default ./artifacts)/dashboard.png (dashboard-postgresql.png).
 #
 # Chromium takes client certificates from the NSS database under $HOME/.pki/nssdb (a temporary
@@ -147,10 +148,11 @@ artifacts=${MSGW_ARTIFACTS:-$PWD/artifacts}
 mkdir -p "$artifacts"
 python3 -B "$root/tests/browser/dashboard.py" --driver "http://127.0.0.1:$driver_port" --url "https://localhost:$admin/" \
 	--profile "$tmp/profile" --feeder-go "$tmp/feeder.go" --message-id "$message_id" --id-number "$id_number" \
+	--gateway-days 825 \
 	--screenshot "$artifacts/dashboard${MSGW_PG_HOST:+-postgresql}.png" "${cluster_args[@]}"
 rc=$?
 tls_failures=$(curl -s --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "https://localhost:$admin/metrics" |
-	sed -n 's/^msgw_tls_handshake_failures_total{listener="admin"} //p')
+	sed -n 's/^msgw_tls_handshake_failures_total{listener="admin",\(reason="[a-z_]*"\)} /\1 /p' | tr '\n' ' ')
 # the browser has gone (its event stream closed): the daemon must still stop cleanly, leak-free
 kill "$feeder_pid" 2>/dev/null
 kill -TERM "$daemon_pid"

@@ -5,11 +5,12 @@ only, then 200; STATUS:Ns: for its first N seconds, then 200 — a receiver that
 back; refuse-odd: a peer gateway taking lists of envelopes, answering 200 with a result per
 envelope, 403 envelope.signature for those whose message id ends in an odd digit, 202 for the
 rest), and appends one JSON line per request
-(event id, kind, media type, client certificate subject, body length) to LOG.  A list of notices
+(event id, kind, media type, client certificate subject and SHA-256 fingerprint, body length) to LOG.  A list of notices
 (X-Msgw-Notices: N, docs/eligibility.md "Several notices in one message") is parsed and logged as
 one line per notice, with its id from the body, "list": N and "at": its place; a list whose count
 or shape is wrong is logged with "event": "MALFORMED" (tests look for it).
 usage: webhook_receiver.py CERT KEY CA STATUS LOG PORT_FILE"""
+import hashlib
 import http.server
 import json
 import ssl
@@ -78,6 +79,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         peer = dict(x[0] for x in self.connection.getpeercert()["subject"])
         line = {"event": self.headers.get("X-Msgw-Event-Id"), "kind": self.headers.get("X-Msgw-Kind"),
                 "type": self.headers.get("Content-Type"), "client": peer.get("organizationalUnitName"),
+                "client_sha256": hashlib.sha256(self.connection.getpeercert(binary_form=True)).hexdigest(),
                 "len": len(body)}
         lines = [line]
         count = self.headers.get("X-Msgw-Notices")

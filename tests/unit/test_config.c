@@ -40,6 +40,8 @@ static void test_example_loads(void **state)
     assert_int_equal(c->retention_records_days, 365);
     assert_int_equal(c->delivery_ack_timeout_ms, 30000);
     assert_int_equal(c->max_body_bytes, 16777216);
+    assert_string_equal(c->tls_crl,
+                        "/etc/msgw/tls/ca.crl"); /* department certificates checked against it */
     msgw_config_destroy(&c);
     assert_null(c);
     msgw_errors_clear(&e);
@@ -106,6 +108,8 @@ static void test_mistakes_are_located(void **state)
     expect_error("\"ack_timeout_ms\": 30000", "\"ack_timeout_ms\": \"30s\"", "/delivery", "ack_timeout_ms must be");
     expect_error("\"curve_secret_file\": \"/etc/msgw/tls/gateway.curve\"", "\"x\": 1", "/zmq",
                  "curve_secret_file is required");
+    expect_error("\"crl\": \"/etc/msgw/tls/ca.crl\"", "\"crl\": \"\"", "/tls",
+                 "crl must be a non-empty string");
 }
 
 int main(void)

@@ -58,6 +58,29 @@ static void test_counter_and_gauge(void **state)
     assert_null(msgw_metrics_counter(NULL, "x_total", "x", NULL));
 }
 
+/* A gauge family set whole at each scrape: what was not set again after a clear is not written. */
+static void test_clear(void **state)
+{
+    (void)state;
+    msgw_metrics *m = msgw_metrics_new();
+    msgw_metric *g = msgw_metrics_gauge(m, "msgw_certificate_expiry_seconds", "Seconds left.",
+                                        "certificate", NULL);
+    msgw_metrics_set(g, 10, "gateway");
+    msgw_metrics_set(g, 20, "ca");
+    msgw_metrics_clear(g);
+    msgw_metrics_set(g, 30, "gateway");
+    msgw_buf out;
+    msgw_buf_init(&out);
+    assert_string_equal(render(m, &out),
+                        "# HELP msgw_certificate_expiry_seconds Seconds left.\n"
+                        "# TYPE msgw_certificate_expiry_seconds gauge\n"
+                        "msgw_certificate_expiry_seconds{certificate=\"gateway\"} 30\n");
+    msgw_metrics_set(g, 40, "ca"); /* back once set again */
+    assert_non_null(strstr(render(m, &out), "{certificate=\"ca\"} 40\n"));
+    msgw_buf_free(&out);
+    msgw_metrics_destroy(&m);
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -146,6 +169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter_and_gauge),
+        cmocka_unit_test(test_clear),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_concurrency),
     };

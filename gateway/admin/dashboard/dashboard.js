@@ -8,7 +8,8 @@
  * services) draws the flow picture; `stats` (cumulative counters, every second) updates it, the
  * totals and the queues, with rates from the difference between consecutive stats; `record`,
  * `transition` and `delivery` feed the ticker and trigger (debounced) re-queries of the
- * transitions and the dead letters.  ID numbers are shown only as the server masks them, and an
+ * transitions and the dead letters.  The instances and the certificates panels poll GET /v1/cluster
+ * and GET /v1/certificates.  ID numbers are shown only as the server masks them, and an
  * ID number typed into the search box is cleared at once and shown masked.
  */
 'use strict';
@@ -463,6 +464,47 @@
       el('td', { class: 'num' }, String(num(i.evaluated_through))))));
   }
 
+  // ---- certificates (GET /v1/certificates) ----
+
+  /* Days change slowly and a reload (SIGHUP) changes the list: a look every minute is enough. */
+  const CERTIFICATES_EVERY_MS = 60000;
+  async function refreshCertificates() {
+    setTimeout(refreshCertificates, CERTIFICATES_EVERY_MS);
+    let r;
+    try {
+      r = await api('/v1/certificates');
+    } catch (e) {
+      setText('#certificates-status', `cannot load the certificates: ${e.message}`);
+      return;
+    }
+    if (r.status !== 200 || !r.body) {
+      setText('#certificates-status', errorText(r));
+      return;
+    }
+    renderCertificates(r.body.certificates || [], num(r.body.warning_days));
+  }
+
+  function daysText(c) {
+    if (c.state === 'unreadable') return 'unreadable';
+    if (c.days_left === undefined) return '—'; // a CRL without nextUpdate
+    const d = num(c.days_left);
+    return d < 0 ? `expired ${-d - 1 || '<1'} d ago` : String(d);
+  }
+
+  function renderCertificates(list, warningDays) {
+    const rows = list.map((c, i) => {
+      const cls = c.state === 'warning' ? 'warn' : c.state === 'expired' || c.state === 'unreadable' ? 'bad' : null;
+      return el('tr', { class: cls, title: c.detail || '', dataset: { key: `${i}`, sig: JSON.stringify(c), name: c.name, kind: c.kind, state: c.state } },
+        el('td', null, el('span', { class: 'mono' }, c.name), el('div', { class: 'small muted' }, c.key || '')),
+        el('td', { class: 'mono small' }, c.subject || c.issuer || c.detail || ''),
+        el('td', { class: 'num days', dataset: { days: c.days_left === undefined ? '' : c.days_left } }, daysText(c)),
+        timeCell(c.not_after || c.next_update || ''));
+    });
+    patchRows($('#certificates tbody'), rows, 'no certificates', 4);
+    const attention = list.filter((c) => c.state !== 'ok').length;
+    setText('#certificates-status', `${attention ? `${attention} need attention · ` : ''}warning at ${warningDays} days · ${clockText()}`);
+  }
+
   // ---- the ticker ----
 
   function ticker(type, d) {
@@ -784,6 +826,7 @@
     });
     connect();
     refreshCluster();
+    refreshCertificates();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -6,11 +6,11 @@
  * department certificates get 403.  Today it answers /healthz (the process
  * is alive) and /readyz (the store accepts commits, the catalogue is
  * loaded, and the gateway's certificates stay valid for more than
- * admin.cert_warning_days — each failing check named), /metrics (the
+ * admin.cert_warning_days, its CRLs are not overdue — each failing check named), /metrics (the
  * Prometheus text format, docs/metrics.md), message traces, dead letters and
  * their replay, re-evaluation, the transition log, a person's page, the
- * transports' counts, and the dashboard with its live events
- * (gateway/admin/admin_live.c).
+ * transports' counts, the certificates and when each expires, and the dashboard with its live
+ * events (gateway/admin/admin_live.c).
  */
 #ifndef MSGW_ADMIN_H
 #define MSGW_ADMIN_H
@@ -19,6 +19,7 @@
 
 #include "msgw/engine/catalogue.h"
 #include "msgw/store/audit.h"
+#include "msgw/net/certificates.h"
 #include "msgw/net/config.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/error.h"
@@ -32,7 +33,7 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
                            msgw_ingest *ingest, msgw_errors *e);
 void msgw_admin_destroy(msgw_admin **a);
 /* SIGHUP: the new configuration and catalogue are used from now on; false (the TLS material kept)
- * when the new certificate or key cannot be loaded. */
+ * when the new certificate, key, CA or CRL cannot be loaded. */
 bool msgw_admin_reconfigure(msgw_admin *a, const msgw_config *cfg, const msgw_catalogue *cat, msgw_errors *e);
 /* Serves GET /metrics from m (borrowed; NULL: 404), adding at each scrape the outbox gauges read
  * through its own connection to the store at store_spec, the store's size and the certificates'
@@ -43,6 +44,9 @@ void msgw_admin_set_audit(msgw_admin *a, msgw_audit *audit, msgw_doorbell *bell)
 /* The dashboard's live events (GET /v1/events) read the monitoring feed through a SUB on
  * feed_endpoint (msgw_feed_local_endpoint) made from zmq_ctx; without it only stats are sent. */
 void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint);
+/* The certificates and CRLs of the configuration in use (taken: freed with a or by the next call):
+ * /readyz checks them, /metrics and GET /v1/certificates report when each expires. */
+void msgw_admin_set_certificates(msgw_admin *a, msgw_certificates *certs);
 /* GET /v1/transports answers what stats(ud) returns, a new JSON object (the daemon's listeners and
  * deliverers: this layer names none of them); without it, 404. */
 void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud);

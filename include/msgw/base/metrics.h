@@ -44,14 +44,19 @@ msgw_metric *msgw_metrics_histogram(msgw_metrics *m, const char *name, const cha
 void msgw_metrics_inc(msgw_metric *f, double value, ...);
 void msgw_metrics_set(msgw_metric *f, double value, ...);
 void msgw_metrics_observe(msgw_metric *f, double seconds, ...);
+/* Every series of a gauge family is left out of the exposition (and of msgw_metrics_each) until it
+ * is set again: a family set whole at each scrape (the certificates of the configuration in use)
+ * loses the series of what a reload removed. */
+void msgw_metrics_clear(msgw_metric *f);
 
 /* The family registered under name, or NULL. */
 msgw_metric *msgw_metrics_find(msgw_metrics *m, const char *name);
 /* msgw_failures_total{component}: failures of the durable parts (store, audit, fsync), each also
  * logged; registered by whoever counts one first. */
 msgw_metric *msgw_metrics_failures(msgw_metrics *m);
-/* Calls cb with each series' label values and value (a histogram's: its sum), in no particular
- * order; safe while other threads update (a series created meanwhile may be missed). */
+/* Calls cb with each series' label values and value (a histogram's: its sum; a cleared gauge's
+ * series not), in no particular order; safe while other threads update (a series created meanwhile
+ * may be missed). */
 void msgw_metrics_each(msgw_metric *f, void (*cb)(void *ud, const char *const *labels, double value), void *ud);
 
 /* Appends every family, in registration order, its series sorted by label values. */

@@ -63,6 +63,8 @@ typedef struct msgw_department {
      * and records about persons of its region go to it as signed envelopes. */
     const char *peer_region; /* GB/T 2260 prefix it serves; NULL: a department */
     const char *peer_ca;     /* the CA that issues its gateway certificate */
+    const char
+        *peer_crl; /* that CA's CRL (PEM); NULL: its certificates are not checked for revocation */
     bool relay;              /* forward what came from another peer on to it */
 } msgw_department;
 
@@ -78,6 +80,7 @@ typedef struct msgw_config {
     const char *data_dir;
     const char *store; /* "sqlite:PATH" */
     const char *tls_ca, *tls_cert, *tls_key;
+    const char *tls_crl; /* the CRLs of tls.ca's CAs (PEM, several); NULL: no revocation checking */
     const char *https_listen;
     size_t max_body_bytes, max_header_bytes, max_connections;
     unsigned request_timeout_s; /* https.timeout_s: an idle connection's */

@@ -16,6 +16,7 @@ static const char usage[] =
     "  validate   check department documents against the data dictionary\n"
     "  normalize  turn department documents into canonical JSON\n"
     "  adapters   list the department formats and media types of this build\n"
+    "  routes     list the HTTP routes of this build, by listener (docs/openapi.yaml)\n"
     "  catalogue  check a service catalogue, show a service's rule and parameters\n"
     "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
     "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
@@ -35,6 +36,7 @@ static const struct {
     {"validate", msgw_cmd_validate},
     {"normalize", msgw_cmd_normalize},
     {"adapters", msgw_cmd_adapters},
+    {"routes", msgw_cmd_routes},
     {"catalogue", msgw_cmd_catalogue},
     {"eval", msgw_cmd_eval},
     {"serve", msgw_cmd_serve},

@@ -21,6 +21,7 @@
 #include "msgw/store/audit.h"
 #include "msgw/net/certificates.h"
 #include "msgw/net/config.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/error.h"
 #include "msgw/pipeline/ingest.h"
@@ -52,5 +53,7 @@ void msgw_admin_set_certificates(msgw_admin *a, msgw_certificates *certs);
 void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
+/* The routes the administrators' listener answers (docs/openapi.yaml), ended by a NULL path. */
+const msgw_http_route *msgw_admin_routes(void);
 
 #endif

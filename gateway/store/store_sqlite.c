@@ -39,7 +39,7 @@ static const char *const sql_text[ST_COUNT] = {
     /* an event already queued for that recipient is not queued twice; any other violation fails */
     [ST_OUTBOX] =
         "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
-        "record_seq, created_at, next_at, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
+        "record_seq, created_at, next_at, cause, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) "
         "ON CONFLICT (recipient, event_id) DO NOTHING",
     /* the oldest pending message of each (recipient, person), if due */
     [ST_DUE] =
@@ -358,6 +358,7 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
         else sqlite3_bind_null(st, 7); /* caused by no record: the calendar, a parameter */
         sqlite3_bind_int64(st, 8, now);
         sqlite_bind_text(st, 9, m->cause);
+        sqlite_bind_text(st, 10, m->basis);
         if (!step_done(s, st, e, "store outbox message")) return false;
         if (m->evidence && sqlite3_changes(s->db) &&
             !keep_envelope(s, it->record ? it->seq : 0, m->recipient, m->cause, m->evidence, m->body, m->len, "sent",

@@ -118,8 +118,10 @@ static size_t evaluate(commit_worker *w, group *g, const char *dept, const msgw_
 {
     engine_host *h = w->host;
     size_t before = g->tr.n;
-    if (stored) msgw_elig_apply_stored(h->elig, r, msgw_date_today(), &g->tr, NULL);
-    else msgw_elig_apply(h->elig, r, msgw_date_today(), &g->tr, NULL);
+    if (stored)
+        msgw_elig_apply_stored(h->elig, r, engine_host_today(h), &g->tr, NULL);
+    else
+        msgw_elig_apply(h->elig, r, engine_host_today(h), &g->tr, NULL);
     msgw_route_record(h->cfg, w->ctx, r, dept, a, box);
     msgw_route_env env = {.peers = w->peers, .regions = person_regions, .ud = h->elig};
     if (envelope) {
@@ -511,15 +513,25 @@ bool commit_worker_commit_from_loop(void *w, msgw_transitions *tr, msgw_errors *
     return commit_unprompted(w, tr, false, e);
 }
 
-/* Each new day: its sweep, then retention (once a day). */
+/* Each new day: its sweep, then retention (once a day), both logged with the day reached. */
 static void new_day(commit_worker *w)
 {
-    msgw_date before = w->host->swept;
-    engine_host_sweep_to_today(w->host, commit_worker_commit_unprompted, w);
-    if (w->host->swept == before) return; /* no new day, or its notices could not be stored yet */
+    int days = engine_host_sweep_to_today(w->host, commit_worker_commit_unprompted, w);
+    if (days <= 0) return; /* no new day, or its notices could not be stored yet */
+    char day[11], n[24];
+    pthread_mutex_lock(&w->host->lock);
+    msgw_date_format(w->host->swept, day);
+    pthread_mutex_unlock(&w->host->lock);
+    snprintf(n, sizeof n, "%d", days);
+    msgw_log(MSGW_LOG_INFO, "the daily sweep", "through", day, "days", n, NULL);
     msgw_errors e;
     msgw_errors_init(&e);
-    operations_retention(w->ops, &e);
+    int64_t removed = operations_retention(w->ops, &e);
+    snprintf(n, sizeof n, "%lld", (long long)removed);
+    if (e.n)
+        msgw_log_errors(MSGW_LOG_WARNING, "the daily retention did not finish: retried tomorrow",
+                        &e);
+    msgw_log(MSGW_LOG_INFO, "the daily retention", "through", day, "removed", n, NULL);
     msgw_errors_clear(&e);
 }
 
@@ -594,13 +606,12 @@ static void *work(void *arg)
         bool idle;
         if (w->member) take_role(w);
         if (w->member && !w->host->evaluating) follow(w);
-        /* a new day is noticed within 30 s; the others' records within follow_ms */
-        int wait_ms = w->member ? (int)w->host->cfg->cluster_follow_ms : 30000;
+        /* the others' records within follow_ms; the calendar at least every second, and before each
+         * group, so a new day is swept before the records that arrive on it, under load or not */
+        int wait_ms = w->member ? (int)w->host->cfg->cluster_follow_ms : 1000;
         job *g = receive_queue_take(w->queue, wait_ms, &n, &idle);
-        if (idle && w->host->evaluating) {
-            new_day(w);
-            if (w->member) evaluate_pulled(w);
-        }
+        if ((idle || g) && w->host->evaluating) new_day(w);
+        if (idle && w->host->evaluating && w->member) evaluate_pulled(w);
         if (idle) continue;
         if (!g) break; /* stopping, and everything queued is committed */
         if (g->operation && !w->host->evaluating) { /* the evaluator runs them, for the cluster */

@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "msgw/base/clock.h"
 #include "msgw/base/log.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/sign.h"
@@ -43,10 +44,10 @@ struct msgw_audit {
     size_t seg_entries, since_cp;
     uint64_t seq;
     char last_hash[65];
-    msgw_time last_cp;
+    msgw_time last_cp;  /* monotonic: setting the clock back does not stretch the interval */
     bool broken;        /* a write failed: the file may hold a torn line; refused until recovered */
     off_t good_size;    /* where the segment ends after the last whole entry: a torn line is cut back */
-    msgw_time last_try; /* the last attempt to recover */
+    msgw_time last_try; /* the last attempt to recover (monotonic) */
     char failure[256];  /* what failed, for /readyz */
     msgw_metric *m_failures; /* msgw_failures_total{component=audit|fsync}; NULL: not counted */
 };
@@ -370,7 +371,7 @@ static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
     if (!write_entry(a, "checkpoint", fields, t, e)) return false;
     if (fdatasync(fileno(a->f)) != 0) return fail(a, e, "cannot sync the audit log");
     a->since_cp = 0;
-    a->last_cp = t;
+    a->last_cp = msgw_clock_monotonic();
     return true;
 }
 
@@ -403,10 +404,10 @@ static bool rotate(msgw_audit *a, msgw_errors *e)
  */
 static bool recover_writing(msgw_audit *a, msgw_errors *e)
 {
-    msgw_time now = msgw_time_now();
+    msgw_time now = msgw_time_now(), mono = msgw_clock_monotonic();
     if (!a->broken) return true;
-    if (now - a->last_try < 1000000) return false;
-    a->last_try = now;
+    if (a->last_try && mono - a->last_try < 1000000) return false;
+    a->last_try = mono;
     if (a->f) fclose(a->f); /* what stdio still held is cut below */
     a->f = NULL;
     char *path = seg_path(a->dir, a->segno);
@@ -579,7 +580,7 @@ void msgw_audit_destroy(msgw_audit **ap)
 static bool checkpoint_due(const msgw_audit *a)
 {
     return a->since_cp >= a->opt.checkpoint_every ||
-           msgw_time_now() - a->last_cp >= (msgw_time)a->opt.checkpoint_seconds * 1000000;
+           msgw_clock_monotonic() - a->last_cp >= (msgw_time)a->opt.checkpoint_seconds * 1000000;
 }
 
 /* Appends under the lock: a new segment when full, a checkpoint when due. */

@@ -16,25 +16,9 @@
 # times it stores), so the test cannot pass without the shim taking effect.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-skip() { echo "SKIP: $*"; exit 77; }
-shim=${MSGW_FAULT_SHIM:-}
-[[ -f $shim ]] || skip "the fault shim is not built (MSGW_FAULT_SHIM: $shim)"
-command -v curl >/dev/null || skip "curl is not installed"
-P=$tmp/pki
-"$root/certs/dev-pki.sh" "$P" 12 >/dev/null 2>&1
-python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" 503:1 "$tmp/recv.log" \
-	"$tmp/recv.port" &
-pids+=($!)
-wait_file "$tmp/recv.port"
-cat >"$tmp/msgw.json" <<JSON
-{ "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
-  "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
-  "https": { "listen": "127.0.0.1:0" }, "admin": { "listen": "127.0.0.1:0" },
-  "delivery": { "backoff_initial_ms": 10000 },
-  "departments": [
-    { "id": "health", "certificate": { "organization": "12", "unit": "health" }, "push": ["person_registration"],
-      "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/recv.port")/inbox" } } } ] }
-JSON
+# shellcheck source=faults_lib.sh
+source "$(dirname "$0")/faults_lib.sh"
+health_gateway 503:1 '"delivery": { "backoff_initial_ms": 10000 }'
 # D (local time, as the daemon reckons days) and the offset that puts the daemon at D 00:30 now
 read -r D offset < <(python3 -c 'import datetime, time
 d = datetime.date.today() + datetime.timedelta(days=2)
@@ -42,15 +26,7 @@ start = time.mktime(datetime.datetime(d.year, d.month, d.day, 0, 30).timetuple()
 print(d.isoformat(), int(start - time.time()))')
 day() { python3 -c 'import datetime,sys; print(datetime.date.fromisoformat(sys.argv[1]) + datetime.timedelta(days=int(sys.argv[2])))' "$D" "$1"; }
 daynum() { python3 -c 'import datetime,sys; print((datetime.date.fromisoformat(sys.argv[1]) - datetime.date(1970, 1, 1)).days)' "$1"; }
-clock() { echo "clock $1" >"$tmp/control.new" && mv "$tmp/control.new" "$tmp/control"; } # rewritten whole
-export MSGW_FAULT_CONTROL=$tmp/control
-start() {
-	rm -f "$tmp/port" "$tmp/port.admin"
-	LD_PRELOAD=$shim "$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &
-	pid=$!
-	wait_file "$tmp/port.admin"
-	port=$(cat "$tmp/port") admin=$(cat "$tmp/port.admin")
-}
+clock() { control clock "$1"; }
 stop() { kill -TERM "$pid"; wait "$pid"; ok test $? -eq 0; pid=; }
 push() { # push FILE -> status
 	curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$P/ca.crt" --cert "$P/health.crt" --key "$P/health.key" \

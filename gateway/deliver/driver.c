@@ -35,6 +35,7 @@ typedef struct driver {
     msgw_delivery_report report;
     msgw_metric *failures; /* msgw_failures_total{component} */
     bool broken;  /* the store refused the last settlement or claim: logged until it works */
+    bool waiting; /* for the audit log, which cannot be written: no claims meanwhile */
     uint64_t rng; /* the back-off's jitter */
     msgw_wall_clock clock; /* wall_now's */
     msgw_pass pass;
@@ -261,6 +262,24 @@ static bool claim(driver *d, msgw_time now)
 
 /* ---- the loop ---- */
 
+/*
+ * Deliveries wait while the audit log cannot be written (docs/audit.md): a delivery it could not
+ * record is not made; the outcomes of what was sent before are held by the log.  Logged when they
+ * stop and when they go on.
+ */
+static bool audit_wait(driver *d)
+{
+    char why[320];
+    bool wait = d->report.audit && msgw_audit_problem(d->report.audit, why, sizeof why);
+    if (wait && !d->waiting)
+        msgw_log(MSGW_LOG_WARNING, "deliveries wait: the audit log cannot be written", "transport",
+                 d->ops->name, "detail", why, NULL);
+    else if (!wait && d->waiting)
+        msgw_log(MSGW_LOG_INFO, "deliveries go on: the audit log is writable again", "transport",
+                 d->ops->name, NULL);
+    return d->waiting = wait;
+}
+
 /* Waits at most timeout_ms for the doorbell or the transport's descriptor; true when rung. */
 static bool wait_for_work(driver *d, int tfd, int timeout_ms)
 {
@@ -305,7 +324,7 @@ static void *run(void *arg)
          * make one per pass), at once when they free room the last claim filled. */
         if (again || now >= next_claim || (full && freed) || (owed && now >= last_claim + CLAIM_GAP_US)) {
             ended = d->pass.final;
-            full = claim(d, wall_now(d));
+            full = !audit_wait(d) && claim(d, wall_now(d));
             again = d->pass.final > ended; /* attempts ended: persons' next messages may be due */
             next_claim = now + idle;
             last_claim = now;

@@ -573,6 +573,14 @@ static void probe_store(commit_worker *w)
     msgw_errors_clear(&e);
 }
 
+/* The audit log tried every second when idle, so that it recovers by itself: while it cannot be
+ * written pushes are refused and deliveries wait, so nothing else appends to it. */
+static void try_audit(commit_worker *w)
+{
+    char why[320];
+    if (w->audit) msgw_audit_problem(w->audit, why, sizeof why);
+}
+
 /*
  * Several instances: the role the evaluator lease gives.  Taking it, the engine first applies
  * everything the last evaluator committed (fenced out by now), then this instance's commits are
@@ -650,6 +658,7 @@ static void *work(void *arg)
         job *g = receive_queue_take(w->queue, wait_ms, &n, &idle);
         if ((idle || g) && w->host->evaluating) new_day(w);
         if (idle && atomic_load(&w->commit_failed)) probe_store(w);
+        if (idle) try_audit(w);
         if (idle && w->host->evaluating && w->member) evaluate_pulled(w);
         if (idle) continue;
         if (!g) break; /* stopping, and everything queued is committed */

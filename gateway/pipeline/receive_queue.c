@@ -30,6 +30,7 @@ typedef struct dept_load {
 struct receive_queue {
     const msgw_config *cfg;
     const msgw_adapter_ctx *ctx;
+    msgw_audit *audit; /* NULL: none */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job_list queue, answered; /* under lock */
@@ -212,6 +213,13 @@ static int screen(receive_queue *q, const msgw_department *dept, const char *med
         return answer_refuse(out, 415, "ingress.media_type",
                              "media type %s is not one the gateway reads (see msgw adapters)",
                              media_type ? media_type : "(none)");
+    char why[256];
+    if (q->audit && msgw_audit_refusing(q->audit, why, sizeof why))
+        return answer_refuse(
+            out, 503, "audit.unavailable",
+            "the audit log cannot be written (%s): nothing is accepted that cannot be audited; "
+            "retry later",
+            why);
     unsigned wait_s = 0;
     if (!take_token(q, dept, &wait_s)) {
         q->limit_wait_s = wait_s;
@@ -390,12 +398,13 @@ bool receive_queue_stopping(receive_queue *q)
 
 /* ---- life cycle ---- */
 
-receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                                 msgw_errors *e)
+receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg,
+                                 const msgw_adapter_ctx *ctx, msgw_audit *audit, msgw_errors *e)
 {
     receive_queue *q = calloc(1, sizeof *q);
     if (!q) abort();
     q->cfg = cfg;
+    q->audit = audit;
     q->ctx = ctx;
     q->group_records = cfg->queue_group_records;
     q->rate_since = msgw_clock_monotonic();

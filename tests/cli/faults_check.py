@@ -11,11 +11,17 @@ engine.
       to OUT; each must agree with the verdicts the store holds as notified (the eligibility
       table): the engine holds nothing of a batch that was not stored.
   faults_check.py same A B
-      two such files hold the same verdicts (the running engine and a fresh rebuild)."""
+      two such files hold the same verdicts (the running engine and a fresh rebuild).
+  faults_check.py audit LOG DIR DB
+      the audit log in DIR lost nothing while it could not be written: every record of a request
+      answered 202 is named by a push entry, every message the store holds as delivered by a
+      delivery entry, and each audit.write_failed entry is followed by as many entries as it says
+      it held, before the next checkpoint."""
 import collections
 import datetime
 import http.client
 import json
+import os
 import sqlite3
 import ssl
 import sys
@@ -93,9 +99,50 @@ def same(a, b):
     return x.keys() == y.keys() and not diff
 
 
+def chain(directory):
+    entries = []
+    for name in sorted(f for f in os.listdir(directory) if f.startswith("audit-")):
+        entries.extend(json.loads(l) for l in open(os.path.join(directory, name)))
+    return entries
+
+
+def held_written(entries):
+    """Each write_failed entry with the entries written after it up to the next checkpoint."""
+    out = []
+    for i, e in enumerate(entries):
+        if e["kind"] == "admin" and e["fields"].get("action") == "audit.write_failed":
+            n = 0
+            while i + 1 + n < len(entries) and entries[i + 1 + n]["kind"] != "checkpoint":
+                n += 1
+            out.append((e["fields"], n))
+    return out
+
+
+def audit(log, directory, db):
+    entries = chain(directory)
+    pushed = collections.Counter(m for e in entries if e["kind"] == "push" for m in e["fields"]["message_ids"])
+    reported = {e["fields"]["event_id"] for e in entries
+                if e["kind"] == "delivery" and e["fields"]["outcome"] == "delivered"}
+    acked = [m for line in requests(log).values() if line["status"] == 202 for m in line["message_ids"] if m]
+    unaudited = [m for m in acked if not pushed.get(m)]
+    con = sqlite3.connect(db)
+    delivered = [r[0] for r in con.execute("SELECT event_id FROM outbox WHERE state = 'delivered'")]
+    unreported = [d for d in delivered if d not in reported]
+    failures = held_written(entries)
+    short = [(f, n) for f, n in failures if n != f["held"]]
+    print("entries %d; records acknowledged %d, without a push entry %d; messages delivered %d, without a delivery "
+          "entry %d; write failures recorded %d, held entries %s" %
+          (len(entries), len(acked), len(unaudited), len(delivered), len(unreported), len(failures),
+           [(f["held"], f["lost"], n) for f, n in failures]))
+    for what, v in (("no push entry", unaudited), ("no delivery entry", unreported), ("held entries missing", short)):
+        if v:
+            print("FAIL: %s: %s" % (what, v[:5]))
+    return failures and not (unaudited or unreported or short)
+
+
 def main():
     what, args = sys.argv[1], sys.argv[2:]
-    ok = {"store": check_store, "engine": engine, "same": same}[what](*args)
+    ok = {"store": check_store, "engine": engine, "same": same, "audit": audit}[what](*args)
     sys.exit(0 if ok else 1)
 
 

@@ -1,8 +1,8 @@
 # Shared by the process tests that run the daemon under the fault shim (tests/shim/fault_shim.c;
 # test_clock.sh, test_store_faults.sh, test_audit_faults.sh, docs/faults.md): source it after
 # lib.sh.  It skips the test without the shim or curl, makes the development PKI in $tmp/pki, and
-# gives control (the shim's rules) and injected (what it did), health_gateway (a receiver and a
-# configuration), start (the daemon under the shim), get, has, ready and metric (the
+# gives control (the shim's rules) and injected (what it did), health_gateway and health_config (a
+# receiver and a configuration), start (the daemon under the shim), get, has, ready and metric (the
 # administrators' listener), load and unload (senders pushing continuously, push_load.py) and
 # answers, more and retry_after (what the senders got).
 # shellcheck shell=bash
@@ -19,21 +19,26 @@ injected() { sed -n "s/^$1 //p" "$tmp/control.count" 2>/dev/null; } # injected f
 P=$tmp/pki
 "$root/certs/dev-pki.sh" "$P" 12 >/dev/null 2>&1
 # health_gateway STATUS [MEMBERS]: the health commission's webhook receiver answering STATUS
-# (webhook_receiver.py; its log in $tmp/recv.log) and $tmp/msgw.json: health pushes person
-# registrations and is told of eligibility, with the administrators' listener; MEMBERS (JSON) are
-# added to the configuration
+# (webhook_receiver.py; its log in $tmp/recv.log) and the gateway's configuration (health_config)
 health_gateway() {
 	python3 "$root/tests/cli/webhook_receiver.py" "$P/gateway.crt" "$P/gateway.key" "$P/ca.crt" "$1" "$tmp/recv.log" \
 		"$tmp/recv.port" &
 	pids+=($!)
 	wait_file "$tmp/recv.port"
+	health_config "${2:-}"
+}
+# health_config [MEMBERS]: $tmp/msgw.json: health pushes person registrations (over HTTPS, and over
+# ZeroMQ with its CURVE key where MEMBERS configure "zmq") and is told of eligibility, with the
+# administrators' listener; MEMBERS (JSON) are added to the configuration
+health_config() {
 	cat >"$tmp/msgw.json" <<JSON
 { "region": "12", "catalogue": "tianjin", "data_dir": "$tmp/data",
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
-  "https": { "listen": "127.0.0.1:0" }, "admin": { "listen": "127.0.0.1:0" }, ${2:+$2,}
+  "https": { "listen": "127.0.0.1:0" }, "admin": { "listen": "127.0.0.1:0" }, ${1:+$1,}
   "departments": [
     { "id": "health", "certificate": { "organization": "12", "unit": "health" }, "push": ["person_registration"],
-      "eligibility": true, "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/recv.port")/inbox" } } } ] }
+      "curve_public": "$(sed -n 's/^public=//p' "$P/health.curve")", "eligibility": true,
+      "deliver": { "webhook": { "url": "https://localhost:$(cat "$tmp/recv.port")/inbox" } } } ] }
 JSON
 }
 # start: the daemon under the shim (pid; port, admin: its listeners)

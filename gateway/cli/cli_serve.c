@@ -213,7 +213,8 @@ static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
     else snprintf(dir, sizeof dir, "%s/audit", cfg->data_dir);
     msgw_audit_options opt = {.checkpoint_every = cfg->audit_checkpoint_every,
                               .checkpoint_seconds = (int)cfg->audit_checkpoint_seconds,
-                              .retention_days = (int)cfg->audit_retention_days};
+                              .retention_days = (int)cfg->audit_retention_days,
+                              .held_max = cfg->audit_held_max};
     return msgw_audit_open(dir, cfg->tls_key, cfg->tls_cert, &opt, e);
 }
 

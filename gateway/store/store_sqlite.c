@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "msgw/base/buf.h"
+#include "msgw/base/clock.h"
 #include "msgw/model/canon.h"
 #include "schema.h"
 #include "store_sqlite.h"
@@ -113,7 +114,7 @@ static void configure_sqlite(void)
 static int busy_wait(void *arg, int count)
 {
     sqlite_store *s = arg;
-    msgw_time now = msgw_time_now();
+    msgw_time now = msgw_clock_monotonic(); /* a clock set back must not stretch the wait */
     if (count == 0) s->busy_since = now;
     if (now - s->busy_since > BUSY_TIMEOUT_US) return 0;
     unsigned us = count < 8 ? s->busy_first_us << count : s->busy_max_us;

@@ -118,10 +118,11 @@ typedef struct msgw_config {
      * follows the one that does */
     const char *cluster_instance;
     unsigned cluster_lease_ms, cluster_follow_ms;
-    /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention, checkpoints */
+    /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention,
+     * checkpoints, the entries held in memory while it cannot be written */
     const char *audit_dir;
     unsigned audit_retention_days, audit_checkpoint_seconds;
-    size_t audit_checkpoint_every;
+    size_t audit_checkpoint_every, audit_held_max;
     json_t *doc;   /* owns every string above */
     json_t *owned; /* strings made while loading (peers' delivery URLs) */
 } msgw_config;

@@ -17,6 +17,7 @@
 
 #include "msgw/admin/admin.h"
 #include "msgw/admin/admin_live.h"
+#include "msgw/admin/disclosure.h"
 #include "msgw/admin/present.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/embedded.h"
@@ -43,6 +44,7 @@ struct msgw_admin {
     msgw_certificates *certs; /* of the configuration in use: /readyz, /metrics, /v1/certificates */
     msgw_tls_failures failures; /* counted through every context's app data */
     msgw_conn_guard *guard;     /* deadlines and caps of its connections */
+    const msgw_adapter_ctx *ctx; /* reads back what recipients were sent (disclosure reports) */
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
@@ -641,6 +643,45 @@ void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint
     a->live = msgw_admin_live_new(a->base, zmq_ctx, feed_endpoint, live_stats, a);
 }
 
+/* GET /v1/persons/{id}/disclosures: the person's disclosure record (docs/disclosure.md).  Asking
+ * is audited first, with who asked: the record of who saw what includes who asked. */
+static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *tail)
+{
+    char raw[32], id[19], m[19], o[64] = "", ou[64] = "";
+    const char *slash = strchr(tail, '/');
+    msgw_idnum_status st = MSGW_IDNUM_LENGTH;
+    if (slash && (size_t)(slash - tail) < sizeof raw) {
+        snprintf(raw, sizeof raw, "%.*s", (int)(slash - tail), tail);
+        st = msgw_idnum_normalize(raw, strlen(raw), id, NULL, NULL);
+    }
+    if (st != MSGW_IDNUM_OK && st != MSGW_IDNUM_CONVERTED) {
+        msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
+        return;
+    }
+    msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (a->audit)
+        msgw_audit_append(a->audit, "admin",
+                          json_pack("{s:s,s:s,s:s}", "action", "person.disclosures", "person", msgw_idnum_mask(id, m),
+                                    "by", ou[0] ? ou : "?"),
+                          &e);
+    msgw_errors_clear(&e);
+    char dir[4096];
+    msgw_config_audit_dir(a->cfg, dir, sizeof dir);
+    json_t *report = admin_store(a, &e) && a->ctx ? msgw_disclosure_report(a->store, a->audit ? dir : NULL, a->cfg,
+                                                                          a->ctx, id, msgw_time_now(), &e)
+                                                 : NULL;
+    if (report) reply_json(req, 200, "OK", report);
+    else store_unavailable(req, &e);
+    msgw_errors_clear(&e);
+}
+
+void msgw_admin_set_context(msgw_admin *a, const msgw_adapter_ctx *ctx)
+{
+    a->ctx = ctx;
+}
+
 /* ---- the routes (docs/openapi.yaml; `msgw routes`) ---- */
 
 /* A route's handler calling the function that does the work. */
@@ -672,6 +713,7 @@ ROUTE(route_audit_verify, audit_verify(a, req))
 ROUTE(route_operation, operation(a, req, tail))
 ROUTE(route_transitions, transitions(a, req))
 ROUTE(route_person, person(a, req, tail))
+ROUTE(route_disclosures, disclosures(a, req, tail))
 ROUTE(route_transports, a->transports ? reply_json(req, 200, "OK", a->transports(a->transports_ud)) : not_found(req))
 ROUTE(route_cluster, cluster(a, req))
 ROUTE(route_events, events(a, req))
@@ -713,6 +755,7 @@ static const msgw_http_route admin_routes[] = {
     {EVHTTP_REQ_GET, "/v1/audit/verify", route_audit_verify},
     {EVHTTP_REQ_GET, "/v1/operations/{id}", route_operation},
     {EVHTTP_REQ_GET, "/v1/transitions", route_transitions},
+    {EVHTTP_REQ_GET, "/v1/persons/{id}/disclosures", route_disclosures}, /* before the next: its {id} takes the rest */
     {EVHTTP_REQ_GET, "/v1/persons/{id}", route_person},
     {EVHTTP_REQ_GET, "/v1/transports", route_transports},
     {EVHTTP_REQ_GET, "/v1/cluster", route_cluster},

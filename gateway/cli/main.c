@@ -24,6 +24,7 @@ static const char usage[] =
     "  trace      one message end to end: received, facts, verdicts, deliveries\n"
     "  store      the store's schema version; apply its pending migrations\n"
     "  admin      a running gateway's status, certificates and dead letters (administrators)\n"
+    "  person     a person's disclosure record: what is held, decided and given to whom\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -44,6 +45,7 @@ static const struct {
     {"trace", msgw_cmd_trace},
     {"store", msgw_cmd_store},
     {"admin", msgw_cmd_admin},
+    {"person", msgw_cmd_person},
 };
 
 int main(int argc, char **argv)

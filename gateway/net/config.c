@@ -488,3 +488,9 @@ bool msgw_department_may_push(const msgw_department *d, const char *kind)
         if (strcmp(d->push[i], kind) == 0) return true;
     return false;
 }
+
+void msgw_config_audit_dir(const msgw_config *c, char *buf, size_t len)
+{
+    if (c->audit_dir) snprintf(buf, len, "%s", c->audit_dir);
+    else snprintf(buf, len, "%s/audit", c->data_dir);
+}

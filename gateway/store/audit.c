@@ -1140,3 +1140,35 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
     X509_free(c);
     return r->status == MSGW_AUDIT_OK;
 }
+
+/* ---- reading entries back (a person's disclosure report: docs/disclosure.md) ---- */
+
+bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e)
+{
+    unsigned *nums;
+    size_t n;
+    if (!list_segments(dir, &nums, &n, e)) return false;
+    bool go = true, ok = true;
+    for (size_t i = 0; go && ok && i < n; i++) {
+        char *path = seg_path(dir, nums[i]);
+        size_t len;
+        char *buf = slurp(path, &len, e);
+        free(path);
+        if (!buf) {
+            ok = false;
+            break;
+        }
+        /* whole lines only: the writer may be appending the last one right now */
+        for (size_t at = 0; go && at < len;) {
+            char *nl = memchr(buf + at, '\n', len - at);
+            if (!nl) break;
+            json_t *entry = json_loadb(buf + at, (size_t)(nl - (buf + at)), 0, NULL);
+            if (json_is_object(entry)) go = cb(ud, entry);
+            json_decref(entry);
+            at = (size_t)(nl - buf) + 1;
+        }
+        free(buf);
+    }
+    free(nums);
+    return ok;
+}

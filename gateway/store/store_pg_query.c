@@ -199,8 +199,8 @@ static bool pg_disclosures(void *impl, const char *person, size_t max, msgw_aren
     pg_int(&p, (int64_t)max);
     if (!pg_ready(s, false, e)) return false;
     READ_ROWS(s,
-              "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE record_seq IS NOT NULL AND "
-              "record_seq IN (SELECT record_seq FROM facts WHERE subject = $1) UNION SELECT " OUTBOX_COLUMNS
+              "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE kind <> 'eligibility' AND "
+              "record_seq IS NOT NULL AND record_seq IN (SELECT record_seq FROM facts WHERE subject = $1) UNION SELECT " OUTBOX_COLUMNS
               ", record_seq, basis, body FROM outbox WHERE kind = 'eligibility' AND person = $1 ORDER BY 1 LIMIT $2",
               &p, a, out, disclosure_row, "read disclosures", e);
     return true;

@@ -252,8 +252,8 @@ static bool sqlite_disclosures(void *impl, const char *person, size_t max, msgw_
     sqlite_store *s = impl;
     sqlite3_stmt *st;
     if (!prepare(s,
-                 "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE record_seq IS NOT NULL "
-                 "AND record_seq IN (SELECT record_seq FROM facts WHERE subject = ?1) UNION SELECT " OUTBOX_COLUMNS
+                 "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE kind <> 'eligibility' AND "
+                 "record_seq IS NOT NULL AND record_seq IN (SELECT record_seq FROM facts WHERE subject = ?1) UNION SELECT " OUTBOX_COLUMNS
                  ", record_seq, basis, body FROM outbox WHERE kind = 'eligibility' AND person = ?1 ORDER BY 1 "
                  "LIMIT ?2",
                  &st, e, "read disclosures"))

@@ -662,7 +662,11 @@ static void test_disclosures(void **state)
                                  "service TJ-D7-12"}};
     msgw_outbox_msg other[] = {{"n2", "mca", "eligibility", "application/xml", "110101199001010000", "<m/>", 4, NULL,
                                 NULL, "service TJ-D7-12"}};
-    msgw_store_item it[] = {{.record = record(f, "d:1"), .sender = "mca", .outbox = routed, .noutbox = 2},
+    /* a notice about someone else that the same record caused is theirs, not A's */
+    msgw_outbox_msg routed3[] = {routed[0], routed[1],
+                                 {"n3", "mca", "eligibility", "application/xml", PERSON_B, "<b/>", 4, "d:1", NULL,
+                                  "service TJ-D7-04"}};
+    msgw_store_item it[] = {{.record = record(f, "d:1"), .sender = "mca", .outbox = routed3, .noutbox = 3},
                             {.outbox = notice, .noutbox = 1},
                             {.outbox = other, .noutbox = 1}};
     assert_true(msgw_store_commit(f->s, it, 3, 1000, &f->e));

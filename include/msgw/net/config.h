@@ -132,6 +132,8 @@ msgw_config *msgw_config_load(const char *path, const msgw_dict *d, msgw_errors 
 msgw_config *msgw_config_parse(const char *text, size_t len, const msgw_dict *d, msgw_errors *e);
 void msgw_config_destroy(msgw_config **c);
 const msgw_department *msgw_config_department(const msgw_config *c, const char *id);
+/* Where the audit log is kept: audit.dir, or data_dir/audit. */
+void msgw_config_audit_dir(const msgw_config *c, char *buf, size_t len);
 /* The department a client certificate's subject O / OU names, or NULL. */
 const msgw_department *msgw_config_department_for_cert(const msgw_config *c, const char *organization,
                                                        const char *unit);

@@ -113,4 +113,9 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
  * GET /v1/audit/verify): the whole log is read under the writer's lock. */
 bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
 
+/* Calls cb with every whole entry of the log in dir, oldest first ({"seq", "time", "kind",
+ * "fields", ...}, borrowed), until cb returns false.  It only reads: whether the chain holds is
+ * msgw_audit_verify's question.  False, with an error, when a segment cannot be read. */
+bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e);
+
 #endif

@@ -174,9 +174,12 @@ bool msgw_store_trace(msgw_store *s, const char *message_id, msgw_arena *a, msgw
 bool msgw_store_person(msgw_store *s, const char *person, msgw_arena *a, msgw_person_page **out,
                        msgw_errors *e);
 /* Logged transitions matching f, newest first. */
+/* The latest max records that wrote facts about person, newest first. */
+bool msgw_store_person_records(msgw_store *s, const char *person, size_t max, msgw_arena *a, msgw_record_rows *out,
+                               msgw_errors *e);
 /* The outbox messages that disclosed something of person, oldest first, at most max: those caused
  * by a record that wrote facts about them (a record routed to a department or sealed for a peer)
- * and their eligibility notices.  Delivered messages pruned by retention are gone from here; the
+ * and the eligibility notices about them (not those the same record caused about others).  Delivered messages pruned by retention are gone from here; the
  * audit log still has their delivery. */
 bool msgw_store_disclosures(msgw_store *s, const char *person, size_t max, msgw_arena *a,
                             msgw_disclosure_rows *out, msgw_errors *e);

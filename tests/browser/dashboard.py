@@ -197,7 +197,12 @@ try:
         assert args.id_number not in body, "the full ID number appears in the page"
         assert masked(args.id_number) in body, "the masked ID number is not shown"
         assert "Verdicts" in body, "the person's verdicts"
-    check("search: an ID number is shown masked only", person)
+        # who was given what of the person (docs/disclosure.md), fetched after the page
+        wait_for("the person's disclosures in #search-result",
+                 lambda: (s.text("#search-result #search-disclosures") or "").startswith("披露 Disclosures"), T)
+        body = s.execute("return document.body.innerText")
+        assert args.id_number not in body, "the full ID number appears in the disclosures"
+    check("search: an ID number is shown masked only, with its disclosures", person)
 
     def no_csp_violation():
         log = s.log("browser")

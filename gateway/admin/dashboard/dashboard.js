@@ -729,6 +729,28 @@
       el('thead', null, el('tr', null, ...['time', 'kind', 'service', 'person', 'region', 'tier', 'amount 元', 'explanation', 'cause'].map((h) => el('th', null, h)))),
       el('tbody', null, ...trs.map(transitionRow)));
     out.append(el('h4', null, `资格变化 Transitions (${trs.length})`), el('div', { class: 'scroll' }, tt));
+    await showDisclosures(out, id);
+  }
+
+  /* Who was given what of the person (docs/disclosure.md); asking is audited by the gateway. */
+  async function showDisclosures(out, id) {
+    let r;
+    try {
+      r = await api(`/v1/persons/${encodeURIComponent(id)}/disclosures`);
+    } catch (e) {
+      out.append(el('p', { class: 'error-text' }, `disclosures: ${e.message}`));
+      return;
+    }
+    if (r.status !== 200 || !r.body) {
+      out.append(el('p', { class: 'error-text' }, `disclosures: ${errorText(r)}`));
+      return;
+    }
+    const ds = r.body.disclosures || [];
+    out.append(el('h4', { id: 'search-disclosures' }, `披露 Disclosures (${ds.length})`),
+      table(['recipient', 'what', 'fields', 'rule', 'delivered'], ds.map((d) => [
+        `${deptLabel(d.recipient || '')} (${d.recipient_type || ''})`, d.what || '',
+        Array.isArray(d.fields) ? d.fields.join(', ') : (d.fields_note || ''),
+        (d.basis && d.basis.rule) || 'not recorded', { time: d.delivered_at }])));
   }
 
   function errorRule(r) {

@@ -12,7 +12,7 @@
 DEBIAN_PACKAGES := meson ninja-build pkg-config gcc clang python3 libjansson-dev libxml2-dev \
 	libssl-dev libcmocka-dev libzmq3-dev libevent-dev libsqlite3-dev libcurl4-openssl-dev \
 	libclang-rt-14-dev openssl curl chromium chromium-driver libnss3-tools fonts-wqy-microhei \
-	python3-jsonschema \
+	python3-jsonschema python3-yaml \
 	postgresql libpq-dev
 # What builds and judges the Debian package (make deb, and make test's test_deb.sh); the package's
 # own build dependencies are debian/control's.

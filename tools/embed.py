@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Embeds the dictionary, code lists, message specs, generated schemas, the administrators'
-dashboard (gateway/admin/dashboard/) and the store's schema steps (gateway/store/migrations/) into the
+dashboard (gateway/admin/dashboard/), the HTTP API's description (docs/openapi.yaml, served by the
+admin listener) and the store's schema steps (gateway/store/migrations/) into the
 binary as a C table (msgw_embedded_files), so the gateway needs no files at run time."""
 import argparse, glob, os
 
@@ -9,6 +10,7 @@ ap.add_argument('--schemas', required=True)
 ap.add_argument('--generated', required=True)
 ap.add_argument('--out', required=True)
 ap.add_argument('--dashboard', help='the dashboard directory (embedded as dashboard/NAME)')
+ap.add_argument('--openapi', help='docs/openapi.yaml (embedded as openapi.yaml)')
 ap.add_argument('--migration', action='append', default=[],
                 help='a schema step, migrations/BACKEND/NNNN_NAME.sql (embedded under that name)')
 ap.add_argument('names', nargs='*', help='generated schema file names')
@@ -22,6 +24,8 @@ if args.dashboard:
     for p in sorted(glob.glob(os.path.join(args.dashboard, '*'))):
         if os.path.isfile(p):
             files.append(('dashboard/' + os.path.basename(p), p))
+if args.openapi:
+    files.append(('openapi.yaml', args.openapi))
 for n in args.names:
     files.append(('generated/' + n, os.path.join(args.generated, n)))
 for p in sorted(args.migration):

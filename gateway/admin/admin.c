@@ -17,6 +17,7 @@
 
 #include "msgw/admin/admin.h"
 #include "msgw/admin/admin_live.h"
+#include "msgw/admin/disclosure.h"
 #include "msgw/admin/present.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/embedded.h"
@@ -24,6 +25,7 @@
 #include "msgw/base/idnum.h"
 #include "msgw/net/certificates.h"
 #include "msgw/net/conn_guard.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/net/tls.h"
 #include "msgw/store/query.h"
 
@@ -42,6 +44,7 @@ struct msgw_admin {
     msgw_certificates *certs; /* of the configuration in use: /readyz, /metrics, /v1/certificates */
     msgw_tls_failures failures; /* counted through every context's app data */
     msgw_conn_guard *guard;     /* deadlines and caps of its connections */
+    const msgw_adapter_ctx *ctx; /* reads back what recipients were sent (disclosure reports) */
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
@@ -460,6 +463,7 @@ static bool serve_asset(struct evhttp_request *req, const char *uri)
     static const struct {
         const char *uri, *file, *type;
     } assets[] = {{"/", "dashboard/index.html", "text/html; charset=utf-8"},
+                  {"/openapi.yaml", "openapi.yaml", "application/yaml; charset=utf-8"},
                   {"/dashboard.js", "dashboard/dashboard.js", "text/javascript; charset=utf-8"},
                   {"/dashboard.css", "dashboard/dashboard.css", "text/css; charset=utf-8"}};
     for (size_t i = 0; i < sizeof assets / sizeof *assets; i++) {
@@ -639,6 +643,136 @@ void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint
     a->live = msgw_admin_live_new(a->base, zmq_ctx, feed_endpoint, live_stats, a);
 }
 
+/* GET /v1/persons/{id}/disclosures: the person's disclosure record (docs/disclosure.md).  Asking
+ * is audited first, with who asked: the record of who saw what includes who asked. */
+static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *tail)
+{
+    char raw[32], id[19], m[19], o[64] = "", ou[64] = "";
+    const char *slash = strchr(tail, '/');
+    msgw_idnum_status st = MSGW_IDNUM_LENGTH;
+    if (slash && (size_t)(slash - tail) < sizeof raw) {
+        snprintf(raw, sizeof raw, "%.*s", (int)(slash - tail), tail);
+        st = msgw_idnum_normalize(raw, strlen(raw), id, NULL, NULL);
+    }
+    if (st != MSGW_IDNUM_OK && st != MSGW_IDNUM_CONVERTED) {
+        msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
+        return;
+    }
+    msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    if (a->audit)
+        msgw_audit_append(a->audit, "admin",
+                          json_pack("{s:s,s:s,s:s}", "action", "person.disclosures", "person", msgw_idnum_mask(id, m),
+                                    "by", ou[0] ? ou : "?"),
+                          &e);
+    msgw_errors_clear(&e);
+    char dir[4096];
+    msgw_config_audit_dir(a->cfg, dir, sizeof dir);
+    json_t *report = admin_store(a, &e) && a->ctx ? msgw_disclosure_report(a->store, a->audit ? dir : NULL, a->cfg,
+                                                                          a->ctx, id, msgw_time_now(), &e)
+                                                 : NULL;
+    if (report) reply_json(req, 200, "OK", report);
+    else store_unavailable(req, &e);
+    msgw_errors_clear(&e);
+}
+
+void msgw_admin_set_context(msgw_admin *a, const msgw_adapter_ctx *ctx)
+{
+    a->ctx = ctx;
+}
+
+/* ---- the routes (docs/openapi.yaml; `msgw routes`) ---- */
+
+/* A route's handler calling the function that does the work. */
+#define ROUTE(name, call)                                                                                    \
+    static void name(void *l, struct evhttp_request *req, const char *tail)                                \
+    {                                                                                                      \
+        msgw_admin *a = l;                                                                                 \
+        (void)a, (void)tail;                                                                               \
+        call;                                                                                              \
+    }
+
+static void not_found(struct evhttp_request *req)
+{
+    reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
+}
+
+ROUTE(route_healthz, reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive")))
+ROUTE(route_readyz, readyz(a, req))
+ROUTE(route_metrics, a->metrics ? metrics(a, req) : not_found(req))
+ROUTE(route_certificates,
+      reply_json(req, 200, "OK", msgw_certificates_json(a->certs, msgw_time_now(), a->cfg->admin_cert_warning_days)))
+ROUTE(route_dead_letters, dead_letters(a, req))
+ROUTE(route_replay_all, replay(a, req, "replay"))
+ROUTE(route_replay_one, replay(a, req, tail))
+ROUTE(route_retention, retention(a, req))
+ROUTE(route_reevaluate, reevaluate(a, req))
+ROUTE(route_message, message_trace(a, req, tail))
+ROUTE(route_audit_verify, audit_verify(a, req))
+ROUTE(route_operation, operation(a, req, tail))
+ROUTE(route_transitions, transitions(a, req))
+ROUTE(route_person, person(a, req, tail))
+ROUTE(route_disclosures, disclosures(a, req, tail))
+ROUTE(route_transports, a->transports ? reply_json(req, 200, "OK", a->transports(a->transports_ud)) : not_found(req))
+ROUTE(route_cluster, cluster(a, req))
+ROUTE(route_events, events(a, req))
+/* GET /schemas/generated/{name}: a schema the gateway publishes, as compiled into the binary (what
+ * docs/openapi.yaml's request bodies refer to, relative to /openapi.yaml). */
+static void published_schema(struct evhttp_request *req, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "generated/%s", name);
+    const msgw_embedded_file *f = strchr(name, '/') ? NULL : msgw_embedded_find(path);
+    if (!f) {
+        msgw_http_error(req, 404, "schema.unknown", "the gateway publishes no schema of this name");
+        return;
+    }
+    size_t n = strlen(name);
+    bool xml = n > 4 && strcmp(name + n - 4, ".xsd") == 0;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      xml ? "application/xml" : "application/schema+json");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, f->data, f->len);
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+ROUTE(route_schema, published_schema(req, tail))
+ROUTE(route_asset, serve_asset(req, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req))) ? (void)0 : not_found(req))
+
+static const msgw_http_route admin_routes[] = {
+    {EVHTTP_REQ_GET, "/healthz", route_healthz},
+    {EVHTTP_REQ_GET, "/readyz", route_readyz},
+    {EVHTTP_REQ_GET, "/metrics", route_metrics},
+    {EVHTTP_REQ_GET, "/v1/certificates", route_certificates},
+    {EVHTTP_REQ_GET, "/v1/deadletters", route_dead_letters},
+    {EVHTTP_REQ_POST, "/v1/deadletters/replay", route_replay_all},
+    {EVHTTP_REQ_POST, "/v1/deadletters/{id}/replay", route_replay_one},
+    {EVHTTP_REQ_POST, "/v1/retention", route_retention},
+    {EVHTTP_REQ_POST, "/v1/reevaluate", route_reevaluate},
+    {EVHTTP_REQ_GET, "/v1/messages/{id}", route_message},
+    {EVHTTP_REQ_GET, "/v1/audit/verify", route_audit_verify},
+    {EVHTTP_REQ_GET, "/v1/operations/{id}", route_operation},
+    {EVHTTP_REQ_GET, "/v1/transitions", route_transitions},
+    {EVHTTP_REQ_GET, "/v1/persons/{id}/disclosures", route_disclosures}, /* before the next: its {id} takes the rest */
+    {EVHTTP_REQ_GET, "/v1/persons/{id}", route_person},
+    {EVHTTP_REQ_GET, "/v1/transports", route_transports},
+    {EVHTTP_REQ_GET, "/v1/cluster", route_cluster},
+    {EVHTTP_REQ_GET, "/v1/events", route_events},
+    {EVHTTP_REQ_GET, "/", route_asset},
+    {EVHTTP_REQ_GET, "/dashboard.js", route_asset},
+    {EVHTTP_REQ_GET, "/dashboard.css", route_asset},
+    {EVHTTP_REQ_GET, "/openapi.yaml", route_asset},
+    {EVHTTP_REQ_GET, "/schemas/generated/{name}", route_schema},
+    {0, NULL, NULL},
+};
+
+const msgw_http_route *msgw_admin_routes(void)
+{
+    return admin_routes;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_admin *a = arg;
@@ -648,51 +782,18 @@ static void on_request(struct evhttp_request *req, void *arg)
         msgw_http_error(req, 403, "admin.role", "the administrators' listener admits administrator certificates only");
         return;
     }
-    const char *uri = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (!uri) uri = "";
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (cmd == EVHTTP_REQ_POST && !same_origin(req)) {
         msgw_http_error(req, 403, "admin.origin", "a request from a page of another site is refused");
-    } else if (cmd == EVHTTP_REQ_POST && strncmp(uri, "/v1/deadletters/", 16) == 0) {
-        replay(a, req, uri + 16);
-    } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/retention") == 0) {
-        retention(a, req);
-    } else if (cmd == EVHTTP_REQ_POST && strcmp(uri, "/v1/reevaluate") == 0) {
-        reevaluate(a, req);
-    } else if (cmd != EVHTTP_REQ_GET) {
-        reply_json(req, 405, "Method Not Allowed", json_pack("{s:i}", "status", 405));
-    } else if (strcmp(uri, "/v1/deadletters") == 0) {
-        dead_letters(a, req);
-    } else if (strcmp(uri, "/healthz") == 0) {
-        reply_json(req, 200, "OK", json_pack("{s:s}", "status", "alive"));
-    } else if (strcmp(uri, "/readyz") == 0) {
-        readyz(a, req);
-    } else if (strcmp(uri, "/v1/certificates") == 0) {
-        reply_json(
-            req, 200, "OK",
-            msgw_certificates_json(a->certs, msgw_time_now(), a->cfg->admin_cert_warning_days));
-    } else if (strcmp(uri, "/metrics") == 0 && a->metrics) {
-        metrics(a, req);
-    } else if (strncmp(uri, "/v1/messages/", 13) == 0) {
-        message_trace(a, req, uri + 13);
-    } else if (strcmp(uri, "/v1/audit/verify") == 0) {
-        audit_verify(a, req);
-    } else if (strncmp(uri, "/v1/operations/", 15) == 0) {
-        operation(a, req, uri + 15);
-    } else if (strcmp(uri, "/v1/transitions") == 0) {
-        transitions(a, req);
-    } else if (strncmp(uri, "/v1/persons/", 12) == 0) {
-        person(a, req, uri + 12);
-    } else if (strcmp(uri, "/v1/transports") == 0 && a->transports) {
-        reply_json(req, 200, "OK", a->transports(a->transports_ud));
-    } else if (strcmp(uri, "/v1/cluster") == 0) {
-        cluster(a, req);
-    } else if (strcmp(uri, "/v1/events") == 0) {
-        events(a, req);
-    } else if (serve_asset(req, uri)) {
-    } else {
-        reply_json(req, 404, "Not Found", json_pack("{s:i}", "status", 404));
+        return;
     }
+    const char *tail = NULL;
+    int status;
+    const msgw_http_route *r =
+        msgw_http_route_find(admin_routes, cmd, evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), &tail, &status);
+    if (r) r->handler(a, req, tail);
+    else if (status == 405) reply_json(req, 405, "Method Not Allowed", json_pack("{s:i}", "status", 405));
+    else not_found(req);
 }
 
 msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, const msgw_catalogue *cat,

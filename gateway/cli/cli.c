@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "msgw/admin/admin.h"
+#include "msgw/ingress/listener.h"
 #include "msgw/decode/decode.h"
 #include "msgw/model/canon.h"
 
@@ -271,6 +273,22 @@ static void print_canonical(const cli_opts *o, const char *path, const msgw_batc
 int msgw_cmd_normalize(int argc, char **argv)
 {
     return run_files(argc, argv, normalize_help, print_canonical, false);
+}
+
+/* Every HTTP route of this build, by listener: what docs/openapi.yaml must describe. */
+int msgw_cmd_routes(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("Usage: msgw routes\n\nThe HTTP routes of this build, one a line: LISTENER METHOD PATH "
+             "(docs/openapi.yaml describes each).");
+        return MSGW_EXIT_OK;
+    }
+    for (const msgw_listener_ops *const *l = msgw_listeners_registered(); *l; l++)
+        for (const msgw_http_route *r = (*l)->routes; r && r->path; r++)
+            printf("%-8s %-5s %s\n", (*l)->name, msgw_http_method_name(r->method), r->path);
+    for (const msgw_http_route *r = msgw_admin_routes(); r->path; r++)
+        printf("%-8s %-5s %s\n", "admin", msgw_http_method_name(r->method), r->path);
+    return MSGW_EXIT_OK;
 }
 
 int msgw_cmd_adapters(int argc, char **argv)

@@ -11,6 +11,8 @@
 int msgw_cmd_validate(int argc, char **argv);
 int msgw_cmd_normalize(int argc, char **argv);
 int msgw_cmd_adapters(int argc, char **argv);
+int msgw_cmd_routes(int argc, char **argv);
+int msgw_cmd_person(int argc, char **argv);
 int msgw_cmd_catalogue(int argc, char **argv);
 int msgw_cmd_eval(int argc, char **argv);
 int msgw_cmd_serve(int argc, char **argv);

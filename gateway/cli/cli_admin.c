@@ -255,6 +255,124 @@ static int reevaluate(const conn *c, const char *service)
     return rc;
 }
 
+/* ---- msgw person: a person's disclosure record (docs/disclosure.md) ---- */
+
+static const char person_help[] =
+    "Usage: msgw person --url URL --cert FILE --key FILE --ca FILE [--json] ID_NUMBER\n"
+    "\n"
+    "A person's disclosure record, from a running gateway's administrators' listener: every record\n"
+    "held about them, every verdict and change with its explanation, every disclosure (which\n"
+    "department or peer gateway received which fields, when, on which rule) and who looked them up.\n"
+    "Asking is itself recorded in the gateway's audit log, with the administrator who asked.\n"
+    "--json prints the report as the gateway gives it (GET /v1/persons/ID/disclosures).\n"
+    "\n"
+    "Exit status: 0 printed, 1 refused (an invalid ID number), 2 usage or connection.\n";
+
+static const char *str_or(const json_t *o, const char *k, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : dflt;
+}
+
+/* fen as yuan, without floating point */
+static void print_amount(const json_t *fen)
+{
+    if (!json_is_integer(fen)) return;
+    json_int_t f = json_integer_value(fen);
+    printf(" %s%lld.%02lld 元", f < 0 ? "-" : "", (long long)(f < 0 ? -f : f) / 100, (long long)(f < 0 ? -f : f) % 100);
+}
+
+static void print_list(const char *label, const json_t *a)
+{
+    printf("      %s", label);
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) printf("%s%s", i ? ", " : " ", json_string_value(x));
+    if (!json_array_size(a)) printf(" —");
+    putchar('\n');
+}
+
+static void print_report(const json_t *r)
+{
+    size_t i;
+    json_t *x;
+    printf("个人信息记录 Personal information record: %s\n", str_or(r, "person", "?"));
+    printf("民生网关 Minsheng Gateway, region %s, as of %s\n\n", str_or(r, "gateway_region", "?"),
+           str_or(r, "generated_at", "?"));
+    printf("一、持有的记录 Records held about you (%zu)\n", json_array_size(json_object_get(r, "records")));
+    json_array_foreach(json_object_get(r, "records"), i, x)
+        printf("  %s  from %s: %s (%s)\n", str_or(x, "recorded_at", "?"), str_or(x, "department", "?"),
+               str_or(x, "kind", "?"), str_or(x, "message_id", "?"));
+    printf("\n二、资格判定 What you qualify for\n");
+    json_array_foreach(json_object_get(r, "verdicts"), i, x) {
+        printf("  %s: %s", str_or(x, "service", "?"), json_is_true(json_object_get(x, "eligible")) ? "eligible" : "not eligible");
+        if (json_is_string(json_object_get(x, "since"))) printf(" since %s", str_or(x, "since", ""));
+        if (json_is_string(json_object_get(x, "tier"))) printf(", tier %s", str_or(x, "tier", ""));
+        print_amount(json_object_get(x, "amount_fen"));
+        putchar('\n');
+    }
+    printf("  变化 Changes:\n");
+    json_array_foreach(json_object_get(r, "transitions"), i, x)
+        printf("  %s  %s %s: %s\n", str_or(x, "at", "?"), str_or(x, "kind", "?"), str_or(x, "service", "?"),
+               str_or(x, "explanation", "(no explanation)"));
+    printf("\n三、提供给他人的信息 Who was given information about you (%zu)\n",
+           json_array_size(json_object_get(r, "disclosures")));
+    json_array_foreach(json_object_get(r, "disclosures"), i, x) {
+        const json_t *b = json_object_get(x, "basis");
+        printf("  %s  %s (%s): %s%s%s — %s\n", str_or(x, "delivered_at", str_or(x, "queued_at", "?")),
+               str_or(x, "recipient", "?"), str_or(x, "recipient_type", "?"), str_or(x, "what", "?"),
+               json_is_string(json_object_get(x, "record")) ? " " : "", str_or(x, "record", ""), str_or(x, "state", "?"));
+        if (json_is_array(json_object_get(x, "fields"))) print_list("fields:", json_object_get(x, "fields"));
+        else printf("      fields: %s\n", str_or(x, "fields_note", "not held"));
+        if (b) printf("      on: %s — %s\n", str_or(b, "rule", "not recorded"), str_or(b, "explanation", ""));
+    }
+    printf("\n四、查询记录 Who looked you up (%zu)\n", json_array_size(json_object_get(r, "accesses")));
+    json_array_foreach(json_object_get(r, "accesses"), i, x)
+        printf("  %s  %s: %s\n", str_or(x, "at", "?"), str_or(x, "by", "?"), str_or(x, "action", "?"));
+    if (!json_is_true(json_object_get(r, "complete"))) printf("\n(the lists were cut at 1,000 entries each)\n");
+}
+
+int msgw_cmd_person(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"url", required_argument, 0, 'u'}, {"cert", required_argument, 0, 'c'},
+                                             {"key", required_argument, 0, 'k'},  {"ca", required_argument, 0, 'a'},
+                                             {"json", no_argument, 0, 'j'},       {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    conn c = {0};
+    bool as_json = false;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "u:c:k:a:jh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u': c.url = optarg; break;
+        case 'c': c.cert = optarg; break;
+        case 'k': c.key = optarg; break;
+        case 'a': c.ca = optarg; break;
+        case 'j': as_json = true; break;
+        case 'h': fputs(person_help, stdout); return MSGW_EXIT_OK;
+        default: fputs(person_help, stderr); return MSGW_EXIT_USAGE;
+        }
+    }
+    if (!c.url || !c.cert || !c.key || !c.ca || argc - optind != 1 || strlen(argv[optind]) > 32) {
+        fputs(person_help, stderr);
+        return MSGW_EXIT_USAGE;
+    }
+    char path[96];
+    snprintf(path, sizeof path, "/v1/persons/%s/disclosures", argv[optind]);
+    json_t *j = NULL;
+    int rc;
+    if (!get_ok(&c, path, &j, &rc)) return rc;
+    if (as_json) {
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(s);
+        free(s);
+    } else {
+        print_report(j);
+    }
+    json_decref(j);
+    return MSGW_EXIT_OK;
+}
+
 int msgw_cmd_admin(int argc, char **argv)
 {
     static const struct option longopts[] = {{"url", required_argument, 0, 'u'}, {"cert", required_argument, 0, 'c'},

@@ -214,11 +214,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 static msgw_audit *open_audit(const msgw_config *cfg, msgw_errors *e)
 {
     char dir[4096];
-    if (cfg->audit_dir) snprintf(dir, sizeof dir, "%s", cfg->audit_dir);
-    else snprintf(dir, sizeof dir, "%s/audit", cfg->data_dir);
+    msgw_config_audit_dir(cfg, dir, sizeof dir);
     msgw_audit_options opt = {.checkpoint_every = cfg->audit_checkpoint_every,
                               .checkpoint_seconds = (int)cfg->audit_checkpoint_seconds,
-                              .retention_days = (int)cfg->audit_retention_days};
+                              .retention_days = (int)cfg->audit_retention_days,
+                              .held_max = cfg->audit_held_max};
     return msgw_audit_open(dir, cfg->tls_key, cfg->tls_cert, &opt, e);
 }
 
@@ -319,6 +319,7 @@ static bool start(daemon_t *d, const char *config, msgw_errors *e)
     if (d->cfg->admin_listen && !(d->admin = msgw_admin_new(d->base, d->cfg, d->cat, d->ingest, e))) return false;
     if (d->admin) msgw_admin_set_metrics(d->admin, d->metrics, spec);
     if (d->admin) msgw_admin_set_audit(d->admin, d->audit, d->bell);
+    if (d->admin) msgw_admin_set_context(d->admin, &d->ctx);
     certificates_in_use(d);
     if (d->admin)
         msgw_admin_set_live(d->admin, msgw_zmq_hub_context(d->hub),

@@ -16,6 +16,7 @@ static const char usage[] =
     "  validate   check department documents against the data dictionary\n"
     "  normalize  turn department documents into canonical JSON\n"
     "  adapters   list the department formats and media types of this build\n"
+    "  routes     list the HTTP routes of this build, by listener (docs/openapi.yaml)\n"
     "  catalogue  check a service catalogue, show a service's rule and parameters\n"
     "  eval       evaluate records against a catalogue: verdicts and transitions, explained\n"
     "  serve      run the gateway daemon (HTTPS ingress with mutual TLS)\n"
@@ -23,6 +24,7 @@ static const char usage[] =
     "  trace      one message end to end: received, facts, verdicts, deliveries\n"
     "  store      the store's schema version; apply its pending migrations\n"
     "  admin      a running gateway's status, certificates and dead letters (administrators)\n"
+    "  person     a person's disclosure record: what is held, decided and given to whom\n"
     "  version    print the version\n"
     "\n"
     "Run 'msgw COMMAND --help' for a command's options.\n"
@@ -35,6 +37,7 @@ static const struct {
     {"validate", msgw_cmd_validate},
     {"normalize", msgw_cmd_normalize},
     {"adapters", msgw_cmd_adapters},
+    {"routes", msgw_cmd_routes},
     {"catalogue", msgw_cmd_catalogue},
     {"eval", msgw_cmd_eval},
     {"serve", msgw_cmd_serve},
@@ -42,6 +45,7 @@ static const struct {
     {"trace", msgw_cmd_trace},
     {"store", msgw_cmd_store},
     {"admin", msgw_cmd_admin},
+    {"person", msgw_cmd_person},
 };
 
 int main(int argc, char **argv)

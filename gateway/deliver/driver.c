@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "msgw/base/clock.h"
 #include "msgw/base/log.h"
 #include "msgw/deliver/delivery_report.h"
 #include "msgw/deliver/driver.h"
@@ -34,7 +35,9 @@ typedef struct driver {
     msgw_delivery_report report;
     msgw_metric *failures; /* msgw_failures_total{component} */
     bool broken;  /* the store refused the last settlement or claim: logged until it works */
+    bool waiting; /* for the audit log, which cannot be written: no claims meanwhile */
     uint64_t rng; /* the back-off's jitter */
+    msgw_wall_clock clock; /* wall_now's */
     msgw_pass pass;
     pthread_t thread;
     bool running;
@@ -47,6 +50,17 @@ struct msgw_deliverers {
     driver **v;
     size_t n;
 };
+
+/*
+ * The wall-clock time the outbox is read and written with (due times, delivery times), which never
+ * runs back: a clock set back would otherwise leave every message that was due, or was to be
+ * retried soon, waiting until the clock caught up (due times are stored as wall-clock times).  Set
+ * forward, the waiting retries are due at once.  Only the driver's thread calls it.
+ */
+static msgw_time wall_now(driver *d)
+{
+    return msgw_wall_clock_now(&d->clock);
+}
 
 /* ---- outcomes ---- */
 
@@ -81,7 +95,7 @@ static void report(msgw_pass *p, const msgw_delivery *m, const char *outcome, in
                    const char *error)
 {
     msgw_delivery_report_outcome(&p->d->report, m, p->d->ops->name, outcome, attempts, error,
-                                 msgw_time_now());
+                                 wall_now(p->d));
 }
 
 /* Exponential back-off with full jitter, in microseconds. */
@@ -108,7 +122,7 @@ void msgw_pass_delivered(msgw_pass *p, const msgw_delivery *m, bool attempt)
 void msgw_pass_failed(msgw_pass *p, const msgw_delivery *m, const char *error)
 {
     driver *d = p->d;
-    msgw_time now = msgw_time_now();
+    msgw_time now = wall_now(d);
     msgw_settlement x = {.id = m->id, .attempt = true, .error = error};
     bool too_old = now - m->created_at > (msgw_time)d->cfg->delivery_max_age_s * 1000000;
     if (m->attempts + 1 >= (int)d->cfg->delivery_max_attempts || too_old) {
@@ -184,7 +198,7 @@ static void settle(driver *d)
     if (p->n) {
         msgw_errors e;
         msgw_errors_init(&e);
-        if (msgw_store_settle(d->store, p->v, p->n, msgw_time_now(), &e))
+        if (msgw_store_settle(d->store, p->v, p->n, wall_now(d), &e))
             store_worked(d);
         else
             store_failed(
@@ -248,6 +262,24 @@ static bool claim(driver *d, msgw_time now)
 
 /* ---- the loop ---- */
 
+/*
+ * Deliveries wait while the audit log cannot be written (docs/audit.md): a delivery it could not
+ * record is not made; the outcomes of what was sent before are held by the log.  Logged when they
+ * stop and when they go on.
+ */
+static bool audit_wait(driver *d)
+{
+    char why[320];
+    bool wait = d->report.audit && msgw_audit_problem(d->report.audit, why, sizeof why);
+    if (wait && !d->waiting)
+        msgw_log(MSGW_LOG_WARNING, "deliveries wait: the audit log cannot be written", "transport",
+                 d->ops->name, "detail", why, NULL);
+    else if (!wait && d->waiting)
+        msgw_log(MSGW_LOG_INFO, "deliveries go on: the audit log is writable again", "transport",
+                 d->ops->name, NULL);
+    return d->waiting = wait;
+}
+
 /* Waits at most timeout_ms for the doorbell or the transport's descriptor; true when rung. */
 static bool wait_for_work(driver *d, int tfd, int timeout_ms)
 {
@@ -266,6 +298,8 @@ static bool wait_for_work(driver *d, int tfd, int timeout_ms)
  * person's second notice wait for it: the p99 of the notices at a low rate). */
 #define CLAIM_GAP_US 1000
 
+/* The loop's own pace (when to claim, how long to wait) is measured on the monotonic clock; the
+ * store is asked with the wall clock (wall_now). */
 static void *run(void *arg)
 {
     driver *d = arg;
@@ -275,22 +309,22 @@ static void *run(void *arg)
     while (!atomic_load(&d->stop)) {
         bool ready = false;
         int tfd = d->ops->descriptor ? d->ops->descriptor(d->t, &ready) : -1;
-        msgw_time now = msgw_time_now(), wake_at = next_claim;
+        msgw_time now = msgw_clock_monotonic(), wake_at = next_claim;
         if (owed && last_claim + CLAIM_GAP_US < wake_at) wake_at = last_claim + CLAIM_GAP_US;
         int wait_ms = 0;
         if (!again && !ready && wake_at > now) wait_ms = (int)((wake_at - now + 999) / 1000);
         if (wait_for_work(d, tfd, wait_ms)) next_claim = 0; /* new messages: look now */
         size_t ended = d->pass.final;
-        if (d->ops->acknowledged) d->ops->acknowledged(d->t, &d->pass, msgw_time_now());
+        if (d->ops->acknowledged) d->ops->acknowledged(d->t, &d->pass, wall_now(d));
         bool freed = d->pass.final > ended;
         owed = owed || freed;
         settle(d);
-        now = msgw_time_now();
+        now = msgw_clock_monotonic();
         /* Acknowledgements make a claim at most every CLAIM_GAP_US (a steady stream of them would
          * make one per pass), at once when they free room the last claim filled. */
         if (again || now >= next_claim || (full && freed) || (owed && now >= last_claim + CLAIM_GAP_US)) {
             ended = d->pass.final;
-            full = claim(d, now);
+            full = !audit_wait(d) && claim(d, wall_now(d));
             again = d->pass.final > ended; /* attempts ended: persons' next messages may be due */
             next_claim = now + idle;
             last_claim = now;

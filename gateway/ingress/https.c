@@ -26,6 +26,7 @@
 #include "msgw/base/idnum.h"
 #include "msgw/ingress/listener.h"
 #include "msgw/net/conn_guard.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/net/tls.h"
 
 typedef struct msgw_https {
@@ -90,12 +91,11 @@ static void post_records(msgw_ingest *ingest, struct evhttp_request *req, const 
 
 /* GET /v1/persons/{id}/eligibility: the verdicts of the services that name this department. */
 static void get_eligibility(msgw_ingest *ingest, struct evhttp_request *req, const msgw_department *dept,
-                            const char *path)
+                            const char *p)
 {
     char id[32];
-    const char *p = path + strlen("/v1/persons/");
     const char *slash = strchr(p, '/');
-    if (!slash || strcmp(slash, "/eligibility") != 0 || (size_t)(slash - p) >= sizeof id) {
+    if (!slash || (size_t)(slash - p) >= sizeof id) {
         msgw_http_error(req, 404, "ingress.path", "no such resource");
         return;
     }
@@ -146,20 +146,44 @@ static void on_request(struct evhttp_request *req, void *arg)
     msgw_https_route(h->ingest, dept, req);
 }
 
+/* ---- the routes (docs/openapi.yaml; `msgw routes`) ---- */
+
+/* What a route's handler is given: who asks, and where it goes. */
+typedef struct ingress_request {
+    msgw_ingest *ingest;
+    const msgw_department *dept;
+} ingress_request;
+
+static void route_records(void *l, struct evhttp_request *req, const char *tail)
+{
+    (void)tail;
+    ingress_request *r = l;
+    post_records(r->ingest, req, r->dept);
+}
+
+static void route_eligibility(void *l, struct evhttp_request *req, const char *tail)
+{
+    ingress_request *r = l;
+    get_eligibility(r->ingest, req, r->dept, tail);
+}
+
+static const msgw_http_route ingress_routes[] = {
+    {EVHTTP_REQ_POST, "/v1/records", route_records},
+    {EVHTTP_REQ_GET, "/v1/persons/{id}/eligibility", route_eligibility},
+    {0, NULL, NULL},
+};
+
 void msgw_https_route(msgw_ingest *ingest, const msgw_department *dept, struct evhttp_request *req)
 {
-    const char *uri = evhttp_request_get_uri(req);
-    struct evhttp_uri *u = evhttp_uri_parse(uri);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (path && strcmp(path, "/v1/records") == 0) {
-        if (cmd == EVHTTP_REQ_POST) post_records(ingest, req, dept);
-        else msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records");
-    } else if (path && strncmp(path, "/v1/persons/", 12) == 0 && cmd == EVHTTP_REQ_GET) {
-        get_eligibility(ingest, req, dept, path);
-    } else {
-        msgw_http_error(req, 404, "ingress.path", "no such resource");
-    }
+    struct evhttp_uri *u = evhttp_uri_parse(evhttp_request_get_uri(req));
+    const char *tail = NULL;
+    int status;
+    const msgw_http_route *r = msgw_http_route_find(ingress_routes, evhttp_request_get_command(req),
+                                                    u ? evhttp_uri_get_path(u) : NULL, &tail, &status);
+    ingress_request ir = {.ingest = ingest, .dept = dept};
+    if (r) r->handler(&ir, req, tail);
+    else if (status == 405) msgw_http_error(req, 405, "ingress.method", "POST records to /v1/records; GET eligibility");
+    else msgw_http_error(req, 404, "ingress.path", "no such resource");
     if (u) evhttp_uri_free(u);
 }
 
@@ -283,4 +307,5 @@ const msgw_listener_ops msgw_https_listener = {
     .reconfigure = https_reconfigure,
     .endpoint = https_endpoint,
     .stats = https_stats,
+    .routes = ingress_routes,
 };

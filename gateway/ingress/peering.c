@@ -21,6 +21,7 @@
 
 #include "msgw/ingress/listener.h"
 #include "msgw/net/conn_guard.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/net/tls.h"
 
 typedef struct msgw_peering {
@@ -215,6 +216,33 @@ static void post_envelopes(msgw_peering *p, struct evhttp_request *req, const ms
     free(body);
 }
 
+/* ---- the routes (docs/openapi.yaml; `msgw routes`) ---- */
+
+/* What a route's handler is given: the listener and the peer its certificate named. */
+typedef struct peer_request {
+    msgw_peering *p;
+    const msgw_department *peer;
+} peer_request;
+
+static void route_envelopes(void *l, struct evhttp_request *req, const char *tail)
+{
+    (void)tail;
+    peer_request *r = l;
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    const char *n = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Msgw-Envelopes");
+    if (!ct || strncmp(ct, MSGW_ENVELOPE_MEDIA_TYPE, strlen(MSGW_ENVELOPE_MEDIA_TYPE)) != 0)
+        msgw_http_error(req, 415, "peer.media_type", "an envelope is " MSGW_ENVELOPE_MEDIA_TYPE);
+    else if (n)
+        post_envelopes(r->p, req, r->peer, n);
+    else
+        post_envelope(r->p, req, r->peer);
+}
+
+static const msgw_http_route peering_routes[] = {
+    {EVHTTP_REQ_POST, "/v1/envelopes", route_envelopes},
+    {0, NULL, NULL},
+};
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     msgw_peering *p = arg;
@@ -227,23 +255,19 @@ static void on_request(struct evhttp_request *req, void *arg)
         msgw_conn_guard_refuse(req, peer->id);
         return;
     }
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     if (!peer) {
         msgw_http_error(req, 403, "peer.certificate", "the client certificate names no configured peer gateway");
-    } else if (!path || strcmp(path, "/v1/envelopes") != 0) {
-        msgw_http_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
-    } else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        msgw_http_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
-    } else if (!ct || strncmp(ct, MSGW_ENVELOPE_MEDIA_TYPE, strlen(MSGW_ENVELOPE_MEDIA_TYPE)) != 0) {
-        msgw_http_error(req, 415, "peer.media_type", "an envelope is " MSGW_ENVELOPE_MEDIA_TYPE);
-    } else {
-        const char *n = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Msgw-Envelopes");
-        if (n)
-            post_envelopes(p, req, peer, n);
-        else
-            post_envelope(p, req, peer);
+        return;
     }
+    const char *tail = NULL;
+    int status;
+    const msgw_http_route *r = msgw_http_route_find(peering_routes, evhttp_request_get_command(req),
+                                                    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), &tail,
+                                                    &status);
+    peer_request pr = {.p = p, .peer = peer};
+    if (r) r->handler(&pr, req, tail);
+    else if (status == 405) msgw_http_error(req, 405, "peer.method", "peers push to POST /v1/envelopes");
+    else msgw_http_error(req, 404, "peer.path", "peers push to POST /v1/envelopes");
 }
 
 static void peering_stop(void **pp);
@@ -345,4 +369,5 @@ const msgw_listener_ops msgw_peering_listener = {
     .reconfigure = peering_reconfigure,
     .endpoint = peering_endpoint,
     .stats = peering_stats,
+    .routes = peering_routes,
 };

@@ -324,6 +324,7 @@ static msgw_config *load(json_t *doc, const msgw_dict *d, msgw_errors *e)
     c->audit_retention_days = (unsigned)num(&l, audit, "retention_days", "/audit", 365, 1, 36500);
     c->audit_checkpoint_every = num(&l, audit, "checkpoint_every", "/audit", 1000, 1, 1000000);
     c->audit_checkpoint_seconds = (unsigned)num(&l, audit, "checkpoint_seconds", "/audit", 60, 1, 86400);
+    c->audit_held_max = num(&l, audit, "held_max", "/audit", 10000, 1, 1000000);
     json_t *queue = json_object_get(doc, "queue");
     c->queue_max_records = num(&l, queue, "max_records", "/queue", 20000, 1, 10000000);
     c->queue_max_bytes = num(&l, queue, "max_bytes", "/queue", 64u << 20, 1024, (size_t)1 << 34);
@@ -486,4 +487,10 @@ bool msgw_department_may_push(const msgw_department *d, const char *kind)
     for (size_t i = 0; i < d->npush; i++)
         if (strcmp(d->push[i], kind) == 0) return true;
     return false;
+}
+
+void msgw_config_audit_dir(const msgw_config *c, char *buf, size_t len)
+{
+    if (c->audit_dir) snprintf(buf, len, "%s", c->audit_dir);
+    else snprintf(buf, len, "%s/audit", c->data_dir);
 }

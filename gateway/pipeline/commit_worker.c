@@ -49,6 +49,8 @@ struct commit_worker {
     uint64_t evaluated;    /* groups begun so far: a group's generation */
     uint64_t void_through; /* groups up to this generation were undone with one whose commit failed */
     atomic_bool commit_failed; /* the last commit failed (/readyz) */
+    size_t
+        failed_commits; /* since the last that succeeded (store thread, or worker when exclusive) */
     /* docs/metrics.md; NULL families without a registry */
     msgw_metric *m_received, *m_transitions, *m_commit, *m_refused, *m_failures;
 };
@@ -118,8 +120,10 @@ static size_t evaluate(commit_worker *w, group *g, const char *dept, const msgw_
 {
     engine_host *h = w->host;
     size_t before = g->tr.n;
-    if (stored) msgw_elig_apply_stored(h->elig, r, msgw_date_today(), &g->tr, NULL);
-    else msgw_elig_apply(h->elig, r, msgw_date_today(), &g->tr, NULL);
+    if (stored)
+        msgw_elig_apply_stored(h->elig, r, engine_host_today(h), &g->tr, NULL);
+    else
+        msgw_elig_apply(h->elig, r, engine_host_today(h), &g->tr, NULL);
     msgw_route_record(h->cfg, w->ctx, r, dept, a, box);
     msgw_route_env env = {.peers = w->peers, .regions = person_regions, .ud = h->elig};
     if (envelope) {
@@ -417,6 +421,30 @@ static bool fenced(const msgw_errors *e)
     return false;
 }
 
+/*
+ * A commit's outcome for /readyz and the log: a failure is logged when the store stops committing,
+ * not at every group refused meanwhile (a disk that is full fails every commit), and again when it
+ * commits once more; every failure is counted.
+ */
+static void note_commit(commit_worker *w, bool ok, const msgw_errors *e)
+{
+    bool was_failing = atomic_exchange(&w->commit_failed, !ok);
+    if (ok) {
+        if (was_failing) {
+            char n[24];
+            snprintf(n, sizeof n, "%zu", w->failed_commits);
+            msgw_log(MSGW_LOG_INFO, "the store commits again", "failed_commits", n, NULL);
+        }
+        w->failed_commits = 0;
+        return;
+    }
+    w->failed_commits++;
+    msgw_metrics_inc(w->m_failures, 1, "store");
+    if (!was_failing)
+        msgw_log_errors(MSGW_LOG_ERROR,
+                        "a group of pushes could not be committed: answered 503, engine undone", e);
+}
+
 /* Commits the group unless an earlier failure undid it; keeps its savepoint, or undoes it with
  * every later group's.  True when committed. */
 static bool commit_evaluated(commit_worker *w, group *g)
@@ -443,11 +471,7 @@ static bool commit_evaluated(commit_worker *w, group *g)
     pthread_mutex_unlock(&h->lock);
     if (ok && !g->deferred && w->member) membership_progress(w->member, through, true);
     if (!ok && w->member && fenced(&serr)) membership_lost(w->member);
-    if (n) atomic_store(&w->commit_failed, !ok);
-    if (!ok) {
-        msgw_metrics_inc(w->m_failures, 1, "store");
-        msgw_log_errors(MSGW_LOG_ERROR, "a group of pushes could not be committed: answered 503, engine undone", &serr);
-    }
+    if (n) note_commit(w, ok, &serr);
     msgw_errors_clear(&serr);
     return ok;
 }
@@ -490,8 +514,8 @@ static bool commit_unprompted(commit_worker *w, msgw_transitions *tr, bool on_wo
     it.outbox = box.v;
     it.noutbox = box.n;
     bool ok = msgw_store_commit(w->host->store, &it, 1, msgw_time_now(), e);
+    note_commit(w, ok, e);
     if (ok) count_transitions(w, tr);
-    else msgw_metrics_inc(w->m_failures, 1, "store");
     if (ok && on_worker)
         for (size_t t = 0; t < tr->n; t++)
             msgw_feed_publish(w->pub, "transition", msgw_feed_transition_event(&tr->v[t], NULL));
@@ -511,16 +535,50 @@ bool commit_worker_commit_from_loop(void *w, msgw_transitions *tr, msgw_errors *
     return commit_unprompted(w, tr, false, e);
 }
 
-/* Each new day: its sweep, then retention (once a day). */
+/* Each new day: its sweep, then retention (once a day), both logged with the day reached. */
 static void new_day(commit_worker *w)
 {
-    msgw_date before = w->host->swept;
-    engine_host_sweep_to_today(w->host, commit_worker_commit_unprompted, w);
-    if (w->host->swept == before) return; /* no new day, or its notices could not be stored yet */
+    int days = engine_host_sweep_to_today(w->host, commit_worker_commit_unprompted, w);
+    if (days <= 0) return; /* no new day, or its notices could not be stored yet */
+    char day[11], n[24];
+    pthread_mutex_lock(&w->host->lock);
+    msgw_date_format(w->host->swept, day);
+    pthread_mutex_unlock(&w->host->lock);
+    snprintf(n, sizeof n, "%d", days);
+    msgw_log(MSGW_LOG_INFO, "the daily sweep", "through", day, "days", n, NULL);
     msgw_errors e;
     msgw_errors_init(&e);
-    operations_retention(w->ops, &e);
+    int64_t removed = operations_retention(w->ops, &e);
+    snprintf(n, sizeof n, "%lld", (long long)removed);
+    if (e.n)
+        msgw_log_errors(MSGW_LOG_WARNING, "the daily retention did not finish: retried tomorrow",
+                        &e);
+    msgw_log(MSGW_LOG_INFO, "the daily retention", "through", day, "removed", n, NULL);
     msgw_errors_clear(&e);
+}
+
+/*
+ * While commits fail, the store is tried once a second with a small write of its own, so that
+ * /readyz turns ready again as soon as the store can be written, without waiting for a push — a
+ * balancer holds pushes back from a gateway that is not ready.
+ */
+static void probe_store(commit_worker *w)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    engine_host_exclusive(w->host); /* between groups the connection is the store thread's */
+    bool ok = msgw_store_meta_set(w->host->store, "store_probe", msgw_time_now(), &e);
+    note_commit(w, ok, &e);
+    engine_host_release(w->host);
+    msgw_errors_clear(&e);
+}
+
+/* The audit log tried every second when idle, so that it recovers by itself: while it cannot be
+ * written pushes are refused and deliveries wait, so nothing else appends to it. */
+static void try_audit(commit_worker *w)
+{
+    char why[320];
+    if (w->audit) msgw_audit_problem(w->audit, why, sizeof why);
 }
 
 /*
@@ -594,13 +652,14 @@ static void *work(void *arg)
         bool idle;
         if (w->member) take_role(w);
         if (w->member && !w->host->evaluating) follow(w);
-        /* a new day is noticed within 30 s; the others' records within follow_ms */
-        int wait_ms = w->member ? (int)w->host->cfg->cluster_follow_ms : 30000;
+        /* the others' records within follow_ms; the calendar at least every second, and before each
+         * group, so a new day is swept before the records that arrive on it, under load or not */
+        int wait_ms = w->member ? (int)w->host->cfg->cluster_follow_ms : 1000;
         job *g = receive_queue_take(w->queue, wait_ms, &n, &idle);
-        if (idle && w->host->evaluating) {
-            new_day(w);
-            if (w->member) evaluate_pulled(w);
-        }
+        if ((idle || g) && w->host->evaluating) new_day(w);
+        if (idle && atomic_load(&w->commit_failed)) probe_store(w);
+        if (idle) try_audit(w);
+        if (idle && w->host->evaluating && w->member) evaluate_pulled(w);
         if (idle) continue;
         if (!g) break; /* stopping, and everything queued is committed */
         if (g->operation && !w->host->evaluating) { /* the evaluator runs them, for the cluster */

@@ -57,11 +57,12 @@ static void replay_record(engine_host *h, const char *canonical, msgw_time recor
         msgw_transitions ignored;
         msgw_transitions_init(&ignored);
         /* evaluated on the day it arrived, as it was then, after that day's sweep as it happened
-         * then; the sweep brings the state to today */
-        msgw_date day = msgw_date_at(recorded_at), today = msgw_date_today();
-        if (day > today) day = today;
+         * then — or on the day the state had reached, when the clock had been set back before it
+         * (engine_host_today); the sweep brings the state to today */
+        msgw_date day = msgw_date_at(recorded_at);
         if (h->swept == MSGW_DATE_NONE) h->swept = day;
         sweep_silently(h, day);
+        day = h->swept;
         if (stored) msgw_elig_apply_stored(h->elig, r, day, &ignored, NULL);
         else msgw_elig_apply(h->elig, r, day, &ignored, NULL);
         msgw_transitions_clear(&ignored);
@@ -110,12 +111,12 @@ bool engine_host_rebuild(engine_host *h, msgw_errors *e)
     /* several instances: in the order they were evaluated, which other instances follow */
     bool ok = msgw_store_clustered(h->store) ? msgw_store_evaluated_after(h->store, 0, SIZE_MAX, replay_at, h, e)
                                              : msgw_store_each_record(h->store, replay_one, h, e);
-    msgw_date today = msgw_date_today();
-    if (h->swept == MSGW_DATE_NONE) h->swept = today; /* nothing stored yet */
-    /* the days the daily sweep had reached were notified then; only those after are caught up */
+    if (h->swept == MSGW_DATE_NONE) h->swept = msgw_date_today(); /* nothing stored yet */
+    /* the days the daily sweep had reached were notified then, even days the clock has not reached
+     * again (it was set back since: they are not swept twice); only those after are caught up */
     int64_t reached = 0;
     if (ok && msgw_store_meta_get(h->store, "swept", &reached, e))
-        sweep_silently(h, reached < today ? (msgw_date)reached : today);
+        sweep_silently(h, (msgw_date)reached);
     if (h->lookup) msgw_elig_tell_replays_by(h->elig, stored, h);
     /* records forgotten by retention took the history of when verdicts began with them; the
      * notified dates are the truth */
@@ -127,8 +128,7 @@ void engine_host_follow_calendar(engine_host *h, msgw_errors *e)
     int64_t reached = 0;
     msgw_store *s = h->lookup ? h->lookup : h->store;
     if (!msgw_store_meta_get(s, "swept", &reached, e)) return;
-    msgw_date today = msgw_date_today();
-    sweep_silently(h, reached < today ? (msgw_date)reached : today);
+    sweep_silently(h, (msgw_date)reached);
 }
 
 typedef struct following {
@@ -204,10 +204,36 @@ void engine_host_group_end(engine_host *h)
     pthread_cond_broadcast(&h->settled);
 }
 
-void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud)
+msgw_date engine_host_today(const engine_host *h)
 {
     msgw_date today = msgw_date_today();
-    if (today <= h->swept) return;
+    return today < h->swept ? h->swept : today;
+}
+
+/* The clock reading a day before the one swept (set back across midnight) is logged when it starts
+ * and when the clock has caught up: records are evaluated on the day swept meanwhile. */
+#define BEHIND "the clock reads a day before the last day swept: records are evaluated on that day"
+static void note_clock(engine_host *h, msgw_date today, msgw_date swept)
+{
+    bool behind = today < swept;
+    if (behind == h->clock_behind) return;
+    h->clock_behind = behind;
+    char clock[11], day[11];
+    if (behind)
+        msgw_log(MSGW_LOG_WARNING, BEHIND, "clock", msgw_date_format(today, clock), "swept",
+                 msgw_date_format(swept, day), NULL);
+    else
+        msgw_log(MSGW_LOG_INFO, "the clock has caught up with the last day swept", "clock",
+                 msgw_date_format(today, clock), NULL);
+}
+
+int engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud)
+{
+    pthread_mutex_lock(&h->lock);
+    msgw_date today = msgw_date_today(), from = h->swept;
+    note_clock(h, today, from);
+    pthread_mutex_unlock(&h->lock);
+    if (today <= from) return 0; /* the same day, or the clock was set back: nothing to repeat */
     msgw_errors e;
     msgw_errors_init(&e);
     engine_host_exclusive(h);
@@ -231,6 +257,7 @@ void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *u
     if (ok) msgw_store_meta_set(h->store, "swept", today, &e);
     engine_host_release(h);
     msgw_errors_clear(&e);
+    return (int)(h->swept - from);
 }
 
 /* The catalogues differ in parameter values at most: same services, rules and parameters. */
@@ -263,7 +290,7 @@ static bool has_value(const msgw_param *p, const msgw_param_value *v)
 static bool apply_new_values(engine_host *h, msgw_catalogue *cur, const msgw_catalogue *newer, msgw_transitions *tr,
                              msgw_errors *e)
 {
-    msgw_date today = msgw_date_today();
+    msgw_date today = engine_host_today(h);
     for (size_t i = 0; i < newer->nparams; i++) {
         const msgw_param *p = &newer->params[i];
         for (size_t k = 0; k < p->nvalues; k++)

@@ -33,6 +33,7 @@ typedef struct engine_host {
     size_t inflight;
     unsigned quiescing; /* callers waiting for inflight to reach 0: no group begins meanwhile */
     msgw_date swept;    /* the state is current up to this day (the daily sweep) */
+    bool clock_behind;  /* the clock reads a day before swept (logged when it starts and ends) */
     size_t rebuilds;      /* full replays of the store, */
     msgw_metric *m_rebuilds; /* counted in msgw_engine_rebuilds_total once registered */
     msgw_store *lookup;      /* the engine's own connection, asked about replays; NULL: none */
@@ -63,8 +64,13 @@ void engine_host_destroy(engine_host **h);
 /* The engine from the store's records (lock held). */
 bool engine_host_rebuild(engine_host *h, msgw_errors *e);
 /* The daily sweep of every day since the last (a gateway that was down catches up), each day's
- * transitions committed by commit, or undone and retried at the next call when that fails. */
-void engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud);
+ * transitions committed by commit, or undone and retried at the next call when that fails.
+ * Returns the number of days swept: none while the clock reads the last day swept or one before
+ * it (set back: a day is never swept twice). */
+int engine_host_sweep_to_today(engine_host *h, engine_commit_fn commit, void *ud);
+/* The day records are evaluated on: today by the wall clock, but never a day before the last one
+ * swept — the gateway's calendar does not go back when the clock is set back (lock held). */
+msgw_date engine_host_today(const engine_host *h);
 /* msgw_ingest_reconfigure, exclusive for its duration. */
 msgw_reload engine_host_reconfigure(engine_host *h, const msgw_config *cfg, msgw_catalogue *cur,
                                     const msgw_catalogue *newer, engine_commit_fn commit, void *ud, msgw_errors *e);

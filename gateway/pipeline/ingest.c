@@ -38,10 +38,11 @@ msgw_ingest *msgw_ingest_new(struct event_base *base, const msgw_config *cfg, co
 {
     msgw_ingest *ing = calloc(1, sizeof *ing);
     if (!ing) abort();
-    if (!(ing->queue = receive_queue_new(base, cfg, ctx, e)) ||
+    if (!(ing->queue = receive_queue_new(base, cfg, ctx, audit, e)) ||
         !(ing->lookup = msgw_store_open(store_address, MSGW_STORE_DELIVERY, e)) ||
         !(ing->host = engine_host_new(cfg, ctx, store, cat, e)) ||
-        (msgw_store_clustered(store) && !(ing->member = membership_new(cfg, store_address, audit, e)))) {
+        (msgw_store_clustered(store) &&
+         !(ing->member = membership_new(cfg, store_address, audit, e)))) {
         msgw_ingest_destroy(&ing);
         return NULL;
     }

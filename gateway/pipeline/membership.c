@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "membership.h"
+#include "msgw/base/clock.h"
 #include "msgw/base/log.h"
 #include "msgw/store/audit.h"
 #include "msgw/store/cluster.h"
@@ -40,13 +41,6 @@ struct membership {
     msgw_metric *m_up, *m_evaluator, *m_evaluated, *m_epoch;
 };
 
-static msgw_time monotonic_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (msgw_time)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 membership *membership_new(const msgw_config *cfg, const char *store_address, msgw_audit *audit, msgw_errors *e)
 {
     msgw_store *s = msgw_store_open(store_address, MSGW_STORE_DELIVERY, e);
@@ -68,7 +62,7 @@ membership *membership_new(const msgw_config *cfg, const char *store_address, ms
     m->period_us = (int64_t)cfg->cluster_lease_ms * 1000;
     m->started_at = msgw_time_now();
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wake, NULL);
+    msgw_cond_init_monotonic(&m->wake); /* renewals keep their pace when the clock is set */
     return m;
 }
 
@@ -81,7 +75,7 @@ bool membership_leading(membership *m, int64_t *epoch)
 {
     pthread_mutex_lock(&m->lock);
     /* a margin of a tenth of the period: the clocks of this host and the server may drift apart */
-    bool held = m->epoch && monotonic_us() - m->renewed < m->period_us - m->period_us / 10;
+    bool held = m->epoch && msgw_clock_monotonic() - m->renewed < m->period_us - m->period_us / 10;
     *epoch = held ? m->epoch : 0;
     pthread_mutex_unlock(&m->lock);
     return held;
@@ -176,7 +170,7 @@ static void renew(membership *m)
     msgw_errors e;
     msgw_errors_init(&e);
     int64_t epoch = 0;
-    msgw_time asked = monotonic_us();
+    msgw_time asked = msgw_clock_monotonic();
     int held = msgw_store_lease(m->store, MSGW_LEASE_EVALUATOR, m->name, m->period_us, &epoch, &e);
     pthread_mutex_lock(&m->lock);
     bool was = m->epoch != 0;
@@ -224,11 +218,7 @@ static void *run(void *arg)
         pthread_mutex_unlock(&m->lock);
         renew(m);
         pthread_mutex_lock(&m->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + (m->period_us / 3) * 1000;
-        until.tv_sec += ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until = msgw_clock_deadline(m->period_us / 3);
         while (!m->stop && pthread_cond_timedwait(&m->wake, &m->lock, &until) == 0) {
         }
     }

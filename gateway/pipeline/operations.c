@@ -80,7 +80,7 @@ static bool is_live(void *ud, const char *message_id)
 static int64_t prune_records(engine_host *h, msgw_time before, msgw_errors *e)
 {
     msgw_idmap *live = msgw_idmap_new();
-    msgw_elig_each_live_record(h->elig, msgw_date_today(), note_live, live);
+    msgw_elig_each_live_record(h->elig, engine_host_today(h), note_live, live);
     int64_t removed = 0;
     bool ok = msgw_store_prune_records(h->store, before, is_live, live, &removed, e);
     msgw_idmap_destroy(&live);
@@ -133,8 +133,8 @@ static bool reevaluate_step(operations *o, job *j, engine_commit_fn commit, void
         total = msgw_elig_count_persons(h->elig);
         size_t to = j->reevaluated + REEVALUATE_STEP < total ? j->reevaluated + REEVALUATE_STEP : total;
         msgw_elig_begin(h->elig);
-        msgw_elig_reevaluate_range(h->elig, msgw_date_today(), service[0] ? service : NULL, j->reevaluated, to, &tr,
-                                   &e);
+        msgw_elig_reevaluate_range(h->elig, engine_host_today(h), service[0] ? service : NULL,
+                                   j->reevaluated, to, &tr, &e);
         ok = commit(ud, &tr, &e);
         if (ok) msgw_elig_release(h->elig);
         else msgw_elig_rollback(h->elig); /* the store is the truth */

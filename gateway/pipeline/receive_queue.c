@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "msgw/base/clock.h"
 #include "msgw/model/canon.h"
 #include "receive_queue.h"
 
@@ -29,6 +30,7 @@ typedef struct dept_load {
 struct receive_queue {
     const msgw_config *cfg;
     const msgw_adapter_ctx *ctx;
+    msgw_audit *audit; /* NULL: none */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job_list queue, answered; /* under lock */
@@ -108,7 +110,7 @@ static void account(receive_queue *q, const job *j, int sign)
 
 static void measure_rate(receive_queue *q)
 {
-    msgw_time now = msgw_time_now();
+    msgw_time now = msgw_clock_monotonic();
     if (now - q->rate_since < 1000000) return;
     q->rate = (double)q->rate_count * 1e6 / (double)(now - q->rate_since);
     q->rate_since = now;
@@ -160,13 +162,6 @@ void receive_queue_on_progress(receive_queue *q, void (*cb)(void *ud), void *ud)
 
 /* ---- screening, on the loop thread ---- */
 
-static int64_t monotonic_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 /*
  * The department's token bucket (docs/ingress.md, "Limits per department"): rate_burst requests,
  * refilled at rate_per_s a second, one taken per request.  False, with *wait_s the seconds until a
@@ -177,7 +172,7 @@ static bool take_token(receive_queue *q, const msgw_department *dept, unsigned *
 {
     if (!dept->rate_per_s) return true;
     dept_load *l = load_of(q, dept->id);
-    int64_t now = monotonic_us(), cap = (int64_t)dept->rate_burst * 1000;
+    int64_t now = msgw_clock_monotonic(), cap = (int64_t)dept->rate_burst * 1000;
     if (!l->filled_us) l->tokens_milli = cap;
     else l->tokens_milli += (now - l->filled_us) * dept->rate_per_s / 1000;
     if (l->tokens_milli > cap) l->tokens_milli = cap;
@@ -218,6 +213,13 @@ static int screen(receive_queue *q, const msgw_department *dept, const char *med
         return answer_refuse(out, 415, "ingress.media_type",
                              "media type %s is not one the gateway reads (see msgw adapters)",
                              media_type ? media_type : "(none)");
+    char why[256];
+    if (q->audit && msgw_audit_refusing(q->audit, why, sizeof why))
+        return answer_refuse(
+            out, 503, "audit.unavailable",
+            "the audit log cannot be written (%s): nothing is accepted that cannot be audited; "
+            "retry later",
+            why);
     unsigned wait_s = 0;
     if (!take_token(q, dept, &wait_s)) {
         q->limit_wait_s = wait_s;
@@ -353,11 +355,7 @@ job *receive_queue_take(receive_queue *q, int timeout_ms, size_t *njobs, bool *i
     *idle = false;
     pthread_mutex_lock(&q->lock);
     while (!q->queue.head && !q->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        long ns = until.tv_nsec + (long)(timeout_ms % 1000) * 1000000;
-        until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until = msgw_clock_deadline((msgw_time)timeout_ms * 1000);
         if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0) {
             pthread_mutex_unlock(&q->lock);
             *idle = true;
@@ -400,17 +398,18 @@ bool receive_queue_stopping(receive_queue *q)
 
 /* ---- life cycle ---- */
 
-receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                                 msgw_errors *e)
+receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg,
+                                 const msgw_adapter_ctx *ctx, msgw_audit *audit, msgw_errors *e)
 {
     receive_queue *q = calloc(1, sizeof *q);
     if (!q) abort();
     q->cfg = cfg;
+    q->audit = audit;
     q->ctx = ctx;
     q->group_records = cfg->queue_group_records;
-    q->rate_since = msgw_time_now();
+    q->rate_since = msgw_clock_monotonic();
     pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->wake, NULL);
+    msgw_cond_init_monotonic(&q->wake); /* setting the clock back must not stretch the wait */
     q->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (q->notify_fd < 0) {
         msgw_error_add(e, -1, "ingest", NULL, "ingest.eventfd", "cannot create an eventfd");

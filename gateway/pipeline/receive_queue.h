@@ -9,7 +9,9 @@
  * queue.max_bytes bytes a request is answered 503, when one department holds
  * more than queue.department_percent of it 429, both with a Retry-After
  * estimated from the measured commit rate.  The accounting (records, bytes,
- * per department) lives on the loop thread alone.
+ * per department) lives on the loop thread alone.  Fail closed: while the
+ * audit log cannot be written, every request is refused 503 before it is
+ * decoded — nothing is accepted that cannot be audited.
  */
 #ifndef MSGW_PIPELINE_RECEIVE_QUEUE_H
 #define MSGW_PIPELINE_RECEIVE_QUEUE_H
@@ -45,8 +47,10 @@ typedef struct job {
 
 typedef struct receive_queue receive_queue;
 
-receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg, const msgw_adapter_ctx *ctx,
-                                 msgw_errors *e);
+/* audit (may be NULL): while it cannot be written, every request is refused 503 audit.unavailable.
+ */
+receive_queue *receive_queue_new(struct event_base *base, const msgw_config *cfg,
+                                 const msgw_adapter_ctx *ctx, msgw_audit *audit, msgw_errors *e);
 /* Releases the jobs still queued or answered (done with status 0): the worker must have stopped. */
 void receive_queue_destroy(receive_queue **q);
 void receive_queue_reconfigure(receive_queue *q, const msgw_config *cfg);

@@ -115,7 +115,8 @@ void msgw_route_record(const msgw_config *cfg, const msgw_adapter_ctx *ctx, cons
                 continue;
             const msgw_record *p = msgw_route_project(r, sub, a);
             msgw_outbox_msg m = {event_id(a, d->id, "record", r->message_id, NULL), d->id, "record", NULL,
-                                 r->npersons ? r->persons[0].id_number : "", NULL, 0, r->message_id, NULL};
+                                 r->npersons ? r->persons[0].id_number : "", NULL, 0, r->message_id, NULL,
+                                 msgw_arena_printf(a, "subscription %s/%zu", d->id, s)};
             encode_for(ctx, d, p, a, &m.media_type, &m.body, &m.len);
             push(out, m);
             break; /* one copy per recipient, by its first matching subscription */
@@ -176,7 +177,8 @@ void msgw_route_peers(const msgw_config *cfg, const msgw_route_env *env, const m
             body[b.len] = '\0';
             msgw_outbox_msg m = {event_id(a, d->id, "envelope", r->message_id, NULL), d->id, "record",
                                  MSGW_ENVELOPE_MEDIA_TYPE, r->npersons ? r->persons[0].id_number : "", body, b.len,
-                                 r->message_id, msgw_arena_strdup(a, hdr.digest)};
+                                 r->message_id, msgw_arena_strdup(a, hdr.digest),
+                                 msgw_arena_printf(a, "agreement %s", d->id)};
             push(out, m);
         }
         msgw_buf_free(&b);
@@ -389,7 +391,8 @@ void msgw_route_transition(const msgw_config *cfg, const msgw_adapter_ctx *ctx,
                              .recipient = d->id,
                              .kind = "eligibility",
                              .person = msgw_arena_strdup(a, t->person),
-                             .cause = cause_id ? msgw_arena_strdup(a, cause_id) : NULL};
+                             .cause = cause_id ? msgw_arena_strdup(a, cause_id) : NULL,
+                             .basis = msgw_arena_printf(a, "service %s", t->service->code)};
         encode_notice_for(ctx, d, &n, a, &m.media_type, &m.body, &m.len);
         push(out, m);
     }

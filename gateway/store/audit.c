@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "msgw/base/clock.h"
 #include "msgw/base/log.h"
 #include "msgw/store/audit.h"
 #include "msgw/base/sign.h"
@@ -31,24 +33,37 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define RULE "audit"
 
+/* An entry the log could not write when it was appended, written once it recovers. */
+typedef struct held_entry {
+    struct held_entry *next;
+    const char *kind; /* one of known_kind's */
+    char *fields;     /* canonical JSON */
+    msgw_time t;      /* when it was appended */
+} held_entry;
+
 struct msgw_audit {
     pthread_mutex_t mu;
     char *dir;
     EVP_PKEY *key;
     char fp[65]; /* SHA-256 of the certificate (DER), hex */
     msgw_audit_options opt;
-    FILE *f;
+    int fd;   /* the segment being written, -1: none */
     int lock; /* DIR/.lock, held with flock: one writer per log */
     unsigned segno;
     size_t seg_entries, since_cp;
     uint64_t seq;
     char last_hash[65];
-    msgw_time last_cp;
-    bool broken;        /* a write failed: the file may hold a torn line; refused until recovered */
+    msgw_time last_cp;  /* monotonic: setting the clock back does not stretch the interval */
+    atomic_bool broken; /* a write failed: the file may hold a torn line; refused until recovered */
     off_t good_size;    /* where the segment ends after the last whole entry: a torn line is cut back */
-    msgw_time last_try; /* the last attempt to recover */
-    char failure[256];  /* what failed, for /readyz */
+    msgw_time last_try; /* the last attempt to recover (monotonic) */
+    msgw_time broke_at; /* when it broke */
+    pthread_mutex_t failure_lock; /* failure only (never held across I/O): read without mu */
+    char failure[256];            /* what failed, for /readyz and the pushes refused */
+    held_entry *held, **held_end; /* appended while broken, in order */
+    size_t nheld, lost;           /* held; lost beyond opt.held_max since the last recovery */
     msgw_metric *m_failures; /* msgw_failures_total{component=audit|fsync}; NULL: not counted */
+    msgw_metric *m_held, *m_lost; /* msgw_audit_held_entries, msgw_audit_lost_total */
 };
 
 /* ---- shared helpers ---- */
@@ -283,20 +298,25 @@ static bool sync_dir(const char *dir)
 }
 
 /*
- * A write, sync or file operation failed: the log refuses appends until it recovers (recover_writing),
- * and the failure is logged and counted — once, when the log breaks, not per refused append.
+ * A write, sync or file operation failed: the log holds appends until it recovers
+ * (recover_writing), and the failure is logged and counted — once, when the log breaks, not per
+ * held append.
  */
 static bool fail(msgw_audit *a, msgw_errors *e, const char *what)
 {
     int err = errno;
     msgw_error_add(e, -1, a->dir, NULL, RULE ".io", "%s: %s", what, strerror(err));
-    if (!a->broken) {
+    if (!atomic_load(&a->broken)) {
+        pthread_mutex_lock(&a->failure_lock);
         snprintf(a->failure, sizeof a->failure, "%s: %s", what, strerror(err));
+        pthread_mutex_unlock(&a->failure_lock);
+        a->broke_at = msgw_time_now();
         msgw_metrics_inc(a->m_failures, 1, strstr(what, "sync") ? "fsync" : "audit");
-        msgw_log(MSGW_LOG_ERROR, "the audit log cannot be written: appends are refused until it recovers", "dir",
+        msgw_log(MSGW_LOG_ERROR,
+                 "the audit log cannot be written: entries are held until it recovers", "dir",
                  a->dir, "detail", a->failure, NULL);
     }
-    a->broken = true;
+    atomic_store(&a->broken, true);
     return false;
 }
 
@@ -328,32 +348,61 @@ static char *entry_line(const char *fields, const char *hash, const char *kind, 
     return line;
 }
 
-/* Writes one entry (fields stolen) and flushes it to the kernel. */
-static bool write_entry(msgw_audit *a, const char *kind, json_t *fields, msgw_time t,
-                        msgw_errors *e)
+/* All of p to fd (a short write of a full disk goes on until it fails). */
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Writes one entry, its fields already canonical JSON, to the kernel: one write(2). */
+static bool write_line(msgw_audit *a, const char *kind, const char *fields, msgw_time t,
+                       msgw_errors *e)
 {
     char ts[28], hash[65];
     msgw_time_format(t, ts);
-    char *f = json_dumps(fields, DUMP_FLAGS);
-    json_decref(fields);
-    if (!f) abort();
     if (!plain(kind) || !plain(ts) || !plain(a->last_hash)) abort(); /* they are ours: never */
-    char *unhashed = entry_line(f, NULL, kind, a->last_hash, a->seq + 1, ts);
+    char *unhashed = entry_line(fields, NULL, kind, a->last_hash, a->seq + 1, ts);
     sha256_hex(unhashed, strlen(unhashed), hash);
     free(unhashed);
-    char *line = entry_line(f, hash, kind, a->last_hash, a->seq + 1, ts);
-    free(f);
+    char *line = entry_line(fields, hash, kind, a->last_hash, a->seq + 1, ts);
     size_t n = strlen(line);
-    line[n] = '\n'; /* the NUL becomes the newline: one fwrite */
-    bool ok = fwrite(line, 1, n + 1, a->f) == n + 1 && fflush(a->f) == 0;
+    line[n] = '\n'; /* the NUL becomes the newline */
+    bool ok = write_all(a->fd, line, n + 1);
     free(line);
     if (!ok) return fail(a, e, "cannot write the audit log");
-    off_t end = ftello(a->f);
-    if (end >= 0) a->good_size = end;
+    a->good_size += (off_t)(n + 1);
     a->seq++;
     a->seg_entries++;
     memcpy(a->last_hash, hash, 65);
     return true;
+}
+
+static char *dump(json_t *fields)
+{
+    char *f = json_dumps(fields, DUMP_FLAGS);
+    json_decref(fields);
+    if (!f) abort();
+    return f;
+}
+
+/* Writes one entry (fields stolen). */
+static bool write_entry(msgw_audit *a, const char *kind, json_t *fields, msgw_time t,
+                        msgw_errors *e)
+{
+    char *f = dump(fields);
+    bool ok = write_line(a, kind, f, t, e);
+    free(f);
+    return ok;
 }
 
 static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
@@ -368,60 +417,124 @@ static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
                                (json_int_t)a->seq);
     free(sig);
     if (!write_entry(a, "checkpoint", fields, t, e)) return false;
-    if (fdatasync(fileno(a->f)) != 0) return fail(a, e, "cannot sync the audit log");
+    if (fdatasync(a->fd) != 0) return fail(a, e, "cannot sync the audit log");
     a->since_cp = 0;
-    a->last_cp = t;
+    a->last_cp = msgw_clock_monotonic();
     return true;
 }
 
 /* Closes the current segment (synced) and starts the next with a checkpoint. */
 static bool rotate(msgw_audit *a, msgw_errors *e)
 {
-    if (a->f) {
-        bool ok = fdatasync(fileno(a->f)) == 0;
-        ok = fclose(a->f) == 0 && ok;
-        a->f = NULL;
+    if (a->fd >= 0) {
+        bool ok = fdatasync(a->fd) == 0;
+        ok = close(a->fd) == 0 && ok;
+        a->fd = -1;
         if (!ok) return fail(a, e, "cannot close the audit segment");
     }
-    char *path = seg_path(a->dir, ++a->segno);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    char *path = seg_path(a->dir, a->segno + 1);
+    a->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     free(path);
-    if (fd < 0 || !(a->f = fdopen(fd, "a"))) {
-        if (fd >= 0) close(fd);
-        return fail(a, e, "cannot create an audit segment");
-    }
-    if (!sync_dir(a->dir)) return fail(a, e, "cannot sync the audit directory");
+    if (a->fd < 0) return fail(a, e, "cannot create an audit segment"); /* the last one goes on */
+    a->segno++;
     a->seg_entries = 0;
     a->good_size = 0;
+    if (!sync_dir(a->dir)) return fail(a, e, "cannot sync the audit directory");
     return write_checkpoint(a, e);
 }
 
+/* The kind as the log's own string (a held entry outlives the caller's). */
+static const char *own_kind(const char *kind)
+{
+    static const char *const kinds[] = {"push", "delivery", "admin", "config", "peer"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(kinds[i], kind) == 0) return kinds[i];
+    abort(); /* known_kind was checked */
+}
+
 /*
- * After a failure, at most once a second: the segment is reopened, cut back to its last whole
- * entry, and the failure recorded in the chain with a checkpoint.  True when the log is writable
- * again (the chain goes on unbroken: it never held the torn line).
+ * An entry the log cannot write now (fields taken): held, in order, and written after the
+ * failure's record once it recovers; beyond opt.held_max it is lost, counted, and the number lost
+ * recorded then.  False, with the error saying which.
+ */
+static bool hold(msgw_audit *a, const char *kind, char *fields, msgw_time t, msgw_errors *e)
+{
+    if (a->nheld >= a->opt.held_max) {
+        free(fields);
+        if (!a->lost++)
+            msgw_log(MSGW_LOG_ERROR,
+                     "the audit log holds as many entries as it may: further ones are lost", "dir",
+                     a->dir, NULL);
+        msgw_metrics_inc(a->m_lost, 1);
+        msgw_error_add(e, -1, a->dir, NULL, RULE ".lost",
+                       "the audit log cannot be written (%s) and holds %zu entries: "
+                       "this one is lost",
+                       a->failure, a->nheld);
+        return false;
+    }
+    held_entry *h = calloc(1, sizeof *h);
+    if (!h) abort();
+    *h = (held_entry){.kind = own_kind(kind), .fields = fields, .t = t};
+    *a->held_end = h;
+    a->held_end = &h->next;
+    msgw_metrics_set(a->m_held, (double)++a->nheld);
+    msgw_error_add(
+        e, -1, a->dir, NULL, RULE ".held",
+        "the audit log cannot be written (%s): the entry is held and written when it recovers",
+        a->failure);
+    return false;
+}
+
+/* The held entries, in order, each dropped once written (a failure keeps the rest). */
+static bool write_held(msgw_audit *a, msgw_errors *e)
+{
+    while (a->held) {
+        held_entry *h = a->held;
+        if (a->seg_entries >= a->opt.segment_entries && !rotate(a, e)) return false;
+        if (!write_line(a, h->kind, h->fields, h->t, e)) return false;
+        a->since_cp++;
+        if (!(a->held = h->next)) a->held_end = &a->held;
+        free(h->fields);
+        free(h);
+        msgw_metrics_set(a->m_held, (double)--a->nheld);
+    }
+    return true;
+}
+
+/* Reopens the segment cut back to its last whole entry (the chain never holds a torn line). */
+static bool reopen(msgw_audit *a)
+{
+    if (a->fd >= 0) close(a->fd);
+    char *path = seg_path(a->dir, a->segno);
+    a->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    free(path);
+    return a->fd >= 0 && ftruncate(a->fd, a->good_size) == 0;
+}
+
+/*
+ * After a failure, at most once a second: the segment is cut back to its last whole entry, the
+ * failure recorded in the chain (with how many entries were held and lost meanwhile), the held
+ * entries written after it in order, then a checkpoint.  True when the log is writable again.
  */
 static bool recover_writing(msgw_audit *a, msgw_errors *e)
 {
-    msgw_time now = msgw_time_now();
-    if (!a->broken) return true;
-    if (now - a->last_try < 1000000) return false;
-    a->last_try = now;
-    if (a->f) fclose(a->f); /* what stdio still held is cut below */
-    a->f = NULL;
-    char *path = seg_path(a->dir, a->segno);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    free(path);
-    if (fd < 0 || ftruncate(fd, a->good_size) != 0 || !(a->f = fdopen(fd, "a"))) {
-        if (fd >= 0 && !a->f) close(fd);
-        return false;
-    }
+    msgw_time now = msgw_time_now(), mono = msgw_clock_monotonic();
+    if (!atomic_load(&a->broken)) return true;
+    if (a->last_try && mono - a->last_try < 1000000) return false;
+    a->last_try = mono;
+    /* synced first: a disk that still fails its syncs gets no record of the failure per try */
+    if (!reopen(a) || fdatasync(a->fd) != 0) return false;
+    if (a->good_size == 0 && !write_checkpoint(a, e)) return false; /* a segment begins with one */
+    char since[28];
     /* still broken while the failure is recorded: a write that fails now is not a new failure */
-    json_t *f = json_pack("{s:s, s:s}", "action", "audit.write_failed", "error", a->failure);
-    if (!write_entry(a, "admin", f, now, e) || !write_checkpoint(a, e)) return false;
-    a->broken = false;
+    json_t *f = json_pack("{s:s, s:s, s:s, s:I, s:I}", "action", "audit.write_failed", "error",
+                          a->failure, "since", msgw_time_format(a->broke_at, since), "held",
+                          (json_int_t)a->nheld, "lost", (json_int_t)a->lost);
+    if (!write_entry(a, "admin", f, now, e)) return false;
+    a->lost = 0; /* recorded */
+    if (!write_held(a, e) || !write_checkpoint(a, e)) return false;
+    atomic_store(&a->broken, false);
     msgw_log(MSGW_LOG_INFO, "the audit log is writable again", "dir", a->dir, NULL);
-    a->failure[0] = '\0';
     return true;
 }
 
@@ -510,6 +623,7 @@ static void apply_defaults(msgw_audit_options *o, const msgw_audit_options *in)
     if (o->checkpoint_seconds <= 0) o->checkpoint_seconds = 60;
     if (o->retention_days <= 0) o->retention_days = 365;
     if (o->segment_entries < 2) o->segment_entries = 2;
+    if (!o->held_max) o->held_max = 10000;
 }
 
 static bool load_key(msgw_audit *a, const char *key_path, const char *cert_path, msgw_errors *e)
@@ -536,7 +650,9 @@ msgw_audit *msgw_audit_open(const char *dir, const char *key_pem_path, const cha
     msgw_audit *a = calloc(1, sizeof *a);
     if (!a || !(a->dir = strdup(dir))) abort();
     pthread_mutex_init(&a->mu, NULL);
-    a->lock = -1;
+    pthread_mutex_init(&a->failure_lock, NULL);
+    a->lock = a->fd = -1;
+    a->held_end = &a->held;
     apply_defaults(&a->opt, opt);
     memcpy(a->last_hash, ZERO_HASH, 65);
     size_t torn = 0;
@@ -555,22 +671,38 @@ msgw_audit *msgw_audit_open(const char *dir, const char *key_pem_path, const cha
     return a;
 }
 
+/* At the close, a last try to write what is held; what still cannot be, is lost and logged. */
+static void close_writing(msgw_audit *a)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    a->last_try = 0;
+    if (!recover_writing(a, &e) && a->nheld) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", a->nheld);
+        msgw_log(MSGW_LOG_ERROR, "the audit log cannot be written: the entries it held are lost",
+                 "dir", a->dir, "held", n, NULL);
+    }
+    if (!atomic_load(&a->broken) && a->since_cp > 0) write_checkpoint(a, &e);
+    if (fdatasync(a->fd) != 0) fail(a, &e, "cannot sync the audit log");
+    msgw_errors_clear(&e);
+    close(a->fd);
+}
+
 void msgw_audit_destroy(msgw_audit **ap)
 {
     if (!ap || !*ap) return;
     msgw_audit *a = *ap;
-    if (a->f) {
-        msgw_errors e;
-        msgw_errors_init(&e);
-        if (!a->broken && a->since_cp > 0) write_checkpoint(a, &e);
-        msgw_errors_clear(&e);
-        if (fdatasync(fileno(a->f)) != 0) fail(a, &e, "cannot sync the audit log");
-        msgw_errors_clear(&e);
-        fclose(a->f);
+    if (a->fd >= 0 || atomic_load(&a->broken)) close_writing(a);
+    for (held_entry *h = a->held, *next; h; h = next) {
+        next = h->next;
+        free(h->fields);
+        free(h);
     }
     if (a->lock >= 0) close(a->lock);
     EVP_PKEY_free(a->key);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->failure_lock);
     free(a->dir);
     free(a);
     *ap = NULL;
@@ -579,23 +711,19 @@ void msgw_audit_destroy(msgw_audit **ap)
 static bool checkpoint_due(const msgw_audit *a)
 {
     return a->since_cp >= a->opt.checkpoint_every ||
-           msgw_time_now() - a->last_cp >= (msgw_time)a->opt.checkpoint_seconds * 1000000;
+           msgw_clock_monotonic() - a->last_cp >= (msgw_time)a->opt.checkpoint_seconds * 1000000;
 }
 
-/* Appends under the lock: a new segment when full, a checkpoint when due. */
+/* Appends under the lock: a new segment when full, a checkpoint when due; held while broken. */
 static bool append_locked(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e)
 {
-    if (a->broken && !recover_writing(a, e)) {
-        json_decref(fields);
-        msgw_error_add(e, -1, a->dir, NULL, RULE ".broken", "an earlier write failed (%s): the audit log recovers once it can be written",
-                       a->failure);
-        return false;
-    }
-    if (a->seg_entries >= a->opt.segment_entries && !rotate(a, e)) {
-        json_decref(fields);
-        return false;
-    }
-    if (!write_entry(a, kind, fields, msgw_time_now(), e)) return false;
+    msgw_time t = msgw_time_now();
+    char *f = dump(fields);
+    if ((atomic_load(&a->broken) && !recover_writing(a, e)) ||
+        (a->seg_entries >= a->opt.segment_entries && !rotate(a, e)) ||
+        !write_line(a, kind, f, t, e))
+        return hold(a, kind, f, t, e);
+    free(f);
     a->since_cp++;
     return !checkpoint_due(a) || write_checkpoint(a, e);
 }
@@ -622,27 +750,48 @@ bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_err
 
 const char *msgw_audit_problem(msgw_audit *a, char *buf, size_t len)
 {
+    if (!atomic_load(&a->broken)) return NULL; /* without the lock: an append may be syncing */
     msgw_errors e;
     msgw_errors_init(&e);
     pthread_mutex_lock(&a->mu);
     bool ok = recover_writing(a, &e);
-    if (!ok) snprintf(buf, len, "%s", a->failure);
+    if (!ok) snprintf(buf, len, "%s (%zu entries held)", a->failure, a->nheld);
     pthread_mutex_unlock(&a->mu);
     msgw_errors_clear(&e);
     return ok ? NULL : buf;
+}
+
+bool msgw_audit_refusing(msgw_audit *a, char *buf, size_t len)
+{
+    if (!atomic_load(&a->broken)) return false;
+    pthread_mutex_lock(&a->failure_lock);
+    snprintf(buf, len, "%s", a->failure);
+    pthread_mutex_unlock(&a->failure_lock);
+    return true;
 }
 
 void msgw_audit_set_metrics(msgw_audit *a, msgw_metrics *m)
 {
     pthread_mutex_lock(&a->mu);
     a->m_failures = msgw_metrics_failures(m);
+    a->m_held = msgw_metrics_gauge(
+        m, "msgw_audit_held_entries",
+        "Audit entries held in memory while the audit log cannot be written, written "
+        "after its record of the failure once it can (docs/audit.md).",
+        NULL);
+    a->m_lost = msgw_metrics_counter(
+        m, "msgw_audit_lost_total",
+        "Audit entries lost: appended while the log could not be written and it held "
+        "as many as it may (audit.held_max); their number is recorded in the chain.",
+        NULL);
+    msgw_metrics_set(a->m_held, (double)a->nheld);
     pthread_mutex_unlock(&a->mu);
 }
 
 bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e)
 {
     pthread_mutex_lock(&a->mu);
-    bool ok = !a->broken && write_checkpoint(a, e);
+    bool ok = !atomic_load(&a->broken) && write_checkpoint(a, e);
     pthread_mutex_unlock(&a->mu);
     return ok;
 }
@@ -650,7 +799,6 @@ bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e)
 bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e)
 {
     pthread_mutex_lock(&a->mu); /* no entry half written while it is read */
-    if (a->f) fflush(a->f);
     bool ok = msgw_audit_verify(a->dir, cert_pem_path, r, e);
     pthread_mutex_unlock(&a->mu);
     return ok;
@@ -721,7 +869,7 @@ static bool prune_locked(msgw_audit *a, msgw_time older_than, size_t *removed, m
 bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e)
 {
     pthread_mutex_lock(&a->mu);
-    bool ok = !a->broken && prune_locked(a, older_than, removed, e);
+    bool ok = !atomic_load(&a->broken) && prune_locked(a, older_than, removed, e);
     pthread_mutex_unlock(&a->mu);
     return ok;
 }
@@ -991,4 +1139,36 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
     EVP_PKEY_free(v.pub);
     X509_free(c);
     return r->status == MSGW_AUDIT_OK;
+}
+
+/* ---- reading entries back (a person's disclosure report: docs/disclosure.md) ---- */
+
+bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e)
+{
+    unsigned *nums;
+    size_t n;
+    if (!list_segments(dir, &nums, &n, e)) return false;
+    bool go = true, ok = true;
+    for (size_t i = 0; go && ok && i < n; i++) {
+        char *path = seg_path(dir, nums[i]);
+        size_t len;
+        char *buf = slurp(path, &len, e);
+        free(path);
+        if (!buf) {
+            ok = false;
+            break;
+        }
+        /* whole lines only: the writer may be appending the last one right now */
+        for (size_t at = 0; go && at < len;) {
+            char *nl = memchr(buf + at, '\n', len - at);
+            if (!nl) break;
+            json_t *entry = json_loadb(buf + at, (size_t)(nl - (buf + at)), 0, NULL);
+            if (json_is_object(entry)) go = cb(ud, entry);
+            json_decref(entry);
+            at = (size_t)(nl - buf) + 1;
+        }
+        free(buf);
+    }
+    free(nums);
+    return ok;
 }

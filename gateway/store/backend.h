@@ -66,6 +66,9 @@ typedef struct msgw_store_query_ops {
     /* the latest max records that wrote facts about person, newest first */
     bool (*person_records)(void *impl, const char *person, size_t max, msgw_arena *a,
                            msgw_record_rows *out, msgw_errors *e);
+    /* msgw_store_disclosures */
+    bool (*disclosures)(void *impl, const char *person, size_t max, msgw_arena *a, msgw_disclosure_rows *out,
+                        msgw_errors *e);
     /* f->max is not 0 and empty filters are NULL */
     bool (*transitions)(void *impl, const msgw_transition_filter *f, msgw_arena *a,
                         msgw_transition_rows *out, msgw_errors *e);

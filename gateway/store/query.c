@@ -66,6 +66,20 @@ bool msgw_store_person(msgw_store *s, const char *person, msgw_arena *a, msgw_pe
     return true;
 }
 
+bool msgw_store_person_records(msgw_store *s, const char *person, size_t max, msgw_arena *a, msgw_record_rows *out,
+                               msgw_errors *e)
+{
+    *out = (msgw_record_rows){0};
+    return s->b->query->person_records(s->impl, person, max, a, out, e);
+}
+
+bool msgw_store_disclosures(msgw_store *s, const char *person, size_t max, msgw_arena *a,
+                            msgw_disclosure_rows *out, msgw_errors *e)
+{
+    *out = (msgw_disclosure_rows){0};
+    return s->b->query->disclosures(s->impl, person, max, a, out, e);
+}
+
 bool msgw_store_dead_letters(msgw_store *s, size_t max, msgw_arena *a, msgw_outbox_rows *out,
                              msgw_errors *e)
 {

@@ -235,8 +235,8 @@ static const struct {
     /* an event already queued for that recipient is not queued twice; any other violation fails */
     [W_OUTBOX] = {"msgw_outbox",
                   "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
-                  "record_seq, created_at, next_at, cause) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                  "$8, $8, $9) ON CONFLICT (recipient, event_id) DO NOTHING"},
+                  "record_seq, created_at, next_at, cause, basis) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                  "$8, $8, $9, $10) ON CONFLICT (recipient, event_id) DO NOTHING"},
     /*
      * What is due to each recipient of $2 (a text array), each up to its limit in $3: a subquery
      * per recipient walks its pending messages in id order (outbox_queue), so one recipient's
@@ -608,6 +608,7 @@ static bool put_outbox(pg_store *s, const msgw_store_item *it, msgw_time now, ms
         pg_int_or_null(&p, it->record ? it->seq : 0, 0);
         pg_int(&p, now);
         pg_text(&p, m->cause);
+        pg_text(&p, m->basis);
         int64_t queued =
             pg_write(s, statements[W_OUTBOX].name, true, &p, "store outbox message", e);
         if (queued < 0) return false;

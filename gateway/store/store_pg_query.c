@@ -174,6 +174,38 @@ static bool pg_person_records(void *impl, const char *person, size_t max, msgw_a
     return true;
 }
 
+static void disclosure_row(msgw_arena *a, const PGresult *r, int i, msgw_disclosure_row *x)
+{
+    outbox_row(a, r, i, &x->m);
+    x->record_seq = pg_num_or(r, i, 13, 0);
+    x->basis = text(a, r, i, 14);
+    size_t len = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 15), &len);
+    char *body = msgw_arena_alloc(a, len + 1);
+    if (raw && len) memcpy(body, raw, len);
+    body[raw ? len : 0] = '\0';
+    x->len = raw ? len : 0;
+    x->body = body;
+    PQfreemem(raw);
+}
+
+/* A person's disclosures: two index lookups (outbox_record, outbox_notices), joined. */
+static bool pg_disclosures(void *impl, const char *person, size_t max, msgw_arena *a, msgw_disclosure_rows *out,
+                           msgw_errors *e)
+{
+    pg_store *s = impl;
+    pg_params p = {0};
+    pg_text(&p, person);
+    pg_int(&p, (int64_t)max);
+    if (!pg_ready(s, false, e)) return false;
+    READ_ROWS(s,
+              "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE kind <> 'eligibility' AND "
+              "record_seq IS NOT NULL AND record_seq IN (SELECT record_seq FROM facts WHERE subject = $1) UNION SELECT " OUTBOX_COLUMNS
+              ", record_seq, basis, body FROM outbox WHERE kind = 'eligibility' AND person = $1 ORDER BY 1 LIMIT $2",
+              &p, a, out, disclosure_row, "read disclosures", e);
+    return true;
+}
+
 static void transition_row(msgw_arena *a, const PGresult *r, int i, msgw_transition_row *x)
 {
     *x = (msgw_transition_row){.id = pg_num(r, i, 0),
@@ -321,6 +353,7 @@ static bool pg_size(void *impl, int64_t *bytes, msgw_errors *e)
 const msgw_store_query_ops msgw_pg_query = {
     .trace = pg_trace,
     .person_records = pg_person_records,
+    .disclosures = pg_disclosures,
     .transitions = pg_transitions,
     .dead_letters = pg_dead_letters,
     .replay = pg_replay,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "msgw/base/buf.h"
+#include "msgw/base/clock.h"
 #include "msgw/model/canon.h"
 #include "schema.h"
 #include "store_sqlite.h"
@@ -39,7 +40,7 @@ static const char *const sql_text[ST_COUNT] = {
     /* an event already queued for that recipient is not queued twice; any other violation fails */
     [ST_OUTBOX] =
         "INSERT INTO outbox(event_id, recipient, kind, media_type, person, body, "
-        "record_seq, created_at, next_at, cause) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) "
+        "record_seq, created_at, next_at, cause, basis) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) "
         "ON CONFLICT (recipient, event_id) DO NOTHING",
     /* the oldest pending message of each (recipient, person), if due */
     [ST_DUE] =
@@ -113,7 +114,7 @@ static void configure_sqlite(void)
 static int busy_wait(void *arg, int count)
 {
     sqlite_store *s = arg;
-    msgw_time now = msgw_time_now();
+    msgw_time now = msgw_clock_monotonic(); /* a clock set back must not stretch the wait */
     if (count == 0) s->busy_since = now;
     if (now - s->busy_since > BUSY_TIMEOUT_US) return 0;
     unsigned us = count < 8 ? s->busy_first_us << count : s->busy_max_us;
@@ -358,6 +359,7 @@ static bool put_outbox(sqlite_store *s, const msgw_store_item *it, msgw_time now
         else sqlite3_bind_null(st, 7); /* caused by no record: the calendar, a parameter */
         sqlite3_bind_int64(st, 8, now);
         sqlite_bind_text(st, 9, m->cause);
+        sqlite_bind_text(st, 10, m->basis);
         if (!step_done(s, st, e, "store outbox message")) return false;
         if (m->evidence && sqlite3_changes(s->db) &&
             !keep_envelope(s, it->record ? it->seq : 0, m->recipient, m->cause, m->evidence, m->body, m->len, "sent",

@@ -119,30 +119,35 @@ static bool read_verdicts(sqlite_store *s, sqlite3_stmt *st, msgw_arena *a, msgw
     "id, event_id, recipient, kind, media_type, person, cause, state, attempts, created_at, "      \
     "next_at, delivered_at, last_error"
 
+/* The current row's outbox columns (OUTBOX_COLUMNS, first). */
+static void outbox_row(sqlite3_stmt *st, msgw_arena *a, msgw_outbox_row *x)
+{
+    const char *state = (const char *)sqlite3_column_text(st, 7);
+    *x = (msgw_outbox_row){.id = sqlite3_column_int64(st, 0),
+                           .event_id = text(a, st, 1),
+                           .recipient = text(a, st, 2),
+                           .kind = text(a, st, 3),
+                           .media_type = text(a, st, 4),
+                           .person = text(a, st, 5),
+                           .cause = text(a, st, 6),
+                           .state = state && strcmp(state, "delivered") == 0 ? MSGW_OUTBOX_DELIVERED
+                                    : state && strcmp(state, "dead") == 0    ? MSGW_OUTBOX_DEAD
+                                                                             : MSGW_OUTBOX_PENDING,
+                           .attempts = sqlite3_column_int(st, 8),
+                           .created_at = sqlite3_column_int64(st, 9),
+                           .next_at = sqlite3_column_int64(st, 10),
+                           .delivered_at = sqlite3_column_int64(st, 11),
+                           .last_error = text(a, st, 12)};
+}
+
 static bool read_outbox(sqlite_store *s, sqlite3_stmt *st, msgw_arena *a, msgw_outbox_rows *out,
                         msgw_errors *e)
 {
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 7);
         GROW(a, out->v, out->n, cap);
-        out->v[out->n++] =
-            (msgw_outbox_row){.id = sqlite3_column_int64(st, 0),
-                              .event_id = text(a, st, 1),
-                              .recipient = text(a, st, 2),
-                              .kind = text(a, st, 3),
-                              .media_type = text(a, st, 4),
-                              .person = text(a, st, 5),
-                              .cause = text(a, st, 6),
-                              .state = strcmp(state, "delivered") == 0 ? MSGW_OUTBOX_DELIVERED
-                                       : strcmp(state, "dead") == 0    ? MSGW_OUTBOX_DEAD
-                                                                       : MSGW_OUTBOX_PENDING,
-                              .attempts = sqlite3_column_int(st, 8),
-                              .created_at = sqlite3_column_int64(st, 9),
-                              .next_at = sqlite3_column_int64(st, 10),
-                              .delivered_at = sqlite3_column_int64(st, 11),
-                              .last_error = text(a, st, 12)};
+        outbox_row(st, a, &out->v[out->n++]);
     }
     return finish(s, st, rc, e, "read outbox");
 }
@@ -238,6 +243,38 @@ static bool sqlite_person_records(void *impl, const char *person, size_t max, ms
     sqlite_bind_text(st, 1, person);
     sqlite3_bind_int64(st, 2, (int64_t)max);
     return read_records(s, st, a, out, e);
+}
+
+/* A person's disclosures: two index lookups (outbox_record, outbox_notices), joined. */
+static bool sqlite_disclosures(void *impl, const char *person, size_t max, msgw_arena *a, msgw_disclosure_rows *out,
+                               msgw_errors *e)
+{
+    sqlite_store *s = impl;
+    sqlite3_stmt *st;
+    if (!prepare(s,
+                 "SELECT " OUTBOX_COLUMNS ", record_seq, basis, body FROM outbox WHERE kind <> 'eligibility' AND "
+                 "record_seq IS NOT NULL AND record_seq IN (SELECT record_seq FROM facts WHERE subject = ?1) UNION SELECT " OUTBOX_COLUMNS
+                 ", record_seq, basis, body FROM outbox WHERE kind = 'eligibility' AND person = ?1 ORDER BY 1 "
+                 "LIMIT ?2",
+                 &st, e, "read disclosures"))
+        return false;
+    sqlite_bind_text(st, 1, person);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        GROW(a, out->v, out->n, cap);
+        msgw_disclosure_row *d = &out->v[out->n++];
+        outbox_row(st, a, &d->m);
+        d->record_seq = sqlite3_column_int64(st, 13);
+        d->basis = text(a, st, 14);
+        d->len = (size_t)sqlite3_column_bytes(st, 15);
+        char *body = msgw_arena_alloc(a, d->len + 1);
+        if (d->len) memcpy(body, sqlite3_column_blob(st, 15), d->len);
+        body[d->len] = '\0';
+        d->body = body;
+    }
+    return finish(s, st, rc, e, "read disclosures");
 }
 
 static bool sqlite_transitions(void *impl, const msgw_transition_filter *f, msgw_arena *a,
@@ -402,6 +439,7 @@ static bool sqlite_size(void *impl, int64_t *bytes, msgw_errors *e)
 const msgw_store_query_ops msgw_sqlite_query = {
     .trace = sqlite_trace,
     .person_records = sqlite_person_records,
+    .disclosures = sqlite_disclosures,
     .transitions = sqlite_transitions,
     .dead_letters = sqlite_dead_letters,
     .replay = sqlite_replay,

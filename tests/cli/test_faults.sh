@@ -2,10 +2,13 @@
 # Errors that are never dropped (docs/store.md, docs/audit.md): a real disk that fills up under a
 # running daemon.  The daemon runs in a private mount namespace (unshare -m) with its audit log and
 # its store each on a small tmpfs; the test fills one, then the other, through /proc/PID/root.
-#  - audit log full: pushes are still committed (202), the failure is logged once and counted
-#    (msgw_failures_total{component="audit"}), /readyz is not ready and names the audit check;
-#    freed, the log recovers — cut back to its last whole entry, the failure recorded in the
-#    chain — /readyz is ready again and `msgw audit verify` accepts the whole chain;
+#  - audit log full: the push whose entry could not be written is committed (202) and its entry
+#    held; the failure is logged once and counted (msgw_failures_total{component="audit"}),
+#    /readyz is not ready and names the audit check, and pushes are refused (503
+#    audit.unavailable with Retry-After: nothing is accepted that cannot be audited); freed, the
+#    log recovers — cut back to its last whole entry, the failure recorded in the chain, the held
+#    entry written right after it — /readyz is ready again, the refused push is stored when sent
+#    again, and `msgw audit verify` accepts the whole chain;
 #  - store full: the push is answered 503 with Retry-After, counted and logged, /readyz names the
 #    store; freed, the same push is stored and evaluated afresh (the engine was undone, not rebuilt).
 # shellcheck source=lib.sh
@@ -61,13 +64,25 @@ ok has '[c for c in d["checks"] if c["name"] == "audit"][0]["ok"] is False and "
 ok test "$(get /metrics)" = 200
 ok grep -Eq '^msgw_failures_total\{component="(audit|fsync)"\} 1$' "$tmp/body" # once, when it broke
 ok test "$(grep -c '"msg":"the audit log cannot be written' "$tmp/log")" = 1
+broke=$i # the push whose entry could not be written: committed, its entry held
+ok test "$(push "$(roster 40)")" = 503
+ok grep -qi '^Retry-After: [0-9]' "$tmp/headers"
+ok has 'd["errors"][0]["rule"] == "audit.unavailable" and "No space left" in d["errors"][0]["message"]'
 rm -f "$inside$tmp/audit/filler"
 for _ in $(seq 30); do [[ $(get /readyz) == 200 ]] && break; sleep 0.1; done # it retries once a second
 ok test "$(get /readyz)" = 200 # recovered
 ok grep -q '"msg":"the audit log is writable again"' "$tmp/log"
 ok test "$(push "$(roster 20)")" = 202
+ok test "$(push "$tmp/r40.xml")" = 202 # refused while the log was broken: nothing of it was stored
+ok has 'all(r["outcome"] == "stored" for r in d["records"])'
 ok "$msgw" audit verify --dir "$inside$tmp/audit" --cert "$P/gateway.crt"
-ok grep -q '"action":"audit.write_failed"' <(cat "$inside$tmp/audit"/*)
+# the failure's record, then the held entry of the push that broke the log
+ok python3 -c 'import json,sys,glob
+entries = [json.loads(l) for f in sorted(glob.glob(sys.argv[1] + "/audit-*.jsonl")) for l in open(f)]
+i = [k for k, e in enumerate(entries) if e["fields"].get("action") == "audit.write_failed"][0]
+held = entries[i + 1]
+sys.exit(0 if entries[i]["fields"]["held"] >= 1 and held["kind"] == "push" and
+         any("-2026%s-" % sys.argv[2] in m for m in held["fields"]["message_ids"]) else 1)' "$inside$tmp/audit" "$broke"
 
 # 2. the store's disk fills up
 fill "$inside$tmp/store/filler"

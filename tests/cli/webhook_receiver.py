@@ -8,11 +8,13 @@ rest), and appends one JSON line per request
 (event id, kind, media type, client certificate subject and SHA-256 fingerprint, body length) to LOG.  A list of notices
 (X-Msgw-Notices: N, docs/eligibility.md "Several notices in one message") is parsed and logged as
 one line per notice, with its id from the body, "list": N and "at": its place; a list whose count
-or shape is wrong is logged with "event": "MALFORMED" (tests look for it).
+or shape is wrong is logged with "event": "MALFORMED" (tests look for it).  With the environment's
+MSGW_RECEIVER_BODIES=DIR each body is also kept, as DIR/N.body beside DIR/N.json (its headers).
 usage: webhook_receiver.py CERT KEY CA STATUS LOG PORT_FILE"""
 import hashlib
 import http.server
 import json
+import os
 import ssl
 import sys
 import threading
@@ -91,6 +93,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 lines = [dict(line, event=i, list=len(ids), at=k) for k, i in enumerate(ids)]
             except (ValueError, KeyError, TypeError, ET.ParseError) as e:
                 lines = [dict(line, event="MALFORMED", error=str(e))]
+        keep = os.environ.get("MSGW_RECEIVER_BODIES")
+        if keep:
+            with lock:
+                n = len(os.listdir(keep)) // 2
+                with open(os.path.join(keep, "%d.body" % n), "wb") as f:
+                    f.write(body)
+                with open(os.path.join(keep, "%d.json" % n), "w") as f:
+                    json.dump(line, f)
         reply = b""
         if refuse_odd:
             lines, reply = self.envelopes(line, body)

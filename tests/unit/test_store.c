@@ -91,7 +91,7 @@ static void test_commit_and_replay(void **state)
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_outbox_msg m = {"ev-1", "cdpf", "record", "application/xml", "120101195603070027",
-                         "<x/>", 4,      "mca:A", NULL};
+                         "<x/>", 4,      "mca:A", NULL, NULL};
     msgw_store_item items[2] = {
         {.record = record_with_id(f, "mca:A"), .sender = "mca", .outbox = &m, .noutbox = 1},
         {.record = record_with_id(f, "mca:B"), .sender = "mca"}};
@@ -128,7 +128,7 @@ static void test_batch_is_atomic(void **state)
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_outbox_msg bad = {"ev-x", NULL, "record", "application/xml",
-                           "p",    "x",  1,        NULL, NULL}; /* no recipient */
+                           "p",    "x",  1,        NULL, NULL, NULL}; /* no recipient */
     msgw_store_item items[2] = {
         {.record = record_with_id(f, "mca:C"), .sender = "mca"},
         {.record = record_with_id(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
@@ -145,9 +145,9 @@ static void test_outbox_order_retry_dead(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL, NULL},
-                            {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL, NULL},
-                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL, NULL}};
+    msgw_outbox_msg m[3] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, NULL, NULL, NULL},
+                            {"e2", "mca", "eligibility", "t", "P", "2", 1, NULL, NULL, NULL},
+                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, NULL, NULL, NULL}};
     msgw_store_item it = {
         .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 3};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
@@ -222,13 +222,13 @@ static void test_settle_batch(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m[7] = {{"a1", "mca", "record", "t", "P", "1", 1, "x:1", NULL},
-                            {"a2", "mca", "record", "t", "P", "2", 1, "x:1", NULL},
-                            {"a3", "mca", "record", "t", "Q", "3", 1, "x:1", NULL},
-                            {"a4", "mca", "record", "t", "R", "4", 1, "x:1", NULL},
-                            {"b1", "hrss", "record", "t", "P", "5", 1, "x:1", NULL},
-                            {"b2", "hrss", "record", "t", "S", "6", 1, "x:1", NULL},
-                            {"c1", "cdpf", "record", "t", "P", "7", 1, "x:1", NULL}};
+    msgw_outbox_msg m[7] = {{"a1", "mca", "record", "t", "P", "1", 1, "x:1", NULL, NULL},
+                            {"a2", "mca", "record", "t", "P", "2", 1, "x:1", NULL, NULL},
+                            {"a3", "mca", "record", "t", "Q", "3", 1, "x:1", NULL, NULL},
+                            {"a4", "mca", "record", "t", "R", "4", 1, "x:1", NULL, NULL},
+                            {"b1", "hrss", "record", "t", "P", "5", 1, "x:1", NULL, NULL},
+                            {"b2", "hrss", "record", "t", "S", "6", 1, "x:1", NULL, NULL},
+                            {"c1", "cdpf", "record", "t", "P", "7", 1, "x:1", NULL, NULL}};
     msgw_store_item it = {
         .record = record_with_id(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 7};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
@@ -378,7 +378,7 @@ static void test_retention_returns_space(void **state)
     msgw_settlement *v = calloc(N, sizeof *v);
     for (int i = 0; i < N; i++) {
         snprintf(ev[i], 16, "ev%d", i);
-        m[i] = (msgw_outbox_msg){ev[i], "mca", "record", "t", ev[i], body, BODY, NULL, NULL};
+        m[i] = (msgw_outbox_msg){ev[i], "mca", "record", "t", ev[i], body, BODY, NULL, NULL, NULL};
         it[i] = (msgw_store_item){.record = record_with_id(f, msgw_arena_printf(f->b->arena, "r:%d", i)),
                                   .sender = "x", .outbox = &m[i], .noutbox = 1};
     }
@@ -490,7 +490,7 @@ static void test_prune_records(void **state)
     fx *f = *state;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL, NULL};
+    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL, NULL, NULL};
     msgw_store_verdict v = {.person = "120101195603070027", .service = "S", .eligible = true, .since = 100,
                             .amount = INT64_MIN};
     msgw_store_item it[] = {{.record = record_with_id(f, "p:old"), .sender = "mca", .verdicts = &v, .nverdicts = 1},
@@ -566,8 +566,9 @@ static void test_address(void **state)
 static void sql_on_file(fx *f, const char *sql)
 {
     sqlite3 *db;
+    char *err = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", sql, err);
     sqlite3_close(db);
 }
 
@@ -580,28 +581,32 @@ static void test_schema_versions(void **state)
     msgw_errors e;
     msgw_errors_init(&e);
     int known = 0;
-    assert_int_equal(msgw_store_schema_version(f->s, &known, &e), 1);
-    assert_int_equal(known, 1);
+    assert_int_equal(msgw_store_schema_version(f->s, &known, &e), 2);
+    assert_int_equal(known, 2);
     msgw_store_item it = {.record = record_with_id(f, "v:1"), .sender = "mca"};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &e));
     msgw_store_close(&f->s);
 
-    sql_on_file(f, "DROP TABLE schema_version"); /* as the gateway made it before versions */
-    assert_non_null(f->s = msgw_store_open(f->path, 0, &e));
+    /* as the gateway made it before versions: version 1's tables, no schema_version */
+    sql_on_file(f, "DROP TABLE schema_version; DROP INDEX outbox_record; DROP INDEX outbox_notices; "
+                   "ALTER TABLE outbox DROP COLUMN basis");
+    assert_non_null(f->s = msgw_store_open(f->path, MSGW_STORE_AS_IS, &e));
     assert_int_equal(msgw_store_schema_version(f->s, NULL, &e), 1);
-    assert_int_equal(msgw_store_known(f->s, "v:1", NULL, NULL, &e), 1);
     int before = -1, after = -1;
     assert_true(msgw_store_migrate(f->s, &before, &after, &e));
     assert_int_equal(before, 1);
-    assert_int_equal(after, 1);
+    assert_int_equal(after, 2); /* step 2 (0002_disclosure.sql) applied to version 1's tables */
+    msgw_store_close(&f->s);
+    assert_non_null(f->s = msgw_store_open(f->path, 0, &e));
+    assert_int_equal(msgw_store_known(f->s, "v:1", NULL, NULL, &e), 1); /* its record kept */
     msgw_store_close(&f->s);
 
-    sql_on_file(f, "CREATE TABLE schema_version(version INTEGER PRIMARY KEY, applied_at INTEGER "
-                   "NOT NULL); INSERT INTO schema_version VALUES (1, 0), (7, 0)");
+    sql_on_file(f, "DROP TABLE IF EXISTS schema_version; CREATE TABLE schema_version(version INTEGER PRIMARY "
+                   "KEY, applied_at INTEGER NOT NULL); INSERT INTO schema_version VALUES (1, 0), (7, 0)");
     assert_null(msgw_store_open(f->path, MSGW_STORE_DELIVERY, &e));
     assert_true(tu_has_error(&(msgw_batch){.errors = e}, "store.schema_newer", NULL));
     assert_non_null(strstr(e.v[0].message, "version 7"));
-    assert_non_null(strstr(e.v[0].message, "version 1"));
+    assert_non_null(strstr(e.v[0].message, "version 2"));
     msgw_errors_clear(&e);
 
     msgw_errors_init(&e);
@@ -612,8 +617,8 @@ static void test_schema_versions(void **state)
     assert_int_equal(msgw_store_schema_version(s, NULL, &e), 0);
     assert_true(msgw_store_migrate(s, &before, &after, &e));
     assert_int_equal(before, 0);
-    assert_int_equal(after, 1);
-    assert_int_equal(msgw_store_schema_version(s, NULL, &e), 1);
+    assert_int_equal(after, 2);
+    assert_int_equal(msgw_store_schema_version(s, NULL, &e), 2);
     msgw_store_close(&s);
     assert_int_equal(e.n, 0);
     msgw_errors_clear(&e);

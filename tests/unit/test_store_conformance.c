@@ -201,7 +201,7 @@ static void test_commit_with_outbox(void **state)
 {
     fx *f = *state;
     msgw_outbox_msg m = {"ev-1", "cdpf",  "record", "application/xml", PERSON_A, "<x/>",
-                         4,      "mca:A", NULL};
+                         4,      "mca:A", NULL, NULL};
     msgw_store_item items[2] = {{.record = record(f, "mca:A"),
                                  .sender = "mca",
                                  .body_digest = "d1",
@@ -243,8 +243,8 @@ static void test_commit_with_outbox(void **state)
     assert_string_equal(due_ids(f, "cdpf", 999, 10), ""); /* not before it was created */
 
     /* a message without a recipient fails the batch: neither record is written, nor any message */
-    msgw_outbox_msg bad = {"ev-x", NULL, "record", "t", "P", "x", 1, NULL, NULL};
-    msgw_outbox_msg good = {"ev-y", "cdpf", "record", "t", "P", "y", 1, NULL, NULL};
+    msgw_outbox_msg bad = {"ev-x", NULL, "record", "t", "P", "x", 1, NULL, NULL, NULL};
+    msgw_outbox_msg good = {"ev-y", "cdpf", "record", "t", "P", "y", 1, NULL, NULL, NULL};
     msgw_store_item failing[2] = {
         {.record = record(f, "mca:C"), .sender = "mca", .outbox = &good, .noutbox = 1},
         {.record = record(f, "mca:D"), .sender = "mca", .outbox = &bad, .noutbox = 1}};
@@ -266,8 +266,8 @@ static void test_commit_with_outbox(void **state)
 static void test_duplicates(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m[2] = {{"ev-1", "mca", "record", "t", "P", "1", 1, NULL, NULL},
-                            {"ev-2", "mca", "record", "t", "Q", "2", 1, NULL, NULL}};
+    msgw_outbox_msg m[2] = {{"ev-1", "mca", "record", "t", "P", "1", 1, NULL, NULL, NULL},
+                            {"ev-2", "mca", "record", "t", "Q", "2", 1, NULL, NULL, NULL}};
     msgw_store_item first = {
         .record = record(f, "d:1"), .sender = "mca", .outbox = m, .noutbox = 1};
     assert_true(msgw_store_commit(f->s, &first, 1, 1000, &f->e));
@@ -303,10 +303,10 @@ static void test_duplicates(void **state)
 static void test_due_order_retry_dead_replay(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m[4] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, "x:1", NULL},
-                            {"e2", "mca", "eligibility", "t", "P", "2", 1, "x:1", NULL},
-                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, "x:1", NULL},
-                            {"e4", "hrss", "eligibility", "t", "P", "4", 1, "x:1", NULL}};
+    msgw_outbox_msg m[4] = {{"e1", "mca", "eligibility", "t", "P", "1", 1, "x:1", NULL, NULL},
+                            {"e2", "mca", "eligibility", "t", "P", "2", 1, "x:1", NULL, NULL},
+                            {"e3", "mca", "eligibility", "t", "Q", "3", 1, "x:1", NULL, NULL},
+                            {"e4", "hrss", "eligibility", "t", "P", "4", 1, "x:1", NULL, NULL}};
     msgw_store_item it = {.record = record(f, "x:1"), .sender = "x", .outbox = m, .noutbox = 4};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &f->e));
     /* P's second message waits for P's first; another recipient's P does not */
@@ -401,12 +401,12 @@ static void test_due_order_retry_dead_replay(void **state)
 static void test_settle_batch(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m[6] = {{"a1", "mca", "record", "t", "P", "1", 1, NULL, NULL},
-                            {"a2", "mca", "record", "t", "P", "2", 1, NULL, NULL},
-                            {"a3", "mca", "record", "t", "Q", "3", 1, NULL, NULL},
-                            {"a4", "mca", "record", "t", "R", "4", 1, NULL, NULL},
-                            {"b1", "hrss", "record", "t", "P", "5", 1, NULL, NULL},
-                            {"c1", "cdpf", "record", "t", "P", "6", 1, NULL, NULL}};
+    msgw_outbox_msg m[6] = {{"a1", "mca", "record", "t", "P", "1", 1, NULL, NULL, NULL},
+                            {"a2", "mca", "record", "t", "P", "2", 1, NULL, NULL, NULL},
+                            {"a3", "mca", "record", "t", "Q", "3", 1, NULL, NULL, NULL},
+                            {"a4", "mca", "record", "t", "R", "4", 1, NULL, NULL, NULL},
+                            {"b1", "hrss", "record", "t", "P", "5", 1, NULL, NULL, NULL},
+                            {"c1", "cdpf", "record", "t", "P", "6", 1, NULL, NULL, NULL}};
     msgw_store_item it = {.record = record(f, "s:1"), .sender = "x", .outbox = m, .noutbox = 6};
     assert_true(msgw_store_commit(f->s, &it, 1, 100, &f->e));
     const char *who[2] = {"mca", "hrss"};
@@ -649,14 +649,57 @@ static void test_person(void **state)
     assert_int_equal(f->e.n, 0);
 }
 
+/* A person's disclosures: what records about them caused (routed, sealed for a peer) and their
+ * eligibility notices, each with the bytes sent and the rule it went on; nobody else's. */
+static void test_disclosures(void **state)
+{
+    fx *f = *state;
+    msgw_outbox_msg routed[] = {
+        {"r1", "hrss", "record", "application/json", PERSON_A, "{\"a\":1}", 7, "d:1", NULL, "subscription hrss/0"},
+        {"r2", "beijing", "record", "application/vnd.msgw.envelope+json", PERSON_A, "{}", 2, "d:1", NULL,
+         "agreement beijing"}};
+    msgw_outbox_msg notice[] = {{"n1", "mca", "eligibility", "application/xml", PERSON_A, "<n/>", 4, NULL, NULL,
+                                 "service TJ-D7-12"}};
+    msgw_outbox_msg other[] = {{"n2", "mca", "eligibility", "application/xml", "110101199001010000", "<m/>", 4, NULL,
+                                NULL, "service TJ-D7-12"}};
+    /* a notice about someone else that the same record caused is theirs, not A's */
+    msgw_outbox_msg routed3[] = {routed[0], routed[1],
+                                 {"n3", "mca", "eligibility", "application/xml", PERSON_B, "<b/>", 4, "d:1", NULL,
+                                  "service TJ-D7-04"}};
+    msgw_store_item it[] = {{.record = record(f, "d:1"), .sender = "mca", .outbox = routed3, .noutbox = 3},
+                            {.outbox = notice, .noutbox = 1},
+                            {.outbox = other, .noutbox = 1}};
+    assert_true(msgw_store_commit(f->s, it, 3, 1000, &f->e));
+    msgw_disclosure_rows d;
+    assert_true(msgw_store_disclosures(f->s, PERSON_A, 100, f->a, &d, &f->e));
+    assert_int_equal(d.n, 3);
+    assert_string_equal(d.v[0].m.event_id, "r1");
+    assert_string_equal(d.v[0].basis, "subscription hrss/0");
+    assert_int_equal(d.v[0].len, 7);
+    assert_string_equal(d.v[0].body, "{\"a\":1}");
+    assert_true(d.v[0].record_seq > 0);
+    assert_string_equal(d.v[1].m.recipient, "beijing");
+    assert_string_equal(d.v[1].basis, "agreement beijing");
+    assert_string_equal(d.v[2].m.kind, "eligibility");
+    assert_string_equal(d.v[2].basis, "service TJ-D7-12");
+    assert_string_equal(d.v[2].body, "<n/>");
+    assert_int_equal(d.v[2].record_seq, 0); /* the calendar's */
+    assert_true(msgw_store_disclosures(f->s, PERSON_A, 1, f->a, &d, &f->e));
+    assert_int_equal(d.n, 1); /* at most max, oldest first */
+    assert_string_equal(d.v[0].m.event_id, "r1");
+    assert_true(msgw_store_disclosures(f->s, "110101199001010001", 100, f->a, &d, &f->e));
+    assert_int_equal(d.n, 0);
+    assert_int_equal(f->e.n, 0);
+}
+
 /* ---- the trace ---- */
 
 static void test_trace(void **state)
 {
     fx *f = *state;
     msgw_outbox_msg m[2] = {
-        {"ev-1", "cdpf", "record", "application/xml", PERSON_A, "<x/>", 4, "tr:1", NULL},
-        {"ev-2", "hrss", "eligibility", "application/json", PERSON_B, "{}", 2, "tr:1", NULL}};
+        {"ev-1", "cdpf", "record", "application/xml", PERSON_A, "<x/>", 4, "tr:1", NULL, NULL},
+        {"ev-2", "hrss", "eligibility", "application/json", PERSON_B, "{}", 2, "tr:1", NULL, NULL}};
     msgw_store_verdict v = {.person = PERSON_A,
                             .service = "S",
                             .eligible = true,
@@ -676,7 +719,7 @@ static void test_trace(void **state)
                           .envelope_digest = "e5"};
     assert_true(msgw_store_commit(f->s, &it, 1, 1000, &f->e));
     /* a later message that names it as its cause, written by no record (a re-evaluation) */
-    msgw_outbox_msg later = {"ev-3", "cdpf", "eligibility", "t", PERSON_A, "z", 1, "tr:1", NULL};
+    msgw_outbox_msg later = {"ev-3", "cdpf", "eligibility", "t", PERSON_A, "z", 1, "tr:1", NULL, NULL};
     msgw_store_item sweep = {.sender = "gateway", .outbox = &later, .noutbox = 1};
     assert_true(msgw_store_commit(f->s, &sweep, 1, 2000, &f->e));
     assert_true(msgw_store_delivered(f->s, due_id(f, "cdpf", 2000, "ev-1"), 3000, &f->e));
@@ -808,9 +851,9 @@ static void test_each_record_and_meta(void **state)
 static void test_prune(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m[3] = {{"ok", "mca", "record", "t", "P", "1", 1, NULL, NULL},
-                            {"dead", "mca", "record", "t", "Q", "2", 1, NULL, NULL},
-                            {"wait", "mca", "record", "t", "R", "3", 1, NULL, NULL}};
+    msgw_outbox_msg m[3] = {{"ok", "mca", "record", "t", "P", "1", 1, NULL, NULL, NULL},
+                            {"dead", "mca", "record", "t", "Q", "2", 1, NULL, NULL, NULL},
+                            {"wait", "mca", "record", "t", "R", "3", 1, NULL, NULL, NULL}};
     msgw_store_verdict v = {.person = PERSON_A,
                             .service = "S",
                             .eligible = true,
@@ -867,7 +910,7 @@ static bool only_live(void *ud, const char *message_id)
 static void test_prune_records(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL, NULL};
+    msgw_outbox_msg m = {"ev", "mca", "record", "t", "P", "x", 1, NULL, NULL, NULL};
     msgw_store_verdict v = {.person = PERSON_A,
                             .service = "S",
                             .eligible = true,
@@ -912,8 +955,8 @@ static void test_prune_records(void **state)
 static void test_stats(void **state)
 {
     fx *f = *state;
-    msgw_outbox_msg m[2] = {{"a", "hrss", "record", "t", "P", "1", 1, NULL, NULL},
-                            {"b", "cdpf", "record", "t", "P", "2", 1, NULL, NULL}};
+    msgw_outbox_msg m[2] = {{"a", "hrss", "record", "t", "P", "1", 1, NULL, NULL, NULL},
+                            {"b", "cdpf", "record", "t", "P", "2", 1, NULL, NULL, NULL}};
     msgw_store_item it[2] = {
         {.record = record(f, "st:1"), .sender = "mca", .outbox = m, .noutbox = 2},
         {.record = record(f, "st:2"), .sender = "health"}};
@@ -944,6 +987,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settle_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verdicts_and_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disclosures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_record_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),

@@ -431,7 +431,7 @@ static void queue(fx *f, const char *event_id, const char *recipient, const char
                   const char *body)
 {
     msgw_outbox_msg m = {event_id, recipient,    "record", "t", person,
-                         body,     strlen(body), NULL,     NULL};
+                         body,     strlen(body), NULL,     NULL, NULL};
     msgw_store_item it = {.sender = "gateway", .outbox = &m, .noutbox = 1};
     assert_true(msgw_store_commit(f->s, &it, 1, msgw_time_now(), &f->e));
 }

@@ -21,6 +21,7 @@
 #include "msgw/store/audit.h"
 #include "msgw/net/certificates.h"
 #include "msgw/net/config.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/pipeline/doorbell.h"
 #include "msgw/base/error.h"
 #include "msgw/pipeline/ingest.h"
@@ -52,5 +53,10 @@ void msgw_admin_set_certificates(msgw_admin *a, msgw_certificates *certs);
 void msgw_admin_set_transports(msgw_admin *a, json_t *(*stats)(void *ud), void *ud);
 /* The port actually bound (a listen port of 0 in tests). */
 int msgw_admin_port(const msgw_admin *a);
+/* The adapters' context, with which a person's disclosure report reads back what each recipient
+ * was sent (GET /v1/persons/{id}/disclosures; without it, 503). */
+void msgw_admin_set_context(msgw_admin *a, const msgw_adapter_ctx *ctx);
+/* The routes the administrators' listener answers (docs/openapi.yaml), ended by a NULL path. */
+const msgw_http_route *msgw_admin_routes(void);
 
 #endif

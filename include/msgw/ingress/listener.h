@@ -19,6 +19,7 @@
 #include "msgw/base/error.h"
 #include "msgw/base/metrics.h"
 #include "msgw/net/config.h"
+#include "msgw/net/http_routes.h"
 #include "msgw/net/zmq_hub.h"
 #include "msgw/pipeline/ingest.h"
 #include "msgw/pipeline/peer.h"
@@ -60,6 +61,9 @@ typedef struct msgw_listener_ops {
     const char *(*endpoint)(const void *l);
     /* A small JSON object of what it knows (connections, requests).  New reference. */
     json_t *(*stats)(const void *l);
+    /* An HTTP listener's routes (docs/openapi.yaml; `msgw routes`), ended by a NULL path; NULL
+     * for one that speaks no HTTP. */
+    const msgw_http_route *routes;
 } msgw_listener_ops;
 
 /* The HTTPS ingress's routes (POST /v1/records, GET /v1/persons/{id}/eligibility) for a request

@@ -118,10 +118,11 @@ typedef struct msgw_config {
      * follows the one that does */
     const char *cluster_instance;
     unsigned cluster_lease_ms, cluster_follow_ms;
-    /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention, checkpoints */
+    /* the audit log (docs/audit.md): its directory (default DATA_DIR/audit), retention,
+     * checkpoints, the entries held in memory while it cannot be written */
     const char *audit_dir;
     unsigned audit_retention_days, audit_checkpoint_seconds;
-    size_t audit_checkpoint_every;
+    size_t audit_checkpoint_every, audit_held_max;
     json_t *doc;   /* owns every string above */
     json_t *owned; /* strings made while loading (peers' delivery URLs) */
 } msgw_config;
@@ -131,6 +132,8 @@ msgw_config *msgw_config_load(const char *path, const msgw_dict *d, msgw_errors 
 msgw_config *msgw_config_parse(const char *text, size_t len, const msgw_dict *d, msgw_errors *e);
 void msgw_config_destroy(msgw_config **c);
 const msgw_department *msgw_config_department(const msgw_config *c, const char *id);
+/* Where the audit log is kept: audit.dir, or data_dir/audit. */
+void msgw_config_audit_dir(const msgw_config *c, char *buf, size_t len);
 /* The department a client certificate's subject O / OU names, or NULL. */
 const msgw_department *msgw_config_department_for_cert(const msgw_config *c, const char *organization,
                                                        const char *unit);

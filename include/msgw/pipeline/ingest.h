@@ -45,7 +45,7 @@ typedef void (*msgw_ingest_done_fn)(void *ud, int status, const char *answer, si
  * Borrows cfg, ctx, store, cat and feed (they must outlive it; feed may be
  * NULL); owns the eligibility engine, which it rebuilds from the store's
  * records (the durable truth) before returning, and the worker thread, which
- * runs the daily sweep (within 30 s of midnight: birthdays, facts that end),
+ * runs the daily sweep (within a second of midnight: birthdays, facts that end),
  * publishes what each group committed ("record", "transition") on the feed
  * and rings bell (may be NULL) when a group queued outbox messages.  Each
  * committed push is appended to audit (may be NULL), which it prunes daily.

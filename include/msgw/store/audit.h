@@ -28,6 +28,7 @@ typedef struct msgw_audit_options {
     size_t checkpoint_every; /* a signed checkpoint after this many entries [1000] */
     int checkpoint_seconds;  /* ... or at the first append this long after the last one [60] */
     int retention_days;      /* msgw_audit_prune_expired keeps this many days [365] */
+    size_t held_max; /* entries held while the log cannot be written; beyond, lost [10000] */
 } msgw_audit_options;
 
 /* Opens (creating dir, mode 0700, if needed) the log for appending.  The key signs
@@ -43,7 +44,10 @@ void msgw_audit_destroy(msgw_audit **a);
  * Appends one entry; any thread.  kind is "push", "delivery", "admin" or "config";
  * fields (a JSON object, stolen even on failure) hold identifiers and outcomes, never
  * record bodies, and no real numbers.  A string that looks like an unmasked GB 11643
- * ID number is refused.  True once the line is written and flushed to the kernel.
+ * ID number is refused.  True once the line is written to the kernel.  While the log
+ * cannot be written the entry is held in memory, in order, and written after the
+ * failure's record when it recovers (false, rule audit.held), up to opt.held_max
+ * entries; beyond, it is lost (false, rule audit.lost), and the number lost recorded.
  */
 bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_errors *e);
 /* Writes a signed checkpoint now and syncs the segment to disk. */
@@ -59,13 +63,18 @@ bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw
 bool msgw_audit_prune_expired(msgw_audit *a, size_t *removed, msgw_errors *e);
 
 /*
- * NULL while the log can be written; else what failed (into buf).  A write or sync that failed
- * makes the log refuse appends (each refusal an error); it recovers — the segment cut back to its
- * last whole entry, the failure recorded in the chain — at the next append or this call, at most
- * once a second.  For /readyz.
+ * NULL while the log can be written; else what failed and how many entries are held (into buf).
+ * A write or sync that failed makes the log hold appends; it recovers — the segment cut back to
+ * its last whole entry, the failure recorded in the chain, the held entries written after it — at
+ * the next append or this call, at most once a second.  For /readyz, and for the threads that
+ * stop while it cannot be written (the deliverers; the commit worker tries it every second).
  */
 const char *msgw_audit_problem(msgw_audit *a, char *buf, size_t len);
-/* Counts failures in m's msgw_failures_total (component audit, or fsync for a sync). */
+/* True while the log cannot be written, with what failed in buf; never waits for the log's lock
+ * nor tries to recover it: for the event loop, on every push (pushes are refused meanwhile). */
+bool msgw_audit_refusing(msgw_audit *a, char *buf, size_t len);
+/* Counts failures in m's msgw_failures_total (component audit, or fsync for a sync), and the
+ * entries held and lost (msgw_audit_held_entries, msgw_audit_lost_total). */
 void msgw_audit_set_metrics(msgw_audit *a, msgw_metrics *m);
 
 /* Last sequence number written (0 when empty). */
@@ -103,5 +112,10 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
 /* The same for the log a writes, appends held back meanwhile (the admin listener's
  * GET /v1/audit/verify): the whole log is read under the writer's lock. */
 bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
+
+/* Calls cb with every whole entry of the log in dir, oldest first ({"seq", "time", "kind",
+ * "fields", ...}, borrowed), until cb returns false.  It only reads: whether the chain holds is
+ * msgw_audit_verify's question.  False, with an error, when a segment cannot be read. */
+bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e);
 
 #endif

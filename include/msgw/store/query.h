@@ -68,6 +68,16 @@ typedef struct msgw_outbox_row {
     const char *last_error; /* NULL: none */
 } msgw_outbox_row;
 
+/* An outbox message that disclosed something of a person (msgw_store_disclosures), with what it
+ * carried and the rule it went out on (docs/disclosure.md). */
+typedef struct msgw_disclosure_row {
+    msgw_outbox_row m;
+    int64_t record_seq; /* the record that caused it; 0: none (the calendar, a parameter) */
+    const char *basis;  /* "subscription DEPT/N", "agreement PEER", "service CODE"; NULL: not kept */
+    const char *body;   /* the bytes sent, NUL-terminated */
+    size_t len;
+} msgw_disclosure_row;
+
 /* A logged transition (msgw_store_verdict's kind, when it was written). */
 typedef struct msgw_transition_row {
     int64_t id;
@@ -106,6 +116,10 @@ typedef struct msgw_outbox_rows {
     msgw_outbox_row *v;
     size_t n;
 } msgw_outbox_rows;
+typedef struct msgw_disclosure_rows {
+    msgw_disclosure_row *v;
+    size_t n;
+} msgw_disclosure_rows;
 typedef struct msgw_transition_rows {
     msgw_transition_row *v;
     size_t n;
@@ -160,6 +174,15 @@ bool msgw_store_trace(msgw_store *s, const char *message_id, msgw_arena *a, msgw
 bool msgw_store_person(msgw_store *s, const char *person, msgw_arena *a, msgw_person_page **out,
                        msgw_errors *e);
 /* Logged transitions matching f, newest first. */
+/* The latest max records that wrote facts about person, newest first. */
+bool msgw_store_person_records(msgw_store *s, const char *person, size_t max, msgw_arena *a, msgw_record_rows *out,
+                               msgw_errors *e);
+/* The outbox messages that disclosed something of person, oldest first, at most max: those caused
+ * by a record that wrote facts about them (a record routed to a department or sealed for a peer)
+ * and the eligibility notices about them (not those the same record caused about others).  Delivered messages pruned by retention are gone from here; the
+ * audit log still has their delivery. */
+bool msgw_store_disclosures(msgw_store *s, const char *person, size_t max, msgw_arena *a,
+                            msgw_disclosure_rows *out, msgw_errors *e);
 bool msgw_store_transitions(msgw_store *s, const msgw_transition_filter *f, msgw_arena *a,
                             msgw_transition_rows *out, msgw_errors *e);
 

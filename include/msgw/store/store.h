@@ -44,6 +44,9 @@ typedef struct msgw_outbox_msg {
     const char *cause; /* message id of the record that caused it (traces, latency), may be NULL */
     const char *evidence; /* an envelope to a peer gateway: the SHA-256 of its signed bytes; the
                            * envelope is then also kept as evidence (docs/federation.md) */
+    /* The rule it goes out on, for the person's disclosure report (docs/disclosure.md):
+     * "subscription DEPT/N", "agreement PEER" or "service CODE"; NULL: none recorded. */
+    const char *basis;
 } msgw_outbox_msg;
 
 /* A person's verdict on a service, written with the commit that changed it: the eligibility state

@@ -1,7 +1,9 @@
 /*
  * `msgw validate` and `msgw normalize`: run department documents through
  * the decode stage of the pipeline (adapter, schema, dictionary) and report
- * each record's outcome, or print the canonical records.
+ * each record's outcome, or print the canonical records.  --schemas DIR reads
+ * the dictionary, code lists and generated schemas from an installed copy
+ * (/usr/share/msgw) instead of the binary's, so what is installed is checked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,12 +31,14 @@ void msgw_cli_print_errors(FILE *f, const char *prefix, const msgw_errors *e)
                 msgw_error_format(&e->v[i], buf, sizeof buf));
 }
 
-static bool cli_env_init(cli_env *env)
+static bool cli_env_init(cli_env *env, const char *schemas_dir)
 {
     msgw_errors err;
     msgw_errors_init(&err);
-    env->dict = msgw_dict_new_default(&err);
-    env->schemas = env->dict ? msgw_schemas_new(&err) : NULL;
+    env->dict = msgw_cli_dict(schemas_dir, &err);
+    env->schemas = !env->dict    ? NULL
+                   : schemas_dir ? msgw_schemas_new_from_dir(schemas_dir, &err)
+                                 : msgw_schemas_new(&err);
     if (!env->dict || !env->schemas) {
         msgw_cli_print_errors(stderr, "msgw: ", &err);
         msgw_errors_clear(&err);
@@ -45,6 +49,11 @@ static bool cli_env_init(cli_env *env)
     msgw_adapter_ctx_defaults(&env->ctx, env->dict, env->schemas);
     env->ctx.fhir_id_system = getenv("MSGW_FHIR_ID_SYSTEM");
     return true;
+}
+
+msgw_dict *msgw_cli_dict(const char *schemas_dir, msgw_errors *err)
+{
+    return schemas_dir ? msgw_dict_new_from_dir(schemas_dir, err) : msgw_dict_new_default(err);
 }
 
 static void cli_env_fini(cli_env *env)
@@ -105,11 +114,13 @@ const char *msgw_cli_media_type(const msgw_adapter *ad, const char *path)
 typedef struct cli_opts {
     const msgw_adapter *ad;
     const char *media_type;
+    const char *schemas_dir; /* --schemas: an installed copy instead of the binary's */
     bool pretty, quiet;
 } cli_opts;
 
 static const char validate_help[] =
-    "Usage: msgw validate --from DEPARTMENT [--media-type TYPE] [--quiet] FILE...\n"
+    "Usage: msgw validate --from DEPARTMENT [--media-type TYPE] [--schemas DIR] [--quiet]\n"
+    "                     FILE...\n"
     "\n"
     "Checks each record of each FILE ('-' for stdin) against the department's generated\n"
     "schema and the data dictionary, and prints \"ok\" or every error with its location\n"
@@ -118,18 +129,22 @@ static const char validate_help[] =
     "\n"
     "  --from DEPARTMENT   mca | hrss | health | cdpf | canonical (see 'msgw adapters')\n"
     "  --media-type TYPE   the document's media type (default: from the file extension)\n"
+    "  --schemas DIR       read the dictionary, code lists and generated schemas from DIR\n"
+    "                      (e.g. /usr/share/msgw) instead of the copies built into msgw\n"
     "  --quiet             print only problems and the summary\n"
     "\n"
     "Exit status: 0 every record valid, 1 any record or document invalid, 2 usage or I/O error.\n";
 
 static const char normalize_help[] =
-    "Usage: msgw normalize --from DEPARTMENT [--media-type TYPE] [--pretty] FILE...\n"
+    "Usage: msgw normalize --from DEPARTMENT [--media-type TYPE] [--schemas DIR] [--pretty]\n"
+    "                      FILE...\n"
     "\n"
     "Decodes and validates each FILE ('-' for stdin) and writes its valid records as canonical\n"
     "JSON (docs/canonical.md) to stdout, one record per line; errors and warnings go to stderr.\n"
     "\n"
     "  --from DEPARTMENT   mca | hrss | health | cdpf | canonical (see 'msgw adapters')\n"
     "  --media-type TYPE   the document's media type (default: from the file extension)\n"
+    "  --schemas DIR       read the dictionary, code lists and generated schemas from DIR\n"
     "  --pretty            indent the JSON\n"
     "\n"
     "Exit status: 0 every record valid, 1 any record or document invalid, 2 usage or I/O error.\n";
@@ -138,14 +153,15 @@ static const char normalize_help[] =
 static int parse_opts(int argc, char **argv, const char *help, cli_opts *o)
 {
     static const struct option longopts[] = {
-        {"from", required_argument, 0, 'f'}, {"media-type", required_argument, 0, 'm'},
-        {"pretty", no_argument, 0, 'p'},     {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+        {"from", required_argument, 0, 'f'},    {"media-type", required_argument, 0, 'm'},
+        {"pretty", no_argument, 0, 'p'},        {"quiet", no_argument, 0, 'q'},
+        {"schemas", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "f:m:pqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:m:pqS:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!(o->ad = msgw_adapter_find(optarg))) {
@@ -157,6 +173,7 @@ static int parse_opts(int argc, char **argv, const char *help, cli_opts *o)
         case 'm': o->media_type = optarg; break;
         case 'p': o->pretty = true; break;
         case 'q': o->quiet = true; break;
+        case 'S': o->schemas_dir = optarg; break;
         case 'h': fputs(help, stdout); return -2;
         default: fputs(help, stderr); return -1;
         }
@@ -183,7 +200,7 @@ static int run_files(int argc, char **argv, const char *help, record_sink sink, 
     if (first == -2) return MSGW_EXIT_OK;
     if (first < 0) return MSGW_EXIT_USAGE;
     cli_env env;
-    if (!cli_env_init(&env)) return MSGW_EXIT_USAGE;
+    if (!cli_env_init(&env, o.schemas_dir)) return MSGW_EXIT_USAGE;
     int rc = MSGW_EXIT_OK;
     for (int i = first; i < argc; i++) {
         size_t len = 0;

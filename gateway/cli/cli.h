@@ -29,6 +29,11 @@ char *msgw_cli_read(const char *path, size_t limit, size_t *len);
 struct msgw_adapter;
 const char *msgw_cli_media_type(const struct msgw_adapter *ad, const char *path);
 
+/* The dictionary built into msgw, or the one in schemas_dir (--schemas: dictionary.json and
+ * codelists/, as installed in /usr/share/msgw); NULL with the reason in err. */
+struct msgw_dict;
+struct msgw_dict *msgw_cli_dict(const char *schemas_dir, msgw_errors *err);
+
 /* Each of e's entries on f as "PREFIXerror: ..." or "PREFIXwarning: ...". */
 void msgw_cli_print_errors(FILE *f, const char *prefix, const msgw_errors *e);
 

@@ -4,6 +4,8 @@
  * does (every rule compiled, every parameter and decidability checked), describe a service
  * with its rule and parameters, and tell how much of each standard the gateway decides
  * (the table docs/eligibility.md carries, kept true to the catalogues by a test).
+ * --schemas DIR loads them from an installed copy (/usr/share/msgw): the dictionary and
+ * code lists of DIR, and a built-in catalogue's name read as DIR/catalogue/NAME.json.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,14 +13,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "msgw/base/embedded.h"
 #include "msgw/engine/catalogue.h"
 
 static const char catalogue_help[] =
-    "Usage: msgw catalogue check [--overlay FILE] CATALOGUE...\n"
-    "       msgw catalogue show [--catalogue CATALOGUE] [--date YYYY-MM-DD] CODE\n"
-    "       msgw catalogue decidability [--markdown] CATALOGUE...\n"
+    "Usage: msgw catalogue check [--schemas DIR] [--overlay FILE] CATALOGUE...\n"
+    "       msgw catalogue show [--schemas DIR] [--catalogue CATALOGUE] [--date YYYY-MM-DD] CODE\n"
+    "       msgw catalogue decidability [--schemas DIR] [--markdown] CATALOGUE...\n"
     "\n"
     "CATALOGUE is a built-in catalogue (tianjin, langfang) or a catalogue file.\n"
+    "--schemas DIR: the dictionary and code lists of DIR (e.g. /usr/share/msgw) instead of the\n"
+    "       copies built into msgw, and a built-in catalogue read from DIR/catalogue/NAME.json.\n"
     "check: loads it as the gateway does (every rule parsed and type-checked, every parameter\n"
     "       checked) and prints its services, rules and parameters, or each load error; then\n"
     "       each parameter without a value, the services that need it and its source line,\n"
@@ -274,15 +279,30 @@ static int show(const char *cat, const char *code, msgw_date date, msgw_dict *d)
     return rc;
 }
 
+/* With --schemas DIR, a built-in catalogue's name stands for the installed file
+ * DIR/catalogue/NAME.json (its departments.json beside it): that path, to free; else NULL. */
+static char *installed_catalogue(const char *schemas_dir, const char *name)
+{
+    char emb[256];
+    snprintf(emb, sizeof emb, "catalogue/%s.json", name);
+    if (!schemas_dir || strchr(name, '/') || !msgw_embedded_find(emb)) return NULL;
+    size_t len = strlen(schemas_dir) + strlen(emb) + 2;
+    char *path = malloc(len);
+    if (!path) abort();
+    snprintf(path, len, "%s/%s", schemas_dir, emb);
+    return path;
+}
+
 int msgw_cmd_catalogue(int argc, char **argv)
 {
     static const struct option longopts[] = {{"catalogue", required_argument, 0, 'c'},
                                              {"overlay", required_argument, 0, 'o'},
                                              {"date", required_argument, 0, 'd'},
                                              {"markdown", no_argument, 0, 'm'},
+                                             {"schemas", required_argument, 0, 'S'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const char *cat = "tianjin", *overlay = NULL;
+    const char *cat = "tianjin", *overlay = NULL, *schemas_dir = NULL;
     bool markdown = false;
     msgw_date date = msgw_date_today();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -292,10 +312,11 @@ int msgw_cmd_catalogue(int argc, char **argv)
     const char *verb = argv[1];
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc - 1, argv + 1, "c:o:d:mh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc - 1, argv + 1, "c:o:d:mS:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': cat = optarg; break;
         case 'o': overlay = optarg; break;
+        case 'S': schemas_dir = optarg; break;
         case 'm':
             markdown = true;
             break;
@@ -320,16 +341,25 @@ int msgw_cmd_catalogue(int argc, char **argv)
     }
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_dict *d = msgw_dict_new_default(&e);
+    msgw_dict *d = msgw_cli_dict(schemas_dir, &e);
     if (!d) {
         print_errors(&e);
         msgw_errors_clear(&e);
         return MSGW_EXIT_USAGE;
     }
     msgw_errors_clear(&e);
+    char **paths = calloc((size_t)nargs + 1, sizeof *paths), *cat_path = NULL;
+    if (!paths) abort();
+    for (int i = 0; i < nargs && !is_show; i++)
+        if ((paths[i] = installed_catalogue(schemas_dir, args[i]))) args[i] = paths[i];
+    if ((cat_path = installed_catalogue(schemas_dir, cat))) cat = cat_path;
     int rc = is_check  ? check(nargs, args, overlay, d)
              : is_show ? show(cat, args[0], date, d)
                        : decidability(nargs, args, markdown, d);
+    for (int i = 0; i < nargs; i++)
+        free(paths[i]);
+    free(paths);
+    free(cat_path);
     msgw_dict_destroy(&d);
     return rc;
 }

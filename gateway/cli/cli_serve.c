@@ -31,8 +31,13 @@
 
 static const char serve_help[] =
     "Usage: msgw serve --config FILE [--store ADDRESS] [--port-file FILE]\n"
+    "       msgw serve --config FILE --check\n"
     "\n"
     "Runs the gateway: HTTPS ingress with mutual TLS (docs/config.md, docs/ingress.md).\n"
+    "  --check            load the configuration and its catalogue (and overlay) as the daemon\n"
+    "                     does, print what it names, and exit: 0 it loads, 2 it does not (each\n"
+    "                     error with its JSON pointer).  Certificates, the store and the listen\n"
+    "                     addresses are not touched\n"
     "  --store ADDRESS    the store, instead of the configuration's \"store\": sqlite:PATH or a\n"
     "                     libpq URI postgresql://... (docs/store.md; several instances on one\n"
     "                     PostgreSQL database share the work: docs/cluster.md)\n"
@@ -361,19 +366,49 @@ static void stop(daemon_t *d)
     msgw_dict_destroy(&d->dict);
 }
 
+/*
+ * --check: what start() loads before it touches a certificate, the store or a socket, so an
+ * operator can try an edited file before a restart or a SIGHUP (which would refuse it too).
+ */
+static int check_config(const char *config)
+{
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_dict *dict = msgw_dict_new_default(&e);
+    msgw_config *cfg = dict ? msgw_config_load(config, dict, &e) : NULL;
+    msgw_catalogue *cat = cfg ? load_catalogue(dict, cfg, &e) : NULL;
+    msgw_cli_print_errors(stderr, "msgw serve: ", &e);
+    bool ok = cat != NULL;
+    if (ok)
+        printf("%s: ok: region %s, catalogue %s (%zu services), %zu departments, %zu peers, "
+               "data in %s, store %s\n",
+               config, cfg->region, cat->id, cat->nservices, cfg->ndepartments - cfg->npeers,
+               cfg->npeers, cfg->data_dir, cfg->store ? cfg->store : "(default)");
+    else
+        printf("%s: does not load\n", config);
+    msgw_catalogue_destroy(&cat);
+    msgw_config_destroy(&cfg);
+    msgw_dict_destroy(&dict);
+    msgw_errors_clear(&e);
+    return ok ? MSGW_EXIT_OK : MSGW_EXIT_USAGE;
+}
+
 int msgw_cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
                                              {"store", required_argument, 0, 's'},
                                              {"port-file", required_argument, 0, 'p'},
+                                             {"check", no_argument, 0, 'k'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     const char *config = NULL, *port_file = NULL, *store = NULL;
+    bool check = false;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:s:p:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:s:p:kh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
+        case 'k': check = true; break;
         case 's': store = optarg; break;
         case 'p': port_file = optarg; break;
         case 'h': fputs(serve_help, stdout); return MSGW_EXIT_OK;
@@ -384,6 +419,7 @@ int msgw_cmd_serve(int argc, char **argv)
         fputs(serve_help, stderr);
         return MSGW_EXIT_USAGE;
     }
+    if (check) return check_config(config);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_t d;

@@ -309,7 +309,10 @@ static json_t *load_from_dir(const char *name, void *ud, msgw_errors *err)
     snprintf(path, sizeof path, "%s/%s", (const char *)ud, name);
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j) msgw_error_add(err, -1, path, NULL, "dict.load", "line %d: %s", je.line, je.text);
+    if (!j && je.line < 0) /* not opened: jansson's text says why, there is no line */
+        msgw_error_add(err, -1, path, NULL, "dict.load", "%s", je.text);
+    else if (!j)
+        msgw_error_add(err, -1, path, NULL, "dict.load", "line %d: %s", je.line, je.text);
     return j;
 }
 

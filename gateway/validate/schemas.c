@@ -1,7 +1,11 @@
 /*
  * The generated schemas, compiled once from the copies embedded in the binary
  * (tools/embed.py): every generated/<name>.xsd with libxml2, every
- * generated/<name>.schema.json with the gateway's JSON Schema validator.
+ * generated/<name>.schema.json with the gateway's JSON Schema validator.  Or,
+ * for `msgw validate --schemas DIR`, the same names read from DIR/generated/
+ * (an installed copy, /usr/share/msgw): the build's list of schemas decides
+ * what must be there, so a directory missing one is an error, not a format
+ * silently left unchecked.
  *
  * The schemas are self-contained by construction (tools/gen_schemas.py never
  * writes xs:import or xs:include), and compiling them must never reach for
@@ -17,6 +21,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlschemas.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +51,18 @@ struct msgw_schemas {
     size_t njson;
 };
 
+/* One schema's text, from the binary or from a file. */
+typedef struct schema_text {
+    const char *name;  /* "mca-roster.xsd" */
+    const char *where; /* what errors name it after: "generated/" or "DIR/generated/" */
+    const char *data;
+    size_t len;
+} schema_text;
+
 /* Where a libxml2 message goes while one schema is compiled. */
 typedef struct compile_sink {
     msgw_errors *err;
+    const char *where;
     const char *name;
 } compile_sink;
 
@@ -78,14 +92,14 @@ static void strip_newline(char *s)
         s[--n] = '\0';
 }
 
-/* Location "generated/<name>:<line>": the embedded file, as a compiler would name it. */
+/* Location "generated/<name>:<line>": the file, as a compiler would name it. */
 static void add_xml_error(compile_sink *sink, const char *rule, int line, const char *message)
 {
-    char loc[256], msg[1024];
+    char loc[4200], msg[1024];
     if (line > 0)
-        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s:%d", sink->name, line);
+        snprintf(loc, sizeof loc, "%s%s:%d", sink->where, sink->name, line);
     else
-        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s", sink->name);
+        snprintf(loc, sizeof loc, "%s%s", sink->where, sink->name);
     snprintf(msg, sizeof msg, "%s", message ? message : "unknown libxml2 error");
     strip_newline(msg);
     msgw_error_add(sink->err, -1, loc, NULL, rule, "%s", msg);
@@ -112,7 +126,7 @@ static bool names_other_documents(xmlDocPtr doc)
     return false;
 }
 
-static xmlDocPtr read_schema_document(const msgw_embedded_file *f, compile_sink *sink)
+static xmlDocPtr read_schema_document(const schema_text *t, compile_sink *sink)
 {
     xmlParserCtxtPtr pc = xmlNewParserCtxt();
     if (!pc) {
@@ -121,7 +135,7 @@ static xmlDocPtr read_schema_document(const msgw_embedded_file *f, compile_sink 
     }
     /* No network, no DTD loading, no entity substitution; errors are collected, not printed. */
     int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
-    xmlDocPtr doc = xmlCtxtReadMemory(pc, f->data, (int)f->len, sink->name, NULL, opts);
+    xmlDocPtr doc = xmlCtxtReadMemory(pc, t->data, (int)t->len, sink->name, NULL, opts);
     if (!doc) {
         xml_error_arg e = xmlCtxtGetLastError(pc);
         add_xml_error(sink, "schemas.xsd_parse", e ? e->line : 0, e ? e->message : NULL);
@@ -136,12 +150,11 @@ static xmlDocPtr read_schema_document(const msgw_embedded_file *f, compile_sink 
     return doc;
 }
 
-static bool compile_xsd(xsd_entry *out, const msgw_embedded_file *f, const char *name,
-                        msgw_errors *err)
+static bool compile_xsd(xsd_entry *out, const schema_text *t, msgw_errors *err)
 {
-    compile_sink sink = {err, name};
+    compile_sink sink = {err, t->where, t->name};
     size_t before = err->nerrors;
-    xmlDocPtr doc = read_schema_document(f, &sink);
+    xmlDocPtr doc = read_schema_document(t, &sink);
     if (!doc)
         return false;
     xmlSchemaParserCtxtPtr pc = xmlSchemaNewDocParserCtxt(doc);
@@ -157,27 +170,26 @@ static bool compile_xsd(xsd_entry *out, const msgw_embedded_file *f, const char 
         xmlFreeDoc(doc);
         return false;
     }
-    *out = (xsd_entry){name, doc, schema};
+    *out = (xsd_entry){t->name, doc, schema};
     return true;
 }
 
 /* Location "generated/<name>#<pointer into the schema>" for the validator's compile errors. */
-static void add_json_error(msgw_errors *err, const char *name, const msgw_error *e)
+static void add_json_error(msgw_errors *err, const schema_text *t, const msgw_error *e)
 {
-    char loc[512];
-    snprintf(loc, sizeof loc, GENERATED_PREFIX "%s%s%s", name, e->location ? "#" : "",
+    char loc[4608];
+    snprintf(loc, sizeof loc, "%s%s%s%s", t->where, t->name, e->location ? "#" : "",
              e->location ? e->location : "");
     msgw_errors_add(err, e->severity, -1, loc, e->field, e->rule, "%s", e->message);
 }
 
-static bool compile_json_schema(json_entry *out, const msgw_embedded_file *f, const char *name,
-                                msgw_errors *err)
+static bool compile_json_schema(json_entry *out, const schema_text *t, msgw_errors *err)
 {
     json_error_t je;
-    json_t *doc = json_loadb(f->data, f->len, 0, &je);
+    json_t *doc = json_loadb(t->data, t->len, 0, &je);
     if (!doc) {
-        char loc[256];
-        snprintf(loc, sizeof loc, GENERATED_PREFIX "%s:%d:%d", name, je.line, je.column);
+        char loc[4200];
+        snprintf(loc, sizeof loc, "%s%s:%d:%d", t->where, t->name, je.line, je.column);
         msgw_error_add(err, -1, loc, NULL, "schemas.json_parse", "%s", je.text);
         return false;
     }
@@ -186,13 +198,13 @@ static bool compile_json_schema(json_entry *out, const msgw_embedded_file *f, co
     msgw_jsonschema *schema = msgw_jsonschema_new(doc, NULL, NULL, &local);
     json_decref(doc);
     for (size_t i = 0; i < local.n; i++)
-        add_json_error(err, name, &local.v[i]);
+        add_json_error(err, t, &local.v[i]);
     if (!schema && local.nerrors == 0)
-        msgw_error_add(err, -1, f->name, NULL, "schemas.json_compile", "could not compile");
+        msgw_error_add(err, -1, t->name, NULL, "schemas.json_compile", "could not compile");
     msgw_errors_clear(&local);
     if (!schema)
         return false;
-    *out = (json_entry){name, schema};
+    *out = (json_entry){t->name, schema};
     return true;
 }
 
@@ -208,7 +220,37 @@ static void count_generated(size_t *nxsd, size_t *njson)
     }
 }
 
-msgw_schemas *msgw_schemas_new(msgw_errors *err)
+/* A whole file, NUL-terminated, into *data; false after saying why. */
+static bool read_whole(const char *path, char **data, size_t *len, msgw_errors *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        msgw_error_add(err, -1, path, NULL, "schemas.read",
+                       "cannot read the schema (%s); this build has it", strerror(errno));
+        return false;
+    }
+    size_t cap = 65536, n = 0, r;
+    char *buf = malloc(cap);
+    if (!buf) abort();
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n == cap - 1 && !(buf = realloc(buf, cap *= 2))) abort();
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        msgw_error_add(err, -1, path, NULL, "schemas.read", "read error");
+        free(buf);
+        return false;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return true;
+}
+
+/* Compiles the build's generated schemas: the embedded copies (dir NULL) or dir's. */
+static msgw_schemas *schemas_compile(const char *dir, msgw_errors *err)
 {
     size_t nxsd, njson;
     count_generated(&nxsd, &njson);
@@ -222,24 +264,44 @@ msgw_schemas *msgw_schemas_new(msgw_errors *err)
         msgw_schemas_destroy(&s);
         return NULL;
     }
+    char where[4096];
+    snprintf(where, sizeof where, "%s%s" GENERATED_PREFIX, dir ? dir : "", dir ? "/" : "");
     bool ok = true;
     for (const msgw_embedded_file *f = msgw_embedded_files(); f->name; f++) {
         const char *name = generated_name(f);
-        if (name && has_suffix(name, XSD_SUFFIX)) {
-            if (compile_xsd(&s->xsd[s->nxsd], f, name, err))
-                s->nxsd++;
-            else
-                ok = false;
-        } else if (name && has_suffix(name, JSON_SCHEMA_SUFFIX)) {
-            if (compile_json_schema(&s->json[s->njson], f, name, err))
-                s->njson++;
-            else
-                ok = false;
+        bool xsd = name && has_suffix(name, XSD_SUFFIX);
+        if (!xsd && !(name && has_suffix(name, JSON_SCHEMA_SUFFIX)))
+            continue;
+        schema_text t = {name, where, f->data, f->len};
+        char *file = NULL, path[4400];
+        snprintf(path, sizeof path, "%s%s", where, name);
+        if (dir && !read_whole(path, &file, &t.len, err)) {
+            ok = false;
+            continue;
         }
+        if (file)
+            t.data = file;
+        if (xsd && compile_xsd(&s->xsd[s->nxsd], &t, err))
+            s->nxsd++;
+        else if (!xsd && compile_json_schema(&s->json[s->njson], &t, err))
+            s->njson++;
+        else
+            ok = false;
+        free(file);
     }
     if (!ok)
         msgw_schemas_destroy(&s);
     return s;
+}
+
+msgw_schemas *msgw_schemas_new(msgw_errors *err)
+{
+    return schemas_compile(NULL, err);
+}
+
+msgw_schemas *msgw_schemas_new_from_dir(const char *dir, msgw_errors *err)
+{
+    return schemas_compile(dir, err);
 }
 
 void msgw_schemas_destroy(msgw_schemas **ps)

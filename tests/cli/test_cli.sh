@@ -127,6 +127,38 @@ contains eval-csv-unnamed-xml "$tmp/err" "xml.not_well_formed"
 check eval-type-mismatch 2 "$msgw" eval --from mca --media-type text/csv "$tmp/roster.txt"
 contains eval-type-mismatch-says "$tmp/err" "media type 'text/csv' is not one of mca's"
 
+# --schemas DIR: an installed copy (/usr/share/msgw's layout: the dictionary, code lists and
+# catalogues beside generated/) is what validate and catalogue read, not the copies in the binary
+share=$tmp/share
+mkdir -p "$share/generated"
+cp -r "$root/schemas/dictionary.json" "$root/schemas/codelists" "$root/schemas/catalogue" "$share/"
+cp "${MSGW_GENERATED:?}"/*.xsd "$MSGW_GENERATED"/*.json "$share/generated/"
+check schemas-validate 0 "$msgw" validate --schemas "$share" --from mca "$root/tests/data/mca/roster-valid.xml"
+check schemas-catalogue 0 "$msgw" catalogue check --schemas "$share" tianjin langfang
+contains schemas-catalogue-installed "$tmp/out" "$share/catalogue/tianjin.json: ok: catalogue tianjin (region 12), 94 services"
+contains schemas-catalogue-installed-langfang "$tmp/out" "$share/catalogue/langfang.json: ok: catalogue langfang (region 1310), 81 services"
+python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["codes"]=[c for c in d["codes"] if c["code"]!="2"]; json.dump(d,open(p,"w"))' "$share/codelists/sex.json"
+python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["name"]="INSTALLED COPY"; json.dump(d,open(p,"w"))' "$share/catalogue/tianjin.json"
+check schemas-codelist-read 1 "$msgw" validate --schemas "$share" --from mca "$root/tests/data/mca/roster-valid.xml"
+contains schemas-codelist-says "$tmp/out" 'XB: "2" is not a code of sex'
+check schemas-catalogue-read 0 "$msgw" catalogue show --schemas "$share" --catalogue tianjin TJ-D7-12
+contains schemas-catalogue-read-says "$tmp/out" "(INSTALLED COPY, domain"
+rm "$share/generated/mca-roster.xsd"
+check schemas-missing 2 "$msgw" validate --schemas "$share" --from mca "$root/tests/data/mca/roster-valid.xml"
+contains schemas-missing-says "$tmp/err" "$share/generated/mca-roster.xsd: cannot read the schema (No such file or directory); this build has it [schemas.read]"
+check schemas-no-dictionary 2 "$msgw" catalogue check --schemas "$tmp/nowhere" tianjin
+contains schemas-no-dictionary-says "$tmp/err" "$tmp/nowhere/dictionary.json: unable to open"
+
+# serve --check: the configuration and its catalogue load as the daemon would load them, and
+# nothing else is touched (deploy/msgw.json names certificates that are not here)
+check serve-check 0 "$msgw" serve --check --config "$root/deploy/msgw.json"
+contains serve-check-says "$tmp/out" "msgw.json: ok: region 12, catalogue tianjin (94 services), 4 departments, 0 peers, data in /var/lib/msgw"
+echo '{"region": "12", "data_dir": "/x", "tls": {"ca": "a", "cert": "b", "key": "c"}, "departments": [{"id": "mca", "push": ["nonsense"]}]}' >"$tmp/bad-config.json"
+check serve-check-bad 2 "$msgw" serve --check --config "$tmp/bad-config.json"
+contains serve-check-bad-pointer "$tmp/err" "/departments/0"
+contains serve-check-bad-says "$tmp/out" "bad-config.json: does not load"
+check serve-check-missing 2 "$msgw" serve --check --config "$tmp/nowhere.json"
+
 # msgw store: a new SQLite store migrated from version 0 to the highest known, then left as it is;
 # a store recorded as newer than this msgw knows is refused, naming both versions
 check store-usage 2 "$msgw" store frobnicate --store "sqlite:$tmp/s.db"

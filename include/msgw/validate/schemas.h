@@ -15,6 +15,9 @@ typedef struct msgw_jsonschema msgw_jsonschema;
 
 /* Compiles every embedded schema. */
 msgw_schemas *msgw_schemas_new(msgw_errors *err);
+/* Compiles the same schemas from dir/generated/ (an installed copy such as /usr/share/msgw);
+ * one missing or not compiling is an error. */
+msgw_schemas *msgw_schemas_new_from_dir(const char *dir, msgw_errors *err);
 void msgw_schemas_destroy(msgw_schemas **s);
 /* libxml2 xmlSchemaPtr for a generated XSD, e.g. "mca-roster.xsd"; NULL if unknown. */
 void *msgw_schemas_xsd(const msgw_schemas *s, const char *name);

@@ -411,6 +411,9 @@ static void audit_verify(msgw_admin *a, struct evhttp_request *req)
                           (json_int_t)r.checkpoints, "first_seq", (json_int_t)r.first_seq, "last_seq",
                           (json_int_t)r.last_seq, "last_checkpoint", (json_int_t)r.last_checkpoint,
                           "after_last_checkpoint", (json_int_t)r.after_last_checkpoint);
+    json_object_set_new(o, "signed_by",
+                        json_pack("{s:s,s:I}", "cert_sha256", r.last_cert_sha256, "key_changes",
+                                  (json_int_t)r.key_changes));
     if (r.status == MSGW_AUDIT_BROKEN)
         json_object_set_new(o, "problem", json_pack("{s:s,s:s,s:I,s:I}", "message", r.problem, "file", r.file, "line",
                                                     (json_int_t)r.line, "seq", (json_int_t)r.seq));

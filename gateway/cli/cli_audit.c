@@ -18,8 +18,9 @@ static const char audit_help[] =
     "       msgw audit prune  --dir DIR --key FILE --cert FILE --older-than-days N\n"
     "\n"
     "verify: walks every segment of the audit log in DIR and checks each entry's hash, the\n"
-    "        seq sequence, the prev links and every checkpoint's signature against the\n"
-    "        gateway certificate FILE; prints the first problem with its file, line and seq.\n"
+    "        seq sequence, the prev links and every checkpoint's signature; the gateway\n"
+    "        certificates in FILE are trusted, and those they handed over to at a rotation;\n"
+    "        prints the first problem with its file, line and seq.\n"
     "append: (operator tool) records one entry, e.g. a manual intervention: KIND is push,\n"
     "        delivery, admin or config, JSON an object of fields (ID numbers masked). The\n"
     "        key signs the checkpoints written when the log is opened and closed.\n"
@@ -54,6 +55,9 @@ static void print_ok(const msgw_audit_report *r, const char *dir)
         printf("chain starts at seq 1 (%s)\n", r->start_file);
     printf("last checkpoint: seq %llu; %zu entries after it are not yet covered by a signature\n",
            (unsigned long long)r->last_checkpoint, r->after_last_checkpoint);
+    if (r->key_changes)
+        printf("the signing key changed %zu time%s; the newest checkpoint is signed by sha256 %s\n",
+               r->key_changes, r->key_changes == 1 ? "" : "s", r->last_cert_sha256);
 }
 
 static int verify(const audit_args *a)

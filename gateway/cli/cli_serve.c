@@ -202,6 +202,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     msgw_ingest_set_peers(d->ingest, peers); /* after this the worker seals with the new key */
     msgw_peers_destroy(&d->peers);
     d->peers = peers;
+    /* the audit log's checkpoints follow the gateway's certificate, the old key handing over */
+    if (d->audit && !msgw_audit_rekey(d->audit, d->cfg->tls_key, d->cfg->tls_cert, &e))
+        msgw_log_errors(MSGW_LOG_ERROR, "audit", &e);
     msgw_log(MSGW_LOG_INFO, "reloaded", "detail", d->config_path, NULL);
     audit_reload(d, how == MSGW_RELOAD_PARAMETERS ? "parameter values applied"
                     : how == MSGW_RELOAD_REBUILT  ? "reloaded"

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -45,7 +46,9 @@ struct msgw_audit {
     pthread_mutex_t mu;
     char *dir;
     EVP_PKEY *key;
-    char fp[65]; /* SHA-256 of the certificate (DER), hex */
+    char fp[65];    /* SHA-256 of the certificate (DER), hex */
+    char *cert_b64; /* the certificate (DER, base64), carried by the checkpoints that announce it */
+    bool announce;  /* the next checkpoint carries it: a segment's first, a new key's first */
     msgw_audit_options opt;
     int fd;   /* the segment being written, -1: none */
     int lock; /* DIR/.lock, held with flock: one writer per log */
@@ -178,6 +181,15 @@ static char *slurp(const char *path, size_t *len, msgw_errors *e)
     return buf;
 }
 
+/* The SHA-256 of the certificate's DER, hex: how checkpoints name the certificate. */
+static void cert_fingerprint(X509 *c, char fp[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    X509_digest(c, EVP_sha256(), md, &n);
+    hex(md, n, fp);
+}
+
 static X509 *load_cert(const char *path, char fp[65], msgw_errors *e)
 {
     FILE *f = fopen(path, "r");
@@ -188,19 +200,18 @@ static X509 *load_cert(const char *path, char fp[65], msgw_errors *e)
                        f ? "" : ": ", f ? "" : strerror(errno));
         return NULL;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    X509_digest(c, EVP_sha256(), md, &n);
-    hex(md, n, fp);
+    cert_fingerprint(c, fp);
     return c;
 }
 
-/* The bytes a checkpoint signs: its own seq and time and the hash of the entry before. */
-static char *checkpoint_message(uint64_t seq, const char *time, const char *prev)
+/* The bytes a checkpoint signs: its own seq and time, the hash of the entry before and, for a
+ * hand-over to a new key, the new certificate's fingerprint (so the old key vouches for it). */
+static char *checkpoint_message(uint64_t seq, const char *time, const char *prev, const char *next)
 {
     char *m;
-    if (asprintf(&m, "msgw-audit-checkpoint v1\nseq %llu\ntime %s\nprev %s\n",
-                 (unsigned long long)seq, time, prev) < 0)
+    if (asprintf(&m, "msgw-audit-checkpoint v1\nseq %llu\ntime %s\nprev %s\n%s%s%s",
+                 (unsigned long long)seq, time, prev, next ? "next " : "", next ? next : "",
+                 next ? "\n" : "") < 0)
         abort();
     return m;
 }
@@ -405,22 +416,31 @@ static bool write_entry(msgw_audit *a, const char *kind, json_t *fields, msgw_ti
     return ok;
 }
 
-static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
+/* A checkpoint signed with the log's key; next: the fingerprint of the key that takes over. */
+static bool write_checkpoint_next(msgw_audit *a, const char *next, msgw_errors *e)
 {
     char ts[28];
     msgw_time t = msgw_time_now();
-    char *msg = checkpoint_message(a->seq + 1, msgw_time_format(t, ts), a->last_hash);
+    char *msg = checkpoint_message(a->seq + 1, msgw_time_format(t, ts), a->last_hash, next);
     char *sig = sign_b64(a->key, msg, e);
     free(msg);
     if (!sig) return false;
     json_t *fields = json_pack("{s:s, s:s, s:I}", "cert_sha256", a->fp, "signature", sig, "covers",
                                (json_int_t)a->seq);
     free(sig);
+    if (a->announce) json_object_set_new(fields, "cert", json_string(a->cert_b64));
+    if (next) json_object_set_new(fields, "next_cert_sha256", json_string(next));
     if (!write_entry(a, "checkpoint", fields, t, e)) return false;
     if (fdatasync(a->fd) != 0) return fail(a, e, "cannot sync the audit log");
+    a->announce = false;
     a->since_cp = 0;
     a->last_cp = msgw_clock_monotonic();
     return true;
+}
+
+static bool write_checkpoint(msgw_audit *a, msgw_errors *e)
+{
+    return write_checkpoint_next(a, NULL, e);
 }
 
 /* Closes the current segment (synced) and starts the next with a checkpoint. */
@@ -439,6 +459,7 @@ static bool rotate(msgw_audit *a, msgw_errors *e)
     a->segno++;
     a->seg_entries = 0;
     a->good_size = 0;
+    a->announce = true; /* a segment verifies on its own once the ones before are pruned */
     if (!sync_dir(a->dir)) return fail(a, e, "cannot sync the audit directory");
     return write_checkpoint(a, e);
 }
@@ -626,22 +647,67 @@ static void apply_defaults(msgw_audit_options *o, const msgw_audit_options *in)
     if (!o->held_max) o->held_max = 10000;
 }
 
-static bool load_key(msgw_audit *a, const char *key_path, const char *cert_path, msgw_errors *e)
+/* The certificate's DER in base64 (malloc'd), as a checkpoint carries it. */
+static char *cert_base64(X509 *c)
 {
+    unsigned char *der = NULL;
+    int n = i2d_X509(c, &der);
+    if (n <= 0) abort();
+    char *b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
+    if (!b64) abort();
+    EVP_EncodeBlock((unsigned char *)b64, der, n);
+    OPENSSL_free(der);
+    return b64;
+}
+
+/* A signing identity: the key, and its certificate's fingerprint and base64 DER. */
+typedef struct identity {
+    EVP_PKEY *key;
+    char fp[65];
+    char *cert_b64;
+} identity;
+
+static bool identity_load(identity *id, const char *key_path, const char *cert_path, msgw_errors *e)
+{
+    memset(id, 0, sizeof *id);
     FILE *f = fopen(key_path, "r");
-    a->key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    id->key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
     if (f) fclose(f);
-    if (!a->key) {
+    if (!id->key) {
         msgw_error_add(e, -1, key_path, NULL, RULE ".key", "cannot read a PEM private key");
         return false;
     }
-    X509 *c = load_cert(cert_path, a->fp, e);
-    bool ok = c && X509_check_private_key(c, a->key) == 1;
+    X509 *c = load_cert(cert_path, id->fp, e);
+    bool ok = c && X509_check_private_key(c, id->key) == 1;
     if (c && !ok)
         msgw_error_add(e, -1, cert_path, NULL, RULE ".key",
                        "the certificate does not hold the key's public half");
+    if (ok) id->cert_b64 = cert_base64(c);
     X509_free(c);
+    if (!ok) {
+        EVP_PKEY_free(id->key);
+        id->key = NULL;
+    }
     return ok;
+}
+
+/* The log signs with id from now on (id's parts moved into a). */
+static void identity_use(msgw_audit *a, identity *id)
+{
+    EVP_PKEY_free(a->key);
+    free(a->cert_b64);
+    a->key = id->key;
+    memcpy(a->fp, id->fp, sizeof a->fp);
+    a->cert_b64 = id->cert_b64;
+    memset(id, 0, sizeof *id);
+}
+
+static bool load_key(msgw_audit *a, const char *key_path, const char *cert_path, msgw_errors *e)
+{
+    identity id;
+    if (!identity_load(&id, key_path, cert_path, e)) return false;
+    identity_use(a, &id);
+    return true;
 }
 
 msgw_audit *msgw_audit_open(const char *dir, const char *key_pem_path, const char *cert_pem_path,
@@ -701,6 +767,7 @@ void msgw_audit_destroy(msgw_audit **ap)
     }
     if (a->lock >= 0) close(a->lock);
     EVP_PKEY_free(a->key);
+    free(a->cert_b64);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->failure_lock);
     free(a->dir);
@@ -796,6 +863,33 @@ bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e)
     return ok;
 }
 
+bool msgw_audit_rekey(msgw_audit *a, const char *key_pem_path, const char *cert_pem_path,
+                      msgw_errors *e)
+{
+    identity id;
+    if (!identity_load(&id, key_pem_path, cert_pem_path, e)) return false;
+    pthread_mutex_lock(&a->mu);
+    bool same = strcmp(id.fp, a->fp) == 0, handed = false;
+    char old[65];
+    memcpy(old, a->fp, sizeof old);
+    if (!same) {
+        /* the old key vouches for the new certificate; a log that cannot be written now gets the
+         * new certificate announced at its next checkpoint, without the old key's word */
+        handed = !atomic_load(&a->broken) && write_checkpoint_next(a, id.fp, e);
+        identity_use(a, &id);
+        a->announce = true;
+        if (!atomic_load(&a->broken)) write_checkpoint(a, e);
+    }
+    if (!same)
+        msgw_log(MSGW_LOG_INFO, "the audit log signs with a new key", "certificate", a->fp,
+                 "previous", old, "handover", handed ? "signed by the previous key" : "not signed",
+                 NULL);
+    pthread_mutex_unlock(&a->mu);
+    EVP_PKEY_free(id.key); /* NULL when it was taken */
+    free(id.cert_b64);
+    return true;
+}
+
 bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e)
 {
     pthread_mutex_lock(&a->mu); /* no entry half written while it is read */
@@ -882,10 +976,17 @@ bool msgw_audit_prune_expired(msgw_audit *a, size_t *removed, msgw_errors *e)
 
 /* ---- the verifier ---- */
 
+/* A certificate met while verifying: given (trusted), or carried by a checkpoint. */
+typedef struct vcert {
+    char fp[65];
+    EVP_PKEY *pub; /* NULL: trusted by fingerprint (a hand-over), not yet carried */
+    bool trusted;  /* given, or handed over to by a trusted key */
+} vcert;
+
 typedef struct vstate {
     msgw_audit_report *r;
-    EVP_PKEY *pub;
-    char fp[65];
+    vcert *certs;
+    size_t ncerts;
     bool started;
     uint64_t last_seq;
     char last_hash[65];
@@ -893,6 +994,33 @@ typedef struct vstate {
     const char *file;
     size_t line;
 } vstate;
+
+static vcert *vcert_find(vstate *v, const char *fp)
+{
+    for (size_t i = 0; i < v->ncerts; i++)
+        if (strcmp(v->certs[i].fp, fp) == 0) return &v->certs[i];
+    return NULL;
+}
+
+/* The certificate fp, added untrusted and without a key when new. */
+static vcert *vcert_get(vstate *v, const char *fp)
+{
+    vcert *c = vcert_find(v, fp);
+    if (c) return c;
+    v->certs = realloc(v->certs, (v->ncerts + 1) * sizeof *v->certs);
+    if (!v->certs) abort();
+    c = &v->certs[v->ncerts++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->fp, sizeof c->fp, "%s", fp);
+    return c;
+}
+
+static void vcerts_free(vstate *v)
+{
+    for (size_t i = 0; i < v->ncerts; i++)
+        EVP_PKEY_free(v->certs[i].pub);
+    free(v->certs);
+}
 
 /* Records the first problem; always returns false so callers can `return problem(...)`. */
 __attribute__((format(printf, 3, 4))) static bool problem(vstate *v, uint64_t seq, const char *fmt,
@@ -938,28 +1066,65 @@ static bool well_formed(json_t *j)
            hex64(json_object_get(j, "hash"));
 }
 
+/* A certificate a checkpoint carries (base64 DER): its key, once its fingerprint is the one named.
+ */
+static bool take_carried(vstate *v, uint64_t seq, const char *fp, const char *b64)
+{
+    size_t n = strlen(b64);
+    unsigned char *der = malloc(n / 4 * 3 + 3);
+    if (!der) abort();
+    int len = n % 4 == 0 ? EVP_DecodeBlock(der, (const unsigned char *)b64, (int)n) : -1;
+    const unsigned char *p = der;
+    X509 *c = len > 0 ? d2i_X509(NULL, &p, len) : NULL;
+    free(der);
+    char got[65] = "";
+    if (c) cert_fingerprint(c, got);
+    bool ok = c && strcmp(got, fp) == 0;
+    vcert *vc = ok ? vcert_get(v, fp) : NULL;
+    if (vc && !vc->pub) vc->pub = X509_get_pubkey(c);
+    X509_free(c);
+    if (!ok)
+        return problem(
+            v, seq, "checkpoint %llu carries a certificate that is not the one it names — edited",
+            (unsigned long long)seq);
+    return true;
+}
+
 static bool check_checkpoint(vstate *v, json_t *j, uint64_t seq)
 {
     json_t *f = json_object_get(j, "fields");
     const char *fp = json_string_value(json_object_get(f, "cert_sha256"));
     const char *sig = json_string_value(json_object_get(f, "signature"));
+    const char *carried = json_string_value(json_object_get(f, "cert"));
+    json_t *next = json_object_get(f, "next_cert_sha256");
     if (!fp || !sig)
         return problem(v, seq, "checkpoint %llu has no signature", (unsigned long long)seq);
-    if (strcmp(fp, v->fp) != 0)
+    if (next && !hex64(next))
+        return problem(v, seq, "checkpoint %llu names no certificate to hand over to — edited",
+                       (unsigned long long)seq);
+    if (carried && !take_carried(v, seq, fp, carried)) return false;
+    vcert *c = vcert_find(v, fp);
+    if (!c || !c->pub)
         return problem(v, seq,
-                       "checkpoint %llu was signed with another certificate (sha256 %.16s...)",
+                       "checkpoint %llu was signed with another certificate (sha256 %.16s...), "
+                       "neither given nor carried by the log",
                        (unsigned long long)seq, fp);
-    char *msg = checkpoint_message(seq, json_string_value(json_object_get(j, "time")),
-                                   json_string_value(json_object_get(j, "prev")));
-    bool ok = verify_b64(v->pub, msg, sig);
+    char *msg =
+        checkpoint_message(seq, json_string_value(json_object_get(j, "time")),
+                           json_string_value(json_object_get(j, "prev")), json_string_value(next));
+    bool ok = verify_b64(c->pub, msg, sig);
     free(msg);
     if (!ok)
-        return problem(v, seq,
-                       "checkpoint %llu: signature does not verify with the gateway certificate",
-                       (unsigned long long)seq);
-    v->r->checkpoints++;
-    v->r->last_checkpoint = seq;
-    v->r->after_last_checkpoint = 0;
+        return problem(v, seq, "checkpoint %llu: signature does not verify with %s certificate",
+                       (unsigned long long)seq, c->trusted ? "the gateway" : "its");
+    msgw_audit_report *r = v->r;
+    r->checkpoints++;
+    if (strcmp(r->last_cert_sha256, fp) != 0) r->key_changes += r->last_cert_sha256[0] != 0;
+    snprintf(r->last_cert_sha256, sizeof r->last_cert_sha256, "%s", fp);
+    if (!c->trusted) return true; /* anchored only by a trusted checkpoint after it */
+    if (next) vcert_get(v, json_string_value(next))->trusted = true;
+    r->last_checkpoint = seq;
+    r->after_last_checkpoint = 0;
     return true;
 }
 
@@ -1126,18 +1291,51 @@ static bool walk(vstate *v, const char *dir, msgw_errors *e)
     return ok;
 }
 
+/* Every certificate in the PEM file is trusted: the gateway's over the years, in one bundle. */
+static bool trust_given(vstate *v, const char *path, msgw_errors *e)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    X509 *c;
+    while (f && (c = PEM_read_X509(f, NULL, NULL, NULL))) {
+        char fp[65];
+        cert_fingerprint(c, fp);
+        vcert *vc = vcert_get(v, fp);
+        vc->trusted = true;
+        if (!vc->pub) vc->pub = X509_get_pubkey(c);
+        X509_free(c);
+        n++;
+    }
+    ERR_clear_error(); /* the end of the file reads as an error */
+    if (!n)
+        msgw_error_add(e, -1, path, NULL, RULE ".cert", "cannot read a PEM certificate%s%s",
+                       f ? "" : ": ", f ? "" : strerror(errno));
+    if (f) fclose(f);
+    return n > 0;
+}
+
+/* After the walk: a log whose checkpoints all verify, but none with a trusted key, proves nothing.
+ */
+static void check_anchored(vstate *v)
+{
+    msgw_audit_report *r = v->r;
+    if (r->status != MSGW_AUDIT_OK || r->checkpoints == 0 || r->last_checkpoint != 0) return;
+    problem(v, r->first_seq,
+            "no checkpoint is signed with the certificate given, nor with one it handed over to "
+            "(the newest are signed by sha256 %.16s...)",
+            r->last_cert_sha256);
+}
+
 bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
                        msgw_errors *e)
 {
     memset(r, 0, sizeof *r);
     vstate v = {.r = r};
     memcpy(v.last_hash, ZERO_HASH, 65);
-    X509 *c = load_cert(cert_pem_path, v.fp, e);
-    v.pub = c ? X509_get_pubkey(c) : NULL;
-    bool ok = v.pub && walk(&v, dir, e);
+    bool ok = trust_given(&v, cert_pem_path, e) && walk(&v, dir, e);
+    if (ok) check_anchored(&v);
     if (!ok) r->status = MSGW_AUDIT_IOERROR;
-    EVP_PKEY_free(v.pub);
-    X509_free(c);
+    vcerts_free(&v);
     return r->status == MSGW_AUDIT_OK;
 }
 

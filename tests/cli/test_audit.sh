@@ -41,7 +41,7 @@ sed -i '2d' "$tmp/deleted/audit-000001.jsonl"
 check "deleted" 1 "seq jumps from 1 to 3 — an entry was deleted" \
   "$msgw" audit verify --dir "$tmp/deleted" --cert "$cert"
 
-check "foreign cert" 1 "signed with another certificate" "$msgw" audit verify --dir "$log" --cert "$tmp/pki/mca.crt"
+check "foreign cert" 1 "no checkpoint is signed with the certificate given" "$msgw" audit verify --dir "$log" --cert "$tmp/pki/mca.crt"
 check "prune" 0 "segments removed" "$msgw" audit prune --dir "$log" --key "$key" --cert "$cert" --older-than-days 0
 check "pruned verifies" 0 "chain starts at checkpoint" "$msgw" audit verify --dir "$log" --cert "$cert"
 rm "$log"/audit-000001.jsonl 2>/dev/null

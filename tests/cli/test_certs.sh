@@ -17,7 +17,9 @@
 #     receiver whose certificate is revoked;
 #   - a CRL that does not load refuses the reload (the old configuration stays); an expired CRL
 #     loads with a warning and refuses its CA's departments (reason="crl_expired") but not an
-#     administrator, until a fresh one is loaded.
+#     administrator, until a fresh one is loaded;
+#   - the audit log follows the rotation: GET /v1/audit/verify is 200 with the new certificate as
+#     its signer, and the stopped log verifies with either certificate (the old key handed over).
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 popgen=${MSGW_POPGEN:-$(dirname "$msgw")/../../tools/msgw-popgen}
@@ -196,6 +198,12 @@ ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); g=[c for c in d[
 sys.exit(0 if len(g) == 1 and g[0]["days_left"] in (9, 10) and g[0]["state"] == "warning" and g[0]["subject"].endswith("O=13") else 1)' "$tmp/certs.json"
 as_admin /readyz >"$tmp/ready.json"
 ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if not d["ready"] and [c["name"] for c in d["checks"] if not c["ok"]] == ["certificate.gateway"] else 1)' "$tmp/ready.json"
+# the audit log signs with the new key from the reload, the old one having handed over to it
+as_admin /v1/audit/verify >"$tmp/verify.json"
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["signed_by"];
+sys.exit(0 if d["status"] == "ok" and s["cert_sha256"] == sys.argv[2] and s["key_changes"] == 1 and d["after_last_checkpoint"] <= 1 else 1)' \
+	"$tmp/verify.json" "$(fingerprint "$B/gateway.crt")"
+ok grep -q '"msg":"the audit log signs with a new key".*"handover":"signed by the previous key"' "$tmp/log"
 # deliveries now present the new certificate
 ok test "$(push_cdpf 2)" = 202
 for _ in $(seq 100); do [[ $(received_from "$B/gateway.crt") -gt 0 ]] && break; sleep 0.1; done
@@ -247,4 +255,15 @@ kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
 pid=
+# the whole log verifies with either certificate (the hand-over), and not with a stranger's
+"$msgw" audit verify --dir "$tmp/data/audit" --cert "$B/gateway.crt" >"$tmp/verify.txt"
+ok test $? -eq 0
+ok grep -q "0 entries after it are not yet covered" "$tmp/verify.txt"
+ok grep -q "the signing key changed 1 time; the newest checkpoint is signed by sha256 $(fingerprint "$B/gateway.crt")" "$tmp/verify.txt"
+"$msgw" audit verify --dir "$tmp/data/audit" --cert "$A/gateway.crt" >"$tmp/verify.txt"
+ok test $? -eq 0
+ok grep -q "0 entries after it are not yet covered" "$tmp/verify.txt"
+"$msgw" audit verify --dir "$tmp/data/audit" --cert "$C/gateway.crt" >"$tmp/verify.txt"
+ok test $? -ne 0
+ok grep -q "no checkpoint is signed with the certificate given" "$tmp/verify.txt"
 finish

@@ -24,7 +24,7 @@
 #include "msgw/store/audit.h"
 
 typedef struct fx {
-    char dir[64], log[96], key[96], cert[96], cert2[96], key2[96];
+    char dir[64], log[96], key[96], cert[96], cert2[96], key2[96], cert3[96], key3[96];
 } fx;
 
 /* A self-signed certificate for a fresh key of the given type ("EC" or "RSA"). */
@@ -64,8 +64,11 @@ static int setup_type(void **state, const char *type)
     snprintf(f->cert, sizeof f->cert, "%s/gateway.crt", f->dir);
     snprintf(f->key2, sizeof f->key2, "%s/other.key", f->dir);
     snprintf(f->cert2, sizeof f->cert2, "%s/other.crt", f->dir);
+    snprintf(f->key3, sizeof f->key3, "%s/third.key", f->dir);
+    snprintf(f->cert3, sizeof f->cert3, "%s/third.crt", f->dir);
     make_identity(type, f->key, f->cert);
     make_identity("EC", f->key2, f->cert2);
+    make_identity("RSA", f->key3, f->cert3);
     *state = f;
     return 0;
 }
@@ -385,8 +388,8 @@ static void test_foreign_certificate(void **state)
     fx *f = *state;
     small_log(f, 3);
     msgw_audit_report r;
-    assert_int_equal(verify(f, f->cert2, &r), MSGW_AUDIT_BROKEN);
-    assert_non_null(strstr(r.problem, "checkpoint 1 was signed with another certificate"));
+    assert_int_equal(verify(f, f->cert2, &r), MSGW_AUDIT_BROKEN); /* its own certificate carried */
+    assert_non_null(strstr(r.problem, "no checkpoint is signed with the certificate given"));
     msgw_errors e;
     msgw_errors_init(&e);
     msgw_audit_options o = {0};
@@ -508,6 +511,119 @@ static void test_torn_tail(void **state)
     write_lines(path, &l);
 }
 
+/* The SHA-256 of a PEM certificate's DER, hex. */
+static void cert_fp(const char *path, char out[65])
+{
+    FILE *fp = fopen(path, "r");
+    X509 *c = PEM_read_X509(fp, NULL, NULL, NULL);
+    fclose(fp);
+    unsigned char md[32];
+    unsigned n = 0;
+    X509_digest(c, EVP_sha256(), md, &n);
+    for (unsigned i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", md[i]);
+    X509_free(c);
+}
+
+/* SIGHUP's rotation: the old key hands over to the new certificate, so either verifies all. */
+static void test_rekey_handover(void **state)
+{
+    fx *f = *state;
+    msgw_audit *a = open_log(f, 100000, 100000);
+    append_n(a, 3);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    uint64_t before = msgw_audit_seq(a);
+    assert_true(msgw_audit_rekey(a, f->key, f->cert, &e)); /* the same certificate: nothing */
+    assert_int_equal(msgw_audit_seq(a), before);
+    assert_false(msgw_audit_rekey(a, f->key, f->cert2, &e)); /* key and certificate disagree */
+    assert_string_equal(e.v[0].rule, "audit.key");
+    msgw_errors_clear(&e);
+    assert_true(msgw_audit_rekey(a, f->key2, f->cert2, &e));
+    assert_int_equal(msgw_audit_seq(a), before + 2); /* the hand-over, the new key's checkpoint */
+    append_n(a, 3);
+    msgw_audit_destroy(&a);
+    char fp2[65];
+    cert_fp(f->cert2, fp2);
+    msgw_audit_report r;
+    assert_int_equal(verify(f, f->cert2, &r), MSGW_AUDIT_OK);
+    assert_int_equal(r.after_last_checkpoint, 0);
+    assert_int_equal(r.key_changes, 1);
+    assert_string_equal(r.last_cert_sha256, fp2);
+    assert_int_equal(verify(f, f->cert, &r), MSGW_AUDIT_OK); /* the old key vouched for the new */
+    assert_int_equal(r.after_last_checkpoint, 0);
+    assert_int_equal(r.last_checkpoint, r.last_seq);
+    assert_int_equal(verify(f, f->cert3, &r), MSGW_AUDIT_BROKEN);
+    assert_non_null(strstr(r.problem, "no checkpoint is signed with the certificate given"));
+    /* the hand-over's named certificate changed: its signature no longer holds */
+    char path[160];
+    seg(f, 1, path, sizeof path);
+    lines l;
+    read_lines(path, &l);
+    char *next = strstr(l.v[4], "\"next_cert_sha256\":\"");
+    assert_non_null(next);
+    next += 20;
+    *next = *next == 'a' ? 'b' : 'a';
+    char *forged = rehash(l.v[4]);
+    free(l.v[4]);
+    l.v[4] = forged;
+    write_lines(path, &l);
+    assert_int_equal(verify(f, f->cert, &r), MSGW_AUDIT_BROKEN);
+    assert_non_null(strstr(r.problem, "checkpoint 5: signature does not verify"));
+}
+
+/* A new key at a restart: no hand-over, so the old certificate anchors only what it signed. */
+static void test_restart_rotation(void **state)
+{
+    fx *f = *state;
+    small_log(f, 3); /* seq 1..5 with key 1 */
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_audit_options o = {.checkpoint_seconds = 3600};
+    msgw_audit *a = msgw_audit_open(f->log, f->key2, f->cert2, &o, &e);
+    assert_non_null(a);
+    append_n(a, 4);
+    msgw_audit_destroy(&a);
+    msgw_audit_report r;
+    assert_int_equal(verify(f, f->cert2, &r), MSGW_AUDIT_OK); /* the chain links what came before */
+    assert_int_equal(r.after_last_checkpoint, 0);
+    assert_int_equal(r.key_changes, 1);
+    assert_int_equal(verify(f, f->cert, &r), MSGW_AUDIT_OK);
+    assert_int_equal(r.last_checkpoint, 5);
+    assert_int_equal(r.after_last_checkpoint, 6); /* checkpoint, 4 pushes, checkpoint */
+    char both[128], cmd[400];
+    snprintf(both, sizeof both, "%s/both.crt", f->dir);
+    snprintf(cmd, sizeof cmd, "cat %s %s > %s", f->cert, f->cert2, both);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(verify(f, both, &r), MSGW_AUDIT_OK); /* a bundle: each trusted */
+    assert_int_equal(r.after_last_checkpoint, 0);
+    /* the second segment's checkpoint made to carry the first certificate */
+    char path[160];
+    seg(f, 1, path, sizeof path);
+    lines l;
+    read_lines(path, &l);
+    json_t *first = json_loads(l.v[0], 0, NULL);
+    char *cert1 =
+        strdup(json_string_value(json_object_get(json_object_get(first, "fields"), "cert")));
+    json_decref(first);
+    write_lines(path, &l);
+    seg(f, 2, path, sizeof path);
+    read_lines(path, &l);
+    json_t *j = json_loads(l.v[0], 0, NULL);
+    json_object_set_new(json_object_get(j, "fields"), "cert", json_string(cert1));
+    free(cert1);
+    char *edited = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    free(l.v[0]);
+    l.v[0] = rehash(edited);
+    free(edited);
+    write_lines(path, &l);
+    assert_int_equal(verify(f, f->cert, &r), MSGW_AUDIT_BROKEN);
+    assert_non_null(
+        strstr(r.problem, "checkpoint 6 carries a certificate that is not the one it names"));
+    msgw_errors_clear(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +642,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_front_deleted_without_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_rotation, setup_rsa, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

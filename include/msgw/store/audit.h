@@ -53,6 +53,15 @@ bool msgw_audit_append(msgw_audit *a, const char *kind, json_t *fields, msgw_err
 /* Writes a signed checkpoint now and syncs the segment to disk. */
 bool msgw_audit_checkpoint(msgw_audit *a, msgw_errors *e);
 /*
+ * Signs with another key from now on (the gateway's certificate rotated; SIGHUP).  A checkpoint
+ * signed with the old key names the new certificate's fingerprint (the hand-over), then one
+ * signed with the new key carries the certificate.  True, changing nothing, when the certificate
+ * is the one in use; false, keeping the old key, when the key or certificate cannot be read or
+ * do not match.
+ */
+bool msgw_audit_rekey(msgw_audit *a, const char *key_pem_path, const char *cert_pem_path,
+                      msgw_errors *e);
+/*
  * Removes the oldest whole segments whose every entry is older than older_than
  * (never the segment being written), then records the prune in the chain.  The
  * first remaining segment starts with a signed checkpoint, which verification
@@ -96,15 +105,21 @@ typedef struct msgw_audit_report {
     uint64_t first_seq, last_seq;
     uint64_t start_checkpoint;    /* 0: the chain starts at seq 1; else the anchoring checkpoint */
     char start_file[64];          /* the first segment */
-    uint64_t last_checkpoint;     /* seq of the last checkpoint (0: none) */
-    size_t after_last_checkpoint; /* entries after it, covered by no signature yet */
+    uint64_t last_checkpoint; /* seq of the last checkpoint signed with a trusted key (0: none) */
+    size_t after_last_checkpoint; /* entries after it, covered by no trusted signature yet */
+    char last_cert_sha256[65];    /* the certificate that signed the newest checkpoint */
+    size_t key_changes;           /* times the signing certificate changed along the log */
 } msgw_audit_report;
 
 /*
  * Walks every segment of dir in order and checks each line's canonical form and
- * hash, the seq sequence, the prev links, every checkpoint's signature against the
- * certificate, and that the chain starts at seq 1 or where the last recorded prune
- * said.  True when the log verifies; otherwise r->status says whether it is broken
+ * hash, the seq sequence, the prev links, every checkpoint's signature, and that
+ * the chain starts at seq 1 or where the last recorded prune said.  Every certificate
+ * in cert_pem_path is trusted, and those a trusted checkpoint hands over to; a
+ * checkpoint signed with another certificate the log carries verifies with it but
+ * anchors nothing (the entries before it count as anchored once a trusted checkpoint
+ * follows, the chain's hashes linking them).  A log no trusted checkpoint anchors is
+ * broken.  True when the log verifies; otherwise r->status says whether it is broken
  * (r->problem) or unreadable (e).
  */
 bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,

@@ -48,6 +48,8 @@ struct msgw_admin {
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
+    struct report_job *jobs;    /* disclosure reports being read, a segment per loop turn */
+    size_t njobs;
     json_t *(*transports)(void *ud); /* GET /v1/transports, the daemon's; NULL: 404 */
     void *transports_ud;
 };
@@ -646,6 +648,56 @@ void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint
     a->live = msgw_admin_live_new(a->base, zmq_ctx, feed_endpoint, live_stats, a);
 }
 
+/* A disclosure report being built: the store read at once, the audit log a segment per turn of
+ * the event loop, so pushes and other administrators are served meanwhile. */
+typedef struct report_job {
+    struct report_job *next;
+    msgw_admin *a;
+    struct evhttp_request *req; /* kept by libevent until answered, even if the client has gone */
+    msgw_disclosure *d;
+    struct event *turn;
+} report_job;
+
+#define MAX_REPORT_JOBS 4 /* reports read at once; more are answered 503 */
+
+/* Answers and frees j: 200 with body, or 503 with the rule and error given. */
+static void report_job_end(report_job *j, json_t *body, const char *rule, const char *error)
+{
+    report_job **p = &j->a->jobs;
+    while (*p != j)
+        p = &(*p)->next;
+    *p = j->next;
+    j->a->njobs--;
+    if (body)
+        reply_json(j->req, 200, "OK", body);
+    else
+        msgw_http_error(j->req, 503, rule, error);
+    event_free(j->turn);
+    msgw_disclosure_destroy(&j->d);
+    free(j);
+}
+
+static void report_turn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    report_job *j = arg;
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int more = msgw_disclosure_step(j->d, &e);
+    if (more == 1) {
+        /* a timer, not event_active: the loop polls the sockets before the next segment */
+        struct timeval now = {0, 0};
+        evtimer_add(j->turn, &now);
+    } else if (more == 0) {
+        report_job_end(j, msgw_disclosure_json(j->d), NULL, NULL);
+    } else {
+        report_job_end(j, NULL, "audit.unreadable",
+                       e.n && e.v[0].message ? e.v[0].message : "the audit log cannot be read");
+    }
+    msgw_errors_clear(&e);
+}
+
 /* GET /v1/persons/{id}/disclosures: the person's disclosure record (docs/disclosure.md).  Asking
  * is audited first, with who asked: the record of who saw what includes who asked. */
 static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *tail)
@@ -661,6 +713,12 @@ static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *t
         msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
         return;
     }
+    if (a->njobs >= MAX_REPORT_JOBS) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        msgw_http_error(req, 503, "admin.busy",
+                        "as many disclosure reports are being read as may be at once");
+        return;
+    }
     msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
     msgw_errors e;
     msgw_errors_init(&e);
@@ -672,12 +730,22 @@ static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *t
     msgw_errors_clear(&e);
     char dir[4096];
     msgw_config_audit_dir(a->cfg, dir, sizeof dir);
-    json_t *report = admin_store(a, &e) && a->ctx ? msgw_disclosure_report(a->store, a->audit ? dir : NULL, a->cfg,
-                                                                          a->ctx, id, msgw_time_now(), &e)
-                                                 : NULL;
-    if (report) reply_json(req, 200, "OK", report);
-    else store_unavailable(req, &e);
-    msgw_errors_clear(&e);
+    msgw_disclosure *d = admin_store(a, &e) && a->ctx
+                             ? msgw_disclosure_new(a->store, a->audit ? dir : NULL, a->cfg, a->ctx,
+                                                   id, msgw_time_now(), &e)
+                             : NULL;
+    if (!d) {
+        store_unavailable(req, &e);
+        msgw_errors_clear(&e);
+        return;
+    }
+    report_job *j = calloc(1, sizeof *j);
+    if (!j) abort();
+    *j = (report_job){.next = a->jobs, .a = a, .req = req, .d = d};
+    j->turn = evtimer_new(a->base, report_turn, j);
+    a->jobs = j;
+    a->njobs++;
+    report_turn(-1, 0, j);
 }
 
 void msgw_admin_set_context(msgw_admin *a, const msgw_adapter_ctx *ctx)
@@ -852,6 +920,8 @@ void msgw_admin_destroy(msgw_admin **ap)
 {
     if (!ap || !*ap) return;
     msgw_admin *a = *ap;
+    while (a->jobs)
+        report_job_end(a->jobs, NULL, "admin.stopping", "the gateway is stopping");
     if (a->http) evhttp_free(a->http); /* closes the event streams */
     msgw_conn_guard_destroy(&a->guard);
     msgw_admin_live_destroy(&a->live);

@@ -370,46 +370,101 @@ static json_t *transitions(msgw_store *store, const char *person, msgw_arena *a,
     return out;
 }
 
+struct msgw_disclosure {
+    msgw_audit_reader *reader; /* NULL: no audit log, or read to its end */
+    char masked[19];
+    char region[8];
+    msgw_time now;
+    json_t *held, *verdicts, *transitions;
+    bool cut; /* a list reached MAX_ROWS */
+    audit_scan scan;
+};
+
+void msgw_disclosure_destroy(msgw_disclosure **dp)
+{
+    if (!dp || !*dp) return;
+    msgw_disclosure *d = *dp;
+    msgw_audit_reader_destroy(&d->reader);
+    json_decref(d->held);
+    json_decref(d->verdicts);
+    json_decref(d->transitions);
+    json_decref(d->scan.by_event);
+    json_decref(d->scan.disclosures);
+    json_decref(d->scan.accesses);
+    free(d);
+    *dp = NULL;
+}
+
+/* What the store says: records, verdicts, transitions and the messages sent about the person. */
+static bool from_store(msgw_disclosure *d, msgw_store *store, const msgw_config *cfg,
+                       const msgw_adapter_ctx *ctx, const char *person, msgw_errors *e)
+{
+    msgw_arena *a = msgw_arena_new(0);
+    d->held = records_held(store, person, a, e);
+    d->verdicts = d->held ? verdicts(store, person, a, e) : NULL;
+    d->transitions = d->verdicts ? transitions(store, person, a, e) : NULL;
+    msgw_disclosure_rows rows = {0};
+    bool ok = d->transitions && msgw_store_disclosures(store, person, MAX_ROWS, a, &rows, e);
+    for (size_t i = 0; ok && i < rows.n; i++) {
+        json_t *x = disclosure_json(cfg, ctx, &rows.v[i], person);
+        json_array_append_new(d->scan.disclosures, x);
+        json_object_set(d->scan.by_event, rows.v[i].m.event_id, x);
+    }
+    d->cut = ok && (json_array_size(d->held) >= MAX_ROWS ||
+                    json_array_size(d->transitions) >= MAX_ROWS || rows.n >= MAX_ROWS);
+    msgw_arena_destroy(&a);
+    return ok;
+}
+
+msgw_disclosure *msgw_disclosure_new(msgw_store *store, const char *audit_dir,
+                                     const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                                     const char *person, msgw_time now, msgw_errors *e)
+{
+    msgw_disclosure *d = calloc(1, sizeof *d);
+    if (!d) abort();
+    msgw_idnum_mask(person, d->masked);
+    snprintf(d->region, sizeof d->region, "%s", cfg->region ? cfg->region : "");
+    d->now = now;
+    d->scan = (audit_scan){.masked = d->masked,
+                           .by_event = json_object(),
+                           .disclosures = json_array(),
+                           .accesses = json_array()};
+    char needle[48]; /* an entry about the person names them so, in the log's canonical form */
+    snprintf(needle, sizeof needle, "\"person\":\"%s\"", d->masked);
+    if (!from_store(d, store, cfg, ctx, person, e) ||
+        (audit_dir && !(d->reader = msgw_audit_reader_new(audit_dir, needle, e))))
+        msgw_disclosure_destroy(&d);
+    return d;
+}
+
+int msgw_disclosure_step(msgw_disclosure *d, msgw_errors *e)
+{
+    int more = d->reader ? msgw_audit_reader_next(d->reader, scan_entry, &d->scan, e) : 0;
+    if (more == 0) msgw_audit_reader_destroy(&d->reader);
+    return more;
+}
+
+json_t *msgw_disclosure_json(const msgw_disclosure *d)
+{
+    char at[28];
+    json_t *out =
+        json_pack("{s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:b}", "person", d->masked, "gateway_region",
+                  d->region, "generated_at", msgw_time_format(d->now, at), "records", d->held,
+                  "verdicts", d->verdicts, "transitions", d->transitions, "disclosures",
+                  d->scan.disclosures, "accesses", d->scan.accesses, "complete", !d->cut);
+    if (!out) abort();
+    return out;
+}
+
 json_t *msgw_disclosure_report(msgw_store *store, const char *audit_dir, const msgw_config *cfg,
                                const msgw_adapter_ctx *ctx, const char *person, msgw_time now,
                                msgw_errors *e)
 {
-    msgw_arena *a = msgw_arena_new(0);
-    char masked[19];
-    msgw_idnum_mask(person, masked);
-    json_t *held = records_held(store, person, a, e),
-           *v = held ? verdicts(store, person, a, e) : NULL,
-           *t = v ? transitions(store, person, a, e) : NULL;
-    msgw_disclosure_rows rows = {0};
-    bool ok = t && msgw_store_disclosures(store, person, MAX_ROWS, a, &rows, e);
-    audit_scan scan = {.masked = masked,
-                       .by_event = json_object(),
-                       .disclosures = json_array(),
-                       .accesses = json_array()};
-    for (size_t i = 0; ok && i < rows.n; i++) {
-        json_t *d = disclosure_json(cfg, ctx, &rows.v[i], person);
-        json_array_append_new(scan.disclosures, d);
-        json_object_set(scan.by_event, rows.v[i].m.event_id, d);
-    }
-    ok = ok && (!audit_dir || msgw_audit_each(audit_dir, scan_entry, &scan, e));
-    json_t *out = NULL;
-    if (ok) {
-        char region[8];
-        snprintf(region, sizeof region, "%s", cfg->region ? cfg->region : "");
-        out =
-            json_pack("{s:s,s:s,s:o,s:O,s:O,s:O,s:O,s:O}", "person", masked, "gateway_region",
-                      region, "generated_at", time_or_null(now), "records", held, "verdicts", v,
-                      "transitions", t, "disclosures", scan.disclosures, "accesses", scan.accesses);
-        json_object_set_new(out, "complete",
-                            json_boolean(json_array_size(held) < MAX_ROWS &&
-                                         json_array_size(t) < MAX_ROWS && rows.n < MAX_ROWS));
-    }
-    json_decref(held);
-    json_decref(v);
-    json_decref(t);
-    json_decref(scan.by_event);
-    json_decref(scan.disclosures);
-    json_decref(scan.accesses);
-    msgw_arena_destroy(&a);
+    msgw_disclosure *d = msgw_disclosure_new(store, audit_dir, cfg, ctx, person, now, e);
+    int more = d ? 1 : -1;
+    while (more == 1)
+        more = msgw_disclosure_step(d, e);
+    json_t *out = more == 0 ? msgw_disclosure_json(d) : NULL;
+    msgw_disclosure_destroy(&d);
     return out;
 }

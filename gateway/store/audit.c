@@ -1341,32 +1341,78 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
 
 /* ---- reading entries back (a person's disclosure report: docs/disclosure.md) ---- */
 
-bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e)
+struct msgw_audit_reader {
+    char *dir;
+    char *containing; /* NULL: every entry */
+    unsigned *nums;   /* the segments when it was made, oldest first */
+    size_t n, next;
+};
+
+msgw_audit_reader *msgw_audit_reader_new(const char *dir, const char *containing, msgw_errors *e)
 {
-    unsigned *nums;
-    size_t n;
-    if (!list_segments(dir, &nums, &n, e)) return false;
-    bool go = true, ok = true;
-    for (size_t i = 0; go && ok && i < n; i++) {
-        char *path = seg_path(dir, nums[i]);
-        size_t len;
-        char *buf = slurp(path, &len, e);
-        free(path);
-        if (!buf) {
-            ok = false;
-            break;
-        }
-        /* whole lines only: the writer may be appending the last one right now */
-        for (size_t at = 0; go && at < len;) {
-            char *nl = memchr(buf + at, '\n', len - at);
-            if (!nl) break;
-            json_t *entry = json_loadb(buf + at, (size_t)(nl - (buf + at)), 0, NULL);
+    msgw_audit_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->dir = strdup(dir)) || (containing && !(r->containing = strdup(containing))))
+        abort();
+    if (!list_segments(dir, &r->nums, &r->n, e)) msgw_audit_reader_destroy(&r);
+    return r;
+}
+
+void msgw_audit_reader_destroy(msgw_audit_reader **rp)
+{
+    if (!rp || !*rp) return;
+    free((*rp)->dir);
+    free((*rp)->containing);
+    free((*rp)->nums);
+    free(*rp);
+    *rp = NULL;
+}
+
+/* Calls cb with the whole lines of buf holding the bytes asked for; false when cb stopped. */
+static bool each_line(const msgw_audit_reader *r, const char *buf, size_t len,
+                      bool (*cb)(void *ud, json_t *entry), void *ud)
+{
+    size_t clen = r->containing ? strlen(r->containing) : 0;
+    bool go = true;
+    /* whole lines only: the writer may be appending the last one right now */
+    for (size_t at = 0; go && at < len;) {
+        const char *nl = memchr(buf + at, '\n', len - at);
+        if (!nl) break;
+        size_t n = (size_t)(nl - (buf + at));
+        /* parsing is what costs: a line without the bytes asked for is skipped unparsed */
+        if (!clen || memmem(buf + at, n, r->containing, clen)) {
+            json_t *entry = json_loadb(buf + at, n, 0, NULL);
             if (json_is_object(entry)) go = cb(ud, entry);
             json_decref(entry);
-            at = (size_t)(nl - buf) + 1;
         }
-        free(buf);
+        at = (size_t)(nl - buf) + 1;
     }
-    free(nums);
-    return ok;
+    return go;
+}
+
+int msgw_audit_reader_next(msgw_audit_reader *r, bool (*cb)(void *ud, json_t *entry), void *ud,
+                           msgw_errors *e)
+{
+    if (r->next >= r->n) return 0;
+    char *path = seg_path(r->dir, r->nums[r->next++]);
+    struct stat st;
+    bool pruned = stat(path, &st) != 0 && errno == ENOENT; /* since the reader was made */
+    size_t len = 0;
+    char *buf = pruned ? NULL : slurp(path, &len, e);
+    free(path);
+    if (!pruned && !buf) return -1;
+    bool go = !buf || each_line(r, buf, len, cb, ud);
+    free(buf);
+    if (!go) r->next = r->n;
+    return r->next < r->n ? 1 : 0;
+}
+
+bool msgw_audit_each(const char *dir, const char *containing, bool (*cb)(void *ud, json_t *entry),
+                     void *ud, msgw_errors *e)
+{
+    msgw_audit_reader *r = msgw_audit_reader_new(dir, containing, e);
+    int more = r ? 1 : -1;
+    while (more == 1)
+        more = msgw_audit_reader_next(r, cb, ud, e);
+    msgw_audit_reader_destroy(&r);
+    return more == 0;
 }

@@ -167,5 +167,23 @@ ok test $? -eq 1
 kill -TERM "$pid"
 wait "$pid"
 ok test $? -eq 0
+# restarted, the log has a second segment: the report reads the log a segment per turn of the
+# admin listener's loop and finds the same disclosures and every lookup, before and after (the
+# first report saw itself; three more since: the text report, report2, this one)
+rm -f "$tmp"/port*
+"$msgw" serve --config "$tmp/msgw.json" --port-file "$tmp/port" 2>>"$tmp/log" &
+pid=$!
+wait_file "$tmp/port.admin" || { tail "$tmp/log"; exit 1; }
+admin[1]="https://localhost:$(cat "$tmp/port.admin")"
+ok test "$(ls "$tmp"/data/audit/audit-*.jsonl | wc -l)" -ge 2
+ok "$msgw" person "${admin[@]}" --json "$A" >"$tmp/report3.json"
+ok python3 -c 'import json,sys; a, b = (json.load(open(p)) for p in sys.argv[1:3]);
+ids = lambda r: sorted((d["event_id"], d["state"], "audit" in d) for d in r["disclosures"])
+n = [sum(x["action"] == "person.disclosures" for x in r["accesses"]) for r in (a, b)]
+sys.exit(0 if ids(a) == ids(b) and n == [1, 4] else 1)' \
+	"$tmp/report.json" "$tmp/report3.json"
+kill -TERM "$pid"
+wait "$pid"
+ok test $? -eq 0
 pid=
 finish

@@ -29,4 +29,15 @@ json_t *msgw_disclosure_report(msgw_store *store, const char *audit_dir, const m
                                const msgw_adapter_ctx *ctx, const char *person, msgw_time now,
                                msgw_errors *e);
 
+/* The same in steps, for the admin listener's event loop, which must go on serving while a year's
+ * audit log is read: _new reads the store (and uses cfg and ctx only then), each _step one
+ * segment of the audit log (1: more to read, 0: done, -1: an error in e), _json the report. */
+typedef struct msgw_disclosure msgw_disclosure;
+msgw_disclosure *msgw_disclosure_new(msgw_store *store, const char *audit_dir,
+                                     const msgw_config *cfg, const msgw_adapter_ctx *ctx,
+                                     const char *person, msgw_time now, msgw_errors *e);
+int msgw_disclosure_step(msgw_disclosure *d, msgw_errors *e);
+json_t *msgw_disclosure_json(const msgw_disclosure *d);
+void msgw_disclosure_destroy(msgw_disclosure **d);
+
 #endif

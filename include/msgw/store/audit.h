@@ -129,8 +129,22 @@ bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_re
 bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
 
 /* Calls cb with every whole entry of the log in dir, oldest first ({"seq", "time", "kind",
- * "fields", ...}, borrowed), until cb returns false.  It only reads: whether the chain holds is
- * msgw_audit_verify's question.  False, with an error, when a segment cannot be read. */
-bool msgw_audit_each(const char *dir, bool (*cb)(void *ud, json_t *entry), void *ud, msgw_errors *e);
+ * "fields", ...}, borrowed), until cb returns false; with containing, only the entries whose line
+ * (canonical JSON) holds those bytes, the others skipped unparsed.  It only reads: whether the
+ * chain holds is msgw_audit_verify's question.  False, with an error, when a segment cannot be
+ * read. */
+bool msgw_audit_each(const char *dir, const char *containing, bool (*cb)(void *ud, json_t *entry),
+                     void *ud, msgw_errors *e);
+
+/* The same a segment at a time, for a caller that must not read the whole log at once (the admin
+ * listener's event loop).  The segments are those of dir when the reader is made; one pruned
+ * since is skipped. */
+typedef struct msgw_audit_reader msgw_audit_reader;
+msgw_audit_reader *msgw_audit_reader_new(const char *dir, const char *containing, msgw_errors *e);
+/* Reads the next segment, calling cb for its entries: 1 when segments remain, 0 when all are read
+ * (or cb returned false), -1 with an error when the segment cannot be read. */
+int msgw_audit_reader_next(msgw_audit_reader *r, bool (*cb)(void *ud, json_t *entry), void *ud,
+                           msgw_errors *e);
+void msgw_audit_reader_destroy(msgw_audit_reader **r);
 
 #endif

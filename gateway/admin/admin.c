@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "msgw/admin/admin.h"
+#include "msgw/admin/admin_jobs.h"
 #include "msgw/admin/admin_live.h"
 #include "msgw/admin/disclosure.h"
 #include "msgw/admin/present.h"
@@ -48,8 +49,7 @@ struct msgw_admin {
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
-    struct report_job *jobs;    /* disclosure reports being read, a segment per loop turn */
-    size_t njobs;
+    msgw_admin_jobs *jobs;      /* reports and verifications, a segment per turn of the loop */
     json_t *(*transports)(void *ud); /* GET /v1/transports, the daemon's; NULL: 404 */
     void *transports_ud;
 };
@@ -214,6 +214,7 @@ void msgw_admin_set_metrics(msgw_admin *a, msgw_metrics *m, const char *store_sp
 {
     a->metrics = m;
     msgw_conn_guard_set_metrics(a->guard, m);
+    msgw_admin_jobs_set_metrics(a->jobs, m);
     free(a->store_spec);
     a->store_spec = strdup(store_spec);
     if (!a->store_spec) abort();
@@ -395,34 +396,66 @@ static void reevaluate(msgw_admin *a, struct evhttp_request *req)
     evhttp_clear_headers(&q);
 }
 
-/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md); 200 when it
- * verifies, 409 when the chain is broken (the first problem named), 503 when it cannot be read. */
+/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md) as a job, a segment
+ * per turn of the loop, while it goes on writing it; 200 when it verifies, 409 when the chain is
+ * broken (the first problem named), 503 when it cannot be read. */
+static int verify_step(void *work, msgw_errors *e)
+{
+    return msgw_audit_verifier_step(work, e);
+}
+
+static void verify_answer(struct evhttp_request *req, void *work, int outcome, const msgw_errors *e)
+{
+    (void)outcome;
+    const msgw_audit_report *r = msgw_audit_verifier_report(work);
+    static const char *const states[] = {"ok", "broken", "unreadable"};
+    json_t *o =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "status", states[r->status], "segments",
+                  (json_int_t)r->segments, "entries", (json_int_t)r->entries, "checkpoints",
+                  (json_int_t)r->checkpoints, "first_seq", (json_int_t)r->first_seq, "last_seq",
+                  (json_int_t)r->last_seq, "last_checkpoint", (json_int_t)r->last_checkpoint,
+                  "after_last_checkpoint", (json_int_t)r->after_last_checkpoint);
+    json_object_set_new(o, "signed_by",
+                        json_pack("{s:s,s:I}", "cert_sha256", r->last_cert_sha256, "key_changes",
+                                  (json_int_t)r->key_changes));
+    if (r->status == MSGW_AUDIT_BROKEN)
+        json_object_set_new(o, "problem",
+                            json_pack("{s:s,s:s,s:I,s:I}", "message", r->problem, "file", r->file,
+                                      "line", (json_int_t)r->line, "seq", (json_int_t)r->seq));
+    if (r->status == MSGW_AUDIT_IOERROR)
+        json_object_set_new(
+            o, "problem",
+            json_pack("{s:s}", "message", e->n && e->v[0].message ? e->v[0].message : "?"));
+    int status = r->status == MSGW_AUDIT_OK ? 200 : r->status == MSGW_AUDIT_BROKEN ? 409 : 503;
+    reply_json(req, status,
+               status == 200   ? "OK"
+               : status == 409 ? "Conflict"
+                               : "Service Unavailable",
+               o);
+}
+
+static void verify_destroy(void *work)
+{
+    msgw_audit_verifier *v = work;
+    msgw_audit_verifier_destroy(&v);
+}
+
+static const msgw_admin_job_ops verify_job = {verify_step, verify_answer, verify_destroy};
+
 static void audit_verify(msgw_admin *a, struct evhttp_request *req)
 {
-    if (!a->audit) {
-        msgw_http_error(req, 503, "audit.unavailable", "this gateway keeps no audit log");
-        return;
-    }
-    msgw_audit_report r;
     msgw_errors e;
     msgw_errors_init(&e);
-    msgw_audit_verify_own(a->audit, a->cfg->tls_cert, &r, &e);
-    static const char *const states[] = {"ok", "broken", "unreadable"};
-    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "status", states[r.status], "segments",
-                          (json_int_t)r.segments, "entries", (json_int_t)r.entries, "checkpoints",
-                          (json_int_t)r.checkpoints, "first_seq", (json_int_t)r.first_seq, "last_seq",
-                          (json_int_t)r.last_seq, "last_checkpoint", (json_int_t)r.last_checkpoint,
-                          "after_last_checkpoint", (json_int_t)r.after_last_checkpoint);
-    json_object_set_new(o, "signed_by",
-                        json_pack("{s:s,s:I}", "cert_sha256", r.last_cert_sha256, "key_changes",
-                                  (json_int_t)r.key_changes));
-    if (r.status == MSGW_AUDIT_BROKEN)
-        json_object_set_new(o, "problem", json_pack("{s:s,s:s,s:I,s:I}", "message", r.problem, "file", r.file, "line",
-                                                    (json_int_t)r.line, "seq", (json_int_t)r.seq));
-    if (r.status == MSGW_AUDIT_IOERROR)
-        json_object_set_new(o, "problem", json_pack("{s:s}", "message", e.n && e.v[0].message ? e.v[0].message : "?"));
-    int status = r.status == MSGW_AUDIT_OK ? 200 : r.status == MSGW_AUDIT_BROKEN ? 409 : 503;
-    reply_json(req, status, status == 200 ? "OK" : status == 409 ? "Conflict" : "Service Unavailable", o);
+    msgw_audit_verifier *v =
+        a->audit ? msgw_audit_verifier_own(a->audit, a->cfg->tls_cert, &e) : NULL;
+    if (v)
+        msgw_admin_jobs_start(a->jobs, req, &verify_job, v);
+    else if (!a->audit)
+        msgw_http_error(req, 503, "audit.unavailable", "this gateway keeps no audit log");
+    else
+        reply_json(req, 503, "Service Unavailable",
+                   json_pack("{s:s,s:{s:s}}", "status", "unreadable", "problem", "message",
+                             e.n && e.v[0].message ? e.v[0].message : "?"));
     msgw_errors_clear(&e);
 }
 
@@ -648,55 +681,28 @@ void msgw_admin_set_live(msgw_admin *a, void *zmq_ctx, const char *feed_endpoint
     a->live = msgw_admin_live_new(a->base, zmq_ctx, feed_endpoint, live_stats, a);
 }
 
-/* A disclosure report being built: the store read at once, the audit log a segment per turn of
- * the event loop, so pushes and other administrators are served meanwhile. */
-typedef struct report_job {
-    struct report_job *next;
-    msgw_admin *a;
-    struct evhttp_request *req; /* kept by libevent until answered, even if the client has gone */
-    msgw_disclosure *d;
-    struct event *turn;
-} report_job;
-
-#define MAX_REPORT_JOBS 4 /* reports read at once; more are answered 503 */
-
-/* Answers and frees j: 200 with body, or 503 with the rule and error given. */
-static void report_job_end(report_job *j, json_t *body, const char *rule, const char *error)
+/* A disclosure report as a job: the store read at once, the audit log a segment per step. */
+static int report_step(void *work, msgw_errors *e)
 {
-    report_job **p = &j->a->jobs;
-    while (*p != j)
-        p = &(*p)->next;
-    *p = j->next;
-    j->a->njobs--;
-    if (body)
-        reply_json(j->req, 200, "OK", body);
+    return msgw_disclosure_step(work, e);
+}
+
+static void report_answer(struct evhttp_request *req, void *work, int outcome, const msgw_errors *e)
+{
+    if (outcome == 0)
+        reply_json(req, 200, "OK", msgw_disclosure_json(work));
     else
-        msgw_http_error(j->req, 503, rule, error);
-    event_free(j->turn);
-    msgw_disclosure_destroy(&j->d);
-    free(j);
+        msgw_http_error(req, 503, "audit.unreadable",
+                        e->n && e->v[0].message ? e->v[0].message : "the audit log cannot be read");
 }
 
-static void report_turn(evutil_socket_t fd, short what, void *arg)
+static void report_destroy(void *work)
 {
-    (void)fd;
-    (void)what;
-    report_job *j = arg;
-    msgw_errors e;
-    msgw_errors_init(&e);
-    int more = msgw_disclosure_step(j->d, &e);
-    if (more == 1) {
-        /* a timer, not event_active: the loop polls the sockets before the next segment */
-        struct timeval now = {0, 0};
-        evtimer_add(j->turn, &now);
-    } else if (more == 0) {
-        report_job_end(j, msgw_disclosure_json(j->d), NULL, NULL);
-    } else {
-        report_job_end(j, NULL, "audit.unreadable",
-                       e.n && e.v[0].message ? e.v[0].message : "the audit log cannot be read");
-    }
-    msgw_errors_clear(&e);
+    msgw_disclosure *d = work;
+    msgw_disclosure_destroy(&d);
 }
+
+static const msgw_admin_job_ops report_job = {report_step, report_answer, report_destroy};
 
 /* GET /v1/persons/{id}/disclosures: the person's disclosure record (docs/disclosure.md).  Asking
  * is audited first, with who asked: the record of who saw what includes who asked. */
@@ -711,12 +717,6 @@ static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *t
     }
     if (st != MSGW_IDNUM_OK && st != MSGW_IDNUM_CONVERTED) {
         msgw_http_error(req, 400, "gb11643", "not a valid resident ID number");
-        return;
-    }
-    if (a->njobs >= MAX_REPORT_JOBS) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        msgw_http_error(req, 503, "admin.busy",
-                        "as many disclosure reports are being read as may be at once");
         return;
     }
     msgw_tls_peer_subject(req, o, sizeof o, ou, sizeof ou);
@@ -739,13 +739,7 @@ static void disclosures(msgw_admin *a, struct evhttp_request *req, const char *t
         msgw_errors_clear(&e);
         return;
     }
-    report_job *j = calloc(1, sizeof *j);
-    if (!j) abort();
-    *j = (report_job){.next = a->jobs, .a = a, .req = req, .d = d};
-    j->turn = evtimer_new(a->base, report_turn, j);
-    a->jobs = j;
-    a->njobs++;
-    report_turn(-1, 0, j);
+    msgw_admin_jobs_start(a->jobs, req, &report_job, d);
 }
 
 void msgw_admin_set_context(msgw_admin *a, const msgw_adapter_ctx *ctx)
@@ -877,7 +871,8 @@ msgw_admin *msgw_admin_new(struct event_base *base, const msgw_config *cfg, cons
                       .ssl = msgw_tls_admin_context(cfg, e),
                       .cfg = cfg,
                       .cat = cat,
-                      .ingest = ingest};
+                      .ingest = ingest,
+                      .jobs = msgw_admin_jobs_new(base, 4)};
     if (!a->http || !a->ssl) {
         msgw_admin_destroy(&a);
         return NULL;
@@ -920,8 +915,7 @@ void msgw_admin_destroy(msgw_admin **ap)
 {
     if (!ap || !*ap) return;
     msgw_admin *a = *ap;
-    while (a->jobs)
-        report_job_end(a->jobs, NULL, "admin.stopping", "the gateway is stopping");
+    msgw_admin_jobs_destroy(&a->jobs); /* before the requests go with the listener */
     if (a->http) evhttp_free(a->http); /* closes the event streams */
     msgw_conn_guard_destroy(&a->guard);
     msgw_admin_live_destroy(&a->live);

@@ -67,6 +67,7 @@ struct msgw_audit {
     size_t nheld, lost;           /* held; lost beyond opt.held_max since the last recovery */
     msgw_metric *m_failures; /* msgw_failures_total{component=audit|fsync}; NULL: not counted */
     msgw_metric *m_held, *m_lost; /* msgw_audit_held_entries, msgw_audit_lost_total */
+    size_t verifying; /* verifiers of this log reading it (msgw_audit_verifier_own): no prune */
 };
 
 /* ---- shared helpers ---- */
@@ -890,14 +891,6 @@ bool msgw_audit_rekey(msgw_audit *a, const char *key_pem_path, const char *cert_
     return true;
 }
 
-bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e)
-{
-    pthread_mutex_lock(&a->mu); /* no entry half written while it is read */
-    bool ok = msgw_audit_verify(a->dir, cert_pem_path, r, e);
-    pthread_mutex_unlock(&a->mu);
-    return ok;
-}
-
 uint64_t msgw_audit_seq(msgw_audit *a)
 {
     pthread_mutex_lock(&a->mu);
@@ -963,6 +956,15 @@ static bool prune_locked(msgw_audit *a, msgw_time older_than, size_t *removed, m
 bool msgw_audit_prune(msgw_audit *a, msgw_time older_than, size_t *removed, msgw_errors *e)
 {
     pthread_mutex_lock(&a->mu);
+    /* a verification reading the log would find its first segments gone: the next prune removes
+     * them */
+    if (a->verifying) {
+        pthread_mutex_unlock(&a->mu);
+        if (removed) *removed = 0;
+        msgw_log(MSGW_LOG_INFO, "audit prune deferred: the log is being verified", "dir", a->dir,
+                 NULL);
+        return true;
+    }
     bool ok = !atomic_load(&a->broken) && prune_locked(a, older_than, removed, e);
     pthread_mutex_unlock(&a->mu);
     return ok;
@@ -1217,36 +1219,6 @@ static bool check_line(vstate *v, const char *line, size_t len)
     return ok;
 }
 
-static bool check_segment(vstate *v, const char *dir, unsigned no, msgw_errors *e)
-{
-    char *path = seg_path(dir, no), name[32];
-    size_t len;
-    char *buf = slurp(path, &len, e);
-    free(path);
-    if (!buf) return false;
-    segment_name(no, name);
-    v->file = name;
-    v->line = 0;
-    bool ok = true;
-    if (len == 0) ok = problem(v, v->last_seq + 1, "%s is empty — truncated", name);
-    for (size_t at = 0; ok && at < len;) {
-        char *nl = memchr(buf + at, '\n', len - at);
-        v->line++;
-        if (!nl)
-            ok = problem(v, v->last_seq + 1,
-                         "the last line is incomplete — torn write or truncated");
-        else if (nl == buf + at)
-            ok = problem(v, v->last_seq + 1, "an empty line — inserted");
-        else
-            ok = check_line(v, buf + at, (size_t)(nl - (buf + at)));
-        at = nl ? (size_t)(nl - buf) + 1 : len;
-    }
-    free(buf);
-    v->file = NULL;
-    v->line = 0;
-    return true;
-}
-
 /* After the walk: segments contiguous, and the start where the last prune put it. */
 static void check_start_recorded(vstate *v)
 {
@@ -1264,31 +1236,6 @@ static void check_start_recorded(vstate *v)
                 "left it starting at %llu — segments were deleted",
                 s, r->start_file, (unsigned long long)v->prune_seq,
                 (unsigned long long)v->prune_start);
-}
-
-static bool walk(vstate *v, const char *dir, msgw_errors *e)
-{
-    unsigned *nums;
-    size_t n;
-    if (!list_segments(dir, &nums, &n, e)) return false;
-    bool ok = true;
-    if (n == 0)
-        problem(v, 0, "no audit segments (audit-NNNNNN.jsonl) in %s", dir);
-    else
-        segment_name(nums[0], v->r->start_file);
-    for (size_t i = 0; ok && i < n && v->r->status == MSGW_AUDIT_OK; i++) {
-        char name[32];
-        segment_name(i > 0 ? nums[i - 1] + 1 : 1, name);
-        if (i > 0 && nums[i] != nums[i - 1] + 1) {
-            problem(v, v->last_seq + 1, "segment %s is missing — deleted", name);
-            break;
-        }
-        ok = check_segment(v, dir, nums[i], e);
-        v->r->segments++;
-    }
-    free(nums);
-    check_start_recorded(v);
-    return ok;
 }
 
 /* Every certificate in the PEM file is trusted: the gateway's over the years, in one bundle. */
@@ -1326,16 +1273,175 @@ static void check_anchored(vstate *v)
             r->last_cert_sha256);
 }
 
+struct msgw_audit_verifier {
+    msgw_audit_report r;
+    vstate v;
+    char *dir;
+    unsigned *nums; /* the segments when it was made */
+    size_t n, next;
+    size_t last_len; /* bytes of the last segment to read: SIZE_MAX, all of it */
+    msgw_audit *own; /* the log it verifies while it is written, or NULL */
+    char name[32];   /* the segment being checked, */
+    char *buf;       /* its bytes (NULL: none open), */
+    size_t len, at;  /* and how far its lines are checked */
+};
+
+msgw_audit_verifier *msgw_audit_verifier_new(const char *dir, const char *cert_pem_path,
+                                             msgw_errors *e)
+{
+    msgw_audit_verifier *av = calloc(1, sizeof *av);
+    if (!av || !(av->dir = strdup(dir))) abort();
+    av->v.r = &av->r;
+    av->last_len = SIZE_MAX;
+    memcpy(av->v.last_hash, ZERO_HASH, 65);
+    if (!trust_given(&av->v, cert_pem_path, e) || !list_segments(dir, &av->nums, &av->n, e)) {
+        msgw_audit_verifier_destroy(&av);
+        return NULL;
+    }
+    if (av->n == 0)
+        problem(&av->v, 0, "no audit segments (audit-NNNNNN.jsonl) in %s", dir);
+    else
+        segment_name(av->nums[0], av->r.start_file);
+    return av;
+}
+
+msgw_audit_verifier *msgw_audit_verifier_own(msgw_audit *a, const char *cert_pem_path,
+                                             msgw_errors *e)
+{
+    pthread_mutex_lock(&a->mu); /* what is written now, whole entries only; no prune meanwhile */
+    msgw_audit_verifier *av = msgw_audit_verifier_new(a->dir, cert_pem_path, e);
+    if (av) {
+        av->own = a;
+        a->verifying++;
+        while (av->n && av->nums[av->n - 1] > a->segno)
+            av->n--; /* none yet, but be exact */
+        if (av->n && av->nums[av->n - 1] == a->segno) av->last_len = (size_t)a->good_size;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return av;
+}
+
+void msgw_audit_verifier_destroy(msgw_audit_verifier **avp)
+{
+    if (!avp || !*avp) return;
+    msgw_audit_verifier *av = *avp;
+    if (av->own) {
+        pthread_mutex_lock(&av->own->mu);
+        av->own->verifying--;
+        pthread_mutex_unlock(&av->own->mu);
+    }
+    vcerts_free(&av->v);
+    free(av->buf);
+    free(av->nums);
+    free(av->dir);
+    free(av);
+    *avp = NULL;
+}
+
+/* After the last segment: the start where the last prune put it, and some trusted anchor. */
+static void verifier_finish(msgw_audit_verifier *av)
+{
+    check_start_recorded(&av->v);
+    check_anchored(&av->v);
+    av->next = av->n + 1; /* finished */
+}
+
+/* Opens the next segment (up to what was written when the verification began); false when it
+ * cannot be read. */
+static bool segment_open(msgw_audit_verifier *av, msgw_errors *e)
+{
+    size_t i = av->next++;
+    char *path = seg_path(av->dir, av->nums[i]);
+    av->buf = slurp(path, &av->len, e);
+    free(path);
+    if (!av->buf) return false;
+    if (i + 1 == av->n && av->len > av->last_len) av->len = av->last_len;
+    av->at = 0;
+    segment_name(av->nums[i], av->name);
+    av->v.file = av->name;
+    av->v.line = 0;
+    if (av->len == 0) problem(&av->v, av->v.last_seq + 1, "%s is empty — truncated", av->name);
+    return true;
+}
+
+static void segment_close(msgw_audit_verifier *av)
+{
+    free(av->buf);
+    av->buf = NULL;
+    av->v.file = NULL;
+    av->v.line = 0;
+    av->r.segments++;
+}
+
+/* Checks the open segment's lines until it ends, a problem is found or the time is up. */
+static void segment_lines(msgw_audit_verifier *av, msgw_time until)
+{
+    vstate *v = &av->v;
+    for (unsigned k = 0; av->at < av->len && v->r->status == MSGW_AUDIT_OK; k++) {
+        if ((k & 63) == 63 && msgw_clock_monotonic() >= until) return;
+        const char *line = av->buf + av->at, *nl = memchr(line, '\n', av->len - av->at);
+        v->line++;
+        if (!nl)
+            problem(v, v->last_seq + 1, "the last line is incomplete — torn write or truncated");
+        else if (nl == line)
+            problem(v, v->last_seq + 1, "an empty line — inserted");
+        else
+            check_line(v, line, (size_t)(nl - line));
+        av->at = nl ? (size_t)(nl - av->buf) + 1 : av->len;
+    }
+    segment_close(av);
+}
+
+/* False when the segments are not contiguous (the problem recorded). */
+static bool next_is_contiguous(msgw_audit_verifier *av)
+{
+    size_t i = av->next;
+    if (i == 0 || av->nums[i] == av->nums[i - 1] + 1) return true;
+    char name[32];
+    segment_name(av->nums[i - 1] + 1, name);
+    problem(&av->v, av->v.last_seq + 1, "segment %s is missing — deleted", name);
+    return false;
+}
+
+int msgw_audit_verifier_step(msgw_audit_verifier *av, msgw_errors *e)
+{
+    if (av->r.status == MSGW_AUDIT_IOERROR) return -1;
+    /* a few milliseconds of work a step: the event loop it runs on has sockets to serve */
+    msgw_time until = msgw_clock_monotonic() + 4000;
+    while (av->next <= av->n) {
+        if (!av->buf) {
+            if (av->next == av->n || av->r.status != MSGW_AUDIT_OK || !next_is_contiguous(av)) {
+                verifier_finish(av);
+                return 0;
+            }
+            if (!segment_open(av, e)) {
+                av->r.status = MSGW_AUDIT_IOERROR;
+                return -1;
+            }
+        }
+        segment_lines(av, until);
+        if (msgw_clock_monotonic() >= until) return 1;
+    }
+    return 0;
+}
+
+const msgw_audit_report *msgw_audit_verifier_report(const msgw_audit_verifier *av)
+{
+    return &av->r;
+}
+
 bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
                        msgw_errors *e)
 {
-    memset(r, 0, sizeof *r);
-    vstate v = {.r = r};
-    memcpy(v.last_hash, ZERO_HASH, 65);
-    bool ok = trust_given(&v, cert_pem_path, e) && walk(&v, dir, e);
-    if (ok) check_anchored(&v);
-    if (!ok) r->status = MSGW_AUDIT_IOERROR;
-    vcerts_free(&v);
+    msgw_audit_verifier *av = msgw_audit_verifier_new(dir, cert_pem_path, e);
+    int more = av ? 1 : -1;
+    while (more == 1)
+        more = msgw_audit_verifier_step(av, e);
+    if (av)
+        *r = av->r;
+    else
+        *r = (msgw_audit_report){.status = MSGW_AUDIT_IOERROR};
+    msgw_audit_verifier_destroy(&av);
     return r->status == MSGW_AUDIT_OK;
 }
 

@@ -137,5 +137,17 @@ ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d[
 ok test "$(adm cdpf "https://localhost:$admin/v1/audit/verify")" = 403
 "$msgw" admin "${as_admin[@]}" audit verify >"$tmp/av.txt"
 ok grep -q "^audit log verifies: [1-9][0-9]* entries" "$tmp/av.txt"
+# one byte of an entry changed in place, as someone with the disk would: 409, the entry named
+python3 - "$tmp"/data/audit/audit-000001.jsonl <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    data = f.read()
+    at = data.index(b'"deadletter.replay"') + len('"deadletter.repla')
+    f.seek(at)
+    f.write(b"z")
+PY
+ok test "$(adm admin "https://localhost:$admin/v1/audit/verify")" = 409
+ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["problem"];
+sys.exit(0 if d["status"] == "broken" and p["file"] == "audit-000001.jsonl" and "hash does not match its content" in p["message"] else 1)' "$tmp/adm.json"
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -150,7 +150,7 @@ static void expect_broken(fx *f, const char *file, size_t line, uint64_t seq, co
 /* ---- editing segment files as an attacker would ---- */
 
 typedef struct lines {
-    char *v[4096];
+    char *v[16384];
     size_t n;
 } lines;
 
@@ -166,7 +166,7 @@ static void read_lines(const char *path, lines *l)
     char *s = NULL;
     size_t cap = 0;
     l->n = 0;
-    while (getline(&s, &cap, fp) > 0 && l->n < 4096)
+    while (getline(&s, &cap, fp) > 0 && l->n < 16384)
         l->v[l->n++] = strdup(s);
     free(s);
     fclose(fp);
@@ -670,6 +670,85 @@ static void test_reader(void **state)
     msgw_errors_clear(&e);
 }
 
+/* Steps v to its end: step's last answer; the steps that said more remained in *steps. */
+static int run_verifier(msgw_audit_verifier *v, msgw_errors *e, int *steps)
+{
+    int more;
+    *steps = 0;
+    while ((more = msgw_audit_verifier_step(v, e)) == 1)
+        (*steps)++;
+    return more;
+}
+
+/* The admin listener's verification: what was written when it began, while the writer goes on
+ * (into new segments too); a prune meanwhile waits. */
+static void test_verify_while_writing(void **state)
+{
+    fx *f = *state;
+    msgw_audit *a = open_log(f, 10, 5);
+    append_n(a, 12);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    msgw_audit_verifier *v = msgw_audit_verifier_own(a, f->cert, &e);
+    assert_non_null(v);
+    uint64_t then = msgw_audit_seq(a);
+    append_n(a, 25);
+    size_t removed = 99;
+    assert_true(msgw_audit_prune(a, msgw_time_now(), &removed, &e));
+    assert_int_equal(removed, 0); /* deferred */
+    int steps;
+    assert_int_equal(run_verifier(v, &e, &steps), 0);
+    const msgw_audit_report *r = msgw_audit_verifier_report(v);
+    if (r->status != MSGW_AUDIT_OK) fprintf(stderr, "problem: %s\n", r->problem);
+    assert_int_equal(r->status, MSGW_AUDIT_OK);
+    assert_int_equal(r->last_seq, then);
+    assert_true(r->segments >= 2);
+    msgw_audit_verifier_destroy(&v);
+    assert_null(v);
+    assert_true(msgw_audit_prune(a, msgw_time_now(), &removed, &e));
+    assert_true(removed >= 2);
+    msgw_audit_destroy(&a);
+    msgw_audit_report whole;
+    assert_int_equal(verify(f, NULL, &whole), MSGW_AUDIT_OK);
+    assert_int_equal(e.n, 0);
+    msgw_errors_clear(&e);
+}
+
+/* A step is a few milliseconds of work: a long segment is checked over several, resumed where the
+ * last stopped, and a problem in it is still found at its line. */
+static void test_verify_in_steps(void **state)
+{
+    fx *f = *state;
+    msgw_audit *a = open_log(f, 100000, 1000);
+    append_n(a, 8000);
+    msgw_audit_destroy(&a);
+    msgw_errors e;
+    msgw_errors_init(&e);
+    int steps;
+    msgw_audit_verifier *v = msgw_audit_verifier_new(f->log, f->cert, &e);
+    assert_int_equal(run_verifier(v, &e, &steps), 0);
+    assert_int_equal(msgw_audit_verifier_report(v)->status, MSGW_AUDIT_OK);
+    assert_int_equal(msgw_audit_verifier_report(v)->entries, 8000 + 9);
+    assert_true(steps > 1);
+    msgw_audit_verifier_destroy(&v);
+    char path[160];
+    seg(f, 1, path, sizeof path);
+    lines l;
+    read_lines(path, &l);
+    char *n = strstr(l.v[7000], "\"n\":");
+    assert_non_null(n);
+    n[4] = n[4] == '1' ? '2' : '1';
+    write_lines(path, &l);
+    v = msgw_audit_verifier_new(f->log, f->cert, &e);
+    run_verifier(v, &e, &steps);
+    const msgw_audit_report *r = msgw_audit_verifier_report(v);
+    assert_int_equal(r->status, MSGW_AUDIT_BROKEN);
+    assert_int_equal(r->line, 7001);
+    assert_non_null(strstr(r->problem, "hash does not match its content"));
+    msgw_audit_verifier_destroy(&v);
+    msgw_errors_clear(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +769,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rekey_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_while_writing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_rotation, setup_rsa, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,9 +124,20 @@ typedef struct msgw_audit_report {
  */
 bool msgw_audit_verify(const char *dir, const char *cert_pem_path, msgw_audit_report *r,
                        msgw_errors *e);
-/* The same for the log a writes, appends held back meanwhile (the admin listener's
- * GET /v1/audit/verify): the whole log is read under the writer's lock. */
-bool msgw_audit_verify_own(msgw_audit *a, const char *cert_pem_path, msgw_audit_report *r, msgw_errors *e);
+
+/* The same a segment at a time, for the admin listener's event loop (GET /v1/audit/verify). */
+typedef struct msgw_audit_verifier msgw_audit_verifier;
+msgw_audit_verifier *msgw_audit_verifier_new(const char *dir, const char *cert_pem_path,
+                                             msgw_errors *e);
+/* For the log a is writing: it verifies the entries written when it is made, while the writer
+ * goes on appending; a prune waits (is skipped, removing nothing) until it is destroyed. */
+msgw_audit_verifier *msgw_audit_verifier_own(msgw_audit *a, const char *cert_pem_path,
+                                             msgw_errors *e);
+/* Checks the next segment: 1 when more remain, 0 when the verification is over (whatever it
+ * found: see the report), -1 with an error when a segment cannot be read. */
+int msgw_audit_verifier_step(msgw_audit_verifier *v, msgw_errors *e);
+const msgw_audit_report *msgw_audit_verifier_report(const msgw_audit_verifier *v);
+void msgw_audit_verifier_destroy(msgw_audit_verifier **v);
 
 /* Calls cb with every whole entry of the log in dir, oldest first ({"seq", "time", "kind",
  * "fields", ...}, borrowed), until cb returns false; with containing, only the entries whose line

@@ -1316,6 +1316,10 @@ msgw_audit_verifier *msgw_audit_verifier_own(msgw_audit *a, const char *cert_pem
         while (av->n && av->nums[av->n - 1] > a->segno)
             av->n--; /* none yet, but be exact */
         if (av->n && av->nums[av->n - 1] == a->segno) av->last_len = (size_t)a->good_size;
+        if (av->n && av->last_len == 0) { /* made, nothing written in it yet: a failing disk */
+            av->n--;
+            av->last_len = SIZE_MAX;
+        }
     }
     pthread_mutex_unlock(&a->mu);
     return av;

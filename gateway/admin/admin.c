@@ -49,7 +49,7 @@ struct msgw_admin {
     msgw_audit *audit;          /* administrators' actions are audited */
     msgw_doorbell *bell;        /* a replay wakes the deliverers */
     msgw_admin_live *live;      /* the dashboard's event streams */
-    msgw_admin_jobs *jobs;      /* reports and verifications, a segment per turn of the loop */
+    msgw_admin_jobs *jobs;      /* reports and verifications, a step per turn of the loop */
     json_t *(*transports)(void *ud); /* GET /v1/transports, the daemon's; NULL: 404 */
     void *transports_ud;
 };
@@ -396,9 +396,9 @@ static void reevaluate(msgw_admin *a, struct evhttp_request *req)
     evhttp_clear_headers(&q);
 }
 
-/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md) as a job, a segment
- * per turn of the loop, while it goes on writing it; 200 when it verifies, 409 when the chain is
- * broken (the first problem named), 503 when it cannot be read. */
+/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md) as a job, a few
+ * milliseconds per turn of the loop, while it goes on writing it; 200 when it verifies, 409 when
+ * the chain is broken (the first problem named), 503 when it cannot be read. */
 static int verify_step(void *work, msgw_errors *e)
 {
     return msgw_audit_verifier_step(work, e);

@@ -134,6 +134,18 @@ try:
         assert s.find('#certificates tbody tr[data-name="ca"]'), "no row for the CA (tls.ca)"
     check("the certificates panel shows the gateway certificate's days left", certificates)
 
+    def audit_log():
+        button = wait_for("the audit panel's Verify button (#audit-verify)", lambda: s.find("#audit-verify"), T)
+        button.click()
+        wait_for("the audit log's verification shown (#audit-result[data-state])",
+                 lambda: s.find("#audit-result[data-state]"), T)
+        state = s.execute("return document.querySelector('#audit-result').dataset.state")
+        assert state == "ok", "the audit log's state %r: %s" % (state, s.text("#audit-problem"))
+        entries = number(s.text("#audit-entries") or "")
+        assert entries and entries > 0, "entries %r" % s.text("#audit-entries")
+        assert (s.text("#audit-signer") or "").startswith("sha256 "), "the signer %r" % s.text("#audit-signer")
+    check("the audit panel verifies the audit log on demand", audit_log)
+
     def replay_dead_letter():
         ids = wait_for("a dead letter row (#deadletters tbody tr[data-id])", lambda: s.execute(
             "return [...document.querySelectorAll('#deadletters tbody tr[data-id]')].map(r => r.dataset.id)"), T)

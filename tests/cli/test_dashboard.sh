@@ -7,7 +7,8 @@
 # replayed from the page; a message id and an ID number are looked up (the ID number is shown
 # masked only); the instances panel says the gateway runs alone on SQLite, or (run on a throwaway
 # PostgreSQL cluster by the postgresql suite) lists it as the evaluator; the certificates panel shows
-# the gateway certificate's days left (the development PKI issues 825 days).  A screenshot is saved to
+# the gateway certificate's days left (the development PKI issues 825 days); the audit panel's
+# Verify now shows the audit log verified.  A screenshot is saved to
 # $MSGW_ARTIFACTS (default ./artifacts)/dashboard.png (dashboard-postgresql.png).
 #
 # Chromium takes client certificates from the NSS database under $HOME/.pki/nssdb (a temporary

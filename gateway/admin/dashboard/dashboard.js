@@ -505,6 +505,42 @@
     setText('#certificates-status', `${attention ? `${attention} need attention · ` : ''}warning at ${warningDays} days · ${clockText()}`);
   }
 
+  // ---- the audit log (GET /v1/audit/verify, on demand) ----
+
+  /* A verification reads the whole log (seconds for millions of entries, worked through by the
+   * gateway a few milliseconds at a time): asked for with the button, never polled. */
+  async function verifyAudit() {
+    const button = $('#audit-verify');
+    button.disabled = true;
+    setText('#audit-status', 'verifying… 校验中');
+    try {
+      const r = await api('/v1/audit/verify');
+      if (r.body && typeof r.body.status === 'string') renderAudit(r.body);
+      else setText('#audit-status', errorText(r));
+    } catch (e) {
+      setText('#audit-status', `cannot verify: ${e.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function renderAudit(b) {
+    const table = $('#audit-result');
+    table.hidden = false;
+    table.dataset.state = b.status;
+    const state = $('#audit-state');
+    state.textContent = { ok: 'verifies 完整', broken: 'BROKEN 已被篡改', unreadable: 'cannot be read 无法读取' }[b.status] || b.status;
+    state.className = b.status === 'ok' ? 'good' : 'bad';
+    setText('#audit-entries', b.status === 'unreadable' ? '—' : `${num(b.entries)} in ${num(b.segments)} segment${num(b.segments) === 1 ? '' : 's'} (seq ${num(b.first_seq)}–${num(b.last_seq)})`);
+    setText('#audit-checkpoint', b.last_checkpoint ? `seq ${num(b.last_checkpoint)}, ${num(b.after_last_checkpoint)} entries after it` : '—');
+    const s = b.signed_by || {};
+    setText('#audit-signer', s.cert_sha256 ? `sha256 ${String(s.cert_sha256).slice(0, 16)}… · key changed ${num(s.key_changes)}×` : '—');
+    const problem = b.problem && b.problem.message;
+    $('#audit-problem-row').hidden = !problem;
+    setText('#audit-problem', problem ? scrub(problem) : '');
+    setText('#audit-status', clockText());
+  }
+
   // ---- the ticker ----
 
   function ticker(type, d) {
@@ -835,6 +871,7 @@
     $('#transition-service').addEventListener('change', () => refreshTransitions());
     $('#transition-district').addEventListener('input', debounce(() => refreshTransitions(), 400));
     $('#deadletters-refresh').addEventListener('click', () => refreshDeadLetters());
+    $('#audit-verify').addEventListener('click', () => verifyAudit());
     $('#replay-all').addEventListener('click', () => {
       if (window.confirm('Replay every dead letter? 全部重投？')) replay(undefined);
     });

@@ -92,9 +92,9 @@ void msgw_admin_jobs_start(msgw_admin_jobs *j, struct evhttp_request *req,
 {
     if (j->n >= j->max) {
         if (j->m_refused) msgw_metrics_inc(j->m_refused, 1);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        msgw_http_error(req, 503, "admin.busy",
-                        "as many long requests (reports, verifications) are running as may at once");
+        msgw_http_error(
+            req, 503, "admin.busy", /* with Retry-After: 1, as every 503 */
+            "as many long requests (reports, verifications) are running as may at once");
         ops->destroy(work);
         return;
     }

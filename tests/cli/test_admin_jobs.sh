@@ -7,6 +7,7 @@
 #     has answered yet: the event loop they share with the ingress is not held by them);
 #   - a fifth at the same time is refused 503 admin.busy with Retry-After, and counted;
 #   - a disclosure report asked meanwhile is answered too, or refused busy, never held;
+#   - a client giving up while its verification runs: the job ends, the daemon goes on;
 #   - SIGTERM with a verification running: the daemon stops cleanly (exit 0) and the request is
 #     answered 503 admin.stopping or its connection closed.
 # shellcheck source=lib.sh
@@ -66,6 +67,16 @@ done
 ask "/v1/persons/120101195603070027/disclosures" "$tmp/r2"
 ok test "$(cat "$tmp/r2.code")" = 200
 ok python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d["disclosures"]) == 25 else 1)' "$tmp/r2"
+
+# a client that gives up while its verification runs: the job finishes, its answer goes nowhere,
+# and the daemon goes on (ASan would report a request used after libevent freed it)
+curl -s -o /dev/null --max-time 0.3 --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+	"$admin/v1/audit/verify"
+ok test $? -eq 28 # curl's timeout: the verification was still running
+ok running 0
+ask /v1/audit/verify "$tmp/v7"
+ok test "$(cat "$tmp/v7.code")" = 200
+ok kill -0 "$pid"
 
 # stopping with a verification running
 ask /v1/audit/verify "$tmp/v6" &

@@ -9,7 +9,10 @@
 # given, so both see the same machine), and measures over R runs (default 5), printing medians:
 #   - report_s: GET /v1/persons/{id}/disclosures, wall time, and report_push_s: an HTTPS push sent
 #     50 ms after the report was asked for — what a department waits while an administrator asks;
-#   - verify_s: GET /v1/audit/verify, and verify_push_s, a push sent 50 ms after it.
+#   - verify_s: GET /v1/audit/verify, and verify_push_s, a push sent 50 ms after it;
+#   - alone_rps / alone_p50_ms: bench/loadgen's HTTPS pushes for 8 s (4 connections, 10 records a
+#     request), and jobs_rps / jobs_p50_ms / jobs_p99_ms: the same while four verifications are
+#     kept running (as many as the gateway runs at once).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 usage="usage: bench/audit_reads.sh BUILD_DIR [--baseline BUILD_DIR] [--entries N] [--runs N]"
@@ -48,7 +51,8 @@ cat >"$tmp/msgw.json" <<JSON
   "tls": { "ca": "$P/ca.crt", "cert": "$P/gateway.crt", "key": "$P/gateway.key" },
   "https": { "listen": "127.0.0.1:0" }, "admin": { "listen": "127.0.0.1:0" },
   "departments": [
-    { "id": "hrss", "certificate": { "organization": "12", "unit": "hrss" }, "push": ["insurance_enrolment"] } ] }
+    { "id": "hrss", "certificate": { "organization": "12", "unit": "hrss" },
+      "push": ["insurance_enrolment", "insurance_termination", "employment_registration", "unemployment_registration", "retirement"] } ] }
 JSON
 wait_file() { for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 secs() { curl -s -o /dev/null -w '%{time_total}' --cacert "$P/ca.crt" "$@"; }
@@ -65,6 +69,23 @@ while_asked() { # path id: "asked_s push_s" — the request, and a push sent 50 
 	wait "$asked"
 	echo "$(cat "$tmp/asked.s") $p"
 }
+loadgen() { # build seed: 8 s of pushes -> "records/s p50_ms p99_ms"
+	"$1/bench/loadgen" https --url "$ingress/v1/records" --cert "$P/hrss.crt" --key "$P/hrss.key" --ca "$P/ca.crt" \
+		--connections 4 --batch 10 --duration 8 --records 20000 --seed "$2" 2>/dev/null |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); l=d["latency_ms"]; print(d["records_per_s"], l["p50"], l["p99"])'
+}
+under_jobs() { # build seed: loadgen while four verifications are kept running
+	rm -f "$tmp/stop"
+	local k loops=()
+	for k in 1 2 3 4; do
+		(while [ ! -e "$tmp/stop" ]; do secs --cert "$P/admin.crt" --key "$P/admin.key" "$admin/v1/audit/verify" >/dev/null; done) &
+		loops+=($!)
+	done
+	sleep 0.5
+	loadgen "$1" "$2"
+	touch "$tmp/stop"
+	wait "${loops[@]}"
+}
 one_run() { # build label run
 	rm -rf "$tmp/data" "$tmp/port"*
 	mkdir -p "$tmp/data"
@@ -77,7 +98,10 @@ one_run() { # build label run
 	local report verify
 	read -r -a report <<<"$(while_asked "/v1/persons/$person/disclosures" "$2-$3-r")"
 	read -r -a verify <<<"$(while_asked /v1/audit/verify "$2-$3-v")"
-	echo "{\"label\":\"$2\",\"run\":$3,\"report_s\":${report[0]},\"report_push_s\":${report[1]},\"verify_s\":${verify[0]},\"verify_push_s\":${verify[1]}}" >>"$tmp/results.jsonl"
+	local alone jobs
+	read -r -a alone <<<"$(loadgen "$1" "$((3 * $3))")"
+	read -r -a jobs <<<"$(under_jobs "$1" "$((3 * $3 + 1))")"
+	echo "{\"label\":\"$2\",\"run\":$3,\"report_s\":${report[0]},\"report_push_s\":${report[1]},\"verify_s\":${verify[0]},\"verify_push_s\":${verify[1]},\"alone_rps\":${alone[0]},\"alone_p50_ms\":${alone[1]},\"jobs_rps\":${jobs[0]},\"jobs_p50_ms\":${jobs[1]},\"jobs_p99_ms\":${jobs[2]}}" >>"$tmp/results.jsonl"
 	kill -TERM "$pid"
 	wait "$pid" || true
 	pid=
@@ -89,14 +113,16 @@ done
 python3 - "$tmp/results.jsonl" "$entries" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-keys = ("report_s", "report_push_s", "verify_s", "verify_push_s")
+keys = ("report_s", "report_push_s", "verify_s", "verify_push_s", "alone_rps", "alone_p50_ms",
+        "jobs_rps", "jobs_p50_ms", "jobs_p99_ms")
 med = {}
 for label in dict.fromkeys(r["label"] for r in rows):
     mine = [r for r in rows if r["label"] == label]
     m = med[label] = {k: statistics.median(r[k] for r in mine) for k in keys}
     print("%-9s %s entries, %d runs (medians): disclosure report %.3f s, a push meanwhile %.3f s; "
-          "audit verify %.3f s, a push meanwhile %.3f s" % ((label, sys.argv[2], len(mine)) + tuple(m[k] for k in keys)))
+          "audit verify %.3f s, a push meanwhile %.3f s" % ((label, sys.argv[2], len(mine)) + tuple(m[k] for k in keys[:4])))
+    print("%-9s pushes alone %.0f records/s, p50 %.1f ms; beside four verifications %.0f records/s, "
+          "p50 %.1f ms, p99 %.1f ms" % ((label,) + tuple(m[k] for k in keys[4:])))
 if "baseline" in med:
-    print("ratio build/baseline: report %.3f, push %.3f; verify %.3f, push %.3f"
-          % tuple(med["build"][k] / med["baseline"][k] for k in keys))
+    print("ratio build/baseline: " + ", ".join("%s %.3f" % (k, med["build"][k] / med["baseline"][k]) for k in keys))
 PY

@@ -396,8 +396,8 @@ static void reevaluate(msgw_admin *a, struct evhttp_request *req)
     evhttp_clear_headers(&q);
 }
 
-/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md) as a job, a few
- * milliseconds per turn of the loop, while it goes on writing it; 200 when it verifies, 409 when
+/* GET /v1/audit/verify: the gateway checks its own audit log (docs/audit.md) as a job, about a
+ * millisecond per turn of the loop, while it goes on writing it; 200 when it verifies, 409 when
  * the chain is broken (the first problem named), 503 when it cannot be read. */
 static int verify_step(void *work, msgw_errors *e)
 {

@@ -1,9 +1,11 @@
 /*
  * Long administrators' requests done a step per turn of the event loop
- * (include/msgw/admin/admin_jobs.h).  A step is scheduled by a zero timer, not by
- * event_active: libevent polls the sockets before it runs timers, so the ingress's
- * connections are served between two steps.  The request stays valid until it is answered,
- * even when its client has gone (libevent detaches it and frees it at the answer).
+ * (include/msgw/admin/admin_jobs.h).  The jobs take turns: one timer, a zero timeout, runs the
+ * step of the job at the head of the queue and puts it at the tail, so a turn of the loop holds
+ * one step whatever the number of jobs.  A timer rather than event_active: libevent polls the
+ * sockets before it runs timers, so the ingress's connections are served between two steps.  The
+ * request stays valid until it is answered, even when its client has gone (libevent detaches it
+ * and frees it at the answer).
  */
 #include <stdlib.h>
 
@@ -14,17 +16,16 @@
 
 typedef struct job {
     struct job *next;
-    msgw_admin_jobs *owner;
     struct evhttp_request *req;
     const msgw_admin_job_ops *ops;
     void *work;
-    struct event *turn;
 } job;
 
 struct msgw_admin_jobs {
     struct event_base *base;
+    struct event *turn; /* the next step, of the head's job */
     size_t max, n;
-    job *running;
+    job *head, **tail;                  /* the queue of jobs, in turn */
     msgw_metric *m_running, *m_refused; /* NULL: not shown */
 };
 
@@ -46,45 +47,72 @@ void msgw_admin_jobs_set_metrics(msgw_admin_jobs *j, msgw_metrics *m)
     show_running(j);
 }
 
+static void jobs_turn(evutil_socket_t fd, short what, void *arg);
+
 msgw_admin_jobs *msgw_admin_jobs_new(struct event_base *base, size_t max)
 {
     msgw_admin_jobs *j = calloc(1, sizeof *j);
     if (!j) abort();
     j->base = base;
     j->max = max;
+    j->tail = &j->head;
+    j->turn = evtimer_new(base, jobs_turn, j);
+    if (!j->turn) abort();
     return j;
 }
 
-/* Unlinks and frees jb, its request answered already. */
-static void job_free(job *jb)
+static void queue_push(msgw_admin_jobs *j, job *jb)
 {
-    job **p = &jb->owner->running;
-    while (*p != jb)
-        p = &(*p)->next;
-    *p = jb->next;
-    jb->owner->n--;
-    show_running(jb->owner);
-    event_free(jb->turn);
+    jb->next = NULL;
+    *j->tail = jb;
+    j->tail = &jb->next;
+}
+
+static job *queue_pop(msgw_admin_jobs *j)
+{
+    job *jb = j->head;
+    if (jb && !(j->head = jb->next)) j->tail = &j->head;
+    return jb;
+}
+
+static void next_turn(msgw_admin_jobs *j)
+{
+    struct timeval now = {0, 0};
+    if (j->head) evtimer_add(j->turn, &now);
+}
+
+/* Frees jb, out of the queue and its request answered. */
+static void job_free(msgw_admin_jobs *j, job *jb)
+{
+    j->n--;
+    show_running(j);
     jb->ops->destroy(jb->work);
     free(jb);
 }
 
-static void job_turn(evutil_socket_t fd, short what, void *arg)
+/* One step of the head's job: answered when it is done, else back in the queue. */
+static void job_step(msgw_admin_jobs *j, job *jb)
 {
-    (void)fd;
-    (void)what;
-    job *jb = arg;
     msgw_errors e;
     msgw_errors_init(&e);
     int more = jb->ops->step(jb->work, &e);
     if (more == 1) {
-        struct timeval now = {0, 0};
-        evtimer_add(jb->turn, &now);
+        queue_push(j, jb);
     } else {
         jb->ops->answer(jb->req, jb->work, more, &e);
-        job_free(jb);
+        job_free(j, jb);
     }
     msgw_errors_clear(&e);
+}
+
+static void jobs_turn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    msgw_admin_jobs *j = arg;
+    job *jb = queue_pop(j);
+    if (jb) job_step(j, jb);
+    next_turn(j);
 }
 
 void msgw_admin_jobs_start(msgw_admin_jobs *j, struct evhttp_request *req,
@@ -100,22 +128,22 @@ void msgw_admin_jobs_start(msgw_admin_jobs *j, struct evhttp_request *req,
     }
     job *jb = calloc(1, sizeof *jb);
     if (!jb) abort();
-    *jb = (job){.next = j->running, .owner = j, .req = req, .ops = ops, .work = work};
-    jb->turn = evtimer_new(j->base, job_turn, jb);
-    j->running = jb;
+    *jb = (job){.req = req, .ops = ops, .work = work};
     j->n++;
     show_running(j);
-    job_turn(-1, 0, jb);
+    job_step(j, jb); /* the first step now: a short report may be answered at once */
+    next_turn(j);
 }
 
 void msgw_admin_jobs_destroy(msgw_admin_jobs **jp)
 {
     if (!jp || !*jp) return;
     msgw_admin_jobs *j = *jp;
-    while (j->running) {
-        msgw_http_error(j->running->req, 503, "admin.stopping", "the gateway is stopping");
-        job_free(j->running);
+    for (job *jb; (jb = queue_pop(j));) {
+        msgw_http_error(jb->req, 503, "admin.stopping", "the gateway is stopping");
+        job_free(j, jb);
     }
+    event_free(j->turn);
     free(j);
     *jp = NULL;
 }

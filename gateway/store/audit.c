@@ -1429,8 +1429,9 @@ static bool next_is_contiguous(msgw_audit_verifier *av)
 int msgw_audit_verifier_step(msgw_audit_verifier *av, msgw_errors *e)
 {
     if (av->r.status == MSGW_AUDIT_IOERROR) return -1;
-    /* a few milliseconds of work a step: the event loop it runs on has sockets to serve */
-    msgw_time until = msgw_clock_monotonic() + 4000;
+    /* about a millisecond of work a step: the event loop it runs on has sockets to serve (with
+     * four verifications at once, pushes beside them got 2,113 records/s at 4 ms, 4,586 at 1 ms) */
+    msgw_time until = msgw_clock_monotonic() + 1000;
     while (av->next <= av->n) {
         if (!av->buf) {
             if (av->next == av->n || av->r.status != MSGW_AUDIT_OK || !next_is_contiguous(av)) {

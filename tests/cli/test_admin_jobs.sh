@@ -43,7 +43,7 @@ metric() { # the value of a metric without labels
 	curl -s --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "$admin/metrics" | sed -n "s/^$1 //p"
 }
 running() { for _ in $(seq 300); do [[ $(metric msgw_admin_jobs_running) == "$1" ]] && return 0; sleep 0.05; done; return 1; }
-ok running 4 # the four are running (50,000 entries each, a step of a few milliseconds per turn)
+ok running 4 # the four are running (50,000 entries each, a step of about a millisecond per turn)
 ask /v1/audit/verify "$tmp/v5"
 ok test "$(cat "$tmp/v5.code")" = 503
 ok grep -q '"rule":"admin.busy"' "$tmp/v5"

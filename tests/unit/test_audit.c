@@ -714,7 +714,7 @@ static void test_verify_while_writing(void **state)
     msgw_errors_clear(&e);
 }
 
-/* A step is a few milliseconds of work: a long segment is checked over several, resumed where the
+/* A step is about a millisecond of work: a long segment is checked over several, resumed where the
  * last stopped, and a problem in it is still found at its line. */
 static void test_verify_in_steps(void **state)
 {

@@ -508,7 +508,7 @@
   // ---- the audit log (GET /v1/audit/verify, on demand) ----
 
   /* A verification reads the whole log (seconds for millions of entries, worked through by the
-   * gateway a few milliseconds at a time): asked for with the button, never polled. */
+   * gateway a millisecond at a time): asked for with the button, never polled. */
   async function verifyAudit() {
     const button = $('#audit-verify');
     button.disabled = true;

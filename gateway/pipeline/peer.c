@@ -49,25 +49,13 @@ static X509 *read_cert(const char *path)
     return c;
 }
 
-static char *der_b64(X509 *cert)
-{
-    unsigned char *der = NULL;
-    int n = i2d_X509(cert, &der);
-    if (n <= 0) return NULL;
-    char *b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
-    if (!b64) abort();
-    EVP_EncodeBlock((unsigned char *)b64, der, n);
-    OPENSSL_free(der);
-    return b64;
-}
-
 static bool load_own(msgw_peers *p, const msgw_config *cfg, msgw_errors *e)
 {
     FILE *f = fopen(cfg->tls_key, "r");
     p->key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
     if (f) fclose(f);
     X509 *cert = read_cert(cfg->tls_cert);
-    p->cert_b64 = cert ? der_b64(cert) : NULL;
+    p->cert_b64 = cert ? msgw_cert_b64(cert) : NULL;
     X509_free(cert);
     if (p->key && p->cert_b64) return true;
     msgw_error_add(e, -1, "/tls", NULL, "peer.key", "cannot read the gateway's key or certificate to seal envelopes");
@@ -203,13 +191,7 @@ static X509 *check_signer(const peer_trust *t, const char *b64, msgw_errors *e)
     }
     size_t n = b64 ? strlen(b64) : 0;
     if (!n || n % 4 || n > 16384) return refuse(e, "certificate", "envelope.signer", "no signer certificate"), NULL;
-    unsigned char *der = malloc(n);
-    if (!der) abort();
-    int len = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)n);
-    for (size_t i = n; len > 0 && i > 0 && b64[i - 1] == '='; i--) len--;
-    const unsigned char *q = der;
-    X509 *cert = len > 0 ? d2i_X509(NULL, &q, len) : NULL;
-    free(der);
+    X509 *cert = msgw_cert_from_b64(b64);
     if (!cert) return refuse(e, "certificate", "envelope.signer", "the signer certificate is not DER"), NULL;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     bool chained = X509_STORE_CTX_init(ctx, t->store, cert, NULL) == 1 && X509_verify_cert(ctx) == 1;

@@ -667,19 +667,6 @@ static void apply_defaults(msgw_audit_options *o, const msgw_audit_options *in)
     if (!o->held_max) o->held_max = 10000;
 }
 
-/* The certificate's DER in base64 (malloc'd), as a checkpoint carries it. */
-static char *cert_base64(X509 *c)
-{
-    unsigned char *der = NULL;
-    int n = i2d_X509(c, &der);
-    if (n <= 0) abort();
-    char *b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
-    if (!b64) abort();
-    EVP_EncodeBlock((unsigned char *)b64, der, n);
-    OPENSSL_free(der);
-    return b64;
-}
-
 /* A signing identity: the key, and its certificate's fingerprint and base64 DER. */
 typedef struct identity {
     EVP_PKEY *key;
@@ -702,7 +689,7 @@ static bool identity_load(identity *id, const char *key_path, const char *cert_p
     if (c && !ok)
         msgw_error_add(e, -1, cert_path, NULL, RULE ".key",
                        "the certificate does not hold the key's public half");
-    if (ok) id->cert_b64 = cert_base64(c);
+    if (ok && !(id->cert_b64 = msgw_cert_b64(c))) abort();
     X509_free(c);
     if (!ok) {
         EVP_PKEY_free(id->key);
@@ -1091,13 +1078,7 @@ static bool well_formed(json_t *j)
  */
 static bool take_carried(vstate *v, uint64_t seq, const char *fp, const char *b64)
 {
-    size_t n = strlen(b64);
-    unsigned char *der = malloc(n / 4 * 3 + 3);
-    if (!der) abort();
-    int len = n % 4 == 0 ? EVP_DecodeBlock(der, (const unsigned char *)b64, (int)n) : -1;
-    const unsigned char *p = der;
-    X509 *c = len > 0 ? d2i_X509(NULL, &p, len) : NULL;
-    free(der);
+    X509 *c = msgw_cert_from_b64(b64);
     char got[65] = "";
     if (c) cert_fingerprint(c, got);
     bool ok = c && strcmp(got, fp) == 0;

@@ -455,16 +455,3 @@ json_t *msgw_disclosure_json(const msgw_disclosure *d)
     if (!out) abort();
     return out;
 }
-
-json_t *msgw_disclosure_report(msgw_store *store, const char *audit_dir, const msgw_config *cfg,
-                               const msgw_adapter_ctx *ctx, const char *person, msgw_time now,
-                               msgw_errors *e)
-{
-    msgw_disclosure *d = msgw_disclosure_new(store, audit_dir, cfg, ctx, person, now, e);
-    int more = d ? 1 : -1;
-    while (more == 1)
-        more = msgw_disclosure_step(d, e);
-    json_t *out = more == 0 ? msgw_disclosure_json(d) : NULL;
-    msgw_disclosure_destroy(&d);
-    return out;
-}

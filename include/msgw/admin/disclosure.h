@@ -21,17 +21,14 @@
 #include "msgw/store/store.h"
 #include "msgw/validate/adapter.h"
 
-/* The report on person (an 18-character ID number) as a JSON object, new reference; NULL with an
- * error when the store or the audit log (audit_dir; NULL: none kept) cannot be read.  cfg
- * explains the rules recorded (its subscriptions and agreements as now configured); ctx reads
- * back what each recipient was sent. */
-json_t *msgw_disclosure_report(msgw_store *store, const char *audit_dir, const msgw_config *cfg,
-                               const msgw_adapter_ctx *ctx, const char *person, msgw_time now,
-                               msgw_errors *e);
-
-/* The same in steps, for the admin listener's event loop, which must go on serving while a year's
- * audit log is read: _new reads the store (and uses cfg and ctx only then), each _step one
- * segment of the audit log (1: more to read, 0: done, -1: an error in e), _json the report. */
+/*
+ * The report on person (an 18-character ID number), built in steps for the admin listener's event
+ * loop, which must go on serving while a year's audit log is read: _new reads the store (and uses
+ * cfg and ctx only then: cfg explains the rules recorded, its subscriptions and agreements as now
+ * configured; ctx reads back what each recipient was sent), each _step one segment of the audit
+ * log (audit_dir; NULL: none kept) — 1: more to read, 0: done, -1: an error in e — and _json the
+ * report, a new reference.  _new is NULL, with an error, when the store or the log cannot be read.
+ */
 typedef struct msgw_disclosure msgw_disclosure;
 msgw_disclosure *msgw_disclosure_new(msgw_store *store, const char *audit_dir,
                                      const msgw_config *cfg, const msgw_adapter_ctx *ctx,
